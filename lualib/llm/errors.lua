@@ -1,0 +1,50 @@
+-- Typed errors. A runtime failure returns `nil, err` where err is
+-- {kind=, message=, status=, retry_after=, request_id=, ...} and prints
+-- readably. Kinds: timeout, http, transport, parse, cancelled, provider,
+-- budget. The metatable is shared with C (the scheduler's "cancelled"
+-- errors use it too).
+local loop = require "_llm.loop"
+
+local M = {}
+local mt = loop.error_metatable
+
+mt.__name = "llm.error"
+mt.__tostring = function(e)
+  local parts = { e.kind or "error" }
+  if e.status then parts[#parts + 1] = "HTTP " .. tostring(e.status) end
+  local s = table.concat(parts, " ")
+  if e.message and e.message ~= "" then s = s .. ": " .. tostring(e.message) end
+  if e.request_id then s = s .. " (request " .. tostring(e.request_id) .. ")" end
+  return s
+end
+
+--- llm.error(kind, message [, fields]) -> a typed error table.
+function M.new(kind, message, fields)
+  if type(kind) ~= "string" then
+    error("bad argument #1 to 'llm.error' (string expected, got " .. type(kind) .. ")", 2)
+  end
+  local e = {}
+  if fields then for k, v in pairs(fields) do e[k] = v end end
+  e.kind, e.message = kind, message
+  return setmetatable(e, mt)
+end
+
+function M.is(v, kind)
+  return getmetatable(v) == mt and (kind == nil or v.kind == kind)
+end
+
+-- llm.exit(code): end the script now with this exit status. It unwinds
+-- like an error, so it is caught by a pcall around it.
+local exit_mt = loop.exit_metatable
+exit_mt.__tostring = function(e) return "exit " .. tostring(e.code) end
+
+function M.exit(code)
+  code = code == nil and 0 or code
+  if code == true then code = 0 elseif code == false then code = 1 end
+  if math.type(code) ~= "integer" or code < 0 or code > 255 then
+    error("bad argument #1 to 'llm.exit' (integer 0-255 expected)", 2)
+  end
+  error(setmetatable({ code = code }, exit_mt), 0)
+end
+
+return M

@@ -1,0 +1,73 @@
+-- llm: the library every llmrun script sees as the global `llm`.
+--
+-- Kept small so `llmrun -e ''` starts fast: the task primitives come from
+-- C (_llm.loop), the combinators from llm.async, and every other part
+-- (models, tokens, cache, metrics...) loads on first use through the
+-- `lazy` table below.
+local loop = require "_llm.loop"
+local host = require "_llm.host"
+
+require("llm.corobridge").install(loop)
+local async = require "llm.async"
+local errors = require "llm.errors"
+
+local llm = {
+  version = host.version,
+
+  -- tasks (C primitives)
+  spawn = loop.spawn,
+  sleep = loop.sleep,
+  now = loop.now,
+  current = loop.current,
+
+  -- combinators (Lua over the primitives)
+  map = async.map,
+  parallel = async.parallel,
+  race = async.race,
+  with_timeout = async.with_timeout,
+  semaphore = async.semaphore,
+
+  error = errors.new,
+  is_error = errors.is,
+  exit = errors.exit,
+  inspect = function(v, opts) return require("llm.inspect").inspect(v, opts) end,
+}
+
+-- name -> loader; the loader's result replaces the entry on first access.
+local lazy = {}
+
+function llm._lazy(name, loader)
+  lazy[name] = loader
+end
+
+-- Functions run when llmrun exits, even after an error or Ctrl-C (flush a
+-- log, print a summary). They run outside any task, so they cannot wait.
+local exit_hooks = {}
+
+function llm.on_exit(fn)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'llm.on_exit' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  exit_hooks[#exit_hooks + 1] = fn
+end
+
+function llm._run_exit_hooks()
+  local first_err
+  for i = #exit_hooks, 1, -1 do
+    local ok, err = pcall(exit_hooks[i])
+    if not ok and first_err == nil then first_err = err end
+  end
+  exit_hooks = {}
+  if first_err ~= nil then error(first_err, 0) end
+end
+
+return setmetatable(llm, {
+  __index = function(t, k)
+    local loader = lazy[k]
+    if loader then
+      local v = loader()
+      rawset(t, k, v)
+      return v
+    end
+  end,
+})

@@ -1,0 +1,352 @@
+/* The llmrun host: the Lua state, its module search path, the loop and
+ * scheduler, and how top-level chunks run as tasks. */
+#include "host.h"
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <lualib.h>
+
+#include "fsutil.h"
+#include "modules.h"
+
+struct llm_host {
+  lua_State *L;
+  llm_loop *loop;
+  llm_sched *sched;
+  char lualib[PATH_MAX];
+};
+
+static const char HOST_KEY = 'h';
+
+/* The signal handler's only way to the scheduler; never used from Lua. */
+static llm_sched *volatile sigint_target;
+
+lua_State *llm_host_state(llm_host *h) { return h->L; }
+llm_sched *llm_host_sched(llm_host *h) { return h->sched; }
+const char *llm_host_lualib(const llm_host *h) { return h->lualib; }
+
+/* ---- finding lualib/ -------------------------------------------- */
+
+/* An installed binary finds its files relative to itself, so a moved
+ * prefix still works; a binary in the build tree uses the source tree. */
+static int find_dir(char *out, size_t n, const char *env, const char *rel,
+                    const char *src_sub, const char *probe)
+{
+  char exe[PATH_MAX], cand[PATH_MAX];
+  const char *v = getenv(env);
+  ssize_t len;
+  int w;
+  if (v && v[0]) {
+    w = snprintf(out, n, "%s", v);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+  }
+  len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len > 0) {
+    char *slash;
+    exe[len] = '\0';
+    if ((slash = strrchr(exe, '/')) != NULL) {
+      *slash = '\0'; /* <prefix>/bin */
+      if ((slash = strrchr(exe, '/')) != NULL) {
+        *slash = '\0'; /* <prefix> */
+        w = snprintf(cand, sizeof cand, "%s/%s%s", exe, rel, probe);
+        if (w > 0 && (size_t)w < sizeof cand && access(cand, R_OK) == 0) {
+          w = snprintf(out, n, "%s/%s", exe, rel);
+          return w > 0 && (size_t)w < n ? 0 : -1;
+        }
+      }
+    }
+  }
+  w = snprintf(out, n, "%s/%s", LLMRUN_SOURCE_DIR, src_sub);
+  if (w < 0 || (size_t)w >= n)
+    return -1;
+  w = snprintf(cand, sizeof cand, "%s%s", out, probe);
+  return w > 0 && (size_t)w < sizeof cand && access(cand, R_OK) == 0 ? 0 : -1;
+}
+
+/* ---- the Lua side of the host: _llm.host -------------------------------------- */
+
+static llm_host *host_of(lua_State *L)
+{
+  llm_host *h;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &HOST_KEY);
+  h = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return h;
+}
+
+static int h_isatty(lua_State *L)
+{
+  static const char *const names[] = {"stdin", "stdout", "stderr", NULL};
+  int fd = luaL_checkoption(L, 1, NULL, names);
+  lua_pushboolean(L, isatty(fd));
+  return 1;
+}
+
+static int h_xdg_dir(lua_State *L)
+{
+  static const char *const kinds[] = {"cache", "data", "state", "config", NULL};
+  char path[PATH_MAX];
+  int kind = luaL_checkoption(L, 1, NULL, kinds);
+  int create = lua_toboolean(L, 2);
+  if (llm_xdg_dir(kinds[kind], create, path, sizeof path) != 0) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "cannot use the %s directory %s", kinds[kind], path);
+    return 2;
+  }
+  lua_pushstring(L, path);
+  return 1;
+}
+
+static int h_mkdir_p(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  if (llm_mkdir_p(path, 0700) != 0)
+    return luaL_fileresult(L, 0, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int luaopen__llm_host(lua_State *L)
+{
+  static const luaL_Reg funcs[] = {
+    {"isatty", h_isatty},
+    {"xdg_dir", h_xdg_dir},
+    {"mkdir_p", h_mkdir_p},
+    {NULL, NULL}
+  };
+  llm_host *h = host_of(L);
+  luaL_newlib(L, funcs);
+  lua_pushliteral(L, LLMRUN_VERSION);
+  lua_setfield(L, -2, "version");
+  if (h) {
+    lua_pushstring(L, h->lualib);
+    lua_setfield(L, -2, "lualib");
+  }
+  return 1;
+}
+
+/* ---- creating the state ----------------------------------------------------------- */
+
+static void preload(lua_State *L)
+{
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (const luaL_Reg *m = llm_preloaded_modules; m->name; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+}
+
+/* lualib first, so `require "llm"` is always ours; then whatever
+ * LUA_PATH_5_4 / LUA_PATH (already applied by luaopen_package) says. */
+static void set_path(lua_State *L, const char *lualib)
+{
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lualib, lualib, lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+}
+
+static int boot(lua_State *L)
+{
+  llm_host *h = lua_touserdata(L, 1);
+  luaL_openlibs(L);
+  preload(L);
+  set_path(L, h->lualib);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "llm");
+  lua_call(L, 1, 1);
+  lua_setglobal(L, "llm");
+  return 0;
+}
+
+llm_host *llm_host_new(void)
+{
+  llm_host *h = calloc(1, sizeof *h);
+  if (!h) {
+    fputs("llmrun: out of memory\n", stderr);
+    return NULL;
+  }
+  if (find_dir(h->lualib, sizeof h->lualib, "LLMRUN_LUALIB", LLMRUN_REL_LUALIB,
+               "lualib", "/llm/init.lua") != 0) {
+    fprintf(stderr, "llmrun: cannot find the Lua library (looked for "
+                    "llm/init.lua beside the binary and in %s); set LLMRUN_LUALIB\n",
+            h->lualib);
+    free(h);
+    return NULL;
+  }
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    fputs("llmrun: cannot initialise libcurl\n", stderr);
+    free(h);
+    return NULL;
+  }
+  /* A peer closing a socket must be an error return, not a dead process. */
+  signal(SIGPIPE, SIG_IGN);
+  h->L = luaL_newstate();
+  h->loop = h->L ? llm_loop_new() : NULL;
+  h->sched = h->loop ? llm_sched_new(h->L, h->loop) : NULL;
+  if (!h->sched) {
+    fputs("llmrun: cannot create the Lua state or the event loop\n", stderr);
+    if (h->L)
+      lua_close(h->L);
+    llm_loop_free(h->loop);
+    curl_global_cleanup();
+    free(h);
+    return NULL;
+  }
+  lua_pushlightuserdata(h->L, h);
+  lua_rawsetp(h->L, LUA_REGISTRYINDEX, &HOST_KEY);
+
+  lua_pushcfunction(h->L, boot);
+  lua_pushlightuserdata(h->L, h);
+  if (lua_pcall(h->L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "llmrun: cannot load the llm library: %s\n",
+            lua_tostring(h->L, -1));
+    llm_host_close(h, LLM_EXIT_FAIL, 0);
+    return NULL;
+  }
+  return h;
+}
+
+/* ---- running chunks as tasks ------------------------------------------------------------ */
+
+void llm_host_report_error(lua_State *L, int err_idx, const char *traceback)
+{
+  const char *msg;
+  err_idx = lua_absindex(L, err_idx);
+  if (luaL_callmeta(L, err_idx, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    msg = lua_tostring(L, -1);
+  else if (lua_type(L, err_idx) == LUA_TSTRING || lua_type(L, err_idx) == LUA_TNUMBER)
+    msg = lua_pushstring(L, lua_tostring(L, err_idx));
+  else
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, err_idx));
+  fprintf(stderr, "llmrun: %s\n", msg);
+  if (traceback && traceback[0])
+    fprintf(stderr, "%s\n", traceback);
+  fflush(stderr);
+  lua_pop(L, 1);
+}
+
+static void on_sigint(int sig)
+{
+  llm_sched *s = sigint_target;
+  (void)sig;
+  if (s)
+    llm_sched_interrupt(s);
+}
+
+void llm_host_catch_sigint(llm_host *h)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigint_target = h->sched;
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* Is the value at idx an llm.exit(code) object? */
+static int is_exit(lua_State *L, int idx)
+{
+  int yes;
+  if (!lua_getmetatable(L, idx))
+    return 0;
+  luaL_getmetatable(L, LLM_EXIT_METATABLE);
+  yes = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return yes;
+}
+
+int llm_host_run_main(llm_host *h, int nargs)
+{
+  lua_State *L = h->L;
+  llm_task *t = llm_task_spawn(h->sched, L, nargs);
+  int r, status = LLM_EXIT_OK;
+  if (!t) {
+    fputs("llmrun: out of memory\n", stderr);
+    return LLM_EXIT_FAIL;
+  }
+  llm_task_observe(t); /* its error is reported here, not as "uncaught" */
+  r = llm_sched_run(h->sched, t, -1);
+  if (r == LLM_RUN_INTERRUPTED || llm_sched_take_interrupt(h->sched)) {
+    llm_sched_cancel_all(h->sched);
+    fputs("llmrun: interrupted\n", stderr);
+    lua_pop(L, 1);
+    return LLM_EXIT_SIGINT;
+  }
+  if (r == LLM_RUN_STUCK) {
+    fputs("llmrun: the script waits for tasks that can never finish "
+          "(each is waiting on another, or on llm.suspend with nobody to wake it)\n",
+          stderr);
+    llm_sched_cancel_all(h->sched);
+    lua_pop(L, 1);
+    return LLM_EXIT_FAIL;
+  }
+  if (r == LLM_RUN_ERROR) {
+    fputs("llmrun: the event loop failed\n", stderr);
+    lua_pop(L, 1);
+    return LLM_EXIT_FAIL;
+  }
+  if (llm_task_status(t) != LLM_TASK_DONE) {
+    int n = llm_task_push_outcome(L, -1);
+    if (is_exit(L, -2)) {
+      lua_getfield(L, -2, "code");
+      status = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    } else {
+      llm_host_report_error(L, -2, lua_tostring(L, -1));
+      status = LLM_EXIT_FAIL;
+    }
+    lua_pop(L, n);
+  }
+  lua_pop(L, 1);
+  return status;
+}
+
+/* ---- shutting down -------------------------------------------------------------------------- */
+
+static int run_exit_hooks(lua_State *L)
+{
+  lua_getglobal(L, "llm");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "_run_exit_hooks");
+    if (lua_type(L, -1) == LUA_TFUNCTION)
+      lua_call(L, 0, 0);
+  }
+  return 0;
+}
+
+int llm_host_close(llm_host *h, int status, int warn_running)
+{
+  size_t running = llm_sched_live(h->sched);
+  if (running > 0) {
+    if (warn_running)
+      fprintf(stderr, "llmrun: %zu task%s still running when the script ended "
+                      "%s cancelled (wait for a task with task:wait() to let it finish)\n",
+              running, running == 1 ? "" : "s", running == 1 ? "was" : "were");
+    llm_sched_cancel_all(h->sched);
+  }
+  lua_pushcfunction(h->L, run_exit_hooks);
+  if (lua_pcall(h->L, 0, 0, 0) != LUA_OK) {
+    fprintf(stderr, "llmrun: error in an exit hook: %s\n", lua_tostring(h->L, -1));
+    lua_pop(h->L, 1);
+    if (status == LLM_EXIT_OK)
+      status = LLM_EXIT_FAIL;
+  }
+  sigint_target = NULL;
+  lua_close(h->L); /* collects tasks: unobserved failures are reported now */
+  if (llm_sched_uncaught(h->sched) > 0 && status == LLM_EXIT_OK)
+    status = LLM_EXIT_FAIL;
+  llm_sched_free(h->sched);
+  llm_loop_free(h->loop);
+  curl_global_cleanup();
+  free(h);
+  return status;
+}

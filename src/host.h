@@ -1,0 +1,38 @@
+/* The llmrun host: one Lua state with llmrun's modules, an event loop and
+ * a task scheduler, plus the rules for running top-level chunks (script,
+ * -e code, REPL lines) as tasks and reporting their errors. */
+#ifndef LLMRUN_HOST_H
+#define LLMRUN_HOST_H
+
+#include <lua.h>
+
+#include "task.h"
+
+/* Exit statuses, as clig.dev and the shells expect them. */
+enum { LLM_EXIT_OK = 0, LLM_EXIT_FAIL = 1, LLM_EXIT_USAGE = 2, LLM_EXIT_SIGINT = 130 };
+
+typedef struct llm_host llm_host;
+
+/* NULL with a message on stderr when the host cannot start. */
+llm_host *llm_host_new(void);
+/* Cancels what still runs (with a warning when warn_running), runs the
+ * exit hooks, closes the state (reporting uncaught task errors) and
+ * returns the exit status adjusted for those errors. */
+int llm_host_close(llm_host *h, int status, int warn_running);
+
+lua_State *llm_host_state(llm_host *h);
+llm_sched *llm_host_sched(llm_host *h);
+const char *llm_host_lualib(const llm_host *h);
+
+/* Runs the function on top of the stack, below its nargs arguments, as a
+ * task until it finishes. Errors print as "llmrun: msg" plus traceback.
+ * Returns LLM_EXIT_OK, LLM_EXIT_FAIL or LLM_EXIT_SIGINT. */
+int llm_host_run_main(llm_host *h, int nargs);
+
+/* Prints a task's error value and traceback to stderr. */
+void llm_host_report_error(lua_State *L, int err_idx, const char *traceback);
+
+/* SIGINT goes to the scheduler while installed (see llm_sched_interrupt). */
+void llm_host_catch_sigint(llm_host *h);
+
+#endif

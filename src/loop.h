@@ -1,0 +1,64 @@
+/* The event loop: one curl_multi handle, a timer heap and a ready queue.
+ *
+ * Everything that waits in llmrun waits here: HTTP transfers are easy
+ * handles on the shared multi, sleeps are timers, and work that must run
+ * "soon but not now" (waking a task) goes on the ready queue. The loop knows
+ * nothing about Lua; the task scheduler (task.c) drives it.
+ *
+ * Single-threaded: only llm_loop_interrupt() may be called from a signal
+ * handler or another thread. */
+#ifndef LLMRUN_LOOP_H
+#define LLMRUN_LOOP_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+typedef struct llm_loop llm_loop;
+typedef struct llm_timer llm_timer;
+typedef void (*llm_loop_fn)(void *ud);
+
+/* A transfer handed to the loop. The owner embeds this struct in its own
+ * and sets done(); the loop calls done() exactly once, after curl finished
+ * the transfer and the handle was removed from the multi. */
+typedef struct llm_xfer {
+  CURL *easy;
+  void (*done)(struct llm_xfer *x, CURLcode rc);
+} llm_xfer;
+
+llm_loop *llm_loop_new(void);
+void llm_loop_free(llm_loop *loop);
+CURLM *llm_loop_multi(llm_loop *loop);
+
+/* Monotonic clock in seconds (CLOCK_MONOTONIC, nanosecond source). */
+double llm_now(void);
+
+/* Timers fire once, in deadline order (ties in start order). The handle is
+ * valid until the callback starts or llm_timer_stop() returns. */
+llm_timer *llm_timer_start(llm_loop *loop, double delay_s, llm_loop_fn fn, void *ud);
+void llm_timer_stop(llm_loop *loop, llm_timer *t);
+
+/* Queue fn(ud) to run on the next turn of the loop, in FIFO order.
+ * Returns 0, or -1 when out of memory. */
+int llm_loop_post(llm_loop *loop, llm_loop_fn fn, void *ud);
+
+/* Transfers: add registers x->easy with the multi; remove aborts it
+ * without calling done(). */
+int llm_loop_add_xfer(llm_loop *loop, llm_xfer *x);
+void llm_loop_remove_xfer(llm_loop *loop, llm_xfer *x);
+
+/* Work the loop can still do: timers + transfers + queued callbacks. */
+size_t llm_loop_pending(const llm_loop *loop);
+
+/* One turn: wait for I/O, a timer, an interrupt or watch_fd (if >= 0) to
+ * become readable, for at most max_wait seconds (< 0: no limit; the wait is
+ * 0 while callbacks are queued), then dispatch finished transfers, due
+ * timers and the callbacks queued before this turn. Returns a bit set of
+ * LLM_LOOP_* flags, or -1 when curl failed. */
+enum { LLM_LOOP_INTERRUPTED = 1, LLM_LOOP_FD_READY = 2 };
+int llm_loop_run_once(llm_loop *loop, double max_wait, int watch_fd);
+
+/* Async-signal-safe: make the current or next wait return at once with
+ * LLM_LOOP_INTERRUPTED. */
+void llm_loop_interrupt(llm_loop *loop);
+
+#endif

@@ -1,0 +1,13 @@
+#include "modules.h"
+
+#include <lua-cjson.h>
+
+int luaopen_cjson_safe(lua_State *L); /* exported by lua-cjson, not in its header */
+
+const luaL_Reg llm_preloaded_modules[] = {
+  {"cjson", luaopen_cjson},
+  {"cjson.safe", luaopen_cjson_safe},
+  {"_llm.loop", luaopen__llm_loop},
+  {"_llm.host", luaopen__llm_host},
+  {NULL, NULL}
+};

@@ -1,0 +1,13 @@
+/* The C modules llmrun preloads, so `require` finds them without a search:
+ * lua-cjson and the _llm.* bindings. Add a binding here and in modules.c. */
+#ifndef LLMRUN_MODULES_H
+#define LLMRUN_MODULES_H
+
+#include <lauxlib.h>
+
+extern const luaL_Reg llm_preloaded_modules[];
+
+int luaopen__llm_loop(lua_State *L);
+int luaopen__llm_host(lua_State *L);
+
+#endif

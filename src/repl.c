@@ -1,0 +1,348 @@
+/* The REPL, in the shape of lua.c's: a line is first tried as an
+ * expression ("return " .. line), then as a statement, and a statement
+ * whose syntax error ends at <eof> asks for more lines. Each complete
+ * statement runs as a task; Ctrl-C cancels it and returns to the prompt.
+ *
+ * On a terminal, readline's callback interface lets the event loop keep
+ * running (background tasks, transfers) while the prompt waits; readline
+ * gives line editing and a history kept in $XDG_STATE_HOME/llmrun/history.
+ * On a pipe, lines are read with read(2) and no prompt is printed. */
+#include "repl.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <readline/history.h>
+#include <readline/readline.h>
+
+#include "fsutil.h"
+
+#define PROMPT1 "> "
+#define PROMPT2 ">> "
+#define HISTORY_LINES 1000
+
+typedef struct repl {
+  llm_host *h;
+  lua_State *L;
+  int tty;
+  int quit;
+  int print_ref;          /* llm.inspect.repl_print */
+  char *pending;          /* the statement read so far */
+  size_t len, cap;
+  char history[PATH_MAX]; /* empty: no history file */
+  char *rl_line;          /* handed over by the readline callback */
+  int rl_got;
+  char inbuf[65536];      /* pipe mode: bytes read but not yet consumed */
+  size_t inlen;
+} repl;
+
+/* readline's line callback takes no user data. */
+static repl *rl_owner;
+
+/* ---- the statement buffer ------------------------------------------------ */
+
+static int append(repl *r, const char *s, size_t n)
+{
+  if (r->len + n + 1 > r->cap) {
+    size_t cap = (r->len + n + 1) * 2;
+    char *p = realloc(r->pending, cap);
+    if (!p)
+      return -1;
+    r->pending = p;
+    r->cap = cap;
+  }
+  memcpy(r->pending + r->len, s, n);
+  r->len += n;
+  r->pending[r->len] = '\0';
+  return 0;
+}
+
+static int incomplete(lua_State *L, int status)
+{
+  static const char mark[] = "<eof>";
+  size_t lmsg, lmark = sizeof mark - 1;
+  const char *msg;
+  if (status != LUA_ERRSYNTAX)
+    return 0;
+  msg = lua_tolstring(L, -1, &lmsg);
+  return lmsg >= lmark && strcmp(msg + lmsg - lmark, mark) == 0;
+}
+
+/* ---- running a statement ------------------------------------------------------ */
+
+static void print_results(repl *r, int n)
+{
+  lua_State *L = r->L;
+  if (n <= 0)
+    return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->print_ref);
+  lua_insert(L, -(n + 1));
+  if (lua_pcall(L, n, 0, 0) != LUA_OK) {
+    fprintf(stderr, "llmrun: error printing the result: %s\n",
+            luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 2);
+  }
+}
+
+/* Runs the compiled function on top of the stack as the line's task. */
+static void run_statement(repl *r)
+{
+  lua_State *L = r->L;
+  llm_sched *s = llm_host_sched(r->h);
+  llm_task *t = llm_task_spawn(s, L, 0);
+  int res, n;
+  if (!t) {
+    fputs("llmrun: out of memory\n", stderr);
+    return;
+  }
+  llm_task_observe(t);
+  res = llm_sched_run(s, t, -1);
+  if (res == LLM_RUN_INTERRUPTED || (res == LLM_RUN_DONE && llm_sched_take_interrupt(s))) {
+    if (!llm_task_finished(t))
+      llm_task_cancel(s, t);
+    fputs("\ninterrupted\n", stderr);
+    if (llm_task_status(t) == LLM_TASK_FAILED) { /* stopped by the hook */
+      lua_pop(L, 1);
+      return;
+    }
+  } else if (res == LLM_RUN_STUCK) {
+    fputs("llmrun: this line waits for tasks that can never finish; cancelled\n", stderr);
+    llm_task_cancel(s, t);
+  } else if (res == LLM_RUN_ERROR) {
+    fputs("llmrun: the event loop failed\n", stderr);
+  }
+  if (llm_task_finished(t)) {
+    n = llm_task_push_outcome(L, -1);
+    if (lua_toboolean(L, -n)) {
+      lua_remove(L, -n);
+      print_results(r, n - 1);
+    } else if (llm_task_status(t) == LLM_TASK_FAILED) {
+      llm_host_report_error(L, -2, lua_tostring(L, -1));
+      lua_pop(L, n);
+    } else {
+      lua_pop(L, n);
+    }
+  }
+  lua_pop(L, 1);
+  fflush(stdout);
+  /* collect now, so a background task that failed unobserved is reported
+   * at the prompt where its line ran, not at some later collection */
+  lua_gc(L, LUA_GCCOLLECT);
+}
+
+static void remember(repl *r, const char *stmt)
+{
+  if (!r->tty)
+    return;
+  add_history(stmt);
+  if (r->history[0])
+    append_history(1, r->history);
+}
+
+/* Feeds one input line; returns the prompt to show next. */
+static const char *feed(repl *r, const char *line)
+{
+  lua_State *L = r->L;
+  int st;
+  if (r->len == 0) {
+    /* lua.c's addreturn: try the line as an expression first */
+    const char *expr = line[0] == '=' ? line + 1 : line;
+    lua_pushfstring(L, "return %s;", expr);
+    st = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
+    lua_remove(L, -2);
+    if (st == LUA_OK) {
+      remember(r, line);
+      run_statement(r);
+      return PROMPT1;
+    }
+    lua_pop(L, 1);
+  } else if (append(r, "\n", 1) != 0) {
+    fputs("llmrun: out of memory\n", stderr);
+    r->len = 0;
+    return PROMPT1;
+  }
+  if (append(r, line, strlen(line)) != 0) {
+    fputs("llmrun: out of memory\n", stderr);
+    r->len = 0;
+    return PROMPT1;
+  }
+  st = luaL_loadbuffer(L, r->pending, r->len, "=stdin");
+  if (incomplete(L, st)) {
+    lua_pop(L, 1);
+    return PROMPT2;
+  }
+  remember(r, r->pending);
+  r->len = 0;
+  if (st != LUA_OK) {
+    fprintf(stderr, "llmrun: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  } else {
+    run_statement(r);
+  }
+  return PROMPT1;
+}
+
+/* ---- terminal: readline in callback mode ----------------------------------------- */
+
+static void on_rl_line(char *line)
+{
+  repl *r = rl_owner;
+  /* remove the handler now, or readline prints the next prompt before the
+   * line has even run */
+  rl_callback_handler_remove();
+  r->rl_line = line;
+  r->rl_got = 1;
+}
+
+static void open_history(repl *r)
+{
+  char dir[PATH_MAX];
+  FILE *f;
+  r->history[0] = '\0';
+  if (llm_xdg_dir("state", 1, dir, sizeof dir) != 0)
+    return;
+  if (snprintf(r->history, sizeof r->history, "%s/history", dir) >= (int)sizeof r->history) {
+    r->history[0] = '\0';
+    return;
+  }
+  /* create it private before readline appends to it */
+  f = fopen(r->history, "a");
+  if (!f) {
+    r->history[0] = '\0';
+    return;
+  }
+  fclose(f);
+  read_history(r->history);
+}
+
+static void run_tty(repl *r)
+{
+  llm_sched *s = llm_host_sched(r->h);
+  const char *prompt = PROMPT1;
+  rl_owner = r;
+  rl_readline_name = "llmrun";
+  rl_catch_signals = 0; /* SIGINT belongs to the scheduler */
+  using_history();
+  open_history(r);
+  rl_callback_handler_install(prompt, on_rl_line);
+  while (!r->quit) {
+    int res = llm_sched_run(s, NULL, STDIN_FILENO);
+    if (res == LLM_RUN_INTERRUPTED) {
+      /* Ctrl-C at the prompt: drop the partial input */
+      r->len = 0;
+      prompt = PROMPT1;
+      rl_free_line_state();
+      rl_callback_sigcleanup();
+      rl_replace_line("", 0);
+      rl_crlf();
+      rl_callback_handler_install(prompt, on_rl_line);
+      continue;
+    }
+    if (res == LLM_RUN_ERROR)
+      break;
+    rl_callback_read_char();
+    if (!r->rl_got)
+      continue;
+    r->rl_got = 0;
+    if (!r->rl_line) { /* Ctrl-D */
+      fputc('\n', stdout);
+      break;
+    }
+    prompt = feed(r, r->rl_line);
+    free(r->rl_line);
+    r->rl_line = NULL;
+    rl_callback_handler_install(prompt, on_rl_line);
+  }
+  rl_callback_handler_remove();
+  if (r->history[0])
+    history_truncate_file(r->history, HISTORY_LINES);
+}
+
+/* ---- pipe: plain lines --------------------------------------------------------------- */
+
+/* Returns 1 with a line (NUL-terminated, newline removed) in *line, 0 at
+ * EOF. Waits through the loop, so background tasks keep running. */
+static int read_line(repl *r, char **line, size_t *used)
+{
+  llm_sched *s = llm_host_sched(r->h);
+  for (;;) {
+    char *nl = memchr(r->inbuf, '\n', r->inlen);
+    ssize_t n;
+    if (nl || r->inlen == sizeof r->inbuf - 1) {
+      size_t len = nl ? (size_t)(nl - r->inbuf) : r->inlen;
+      r->inbuf[len] = '\0';
+      *line = r->inbuf;
+      *used = nl ? len + 1 : len;
+      return 1;
+    }
+    if (llm_sched_run(s, NULL, STDIN_FILENO) == LLM_RUN_INTERRUPTED) {
+      r->len = 0;
+      continue;
+    }
+    n = read(STDIN_FILENO, r->inbuf + r->inlen, sizeof r->inbuf - 1 - r->inlen);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (r->inlen == 0)
+        return 0;
+      r->inbuf[r->inlen] = '\0'; /* last line without a newline */
+      *line = r->inbuf;
+      *used = r->inlen;
+      return 1;
+    }
+    r->inlen += (size_t)n;
+  }
+}
+
+static void run_pipe(repl *r)
+{
+  char *line;
+  size_t used;
+  while (!r->quit && read_line(r, &line, &used)) {
+    char *copy = strdup(line);
+    memmove(r->inbuf, r->inbuf + used, r->inlen - used);
+    r->inlen -= used;
+    if (!copy)
+      break;
+    feed(r, copy);
+    free(copy);
+    fflush(stdout);
+  }
+}
+
+int llm_repl_run(llm_host *h)
+{
+  repl r;
+  lua_State *L = llm_host_state(h);
+  memset(&r, 0, sizeof r);
+  r.h = h;
+  r.L = L;
+  r.tty = isatty(STDIN_FILENO);
+
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "llm.inspect");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    fprintf(stderr, "llmrun: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return LLM_EXIT_FAIL;
+  }
+  lua_getfield(L, -1, "repl_print");
+  r.print_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+
+  if (r.tty) {
+    printf("llmrun %s (%s) - Ctrl-D to exit, Ctrl-C to cancel a running line\n",
+           LLMRUN_VERSION, LUA_RELEASE);
+    run_tty(&r);
+  } else {
+    run_pipe(&r);
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, r.print_ref);
+  free(r.pending);
+  return LLM_EXIT_OK;
+}
