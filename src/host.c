@@ -2,7 +2,6 @@
  * scheduler, and how top-level chunks run as tasks. */
 #include "host.h"
 
-#include <curl/curl.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 #include <lualib.h>
 
+#include "curl_lazy.h"
 #include "fsutil.h"
 #include "modules.h"
 
@@ -182,11 +182,6 @@ llm_host *llm_host_new(void)
     free(h);
     return NULL;
   }
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    fputs("llmrun: cannot initialise libcurl\n", stderr);
-    free(h);
-    return NULL;
-  }
   /* A peer closing a socket must be an error return, not a dead process. */
   signal(SIGPIPE, SIG_IGN);
   h->L = luaL_newstate();
@@ -197,7 +192,6 @@ llm_host *llm_host_new(void)
     if (h->L)
       lua_close(h->L);
     llm_loop_free(h->loop);
-    curl_global_cleanup();
     free(h);
     return NULL;
   }
@@ -346,7 +340,7 @@ int llm_host_close(llm_host *h, int status, int warn_running)
     status = LLM_EXIT_FAIL;
   llm_sched_free(h->sched);
   llm_loop_free(h->loop);
-  curl_global_cleanup();
+  llm_curl_cleanup();
   free(h);
   return status;
 }

@@ -2,10 +2,13 @@
  * FIFO of callbacks. See loop.h for the contract. */
 #include "loop.h"
 
+#include "curl_lazy.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,13 +62,6 @@ llm_loop *llm_loop_new(void)
   }
   loop->wake_r = fds[0];
   loop->wake_w = fds[1];
-  loop->multi = curl_multi_init();
-  if (!loop->multi) {
-    close(fds[0]);
-    close(fds[1]);
-    free(loop);
-    return NULL;
-  }
   return loop;
 }
 
@@ -77,13 +73,21 @@ void llm_loop_free(llm_loop *loop)
     free(loop->heap[i]);
   free(loop->heap);
   free(loop->ring);
-  curl_multi_cleanup(loop->multi);
+  if (loop->multi)
+    curl_multi_cleanup(loop->multi);
   close(loop->wake_r);
   close(loop->wake_w);
   free(loop);
 }
 
-CURLM *llm_loop_multi(llm_loop *loop) { return loop->multi; }
+/* Created on the first transfer, so a script that makes no HTTP call never
+ * loads libcurl (see curl_lazy.h). */
+CURLM *llm_loop_multi(llm_loop *loop)
+{
+  if (!loop->multi && llm_curl_load(NULL, 0) == 0)
+    loop->multi = curl_multi_init();
+  return loop->multi;
+}
 
 size_t llm_loop_pending(const llm_loop *loop)
 {
@@ -229,6 +233,8 @@ static void run_ready(llm_loop *loop)
 
 int llm_loop_add_xfer(llm_loop *loop, llm_xfer *x)
 {
+  if (!llm_loop_multi(loop))
+    return -1;
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
   if (curl_multi_add_handle(loop->multi, x->easy) != CURLM_OK)
     return -1;
@@ -291,6 +297,21 @@ static int wait_ms(const llm_loop *loop, double max_wait)
   return (int)ceil(wait * 1000.0);
 }
 
+/* The same wait without curl: poll(2) on our own descriptors. */
+static int wait_for_fds(struct curl_waitfd *fds, unsigned nfds, int timeout_ms)
+{
+  struct pollfd p[2];
+  int n;
+  for (unsigned i = 0; i < nfds; i++)
+    p[i] = (struct pollfd){.fd = fds[i].fd, .events = POLLIN};
+  n = poll(p, nfds, timeout_ms);
+  if (n < 0)
+    return errno == EINTR ? 0 : -1;
+  for (unsigned i = 0; i < nfds; i++)
+    fds[i].revents = p[i].revents ? CURL_WAIT_POLLIN : 0;
+  return 0;
+}
+
 int llm_loop_run_once(llm_loop *loop, double max_wait, int watch_fd)
 {
   struct curl_waitfd fds[2];
@@ -302,8 +323,12 @@ int llm_loop_run_once(llm_loop *loop, double max_wait, int watch_fd)
   if (watch_fd >= 0)
     fds[nfds++] = (struct curl_waitfd){.fd = watch_fd, .events = CURL_WAIT_POLLIN};
 
-  if (curl_multi_poll(loop->multi, fds, nfds, wait_ms(loop, max_wait), NULL) != CURLM_OK)
+  if (loop->multi) {
+    if (curl_multi_poll(loop->multi, fds, nfds, wait_ms(loop, max_wait), NULL) != CURLM_OK)
+      return -1;
+  } else if (wait_for_fds(fds, nfds, wait_ms(loop, max_wait)) != 0) {
     return -1;
+  }
   if (fds[0].revents)
     while (read(loop->wake_r, drain, sizeof drain) > 0) {
     }

@@ -27,6 +27,8 @@ typedef struct llm_xfer {
 
 llm_loop *llm_loop_new(void);
 void llm_loop_free(llm_loop *loop);
+/* The shared multi handle, created (and libcurl loaded) on first use;
+ * NULL when libcurl cannot be loaded. */
 CURLM *llm_loop_multi(llm_loop *loop);
 
 /* Monotonic clock in seconds (CLOCK_MONOTONIC, nanosecond source). */

@@ -10,6 +10,7 @@
 #include "repl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdio.h>
@@ -202,7 +203,7 @@ static void on_rl_line(char *line)
 static void open_history(repl *r)
 {
   char dir[PATH_MAX];
-  FILE *f;
+  int fd;
   r->history[0] = '\0';
   if (llm_xdg_dir("state", 1, dir, sizeof dir) != 0)
     return;
@@ -210,13 +211,13 @@ static void open_history(repl *r)
     r->history[0] = '\0';
     return;
   }
-  /* create it private before readline appends to it */
-  f = fopen(r->history, "a");
-  if (!f) {
+  /* create it private (0600) before readline appends to it */
+  fd = open(r->history, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
     r->history[0] = '\0';
     return;
   }
-  fclose(f);
+  close(fd);
   read_history(r->history);
 }
 

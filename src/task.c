@@ -515,6 +515,9 @@ int llm_sched_run(llm_sched *s, llm_task *until, int watch_fd)
     flags = llm_loop_run_once(s->loop, -1, watch_fd);
     if (flags < 0)
       return LLM_RUN_ERROR;
+    /* an interrupt wins over input that arrived in the same turn */
+    if (llm_sched_take_interrupt(s))
+      return LLM_RUN_INTERRUPTED;
     if (flags & LLM_LOOP_FD_READY)
       return LLM_RUN_FD_READY;
   }

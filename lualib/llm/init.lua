@@ -19,6 +19,9 @@ local llm = {
   sleep = loop.sleep,
   now = loop.now,
   current = loop.current,
+  -- low level: suspend the running task until another one wakes it
+  suspend = loop.suspend,
+  wake = loop.wake,
 
   -- combinators (Lua over the primitives)
   map = async.map,

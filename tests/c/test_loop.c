@@ -106,11 +106,9 @@ static void test_interrupt_and_fd(void)
 
 int main(void)
 {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   test_timer_order();
   test_many_timers();
   test_post();
   test_interrupt_and_fd();
-  curl_global_cleanup();
   return check_report("loop");
 }

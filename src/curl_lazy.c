@@ -1,0 +1,226 @@
+/* Forwarders that load libcurl on first use. See curl_lazy.h for why. */
+#include "curl_lazy.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*any_fn)(void);
+
+static struct {
+  void *lib;
+  char err[256];
+  CURLcode (*global_init)(long);
+  void (*global_cleanup)(void);
+  curl_version_info_data *(*version_info)(CURLversion);
+  CURL *(*easy_init)(void);
+  void (*easy_cleanup)(CURL *);
+  CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+  CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+  CURLcode (*easy_perform)(CURL *);
+  CURLcode (*easy_pause)(CURL *, int);
+  void (*easy_reset)(CURL *);
+  const char *(*easy_strerror)(CURLcode);
+  CURLHcode (*easy_header)(CURL *, const char *, size_t, unsigned int, int,
+                           struct curl_header **);
+  CURLM *(*multi_init)(void);
+  CURLMcode (*multi_cleanup)(CURLM *);
+  CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+  CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+  CURLMcode (*multi_perform)(CURLM *, int *);
+  CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned, int, int *);
+  CURLMcode (*multi_wakeup)(CURLM *);
+  CURLMsg *(*multi_info_read)(CURLM *, int *);
+  CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+  CURLMcode (*multi_timeout)(CURLM *, long *);
+  const char *(*multi_strerror)(CURLMcode);
+  struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+  void (*slist_free_all)(struct curl_slist *);
+  time_t (*getdate)(const char *, const time_t *);
+  void (*free)(void *);
+} api;
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static int load_failed;
+
+#define RESOLVE(field, name)                                            \
+  do {                                                                  \
+    *(void **)&api.field = dlsym(api.lib, name);                        \
+    if (!api.field) {                                                   \
+      snprintf(api.err, sizeof api.err, "libcurl lacks %s", name);      \
+      return;                                                           \
+    }                                                                   \
+  } while (0)
+
+static void load(void)
+{
+  load_failed = 1;
+  api.lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+  if (!api.lib) {
+    snprintf(api.err, sizeof api.err,
+             "cannot load libcurl (Debian package libcurl4): %s", dlerror());
+    return;
+  }
+  RESOLVE(global_init, "curl_global_init");
+  RESOLVE(global_cleanup, "curl_global_cleanup");
+  RESOLVE(version_info, "curl_version_info");
+  RESOLVE(easy_init, "curl_easy_init");
+  RESOLVE(easy_cleanup, "curl_easy_cleanup");
+  RESOLVE(easy_setopt, "curl_easy_setopt");
+  RESOLVE(easy_getinfo, "curl_easy_getinfo");
+  RESOLVE(easy_perform, "curl_easy_perform");
+  RESOLVE(easy_pause, "curl_easy_pause");
+  RESOLVE(easy_reset, "curl_easy_reset");
+  RESOLVE(easy_strerror, "curl_easy_strerror");
+  RESOLVE(easy_header, "curl_easy_header");
+  RESOLVE(multi_init, "curl_multi_init");
+  RESOLVE(multi_cleanup, "curl_multi_cleanup");
+  RESOLVE(multi_add_handle, "curl_multi_add_handle");
+  RESOLVE(multi_remove_handle, "curl_multi_remove_handle");
+  RESOLVE(multi_perform, "curl_multi_perform");
+  RESOLVE(multi_poll, "curl_multi_poll");
+  RESOLVE(multi_wakeup, "curl_multi_wakeup");
+  RESOLVE(multi_info_read, "curl_multi_info_read");
+  RESOLVE(multi_setopt, "curl_multi_setopt");
+  RESOLVE(multi_timeout, "curl_multi_timeout");
+  RESOLVE(multi_strerror, "curl_multi_strerror");
+  RESOLVE(slist_append, "curl_slist_append");
+  RESOLVE(slist_free_all, "curl_slist_free_all");
+  RESOLVE(getdate, "curl_getdate");
+  RESOLVE(free, "curl_free");
+  if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    snprintf(api.err, sizeof api.err, "curl_global_init failed");
+    return;
+  }
+  load_failed = 0;
+}
+
+int llm_curl_load(char *err, size_t errlen)
+{
+  pthread_once(&load_once, load);
+  if (load_failed && err && errlen)
+    snprintf(err, errlen, "%s", api.err);
+  return load_failed ? -1 : 0;
+}
+
+int llm_curl_is_loaded(void) { return api.lib != NULL && !load_failed; }
+
+void llm_curl_cleanup(void)
+{
+  if (llm_curl_is_loaded())
+    api.global_cleanup();
+}
+
+static void need(void)
+{
+  if (llm_curl_load(NULL, 0) != 0) {
+    fprintf(stderr, "llmrun: %s\n", api.err);
+    abort();
+  }
+}
+
+/* ---- the forwarders: hidden, so the loaded libcurl cannot bind to them ---- */
+#pragma GCC visibility push(hidden)
+
+/* The parenthesised names keep curl's type-checking macros (typecheck-gcc.h)
+ * from expanding here; callers still get those checks. */
+
+CURLcode (curl_global_init)(long flags) { (void)flags; need(); return CURLE_OK; }
+void (curl_global_cleanup)(void) { llm_curl_cleanup(); }
+curl_version_info_data *(curl_version_info)(CURLversion v) { need(); return api.version_info(v); }
+CURL *(curl_easy_init)(void) { need(); return api.easy_init(); }
+void (curl_easy_cleanup)(CURL *h) { need(); api.easy_cleanup(h); }
+CURLcode (curl_easy_perform)(CURL *h) { need(); return api.easy_perform(h); }
+CURLcode (curl_easy_pause)(CURL *h, int bitmask) { need(); return api.easy_pause(h, bitmask); }
+void (curl_easy_reset)(CURL *h) { need(); api.easy_reset(h); }
+const char *(curl_easy_strerror)(CURLcode c) { need(); return api.easy_strerror(c); }
+
+CURLHcode (curl_easy_header)(CURL *h, const char *name, size_t index, unsigned int origin,
+                             int request, struct curl_header **hout)
+{
+  need();
+  return api.easy_header(h, name, index, origin, request, hout);
+}
+
+/* Options encode their argument type in their number; pass the argument
+ * on with exactly that type, as libcurl will read it. */
+CURLcode (curl_easy_setopt)(CURL *h, CURLoption opt, ...)
+{
+  va_list ap;
+  CURLcode rc;
+  need();
+  va_start(ap, opt);
+  if (opt < CURLOPTTYPE_OBJECTPOINT)
+    rc = api.easy_setopt(h, opt, va_arg(ap, long));
+  else if (opt < CURLOPTTYPE_FUNCTIONPOINT)
+    rc = api.easy_setopt(h, opt, va_arg(ap, void *));
+  else if (opt < CURLOPTTYPE_OFF_T)
+    rc = api.easy_setopt(h, opt, va_arg(ap, any_fn));
+  else if (opt < CURLOPTTYPE_BLOB)
+    rc = api.easy_setopt(h, opt, va_arg(ap, curl_off_t));
+  else
+    rc = api.easy_setopt(h, opt, va_arg(ap, void *));
+  va_end(ap);
+  return rc;
+}
+
+/* Every getinfo argument is a pointer to the result. */
+CURLcode (curl_easy_getinfo)(CURL *h, CURLINFO info, ...)
+{
+  va_list ap;
+  CURLcode rc;
+  need();
+  va_start(ap, info);
+  rc = api.easy_getinfo(h, info, va_arg(ap, void *));
+  va_end(ap);
+  return rc;
+}
+
+CURLM *(curl_multi_init)(void) { need(); return api.multi_init(); }
+CURLMcode (curl_multi_cleanup)(CURLM *m) { need(); return api.multi_cleanup(m); }
+CURLMcode (curl_multi_add_handle)(CURLM *m, CURL *h) { need(); return api.multi_add_handle(m, h); }
+CURLMcode (curl_multi_remove_handle)(CURLM *m, CURL *h) { need(); return api.multi_remove_handle(m, h); }
+CURLMcode (curl_multi_perform)(CURLM *m, int *running) { need(); return api.multi_perform(m, running); }
+CURLMcode (curl_multi_wakeup)(CURLM *m) { need(); return api.multi_wakeup(m); }
+CURLMsg *(curl_multi_info_read)(CURLM *m, int *left) { need(); return api.multi_info_read(m, left); }
+CURLMcode (curl_multi_timeout)(CURLM *m, long *ms) { need(); return api.multi_timeout(m, ms); }
+const char *(curl_multi_strerror)(CURLMcode c) { need(); return api.multi_strerror(c); }
+
+CURLMcode (curl_multi_poll)(CURLM *m, struct curl_waitfd *fds, unsigned n, int timeout_ms,
+                            int *numfds)
+{
+  need();
+  return api.multi_poll(m, fds, n, timeout_ms, numfds);
+}
+
+CURLMcode (curl_multi_setopt)(CURLM *m, CURLMoption opt, ...)
+{
+  va_list ap;
+  CURLMcode rc;
+  need();
+  va_start(ap, opt);
+  if (opt < CURLOPTTYPE_OBJECTPOINT)
+    rc = api.multi_setopt(m, opt, va_arg(ap, long));
+  else if (opt < CURLOPTTYPE_FUNCTIONPOINT)
+    rc = api.multi_setopt(m, opt, va_arg(ap, void *));
+  else if (opt < CURLOPTTYPE_OFF_T)
+    rc = api.multi_setopt(m, opt, va_arg(ap, any_fn));
+  else
+    rc = api.multi_setopt(m, opt, va_arg(ap, curl_off_t));
+  va_end(ap);
+  return rc;
+}
+
+struct curl_slist *(curl_slist_append)(struct curl_slist *l, const char *s)
+{
+  need();
+  return api.slist_append(l, s);
+}
+void (curl_slist_free_all)(struct curl_slist *l) { need(); api.slist_free_all(l); }
+time_t (curl_getdate)(const char *s, const time_t *unused) { need(); return api.getdate(s, unused); }
+void (curl_free)(void *p) { need(); api.free(p); }
+
+#pragma GCC visibility pop

@@ -1,0 +1,157 @@
+/* Drives the REPL through a pseudo-terminal, as a user would: multi-line
+ * input, expression printing, Ctrl-C during a long wait, Ctrl-C at the
+ * prompt, Ctrl-D to leave, and the history file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "loop.h"
+
+static int master = -1;
+static pid_t child;
+static char out[65536];
+static size_t outlen;
+
+static void start_repl(const char *state_dir)
+{
+  struct winsize ws = {.ws_row = 40, .ws_col = 200};
+  child = forkpty(&master, NULL, NULL, &ws);
+  if (child == 0) {
+    setenv("XDG_STATE_HOME", state_dir, 1);
+    setenv("TERM", "xterm", 1);
+    execl(LLMRUN_BINARY, "llmrun", (char *)NULL);
+    _exit(127);
+  }
+}
+
+/* Reads until `want` shows up in the output after `from`, or timeout. */
+static int expect(const char *want, size_t from, double timeout)
+{
+  double end = llm_now() + timeout;
+  for (;;) {
+    struct pollfd p = {.fd = master, .events = POLLIN};
+    double left = end - llm_now();
+    out[outlen] = '\0';
+    if (strstr(out + from, want))
+      return 1;
+    if (left <= 0 || outlen + 1 >= sizeof out)
+      return 0;
+    if (poll(&p, 1, (int)(left * 1000) + 1) > 0) {
+      ssize_t n = read(master, out + outlen, sizeof out - 1 - outlen);
+      if (n <= 0)
+        return 0;
+      outlen += (size_t)n;
+    }
+  }
+}
+
+static void send_keys(const char *s)
+{
+  ssize_t n = write(master, s, strlen(s));
+  (void)n;
+}
+
+int main(void)
+{
+  char state[] = "/tmp/llmrun-repl-XXXXXX", hist[256];
+  size_t mark;
+  double t0;
+  int status = 0;
+  FILE *f;
+
+  if (!mkdtemp(state)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  start_repl(state);
+  CHECK(child > 0);
+  CHECK(expect("> ", 0, 5));
+
+  /* a multi-line function, then a call printing its result */
+  mark = outlen;
+  send_keys("function f()\n");
+  CHECK(expect(">> ", mark, 2));
+  send_keys("return 3 end\n");
+  mark = outlen;
+  send_keys("f()\n");
+  CHECK(expect("3\r\n", mark, 2));
+
+  /* expressions and tables are pretty-printed; =expr works as in lua.c */
+  mark = outlen;
+  send_keys("{a=1, b={1,2}}\n");
+  CHECK(expect("{ a = 1, b = { 1, 2 } }", mark, 2));
+  mark = outlen;
+  send_keys("=1+1\n");
+  CHECK(expect("2\r\n", mark, 2));
+
+  /* errors print and the REPL continues */
+  mark = outlen;
+  send_keys("error('oops')\n");
+  CHECK(expect("oops", mark, 2));
+
+  /* Ctrl-C cancels a long wait and returns to the prompt within 0.5 s */
+  send_keys("llm.sleep(100)\n");
+  usleep(200 * 1000);
+  mark = outlen;
+  t0 = llm_now();
+  send_keys("\x03");
+  CHECK(expect("interrupted", mark, 2));
+  CHECK(expect("> ", mark, 2));
+  CHECK(llm_now() - t0 < 0.5);
+
+  /* Ctrl-C in a busy pure-Lua loop stops it too */
+  send_keys("while true do end\n");
+  usleep(200 * 1000);
+  mark = outlen;
+  send_keys("\x03");
+  CHECK(expect("interrupted", mark, 2));
+
+  /* Ctrl-C at the prompt drops the partial line */
+  send_keys("12 +");
+  send_keys("\x03");
+  mark = outlen;
+  send_keys("print('after', 40+2)\n");
+  CHECK(expect("after\t42", mark, 2));
+
+  /* background tasks keep running while the prompt waits */
+  send_keys("bg = llm.spawn(function() llm.sleep(0.1) return 'bg done' end)\n");
+  usleep(300 * 1000);
+  mark = outlen;
+  send_keys("bg:status()\n");
+  CHECK(expect("\"done\"", mark, 2));
+
+  /* Ctrl-D leaves with status 0 */
+  send_keys("\x04");
+  t0 = llm_now();
+  while (waitpid(child, &status, WNOHANG) == 0 && llm_now() - t0 < 3)
+    usleep(10 * 1000);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  /* the history file exists, is private and holds the lines */
+  snprintf(hist, sizeof hist, "%s/llmrun/history", state);
+  {
+    struct stat st;
+    CHECK(stat(hist, &st) == 0 && (st.st_mode & 0777) == 0600);
+  }
+  f = fopen(hist, "r");
+  CHECK(f != NULL);
+  if (f) {
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    CHECK(strstr(buf, "print('after', 40+2)") != NULL);
+    fclose(f);
+  }
+  if (check_failed)
+    fprintf(stderr, "--- REPL output ---\n%s\n---\n", out);
+  close(master);
+  return check_report("repl");
+}
