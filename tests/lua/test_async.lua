@@ -13,7 +13,7 @@ T.test("sleep waits about the requested time", function()
   local t0 = llm.now()
   llm.sleep(0.05)
   local dt = llm.now() - t0
-  T.ok(dt >= 0.05 and dt < 0.2, "slept " .. dt)
+  T.ok(dt >= 0.05 and dt < 2, "slept " .. dt) -- upper bound generous: shared CI machines
 end)
 
 T.test("sleep rejects bad durations", function()
@@ -119,14 +119,19 @@ T.test("map rejects bad arguments clearly", function()
 end)
 
 T.test("parallel runs all functions at once", function()
-  local t0 = llm.now()
-  local r = llm.parallel({
-    function() llm.sleep(0.05); return "a" end,
-    function() llm.sleep(0.05); return "b" end,
-    function() llm.sleep(0.05); return "c" end,
-  })
+  local running, peak = 0, 0
+  local function job(v)
+    return function()
+      running = running + 1
+      peak = math.max(peak, running)
+      llm.sleep(0.02)
+      running = running - 1
+      return v
+    end
+  end
+  local r = llm.parallel({ job("a"), job("b"), job("c") })
   T.eq(r, { "a", "b", "c" })
-  T.ok(llm.now() - t0 < 0.12)
+  T.eq(peak, 3)
 end)
 
 T.test("race returns the first truthy result and cancels the rest", function()
