@@ -1,0 +1,426 @@
+/* One HTTP transfer on the shared multi handle. See http.h. */
+#include "http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "curl_lazy.h"
+
+#define DEFAULT_CONNECT_TIMEOUT 5.0        /* the official SDKs' value */
+#define DEFAULT_MAX_BODY (64u << 20)
+
+typedef struct header {
+  char *name, *value;
+} header;
+
+struct llm_http {
+  llm_xfer x;                 /* first: the loop hands this back in done() */
+  llm_loop *loop;
+  struct curl_slist *req_headers;
+  char *req_body;
+  char curl_err[CURL_ERROR_SIZE];
+  char message[CURL_ERROR_SIZE + 128];
+
+  int state, error, curl_code;
+  int in_multi, headers_done, paused;
+  long status;
+
+  header *headers;
+  size_t nheaders, capheaders;
+
+  char *body;
+  size_t len, cap, max_body;
+
+  double timeout, stall_timeout, last_byte;
+  llm_timer *timer;           /* header deadline, then the stall watch */
+
+  llm_http_sink sink;
+  llm_http_notify on_headers, on_done;
+  void *ud;
+  llm_http_times t;
+};
+
+/* ---- response headers --------------------------------------------------- */
+
+static void clear_headers(llm_http *h)
+{
+  for (size_t i = 0; i < h->nheaders; i++) {
+    free(h->headers[i].name);
+    free(h->headers[i].value);
+  }
+  h->nheaders = 0;
+}
+
+static int add_header(llm_http *h, const char *line, size_t n)
+{
+  const char *colon = memchr(line, ':', n), *v, *end = line + n;
+  header *hd;
+  if (!colon)
+    return 0; /* not a field line; ignore */
+  while (end > colon + 1 && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+    end--;
+  v = colon + 1;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  if (h->nheaders == h->capheaders) {
+    size_t cap = h->capheaders ? h->capheaders * 2 : 16;
+    header *p = realloc(h->headers, cap * sizeof *p);
+    if (!p)
+      return -1;
+    h->headers = p;
+    h->capheaders = cap;
+  }
+  hd = &h->headers[h->nheaders];
+  hd->name = strndup(line, (size_t)(colon - line));
+  hd->value = strndup(v, (size_t)(end - v));
+  if (!hd->name || !hd->value) {
+    free(hd->name);
+    free(hd->value);
+    return -1;
+  }
+  for (char *c = hd->name; *c; c++)
+    *c = (char)tolower((unsigned char)*c);
+  h->nheaders++;
+  return 0;
+}
+
+static void stop_timer(llm_http *h)
+{
+  if (h->timer) {
+    llm_timer_stop(h->loop, h->timer);
+    h->timer = NULL;
+  }
+}
+
+static void fail(llm_http *h, int error, const char *msg);
+static void watch_stall(void *ud);
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+  llm_http *h = ud;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+    clear_headers(h); /* a new response: 1xx before the final one */
+    return len;
+  }
+  if (len <= 2 && (data[0] == '\r' || data[0] == '\n')) {
+    long code = 0;
+    curl_easy_getinfo(h->x.easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200 && !h->headers_done) {
+      h->status = code;
+      h->headers_done = 1;
+      h->t.headers = llm_now();
+      /* headers in time: from here on only a stall can time out */
+      stop_timer(h);
+      if (h->on_headers)
+        h->on_headers(h->ud, h);
+    }
+    return len;
+  }
+  if (add_header(h, data, len) != 0) {
+    h->error = LLM_HTTP_E_MEMORY;
+    return 0;
+  }
+  return len;
+}
+
+/* ---- response body ---------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+  llm_http *h = ud;
+  size_t len = size * n;
+  double now = llm_now();
+  if (h->t.first_byte == 0) {
+    h->t.first_byte = now;
+    if (h->stall_timeout > 0 && !h->timer)
+      h->timer = llm_timer_start(h->loop, h->stall_timeout, watch_stall, h);
+  }
+  h->last_byte = now;
+  if (h->sink) {
+    if (!h->sink(h->ud, data, len, now)) {
+      h->paused = 1;
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    return len;
+  }
+  if (h->len + len > h->max_body) {
+    h->error = LLM_HTTP_E_TOO_LARGE;
+    return 0;
+  }
+  if (h->len + len + 1 > h->cap) {
+    size_t cap = h->cap ? h->cap : 4096;
+    char *p;
+    while (cap < h->len + len + 1)
+      cap *= 2;
+    p = realloc(h->body, cap);
+    if (!p) {
+      h->error = LLM_HTTP_E_MEMORY;
+      return 0;
+    }
+    h->body = p;
+    h->cap = cap;
+  }
+  memcpy(h->body + h->len, data, len);
+  h->len += len;
+  h->body[h->len] = '\0';
+  return len;
+}
+
+/* ---- timers: header deadline and stall watch ------------------------------------ */
+
+static void header_deadline(void *ud)
+{
+  llm_http *h = ud;
+  char msg[96];
+  h->timer = NULL;
+  snprintf(msg, sizeof msg, "no response headers within %g s", h->timeout);
+  fail(h, LLM_HTTP_E_TIMEOUT, msg);
+}
+
+/* Re-arms itself at last_byte + stall_timeout, so a busy stream costs
+ * one timer per stall period, not one per chunk. A transfer we paused
+ * ourselves is waiting on its reader, not stalled. */
+static void watch_stall(void *ud)
+{
+  llm_http *h = ud;
+  double idle = llm_now() - h->last_byte;
+  h->timer = NULL;
+  if (h->paused || idle < h->stall_timeout) {
+    double again = h->paused ? h->stall_timeout : h->stall_timeout - idle;
+    h->timer = llm_timer_start(h->loop, again, watch_stall, h);
+    return;
+  }
+  {
+    char msg[96];
+    snprintf(msg, sizeof msg, "stream stalled: no data for %g s", h->stall_timeout);
+    fail(h, LLM_HTTP_E_STALLED, msg);
+  }
+}
+
+/* ---- ending ------------------------------------------------------------------------- */
+
+static void finish(llm_http *h, int state)
+{
+  stop_timer(h);
+  h->state = state;
+  h->t.end = llm_now();
+  if (h->on_done)
+    h->on_done(h->ud, h);
+}
+
+/* Ends a running transfer with an error of ours (timeouts, stalls). */
+static void fail(llm_http *h, int error, const char *msg)
+{
+  if (h->in_multi) {
+    llm_loop_remove_xfer(h->loop, &h->x);
+    h->in_multi = 0;
+  }
+  h->error = error;
+  snprintf(h->message, sizeof h->message, "%s", msg);
+  finish(h, LLM_HTTP_FAILED);
+}
+
+static void on_done(llm_xfer *x, CURLcode rc)
+{
+  llm_http *h = (llm_http *)x;
+  h->in_multi = 0;
+  h->curl_code = (int)rc;
+  if (rc == CURLE_OK) {
+    finish(h, LLM_HTTP_DONE);
+    return;
+  }
+  if (h->error == LLM_HTTP_OK) {
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      h->error = LLM_HTTP_E_TIMEOUT;
+    else if (rc == CURLE_OUT_OF_MEMORY)
+      h->error = LLM_HTTP_E_MEMORY;
+    else
+      h->error = LLM_HTTP_E_TRANSPORT;
+  }
+  if (h->error == LLM_HTTP_E_TOO_LARGE)
+    snprintf(h->message, sizeof h->message, "response body over %zu bytes", h->max_body);
+  else
+    snprintf(h->message, sizeof h->message, "curl error %d: %s%s%s", (int)rc,
+             curl_easy_strerror(rc), h->curl_err[0] ? ": " : "", h->curl_err);
+  finish(h, LLM_HTTP_FAILED);
+}
+
+/* ---- starting -------------------------------------------------------------------------- */
+
+/* Thousands of concurrent connections need more descriptors than the
+ * usual soft limit of 1024; take what the hard limit allows, once. */
+static void raise_fd_limit(void)
+{
+  static int done;
+  struct rlimit rl;
+  if (done)
+    return;
+  done = 1;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static long ms(double seconds) { return (long)(seconds * 1000.0 + 0.5); }
+
+llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err, size_t errlen)
+{
+  llm_http *h;
+  CURL *e;
+  if (llm_curl_load(err, errlen) != 0)
+    return NULL;
+  raise_fd_limit();
+  h = calloc(1, sizeof *h);
+  e = h ? curl_easy_init() : NULL;
+  if (!e) {
+    free(h);
+    snprintf(err, errlen, "out of memory starting a transfer");
+    return NULL;
+  }
+  h->x.easy = e;
+  h->x.done = on_done;
+  h->loop = loop;
+  h->sink = req->sink;
+  h->on_headers = req->on_headers;
+  h->on_done = req->on_done;
+  h->ud = req->ud;
+  h->max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+  h->timeout = req->timeout;
+  h->stall_timeout = req->stall_timeout;
+
+  for (const char *const *p = req->headers; p && *p; p++) {
+    struct curl_slist *l = curl_slist_append(h->req_headers, *p);
+    if (!l)
+      goto oom;
+    h->req_headers = l;
+  }
+  /* no "Expect: 100-continue" round trip before large bodies */
+  if (!(h->req_headers = curl_slist_append(h->req_headers, "Expect:")))
+    goto oom;
+
+  curl_easy_setopt(e, CURLOPT_URL, req->url);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
+  if (req->body) {
+    h->req_body = malloc(req->body_len ? req->body_len : 1);
+    if (!h->req_body)
+      goto oom;
+    memcpy(h->req_body, req->body, req->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->req_body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+  }
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->req_headers);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "llmrun/" LLMRUN_VERSION);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->curl_err);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   ms(req->connect_timeout > 0 ? req->connect_timeout : DEFAULT_CONNECT_TIMEOUT));
+  if (strncmp(req->url, "https:", 6) == 0)
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); /* prefer multiplexing on HTTP/2 */
+  if (req->insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (req->ca_file)
+    curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+
+  /* A buffered transfer may take `timeout` in all. A stream only has to
+   * start (send its headers) in time; after that the stall watch guards it. */
+  if (req->timeout > 0) {
+    if (!req->sink)
+      curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms(req->timeout));
+    else if (!(h->timer = llm_timer_start(loop, req->timeout, header_deadline, h)))
+      goto oom;
+  }
+
+  h->t.start = llm_now();
+  if (llm_loop_add_xfer(loop, &h->x) != 0) {
+    snprintf(err, errlen, "cannot add the transfer to the event loop");
+    llm_http_free(h);
+    return NULL;
+  }
+  h->in_multi = 1;
+  return h;
+
+oom:
+  snprintf(err, errlen, "out of memory starting a transfer");
+  llm_http_free(h);
+  return NULL;
+}
+
+void llm_http_abort(llm_http *h)
+{
+  if (h->state != LLM_HTTP_RUNNING)
+    return;
+  if (h->in_multi) {
+    llm_loop_remove_xfer(h->loop, &h->x);
+    h->in_multi = 0;
+  }
+  stop_timer(h);
+  h->state = LLM_HTTP_ABORTED;
+  h->t.end = llm_now();
+}
+
+void llm_http_free(llm_http *h)
+{
+  if (!h)
+    return;
+  llm_http_abort(h);
+  stop_timer(h);
+  curl_easy_cleanup(h->x.easy);
+  curl_slist_free_all(h->req_headers);
+  free(h->req_body);
+  clear_headers(h);
+  free(h->headers);
+  free(h->body);
+  free(h);
+}
+
+void llm_http_resume(llm_http *h)
+{
+  if (h->paused && h->state == LLM_HTTP_RUNNING) {
+    h->paused = 0;
+    curl_easy_pause(h->x.easy, CURLPAUSE_CONT); /* may call the sink at once */
+  }
+}
+
+/* ---- accessors -------------------------------------------------------------------------------- */
+
+int llm_http_state(const llm_http *h) { return h->state; }
+int llm_http_headers_done(const llm_http *h) { return h->headers_done; }
+long llm_http_status(const llm_http *h) { return h->status; }
+size_t llm_http_header_count(const llm_http *h) { return h->nheaders; }
+int llm_http_error(const llm_http *h) { return h->error; }
+const char *llm_http_error_message(const llm_http *h) { return h->message; }
+int llm_http_curl_code(const llm_http *h) { return h->curl_code; }
+llm_http_times llm_http_timing(const llm_http *h) { return h->t; }
+
+void llm_http_header_at(const llm_http *h, size_t i, const char **name, const char **value)
+{
+  *name = h->headers[i].name;
+  *value = h->headers[i].value;
+}
+
+const char *llm_http_header(const llm_http *h, const char *name)
+{
+  for (size_t i = h->nheaders; i-- > 0;)
+    if (strcmp(h->headers[i].name, name) == 0)
+      return h->headers[i].value;
+  return NULL;
+}
+
+const char *llm_http_body(const llm_http *h, size_t *len)
+{
+  *len = h->len;
+  return h->body ? h->body : "";
+}

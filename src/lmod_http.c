@@ -1,0 +1,506 @@
+/* _llm.http: HTTP transfers for Lua tasks.
+ *
+ *   http.request{method=, url=, headers={...}, body=, timeout=, connect_timeout=,
+ *                max_body=, insecure=, ca_file=}
+ *     -> {status=, headers={name=value}, body=, t_start=, t_headers=,
+ *         t_first_byte=, t_end=}  |  nil, err
+ *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
+ *     -> stream (after the response headers)  |  nil, err
+ *   stream:next() -> event {data=, type=, id=, t=} | nil (clean end) | nil, err
+ *   stream:read_all() -> the rest of the body as one string | nil, err
+ *   stream:close()
+ *   http.parse_date(s) -> epoch seconds | nil
+ *
+ * A waiting task yields; curl's callbacks only fill C buffers and wake it.
+ * Errors are llm.error tables: kind "transport" or "timeout" (with
+ * stalled=true for a stream that stopped sending), message, curl_code. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "curl_lazy.h"
+#include "http.h"
+#include "stream_framing.h"
+#include "task.h"
+
+#define TRANSFER_MT "llm.http.transfer"
+#define SCHED(L) ((llm_sched *)lua_touserdata(L, lua_upvalueindex(1)))
+
+/* Stop reading from the socket while this much parsed data waits for the
+ * task to take it; resume below half of it. */
+#define QUEUE_HIGH (1u << 20)
+
+enum want { WANT_NOTHING, WANT_HEADERS, WANT_EVENT, WANT_DONE };
+
+typedef struct transfer {
+  llm_wait wait;          /* the waiting task's wait; cancel aborts */
+  llm_sched *s;
+  llm_http *h;
+  llm_task *waiter;
+  int want;
+  int streaming;
+  int self_idx;           /* stack slot of this userdata in the calling task */
+  llm_framing framing;    /* stream body -> queued events */
+} transfer;
+
+static transfer *check_transfer(lua_State *L)
+{
+  return luaL_checkudata(L, 1, TRANSFER_MT);
+}
+
+/* ---- waking the task ------------------------------------------------------ */
+
+static int satisfied(transfer *t)
+{
+  int state = llm_http_state(t->h);
+  switch (t->want) {
+  case WANT_HEADERS: return llm_http_headers_done(t->h) || state != LLM_HTTP_RUNNING;
+  case WANT_EVENT: return llm_framing_pending(&t->framing) || state != LLM_HTTP_RUNNING;
+  case WANT_DONE: return state != LLM_HTTP_RUNNING;
+  default: return 0;
+  }
+}
+
+static void maybe_wake(transfer *t)
+{
+  if (t->waiter && satisfied(t)) {
+    llm_task *w = t->waiter;
+    t->waiter = NULL;
+    t->want = WANT_NOTHING;
+    llm_task_wake(t->s, w);
+  }
+}
+
+static void on_headers(void *ud, llm_http *h)
+{
+  (void)h;
+  maybe_wake(ud);
+}
+
+static void on_done(void *ud, llm_http *h)
+{
+  transfer *t = ud;
+  (void)h;
+  llm_framing_finish(&t->framing);
+  maybe_wake(t);
+}
+
+static int on_body(void *ud, const char *data, size_t len, double now)
+{
+  transfer *t = ud;
+  if (llm_framing_queued_bytes(&t->framing) >= QUEUE_HIGH)
+    return 0; /* back-pressure: the reader is behind */
+  llm_framing_feed(&t->framing, data, len, now);
+  maybe_wake(t);
+  return 1;
+}
+
+/* A task cancelled while waiting takes its transfer down with it. */
+static void cancel_wait(llm_wait *w)
+{
+  transfer *t = (transfer *)w;
+  t->waiter = NULL;
+  t->want = WANT_NOTHING;
+  if (t->h)
+    llm_http_abort(t->h);
+}
+
+static int wait_for(lua_State *L, transfer *t, int want, lua_KFunction k)
+{
+  llm_task *me = llm_task_check_can_wait(L, t->s, want == WANT_EVENT ? "stream:next" : "http request");
+  if (t->waiter)
+    return luaL_error(L, "another task is already waiting on this transfer");
+  t->want = want;
+  if (satisfied(t)) {
+    t->want = WANT_NOTHING;
+    return k(L, LUA_OK, (lua_KContext)t);
+  }
+  t->waiter = me;
+  return llm_task_suspend(L, t->s, &t->wait, (lua_KContext)t, k);
+}
+
+/* ---- building requests -------------------------------------------------------------- */
+
+static double opt_number(lua_State *L, int idx, const char *field, double def)
+{
+  double v;
+  lua_getfield(L, idx, field);
+  v = luaL_optnumber(L, -1, def);
+  lua_pop(L, 1);
+  if (v < 0 || v != v)
+    luaL_error(L, "%s must be a number >= 0", field);
+  return v;
+}
+
+/* Reads the request table at index 1. Strings stay valid while the table
+ * is on the stack; header lines are collected in a userdata array. */
+static void read_request(lua_State *L, llm_http_request *req)
+{
+  size_t n = 0;
+  const char **lines;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  memset(req, 0, sizeof *req);
+  lua_getfield(L, 1, "url");
+  req->url = lua_tostring(L, -1);
+  if (!req->url)
+    luaL_error(L, "http request: url (string) expected");
+  lua_getfield(L, 1, "method");
+  req->method = luaL_optstring(L, -1, "GET");
+  lua_getfield(L, 1, "body");
+  if (!lua_isnil(L, -1))
+    req->body = luaL_checklstring(L, -1, &req->body_len);
+  lua_getfield(L, 1, "ca_file");
+  req->ca_file = luaL_optstring(L, -1, NULL);
+  lua_getfield(L, 1, "insecure");
+  req->insecure = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  /* url, method and body stay on the stack to keep their strings alive */
+
+  req->timeout = opt_number(L, 1, "timeout", 0);
+  req->connect_timeout = opt_number(L, 1, "connect_timeout", 0);
+  req->stall_timeout = opt_number(L, 1, "stall_timeout", 0);
+  req->max_body = (size_t)opt_number(L, 1, "max_body", 0);
+
+  lua_getfield(L, 1, "headers");
+  if (!lua_isnil(L, -1)) {
+    luaL_checktype(L, -1, LUA_TTABLE);
+    n = lua_rawlen(L, -1);
+  }
+  lines = lua_newuserdatauv(L, (n + 1) * sizeof *lines, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, -2, (lua_Integer)i + 1);
+    lines[i] = lua_tostring(L, -1);
+    if (!lines[i])
+      luaL_error(L, "http request: headers must be a list of \"Name: value\" strings");
+    lua_pop(L, 1); /* the string is still referenced by the headers table */
+  }
+  lines[n] = NULL;
+  req->headers = lines;
+}
+
+static void push_error(lua_State *L, const char *kind, const char *msg, int curl_code, int stalled)
+{
+  lua_createtable(L, 0, 4);
+  luaL_setmetatable(L, LLM_ERROR_METATABLE);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  if (curl_code) {
+    lua_pushinteger(L, curl_code);
+    lua_setfield(L, -2, "curl_code");
+  }
+  if (stalled) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "stalled");
+  }
+}
+
+static int push_failure(lua_State *L, transfer *t)
+{
+  int e = llm_http_error(t->h);
+  const char *kind = (e == LLM_HTTP_E_TIMEOUT || e == LLM_HTTP_E_STALLED) ? "timeout" : "transport";
+  if (llm_http_state(t->h) == LLM_HTTP_ABORTED) {
+    luaL_pushfail(L);
+    push_error(L, "cancelled", "transfer aborted", 0, 0);
+    return 2;
+  }
+  luaL_pushfail(L);
+  push_error(L, kind, llm_http_error_message(t->h), llm_http_curl_code(t->h),
+             e == LLM_HTTP_E_STALLED);
+  return 2;
+}
+
+static void push_headers(lua_State *L, transfer *t)
+{
+  size_t n = llm_http_header_count(t->h);
+  lua_createtable(L, 0, (int)n);
+  for (size_t i = 0; i < n; i++) {
+    const char *name, *value;
+    llm_http_header_at(t->h, i, &name, &value);
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, name);
+  }
+}
+
+static void set_number(lua_State *L, const char *k, double v)
+{
+  if (v > 0) {
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+  }
+}
+
+/* The response summary shared by requests and streams. */
+static void push_response_head(lua_State *L, transfer *t)
+{
+  llm_http_times tm = llm_http_timing(t->h);
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, llm_http_status(t->h));
+  lua_setfield(L, -2, "status");
+  push_headers(L, t);
+  lua_setfield(L, -2, "headers");
+  set_number(L, "t_start", tm.start);
+  set_number(L, "t_headers", tm.headers);
+  set_number(L, "t_first_byte", tm.first_byte);
+  set_number(L, "t_end", tm.end);
+}
+
+static transfer *new_transfer(lua_State *L, llm_http_request *req, int streaming)
+{
+  llm_sched *s = SCHED(L);
+  transfer *t = lua_newuserdatauv(L, sizeof *t, 0);
+  char err[256];
+  memset(t, 0, sizeof *t);
+  luaL_setmetatable(L, TRANSFER_MT);
+  t->wait.cancel = cancel_wait;
+  t->s = s;
+  t->streaming = streaming;
+  req->on_headers = on_headers;
+  req->on_done = on_done;
+  req->ud = t;
+  if (streaming)
+    req->sink = on_body;
+  t->h = llm_http_start(llm_sched_loop(s), req, err, sizeof err);
+  if (!t->h) {
+    lua_pop(L, 1);
+    luaL_pushfail(L);
+    push_error(L, "transport", err, 0, 0);
+    return NULL;
+  }
+  return t;
+}
+
+/* ---- http.request: buffered ------------------------------------------------------------ */
+
+static int request_done(lua_State *L, int status, lua_KContext ctx)
+{
+  transfer *t = (transfer *)ctx;
+  size_t len;
+  const char *body;
+  (void)status;
+  if (llm_http_state(t->h) != LLM_HTTP_DONE)
+    return push_failure(L, t);
+  push_response_head(L, t);
+  body = llm_http_body(t->h, &len);
+  lua_pushlstring(L, body, len);
+  lua_setfield(L, -2, "body");
+  return 1;
+}
+
+static int l_request(lua_State *L)
+{
+  llm_http_request req;
+  transfer *t;
+  read_request(L, &req);
+  llm_task_check_can_wait(L, SCHED(L), "http request");
+  t = new_transfer(L, &req, 0);
+  if (!t)
+    return 2;
+  return wait_for(L, t, WANT_DONE, request_done);
+}
+
+/* ---- http.stream ------------------------------------------------------------------------------ */
+
+static int stream_opened(lua_State *L, int status, lua_KContext ctx)
+{
+  transfer *t = (transfer *)ctx;
+  (void)status;
+  if (!llm_http_headers_done(t->h))
+    return push_failure(L, t);
+  /* a continuation sees the stack as it was when the task yielded */
+  lua_pushvalue(L, t->self_idx);
+  return 1;
+}
+
+static int l_stream(lua_State *L)
+{
+  llm_http_request req;
+  transfer *t;
+  const char *framing;
+  read_request(L, &req);
+  lua_getfield(L, 1, "framing");
+  framing = luaL_optstring(L, -1, "raw");
+  llm_task_check_can_wait(L, SCHED(L), "http stream");
+  t = new_transfer(L, &req, 1);
+  if (!t)
+    return 2;
+  if (llm_framing_init(&t->framing, framing) != 0) {
+    llm_http_abort(t->h);
+    return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
+  }
+  t->self_idx = lua_absindex(L, -1);
+  return wait_for(L, t, WANT_HEADERS, stream_opened);
+}
+
+static int s_status(lua_State *L)
+{
+  lua_pushinteger(L, llm_http_status(check_transfer(L)->h));
+  return 1;
+}
+
+static int s_head(lua_State *L)
+{
+  push_response_head(L, check_transfer(L));
+  return 1;
+}
+
+static int next_done(lua_State *L, int status, lua_KContext ctx)
+{
+  transfer *t = (transfer *)ctx;
+  llm_event *ev = llm_framing_pop(&t->framing);
+  (void)status;
+  if (ev) {
+    lua_createtable(L, 0, 4);
+    lua_pushlstring(L, ev->data, ev->len);
+    lua_setfield(L, -2, "data");
+    if (ev->type) {
+      lua_pushstring(L, ev->type);
+      lua_setfield(L, -2, "type");
+    }
+    if (ev->id) {
+      lua_pushstring(L, ev->id);
+      lua_setfield(L, -2, "id");
+    }
+    lua_pushnumber(L, ev->t);
+    lua_setfield(L, -2, "t");
+    llm_event_free(ev);
+    if (llm_framing_queued_bytes(&t->framing) < QUEUE_HIGH / 2)
+      llm_http_resume(t->h);
+    return 1;
+  }
+  if (llm_framing_error(&t->framing)) {
+    luaL_pushfail(L);
+    push_error(L, "parse", llm_framing_error(&t->framing), 0, 0);
+    return 2;
+  }
+  if (llm_http_state(t->h) == LLM_HTTP_DONE) {
+    if (llm_framing_truncated(&t->framing)) {
+      luaL_pushfail(L);
+      push_error(L, "transport", "the stream ended in the middle of an event", 0, 0);
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "truncated");
+      return 2;
+    }
+    luaL_pushfail(L); /* clean end */
+    return 1;
+  }
+  return push_failure(L, t);
+}
+
+static int s_next(lua_State *L)
+{
+  transfer *t = check_transfer(L);
+  return wait_for(L, t, WANT_EVENT, next_done);
+}
+
+static int read_all_done(lua_State *L, int status, lua_KContext ctx)
+{
+  transfer *t = (transfer *)ctx;
+  luaL_Buffer b;
+  llm_event *ev;
+  (void)status;
+  if (llm_http_state(t->h) != LLM_HTTP_DONE)
+    return push_failure(L, t);
+  luaL_buffinit(L, &b);
+  while ((ev = llm_framing_pop(&t->framing)) != NULL) {
+    luaL_addlstring(&b, ev->data, ev->len);
+    llm_event_free(ev);
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* Reads the rest of a (usually error) response: the framing is switched
+ * to raw so the bytes arrive as they are. */
+static int s_read_all(lua_State *L)
+{
+  transfer *t = check_transfer(L);
+  llm_framing_set_raw(&t->framing);
+  llm_http_resume(t->h);
+  return wait_for(L, t, WANT_DONE, read_all_done);
+}
+
+static int s_close(lua_State *L)
+{
+  transfer *t = check_transfer(L);
+  if (t->h)
+    llm_http_abort(t->h);
+  return 0;
+}
+
+static int s_gc(lua_State *L)
+{
+  transfer *t = check_transfer(L);
+  if (t->h) {
+    llm_http_free(t->h);
+    t->h = NULL;
+  }
+  llm_framing_free(&t->framing);
+  return 0;
+}
+
+static int s_tostring(lua_State *L)
+{
+  transfer *t = check_transfer(L);
+  lua_pushfstring(L, "http transfer (%s)",
+                  !t->h ? "closed"
+                  : llm_http_state(t->h) == LLM_HTTP_RUNNING ? "running" : "finished");
+  return 1;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------------ */
+
+static int l_parse_date(lua_State *L)
+{
+  const char *s = luaL_checkstring(L, 1);
+  time_t t;
+  if (llm_curl_load(NULL, 0) != 0)
+    return 0;
+  t = curl_getdate(s, NULL);
+  if (t == (time_t)-1)
+    return 0;
+  lua_pushinteger(L, (lua_Integer)t);
+  return 1;
+}
+
+static const luaL_Reg stream_methods[] = {
+  {"next", s_next},
+  {"status", s_status},
+  {"head", s_head},
+  {"read_all", s_read_all},
+  {"close", s_close},
+  {NULL, NULL}
+};
+
+static const luaL_Reg stream_metamethods[] = {
+  {"__gc", s_gc},
+  {"__close", s_close},
+  {"__tostring", s_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg funcs[] = {
+  {"request", l_request},
+  {"stream", l_stream},
+  {"parse_date", l_parse_date},
+  {NULL, NULL}
+};
+
+int luaopen__llm_http(lua_State *L)
+{
+  llm_sched *s = llm_sched_of(L);
+  luaL_newmetatable(L, TRANSFER_MT);
+  lua_pushlightuserdata(L, s);
+  luaL_setfuncs(L, stream_metamethods, 1);
+  lua_newtable(L);
+  lua_pushlightuserdata(L, s);
+  luaL_setfuncs(L, stream_methods, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  luaL_newlibtable(L, funcs);
+  lua_pushlightuserdata(L, s);
+  luaL_setfuncs(L, funcs, 1);
+  return 1;
+}

@@ -1,0 +1,45 @@
+/* A scripted HTTP server on 127.0.0.1 for tests, in the spirit of curl's
+ * test server: each incoming request gets the next block of a script, and
+ * the block says exactly which bytes go out, when, and how the connection
+ * ends. It is how tests produce faults a real server would rarely show
+ * on cue: a reset before the headers, a body cut short, a stream that
+ * stalls, a slow header.
+ *
+ * Script: blocks separated by a line "---"; the last block repeats.
+ * Lines of a block (escapes \r \n \t \\ \xHH in TEXT):
+ *   status CODE [REASON]     start a response
+ *   header NAME: VALUE       add a response header
+ *   body TEXT                send the response with this body (Content-Length)
+ *   chunked                  send the headers now, body as chunks follows
+ *   chunk TEXT               send one chunk
+ *   end                      send the last chunk
+ *   raw TEXT                 send bytes as they are
+ *   sleep SECONDS            wait
+ *   close                    close the connection (FIN)
+ *   reset                    abort the connection (RST)
+ *   stall                    send nothing more; hold the connection open
+ * A block that neither closes, resets nor stalls keeps the connection
+ * alive for the next request.
+ *
+ * Every request is recorded (method, path, headers, body) for checks. */
+#ifndef LLMRUN_MOCK_HTTP_H
+#define LLMRUN_MOCK_HTTP_H
+
+#include <stddef.h>
+
+typedef struct mock_http mock_http;
+
+/* Starts serving script on an ephemeral port; NULL on failure. */
+mock_http *mock_http_start(const char *script);
+int mock_http_port(const mock_http *m);
+/* Number of connections accepted so far. */
+int mock_http_connections(mock_http *m);
+/* Number of requests received so far. */
+int mock_http_requests(mock_http *m);
+/* Copy of the raw text of request i (0-based; head and body), or NULL.
+ * The caller frees it. */
+char *mock_http_request_text(mock_http *m, int i);
+/* Stops the server, closes held connections and frees everything. */
+void mock_http_stop(mock_http *m);
+
+#endif
