@@ -37,7 +37,12 @@ local llm = {
 }
 
 -- name -> loader; the loader's result replaces the entry on first access.
-local lazy = {}
+local lazy = {
+  model = function() return require("llm.model").new end,
+  providers = function() return require "llm.providers" end,
+  http = function() return require "_llm.http" end,
+  calls = function() return require "llm.calls" end,
+}
 
 function llm._lazy(name, loader)
   lazy[name] = loader

@@ -25,6 +25,7 @@ struct mock_http {
   pthread_mutex_t mu;
   char **blocks;
   int nblocks;
+  char *log_path;
   int nrequests;
   char *requests[MAX_REQUESTS];
   int conns[MAX_CONNS];
@@ -222,6 +223,13 @@ static void *serve(void *ud)
     else
       free(req);
     m->nrequests++;
+    if (m->log_path) {
+      FILE *log = fopen(m->log_path, "a");
+      if (log) {
+        fprintf(log, "=== %d\n%s\n", i, i < MAX_REQUESTS ? m->requests[i] : "");
+        fclose(log);
+      }
+    }
     pthread_mutex_unlock(&m->mu);
     outcome = play(fd, m->blocks[i < m->nblocks ? i : m->nblocks - 1]);
   }
@@ -279,6 +287,11 @@ static void *accept_loop(void *ud)
 
 mock_http *mock_http_start(const char *script)
 {
+  return mock_http_start_logged(script, NULL);
+}
+
+mock_http *mock_http_start_logged(const char *script, const char *log_path)
+{
   mock_http *m = calloc(1, sizeof *m);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t alen = sizeof a;
@@ -286,6 +299,8 @@ mock_http *mock_http_start(const char *script)
   if (!m)
     return NULL;
   pthread_mutex_init(&m->mu, NULL);
+  if (log_path)
+    m->log_path = strdup(log_path);
   split_blocks(m, script);
   m->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
   setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -352,5 +367,6 @@ void mock_http_stop(mock_http *m)
   for (int i = 0; i < m->nrequests && i < MAX_REQUESTS; i++)
     free(m->requests[i]);
   pthread_mutex_destroy(&m->mu);
+  free(m->log_path);
   free(m);
 }

@@ -31,6 +31,10 @@ typedef struct mock_http mock_http;
 
 /* Starts serving script on an ephemeral port; NULL on failure. */
 mock_http *mock_http_start(const char *script);
+/* The same, also appending each request to log_path ("=== N\n" + text)
+ * before it is answered, so a client that got its answer finds its
+ * request in the log. */
+mock_http *mock_http_start_logged(const char *script, const char *log_path);
 int mock_http_port(const mock_http *m);
 /* Number of connections accepted so far. */
 int mock_http_connections(mock_http *m);

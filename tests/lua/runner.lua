@@ -65,11 +65,14 @@ function T.err(fn, pattern, ...)
 end
 
 -- Runs `llmrun` (this binary) with shell-quoted args; returns status, stdout, stderr.
+-- opts: stdin (text), env ({NAME = value})
 function T.llmrun(args, opts)
   opts = opts or {}
   local bin = os.getenv("LLMRUN") or "llmrun"
   local tmp = os.tmpname()
-  local cmd = ("%s %s 2>%s"):format(bin, args, tmp)
+  local env = ""
+  for k, v in pairs(opts.env or {}) do env = env .. ("%s='%s' "):format(k, v) end
+  local cmd = ("%s%s %s 2>%s"):format(env ~= "" and "env " .. env or "", bin, args, tmp)
   if opts.stdin then
     local inp = os.tmpname()
     local f = assert(io.open(inp, "w")); f:write(opts.stdin); f:close()

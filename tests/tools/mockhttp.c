@@ -1,7 +1,7 @@
 /* mockhttp SCRIPT LOG SECONDS: the scripted test server (tests/c/mock_http.h)
  * as a process, for Lua tests. Prints "PORT PID" on stdout, appends every
- * request to LOG as it arrives (blocks separated by a line "=== N"), and
- * exits after SECONDS or on SIGTERM. */
+ * request to LOG before answering it (blocks start with a line "=== N"),
+ * and exits after SECONDS or on SIGTERM. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +14,11 @@ static void on_term(int sig) { (void)sig; stop = 1; }
 
 int main(int argc, char **argv)
 {
-  FILE *f, *log;
+  FILE *f;
   char *script;
   long size;
   double seconds;
   mock_http *m;
-  int logged = 0;
   if (argc != 4) {
     fprintf(stderr, "usage: mockhttp SCRIPT LOG SECONDS\n");
     return 2;
@@ -36,23 +35,13 @@ int main(int argc, char **argv)
   fclose(f);
   seconds = atof(argv[3]);
   signal(SIGTERM, on_term);
-  m = mock_http_start(script);
+  m = mock_http_start_logged(script, argv[2]);
   if (!m)
     return 1;
   printf("%d %d\n", mock_http_port(m), (int)getpid());
   fflush(stdout);
-  for (int ticks = 0; !stop && ticks < seconds * 100; ticks++) {
+  for (int ticks = 0; !stop && ticks < seconds * 100; ticks++)
     usleep(10000);
-    while (logged < mock_http_requests(m)) {
-      char *req = mock_http_request_text(m, logged);
-      if ((log = fopen(argv[2], "a")) != NULL) {
-        fprintf(log, "=== %d\n%s\n", logged, req ? req : "");
-        fclose(log);
-      }
-      free(req);
-      logged++;
-    }
-  }
   mock_http_stop(m);
   free(script);
   return 0;

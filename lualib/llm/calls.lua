@@ -1,0 +1,59 @@
+-- The life of one logical model call (chat, stream or embed), in one
+-- place so that caches, budgets, prices, metrics and the call log plug in
+-- without the model code knowing them:
+--   begin(model, kind, body, opts) -> call
+--   before(call) -> runs the before-hooks; the first one that returns a
+--                   response (a cache hit) or nil, err (a refused budget)
+--                   decides the call without a request
+--   finish(call, resp, err [, partial]) -> runs the finish-hooks in
+--                   priority order (prices first, then observers) and
+--                   returns resp, err
+local loop = require "_llm.loop"
+
+local M = {}
+
+local before_hooks, finish_hooks = {}, {}
+
+local function insert(list, fn, priority)
+  list[#list + 1] = { fn = fn, priority = priority or 100 }
+  table.sort(list, function(a, b) return a.priority < b.priority end)
+end
+
+local function remove(list, fn)
+  for i, h in ipairs(list) do
+    if h.fn == fn then table.remove(list, i) return end
+  end
+end
+
+--- fn(call) -> nothing to go on, or resp, or nil, err to decide the call.
+function M.on_before(fn, priority) insert(before_hooks, fn, priority) end
+--- fn(call, resp, err, partial): observes (or annotates) the outcome.
+function M.on_finish(fn, priority) insert(finish_hooks, fn, priority) end
+function M.off(fn)
+  remove(before_hooks, fn)
+  remove(finish_hooks, fn)
+end
+
+function M.begin(model, kind, body, opts)
+  return {
+    model = model, kind = kind, body = body, opts = opts,
+    tag = opts.tag, case = opts.case,
+    t0 = loop.now(),
+  }
+end
+
+function M.before(call)
+  for _, h in ipairs(before_hooks) do
+    local resp, err = h.fn(call)
+    if resp ~= nil or err ~= nil then return resp, err end
+  end
+  return nil
+end
+
+function M.finish(call, resp, err, partial)
+  call.t_end = loop.now()
+  for _, h in ipairs(finish_hooks) do h.fn(call, resp, err, partial) end
+  return resp, err
+end
+
+return M

@@ -1,0 +1,392 @@
+-- llm.model(spec) -> a model you can call: m:chat, m:stream, m:embed.
+--
+-- spec: "name", "provider/name", or a table {name=, provider=, base_url=,
+-- api_key=, organization=, project=, timeout=, connect_timeout=,
+-- stall_timeout=, max_retries=, retry_scale=, headers={Name=value},
+-- defaults={temperature=..., max_tokens=...}, stream_usage=}.
+--
+-- Every call is a task-friendly blocking call: it yields while waiting,
+-- so many run at once under llm.map. Runtime failures return nil, err
+-- (an llm.error); misuse (a bad argument) raises.
+local loop = require "_llm.loop"
+local providers = require "llm.providers"
+local transport = require "llm.transport"
+local response = require "llm.response"
+local calls = require "llm.calls"
+local errors = require "llm.errors"
+
+local now = loop.now
+
+local Model = {}
+Model.__index = Model
+Model.__name = "llm.model"
+
+local DEFAULT_TIMEOUT = 600     -- seconds, the SDKs' default
+local DEFAULT_STALL = 60        -- seconds without a byte ends a stream
+
+-- ---- construction ---------------------------------------------------------
+
+local function parse_name(s)
+  local p, rest = s:match("^([%w_%-]+)/(.+)$")
+  if p and providers.get(p) then return p, rest end
+  return nil, s
+end
+
+local spec_keys = {
+  name = "string", provider = "string", base_url = "string", api_key = "string",
+  organization = "string", project = "string", timeout = "number",
+  connect_timeout = "number", stall_timeout = "number", max_retries = "number",
+  retry_scale = "number", headers = "table", defaults = "table",
+  stream_usage = "boolean", insecure = "boolean", ca_file = "string",
+  [1] = "string",
+}
+
+local function new(spec)
+  if type(spec) == "string" then spec = { name = spec } end
+  if type(spec) ~= "table" then
+    error("bad argument #1 to 'llm.model' (string or table expected, got " .. type(spec) .. ")", 2)
+  end
+  for k, v in pairs(spec) do
+    local want = spec_keys[k]
+    if want == nil and k ~= "cache" then
+      error("llm.model: unknown option '" .. tostring(k) .. "'", 2)
+    end
+    if want and type(v) ~= want then
+      error(("llm.model: option '%s' must be a %s, got %s"):format(tostring(k), want, type(v)), 2)
+    end
+  end
+  local name = spec.name or spec[1]
+  if type(name) ~= "string" or name == "" then
+    error("llm.model: a model name is required", 2)
+  end
+  local pname = spec.provider
+  if not pname then
+    pname, name = parse_name(name)
+    pname = pname or providers.default_for(name)
+  end
+  local provider = providers.get(pname)
+  if not provider then
+    error(("llm.model: unknown provider '%s' (known: %s)"):format(pname,
+      table.concat(providers.names(), ", ")), 2)
+  end
+  if spec.max_retries and (math.type(spec.max_retries) ~= "integer" or spec.max_retries < 0) then
+    error("llm.model: max_retries must be an integer >= 0", 2)
+  end
+  local cfg = provider.configure(spec)
+  cfg.stream_usage = spec.stream_usage
+  if spec.insecure then
+    io.stderr:write("llmrun: WARNING: TLS certificate checks are off for ", cfg.base_url, "\n")
+  end
+  return setmetatable({
+    name = name,
+    provider = pname,
+    simulated = provider.simulated == true,
+    format = provider.format,
+    cfg = cfg,
+    headers = spec.headers,
+    defaults = spec.defaults or {},
+    timeout = spec.timeout or DEFAULT_TIMEOUT,
+    connect_timeout = spec.connect_timeout,
+    stall_timeout = spec.stall_timeout or DEFAULT_STALL,
+    max_retries = spec.max_retries,
+    retry_scale = spec.retry_scale,
+    insecure = spec.insecure,
+    ca_file = spec.ca_file,
+    cache = spec.cache,
+  }, Model)
+end
+
+--- m:with{...} -> a copy with some settings changed (defaults are merged).
+function Model:with(changes)
+  local copy = setmetatable({}, Model)
+  for k, v in pairs(self) do copy[k] = v end
+  for k, v in pairs(changes or {}) do
+    if k == "defaults" then
+      local d = {}
+      for dk, dv in pairs(self.defaults) do d[dk] = dv end
+      for dk, dv in pairs(v) do d[dk] = dv end
+      copy.defaults = d
+    else
+      copy[k] = v
+    end
+  end
+  return copy
+end
+
+function Model:__tostring()
+  return ("model %s (%s)"):format(self.name, self.provider)
+end
+
+-- ---- requests ------------------------------------------------------------------
+
+local function copy_message(m, i)
+  if type(m) ~= "table" then
+    error(("chat: messages[%d] must be a table, got %s"):format(i, type(m)), 4)
+  end
+  if type(m.role) ~= "string" then
+    error(("chat: messages[%d].role must be a string"):format(i), 4)
+  end
+  return m
+end
+
+-- A chat request as the user wrote it -> the body parameters (no model).
+local function normalize(req, defaults)
+  local body = {}
+  for k, v in pairs(defaults) do body[k] = v end
+  if type(req) == "string" then
+    body.messages = { { role = "user", content = req } }
+    return body
+  end
+  if type(req) ~= "table" then
+    error("bad argument #1 to 'chat' (string or table expected, got " .. type(req) .. ")", 3)
+  end
+  for k, v in pairs(req) do
+    if k ~= "system" and k ~= "user" and k ~= "prompt" then body[k] = v end
+  end
+  if req.messages ~= nil then
+    if type(req.messages) ~= "table" then
+      error("chat: messages must be a list of {role=, content=} tables", 3)
+    end
+    local msgs = {}
+    for i, m in ipairs(req.messages) do msgs[i] = copy_message(m, i) end
+    if req.system then table.insert(msgs, 1, { role = "system", content = req.system }) end
+    body.messages = msgs
+  else
+    local msgs = {}
+    if req.system then msgs[#msgs + 1] = { role = "system", content = req.system } end
+    local user = req.user or req.prompt
+    if user then msgs[#msgs + 1] = { role = "user", content = user } end
+    if #msgs == 0 or not user then
+      error("chat: the request needs messages, or a user (or prompt) text", 3)
+    end
+    body.messages = msgs
+  end
+  if #body.messages == 0 then error("chat: messages is empty", 3) end
+  return body
+end
+Model.normalize = normalize
+
+local function call_opts(self, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 (table of call options expected, got " .. type(opts) .. ")", 3)
+  end
+  return opts or {}
+end
+
+function Model:_transport_spec(url, body, opts, stream)
+  return {
+    method = "POST", url = url, body = body,
+    headers = self.format.headers(self.cfg, self.headers),
+    timeout = opts.timeout or self.timeout,
+    connect_timeout = opts.connect_timeout or self.connect_timeout,
+    stall_timeout = stream and (opts.stall_timeout or self.stall_timeout) or nil,
+    max_retries = opts.max_retries or self.max_retries,
+    retry_scale = self.retry_scale,
+    insecure = self.insecure, ca_file = self.ca_file,
+    parse_error = self.format.parse_error,
+    framing = "sse",
+  }
+end
+
+-- ---- chat ---------------------------------------------------------------------------
+
+--- m:chat(req [, opts]) -> response | nil, err
+-- opts: timeout, max_retries, tag, case (for the call log).
+function Model:chat(req, opts)
+  opts = call_opts(self, opts)
+  local body = normalize(req, self.defaults)
+  local call = calls.begin(self, "chat", body, opts)
+  local early, early_err = calls.before(call)
+  if early or early_err then return calls.finish(call, early, early_err) end
+
+  local r = self.format.chat_request(self.cfg, self.name, body, false)
+  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
+  if not res then return calls.finish(call, nil, retries) end
+  local parsed, perr = self.format.parse_chat(res.body)
+  if not parsed then
+    perr.retries = retries
+    return calls.finish(call, nil, perr)
+  end
+  local latency = (res.t_end - call.t0) * 1000
+  return calls.finish(call, response.new {
+    text = parsed.text,
+    tool_calls = parsed.tool_calls,
+    finish_reason = parsed.finish_reason,
+    usage = parsed.usage,
+    choices = parsed.choices,
+    -- without streaming, the first token arrives with the last one
+    ttft_ms = latency,
+    latency_ms = latency,
+    model = parsed.model or self.name,
+    provider = self.provider,
+    simulated = self.simulated,
+    request_id = res.headers["x-request-id"] or res.headers["request-id"],
+    retries = retries,
+    cached = false,
+    raw = parsed.raw,
+  })
+end
+
+-- ---- streaming ------------------------------------------------------------------------
+
+local Stream = {}
+Stream.__index = Stream
+Stream.__name = "llm.stream"
+
+local function stream_fail(s, err)
+  s.failed = err
+  if s.http then s.http:close() end
+  local partial = s.state and s.format.stream_result(s.state)
+  if partial and partial.text ~= "" then
+    err.partial_text = partial.text
+  end
+  s.response = partial and response.new {
+    text = partial.text, finish_reason = partial.finish_reason, usage = partial.usage,
+    partial = true, error = err, model = partial.model or s.model.name,
+    provider = s.model.provider, simulated = s.model.simulated, cached = false,
+    ttft_ms = s.state.first_t and (s.state.first_t - s.call.t0) * 1000 or nil,
+    latency_ms = (now() - s.call.t0) * 1000, retries = s.retries,
+  } or nil
+  calls.finish(s.call, nil, err, s.response)
+end
+
+local function stream_complete(s)
+  local r = s.format.stream_result(s.state)
+  local t_end = s.last_t or now()
+  s.http:close()
+  s.response = response.new {
+    text = r.text, tool_calls = r.tool_calls, finish_reason = r.finish_reason,
+    usage = r.usage, usage_missing = r.usage == nil or nil,
+    ttft_ms = s.state.first_t and (s.state.first_t - s.call.t0) * 1000 or nil,
+    latency_ms = (t_end - s.call.t0) * 1000,
+    model = r.model or s.model.name, provider = s.model.provider,
+    simulated = s.model.simulated, request_id = s.request_id,
+    retries = s.retries, cached = false,
+  }
+  calls.finish(s.call, s.response)
+end
+
+--- The next text delta, or nil at the end. Raises the stream's error
+-- (an llm.error; partial text in err.partial_text) if it fails.
+function Stream:next()
+  if self.failed then error(self.failed, 2) end
+  if self.response then return nil end
+  while true do
+    local ev, err = self.http:next()
+    if not ev then
+      if not err and not self.state.done then
+        err = errors.new("transport", "the stream ended before [DONE]: the response is truncated",
+          { truncated = true })
+      end
+      if err then
+        stream_fail(self, err)
+        error(err, 2)
+      end
+      stream_complete(self)
+      return nil
+    end
+    self.last_t = ev.t
+    local delta = self.format.stream_event(self.state, ev)
+    if self.state.error then
+      stream_fail(self, self.state.error)
+      error(self.failed, 2)
+    end
+    if delta then
+      if self.on_delta then self.on_delta(delta) end
+      return delta
+    end
+  end
+end
+
+Stream.__call = function(self) return self:next() end
+
+--- Consumes the rest of the stream; returns the final response, or nil, err.
+function Stream:result()
+  if not self.response and not self.failed then
+    local ok, err = pcall(function() while self:next() do end end)
+    if not ok and not self.failed then error(err, 0) end
+  end
+  if self.failed then return nil, self.failed end
+  return self.response
+end
+
+function Stream:close()
+  if self.http and not self.response and not self.failed then
+    self.http:close()
+    stream_fail(self, errors.new("cancelled", "stream closed before its end"))
+  end
+end
+Stream.__close = Stream.close
+
+--- m:stream(req [, opts]) -> stream, usable as `for delta in m:stream(req)`.
+-- Breaking out of the loop closes the transfer. With opts.on_delta, the
+-- whole stream is consumed here and the final response (or nil, err)
+-- is returned instead.
+function Model:stream(req, opts)
+  opts = call_opts(self, opts)
+  local body = normalize(req, self.defaults)
+  local call = calls.begin(self, "stream", body, opts)
+  local s = setmetatable({ model = self, format = self.format, call = call,
+                           on_delta = opts.on_delta }, Stream)
+  local early, early_err = calls.before(call)
+  if early then
+    s.response = early
+    calls.finish(call, early)
+  elseif early_err then
+    s.failed = early_err
+    calls.finish(call, nil, early_err)
+  else
+    local r = self.format.chat_request(self.cfg, self.name, body, true)
+    local h, retries = transport.open_stream(self:_transport_spec(r.url, r.body, opts, true))
+    if not h then
+      s.failed = retries
+      calls.finish(call, nil, retries)
+    else
+      s.http, s.retries = h, retries
+      local head = h:head()
+      s.request_id = head.headers["x-request-id"] or head.headers["request-id"]
+      s.state = self.format.stream_begin()
+    end
+  end
+  if opts.on_delta then
+    return s:result()
+  end
+  return s, nil, nil, s
+end
+
+-- ---- embeddings -----------------------------------------------------------------------------
+
+--- m:embed(text_or_list [, opts]) -> {vectors=, usage=, latency_ms=, model=} | nil, err
+-- opts.dimensions asks for shorter vectors where the model supports it.
+function Model:embed(input, opts)
+  opts = call_opts(self, opts)
+  local list = input
+  if type(input) == "string" then list = { input } end
+  if type(list) ~= "table" or #list == 0 then
+    error("bad argument #1 to 'embed' (string or non-empty list of strings expected)", 2)
+  end
+  for i, t in ipairs(list) do
+    if type(t) ~= "string" then error(("embed: item %d is a %s, not a string"):format(i, type(t)), 2) end
+  end
+  local call = calls.begin(self, "embed", { input = list, dimensions = opts.dimensions }, opts)
+  local early, early_err = calls.before(call)
+  if early or early_err then return calls.finish(call, early, early_err) end
+  local r = self.format.embed_request(self.cfg, self.name, list, opts)
+  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
+  if not res then return calls.finish(call, nil, retries) end
+  local parsed, perr = self.format.parse_embed(res.body, #list)
+  if not parsed then return calls.finish(call, nil, perr) end
+  return calls.finish(call, response.new {
+    vectors = parsed.vectors,
+    usage = parsed.usage,
+    latency_ms = (res.t_end - call.t0) * 1000,
+    model = parsed.model or self.name,
+    provider = self.provider,
+    simulated = self.simulated,
+    request_id = res.headers["x-request-id"],
+    retries = retries,
+    cached = false,
+  })
+end
+
+return { new = new, Model = Model, Stream = Stream }

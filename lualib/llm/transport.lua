@@ -1,0 +1,171 @@
+-- One logical HTTP request: attempts, retries and error mapping.
+--
+-- request(spec) sends a buffered request; open_stream(spec) sends a
+-- streaming one and returns once a 2xx response has started. Both retry
+-- per llm.retry while nothing of the response has been handed to the
+-- caller; a stream that fails after that is never retried (the caller
+-- keeps the partial text). Every attempt of one logical request carries
+-- the same Idempotency-Key header.
+--
+-- spec: {method, url, headers (list of "Name: value"), body (string),
+--        timeout, connect_timeout, stall_timeout, max_retries, retry_scale,
+--        framing, parse_error = function(status, body) -> fields, provider}
+local http = require "_llm.http"
+local retry = require "llm.retry"
+local errors = require "llm.errors"
+local loop = require "_llm.loop"
+
+local M = {}
+
+-- ---- debug log (LLMRUN_DEBUG=1): one line per request and response ------
+
+local debug_on = (os.getenv("LLMRUN_DEBUG") or "") ~= "" and os.getenv("LLMRUN_DEBUG") ~= "0"
+
+local sensitive = { authorization = true, ["x-api-key"] = true, ["api-key"] = true,
+                    ["proxy-authorization"] = true }
+
+--- Header lines with secrets replaced by <redacted>.
+function M.redact(lines)
+  local out = {}
+  for i, line in ipairs(lines) do
+    local name = line:match("^([^:]+):")
+    if name and sensitive[name:lower()] then
+      out[i] = name .. ": <redacted>"
+    else
+      out[i] = line
+    end
+  end
+  return out
+end
+
+local function log(fmt, ...)
+  if debug_on then io.stderr:write("llmrun: ", fmt:format(...), "\n") end
+end
+
+-- ---- errors ----------------------------------------------------------------------
+
+local function snippet(body)
+  body = tostring(body or ""):gsub("%s+", " ")
+  if #body > 300 then body = body:sub(1, 300) .. "..." end
+  return body
+end
+
+--- Builds the llm.error for a non-2xx response.
+function M.http_error(res, parse_error)
+  local fields = parse_error and parse_error(res.status, res.body) or nil
+  local h = res.headers or {}
+  local e = {
+    status = res.status,
+    request_id = h["x-request-id"] or h["request-id"],
+    retry_after = retry.server_delay(h),
+  }
+  if fields then
+    e.type, e.code, e.param = fields.type, fields.code, fields.param
+  end
+  local message = fields and fields.message
+  if not message or message == "" then
+    local s = snippet(res.body)
+    message = s ~= "" and s or "(empty body)"
+  end
+  if retry.is_quota_exhausted(res.status, fields) then e.quota_exhausted = true end
+  return errors.new("http", message, e)
+end
+
+-- Providers whose quota ran out: later calls fail at once (per base URL
+-- and key, keyed by a hash so the key itself is never kept here).
+local exhausted = {}
+
+local function quota_key(spec)
+  return spec.quota_key or spec.url:match("^(https?://[^/]+)") or spec.url
+end
+
+-- ---- attempts ----------------------------------------------------------------------
+
+local function idempotency_key()
+  return ("llmrun-%08x%08x%08x%08x"):format(math.random(0, 0xffffffff), math.random(0, 0xffffffff),
+    math.random(0, 0xffffffff), math.random(0, 0xffffffff))
+end
+
+local function with_key(headers, key)
+  local h = {}
+  for i, line in ipairs(headers or {}) do h[i] = line end
+  h[#h + 1] = "Idempotency-Key: " .. key
+  return h
+end
+
+-- Runs attempt(headers) until it succeeds, fails for good, or retries run
+-- out. attempt returns ok_value, or nil, err, retryable, response_headers.
+local function with_retries(spec, attempt)
+  local qk = quota_key(spec)
+  if exhausted[qk] then
+    return nil, errors.new("http", exhausted[qk].message, {
+      status = 429, code = exhausted[qk].code, quota_exhausted = true, retries = 0 })
+  end
+  local max_retries = spec.max_retries or retry.DEFAULT_MAX_RETRIES
+  local scale = spec.retry_scale or retry.scale
+  local headers = with_key(spec.headers, idempotency_key())
+  for n = 0, max_retries do
+    local t0 = loop.now()
+    if debug_on then
+      log("-> %s %s (attempt %d) [%s]", spec.method or "GET", spec.url, n + 1,
+          table.concat(M.redact(headers), "; "))
+    end
+    local value, err, retryable, rheaders = attempt(headers)
+    if value then
+      log("<- %s %s ok in %.0f ms", spec.method or "GET", spec.url, (loop.now() - t0) * 1000)
+      return value, n
+    end
+    log("<- %s %s failed in %.0f ms: %s", spec.method or "GET", spec.url,
+        (loop.now() - t0) * 1000, tostring(err))
+    err.retries = n
+    if err.quota_exhausted then
+      exhausted[qk] = { message = err.message, code = err.code }
+      return nil, err
+    end
+    if not retryable or n == max_retries then return nil, err end
+    loop.sleep(retry.delay(n, rheaders) * scale)
+  end
+end
+
+--- Buffered request -> response table (status, headers, body, t_*) and
+-- the number of retries, or nil, err.
+function M.request(spec)
+  return with_retries(spec, function(headers)
+    local res, err = http.request {
+      method = spec.method, url = spec.url, headers = headers, body = spec.body,
+      timeout = spec.timeout, connect_timeout = spec.connect_timeout,
+      max_body = spec.max_body, insecure = spec.insecure, ca_file = spec.ca_file,
+    }
+    if not res then
+      return nil, err, err.kind ~= "cancelled"
+    end
+    if res.status >= 200 and res.status < 300 then return res end
+    local e = M.http_error(res, spec.parse_error)
+    return nil, e, retry.should_retry_status(res.status, res.headers), res.headers
+  end)
+end
+
+--- Streaming request -> an open _llm.http stream with a 2xx status and
+-- the number of retries, or nil, err.
+function M.open_stream(spec)
+  return with_retries(spec, function(headers)
+    local s, err = http.stream {
+      method = spec.method, url = spec.url, headers = headers, body = spec.body,
+      timeout = spec.timeout, connect_timeout = spec.connect_timeout,
+      stall_timeout = spec.stall_timeout, framing = spec.framing or "sse",
+      insecure = spec.insecure, ca_file = spec.ca_file,
+    }
+    if not s then
+      return nil, err, err.kind ~= "cancelled"
+    end
+    local status = s:status()
+    if status >= 200 and status < 300 then return s end
+    local head = s:head()
+    head.body = s:read_all() or ""
+    s:close()
+    local e = M.http_error(head, spec.parse_error)
+    return nil, e, retry.should_retry_status(status, head.headers), head.headers
+  end)
+end
+
+return M

@@ -1,0 +1,52 @@
+-- Starts the scripted HTTP server (tests/tools/mockhttp, see
+-- tests/c/mock_http.h for the script language) for one test:
+--   local srv = mock.start(script)   srv.url, srv:requests(), srv:stop()
+local M = {}
+
+function M.start(script, seconds)
+  local bin = assert(os.getenv("MOCKHTTP"), "MOCKHTTP is not set (run through ctest)")
+  local dir = os.tmpname()
+  os.remove(dir)
+  local sfile, lfile = dir .. ".script", dir .. ".log"
+  local f = assert(io.open(sfile, "w"))
+  f:write(script)
+  f:close()
+  local p = assert(io.popen(("%s %s %s %d"):format(bin, sfile, lfile, seconds or 30), "r"))
+  local port, pid = p:read("n", "n")
+  assert(port and pid, "mockhttp did not start")
+  local srv = { port = port, pid = pid, url = ("http://127.0.0.1:%d"):format(port), pipe = p }
+
+  -- The requests received so far: list of {head=, body=, method=, path=, headers={lower=value}}
+  function srv:requests()
+    local lf = io.open(lfile)
+    if not lf then return {} end
+    local text = lf:read("a")
+    lf:close()
+    local out = {}
+    local starts = {}
+    for pos in text:gmatch("()=== %d+\n") do starts[#starts + 1] = pos end
+    starts[#starts + 1] = #text + 1
+    for i = 1, #starts - 1 do
+      local block = text:sub(starts[i], starts[i + 1] - 2):gsub("^=== %d+\n", "")
+      local head, body = block:match("^(.-)\r\n\r\n(.*)$")
+      head = head or block
+      local r = { head = head, body = body or "", headers = {} }
+      r.method, r.path = head:match("^(%S+) (%S+)")
+      for name, value in head:gmatch("\n([^:\r\n]+):%s*([^\r\n]*)") do
+        r.headers[name:lower()] = value
+      end
+      out[#out + 1] = r
+    end
+    return out
+  end
+
+  function srv:stop()
+    os.execute("kill " .. self.pid .. " 2>/dev/null")
+    self.pipe:close()
+    os.remove(sfile)
+    os.remove(lfile)
+  end
+  return srv
+end
+
+return M
