@@ -195,6 +195,13 @@ end
 function Model:chat(req, opts)
   opts = call_opts(self, opts)
   local body = normalize(req, self.defaults)
+  if self.format.must_stream and self.format.must_stream(body) then
+    -- e.g. Anthropic refuses long non-streaming requests: stream, collect
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.on_delta = o.on_delta or function() end
+    return self:stream(req, o)
+  end
   local call = calls.begin(self, "chat", body, opts)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end

@@ -28,10 +28,12 @@ local quota_codes = {
 --- Is this error body one of "the money is gone"? (err: parsed fields)
 function M.is_quota_exhausted(status, fields)
   if status ~= 429 or not fields then return false end
-  return quota_codes[fields.code] == true or quota_codes[fields.type] == true
-    or (type(fields.message) == "string"
-        and (fields.message:find("insufficient_quota", 1, true) ~= nil
-             or fields.message:find("spend limit", 1, true) ~= nil))
+  if quota_codes[fields.code] or quota_codes[fields.type] then return true end
+  local msg = type(fields.message) == "string" and fields.message or ""
+  for code in pairs(quota_codes) do
+    if msg:find(code, 1, true) then return true end
+  end
+  return false
 end
 
 --- The delay the server asked for, in seconds, or nil.

@@ -1,7 +1,8 @@
 -- Provider registry: a provider turns a model spec into connection
 -- settings and speaks one wire format. Names: openai (any OpenAI-
--- compatible endpoint), sim (the built-in simulator), ollama (a local
--- Ollama through its OpenAI-compatible /v1).
+-- compatible endpoint), anthropic (the native Messages API), sim (the
+-- built-in simulator), ollama (a local Ollama through its OpenAI-
+-- compatible /v1).
 local M = {}
 
 local function env(name)
@@ -11,10 +12,12 @@ local function env(name)
 end
 
 local openai = require "llm.providers.openai"
+local anthropic = require "llm.providers.anthropic"
 
 -- Each entry: format (the wire module) and configure(spec) -> cfg.
 local registry = {
   openai = { format = openai, configure = openai.configure },
+  anthropic = { format = anthropic, configure = anthropic.configure },
   sim = {
     format = openai,
     simulated = true,
@@ -58,7 +61,9 @@ local told_sim = false
 
 --- The provider for a model with no provider named: a real API when its
 -- key (or an explicit base URL) is set, else the simulator, said once.
+-- Claude models go to Anthropic when ANTHROPIC_API_KEY is set.
 function M.default_for(model_name)
+  if model_name:match("^claude") and env("ANTHROPIC_API_KEY") then return "anthropic" end
   if env("OPENAI_API_KEY") or env("OPENAI_BASE_URL") then return "openai" end
   if not told_sim then
     told_sim = true
