@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "task.h"
 
@@ -33,6 +34,16 @@ static int l_current(lua_State *L)
 static int l_now(lua_State *L)
 {
   lua_pushnumber(L, llm_now());
+  return 1;
+}
+
+/* Wall-clock time (CLOCK_REALTIME) in seconds since the epoch, with
+ * sub-millisecond resolution: for timestamps in logs, not for durations. */
+static int l_wallclock(lua_State *L)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
   return 1;
 }
 
@@ -222,6 +233,7 @@ static const luaL_Reg funcs[] = {
   {"spawn", l_spawn},
   {"current", l_current},
   {"now", l_now},
+  {"wallclock", l_wallclock},
   {"sleep", l_sleep},
   {"suspend", l_suspend},
   {"wake", l_wake},

@@ -38,7 +38,8 @@ function M.begin(model, kind, body, opts)
   return {
     model = model, kind = kind, body = body, opts = opts,
     tag = opts.tag, case = opts.case,
-    t0 = loop.now(),
+    t0 = loop.now(),          -- monotonic, for durations
+    started_at = loop.wallclock(), -- epoch seconds, for the log
   }
 end
 

@@ -18,6 +18,7 @@ local llm = {
   spawn = loop.spawn,
   sleep = loop.sleep,
   now = loop.now,
+  wallclock = loop.wallclock,
   current = loop.current,
   -- low level: suspend the running task until another one wakes it
   suspend = loop.suspend,
