@@ -73,8 +73,12 @@ static void maybe_wake(transfer *t)
 
 static void on_headers(void *ud, llm_http *h)
 {
-  (void)h;
-  maybe_wake(ud);
+  transfer *t = ud;
+  /* an error response is a plain body, whatever framing was asked for */
+  long status = llm_http_status(h);
+  if (t->streaming && (status < 200 || status >= 300))
+    llm_framing_set_raw(&t->framing);
+  maybe_wake(t);
 }
 
 static void on_done(void *ud, llm_http *h)
@@ -321,13 +325,15 @@ static int l_stream(lua_State *L)
   read_request(L, &req);
   lua_getfield(L, 1, "framing");
   framing = luaL_optstring(L, -1, "raw");
+  if (strcmp(framing, "sse") != 0 && strcmp(framing, "ndjson") != 0 && strcmp(framing, "raw") != 0)
+    return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
   llm_task_check_can_wait(L, SCHED(L), "http stream");
   t = new_transfer(L, &req, 1);
   if (!t)
     return 2;
   if (llm_framing_init(&t->framing, framing) != 0) {
     llm_http_abort(t->h);
-    return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
+    return luaL_error(L, "out of memory");
   }
   t->self_idx = lua_absindex(L, -1);
   return wait_for(L, t, WANT_HEADERS, stream_opened);
