@@ -442,6 +442,9 @@ static void test_last_event_id_and_reset(void)
   llm_sse_init(&p, on_event, &k, 0);
   CHECK_STR(llm_sse_last_event_id(&p, &len), "");
   CHECK_INT(llm_sse_retry(&p), -1);
+  len = 99;
+  CHECK_INT(llm_sse_feed(&p, NULL, 0, &len), LLM_SSE_OK); /* nothing to feed */
+  CHECK_INT(len, 0);
   llm_sse_feed(&p, "id: 5\nretry: 300\ndata:x\n\nid: 6\n", 31, NULL);
   CHECK_STR(llm_sse_last_event_id(&p, &len), "5");
   CHECK_INT(len, 1);
@@ -492,6 +495,13 @@ static void test_caps(void)
   }
   body[n++] = '\n';
   check_case("event over cap", body, n, "message||-1|a\n!err=-1\n", MAX);
+  /* id bytes before a NUL count against the cap in one piece or many
+   * (found by fuzzing: fed whole, the NUL hid the "ab" before it) */
+  check_case("id bytes before a nul", "id:\xFF\xFF\xFF\xFF\xFF" "ab\0\ndata:x\n\n", 20,
+             "!err=-1\n", 16);
+  /* a tiny cap counts the bytes held back as a possible BOM too */
+  check_case("half a bom over a tiny cap", "\xEF\xBB" "x\n", 4, "!err=-1\n", 1);
+  check_case("bom byte at a tiny cap", "\xEF\n\n", 3, EOF_OK, 1);
   CHECK(strcmp(llm_sse_strerror(LLM_SSE_ETOOBIG), "event stream line or event too large") == 0);
 }
 
