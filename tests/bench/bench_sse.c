@@ -23,7 +23,7 @@ static double now(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static size_t events, bytes_out;
@@ -100,7 +100,7 @@ static double mbps(int kind, const char *body, size_t n, size_t chunk, size_t *e
   qsort(t, REPS, sizeof t[0], cmp);
   if (ev_out)
     *ev_out = events;
-  return n / t[REPS / 2] / 1e6;
+  return (double)n / t[REPS / 2] / 1e6;
 }
 
 static void report(const char *what, int kind, const char *body, size_t n, size_t chunk)
