@@ -433,6 +433,75 @@ static void test_pause_offsets(void)
   free(k.out.p);
 }
 
+/* The write callback documented in sse.h, against a stand-in for curl:
+ * a piece answered with PAUSE is delivered again from its first byte,
+ * possibly cut smaller, before anything new. */
+#define FAKE_WRITEFUNC_PAUSE ((size_t)-2)
+typedef struct xfer { llm_sse sse; size_t skip; } xfer;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+  xfer *x = ud;
+  size_t len = size * nmemb, skip = x->skip < len ? x->skip : len, used;
+  int rc;
+  x->skip -= skip;
+  rc = llm_sse_feed(&x->sse, ptr + skip, len - skip, &used);
+  if (rc == LLM_SSE_PAUSED) {
+    x->skip = skip + used;
+    return FAKE_WRITEFUNC_PAUSE;
+  }
+  return rc < 0 ? 0 : len;
+}
+
+static void test_curl_pause_pattern(void)
+{
+  ref_str want = {0};
+  int ok = 1;
+  sse_ref_parse(anthropic_wire, sizeof anthropic_wire - 1, &want);
+  for (int r = 0; r < 50 && ok; r++) {
+    xfer x;
+    sink k;
+    size_t n = sizeof anthropic_wire - 1, pos = 0, held_end = 0, pauses = 0;
+    char *body = malloc(n);
+    if (!body)
+      abort();
+    memcpy(body, anthropic_wire, n); /* curl's buffer is writable */
+    memset(&k, 0, sizeof k);
+    k.stop = 1;
+    x.skip = 0;
+    llm_sse_init(&x.sse, on_event, &k, 0);
+    while (pos < n) {
+      size_t limit = held_end > pos ? held_end : n;
+      size_t piece = 1 + rng() % 300;
+      size_t rc;
+      if (piece > limit - pos)
+        piece = limit - pos;
+      rc = on_body(body + pos, 1, piece, &x);
+      if (rc == FAKE_WRITEFUNC_PAUSE) {
+        pauses++;
+        if (held_end < pos + piece)
+          held_end = pos + piece; /* kept by curl, delivered again */
+      } else if (rc == piece) {
+        pos += piece;
+      } else {
+        ok = 0;
+        break;
+      }
+    }
+    {
+      char tail[32];
+      snprintf(tail, sizeof tail, "!eof=%d\n", llm_sse_finish(&x.sse));
+      ref_puts(&k.out, tail);
+    }
+    ok = ok && same("curl pause pattern", "redelivery", k.out.p, want.p) && pauses >= 8;
+    llm_sse_free(&x.sse);
+    free(k.out.p);
+    free(body);
+  }
+  CHECK(ok);
+  free(want.p);
+}
+
 static void test_last_event_id_and_reset(void)
 {
   llm_sse p;
@@ -670,6 +739,7 @@ int main(void)
   test_openai();
   test_anthropic();
   test_pause_offsets();
+  test_curl_pause_pattern();
   test_last_event_id_and_reset();
   test_caps();
   test_big_line();
