@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "sse.h"
@@ -531,6 +534,12 @@ static void test_last_event_id_and_reset(void)
   free(k.out.p);
 }
 
+static int type_len_event(void *ud, const llm_sse_event *ev)
+{
+  *(int *)ud = ev->type_len == 100000 && ev->type[99999] == 'e' && strcmp(ev->data, "x") == 0;
+  return 0;
+}
+
 static void test_caps(void)
 {
   enum { MAX = 256 };
@@ -564,6 +573,14 @@ static void test_caps(void)
   }
   body[n++] = '\n';
   check_case("event over cap", body, n, "message||-1|a\n!err=-1\n", MAX);
+  /* the cap holds for what UTF-8 repair adds: U+FFFD is 3 bytes for 1 */
+  check_case("replacements over cap", "data:\xFF\xFF\xFF\xFF\xFF\xFF\n\n", 13, "!err=-1\n", 16);
+  check_case("bad continuations over cap", "data:\xC3" "A\xC3" "A\xC3" "A\xC3" "A\xC3" "A\n\n", 17,
+             "!err=-1\n", 16);
+  check_case("split sequences over cap",
+             "data:\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\ndata:\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\n\n", 28,
+             "!err=-1\n", 16);
+  check_case("line-end replacement over cap", "data:\xC3\xA9\xC3\ndata:\xC3\n\n", 17, "!err=-1\n", 8);
   /* id bytes before a NUL count against the cap in one piece or many
    * (found by fuzzing: fed whole, the NUL hid the "ab" before it) */
   check_case("id bytes before a nul", "id:\xFF\xFF\xFF\xFF\xFF" "ab\0\ndata:x\n\n", 20,
@@ -665,6 +682,84 @@ static void test_big_comment(void)
   free(body);
 }
 
+/* A 100 KiB event type is delivered, then its buffer is let go. */
+static void test_big_type(void)
+{
+  size_t n = 7 + 100000 + 9;
+  char *body = malloc(n);
+  llm_sse p;
+  int ok;
+  if (!body)
+    abort();
+  memcpy(body, "event: ", 7);
+  memset(body + 7, 'e', 100000);
+  memcpy(body + 7 + 100000, "\ndata:x\n\n", 9);
+  llm_sse_init(&p, type_len_event, &ok, 0);
+  ok = 0;
+  CHECK_INT(llm_sse_feed(&p, body, n, NULL), LLM_SSE_OK);
+  CHECK(ok);
+  CHECK_INT(p.type.cap, 0);
+  llm_sse_free(&p);
+  free(body);
+}
+
+/* Out of memory: a child process with a capped address space feeds an
+ * ever longer line until realloc fails. Not under AddressSanitizer, whose
+ * shadow memory cannot live under RLIMIT_AS. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#endif
+
+static void test_out_of_memory(void)
+{
+#ifdef UNDER_ASAN
+  printf("sse: out-of-memory case not run under AddressSanitizer (needs RLIMIT_AS)\n");
+#else
+  int status = -1;
+  pid_t pid;
+  fflush(NULL);
+  pid = fork();
+  if (pid == 0) {
+    static char chunk[1 << 20];
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    struct rlimit rl;
+    llm_sse p;
+    sink k;
+    int rc = 0;
+    if (!f || fscanf(f, "%ld", &pages) != 1)
+      _exit(2);
+    fclose(f);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)64 << 20);
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+      _exit(3);
+    memset(chunk, 'x', sizeof chunk);
+    memset(&k, 0, sizeof k);
+    llm_sse_init(&p, on_event, &k, (size_t)1 << 40);
+    llm_sse_feed(&p, "data: ", 6, NULL);
+    for (int i = 0; i < 1024 && rc == 0; i++)
+      rc = llm_sse_feed(&p, chunk, sizeof chunk, NULL);
+    if (rc != LLM_SSE_ENOMEM || llm_sse_feed(&p, "\n\n", 2, NULL) != LLM_SSE_ENOMEM ||
+        llm_sse_finish(&p) != LLM_SSE_ENOMEM)
+      _exit(4);
+    llm_sse_free(&p); /* gives the memory back; the parser works again */
+    if (llm_sse_feed(&p, "data: ok\n\n", 10, NULL) != LLM_SSE_OK || !k.out.p ||
+        strcmp(k.out.p, "message||-1|ok\n") != 0)
+      _exit(5);
+    _exit(0);
+  }
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fprintf(stderr, "out-of-memory child: status %d\n", status);
+#endif
+}
+
 /* Random bodies made of the tokens that matter, checked against the oracle
  * whole, at random cuts with pauses, and byte by byte. */
 static void test_random_against_oracle(void)
@@ -744,6 +839,8 @@ int main(void)
   test_caps();
   test_big_line();
   test_big_comment();
+  test_big_type();
+  test_out_of_memory();
   test_random_against_oracle();
   test_content_type();
   return check_report("sse");
