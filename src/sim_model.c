@@ -51,14 +51,21 @@ static int is_role(const sim_message *m, const char *role)
   return m->role && strcmp(m->role, role) == 0;
 }
 
-/* Does the request's instructions (system messages and the last user
- * message, not earlier turns or documents quoted elsewhere) contain any of
- * the words? */
+/* Do the request's instructions contain any of the words? Instructions
+ * are the system (or developer) messages and the first and last
+ * INSTRUCTION_SPAN bytes of the last user message, where a request puts
+ * them around a pasted document; the document itself does not count, so a
+ * handbook that says "explain" does not make the model verbose. */
+#define INSTRUCTION_SPAN 300
 static int instructions_say(const sim_request *req, const sim_prompt *p,
                             const char *const *words, size_t nwords)
 {
+  const char *u = p->last_user;
+  size_t n = p->last_user_len;
+  size_t head = n < INSTRUCTION_SPAN ? n : INSTRUCTION_SPAN;
+  size_t tail = n < INSTRUCTION_SPAN ? 0 : INSTRUCTION_SPAN;
   for (size_t w = 0; w < nwords; w++) {
-    if (contains_ci(p->last_user, p->last_user_len, words[w]))
+    if (contains_ci(u, head, words[w]) || (tail && contains_ci(u + n - tail, tail, words[w])))
       return 1;
     for (size_t i = 0; i < req->nmessages; i++) {
       const sim_message *m = &req->messages[i];
