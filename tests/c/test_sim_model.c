@@ -972,6 +972,36 @@ static void test_workload_file(const char *path, int expect_min)
   free(prompt);
 }
 
+/* arithmetic.jsonl: the simulator parses every question to the file's
+ * answer and difficulty, so the file's difficulty is the rule's. */
+static void test_arithmetic_file(void)
+{
+  char full[1024], line[1024], q[512], ans[64];
+  const char *root = getenv("LLMRUN_SOURCE_DIR");
+  snprintf(full, sizeof full, "%s/examples/data/arithmetic.jsonl", root ? root : LLMRUN_SOURCE_DIR);
+  FILE *f = fopen(full, "r");
+  if (!f) {
+    check_fail(__FILE__, __LINE__, "cannot open %s", full);
+    return;
+  }
+  int cases = 0, agree = 0;
+  while (fgets(line, sizeof line, f)) {
+    const char *d = strstr(line, "\"difficulty\":");
+    if (!json_field(line, "question", q, sizeof q) || !json_field(line, "answer", ans, sizeof ans) || !d)
+      continue;
+    cases++;
+    int64_t v;
+    int diff;
+    if (sim_arith_find(q, strlen(q), &v, &diff) && v == atoll(ans) && diff == atoi(d + 13))
+      agree++;
+    else
+      check_fail(__FILE__, __LINE__, "%s: parsed differently", q);
+  }
+  fclose(f);
+  CHECK_INT(cases, 200);
+  CHECK_INT(agree, cases);
+}
+
 int main(void)
 {
   test_tokens();
@@ -989,5 +1019,6 @@ int main(void)
   test_threads();
   test_workload_file("examples/data/context_qa.jsonl", 100);
   test_workload_file("examples/data/workload.jsonl", 60);
+  test_arithmetic_file();
   return check_report("sim_model");
 }
