@@ -422,8 +422,8 @@ static rate_result measure(const char *model, const char *system, const char *q,
 
 static void test_arith_rates(void)
 {
-  /* (1 - arith_err)^difficulty, measured over 4000 seeds (binomial SD at
-   * most 0.008, so 0.03 is > 3.5 SD; fixed seeds make it deterministic). */
+  /* (1 - arith_err)^difficulty, measured over 3000 seeds (binomial SD at
+   * most 0.009, so 0.03 is > 3 SD; fixed seeds make it deterministic). */
   static const struct { const char *model; double err; } tiers[] = {
     {"o3", 0.01}, {"gpt-4o", 0.03}, {"acme-unknown-model", 0.07}, {"gpt-4o-mini", 0.12},
   };
@@ -432,10 +432,10 @@ static void test_arith_rates(void)
     {"Compute 48 * 27 - 310.", "986", 3},
   };
   double prev[2] = {2, 2};
-  printf("arithmetic accuracy over 4000 seeds (first-piece logprob right/wrong, AUC):\n");
+  printf("arithmetic accuracy over 3000 seeds (first-piece logprob right/wrong, AUC):\n");
   for (size_t t = 0; t < sizeof tiers / sizeof *tiers; t++) {
     for (size_t q = 0; q < sizeof qs / sizeof *qs; q++) {
-      rate_result r = measure(tiers[t].model, NULL, qs[q].q, qs[q].want, 4000);
+      rate_result r = measure(tiers[t].model, NULL, qs[q].q, qs[q].want, 3000);
       double want = pow(1 - tiers[t].err, qs[q].difficulty);
       printf("  %-20s d=%d  %.3f (rule %.3f)  lp %.2f / %.2f  AUC %.2f\n", tiers[t].model,
              qs[q].difficulty, r.rate, want, r.lp_right, r.lp_wrong, r.auc);
@@ -572,16 +572,16 @@ static void test_context_rates(void)
   chat c;
   chat_init(&c, "gpt-4o", "Answer from the context. Reply with the answer only.", with);
   int ptok = sim_model_prompt_tokens(&c.req);
-  printf("context skill over 4000 seeds (prompt %d tokens):\n", ptok);
+  printf("context skill over 3000 seeds (prompt %d tokens):\n", ptok);
   for (size_t t = 0; t < sizeof tiers / sizeof *tiers; t++) {
     rate_result r = measure(tiers[t].model, "Answer from the context. Reply with the answer only.",
-                            with, "4471", 4000);
+                            with, "4471", 3000);
     double want = 1 - tiers[t].err * (1 + ptok / 8000.0);
     rate_result dk = measure(tiers[t].model, "Answer from the context. Reply with the answer only.",
-                             without, "I don't know.", 4000);
+                             without, "I don't know.", 3000);
     rate_result leak = measure(tiers[t].model,
                                "Answer from the context. Reply with the answer only.", without,
-                               "4471", 4000);
+                               "4471", 3000);
     printf("  %-18s present %.3f (rule %.3f) lp %.2f/%.2f AUC %.2f | absent: \"I don't know.\" %.3f"
            " (rule %.3f)\n", tiers[t].model, r.rate, want, r.lp_right, r.lp_wrong, r.auc, dk.rate,
            1 - tiers[t].halluc);
@@ -807,8 +807,8 @@ static void test_bad_input(void)
   CHECK(valid_utf8(a.text, a.len));
   sim_answer_free(&a);
 
-  /* Huge content: 16 MiB of prose, questions and junk; answered, counted. */
-  size_t n = 16u << 20;
+  /* Huge content: 8 MiB of prose, questions and junk; answered, counted. */
+  size_t n = 8u << 20;
   char *huge = malloc(n + 1);
   static const char unit[] = "The access code for the Lisbon office is 4471. what the what is ( 1 + ";
   for (size_t i = 0; i < n; i++)
