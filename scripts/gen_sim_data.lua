@@ -204,7 +204,7 @@ local fact_forms = {
 }
 
 local function outdated_fact(s, v)
-  return capitalise(s) .. " was " .. v .. " until the " .. pick({ "spring", "summer", "autumn", "winter" }) .. " audit."
+  return "Until the " .. pick({ "spring", "summer", "autumn", "winter" }) .. " audit, " .. s .. " was " .. v .. "."
 end
 
 -- The question word for an attribute: people are "who", dates "when".
