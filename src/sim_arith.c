@@ -263,7 +263,10 @@ static int find(const char *s, size_t n, question *q)
 {
   int found = 0;
   for (size_t i = 0; i < n; i++) {
-    if (i > 0 && is_alpha((unsigned char)s[i - 1]))
+    /* Every trigger starts with one of these letters. */
+    int c = lower((unsigned char)s[i]);
+    if ((c != 'w' && c != 'c' && c != 'e' && c != 'h' && c != 's') ||
+        (i > 0 && is_alpha((unsigned char)s[i - 1])))
       continue;
     for (size_t k = 0; k < sizeof triggers / sizeof *triggers; k++) {
       if (!word_at(s, n, i, triggers[k]))

@@ -54,7 +54,7 @@ static int lower(int c)
 
 static int is_word_char(unsigned char c)
 {
-  return (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? 1 : (c >= '0' && c <= '9') || c >= 0x80;
+  return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
 static int word_eq(const char *s, size_t n, const char *w)
@@ -96,7 +96,7 @@ static int make_key(const char *s, size_t n, phrase_key *k)
       break;
     size_t len = j - i;
     int stop = 0;
-    for (size_t q = 0; q < sizeof key_stopwords / sizeof *key_stopwords && !stop; q++)
+    for (size_t q = 0; len <= 5 && q < sizeof key_stopwords / sizeof *key_stopwords && !stop; q++)
       stop = word_eq(s + i, len, key_stopwords[q]);
     if (!stop) {
       /* A plural 's' goes ("offices" = "office"), but not in "access". */
@@ -201,7 +201,7 @@ static int parse_fact(const char *s, size_t a, size_t b, fact *f)
   /* The first " is " or " was ". */
   size_t cop = 0, after = 0;
   for (size_t i = a + 1; i + 4 <= end; i++) {
-    if (s[i - 1] != ' ')
+    if (s[i - 1] != ' ' || (lower((unsigned char)s[i]) != 'i' && lower((unsigned char)s[i]) != 'w'))
       continue;
     if (at(s, end, i, "is ")) {
       cop = i;
@@ -257,7 +257,8 @@ static int question_subject(const char *s, size_t n, size_t *qa, size_t *qb)
 {
   int found = 0;
   for (size_t i = 0; i < n; i++) {
-    if (i > 0 && is_word_char((unsigned char)s[i - 1]))
+    int c = lower((unsigned char)s[i]);
+    if ((c != 'w' && c != 't' && c != 'g') || (i > 0 && is_word_char((unsigned char)s[i - 1])))
       continue;
     size_t subj = 0;
     int need_is = 0;
@@ -307,15 +308,22 @@ static int question_subject(const char *s, size_t n, size_t *qa, size_t *qb)
 
 /* ---- lookup -------------------------------------------------------------- */
 
+/* Distractor candidates kept while scanning: the best few by overlap, so
+ * one whose value differs from the answer survives to the end. */
+#define CANDIDATES 8
+
 typedef struct {
   phrase_key qkey;
   const char *subject;     /* the question's subject as written */
   size_t subject_len;
   const fact *match;       /* last present-tense fact with the same subject */
   fact match_store;
-  fact distractor;         /* most similar other fact */
-  int distractor_overlap;
-  uint64_t distractor_rank;
+  fact cand[CANDIDATES];   /* most similar other facts, best first */
+  int cand_overlap[CANDIDATES];
+  uint64_t cand_rank[CANDIDATES];
+  int ncand;
+  fact distractor;         /* the chosen one */
+  int distractor_overlap;  /* 0: none */
 } lookup;
 
 static int same_value(const fact *a, const char *v, size_t n)
@@ -323,9 +331,35 @@ static int same_value(const fact *a, const char *v, size_t n)
   return a->value_len == n && memcmp(a->value, v, n) == 0;
 }
 
-/* Pass 1 finds the matching fact; pass 2 the most similar distractor whose
- * value differs from the answer. */
-static void scan(const sim_prompt *p, lookup *lk, uint64_t key, int pass)
+static int better(int overlap, uint64_t rank, int o2, uint64_t r2)
+{
+  return overlap > o2 || (overlap == o2 && rank < r2);
+}
+
+static void add_candidate(lookup *lk, const fact *f, int overlap, uint64_t rank)
+{
+  int pos = lk->ncand;
+  while (pos > 0 && better(overlap, rank, lk->cand_overlap[pos - 1], lk->cand_rank[pos - 1]))
+    pos--;
+  if (pos >= CANDIDATES)
+    return;
+  int last = lk->ncand < CANDIDATES ? lk->ncand : CANDIDATES - 1;
+  for (int i = last; i > pos; i--) {
+    lk->cand[i] = lk->cand[i - 1];
+    lk->cand_overlap[i] = lk->cand_overlap[i - 1];
+    lk->cand_rank[i] = lk->cand_rank[i - 1];
+  }
+  lk->cand[pos] = *f;
+  lk->cand_overlap[pos] = overlap;
+  lk->cand_rank[pos] = rank;
+  if (lk->ncand < CANDIDATES)
+    lk->ncand++;
+}
+
+/* One pass over every sentence of every message: the matching fact, and
+ * the candidates for the most similar distractor (at least one shared
+ * subject word; ties broken by a hash of the value and the request key). */
+static void scan(const sim_prompt *p, lookup *lk, uint64_t key)
 {
   for (size_t t = 0; t < p->ntexts; t++) {
     const char *s = p->texts[t];
@@ -336,31 +370,27 @@ static void scan(const sim_prompt *p, lookup *lk, uint64_t key, int pass)
       fact f;
       if (!parse_fact(s, a, b, &f))
         continue;
-      int equal = key_equal(&f.key, &lk->qkey);
-      if (pass == 1) {
-        if (equal && !f.outdated) {
-          lk->match_store = f;
-          lk->match = &lk->match_store;
-        }
+      if (key_equal(&f.key, &lk->qkey) && !f.outdated) {
+        lk->match_store = f;
+        lk->match = &lk->match_store;
         continue;
       }
-      if (equal && !f.outdated)
-        continue;
-      if (lk->match && same_value(lk->match, f.value, f.value_len))
-        continue;
       int overlap = key_overlap(&f.key, &lk->qkey);
-      uint64_t rank = sim_mix64(sim_hash_bytes(key, f.value, f.value_len));
-      if (overlap > lk->distractor_overlap ||
-          (overlap == lk->distractor_overlap && overlap > 0 && rank < lk->distractor_rank)) {
-        lk->distractor = f;
-        lk->distractor_overlap = overlap;
-        lk->distractor_rank = rank;
-      }
+      if (overlap > 0)
+        add_candidate(lk, &f, overlap, sim_mix64(sim_hash_bytes(key, f.value, f.value_len)));
     }
+  }
+  /* The best candidate whose value is not the answer itself. */
+  for (int i = 0; i < lk->ncand; i++) {
+    if (lk->match && same_value(lk->match, lk->cand[i].value, lk->cand[i].value_len))
+      continue;
+    lk->distractor = lk->cand[i];
+    lk->distractor_overlap = lk->cand_overlap[i];
+    break;
   }
 }
 
-static int run_lookup(const sim_prompt *p, lookup *lk, uint64_t key, int want_distractor)
+static int run_lookup(const sim_prompt *p, lookup *lk, uint64_t key)
 {
   size_t qa, qb;
   memset(lk, 0, sizeof *lk);
@@ -369,16 +399,14 @@ static int run_lookup(const sim_prompt *p, lookup *lk, uint64_t key, int want_di
   make_key(p->last_user + qa, qb - qa, &lk->qkey);
   lk->subject = p->last_user + qa;
   lk->subject_len = qb - qa;
-  scan(p, lk, key, 1);
-  if (want_distractor)
-    scan(p, lk, key, 2);
+  scan(p, lk, key);
   return lk->match != NULL;
 }
 
 int sim_context_lookup(const sim_prompt *p, const char **val, size_t *vlen)
 {
   lookup lk;
-  int r = run_lookup(p, &lk, 0, 0);
+  int r = run_lookup(p, &lk, 0);
   if (r == 1) {
     *val = lk.match->value;
     *vlen = lk.match->value_len;
@@ -411,7 +439,7 @@ int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key, doub
                       sim_skill_out *out)
 {
   lookup lk;
-  int present = run_lookup(p, &lk, key, 1);
+  int present = run_lookup(p, &lk, key);
   if (present < 0 || (!present && p->prompt_tokens < MIN_CONTEXT_TOKENS))
     return 0;
   const sim_tier *tier = sim_tier_of(model, NULL);

@@ -139,6 +139,11 @@ static double letters_expected(const char *s, size_t a, size_t b, int prefix)
 static size_t emit(const char *s, size_t a, size_t b, size_t k, size_t *ends,
                    size_t cap, size_t count)
 {
+  if (k <= 1) { /* the common case: one piece */
+    if (ends && count < cap)
+      ends[count] = b;
+    return count + 1;
+  }
   size_t chars = 0;
   for (size_t i = a; i < b; chars++) {
     size_t len;
