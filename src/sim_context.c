@@ -414,14 +414,14 @@ int sim_context_lookup(const sim_prompt *p, const char **val, size_t *vlen)
   return r;
 }
 
-/* Appends v with one digit changed, or returns 0 if v has no digit. */
-static int perturb_digit(sim_buf *out, const char *v, size_t n, sim_rng *rng)
+/* Appends v with one of its digits changed (v has one). */
+static void perturb_digit(sim_buf *out, const char *v, size_t n, sim_rng *rng)
 {
   size_t digits = 0;
   for (size_t i = 0; i < n; i++)
     digits += v[i] >= '0' && v[i] <= '9';
   if (!digits)
-    return 0;
+    return;
   size_t pick = sim_rng_below(rng, (uint32_t)digits), seen = 0;
   size_t start = out->len;
   sim_buf_put_utf8(out, v, n);
@@ -432,8 +432,17 @@ static int perturb_digit(sim_buf *out, const char *v, size_t n, sim_rng *rng)
       break;
     }
   }
-  return 1;
 }
+
+static int has_digit(const char *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (v[i] >= '0' && v[i] <= '9')
+      return 1;
+  return 0;
+}
+
+enum { SAY_VALUE, SAY_DISTRACTOR, SAY_GARBLED, SAY_DONT_KNOW };
 
 int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key, double temperature,
                       sim_skill_out *out)
@@ -444,70 +453,55 @@ int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key, doub
     return 0;
   const sim_tier *tier = sim_tier_of(model, NULL);
   double tf = sim_temperature_factor(temperature);
+  /* The luck of this question for this model and seed. */
   uint64_t qkey = sim_hash_str(key, "context");
   for (int i = 0; i < lk.qkey.n; i++)
     qkey = sim_hash_u64(qkey, lk.qkey.w[i]);
   double u = sim_unit_of(qkey);
-  sim_rng rng;
-  sim_rng_init(&rng, sim_hash_str(qkey, "choice"));
+  int have_distractor = lk.distractor_overlap > 0;
 
-  /* Decide what to say: the value, a distractor, a changed value, or
-   * "I don't know." */
-  const char *say = NULL;
-  size_t say_len = 0;
-  int perturb = 0;
+  int say;
   if (present) {
     double p_err = tier->ctx_err * (1.0 + p->prompt_tokens / 8000.0) * tf;
-    if (u >= p_err) {
-      say = lk.match->value;
-      say_len = lk.match->value_len;
-      out->outcome = SIM_RIGHT;
-    } else if (lk.distractor_overlap > 0) {
-      say = lk.distractor.value;
-      say_len = lk.distractor.value_len;
-      out->outcome = SIM_WRONG;
-    } else {
-      perturb = 1;
-      out->outcome = SIM_WRONG;
-    }
-  } else if (u < tier->ctx_halluc * tf && lk.distractor_overlap > 0) {
-    say = lk.distractor.value;
-    say_len = lk.distractor.value_len;
-    out->outcome = SIM_WRONG;
+    say = u >= p_err ? SAY_VALUE
+        : have_distractor ? SAY_DISTRACTOR
+        : has_digit(lk.match->value, lk.match->value_len) ? SAY_GARBLED
+        : SAY_DONT_KNOW;
   } else {
-    out->outcome = SIM_UNSURE;
+    say = u < tier->ctx_halluc * tf && have_distractor ? SAY_DISTRACTOR : SAY_DONT_KNOW;
   }
 
-  memset(&out->text, 0, sizeof out->text);
+  memset(out, 0, sizeof *out);
   out->kind = SIM_SKILL_CONTEXT;
-  out->answer_at = 0;
-  if (p->verbose) {
-    sim_buf_puts(&out->text, "Based on the context, ");
-    sim_buf_put_utf8(&out->text, lk.subject, lk.subject_len);
-    sim_buf_puts(&out->text, " is ");
-    out->answer_at = out->text.len;
-  }
-  size_t before = out->text.len;
-  if (perturb && !perturb_digit(&out->text, lk.match->value, lk.match->value_len, &rng))
-    out->outcome = SIM_UNSURE; /* nothing to garble: it misses the fact */
-  if (say)
-    sim_buf_put_utf8(&out->text, say, say_len);
-  if (out->outcome == SIM_UNSURE) {
-    out->text.len = 0;
-    out->answer_at = 0;
+  sim_buf *t = &out->text;
+  if (say == SAY_DONT_KNOW) {
     if (p->verbose)
-      sim_buf_puts(&out->text, "I could not find that in the context. ");
-    out->answer_at = out->text.len;
-    sim_buf_puts(&out->text, dont_know);
-  } else if (p->verbose && out->text.len > before) {
-    sim_buf_putc(&out->text, '.');
+      sim_buf_puts(t, "I could not find that in the context. ");
+    out->answer_at = t->len;
+    sim_buf_puts(t, dont_know);
+  } else {
+    if (p->verbose) {
+      sim_buf_puts(t, "Based on the context, ");
+      sim_buf_put_utf8(t, lk.subject, lk.subject_len);
+      sim_buf_puts(t, " is ");
+    }
+    out->answer_at = t->len;
+    if (say == SAY_VALUE) {
+      sim_buf_put_utf8(t, lk.match->value, lk.match->value_len);
+    } else if (say == SAY_DISTRACTOR) {
+      sim_buf_put_utf8(t, lk.distractor.value, lk.distractor.value_len);
+    } else {
+      sim_rng rng;
+      sim_rng_init(&rng, sim_hash_str(qkey, "garble"));
+      perturb_digit(t, lk.match->value, lk.match->value_len, &rng);
+    }
+    if (p->verbose)
+      sim_buf_putc(t, '.');
   }
-  if (out->outcome == SIM_UNSURE && present)
-    out->outcome = SIM_WRONG; /* missing a present fact is an error... */
-  /* ...but its confidence is that of an honest "I don't know". */
-  int conf_kind = out->text.len >= sizeof dont_know - 1 &&
-                  memcmp(out->text.p + out->text.len - (sizeof dont_know - 1), dont_know,
-                         sizeof dont_know - 1) == 0 ? SIM_UNSURE : out->outcome;
-  out->conf_z = sim_confidence_z(qkey, conf_kind);
+  /* Right only with the value; "I don't know" is honest when the fact is
+   * absent and carries that confidence either way. */
+  out->outcome = say == SAY_VALUE ? SIM_RIGHT : SIM_WRONG;
+  out->conf_z = sim_confidence_z(qkey, say == SAY_VALUE ? SIM_RIGHT
+                                       : say == SAY_DONT_KNOW ? SIM_UNSURE : SIM_WRONG);
   return 1;
 }

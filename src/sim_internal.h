@@ -85,7 +85,7 @@ double sim_temperature_factor(double temperature);
  * answer proper starts (its first piece carries the confidence logprob). */
 typedef struct sim_skill_out {
   int kind;                /* SIM_SKILL_* */
-  int outcome;             /* SIM_RIGHT, SIM_WRONG or SIM_UNSURE */
+  int outcome;             /* SIM_RIGHT or SIM_WRONG */
   sim_buf text;
   size_t answer_at;
   double conf_z;
