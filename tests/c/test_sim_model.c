@@ -1,6 +1,7 @@
 /* Tests for the simulator's model (sim_model.h): determinism, cutting,
- * pieces, logprobs, the skills' rules and rates, embeddings, bad input,
- * and the example workloads under examples/data. Rates are measured over
+ * pieces, logprobs, the skills' rules and rates, bad input and threads
+ * (embeddings: test_sim_embed.c; the example workloads:
+ * test_sim_workloads.c). Rates are measured over
  * fixed seeds, so they are deterministic: a tolerance here is a statement
  * about the model's design, not a guard against flakiness. */
 #include "check.h"
@@ -653,96 +654,6 @@ static void test_context_compression(void)
   free(full);
 }
 
-/* ---- embeddings ---------------------------------------------------------- */
-
-static double cosine(const char *model, const char *x, const char *y, int dims)
-{
-  float *a = malloc((size_t)dims * sizeof *a), *b = malloc((size_t)dims * sizeof *b);
-  sim_model_embed(model, x, strlen(x), a, dims);
-  sim_model_embed(model, y, strlen(y), b, dims);
-  double d = 0;
-  for (int i = 0; i < dims; i++)
-    d += (double)a[i] * b[i];
-  free(a);
-  free(b);
-  return d;
-}
-
-static void test_embeddings(void)
-{
-  CHECK_INT(sim_model_embed_dims("text-embedding-3-small"), 1536);
-  CHECK_INT(sim_model_embed_dims("text-embedding-3-large"), 3072);
-  CHECK_INT(sim_model_embed_dims("openai/text-embedding-ada-002"), 1536);
-  CHECK_INT(sim_model_embed_dims("nomic-embed-text:latest"), 768);
-  CHECK_INT(sim_model_embed_dims("who-knows"), 1536);
-  CHECK_INT(sim_model_embed_dims(NULL), 1536);
-
-  static const int dims[] = {1, 2, 8, 256, 1536, 3072, 16384};
-  static const char *const texts[] = {"", "a", "What is 17 + 25?", "\xff\xfe broken utf-8 \xc3"};
-  for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
-    float *v = malloc((size_t)dims[d] * sizeof *v), *w = malloc((size_t)dims[d] * sizeof *w);
-    for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
-      CHECK_INT(sim_model_embed("text-embedding-3-small", texts[t], strlen(texts[t]), v, dims[d]), 0);
-      double norm = 0;
-      int finite = 1;
-      for (int i = 0; i < dims[d]; i++) {
-        norm += (double)v[i] * v[i];
-        finite &= isfinite(v[i]);
-      }
-      CHECK(finite && fabs(norm - 1.0) < 1e-4);
-      sim_model_embed("text-embedding-3-small", texts[t], strlen(texts[t]), w, dims[d]);
-      CHECK(memcmp(v, w, (size_t)dims[d] * sizeof *v) == 0);
-    }
-    free(v);
-    free(w);
-  }
-  float v[4];
-  CHECK_INT(sim_model_embed("text-embedding-3-small", "x", 1, v, 0), -1);
-  CHECK_INT(sim_model_embed("text-embedding-3-small", "x", 1, v, -3), -1);
-  CHECK_INT(sim_model_embed("text-embedding-3-small", NULL, 1, v, 4), -1);
-  CHECK_INT(sim_model_embed("text-embedding-3-small", "x", 1, NULL, 4), -1);
-  float *big = malloc(20000 * sizeof *big);
-  CHECK_INT(sim_model_embed("text-embedding-3-small", "x", 1, big, 16385), -1);
-  free(big);
-
-  /* The cosine table of the README. */
-  static const struct { const char *a, *b; double lo, hi; } pairs[] = {
-    {"What is the access code for the Lisbon office?", "What's the Lisbon office's access code?", 0.85, 0.95},
-    {"What is the access code for the Lisbon office?", "Could you tell me the access code of the Lisbon office?", 0.85, 0.95},
-    {"What is the access code for the Lisbon office?", "Lisbon office access code?", 0.8, 0.95},
-    {"How do I reset my password?", "How can I reset my password?", 0.85, 0.97},
-    {"What is 17 + 25?", "What is 17 + 26?", 0.75, 0.95},
-    {"What is 17 + 25?", "Compute 17 + 25.", 0.65, 0.9},
-    {"What is the access code for the Lisbon office?", "What is the alarm code for the Lisbon office?", 0.7, 0.9},
-    {"What is the access code for the Lisbon office?", "What is the access code for the Porto office?", 0.6, 0.85},
-    {"What is the access code for the Lisbon office?", "How do I reset my password?", -0.1, 0.3},
-    {"Write a poem about the sea.", "Quarterly revenue grew by 12 percent in Europe.", -0.1, 0.3},
-  };
-  printf("cosines (text-embedding-3-small / ada-002):\n");
-  for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
-    double c = cosine("text-embedding-3-small", pairs[i].a, pairs[i].b, 1536);
-    double ada = cosine("text-embedding-ada-002", pairs[i].a, pairs[i].b, 1536);
-    printf("  %.3f  %.3f  %s | %s\n", c, ada, pairs[i].a, pairs[i].b);
-    CHECK(c >= pairs[i].lo && c <= pairs[i].hi);
-    CHECK(ada > c); /* ada-002's floor lifts every pair */
-  }
-  /* Unrelated texts with ada-002 score about 0.7, as with the real one. */
-  double ada = cosine("text-embedding-ada-002", "Write a poem about the sea.",
-                      "Quarterly revenue grew by 12 percent in Europe.", 1536);
-  CHECK(ada > 0.6 && ada < 0.8);
-  /* Smaller dims keep the ordering. */
-  CHECK(cosine("text-embedding-3-large", "What is 17 + 25?", "What is 17 + 26?", 256) >
-        cosine("text-embedding-3-large", "What is 17 + 25?", "How do I reset my password?", 256));
-  /* Different models are different spaces. */
-  float a[1536], b[1536];
-  sim_model_embed("text-embedding-3-small", "same text", 9, a, 1536);
-  sim_model_embed("text-embedding-3-large", "same text", 9, b, 1536);
-  double d = 0;
-  for (int i = 0; i < 1536; i++)
-    d += (double)a[i] * b[i];
-  CHECK(d < 0.5);
-}
-
 /* ---- bad input ----------------------------------------------------------- */
 
 static void test_bad_input(void)
@@ -878,130 +789,6 @@ static void test_threads(void)
     CHECK(ws[i].digest == alone.digest);
 }
 
-/* ---- the example workloads ------------------------------------------------ */
-
-/* The value of "key" in one JSON line, unescaped into out (the subset the
- * generator writes: \" \\ \n \t \/ and \u00XX). 1 if found. */
-static int json_field(const char *line, const char *key, char *out, size_t cap)
-{
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\":\"", key);
-  const char *p = strstr(line, pat);
-  if (!p)
-    return 0;
-  p += strlen(pat);
-  size_t n = 0;
-  while (*p && *p != '"' && n + 1 < cap) {
-    char c = *p++;
-    if (c == '\\') {
-      c = *p++;
-      if (c == 'n') c = '\n';
-      else if (c == 't') c = '\t';
-      else if (c == 'u') {
-        unsigned x = 0;
-        sscanf(p, "%4x", &x);
-        p += 4;
-        c = (char)x;
-      }
-    }
-    out[n++] = c;
-  }
-  out[n] = '\0';
-  return *p == '"';
-}
-
-static void test_workload_file(const char *path, int expect_min)
-{
-  char full[1024];
-  const char *root = getenv("LLMRUN_SOURCE_DIR");
-  snprintf(full, sizeof full, "%s/%s", root ? root : LLMRUN_SOURCE_DIR, path);
-  FILE *f = fopen(full, "r");
-  if (!f) {
-    check_fail(__FILE__, __LINE__, "cannot open %s", full);
-    return;
-  }
-  size_t cap = 1 << 20;
-  char *line = malloc(cap), *context = malloc(cap), *question = malloc(4096),
-       *answer = malloc(1024), *prompt = malloc(cap + 8192);
-  int cases = 0, found = 0, right = 0, lost = 0;
-  while (fgets(line, (int)cap, f)) {
-    if (!json_field(line, "context", context, cap) ||
-        !json_field(line, "question", question, 4096) || !json_field(line, "answer", answer, 1024))
-      continue;
-    cases++;
-    snprintf(prompt, cap + 8192, "%s\n\nQuestion: %s", context, question);
-    const char *texts[1] = {prompt};
-    size_t lens[1] = {strlen(prompt)};
-    sim_prompt p = {texts, lens, 1, prompt, lens[0], 1000, 0};
-    const char *v;
-    size_t vn;
-    if (sim_context_lookup(&p, &v, &vn) == 1 && vn == strlen(answer) && memcmp(v, answer, vn) == 0)
-      found++;
-    chat c;
-    chat_init(&c, "gpt-4o", "Answer with the value only, from the context.", prompt);
-    sim_answer a;
-    if (sim_model_answer(&c.req, 0, &a) == 0) {
-      right += answer_is(&a, answer);
-      sim_answer_free(&a);
-    }
-    /* Without the sentence that holds the answer, the fact is gone. */
-    char *at = strstr(prompt, answer);
-    if (at) {
-      char *s = at;
-      while (s > prompt && s[-1] != '\n' && !(s[-1] == ' ' && s[-2] == '.'))
-        s--;
-      char *e = strchr(at, '.');
-      if (e) {
-        memmove(s, e + 1, strlen(e + 1) + 1);
-        lens[0] = strlen(prompt);
-        lost += sim_context_lookup(&p, &v, &vn) == 0;
-      }
-    }
-  }
-  fclose(f);
-  printf("%s: %d cases, fact found in %d, gpt-4o right %d, fact lost when its sentence is cut %d\n",
-         path, cases, found, right, lost);
-  CHECK(cases >= expect_min);
-  CHECK_INT(found, cases);
-  CHECK(right >= cases * 95 / 100);
-  CHECK_INT(lost, cases);
-  free(line);
-  free(context);
-  free(question);
-  free(answer);
-  free(prompt);
-}
-
-/* arithmetic.jsonl: the simulator parses every question to the file's
- * answer and difficulty, so the file's difficulty is the rule's. */
-static void test_arithmetic_file(void)
-{
-  char full[1024], line[1024], q[512], ans[64];
-  const char *root = getenv("LLMRUN_SOURCE_DIR");
-  snprintf(full, sizeof full, "%s/examples/data/arithmetic.jsonl", root ? root : LLMRUN_SOURCE_DIR);
-  FILE *f = fopen(full, "r");
-  if (!f) {
-    check_fail(__FILE__, __LINE__, "cannot open %s", full);
-    return;
-  }
-  int cases = 0, agree = 0;
-  while (fgets(line, sizeof line, f)) {
-    const char *d = strstr(line, "\"difficulty\":");
-    if (!json_field(line, "question", q, sizeof q) || !json_field(line, "answer", ans, sizeof ans) || !d)
-      continue;
-    cases++;
-    int64_t v;
-    int diff;
-    if (sim_arith_find(q, strlen(q), &v, &diff) && v == atoll(ans) && diff == atoi(d + 13))
-      agree++;
-    else
-      check_fail(__FILE__, __LINE__, "%s: parsed differently", q);
-  }
-  fclose(f);
-  CHECK_INT(cases, 200);
-  CHECK_INT(agree, cases);
-}
-
 int main(void)
 {
   test_tokens();
@@ -1014,11 +801,7 @@ int main(void)
   test_context_rules();
   test_context_rates();
   test_context_compression();
-  test_embeddings();
   test_bad_input();
   test_threads();
-  test_workload_file("examples/data/context_qa.jsonl", 100);
-  test_workload_file("examples/data/workload.jsonl", 60);
-  test_arithmetic_file();
   return check_report("sim_model");
 }
