@@ -200,12 +200,17 @@ local function chat_body(model, usage)
   }
 end
 
+local function serve(script)
+  local srv = mock.start(script)
+  return setmetatable(srv, { __close = function(s) s:stop() end })
+end
+
 local function reply(body)
   return "status 200\nheader Content-Type: application/json\nbody " .. body .. "\n"
 end
 
 T.test("unknown model: cost nil, exactly one warning per model", function()
-  local srv = mock.start(reply(chat_body("acme-7b", { prompt_tokens = 10, completion_tokens = 5,
+  local srv <close> = serve(reply(chat_body("acme-7b", { prompt_tokens = 10, completion_tokens = 5,
     total_tokens = 15 })))
   local path = tmp_script(([[
     local m = llm.model { name = "acme-7b", provider = "openai", base_url = %q, api_key = "k" }
@@ -220,7 +225,6 @@ T.test("unknown model: cost nil, exactly one warning per model", function()
     print("cost-ok")
   ]]):format(srv.url .. "/v1"))
   local status, out, err = T.llmrun(path)
-  srv:stop()
   os.remove(path)
   T.eq(status, 0, err)
   T.ok(out:find("cost-ok", 1, true), out)
@@ -235,7 +239,7 @@ T.test("resp.cost on chat, stream-less usage, embeddings", function()
   local embed = cjson.encode { object = "list", model = "text-embedding-3-small",
     data = { { object = "embedding", index = 0, embedding = { 0.1, 0.2 } } },
     usage = { prompt_tokens = 1000, total_tokens = 1000 } }
-  local srv = mock.start(table.concat({
+  local srv <close> = serve(table.concat({
     reply(chat_body("gpt-4o-2024-08-06", { prompt_tokens = 1000, completion_tokens = 200, total_tokens = 1200,
       prompt_tokens_details = { cached_tokens = 400 }, completion_tokens_details = { reasoning_tokens = 50 } })),
     reply(embed),
@@ -253,7 +257,6 @@ T.test("resp.cost on chat, stream-less usage, embeddings", function()
   local r2 = assert(model("acme-alias"):chat "hello")
   T.near(r2.cost, 1e-3, TOL, "priced by the answering model")
   pricing.set("acme-snapshot-x", nil)
-  srv:stop()
 end)
 
 T.test("cache hits cost 0 and record what they saved", function()
