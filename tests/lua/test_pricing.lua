@@ -352,3 +352,50 @@ T.test("parse_target: command-line words", function()
   T.eq(pricing.parse_target("a,b"), nil)
   T.eq(pricing.parse_target("cache_discount=x"), nil)
 end)
+
+-- ---- the generated table ----------------------------------------------------------------------
+
+T.test("the generated table is well formed", function()
+  local data = require "llm.pricing_data"
+  local n = 0
+  local function price(v, what) T.ok(type(v) == "number" and v >= 0 and v < 1, what) end
+  for name, e in pairs(data.models) do
+    n = n + 1
+    T.ok(type(e.provider) == "string" and type(e.mode) == "string", name)
+    price(e.input, name .. " input")
+    price(e.output, name .. " output")
+    for _, k in ipairs { "cache_read", "cache_write", "cache_write_1h", "batch_input", "batch_output" } do
+      if e[k] ~= nil then price(e[k], name .. " " .. k) end
+    end
+    for _, k in ipairs { "max_input_tokens", "max_output_tokens" } do
+      T.ok(e[k] == nil or (math.type(e[k]) == "integer" and e[k] > 0), name .. " " .. k)
+    end
+    local last = 0
+    for _, t in ipairs(e.tiers or {}) do
+      T.ok(math.type(t.above) == "integer" and t.above > last, name .. " tiers ascending")
+      last = t.above
+    end
+  end
+  T.eq(n, pricing.source().count)
+  T.ok(data.source:find("2026-07-24", 1, true))
+end)
+
+-- The committed file is what scripts/gen_pricing.lua makes of the
+-- reference JSON (where the checkout has ../shared/reference).
+T.test("pricing_data.lua is up to date with its generator", function()
+  local root = os.getenv("LLMRUN_SOURCE_DIR") or "."
+  local json = root .. "/../shared/reference/model_prices_and_context_window.json"
+  local f = io.open(json)
+  if not f then
+    print("SKIP pricing_data.lua freshness: no " .. json)
+    return
+  end
+  f:close()
+  local out = os.tmpname()
+  local status, _, err = T.llmrun(("%s/scripts/gen_pricing.lua %s %s"):format(root, json, out))
+  T.eq(status, 0, err)
+  local a = assert(io.open(out)):read("a")
+  local b = assert(io.open(root .. "/lualib/llm/pricing_data.lua")):read("a")
+  os.remove(out)
+  T.ok(a == b, "lualib/llm/pricing_data.lua differs from a fresh scripts/gen_pricing.lua run")
+end)
