@@ -239,57 +239,39 @@ local function count(v)
   return v
 end
 
--- The token counts of a usage table, normalized, or nil when a count is bad.
-local function counts(u)
-  local c = { anthropic = u.input_tokens ~= nil and u.cache_creation_tokens ~= nil }
-  c.completion = count(u.completion_tokens)
-  c.cached = count(u.cached_tokens)
-  if c.anthropic then
-    c.input = count(u.input_tokens)
-    c.write = count(u.cache_creation_tokens)
-    c.write_1h = count(u.cache_creation_1h_tokens)
-    if not (c.input and c.write and c.write_1h and c.cached) then return nil end
-    c.write_1h = math.min(c.write_1h, c.write)
-    c.prompt = c.input + c.write + c.cached
-  else
-    c.prompt = count(u.prompt_tokens)
-    if not (c.prompt and c.cached) then return nil end
-    c.cached = math.min(c.cached, c.prompt)
-  end
-  if not c.completion then return nil end
-  return c
-end
-
--- The prices that apply to a request with this many prompt tokens.
+-- The prices (input, output, cache_read, cache_write, cache_write_1h) that
+-- apply to a request with this many prompt tokens. Plain values, no
+-- tables: this runs on every call.
 local function rates(e, prompt, opts)
-  local r = {
-    input = e.input, output = e.output,
-    cache_read = e.cache_read, cache_write = e.cache_write, cache_write_1h = e.cache_write_1h,
-  }
+  local input, output = e.input, e.output
+  local read, write, write_1h = e.cache_read, e.cache_write, e.cache_write_1h
   local tier
-  for _, t in ipairs(e.tiers or {}) do
-    if prompt > t.above and (tier == nil or t.above > tier.above) then tier = t end
-  end
-  if tier then
-    for k in pairs(r) do
-      if tier[k] ~= nil then r[k] = tier[k] end
+  local tiers = e.tiers
+  if tiers then
+    for _, t in ipairs(tiers) do
+      if prompt > t.above and (tier == nil or t.above > tier.above) then tier = t end
+    end
+    if tier then
+      input, output = tier.input or input, tier.output or output
+      read, write = tier.cache_read or read, tier.cache_write or write
+      write_1h = tier.cache_write_1h or write_1h
     end
   end
-  r.cache_read = r.cache_read or r.input
-  r.cache_write = r.cache_write or r.input
-  r.cache_write_1h = r.cache_write_1h or r.cache_write
-  if opts and opts.cache_discount then r.cache_read = r.input * (1 - opts.cache_discount) end
-  if opts and opts.batch then
-    local in_ratio = (e.batch_input and e.input > 0) and e.batch_input / e.input or 0.5
-    local out_ratio = (e.batch_output and e.output > 0) and e.batch_output / e.output or 0.5
-    -- the table's own batch prices, exactly, where no tier applies
-    r.input = (not tier and e.batch_input) or r.input * in_ratio
-    r.output = (not tier and e.batch_output) or r.output * out_ratio
-    r.cache_read = r.cache_read * in_ratio
-    r.cache_write = r.cache_write * in_ratio
-    r.cache_write_1h = r.cache_write_1h * in_ratio
+  read = read or input
+  write = write or input
+  write_1h = write_1h or write
+  if opts then
+    if opts.cache_discount then read = input * (1 - opts.cache_discount) end
+    if opts.batch then
+      local in_ratio = (e.batch_input and e.input > 0) and e.batch_input / e.input or 0.5
+      local out_ratio = (e.batch_output and e.output > 0) and e.batch_output / e.output or 0.5
+      -- the table's own batch prices, exactly, where no tier applies
+      input = (not tier and e.batch_input) or input * in_ratio
+      output = (not tier and e.batch_output) or output * out_ratio
+      read, write, write_1h = read * in_ratio, write * in_ratio, write_1h * in_ratio
+    end
   end
-  return r
+  return input, output, read, write, write_1h
 end
 
 local function check_opts(opts, fname)
@@ -305,16 +287,24 @@ local function check_opts(opts, fname)
 end
 
 --- The cost of usage under one price entry, or nil when a count is bad.
-function M.cost_with(e, usage, opts)
-  local c = counts(usage)
-  if not c then return nil end
-  local r = rates(e, c.prompt, opts)
-  if c.anthropic then
-    local w5 = c.write - c.write_1h
-    return c.input * r.input + w5 * r.cache_write + c.write_1h * r.cache_write_1h
-      + c.cached * r.cache_read + c.completion * r.output
+function M.cost_with(e, u, opts)
+  local completion, cached = count(u.completion_tokens), count(u.cached_tokens)
+  if not (completion and cached) then return nil end
+  if u.input_tokens ~= nil and u.cache_creation_tokens ~= nil then
+    -- Anthropic: input_tokens excludes the cache reads and writes
+    local input, write = count(u.input_tokens), count(u.cache_creation_tokens)
+    local write_1h = count(u.cache_creation_1h_tokens)
+    if not (input and write and write_1h) then return nil end
+    write_1h = math.min(write_1h, write)
+    local p_in, p_out, p_read, p_write, p_write_1h = rates(e, input + write + cached, opts)
+    return input * p_in + (write - write_1h) * p_write + write_1h * p_write_1h
+      + cached * p_read + completion * p_out
   end
-  return (c.prompt - c.cached) * r.input + c.cached * r.cache_read + c.completion * r.output
+  local prompt = count(u.prompt_tokens)
+  if not prompt then return nil end
+  if cached > prompt then cached = prompt end
+  local p_in, p_out, p_read = rates(e, prompt, opts)
+  return (prompt - cached) * p_in + cached * p_read + completion * p_out
 end
 
 -- A name, an llm.model, or a price entry itself -> entry, or nil + name.
