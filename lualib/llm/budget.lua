@@ -8,6 +8,7 @@
 --                    active=, unpriced=, closed=, models={[name]={usd=, spent=,
 --                    in_flight=, remaining=}}}
 --   b:remaining() -> USD left under the total cap (math.huge without one)
+--   b:spent()     -> USD spent so far (real costs of finished calls)
 --   b:close()     -> stops enforcing (also `local b <close> = llm.budget{...}`)
 --   llm.budget.active() -> the open budgets
 --
@@ -27,7 +28,8 @@
 -- approximation: 3 + per message 4 + ceil(bytes of its text / 4)) and its
 -- completion (max_tokens / max_completion_tokens if set, else
 -- completion_tokens, never above the model's max_output_tokens), priced
--- with llm.pricing.estimate (no cache discount assumed). If spent +
+-- like llm.pricing.estimate (long-context tiers apply, no cache discount
+-- assumed). If spent +
 -- in-flight estimates + this estimate would pass a cap that applies, the
 -- call returns nil, err with err.kind == "budget" and is never sent;
 -- otherwise the estimate is reserved. When the call finishes (a finish
@@ -50,7 +52,10 @@ Budget.__index = Budget
 Budget.__name = "llm.budget"
 
 local open = {}                                    -- open budgets, oldest first
-local reserved = setmetatable({}, { __mode = "k" }) -- call -> {amount=, caps={...}}
+-- call -> its reservations {{b=, caps=, amount=}, ...} while in flight;
+-- weak keys, so a call that never finishes (a stream dropped unclosed)
+-- is not kept alive by its reservation (which then stays counted).
+local reserved = setmetatable({}, { __mode = "k" })
 local hooks_on = false
 
 -- ---- estimating a call -------------------------------------------------------------
