@@ -1,0 +1,146 @@
+/* The inside of an encoding, shared by bpe_load.c (building it), bpe.c
+ * (encoding with it) and bpe_builtin.c. Not part of the API. */
+#ifndef LLMRUN_BPE_INTERNAL_H
+#define LLMRUN_BPE_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "bpe.h"
+
+#define LLM_BPE_NO_RANK UINT32_MAX
+#define LLM_BPE_MAX_TOKEN_LEN 255 /* tiktoken's longest is 128 bytes */
+
+typedef struct {
+  const uint8_t *text;
+  size_t len;
+  uint32_t id;
+} llm_bpe_special;
+
+struct llm_bpe {
+  char name[32];
+  llm_bpe_pattern pattern;
+  uint32_t n_ranks; /* one past the highest ordinary rank in use */
+  uint32_t n_vocab; /* one past the highest id, specials included */
+  uint32_t max_len; /* longest ordinary token, in bytes */
+  const uint8_t *bytes;    /* all token bytes */
+  const uint32_t *tok_off; /* by rank: offset in bytes */
+  const uint8_t *tok_len;  /* by rank: length (0: no such rank) */
+  /* Open-addressing hash from token bytes to rank, linear probing. A slot
+   * holds rank + 1 in its rank_mask bits and the top bits of the key's
+   * hash above them (0 is empty), so most probes are settled without
+   * touching the token bytes. Ranks >= n_ranks in the table are not part
+   * of this encoding (r50k_base shares p50k_base's table). */
+  const uint32_t *slots;
+  uint32_t mask, rank_mask;
+  uint32_t byte_rank[256];
+  const uint32_t *pair_rank; /* [65536]: rank of each two-byte token or NO_RANK */
+  size_t n_special;
+  const llm_bpe_special *special;
+  uint8_t special_first[256]; /* bytes that begin some special token */
+  void *owned[6];             /* malloc'd parts, freed by llm_bpe_free */
+};
+
+/* The tables of an encoding as one position-independent image: the build
+ * runs src/vocab/bpe_pack.c to write it from a .tiktoken file, and the
+ * built-in encodings use it in place from the executable's read-only data,
+ * so loading parses nothing and only the pages a text touches are read.
+ * Sections start at 16-byte aligned offsets from the header. */
+#define LLM_BPE_BLOB_MAGIC "LLMBPE\0\1"
+#define LLM_BPE_BLOB_ENDIAN 0x01020304u
+typedef struct {
+  char magic[8];
+  uint32_t endian;     /* LLM_BPE_BLOB_ENDIAN as the packer's machine wrote it */
+  uint32_t hash_check; /* llm_bpe_blob_hash_check(): the same hash function */
+  uint32_t n_ranks, max_len, mask, rank_mask, n_bytes;
+  uint32_t off_bytes, off_tok_off, off_tok_len, off_slots, off_pair_rank, size;
+  uint32_t byte_rank[256];
+} llm_bpe_blob_header;
+
+static inline uint64_t llm_bpe_rd64(const uint8_t *p)
+{
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static inline uint64_t llm_bpe_rd32(const uint8_t *p)
+{
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* 64x64->128 multiply folded to 64 bits: a fast, well-mixing step. */
+static inline uint64_t llm_bpe_mix(uint64_t a, uint64_t b)
+{
+  __uint128_t m = (__uint128_t)a * b;
+  return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
+/* Hash of a byte string, tuned for the short keys BPE looks up. */
+static inline uint64_t llm_bpe_hash(const uint8_t *p, size_t n)
+{
+  const uint64_t k1 = 0xa0761d6478bd642full, k2 = 0xe7037ed1a0b428dbull;
+  uint64_t a, b;
+  if (n <= 16) {
+    if (n >= 8) {
+      a = llm_bpe_rd64(p);
+      b = llm_bpe_rd64(p + n - 8);
+    } else if (n >= 4) {
+      a = llm_bpe_rd32(p);
+      b = llm_bpe_rd32(p + n - 4);
+    } else if (n > 0) {
+      a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    uint64_t h = k2;
+    size_t i = 0;
+    for (; i + 16 < n; i += 16)
+      h = llm_bpe_mix(llm_bpe_rd64(p + i) ^ k1, llm_bpe_rd64(p + i + 8) ^ h);
+    a = llm_bpe_rd64(p + n - 16);
+    b = llm_bpe_rd64(p + n - 8) ^ h;
+  }
+  return llm_bpe_mix(a ^ k1, b ^ k2 ^ n);
+}
+
+/* Rank of the token with these bytes, or LLM_BPE_NO_RANK. */
+static inline uint32_t llm_bpe_rank(const llm_bpe *e, const uint8_t *p, size_t n)
+{
+  uint64_t h;
+  uint32_t tag, i, slot, r;
+  if (n > e->max_len)
+    return LLM_BPE_NO_RANK;
+  h = llm_bpe_hash(p, n);
+  tag = (uint32_t)(h >> 32) & ~e->rank_mask;
+  for (i = (uint32_t)h & e->mask;; i = (i + 1) & e->mask) {
+    slot = e->slots[i];
+    if (slot == 0)
+      return LLM_BPE_NO_RANK;
+    if ((slot & ~e->rank_mask) == tag) {
+      r = (slot & e->rank_mask) - 1;
+      if (e->tok_len[r] == n && memcmp(e->bytes + e->tok_off[r], p, n) == 0)
+        return r < e->n_ranks ? r : LLM_BPE_NO_RANK;
+    }
+  }
+}
+
+/* A value that changes if the hash function does (checked in blobs). */
+static inline uint32_t llm_bpe_blob_hash_check(void)
+{
+  static const uint8_t probe[] = "tiktoken-compatible BPE, llmrun";
+  return (uint32_t)llm_bpe_hash(probe, sizeof probe - 1);
+}
+
+/* An encoding over a blob used in place (bpe_load.c): checks the header
+ * and section bounds; limit_ranks (0: all) hides the ranks from there on.
+ * The blob must outlive the encoding. */
+llm_bpe *llm_bpe_from_blob(const char *name, llm_bpe_pattern pattern, const void *blob,
+                           size_t len, uint32_t limit_ranks,
+                           const llm_bpe_special_token *specials, size_t n_special,
+                           char *err, size_t errlen);
+
+#endif
