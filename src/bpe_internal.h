@@ -38,7 +38,7 @@ struct llm_bpe {
   size_t n_special;
   const llm_bpe_special *special;
   uint8_t special_first[256]; /* bytes that begin some special token */
-  void *owned[6];             /* malloc'd parts, freed by llm_bpe_free */
+  void *owned[8];             /* malloc'd parts, freed by llm_bpe_free */
 };
 
 /* The tables of an encoding as one position-independent image: the build

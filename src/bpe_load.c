@@ -11,7 +11,7 @@
 
 #define MAX_RANKS (1u << 24) /* far above any real vocabulary */
 
-enum { OWN_STRUCT_PARTS = 6 };
+enum { OWN_STRUCT_PARTS = 8 };
 
 static void *fail(char *err, size_t errlen, const char *fmt, ...)
 {
