@@ -107,6 +107,20 @@ static inline uint64_t llm_bpe_hash(const uint8_t *p, size_t n)
   return llm_bpe_mix(a ^ k1, b ^ k2 ^ n);
 }
 
+/* a[0..n) == b[0..n), with the hash's overlapping loads for short keys
+ * (cheaper than a memcmp call; never reads outside either string). */
+static inline int llm_bpe_bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+  if (n >= 8) {
+    if (n > 16)
+      return memcmp(a, b, n) == 0;
+    return llm_bpe_rd64(a) == llm_bpe_rd64(b) && llm_bpe_rd64(a + n - 8) == llm_bpe_rd64(b + n - 8);
+  }
+  if (n >= 4)
+    return llm_bpe_rd32(a) == llm_bpe_rd32(b) && llm_bpe_rd32(a + n - 4) == llm_bpe_rd32(b + n - 4);
+  return n == 0 || (a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1]);
+}
+
 /* Rank of the token with these bytes, or LLM_BPE_NO_RANK. */
 static inline uint32_t llm_bpe_rank(const llm_bpe *e, const uint8_t *p, size_t n)
 {
@@ -122,7 +136,7 @@ static inline uint32_t llm_bpe_rank(const llm_bpe *e, const uint8_t *p, size_t n
       return LLM_BPE_NO_RANK;
     if ((slot & ~e->rank_mask) == tag) {
       r = (slot & e->rank_mask) - 1;
-      if (e->tok_len[r] == n && memcmp(e->bytes + e->tok_off[r], p, n) == 0)
+      if (e->tok_len[r] == n && llm_bpe_bytes_eq(e->bytes + e->tok_off[r], p, n))
         return r < e->n_ranks ? r : LLM_BPE_NO_RANK;
     }
   }

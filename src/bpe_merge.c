@@ -20,12 +20,14 @@
 
 static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
 {
-  uint32_t start[LLM_BPE_SHORT_PIECE + 1], pair[LLM_BPE_SHORT_PIECE];
+  uint32_t start[LLM_BPE_SHORT_PIECE + 1], pair[LLM_BPE_SHORT_PIECE], tok[LLM_BPE_SHORT_PIECE];
   size_t k = n, i, j;
-  /* parts are p[start[i] .. start[i+1]); pair[i] is the rank of part i
-   * joined with part i+1, NO_RANK past the last part */
-  for (i = 0; i < n; i++)
+  /* parts are p[start[i] .. start[i+1]) with rank tok[i]; pair[i] is the
+   * rank of part i joined with part i+1, NO_RANK past the last part */
+  for (i = 0; i < n; i++) {
     start[i] = (uint32_t)i;
+    tok[i] = e->byte_rank[p[i]];
+  }
   start[n] = (uint32_t)n;
   for (i = 0; i + 1 < n; i++)
     pair[i] = e->pair_rank[(p[i] << 8) | p[i + 1]];
@@ -41,7 +43,9 @@ static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t 
     if (best == LLM_BPE_NO_RANK)
       break;
     /* drop the boundary start[j+1]: parts j and j+1 become one */
+    tok[j] = best;
     memmove(&start[j + 1], &start[j + 2], (k - j - 1) * sizeof start[0]);
+    memmove(&tok[j + 1], &tok[j + 2], (k - j - 2) * sizeof tok[0]);
     memmove(&pair[j + 1], &pair[j + 2], (k - j - 2) * sizeof pair[0]);
     k--;
     pair[j] = j + 2 <= k ? llm_bpe_rank(e, p + start[j], start[j + 2] - start[j])
@@ -50,9 +54,7 @@ static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t 
       pair[j - 1] = llm_bpe_rank(e, p + start[j - 1], start[j + 1] - start[j - 1]);
   }
   if (out)
-    for (i = 0; i < k; i++)
-      out[i] = start[i + 1] - start[i] == 1 ? e->byte_rank[p[start[i]]]
-                                            : llm_bpe_rank(e, p + start[i], start[i + 1] - start[i]);
+    memcpy(out, tok, k * sizeof tok[0]);
   return k;
 }
 
