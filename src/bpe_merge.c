@@ -5,14 +5,15 @@
  *
  * tiktoken rescans the whole piece after each merge, which is quadratic in
  * the piece length. Short pieces (nearly all of them) use the same scan
- * here, which is fastest when small; long ones use a binary heap of
- * candidate pairs over a linked list of parts, O(n log n): a stale heap
- * entry is recognised because its rank no longer equals the current rank of
- * the pair at its position (a longer pair never has the same rank, as each
- * rank names one byte string). */
+ * here, which is fastest when small; long ones keep their parts in a
+ * linked list and the candidate pairs in a priority queue (bpe_queue.c),
+ * near-linear: a stale entry is recognised because its rank no longer
+ * equals the current rank of the pair at its position (a longer pair never
+ * has the same rank, as each rank names one byte string). */
 #include <stdlib.h>
 
 #include "bpe_merge.h"
+#include "bpe_queue.h"
 
 #define NONE UINT32_MAX
 
@@ -60,130 +61,9 @@ static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t 
 
 /* ---- long pieces: a priority queue over a linked list ------------------------------ */
 
-/* Keys are (rank << 32) | position: the lowest key is the pair to merge.
- *
- * A radix heap holds them: each key sits in the bucket named by the
- * highest bit where it differs from the last key taken out, so pushes are
- * appends and a key moves to lower buckets a few times at most. It needs
- * keys no lower than the last taken; BPE nearly always obeys that (a new
- * pair usually ranks above the merge that made it), and the rare lower
- * key goes to a small binary heap beside it. */
-typedef struct {
-  uint64_t *v;
-  size_t n, cap;
-} keys;
-
-typedef struct {
-  keys bucket[65];
-  keys low; /* binary heap of keys below `last` */
-  uint64_t last;
-  size_t count; /* keys in the buckets */
-} radix_heap;
-
-static int keys_push(keys *k, uint64_t v)
-{
-  if (k->n == k->cap) {
-    size_t cap = k->cap ? 2 * k->cap : 64;
-    uint64_t *grown = realloc(k->v, cap * sizeof *grown);
-    if (!grown)
-      return -1;
-    k->v = grown;
-    k->cap = cap;
-  }
-  k->v[k->n++] = v;
-  return 0;
-}
-
-static int bucket_of(uint64_t key, uint64_t last)
-{
-  return key == last ? 0 : 64 - __builtin_clzll(key ^ last);
-}
-
-static int rh_push(radix_heap *h, uint64_t key)
-{
-  keys *low = &h->low;
-  size_t i;
-  if (key >= h->last) {
-    h->count++;
-    return keys_push(&h->bucket[bucket_of(key, h->last)], key);
-  }
-  if (keys_push(low, key) != 0)
-    return -1;
-  for (i = low->n - 1; i > 0 && low->v[(i - 1) / 2] > key; i = (i - 1) / 2)
-    low->v[i] = low->v[(i - 1) / 2];
-  low->v[i] = key;
-  return 0;
-}
-
-static uint64_t low_pop(keys *low)
-{
-  uint64_t top = low->v[0], last = low->v[--low->n];
-  size_t i = 0, c;
-  while ((c = 2 * i + 1) < low->n) {
-    if (c + 1 < low->n && low->v[c + 1] < low->v[c])
-      c++;
-    if (low->v[c] >= last)
-      break;
-    low->v[i] = low->v[c];
-    i = c;
-  }
-  if (low->n)
-    low->v[i] = last;
-  return top;
-}
-
-/* Makes bucket 0 hold the smallest keys; call with count > 0. Returns -1
- * when out of memory. */
-static int rh_settle(radix_heap *h)
-{
-  keys *b;
-  uint64_t min;
-  int i = 1;
-  if (h->bucket[0].n)
-    return 0;
-  while (h->bucket[i].n == 0)
-    i++;
-  b = &h->bucket[i];
-  min = b->v[0];
-  for (size_t j = 1; j < b->n; j++)
-    if (b->v[j] < min)
-      min = b->v[j];
-  h->last = min;
-  /* every key of bucket i moves to a lower bucket */
-  for (size_t j = 0; j < b->n; j++)
-    if (keys_push(&h->bucket[bucket_of(b->v[j], min)], b->v[j]) != 0)
-      return -1;
-  b->n = 0;
-  return 0;
-}
-
-/* Pops the smallest key into *key; requires a key to be present. Returns
- * -1 when out of memory. */
-static int rh_pop(radix_heap *h, uint64_t *key)
-{
-  if (h->count) {
-    if (rh_settle(h) != 0)
-      return -1;
-    if (!h->low.n || h->bucket[0].v[h->bucket[0].n - 1] < h->low.v[0]) {
-      h->count--;
-      *key = h->bucket[0].v[--h->bucket[0].n];
-      return 0;
-    }
-  }
-  *key = low_pop(&h->low);
-  return 0;
-}
-
-static void rh_free(radix_heap *h)
-{
-  for (int i = 0; i < 65; i++)
-    free(h->bucket[i].v);
-  free(h->low.v);
-}
-
 typedef struct {
   uint32_t *next, *prev, *pair; /* per part, indexed by its first byte */
-  radix_heap q;
+  llm_bpe_queue q;
 } lattice;
 
 /* Sets the pair at part `a` (a joined with its next part) and queues it. */
@@ -197,7 +77,7 @@ static int set_pair(const llm_bpe *e, lattice *l, const uint8_t *p, size_t n, ui
   end = l->next[b] == NONE ? (uint32_t)n : l->next[b];
   r = llm_bpe_rank(e, p + a, end - a);
   l->pair[a] = r;
-  return r == LLM_BPE_NO_RANK ? 0 : rh_push(&l->q, ((uint64_t)r << 32) | a);
+  return r == LLM_BPE_NO_RANK ? 0 : llm_bpe_queue_push(&l->q, r, a);
 }
 
 static size_t merge_queue(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
@@ -214,16 +94,16 @@ static size_t merge_queue(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t
     l.next[i] = i + 1 < n ? i + 1 : NONE;
     l.prev[i] = i > 0 ? i - 1 : NONE;
     l.pair[i] = i + 1 < n ? e->pair_rank[(p[i] << 8) | p[i + 1]] : LLM_BPE_NO_RANK;
-    if (l.pair[i] != LLM_BPE_NO_RANK && rh_push(&l.q, ((uint64_t)l.pair[i] << 32) | i) != 0)
+    if (l.pair[i] != LLM_BPE_NO_RANK && llm_bpe_queue_push(&l.q, l.pair[i], i) != 0)
       goto done;
   }
-  while (l.q.count || l.q.low.n) {
-    uint64_t top;
+  for (;;) {
     uint32_t rank, a, b;
-    if (rh_pop(&l.q, &top) != 0)
+    int got = llm_bpe_queue_pop(&l.q, &rank, &a);
+    if (got < 0)
       goto done;
-    rank = (uint32_t)(top >> 32);
-    a = (uint32_t)top;
+    if (got > 0)
+      break;
     if (l.pair[a] != rank)
       continue; /* stale: part a was absorbed, or its pair changed */
     /* merge a with its next part b */
@@ -249,7 +129,7 @@ done:
   free(l.next);
   free(l.prev);
   free(l.pair);
-  rh_free(&l.q);
+  llm_bpe_queue_free(&l.q);
   return result;
 }
 

@@ -6,7 +6,7 @@
 
 /* Pieces up to this many bytes merge with tiktoken's own quadratic scan on
  * the stack; longer ones with an O(n log n) heap (n * ~12-36 bytes). */
-#define LLM_BPE_SHORT_PIECE 160
+#define LLM_BPE_SHORT_PIECE 48
 
 /* Merges p[0..n) (n >= 1) and returns the number of tokens, writing their
  * ids to out[] when out is not NULL (room for n ids). Returns (size_t)-1
