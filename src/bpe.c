@@ -17,9 +17,9 @@ uint32_t llm_bpe_n_vocab(const llm_bpe *e) { return e->n_vocab; }
 
 size_t llm_bpe_token_bytes(const llm_bpe *e, uint32_t id, const uint8_t **bytes)
 {
-  if (id < e->n_ranks && e->tok_len[id]) {
+  if (id < e->n_ranks && e->tok_off[id]) {
     *bytes = e->bytes + e->tok_off[id];
-    return e->tok_len[id];
+    return llm_bpe_tok_len(e, id);
   }
   for (size_t i = 0; i < e->n_special; i++)
     if (e->special[i].id == id) {

@@ -88,33 +88,27 @@ static long b64_decode(const uint8_t *s, size_t n, uint8_t *out)
 
 static int insert_rank(llm_bpe *e, uint32_t *slots, uint32_t r)
 {
-  const uint8_t *p = e->bytes + e->tok_off[r];
-  size_t n = e->tok_len[r];
-  uint64_t h = llm_bpe_hash(p, n);
-  uint32_t tag = (uint32_t)(h >> 32) & ~e->rank_mask;
-  for (uint32_t i = (uint32_t)h & e->mask;; i = (i + 1) & e->mask) {
-    uint32_t slot = slots[i], q;
+  uint32_t off = e->tok_off[r];
+  const uint8_t *p = e->bytes + off;
+  size_t n = llm_bpe_tok_len(e, r);
+  for (uint32_t i = (uint32_t)llm_bpe_hash(p, n) & e->mask;; i = (i + 1) & e->mask) {
+    uint32_t slot = slots[i];
     if (slot == 0) {
-      slots[i] = tag | (r + 1u);
+      slots[i] = off << 8 | (uint32_t)n;
       return 0;
     }
-    q = (slot & e->rank_mask) - 1;
-    if ((slot & ~e->rank_mask) == tag && e->tok_len[q] == n &&
-        memcmp(e->bytes + e->tok_off[q], p, n) == 0)
+    if ((slot & 0xFF) == n && memcmp(e->bytes + (slot >> 8), p, n) == 0)
       return -1; /* the same bytes twice */
   }
 }
 
-/* Hash, byte and pair tables for tok_off, tok_len and bytes. */
+/* Hash, byte and pair tables for tok_off and bytes. */
 static int build_tables(llm_bpe *e, size_t count, char *err, size_t errlen)
 {
   uint32_t cap = 1024, *slots, *pairs;
   while (cap < 2 * count)
     cap *= 2; /* load factor <= 1/2 keeps linear probing short */
   e->mask = cap - 1;
-  e->rank_mask = 1;
-  while (e->rank_mask < e->n_ranks + 1u)
-    e->rank_mask = e->rank_mask << 1 | 1;
   e->slots = slots = own(e, calloc(cap, sizeof *slots));
   e->pair_rank = pairs = own(e, malloc(65536 * sizeof *pairs));
   if (!slots || !pairs) {
@@ -122,7 +116,7 @@ static int build_tables(llm_bpe *e, size_t count, char *err, size_t errlen)
     return -1;
   }
   for (uint32_t r = 0; r < e->n_ranks; r++)
-    if (e->tok_len[r] && insert_rank(e, slots, r) != 0) {
+    if (e->tok_off[r] && insert_rank(e, slots, r) != 0) {
       fail(err, errlen, "%s: the token of rank %u appears twice", e->name, (unsigned)r);
       return -1;
     }
@@ -138,7 +132,7 @@ static int build_tables(llm_bpe *e, size_t count, char *err, size_t errlen)
   for (size_t i = 0; i < 65536; i++)
     pairs[i] = LLM_BPE_NO_RANK;
   for (uint32_t r = 0; r < e->n_ranks; r++)
-    if (e->tok_len[r] == 2) {
+    if (llm_bpe_tok_len(e, r) == 2) {
       const uint8_t *p = e->bytes + e->tok_off[r];
       pairs[(p[0] << 8) | p[1]] = r;
     }
@@ -159,7 +153,7 @@ static int add_specials(llm_bpe *e, const llm_bpe_special_token *sp, size_t n,
   }
   for (size_t i = 0; i < n; i++) {
     size_t len = strlen(sp[i].text);
-    if (len == 0 || (sp[i].id < e->n_ranks && e->tok_len[sp[i].id])) {
+    if (len == 0 || (sp[i].id < e->n_ranks && e->tok_off[sp[i].id])) {
       fail(err, errlen, "%s: special token %zu is empty or has an ordinary rank", e->name, i);
       return -1;
     }
@@ -234,7 +228,7 @@ static int scan_lines(const uint8_t *s, size_t n, size_t *lines, uint32_t *max_r
     if (rank > *max_rank)
       *max_rank = (uint32_t)rank;
     b64 = (size_t)(sp - (s + i));
-    *nbytes += b64 / 4 * 3 + 3; /* an upper bound */
+    *nbytes += 4 + b64 / 4 * 3; /* rank, length, token: an upper bound */
     i = end + 1;
   }
   *lines = line;
@@ -250,7 +244,7 @@ llm_bpe *llm_bpe_load_tiktoken(const char *name, llm_bpe_pattern pattern,
   llm_bpe *e = calloc(1, sizeof *e);
   size_t lines = 0, nbytes = 0, used = 0;
   uint32_t max_rank = 0, *tok_off;
-  uint8_t *bytes, *tok_len;
+  uint8_t *bytes;
   const llm_bpe_special_token *sp_copy = NULL;
   if (!e)
     return fail(err, errlen, "out of memory");
@@ -263,11 +257,14 @@ llm_bpe *llm_bpe_load_tiktoken(const char *name, llm_bpe_pattern pattern,
          e->name, lines, (unsigned)expect_ranks);
     goto error;
   }
+  if (nbytes >= LLM_BPE_MAX_BYTES) {
+    fail(err, errlen, "%s: vocabulary too large (over 16 MB of tokens)", e->name);
+    goto error;
+  }
   e->n_ranks = max_rank + 1;
   e->bytes = bytes = own(e, malloc(nbytes));
-  e->tok_off = tok_off = own(e, malloc(e->n_ranks * sizeof *tok_off));
-  e->tok_len = tok_len = own(e, calloc(e->n_ranks, 1));
-  if (!bytes || !tok_off || !tok_len) {
+  e->tok_off = tok_off = own(e, calloc(e->n_ranks, sizeof *tok_off));
+  if (!bytes || !tok_off) {
     fail(err, errlen, "out of memory");
     goto error;
   }
@@ -277,22 +274,26 @@ llm_bpe *llm_bpe_load_tiktoken(const char *name, llm_bpe_pattern pattern,
     long k;
     for (const uint8_t *d = sp + 1; d < nl; d++)
       rank = rank * 10 + (uint32_t)(*d - '0');
-    k = b64_decode(s + i, (size_t)(sp - (s + i)), bytes + used);
+    k = b64_decode(s + i, (size_t)(sp - (s + i)), bytes + used + 4);
     if (k <= 0 || k > LLM_BPE_MAX_TOKEN_LEN) {
       fail(err, errlen, k <= 0 ? "line %zu: bad base64 token" : "line %zu: token too long", line);
       goto error;
     }
-    if (tok_len[rank]) {
+    if (tok_off[rank]) {
       fail(err, errlen, "line %zu: rank %u appears twice", line, (unsigned)rank);
       goto error;
     }
-    tok_off[rank] = (uint32_t)used;
-    tok_len[rank] = (uint8_t)k;
+    bytes[used] = (uint8_t)rank;
+    bytes[used + 1] = (uint8_t)(rank >> 8);
+    bytes[used + 2] = (uint8_t)(rank >> 16);
+    bytes[used + 3] = (uint8_t)k;
+    tok_off[rank] = (uint32_t)used + 4;
     if ((uint32_t)k > e->max_len)
       e->max_len = (uint32_t)k;
-    used += (size_t)k;
+    used += 4 + (size_t)k;
     i = (size_t)(nl - s) + 1;
   }
+  e->n_bytes = used;
   if (n_special && !(sp_copy = copy_specials(e, specials, n_special))) {
     fail(err, errlen, "out of memory");
     goto error;
@@ -328,10 +329,8 @@ llm_bpe *llm_bpe_from_blob(const char *name, llm_bpe_pattern pattern, const void
     return fail(err, errlen, "%s: vocabulary image made with another hash function", name);
   if (h->n_ranks == 0 || h->n_ranks >= MAX_RANKS || h->max_len > LLM_BPE_MAX_TOKEN_LEN ||
       (h->mask & (h->mask + 1)) != 0 || h->mask < h->n_ranks ||
-      (h->rank_mask & (h->rank_mask + 1)) != 0 || h->rank_mask < h->n_ranks ||
-      !section_ok(h, h->off_bytes, h->n_bytes) ||
+      h->n_bytes >= LLM_BPE_MAX_BYTES || !section_ok(h, h->off_bytes, h->n_bytes) ||
       !section_ok(h, h->off_tok_off, (uint64_t)h->n_ranks * 4) ||
-      !section_ok(h, h->off_tok_len, h->n_ranks) ||
       !section_ok(h, h->off_slots, ((uint64_t)h->mask + 1) * 4) ||
       !section_ok(h, h->off_pair_rank, 65536 * 4))
     return fail(err, errlen, "%s: corrupt vocabulary image", name);
@@ -343,11 +342,10 @@ llm_bpe *llm_bpe_from_blob(const char *name, llm_bpe_pattern pattern, const void
   e->n_ranks = limit_ranks && limit_ranks < h->n_ranks ? limit_ranks : h->n_ranks;
   e->max_len = h->max_len;
   e->bytes = base + h->off_bytes;
+  e->n_bytes = h->n_bytes;
   e->tok_off = (const uint32_t *)(base + h->off_tok_off);
-  e->tok_len = base + h->off_tok_len;
   e->slots = (const uint32_t *)(base + h->off_slots);
   e->mask = h->mask;
-  e->rank_mask = h->rank_mask;
   e->pair_rank = (const uint32_t *)(base + h->off_pair_rank);
   memcpy(e->byte_rank, h->byte_rank, sizeof e->byte_rank);
   for (int b = 0; b < 256; b++)

@@ -51,22 +51,18 @@ int main(int argc, char **argv)
     fprintf(stderr, "bpe_pack: %s: %s\n", argv[2], err);
     return 1;
   }
-  for (uint32_t r = 0; r < e->n_ranks; r++)
-    if (e->tok_len[r] && e->tok_off[r] + e->tok_len[r] > h.n_bytes)
-      h.n_bytes = e->tok_off[r] + e->tok_len[r];
+  h.n_bytes = (uint32_t)e->n_bytes;
   memcpy(h.magic, LLM_BPE_BLOB_MAGIC, 8);
   h.endian = LLM_BPE_BLOB_ENDIAN;
   h.hash_check = llm_bpe_blob_hash_check();
   h.n_ranks = e->n_ranks;
   h.max_len = e->max_len;
   h.mask = e->mask;
-  h.rank_mask = e->rank_mask;
   memcpy(h.byte_rank, e->byte_rank, sizeof h.byte_rank);
   h.off_slots = align16(sizeof h);
   h.off_pair_rank = align16(h.off_slots + (e->mask + 1) * 4);
   h.off_tok_off = align16(h.off_pair_rank + 65536 * 4);
-  h.off_tok_len = align16(h.off_tok_off + e->n_ranks * 4);
-  h.off_bytes = align16(h.off_tok_len + e->n_ranks);
+  h.off_bytes = align16(h.off_tok_off + e->n_ranks * 4);
   h.size = align16(h.off_bytes + h.n_bytes);
   image = calloc(1, h.size);
   if (!image) {
@@ -77,7 +73,6 @@ int main(int argc, char **argv)
   memcpy(image + h.off_slots, e->slots, (e->mask + 1) * 4);
   memcpy(image + h.off_pair_rank, e->pair_rank, 65536 * 4);
   memcpy(image + h.off_tok_off, e->tok_off, e->n_ranks * 4);
-  memcpy(image + h.off_tok_len, e->tok_len, e->n_ranks);
   memcpy(image + h.off_bytes, e->bytes, h.n_bytes);
   snprintf(tmp, sizeof tmp, "%s.tmp", argv[4]);
   out = fopen(tmp, "wb");
