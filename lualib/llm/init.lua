@@ -72,6 +72,8 @@ function llm._run_exit_hooks()
   if first_err ~= nil then error(first_err, 0) end
 end
 
+llm._lazy("tokens", function() return require "llm.tokens" end)
+
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.
 local dry = os.getenv("LLMRUN_DRY_RUN")
