@@ -7,6 +7,7 @@
 --   llm.log.off() / llm.log.on() / llm.log.enabled()
 --   llm.log.run_id()   this process's run id
 --   llm.log.path()     the database file
+--   llm.log.use(path)  log to another file from now on (tests, experiments)
 --   llm.log.flush()    commit what is buffered -> true | nil, err
 --   llm.log.reader()   a reader for queries (see _llm.calllog)
 --
@@ -30,6 +31,7 @@ local state = {
   broken = false,   -- it could not be opened: do not retry every call
   warned = false,
   run_id = nil,
+  path = nil,       -- set by M.use; else the XDG default
 }
 
 local function warn(msg)
@@ -40,6 +42,7 @@ end
 
 --- The database file (nil, err when no data directory can be named).
 function M.path()
+  if state.path then return state.path end
   local dir, err = host.xdg_dir("data", false)
   if not dir then return nil, err end
   return dir .. "/runs.db"
@@ -86,7 +89,10 @@ local function open(call)
     started_at = call.started_at or loop.wallclock(), simulated = call.model and call.model.simulated or false,
   }
   state.log = log
-  llm.on_exit(close)
+  if not state.exit_hooked then
+    state.exit_hooked = true
+    llm.on_exit(close)
+  end
   return log
 end
 
@@ -128,6 +134,16 @@ function M.install()
   if installed then return end
   installed = true
   calls.on_finish(on_finish, 100)
+end
+
+--- Logs to path from the next call on (the current file is flushed and
+-- closed; the run keeps its id).
+function M.use(path)
+  if type(path) ~= "string" or path == "" then
+    error("bad argument #1 to 'llm.log.use' (file path expected)", 2)
+  end
+  close()
+  state.path, state.broken, state.warned = path, false, false
 end
 
 function M.off() state.enabled = false end

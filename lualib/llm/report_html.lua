@@ -24,12 +24,14 @@ end
 -- ---- chart frame -------------------------------------------------------------------
 
 local W, H = 640, 300
-local PAD = { l = 64, r = 16, t = 34, b = 44 }
+local PAD = { l = 72, r = 32, t = 48, b = 44 }
+local PART_COLORS = { "#54aeff", "#fb8f44" }
 
-local function frame(id, title, body, legend)
+local function frame(id, title, body, legend, h)
   local out = {}
+  h = h or H
   out[#out + 1] = ('<figure><svg id="%s" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s">')
-    :format(id, W, H, W, H, esc(title))
+    :format(id, W, h, W, h, esc(title))
   out[#out + 1] = ('<text x="%d" y="20" class="title">%s</text>'):format(PAD.l, esc(title))
   out[#out + 1] = body
   if legend then out[#out + 1] = legend end
@@ -72,19 +74,21 @@ local function axes(xmax, ymax, fx, fy, xlabel, ylabel)
   return table.concat(out, "\n")
 end
 
-local function legend(names)
+-- The legend sits between the title and the plot.
+local function legend(names, colors)
   local out = {}
-  local x = PAD.l + 8
+  local x = PAD.l
+  colors = colors or PALETTE
   for i, name in ipairs(names) do
-    out[#out + 1] = ('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d" class="legend">%s</text>')
-      :format(x, PAD.t + 6, PALETTE[(i - 1) % #PALETTE + 1], x + 14, PAD.t + 15, esc(name))
-    x = x + 24 + #name * 7
+    out[#out + 1] = ('<rect x="%d" y="28" width="10" height="10" fill="%s"/><text x="%d" y="37" class="legend">%s</text>')
+      :format(x, colors[(i - 1) % #colors + 1], x + 14, esc(name))
+    x = x + 28 + (utf8.len(name) or #name) * 7
   end
   return table.concat(out, "\n")
 end
 
-local function fmt_ms(v) return text.fmt_value(v, "ms") end
-local function fmt_pct(v) return ("%.0f%%"):format(v * 100) end
+local function fmt_ms(v) return v == 0 and "0" or text.fmt_value(v, "ms") end
+local function fmt_pct(v) return ("%.3g%%"):format(v * 100) end
 
 -- ---- charts ---------------------------------------------------------------------------------
 
@@ -173,21 +177,22 @@ local function hbars(id, title, items, part_names, fmt)
   end
   if max <= 0 then return no_data(id, title) end
   max = nice_max(max * 1.05)
-  local pw = W - PAD.l - PAD.r - 60
-  local rowh = math.min(44, (H - PAD.t - PAD.b) / math.max(#items, 1))
-  local body = { ('<rect x="%d" y="%d" width="%d" height="%d" class="plot"/>'):format(PAD.l, PAD.t, W - PAD.l - PAD.r, H - PAD.t - PAD.b) }
+  local rowh = 34
+  local h = PAD.t + PAD.b + 8 + rowh * #items
+  local pw = W - PAD.l - PAD.r - 90
+  local body = { ('<rect x="%d" y="%d" width="%d" height="%d" class="plot"/>'):format(PAD.l, PAD.t, W - PAD.l - PAD.r, h - PAD.t - PAD.b) }
   for i = 0, 4 do
     local x = PAD.l + pw * i / 4
     body[#body + 1] = ('<line x1="%s" y1="%d" x2="%s" y2="%d" class="grid"/><text x="%s" y="%d" class="tick" text-anchor="middle">%s</text>')
-      :format(num(x), PAD.t, num(x), H - PAD.b, num(x), H - PAD.b + 16, esc(fmt(max * i / 4)))
+      :format(num(x), PAD.t, num(x), h - PAD.b, num(x), h - PAD.b + 16, esc(fmt(max * i / 4)))
   end
   for i, it in ipairs(items) do
     local y = PAD.t + 8 + (i - 1) * rowh
     local x = PAD.l
-    body[#body + 1] = ('<text x="%d" y="%s" class="tick" text-anchor="end">%s</text>'):format(PAD.l - 6, num(y + rowh / 2), esc(it.name))
+    body[#body + 1] = ('<text x="%d" y="%s" class="tick" text-anchor="end">%s</text>'):format(PAD.l - 6, num(y + rowh * 0.4), esc(it.name))
     for k, p in ipairs(it.parts) do
       local w = pw * p / max
-      local fill = #it.parts > 1 and PALETTE[(k - 1) % #PALETTE + 1] or PALETTE[(i - 1) % #PALETTE + 1]
+      local fill = #it.parts > 1 and PART_COLORS[(k - 1) % #PART_COLORS + 1] or PALETTE[(i - 1) % #PALETTE + 1]
       body[#body + 1] = ('<rect class="bar" data-variant="%s" x="%s" y="%s" width="%s" height="%s" fill="%s"/>')
         :format(esc(it.name), num(x), num(y), num(w), num(rowh * 0.6), fill)
       x = x + w
@@ -199,9 +204,9 @@ local function hbars(id, title, items, part_names, fmt)
           num(x2), num(ym - 5), num(x2), num(ym + 5))
     end
     body[#body + 1] = ('<text x="%s" y="%s" class="value">%s</text>'):format(num(math.max(x, it.hi and PAD.l + pw * it.hi / max or 0) + 6),
-      num(y + rowh * 0.45), esc(it.label))
+      num(y + rowh * 0.4), esc(it.label))
   end
-  return frame(id, title, table.concat(body, "\n"), part_names and legend(part_names) or nil)
+  return frame(id, title, table.concat(body, "\n"), part_names and legend(part_names, PART_COLORS) or nil, h)
 end
 
 local function cost_chart(rep)
