@@ -1,7 +1,7 @@
 /* _llm.http: HTTP transfers for Lua tasks.
  *
- *   http.request{method=, url=, headers={...}, body=, timeout=, connect_timeout=,
- *                max_body=, insecure=, ca_file=}
+ *   http.request{method=, url=, headers={...}, extra_header=, body=, timeout=,
+ *                connect_timeout=, max_body=, insecure=, ca_file=}
  *     -> {status=, headers={name=value}, body=, t_start=, t_headers=,
  *         t_first_byte=, t_end=}  |  nil, err
  *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
@@ -73,8 +73,12 @@ static void maybe_wake(transfer *t)
 
 static void on_headers(void *ud, llm_http *h)
 {
-  (void)h;
-  maybe_wake(ud);
+  transfer *t = ud;
+  /* an error response is a plain body, whatever framing was asked for */
+  long status = llm_http_status(h);
+  if (t->streaming && (status < 200 || status >= 300))
+    llm_framing_set_raw(&t->framing);
+  maybe_wake(t);
 }
 
 static void on_done(void *ud, llm_http *h)
@@ -154,7 +158,10 @@ static void read_request(lua_State *L, llm_http_request *req)
   lua_getfield(L, 1, "insecure");
   req->insecure = lua_toboolean(L, -1);
   lua_pop(L, 2);
-  /* url, method and body stay on the stack to keep their strings alive */
+  lua_getfield(L, 1, "extra_header");
+  req->extra_header = luaL_optstring(L, -1, NULL);
+  /* url, method, body and extra_header stay on the stack to keep their
+   * strings alive */
 
   req->timeout = opt_number(L, 1, "timeout", 0);
   req->connect_timeout = opt_number(L, 1, "connect_timeout", 0);
@@ -321,13 +328,15 @@ static int l_stream(lua_State *L)
   read_request(L, &req);
   lua_getfield(L, 1, "framing");
   framing = luaL_optstring(L, -1, "raw");
+  if (strcmp(framing, "sse") != 0 && strcmp(framing, "ndjson") != 0 && strcmp(framing, "raw") != 0)
+    return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
   llm_task_check_can_wait(L, SCHED(L), "http stream");
   t = new_transfer(L, &req, 1);
   if (!t)
     return 2;
   if (llm_framing_init(&t->framing, framing) != 0) {
     llm_http_abort(t->h);
-    return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
+    return luaL_error(L, "out of memory");
   }
   t->self_idx = lua_absindex(L, -1);
   return wait_for(L, t, WANT_HEADERS, stream_opened);

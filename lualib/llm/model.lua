@@ -100,6 +100,7 @@ end
 function Model:with(changes)
   local copy = setmetatable({}, Model)
   for k, v in pairs(self) do copy[k] = v end
+  copy._header_lines = nil
   for k, v in pairs(changes or {}) do
     if k == "defaults" then
       local d = {}
@@ -174,9 +175,15 @@ local function call_opts(self, opts)
 end
 
 function Model:_transport_spec(url, body, opts, stream)
+  -- the header lines are the same for every call of this model
+  local headers = self._header_lines
+  if not headers then
+    headers = self.format.headers(self.cfg, self.headers)
+    self._header_lines = headers
+  end
   return {
     method = "POST", url = url, body = body,
-    headers = self.format.headers(self.cfg, self.headers),
+    headers = headers,
     timeout = opts.timeout or self.timeout,
     connect_timeout = opts.connect_timeout or self.connect_timeout,
     stall_timeout = stream and (opts.stall_timeout or self.stall_timeout) or nil,
@@ -230,7 +237,7 @@ function Model:chat(req, opts)
     request_id = res.headers["x-request-id"] or res.headers["request-id"],
     retries = retries,
     cached = false,
-    raw = parsed.raw,
+    _body = res.body,
   })
 end
 
