@@ -9,7 +9,7 @@
 
 #define DEFAULT_REPS 1000
 #define DEFAULT_LEVEL 0.95
-#define DEFAULT_MAX_N 10000
+#define DEFAULT_MAX_N 3000
 
 /* ---- statistics ---------------------------------------------------------------- */
 
@@ -92,12 +92,6 @@ static int cmp_double(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
-}
-
 /* The percentile interval of the defined replicate effects. */
 static void interval(double *eff, int nrep, int total, double level, llm_boot_result *r)
 {
@@ -131,19 +125,22 @@ static void recentre(llm_boot_result *r, double sub_effect, int diff)
 
 /* ---- unpaired ------------------------------------------------------------------------ */
 
-/* An arm ready for resampling: its values, or a random max_n of them. */
+/* An arm ready for resampling: its values, or a random max_n of them,
+ * sorted when a quantile is wanted (see pool_replicate). */
 typedef struct pool {
   double *v;
+  uint32_t *counts;  /* per value: times drawn in this replicate */
   size_t n;
-  double scale;  /* n_all / n: brings a subsample's sum back to scale */
+  double scale;      /* calls per value: brings a sum back to scale */
 } pool;
 
-static int pool_make(pool *p, const llm_boot_arm *arm, size_t max_n, llm_rng *rng)
+static int pool_make(pool *p, const llm_boot_arm *arm, const llm_boot_opts *o, llm_rng *rng)
 {
-  p->n = arm->n < max_n ? arm->n : max_n;
-  p->scale = p->n ? (double)arm->n / (double)p->n : 1;
+  p->n = arm->n < o->max_n ? arm->n : o->max_n;
+  p->scale = (p->n ? (double)arm->n / (double)p->n : 1) * (arm->weight > 0 ? arm->weight : 1);
   p->v = malloc((arm->n ? arm->n : 1) * sizeof *p->v);
-  if (!p->v)
+  p->counts = malloc((p->n ? p->n : 1) * sizeof *p->counts);
+  if (!p->v || !p->counts)
     return -1;
   memcpy(p->v, arm->v, arm->n * sizeof *p->v);
   /* partial Fisher-Yates: the first p->n are a uniform subset */
@@ -154,15 +151,33 @@ static int pool_make(pool *p, const llm_boot_arm *arm, size_t max_n, llm_rng *rn
       p->v[i] = p->v[j];
       p->v[j] = t;
     }
+  if (o->stat == LLM_STAT_QUANTILE)
+    qsort(p->v, p->n, sizeof *p->v, cmp_double);
   return 0;
 }
 
-static double pool_replicate(const pool *p, const llm_boot_opts *o, llm_rng *rng, double *scratch)
+static void pool_free(pool *p)
+{
+  free(p->v);
+  free(p->counts);
+}
+
+/* One replicate's statistic. A quantile needs no reordering: with the pool
+ * sorted, the rank-th smallest drawn value is found by counting how often
+ * each position was drawn and walking the counts (linear, no swaps). */
+static double pool_replicate(const pool *p, const llm_boot_opts *o, llm_rng *rng)
 {
   if (o->stat == LLM_STAT_QUANTILE) {
+    uint64_t target = llm_nearest_rank(o->q, p->n), cum = 0;
+    memset(p->counts, 0, p->n * sizeof *p->counts);
     for (size_t i = 0; i < p->n; i++)
-      scratch[i] = p->v[llm_rng_below(rng, p->n)];
-    return quantile_inplace(scratch, p->n, o->q);
+      p->counts[llm_rng_below(rng, p->n)]++;
+    for (size_t i = 0; i < p->n; i++) {
+      cum += p->counts[i];
+      if (cum >= target)
+        return p->v[i];
+    }
+    return p->v[p->n - 1];
   } else {
     double sum = 0;
     for (size_t i = 0; i < p->n; i++)
@@ -179,7 +194,7 @@ static int compare_unpaired(const llm_boot_arm *a, const llm_boot_arm *b,
   double *eff = NULL, *scratch = NULL;
   int nrep = 0, rc = -1;
   llm_rng_seed(&rng, o->seed);
-  if (pool_make(&pa, a, o->max_n, &rng) || pool_make(&pb, b, o->max_n, &rng))
+  if (pool_make(&pa, a, o, &rng) || pool_make(&pb, b, o, &rng))
     goto done;
   r->subsampled = pa.n < a->n || pb.n < b->n;
   eff = malloc((size_t)o->reps * sizeof *eff);
@@ -187,8 +202,8 @@ static int compare_unpaired(const llm_boot_arm *a, const llm_boot_arm *b,
   if (!eff || !scratch)
     goto done;
   for (int i = 0; i < o->reps; i++) {
-    double sa = pool_replicate(&pa, o, &rng, scratch);
-    double sb = pool_replicate(&pb, o, &rng, scratch);
+    double sa = pool_replicate(&pa, o, &rng);
+    double sb = pool_replicate(&pb, o, &rng);
     double e = effect_of(sa, sb, o->diff);
     if (!isnan(e))
       eff[nrep++] = e;
@@ -200,8 +215,8 @@ static int compare_unpaired(const llm_boot_arm *a, const llm_boot_arm *b,
                           o->diff), o->diff);
   rc = 0;
 done:
-  free(pa.v);
-  free(pb.v);
+  pool_free(&pa);
+  pool_free(&pb);
   free(eff);
   free(scratch);
   return rc;
@@ -209,38 +224,102 @@ done:
 
 /* ---- paired (cluster) ------------------------------------------------------------------ */
 
-/* The sorted distinct keys of an arm; NULL when a value has no key. */
-static uint64_t *distinct_keys(const llm_boot_arm *arm, size_t *nk)
+/* Case key -> cluster number (0..n-1, in order of first appearance): an
+ * open-addressing table, so mapping a million values costs one pass. */
+typedef struct keymap {
+  uint64_t *keys;   /* 0: empty slot (case keys are never 0) */
+  uint32_t *idx;
+  size_t mask, n;
+} keymap;
+
+static void keymap_free(keymap *m)
 {
-  uint64_t *k;
-  size_t m = 0;
+  free(m->keys);
+  free(m->idx);
+}
+
+static size_t slot_of(const keymap *m, uint64_t key)
+{
+  size_t h = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 17) & m->mask;
+  while (m->keys[h] != 0 && m->keys[h] != key)
+    h = (h + 1) & m->mask;
+  return h;
+}
+
+/* The map of an arm's keys; -1 when a value has no key (or no memory). */
+static int keymap_build(keymap *m, const llm_boot_arm *arm)
+{
+  size_t cap = 16;
+  memset(m, 0, sizeof *m);
   if (!arm->key || arm->n == 0)
-    return NULL;
-  k = malloc(arm->n * sizeof *k);
-  if (!k)
-    return NULL;
-  for (size_t i = 0; i < arm->n; i++) {
-    if (arm->key[i] == 0) {
-      free(k);
-      return NULL;
-    }
-    k[i] = arm->key[i];
+    return -1;
+  while (cap < arm->n * 2)
+    cap *= 2;
+  m->keys = calloc(cap, sizeof *m->keys);
+  m->idx = malloc(cap * sizeof *m->idx);
+  m->mask = cap - 1;
+  if (!m->keys || !m->idx) {
+    keymap_free(m);
+    return -1;
   }
-  qsort(k, arm->n, sizeof *k, cmp_u64);
-  for (size_t i = 0; i < arm->n; i++)
-    if (m == 0 || k[m - 1] != k[i])
-      k[m++] = k[i];
-  *nk = m;
-  return k;
+  for (size_t i = 0; i < arm->n; i++) {
+    size_t h;
+    if (arm->key[i] == 0) {
+      keymap_free(m);
+      return -1;
+    }
+    h = slot_of(m, arm->key[i]);
+    if (m->keys[h] == 0) {
+      m->keys[h] = arm->key[i];
+      m->idx[h] = (uint32_t)m->n++;
+    }
+  }
+  return 0;
+}
+
+/* The cluster of key, or -1 when the map does not have it. */
+static long keymap_find(const keymap *m, uint64_t key)
+{
+  size_t h;
+  if (key == 0)
+    return -1;
+  h = slot_of(m, key);
+  return m->keys[h] == key ? (long)m->idx[h] : -1;
+}
+
+/* 1 when b covers exactly the cases of m (built from a). */
+static int same_cases(const keymap *m, const llm_boot_arm *b)
+{
+  unsigned char *seen;
+  size_t count = 0;
+  if (!b->key || b->n == 0)
+    return 0;
+  seen = calloc(m->n, 1);
+  if (!seen)
+    return 0;
+  for (size_t i = 0; i < b->n; i++) {
+    long c = keymap_find(m, b->key[i]);
+    if (c < 0) {
+      free(seen);
+      return 0;
+    }
+    if (!seen[c]) {
+      seen[c] = 1;
+      count++;
+    }
+  }
+  free(seen);
+  return count == m->n;
 }
 
 int llm_boot_pairable(const llm_boot_arm *a, const llm_boot_arm *b)
 {
-  size_t na = 0, nb = 0;
-  uint64_t *ka = distinct_keys(a, &na), *kb = distinct_keys(b, &nb);
-  int same = ka && kb && na == nb && memcmp(ka, kb, na * sizeof *ka) == 0;
-  free(ka);
-  free(kb);
+  keymap m;
+  int same;
+  if (keymap_build(&m, a) != 0)
+    return 0;
+  same = same_cases(&m, b);
+  keymap_free(&m);
   return same;
 }
 
@@ -250,39 +329,31 @@ typedef struct clusters {
   size_t *off;
 } clusters;
 
-static size_t key_index(const uint64_t *keys, size_t nk, uint64_t key)
+static int clusters_make(clusters *c, const llm_boot_arm *arm, const keymap *m)
 {
-  size_t lo = 0, hi = nk;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (keys[mid] < key)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
-static int clusters_make(clusters *c, const llm_boot_arm *arm, const uint64_t *keys, size_t nk)
-{
-  size_t *fill;
-  c->v = malloc(arm->n * sizeof *c->v);
+  size_t nk = m->n, *fill;
+  uint32_t *cl = malloc((arm->n ? arm->n : 1) * sizeof *cl);
+  c->v = malloc((arm->n ? arm->n : 1) * sizeof *c->v);
   c->sum = calloc(nk, sizeof *c->sum);
   c->off = calloc(nk + 1, sizeof *c->off);
   fill = calloc(nk, sizeof *fill);
-  if (!c->v || !c->sum || !c->off || !fill) {
+  if (!cl || !c->v || !c->sum || !c->off || !fill) {
+    free(cl);
     free(fill);
     return -1;
   }
-  for (size_t i = 0; i < arm->n; i++)
-    c->off[key_index(keys, nk, arm->key[i]) + 1]++;
+  for (size_t i = 0; i < arm->n; i++) {
+    cl[i] = (uint32_t)keymap_find(m, arm->key[i]); /* pairable: always found */
+    c->off[cl[i] + 1]++;
+  }
   for (size_t i = 0; i < nk; i++)
     c->off[i + 1] += c->off[i];
   for (size_t i = 0; i < arm->n; i++) {
-    size_t k = key_index(keys, nk, arm->key[i]);
+    size_t k = cl[i];
     c->v[c->off[k] + fill[k]++] = arm->v[i];
     c->sum[k] += arm->v[i];
   }
+  free(cl);
   free(fill);
   return 0;
 }
@@ -294,110 +365,146 @@ static void clusters_free(clusters *c)
   free(c->off);
 }
 
-/* Grows *buf to hold at least need doubles. */
-static int reserve(double **buf, size_t *cap, size_t need)
+/* A value of an active case, for quantiles: sorted by value once, then
+ * each replicate walks them weighting each by how often its case was
+ * drawn (the weighted nearest rank), with no copying or reordering. */
+typedef struct tagged {
+  double v;
+  uint32_t slot;  /* the case's position among the active cases */
+} tagged;
+
+static int cmp_tagged(const void *a, const void *b)
 {
-  double *nb;
-  size_t ncap = *cap ? *cap : 256;
-  if (need <= *cap)
-    return 0;
-  while (ncap < need)
-    ncap *= 2;
-  nb = realloc(*buf, ncap * sizeof *nb);
-  if (!nb)
-    return -1;
-  *buf = nb;
-  *cap = ncap;
-  return 0;
+  double x = ((const tagged *)a)->v, y = ((const tagged *)b)->v;
+  return (x > y) - (x < y);
 }
 
-/* One arm's statistic over the drawn cases. */
-static double cluster_stat(const clusters *c, const size_t *drawn, size_t k, double scale,
-                           const llm_boot_opts *o, double **buf, size_t *cap, int *oom)
+/* The active cases' values of one arm, sorted; NULL when out of memory. */
+static tagged *tagged_make(const clusters *c, const size_t *active, size_t k, size_t *n)
 {
-  if (o->stat == LLM_STAT_QUANTILE) {
-    size_t m = 0;
-    for (size_t i = 0; i < k; i++) {
-      size_t cl = drawn[i], len = c->off[cl + 1] - c->off[cl];
-      if (reserve(buf, cap, m + len)) {
-        *oom = 1;
-        return NAN;
-      }
-      memcpy(*buf + m, c->v + c->off[cl], len * sizeof **buf);
-      m += len;
+  size_t m = 0;
+  tagged *t;
+  for (size_t s = 0; s < k; s++)
+    m += c->off[active[s] + 1] - c->off[active[s]];
+  t = malloc((m ? m : 1) * sizeof *t);
+  if (!t)
+    return NULL;
+  m = 0;
+  for (size_t s = 0; s < k; s++)
+    for (size_t i = c->off[active[s]]; i < c->off[active[s] + 1]; i++) {
+      t[m].v = c->v[i];
+      t[m].slot = (uint32_t)s;
+      m++;
     }
-    return m ? quantile_inplace(*buf, m, o->q) : NAN;
-  } else {
-    double sum = 0;
-    size_t m = 0;
-    for (size_t i = 0; i < k; i++) {
-      sum += c->sum[drawn[i]];
-      m += c->off[drawn[i] + 1] - c->off[drawn[i]];
-    }
-    if (m == 0)
-      return NAN;
-    return o->stat == LLM_STAT_SUM ? sum * scale : sum / (double)m;
+  qsort(t, m, sizeof *t, cmp_tagged);
+  *n = m;
+  return t;
+}
+
+/* One arm's statistic when active case s was drawn mult[s] times. */
+static double cluster_stat(const clusters *c, const size_t *active, size_t k, const uint32_t *mult,
+                           const tagged *t, size_t nt, double scale, const llm_boot_opts *o)
+{
+  double sum = 0, weight = 0;
+  for (size_t s = 0; s < k; s++) {
+    if (mult[s] == 0)
+      continue;
+    sum += mult[s] * c->sum[active[s]];
+    weight += (double)mult[s] * (double)(c->off[active[s] + 1] - c->off[active[s]]);
   }
+  if (weight == 0)
+    return NAN;
+  if (o->stat == LLM_STAT_QUANTILE) {
+    uint64_t target = llm_nearest_rank(o->q, (uint64_t)weight), cum = 0;
+    for (size_t i = 0; i < nt; i++) {
+      cum += mult[t[i].slot];
+      if (cum >= target)
+        return t[i].v;
+    }
+    return nt ? t[nt - 1].v : NAN;
+  }
+  return o->stat == LLM_STAT_SUM ? sum * scale : sum / weight;
 }
 
 static int compare_paired(const llm_boot_arm *a, const llm_boot_arm *b,
                           const llm_boot_opts *o, llm_boot_result *r)
 {
   llm_rng rng;
-  size_t nk = 0, k;
-  uint64_t *keys = distinct_keys(a, &nk);
+  size_t nk, k, most = a->n > b->n ? a->n : b->n, nta = 0, ntb = 0;
+  keymap m;
   clusters ca = {0}, cb = {0};
-  size_t *active = NULL, *drawn = NULL, cap = 0;
-  double *eff = NULL, *buf = NULL, scale;
-  int nrep = 0, rc = -1, oom = 0;
-  if (!keys)
+  size_t *active = NULL;
+  uint32_t *mult = NULL;
+  tagged *ta = NULL, *tb = NULL;
+  double *eff = NULL, scale, wa, wb;
+  int nrep = 0, rc = -1;
+  if (keymap_build(&m, a) != 0)
     return -1;
+  nk = m.n;
   llm_rng_seed(&rng, o->seed);
-  if (clusters_make(&ca, a, keys, nk) || clusters_make(&cb, b, keys, nk))
+  if (clusters_make(&ca, a, &m) || clusters_make(&cb, b, &m))
     goto done;
   active = malloc(nk * sizeof *active);
-  drawn = malloc(nk * sizeof *drawn);
+  mult = malloc(nk * sizeof *mult);
   eff = malloc((size_t)o->reps * sizeof *eff);
-  if (!active || !drawn || !eff)
+  if (!active || !mult || !eff)
     goto done;
   for (size_t i = 0; i < nk; i++)
     active[i] = i;
-  k = nk < o->max_n ? nk : o->max_n;
+  /* Bound the work: resample about max_n values a side, i.e. a random
+   * subset of the cases when there are more values than that. */
+  k = nk;
+  if (most > o->max_n) {
+    k = (size_t)ceil((double)nk * (double)o->max_n / (double)most);
+    if (k < 2)
+      k = nk < 2 ? nk : 2;
+  }
   for (size_t i = 0; i < k && k < nk; i++) {
     size_t j = i + (size_t)llm_rng_below(&rng, nk - i), t = active[i];
     active[i] = active[j];
     active[j] = t;
   }
+  if (o->stat == LLM_STAT_QUANTILE) {
+    ta = tagged_make(&ca, active, k, &nta);
+    tb = tagged_make(&cb, active, k, &ntb);
+    if (!ta || !tb)
+      goto done;
+  }
   r->subsampled = k < nk;
   r->clusters = nk;
   scale = (double)nk / (double)k;
-  for (int i = 0; i < o->reps && !oom; i++) {
+  wa = a->weight > 0 ? a->weight : 1;
+  wb = b->weight > 0 ? b->weight : 1;
+  for (int i = 0; i < o->reps; i++) {
     double sa, sb, e;
+    memset(mult, 0, k * sizeof *mult);
     for (size_t j = 0; j < k; j++)
-      drawn[j] = active[llm_rng_below(&rng, k)];
-    sa = cluster_stat(&ca, drawn, k, scale, o, &buf, &cap, &oom);
-    sb = cluster_stat(&cb, drawn, k, scale, o, &buf, &cap, &oom);
+      mult[llm_rng_below(&rng, k)]++;
+    sa = cluster_stat(&ca, active, k, mult, ta, nta, scale * wa, o);
+    sb = cluster_stat(&cb, active, k, mult, tb, ntb, scale * wb, o);
     e = effect_of(sa, sb, o->diff);
     if (!isnan(e))
       eff[nrep++] = e;
   }
-  if (!oom) {
-    interval(eff, nrep, o->reps, o->level, r);
-    if (r->subsampled) {
-      double sa = cluster_stat(&ca, active, k, scale, o, &buf, &cap, &oom);
-      double sb = cluster_stat(&cb, active, k, scale, o, &buf, &cap, &oom);
-      recentre(r, effect_of(sa, sb, o->diff), o->diff);
-    }
-    rc = oom ? -1 : 0;
+  interval(eff, nrep, o->reps, o->level, r);
+  if (r->subsampled) {
+    double sa, sb;
+    for (size_t j = 0; j < k; j++)
+      mult[j] = 1;
+    sa = cluster_stat(&ca, active, k, mult, ta, nta, scale * wa, o);
+    sb = cluster_stat(&cb, active, k, mult, tb, ntb, scale * wb, o);
+    recentre(r, effect_of(sa, sb, o->diff), o->diff);
   }
+  rc = 0;
 done:
-  free(keys);
+  keymap_free(&m);
   clusters_free(&ca);
   clusters_free(&cb);
   free(active);
-  free(drawn);
+  free(mult);
+  free(ta);
+  free(tb);
   free(eff);
-  free(buf);
   return rc;
 }
 
@@ -416,6 +523,10 @@ int llm_boot_compare(const llm_boot_arm *a, const llm_boot_arm *b,
     return -1;
   r->a = llm_stat_of(a->v, a->n, o.stat, o.q, scratch);
   r->b = llm_stat_of(b->v, b->n, o.stat, o.q, scratch);
+  if (o.stat == LLM_STAT_SUM) {
+    r->a *= a->weight > 0 ? a->weight : 1;
+    r->b *= b->weight > 0 ? b->weight : 1;
+  }
   free(scratch);
   r->effect = effect_of(r->a, r->b, o.diff);
   r->lo = r->hi = NAN;
@@ -443,16 +554,18 @@ int llm_boot_ci(const llm_boot_arm *a, const llm_boot_opts *in,
   if (!scratch)
     return -1;
   *estimate = llm_stat_of(a->v, a->n, o.stat, o.q, scratch);
+  if (o.stat == LLM_STAT_SUM)
+    *estimate *= a->weight > 0 ? a->weight : 1;
   if (a->n < 2) {
     free(scratch);
     return 0;
   }
   llm_rng_seed(&rng, o.seed);
   eff = malloc((size_t)o.reps * sizeof *eff);
-  if (!eff || pool_make(&p, a, o.max_n, &rng))
+  if (!eff || pool_make(&p, a, &o, &rng))
     goto done;
   for (int i = 0; i < o.reps; i++) {
-    double s = pool_replicate(&p, &o, &rng, scratch);
+    double s = pool_replicate(&p, &o, &rng);
     if (!isnan(s))
       eff[nrep++] = s;
   }
@@ -465,7 +578,7 @@ int llm_boot_ci(const llm_boot_arm *a, const llm_boot_opts *in,
   *hi = r.hi;
   rc = 0;
 done:
-  free(p.v);
+  pool_free(&p);
   free(eff);
   free(scratch);
   return rc;

@@ -14,10 +14,12 @@
  * replicates' effects. Replicates are reproducible: the same seed gives
  * the same interval.
  *
- * Cost is bounded: an arm (or a paired set of cases) larger than max_n is
- * first reduced to a random max_n-sized subset for the interval (the point
- * estimate still uses every value); such an interval is wider than the
- * full data would give, i.e. conservative, and `subsampled` says so. */
+ * Cost is bounded: an arm with more than max_n values (default 3,000) is
+ * first reduced to a random subset of that size for the interval (paired:
+ * a random subset of the cases holding about that many values); the point
+ * estimate still uses every value. Such an interval has the subset's
+ * width, wider than the full data would give (conservative), and is
+ * centred on the full data's estimate; `subsampled` says so. */
 #ifndef LLMRUN_BOOTSTRAP_H
 #define LLMRUN_BOOTSTRAP_H
 
@@ -34,6 +36,9 @@ typedef struct llm_boot_arm {
   const double *v;       /* finite values */
   const uint64_t *key;   /* case keys, or NULL (then no pairing) */
   size_t n;
+  double weight;         /* calls each value stands for (a uniform sample
+                            of the calls: calls / values); 0 means 1. Only
+                            LLM_STAT_SUM uses it. */
 } llm_boot_arm;
 
 typedef struct llm_boot_opts {
@@ -44,7 +49,7 @@ typedef struct llm_boot_opts {
   int reps;       /* replicates; 0: 1000 */
   double level;   /* confidence level; 0: 0.95 */
   uint64_t seed;
-  size_t max_n;   /* 0: 10,000 */
+  size_t max_n;   /* 0: 3,000 */
 } llm_boot_opts;
 
 typedef struct llm_boot_result {

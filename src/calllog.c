@@ -47,7 +47,12 @@ static const char *const migrations[LLM_CALLLOG_SCHEMA] = {
   "  started_at REAL NOT NULL,"
   "  simulated INTEGER NOT NULL DEFAULT 0,"
   "  pid INTEGER,"
-  "  llmrun_version TEXT);"
+  "  llmrun_version TEXT,"
+  /* the rowids of the run's first and last calls: a run's calls are found
+   * by a rowid range scan (filtered by run, since processes that log at
+   * the same time interleave), which costs inserts nothing, unlike an
+   * index on calls(run) */
+  "  first_call INTEGER, last_call INTEGER);"
   "CREATE TABLE calls ("
   "  id INTEGER PRIMARY KEY,"
   "  run INTEGER NOT NULL REFERENCES runs(id),"
@@ -60,9 +65,7 @@ static const char *const migrations[LLM_CALLLOG_SCHEMA] = {
   "  status TEXT NOT NULL,"
   "  retries INTEGER NOT NULL DEFAULT 0,"
   "  error_kind TEXT, http_status INTEGER, request_id TEXT);",
-  /* 2: indexes for `llmrun report` (one run's calls) and for finding the
-   * latest runs */
-  "CREATE INDEX calls_by_run ON calls(run);"
+  /* 2: finding the latest runs */
   "CREATE INDEX runs_by_start ON runs(started_at);",
 };
 
@@ -228,7 +231,7 @@ static void rowbuf_free(rowbuf *b)
 
 struct llm_calllog {
   sqlite3 *db;
-  sqlite3_stmt *ins_call, *ins_run;
+  sqlite3_stmt *ins_call, *ins_run, *upd_run;
   llm_calllog_opts o;
 
   pthread_t thread;
@@ -257,6 +260,9 @@ static const char insert_call_sql[] =
   " error_kind, request_id, started_at, latency_ms, ttft_ms, cost, prompt_tokens,"
   " completion_tokens, cached_tokens, cache_creation_tokens, input_tokens, simulated,"
   " retries, http_status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+static const char update_run_sql[] =
+  "UPDATE runs SET first_call = coalesce(first_call, ?1), last_call = ?2 WHERE id = ?3";
 
 static const char insert_run_sql[] =
   "INSERT INTO runs(run_id, script, started_at, simulated, pid, llmrun_version)"
@@ -324,11 +330,14 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
     log->o.batch_rows = DEFAULT_BATCH_ROWS;
   if (log->o.batch_ms <= 0)
     log->o.batch_ms = DEFAULT_BATCH_MS;
-  if (sqlite3_open_v2(path, &log->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL)
+  if (sqlite3_open_v2(path, &log->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL)
       != SQLITE_OK) {
     say(err, n, "cannot open %s: %s", path, log->db ? sqlite3_errmsg(log->db) : "out of memory");
     goto fail;
   }
+  /* NOMUTEX above: the connection is used by one thread at a time (this
+   * one until the writer starts, then only the writer), so sqlite's
+   * per-call connection mutex would be pure cost */
   sqlite3_busy_timeout(log->db, BUSY_TIMEOUT_MS); /* before the first read */
   /* Refuse a newer schema before changing anything in the file. */
   if (user_version(log->db, &v) != SQLITE_OK) {
@@ -345,7 +354,9 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
   if (sqlite3_prepare_v3(log->db, insert_call_sql, -1, SQLITE_PREPARE_PERSISTENT,
                          &log->ins_call, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(log->db, insert_run_sql, -1, SQLITE_PREPARE_PERSISTENT,
-                         &log->ins_run, NULL) != SQLITE_OK) {
+                         &log->ins_run, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v3(log->db, update_run_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                         &log->upd_run, NULL) != SQLITE_OK) {
     say(err, n, "call log: %s", sqlite3_errmsg(log->db));
     goto fail;
   }
@@ -367,6 +378,7 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
 fail:
   sqlite3_finalize(log->ins_call);
   sqlite3_finalize(log->ins_run);
+  sqlite3_finalize(log->upd_run);
   sqlite3_close(log->db);
   free(log);
   return NULL;
@@ -484,12 +496,14 @@ static int write_run(llm_calllog *log, const char *run_id, const char *script,
   return 0;
 }
 
+/* Inserts the rows, then records the run's call rowid range. */
 static int write_rows(llm_calllog *log, const rowbuf *b)
 {
   sqlite3_stmt *st = log->ins_call;
+  sqlite3_int64 first = 0;
+  int rc;
   for (size_t i = 0; i < b->n; i++) {
     const srow *r = &b->rows[i];
-    int rc;
     sqlite3_bind_int64(st, 1, log->run_rowid);
     for (int k = 0; k < NSTR; k++)
       bind_text(st, 2 + k, b, r->str[k]);
@@ -505,8 +519,18 @@ static int write_rows(llm_calllog *log, const rowbuf *b)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
       return -1;
+    if (i == 0)
+      first = sqlite3_last_insert_rowid(log->db);
   }
-  return 0;
+  if (b->n == 0)
+    return 0;
+  st = log->upd_run;
+  sqlite3_bind_int64(st, 1, first);
+  sqlite3_bind_int64(st, 2, sqlite3_last_insert_rowid(log->db));
+  sqlite3_bind_int64(st, 3, log->run_rowid);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* One transaction: the run row if not yet written, then the rows. Called
@@ -652,6 +676,7 @@ void llm_calllog_close(llm_calllog *log)
   }
   sqlite3_finalize(log->ins_call);
   sqlite3_finalize(log->ins_run);
+  sqlite3_finalize(log->upd_run);
   sqlite3_close(log->db);
   rowbuf_free(&log->pending);
   rowbuf_free(&log->writing);

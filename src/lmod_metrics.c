@@ -374,6 +374,7 @@ typedef struct arm_buf {
   uint64_t *k;
   size_t n;
   int keyed;
+  double weight;
 } arm_buf;
 
 static int arm_gc(lua_State *L)
@@ -415,6 +416,7 @@ static arm_buf *read_arm(lua_State *L, int idx, const char *column)
     lua_pop(L, 1);
     if (llm_callstats_column(cs, col, &b->v, &b->k, &b->n) != 0)
       luaL_error(L, "out of memory");
+    b->weight = llm_callstats_weight(cs);
     b->keyed = 1;
     for (size_t i = 0; i < b->n; i++)
       if (b->k[i] == 0)
@@ -509,8 +511,8 @@ static int l_compare(lua_State *L)
   }
   a = read_arm(L, 1, column);
   b = read_arm(L, 2, column);
-  A = (llm_boot_arm){a->v, a->keyed ? a->k : NULL, a->n};
-  B = (llm_boot_arm){b->v, b->keyed ? b->k : NULL, b->n};
+  A = (llm_boot_arm){a->v, a->keyed ? a->k : NULL, a->n, a->weight};
+  B = (llm_boot_arm){b->v, b->keyed ? b->k : NULL, b->n, b->weight};
   if (llm_boot_compare(&A, &B, &o, &r) != 0)
     return luaL_error(L, "out of memory");
   lua_createtable(L, 0, 10);
@@ -543,7 +545,7 @@ static int l_ci(lua_State *L)
     column = lua_tostring(L, -1);
   }
   a = read_arm(L, 1, column);
-  A = (llm_boot_arm){a->v, NULL, a->n};
+  A = (llm_boot_arm){a->v, NULL, a->n, a->weight};
   if (llm_boot_ci(&A, &o, &est, &lo, &hi) != 0)
     return luaL_error(L, "out of memory");
   if (isfinite(est)) lua_pushnumber(L, est); else lua_pushnil(L);

@@ -248,9 +248,9 @@ void llm_hist_summary(llm_hist *h, llm_summary *out)
 
 /* ---- the call collector ---------------------------------------------------------- */
 
-#define KEEP_MAX_DEFAULT (1u << 20)
+#define KEEP_MAX_DEFAULT 100000
 
-/* One kept call, compact: a million of them take 48 MB. */
+/* One kept call: 48 bytes. */
 typedef struct rec {
   uint64_t key;
   double latency, ttft, cost;
@@ -418,6 +418,11 @@ int llm_callstats_add(llm_callstats *cs, const llm_call_sample *s)
 uint64_t llm_callstats_calls(const llm_callstats *cs) { return cs->c.calls; }
 
 int llm_callstats_sampled(const llm_callstats *cs) { return cs->seen > cs->nrecs; }
+
+double llm_callstats_weight(const llm_callstats *cs)
+{
+  return cs->nrecs ? (double)cs->seen / (double)cs->nrecs : 1;
+}
 
 llm_hist *llm_callstats_hist(llm_callstats *cs, llm_column col)
 {

@@ -110,8 +110,9 @@ typedef enum llm_column {
   LLM_COL_COUNT_
 } llm_column;
 
-/* keep_max: per-call samples kept for resampling (0: 1,048,576); past it
- * a uniform reservoir sample of that size is kept. */
+/* keep_max: per-call samples kept for resampling (0: 100,000); past it a
+ * uniform reservoir sample of that size is kept (Algorithm R). Counters,
+ * totals and percentiles always see every call. */
 llm_callstats *llm_callstats_new(size_t keep_max);
 void llm_callstats_free(llm_callstats *cs);
 void llm_callstats_reset(llm_callstats *cs);
@@ -127,8 +128,10 @@ llm_hist *llm_callstats_hist(llm_callstats *cs, llm_column col);
  * 0, or -1 when out of memory. */
 int llm_callstats_column(const llm_callstats *cs, llm_column col,
                          double **values, uint64_t **keys, size_t *n);
-/* 1 when every kept sample was reservoir-sampled rather than all calls. */
+/* 1 when the kept samples are a uniform sample rather than all calls. */
 int llm_callstats_sampled(const llm_callstats *cs);
+/* Calls per kept sample (1 unless sampled): scales sums of a column. */
+double llm_callstats_weight(const llm_callstats *cs);
 
 /* The key of a case id: a 64-bit FNV-1a hash, never 0. */
 uint64_t llm_case_key(const char *id, size_t len);

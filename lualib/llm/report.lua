@@ -246,8 +246,13 @@ local function metric_row(spec, variants, base, def)
     if value ~= nil then any = true end
     local arm = arm_of(v, def)
     if arm ~= nil and value ~= nil and def.key ~= "wall" or (def.key == "wall" and arm) then
-      local _, lo, hi = cm.ci(arm, boot_opts(spec, def, stat))
-      if lo and hi then row.ci[v.name] = { lo = lo, hi = hi } end
+      local est, lo, hi = cm.ci(arm, boot_opts(spec, def, stat))
+      if lo and hi then
+        -- centred on the value shown (the engine's estimate comes from the
+        -- kept per-call samples, which may be a uniform sample of them)
+        local shift = est and value and value - est or 0
+        row.ci[v.name] = { lo = lo + shift, hi = hi + shift }
+      end
     end
   end
   if not any then return nil end
@@ -266,6 +271,15 @@ local function metric_row(spec, variants, base, def)
         if a ~= nil and b ~= nil and unknown_of(base, def) == 0 and unknown_of(v, def) == 0 then
           local res = cm.compare(a, b, boot_opts(spec, def, stat))
           r.lo, r.hi, r.paired = res.lo, res.hi, res.paired
+          if r.lo and r.effect and res.effect then -- centred on the effect shown, as above
+            if def.mode == "ratio" and res.effect > 0 then
+              local f = r.effect / res.effect
+              r.lo, r.hi = r.lo * f, r.hi * f
+            elseif def.mode == "diff" then
+              local d = r.effect - res.effect
+              r.lo, r.hi = r.lo + d, r.hi + d
+            end
+          end
           if res.subsampled then r.subsampled = true end
           if res.paired then r.cases = res.cases end
         elseif a ~= nil and b ~= nil then

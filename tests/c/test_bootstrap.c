@@ -48,7 +48,7 @@ static void test_stat_of(void)
 static void test_constant(void)
 {
   double a[20], b[20];
-  llm_boot_arm A = {a, NULL, 20}, B = {b, NULL, 20};
+  llm_boot_arm A = {a, NULL, 20, 1}, B = {b, NULL, 20, 1};
   llm_boot_opts o = {.stat = LLM_STAT_QUANTILE, .q = 95, .seed = 1, .pair = -1};
   llm_boot_result r;
   for (int i = 0; i < 20; i++) {
@@ -71,7 +71,7 @@ static void test_known_difference(void)
   enum { N = 400 };
   double a[N], b[N];
   llm_rng rng;
-  llm_boot_arm A = {a, NULL, N}, B = {b, NULL, N};
+  llm_boot_arm A = {a, NULL, N, 1}, B = {b, NULL, N, 1};
   llm_boot_opts o = {.stat = LLM_STAT_MEAN, .seed = 99, .pair = 0};
   llm_boot_result r1, r2;
   llm_rng_seed(&rng, 3);
@@ -106,7 +106,7 @@ static void test_paired(void)
   double a[N], b[N];
   uint64_t ka[N], kb[N];
   llm_rng rng;
-  llm_boot_arm A = {a, ka, N}, B = {b, kb, N};
+  llm_boot_arm A = {a, ka, N, 1}, B = {b, kb, N, 1};
   llm_boot_opts o = {.stat = LLM_STAT_SUM, .seed = 5, .pair = -1};
   llm_boot_result paired, unpaired;
   llm_rng_seed(&rng, 11);
@@ -152,7 +152,7 @@ static void test_paired(void)
 static void test_edges(void)
 {
   double a[3] = {1, 2, 3}, z[3] = {0, 0, 0}, est, lo, hi;
-  llm_boot_arm A = {a, NULL, 3}, one = {a, NULL, 1}, none = {NULL, NULL, 0}, Z = {z, NULL, 3};
+  llm_boot_arm A = {a, NULL, 3, 1}, one = {a, NULL, 1, 1}, none = {NULL, NULL, 0, 1}, Z = {z, NULL, 3, 1};
   llm_boot_opts o = {.stat = LLM_STAT_MEAN, .seed = 1, .pair = -1};
   llm_boot_result r;
   CHECK_INT(llm_boot_compare(&A, &one, &o, &r), 0);
@@ -170,6 +170,21 @@ static void test_edges(void)
   CHECK(est == 1 && isnan(lo));
 }
 
+static void test_weights(void)
+{
+  /* each kept value of b stands for 3 calls (a 1-in-3 sample): its sum is
+   * three times its kept values' sum */
+  double a[4] = {1, 1, 1, 1}, b[4] = {1, 1, 1, 1};
+  llm_boot_arm A = {a, NULL, 4, 1}, B = {b, NULL, 4, 3};
+  llm_boot_opts o = {.stat = LLM_STAT_SUM, .seed = 1, .pair = 0};
+  llm_boot_result r;
+  CHECK_INT(llm_boot_compare(&A, &B, &o, &r), 0);
+  CHECK(r.a == 4 && r.b == 12 && r.effect == 3 && r.lo == 3 && r.hi == 3);
+  o.stat = LLM_STAT_MEAN; /* means need no weight */
+  CHECK_INT(llm_boot_compare(&A, &B, &o, &r), 0);
+  CHECK(r.effect == 1);
+}
+
 static void test_subsample(void)
 {
   /* more values than max_n: the interval is computed on a subset and
@@ -177,7 +192,7 @@ static void test_subsample(void)
   enum { N = 5000 };
   double *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
   llm_rng rng;
-  llm_boot_arm A = {a, NULL, N}, B = {b, NULL, N};
+  llm_boot_arm A = {a, NULL, N, 1}, B = {b, NULL, N, 1};
   llm_boot_opts o = {.stat = LLM_STAT_MEAN, .seed = 9, .max_n = 500, .reps = 400};
   llm_boot_result r;
   llm_rng_seed(&rng, 12);
@@ -199,6 +214,7 @@ int main(void)
   test_known_difference();
   test_paired();
   test_edges();
+  test_weights();
   test_subsample();
   return check_report("bootstrap");
 }
