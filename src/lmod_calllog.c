@@ -397,7 +397,7 @@ static int r_collect(lua_State *L)
 static int r_close(lua_State *L)
 {
   reader_ud *u = luaL_checkudata(L, 1, READER_MT);
-  sqlite3_close(u->db);
+  sqlite3_close_v2(u->db); /* waits for cursors the GC has not finalized yet */
   u->db = NULL;
   return 0;
 }

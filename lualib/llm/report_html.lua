@@ -137,9 +137,11 @@ local function ttft_hist(rep)
   hi = nice_max(hi * 1.05)
   local counts, ymax = {}, 0
   for i, v in ipairs(rep.variants) do
-    local n = v.stats.ttft.count
-    if v.collector and n > 0 then
+    if v.collector and v.stats.ttft.count > 0 then
+      -- shares of the kept samples (all calls, or a uniform sample of them)
       local c = v.collector:histogram("ttft", 0, hi, NB)
+      local n = 0
+      for b = 1, NB do n = n + c[b] end
       for b = 1, NB do
         c[b] = c[b] / n
         ymax = math.max(ymax, c[b])
@@ -238,17 +240,20 @@ local function tokens_chart(rep)
 end
 
 local function quality_chart(rep)
+  local row = rep:metric("quality")
+  local pct = row and row.unit == "%"
+  local function fmt(v) return pct and ("%.0f%%"):format(v * 100) or ("%.2g"):format(v) end
   local items = {}
   for _, v in ipairs(rep.variants) do
     local q = v.stats.quality
     if q and q.mean then
       items[#items + 1] = { name = v.name, parts = { math.max(q.mean, 0) }, lo = q.lo, hi = q.hi,
-        label = ("%.3g (n=%d)"):format(q.mean, q.n) }
+        label = ("%s (n=%d)"):format(pct and text.fmt_value(q.mean, "%") or ("%.3g"):format(q.mean), q.n) }
     end
   end
   if #items == 0 then return nil end
-  return hbars("chart-quality", "Quality per variant (mean score, with its interval)", items, nil,
-    function(v) return ("%.2g"):format(v) end)
+  return hbars("chart-quality", pct and "Accuracy per variant (with its interval)"
+    or "Quality per variant (mean score, with its interval)", items, nil, fmt)
 end
 
 -- ---- the page -----------------------------------------------------------------------------------

@@ -74,13 +74,21 @@ end
 -- opts: runs (list of ids or prefixes; empty: the latest), by ("tag" |
 -- "model" | "none"), reprice (target), reader (an open reader), title,
 -- reps, seed, level.
+local build
+
 function M.from_log(opts)
   opts = opts or {}
-  local reader, err, missing = opts.reader, nil, nil
-  if not reader then
-    reader, err, missing = require("llm.log").reader(opts.path)
-    if not reader then return nil, err end
-  end
+  if opts.reader then return build(opts, opts.reader) end
+  local reader, err = require("llm.log").reader(opts.path)
+  if not reader then return nil, err end
+  -- the report owns its collectors: the reader can go now
+  local ok, rep, rerr = pcall(build, opts, reader)
+  reader:close()
+  if not ok then error(rep, 0) end
+  return rep, rerr
+end
+
+build = function(opts, reader)
   local by = opts.by or "tag"
   local wanted = opts.runs or {}
   if #wanted == 0 then wanted = { "" } end

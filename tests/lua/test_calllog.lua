@@ -276,3 +276,37 @@ T.test("reports from the log, and repricing through llm.pricing", function()
   package.preload["llm.pricing"] = saved
   package.loaded["llm.pricing"] = nil
 end)
+
+T.test("reports over several runs, and a run with no calls", function()
+  local calllog = require "_llm.calllog"
+  local dir = tmpdir()
+  local db = dir .. "/runs.db"
+  local ids = { "20260101-000000-aaaaaa", "20260102-000000-bbbbbb" }
+  for k, id in ipairs(ids) do
+    local log = assert(calllog.open(db))
+    log:set_run { run_id = id, script = "x.lua", version = "0", started_at = 1.7e9 + k, simulated = false }
+    for i = 1, 10 do
+      log:append("t", "c" .. i, "m", "openai", "chat", false, 1.7e9 + k, 100 * k, 10, 5, 5, 0, nil, nil,
+        0.001 * k, nil, "ok", 0, nil, nil, nil)
+    end
+    log:close()
+  end
+  local rep = assert(llm.report.from_log { path = db, runs = { "20260101", "20260102" } })
+  T.eq(#rep.variants, 2)
+  T.eq(rep.variants[1].name, ids[1] .. "/t")
+  T.eq(rep.baseline, ids[1] .. "/t")
+  T.eq(rep:metric("latency_p50").vs[ids[2] .. "/t"].effect, 2.0)
+  T.eq(rep.paired, true)
+  local latest = assert(llm.report.from_log { path = db })
+  T.eq(latest.title, "run " .. ids[2])
+  local amb, why = llm.report.from_log { path = db, runs = { "2026010" } }
+  T.eq(amb, nil)
+  T.ok(why:find("ambiguous", 1, true), why)
+  -- a run row without calls cannot exist (the run is written with its first
+  -- call), but an empty group list must still be a clear message
+  local empty = assert(calllog.open(dir .. "/empty.db"))
+  empty:close()
+  local none, nwhy = llm.report.from_log { path = dir .. "/empty.db" }
+  T.eq(none, nil)
+  T.eq(nwhy, "no runs logged yet")
+end)
