@@ -47,6 +47,8 @@ local lazy = {
   log = function() return require "llm.log" end,
   metrics = function() return require "llm.metrics" end,
   report = function() return require "llm.report" end,
+  pricing = function() return require "llm.pricing" end,
+  budget = function() return require "llm.budget" end,
 }
 
 function llm._lazy(name, loader)
@@ -73,6 +75,11 @@ function llm._run_exit_hooks()
   exit_hooks = {}
   if first_err ~= nil then error(first_err, 0) end
 end
+
+-- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
+-- simulator and a cost estimate prints at exit; see llm.dryrun.
+local dry = os.getenv("LLMRUN_DRY_RUN")
+if dry and dry ~= "" and dry ~= "0" then require("llm.dryrun").install(llm) end
 
 return setmetatable(llm, {
   __index = function(t, k)

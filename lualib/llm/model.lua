@@ -14,6 +14,8 @@ local transport = require "llm.transport"
 local response = require "llm.response"
 local calls = require "llm.calls"
 local errors = require "llm.errors"
+local dryrun = require "llm.dryrun"
+require "llm.pricing" -- sets resp.cost on every call (its table loads on first use)
 
 local now = loop.now
 
@@ -59,6 +61,11 @@ local function new(spec)
   if type(name) ~= "string" or name == "" then
     error("llm.model: a model name is required", 2)
   end
+  local dry_run_provider
+  if dryrun.enabled() then -- llmrun --dry-run: every model goes to the simulator
+    spec, dry_run_provider = dryrun.rewrite(spec, providers)
+    name = spec.name
+  end
   local pname = spec.provider
   if not pname then
     pname, name = parse_name(name)
@@ -93,6 +100,7 @@ local function new(spec)
     insecure = spec.insecure,
     ca_file = spec.ca_file,
     cache = spec.cache,
+    dry_run_provider = dry_run_provider,
   }, Model)
 end
 
