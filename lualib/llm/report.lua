@@ -173,7 +173,7 @@ M.verdict = verdict
 
 -- The arm of a variant for a metric, plus compare options.
 local function arm_of(v, def)
-  if def.arms then return def.arms[v.name] end
+  if def.arms or def.totals then return def.arms and def.arms[v.name] end
   if def.key == "quality" then return v.quality end
   if def.key == "wall" then return v.wall_samples end
   return v.collector
@@ -187,6 +187,7 @@ end
 
 local function value_of(v, def, paired_sum)
   local s = v.stats
+  if def.totals then return def.totals[v.name] end
   if def.arms then
     -- an extra metric given as per-call values (e.g. repriced costs)
     local arm = def.arms[v.name]
@@ -231,21 +232,31 @@ local function metric_row(spec, variants, base, def)
     local a = arm_of(base, def)
     local all_paired = #variants > 1
     for _, v in ipairs(variants) do
+      local b = arm_of(v, def)
       if v ~= base then
-        local r = cm.compare(a, arm_of(v, def), boot_opts(spec, def, "sum", { reps = 1 }))
-        if not r.paired then all_paired = false end
+        if a == nil or b == nil then
+          all_paired = false
+        else
+          local r = cm.compare(a, b, boot_opts(spec, def, "sum", { reps = 1 }))
+          if not r.paired then all_paired = false end
+        end
       end
     end
     if all_paired then stat, paired_sum = "sum", true end
     row.per = paired_sum and "total" or "per call"
+    if def.totals then
+      -- given as totals: intervals only where the cases pair up
+      row.per = "total"
+      if not paired_sum then stat = nil end
+    end
   end
   local any = false
   for _, v in ipairs(variants) do
     local value = value_of(v, def, paired_sum)
     row.values[v.name] = value
     if value ~= nil then any = true end
-    local arm = arm_of(v, def)
-    if arm ~= nil and value ~= nil and def.key ~= "wall" or (def.key == "wall" and arm) then
+    local arm = stat and arm_of(v, def)
+    if arm and value ~= nil and def.key ~= "wall" or (def.key == "wall" and arm) then
       local est, lo, hi = cm.ci(arm, boot_opts(spec, def, stat))
       if lo and hi then
         -- centred on the value shown (the engine's estimate comes from the
@@ -268,7 +279,7 @@ local function metric_row(spec, variants, base, def)
           r.effect = vb - va
         end
         local b = arm_of(v, def)
-        if a ~= nil and b ~= nil and unknown_of(base, def) == 0 and unknown_of(v, def) == 0 then
+        if stat and a ~= nil and b ~= nil and unknown_of(base, def) == 0 and unknown_of(v, def) == 0 then
           local res = cm.compare(a, b, boot_opts(spec, def, stat))
           r.lo, r.hi, r.paired = res.lo, res.hi, res.paired
           if r.lo and r.effect and res.effect then -- centred on the effect shown, as above

@@ -11,14 +11,17 @@
 -- pass over the run's rows (src/calllog_query.c).
 --
 -- reprice: re-costs the logged calls under other prices without calling
--- anything, through require("llm.pricing").reprice(records, target), where
--- records are the logged rows ({model=, provider=, prompt_tokens=,
--- completion_tokens=, cached_tokens=, cache_creation_tokens=,
--- input_tokens=, cache_kind=, status=, cost=, tag=, case=, ...}) and
--- target is what the user named (a model name, or a price table read from
--- a .json or .lua file). It returns the records' new costs: a list of
--- numbers (nil = unknown), or of records with .cost; nil, err on failure.
--- The repriced total appears as its own row next to the logged cost.
+-- anything, through require("llm.pricing").reprice(records, target) (see
+-- llm.pricing_reprice): records are the logged rows ({model=, provider=,
+-- prompt_tokens=, completion_tokens=, cached_tokens=,
+-- cache_creation_tokens=, input_tokens=, cache_kind=, status=, cost=,
+-- tag=, case=, ...}); target is a model name, "batch",
+-- "cache_discount=0.9", a table, or a .json/.lua file holding a table (the
+-- words go through pricing.parse_target). It answers a summary {target=,
+-- after=, after_unknown=, ...}. Each variant's calls are repriced: the
+-- row "cost repriced as TARGET" shows their new total. For runs of up to
+-- PER_CALL_MAX calls each call is also repriced on its own, which gives
+-- the row its intervals; above that the row has totals only.
 local report = require "llm.report"
 
 local M = {}
@@ -45,29 +48,52 @@ local function load_target(target)
   return target
 end
 
--- New costs from pricing.reprice's answer, as a list aligned with records.
-local function costs_of(records, res)
-  local out = {}
-  local src = res
-  if src == nil then src = records end -- repriced in place
-  for i = 1, #records do
-    local c = src[i]
-    if type(c) == "table" then c = c.cost end
-    out[i] = type(c) == "number" and c or false
-  end
-  return out
-end
+local PER_CALL_MAX = 20000
+M.PER_CALL_MAX = PER_CALL_MAX
 
-local function reprice_rows(rows, target_name, target)
+local function pricing_module()
   local ok, pricing = pcall(require, "llm.pricing")
   if not ok or type(pricing) ~= "table" or type(pricing.reprice) ~= "function" then
     return nil, "--reprice needs prices (the llm.pricing module), which this build does not have"
   end
-  local res, err = pricing.reprice(rows, target)
-  if res == nil and err ~= nil then
-    return nil, ("cannot reprice as %s: %s"):format(target_name, tostring(err))
+  return pricing
+end
+
+-- The summary's new total: {after=, after_unknown=} (llm.pricing_reprice),
+-- or, from another implementation, a list of costs / records with .cost.
+local function totals_of(res, n)
+  if type(res) ~= "table" then return nil end
+  if type(res.after) == "number" then return res.after, res.after_unknown or 0, res.target end
+  local sum, unknown = 0, 0
+  for i = 1, n do
+    local c = res[i]
+    if type(c) == "table" then c = c.cost end
+    if type(c) == "number" then sum = sum + c else unknown = unknown + 1 end
   end
-  return costs_of(rows, res)
+  return sum, unknown
+end
+
+-- Reprices one variant's rows: total, unknown count, label, and per-call
+-- costs with their cases (an arm for intervals) when the run is small.
+local function reprice_variant(pricing, rows, target, per_call)
+  local res, err = pricing.reprice(rows, target)
+  if res == nil then return nil, err end
+  local total, unknown, label = totals_of(res, #rows)
+  if total == nil then return nil, "llm.pricing.reprice gave no totals" end
+  local arm
+  if per_call then
+    arm = { cases = {} }
+    for _, row in ipairs(rows) do
+      local one = pricing.reprice({ row }, target)
+      local c, u = totals_of(one, 1)
+      if c and u == 0 then
+        arm[#arm + 1] = c
+        arm.cases[#arm] = row.case
+      end
+    end
+    for i = 1, #arm do if arm.cases[i] == nil then arm.cases = nil break end end
+  end
+  return { total = total, unknown = unknown, label = label, arm = arm }
 end
 
 --- from_log(opts) -> report | nil, err
@@ -131,36 +157,41 @@ build = function(opts, reader)
 
   local extra
   if opts.reprice ~= nil then
+    local pricing, perr = pricing_module()
+    if not pricing then return nil, perr end
     local target, terr = load_target(opts.reprice)
     if target == nil then return nil, terr end
+    if type(target) == "string" and type(pricing.parse_target) == "function" then
+      target, terr = pricing.parse_target(target)
+      if target == nil then return nil, "--reprice: " .. tostring(terr) end
+    end
     local target_name = type(opts.reprice) == "string" and opts.reprice or "the given prices"
-    local arms, unknown = {}, {}
+    local groups, total_calls = {}, 0
     for _, id in ipairs(ids) do
-      local rows = reader:calls(id, 0)
-      local costs, rerr = reprice_rows(rows, target_name, target)
-      if not costs then return nil, rerr end
-      for i, row in ipairs(rows) do
+      for _, row in ipairs(reader:calls(id, 0)) do
         local key = (by == "tag" and row.tag) or (by == "model" and row.model) or ""
+        local name
         for _, src in ipairs(sources) do
-          if src.run == id and src.key == (key or "") then
-            local arm = arms[src.name] or { cases = {} }
-            arms[src.name] = arm
-            if costs[i] then
-              arm[#arm + 1] = costs[i]
-              arm.cases[#arm] = row.case
-            else
-              unknown[src.name] = (unknown[src.name] or 0) + 1
-            end
-          end
+          if src.run == id and src.key == key then name = src.name end
+        end
+        if name then
+          groups[name] = groups[name] or {}
+          table.insert(groups[name], row)
+          total_calls = total_calls + 1
         end
       end
     end
-    for _, arm in pairs(arms) do
-      for i = 1, #arm do if arm.cases[i] == nil then arm.cases = nil break end end
+    local arms, values, unknown, label = {}, {}, {}, nil
+    local per_call = total_calls <= PER_CALL_MAX
+    for name, rows in pairs(groups) do
+      local r, rerr = reprice_variant(pricing, rows, target, per_call)
+      if not r then return nil, ("cannot reprice as %s: %s"):format(target_name, tostring(rerr)) end
+      arms[name], values[name], unknown[name] = r.arm, r.total, r.unknown
+      label = label or r.label
     end
-    extra = { { key = "cost_repriced", label = "cost repriced as " .. target_name, unit = "USD",
-                mode = "ratio", better = "lower", stat = "total", column = nil,
-                arms = arms, unknown = unknown } }
+    extra = { { key = "cost_repriced", label = "cost repriced as " .. (label or target_name), unit = "USD",
+                mode = "ratio", better = "lower", stat = "total",
+                arms = per_call and arms or nil, totals = values, unknown = unknown } }
   end
 
   local title = opts.title or ("run " .. table.concat(ids, ", "))

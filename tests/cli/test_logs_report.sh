@@ -119,6 +119,13 @@ expect_err_has "cannot write /nonexistent-dir/r.html"
 if "$LLMRUN" -e 'require "llm.pricing"' 2>/dev/null; then
   run report --reprice gpt-4o
   expect_status 0
+  expect_out_has "cost repriced as gpt-4o"
+  run report --reprice gpt-4o,batch --json
+  expect_status 0
+  expect_out_has '"label":"cost repriced as gpt-4o, batch"'
+  run report --reprice no-such-model-xyz
+  expect_status 1
+  expect_err_has "cannot reprice as no-such-model-xyz"
 else
   run report --reprice gpt-4o
   expect_status 1

@@ -228,53 +228,46 @@ T.test("reports from the log, and repricing through llm.pricing", function()
   T.eq(nope, nil)
   T.ok(why:find("no run matches 'does-not-exist'", 1, true), why)
 
-  -- without the prices module: a clear refusal (with it: a report)
-  local saved = package.preload["llm.pricing"]
-  package.loaded["llm.pricing"] = nil
-  local has_pricing = pcall(require, "llm.pricing")
-  package.loaded["llm.pricing"] = nil
-  local r0, perr = llm.report.from_log { path = db, reprice = "gpt-4o-mini" }
-  if has_pricing then
-    T.ok(r0, perr)
-  else
-    T.eq(r0, nil)
-    T.ok(perr:find("--reprice needs prices", 1, true), perr)
-  end
-
-  -- with a stand-in for the pricing helper's documented signature
-  local seen
-  package.preload["llm.pricing"] = function()
-    return { reprice = function(records, target)
-      seen = { n = #records, target = target, first = records[1] }
-      local out = {}
-      for i, r in ipairs(records) do
-        out[i] = r.model == "gpt-4o" and (r.prompt_tokens + r.completion_tokens) * 1e-7 or nil
-      end
-      return out
-    end }
-  end
-  package.loaded["llm.pricing"] = nil
+  -- repriced by llm.pricing: every call as gpt-4o-mini, from its prices
+  local pricing = require "llm.pricing"
+  local e = assert(pricing.get("gpt-4o-mini"))
   local rp = assert(llm.report.from_log { path = db, reprice = "gpt-4o-mini" })
-  T.eq(seen.n, 60)
-  T.eq(seen.target, "gpt-4o-mini")
-  T.ok(seen.first.prompt_tokens == 1000 and seen.first.tag and seen.first.case)
   local row = rp:metric("cost_repriced")
   T.ok(row, "a repriced cost row")
   T.eq(row.label, "cost repriced as gpt-4o-mini")
-  T.near(row.values.baseline, 30 * 1200 * 1e-7, 1e-12)
-  T.near(row.values.optimized, 30 * 1100 * 1e-7, 1e-12)
-  T.near(row.vs.optimized.effect, 1100 / 1200, 1e-9)
+  T.eq(row.per, "total")
+  T.near(row.values.baseline, 30 * (1000 * e.input + 200 * e.output), 1e-12)
+  T.near(row.values.optimized, 30 * (1000 * e.input + 100 * e.output), 1e-12)
+  T.near(row.vs.optimized.effect, (1000 * e.input + 100 * e.output) / (1000 * e.input + 200 * e.output), 1e-9)
+  T.ok(row.vs.optimized.lo and row.vs.optimized.hi, "paired cases give an interval")
   T.ok(rp:text():find("cost repriced as gpt-4o-mini", 1, true))
-  -- the helper failing: its message, not a crash
-  package.preload["llm.pricing"] = function()
-    return { reprice = function() return nil, "unknown model zzz" end }
-  end
-  package.loaded["llm.pricing"] = nil
-  local bad, berr = llm.report.from_log { path = db, reprice = "zzz" }
+  local bad, berr = llm.report.from_log { path = db, reprice = "no-such-model-xyz" }
   T.eq(bad, nil)
-  T.ok(berr:find("unknown model zzz", 1, true), berr)
-  package.preload["llm.pricing"] = saved
+  T.ok(berr:find("cannot reprice as no-such-model-xyz", 1, true) and berr:find("no price known", 1, true), berr)
+  local bad2, berr2 = llm.report.from_log { path = db, reprice = "gpt-4o-mini,what" }
+  T.eq(bad2, nil)
+  T.ok(berr2:find("--reprice:", 1, true), berr2)
+
+  -- another implementation's shape (per-record costs) is read too
+  local seen = 0
+  package.loaded["llm.pricing"] = {
+    reprice = function(records)
+      seen = math.max(seen, #records)
+      local out = {}
+      for i, r in ipairs(records) do out[i] = (r.prompt_tokens + r.completion_tokens) * 1e-7 end
+      return out
+    end }
+  local rs = assert(llm.report.from_log { path = db, reprice = "anything" })
+  T.eq(seen, 30)
+  T.near(rs:metric("cost_repriced").values.baseline, 30 * 1200 * 1e-7, 1e-12)
+  -- and without any prices: a clear refusal
   package.loaded["llm.pricing"] = nil
+  package.preload["llm.pricing"] = function() error("no prices here") end
+  local none, perr = llm.report.from_log { path = db, reprice = "gpt-4o-mini" }
+  T.eq(none, nil)
+  T.ok(perr:find("--reprice needs prices", 1, true), perr)
+  package.preload["llm.pricing"] = nil
+  package.loaded["llm.pricing"] = pricing
 end)
 
 T.test("reports over several runs, and a run with no calls", function()
