@@ -11,7 +11,9 @@
 --   llm.log.flush()    commit what is buffered -> true | nil, err
 --   llm.log.reader()   a reader for queries (see _llm.calllog)
 --
--- LLMRUN_LOG=0 (or off/false/no) turns logging off for the process.
+-- LLMRUN_LOG=0 (or off/false/no) turns logging off for the process; so
+-- does a dry run (`llmrun --dry-run`, LLMRUN_DRY_RUN): its simulated calls
+-- are an estimate, not a run to report on.
 local calllog = require "_llm.calllog"
 local host = require "_llm.host"
 local loop = require "_llm.loop"
@@ -22,7 +24,11 @@ local M = {}
 
 local function env_off()
   local v = os.getenv("LLMRUN_LOG")
-  return v ~= nil and (v == "0" or v:lower() == "off" or v:lower() == "false" or v:lower() == "no")
+  if v ~= nil and (v == "0" or v:lower() == "off" or v:lower() == "false" or v:lower() == "no") then
+    return true
+  end
+  local dry = os.getenv("LLMRUN_DRY_RUN")
+  return dry ~= nil and dry ~= "" and dry ~= "0"
 end
 
 local state = {

@@ -161,6 +161,14 @@ T.test("LLMRUN_LOG=0 and llm.log.off() log nothing", function()
   end
 end)
 
+T.test("a dry run logs nothing", function()
+  local status, out = T.llmrun([[-e "print(llm.log.enabled())"]], { env = { LLMRUN_DRY_RUN = "1" } })
+  T.eq(status, 0)
+  T.eq(out, "false\n")
+  status, out = T.llmrun([[-e "print(llm.log.enabled())"]], { env = { LLMRUN_DRY_RUN = "0" } })
+  T.eq(out, "true\n")
+end)
+
 T.test("an unwritable data directory: the calls succeed, one warning", function()
   local dir = tmpdir()
   local plain = dir .. "/not-a-dir"
