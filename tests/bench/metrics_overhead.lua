@@ -84,12 +84,15 @@ for r = 1, rounds do
   end
 end
 set_observers(false)
+local diffs = {}
+for r = 1, rounds do diffs[r] = on_us[r] - off_us[r] end
 local s = tracker:stats()
 print(cjson.encode {
   mode = mode, rounds = rounds, calls_per_round = tonumber(mode == "hooks" and arg[2] or arg[3]),
   off_us = off_us, on_us = on_us,
   off_us_median = median(off_us), on_us_median = median(on_us),
   overhead_us_median = median(on_us) - median(off_us),
+  overhead_us_paired_median = median(diffs), -- of the per-round differences
   tracker_calls_last_round = s.calls,
 })
 os.execute("rm -rf '" .. dir .. "'")

@@ -17,9 +17,12 @@ a verdict: better, worse or no clear difference.
   --by tag|model|none         how to group a run's calls (default: tag)
   --html FILE                 also write a self-contained HTML report with charts
   --json, --markdown, --csv   print the report in that format instead of the table
-  --reprice MODEL_OR_TABLE    add what the calls would cost at other prices: a
-                              model's (e.g. gpt-4o-mini), or a price table file
-                              (.json or .lua); nothing is called
+  --reprice MODEL_OR_TABLE    add what the calls would cost at other prices:
+                              a model's (gpt-4o-mini), "batch" (Batch API),
+                              "cache_discount=0.9", a comma list of those
+                              (gpt-4o-mini,batch), a table "{input=1e-6,
+                              output=4e-6}", or a .json/.lua price table file.
+                              Nothing is called.
 ]]
 
 local spec = {
