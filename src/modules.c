@@ -11,5 +11,7 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.host", luaopen__llm_host},
   {"_llm.http", luaopen__llm_http},
   {"_llm.tok", luaopen__llm_tok},
+  {"_llm.metrics", luaopen__llm_metrics},
+  {"_llm.calllog", luaopen__llm_calllog},
   {NULL, NULL}
 };

@@ -11,5 +11,7 @@ int luaopen__llm_loop(lua_State *L);
 int luaopen__llm_host(lua_State *L);
 int luaopen__llm_http(lua_State *L);
 int luaopen__llm_tok(lua_State *L);
+int luaopen__llm_metrics(lua_State *L);
+int luaopen__llm_calllog(lua_State *L);
 
 #endif

@@ -39,10 +39,14 @@ local llm = {
 
 -- name -> loader; the loader's result replaces the entry on first access.
 local lazy = {
-  model = function() return require("llm.model").new end,
+  -- the call log starts with the first model (not at start-up)
+  model = function() require("llm.log").install() return require("llm.model").new end,
   providers = function() return require "llm.providers" end,
   http = function() return require "_llm.http" end,
   calls = function() return require "llm.calls" end,
+  log = function() return require "llm.log" end,
+  metrics = function() return require "llm.metrics" end,
+  report = function() return require "llm.report" end,
   pricing = function() return require "llm.pricing" end,
   budget = function() return require "llm.budget" end,
 }
