@@ -26,6 +26,7 @@ struct sim_body {
   size_t out_pos, next_step;
   sse_phase phase;
   int fault_done, stalled, finished;
+  int64_t stall_until;
   /* BODY_CUT */
   char *data;
   size_t len, cut;
@@ -71,10 +72,12 @@ static int sse_produce(sim_body *b, int64_t now, int64_t *wake)
         b->fault_done = 1;
         return PRODUCED;
       case SIM_FAULT_STALL:
-        if (b->stalled)
-          return CLOSE; /* stall_ms passed and the client is still there */
-        b->stalled = 1;
-        *wake = now + (int64_t)c->stall_ms * 1000000;
+        /* silence until stall_until, then close if the client is still there */
+        if (!b->stall_until)
+          b->stall_until = now + (int64_t)c->stall_ms * 1000000;
+        if (now >= b->stall_until)
+          return CLOSE;
+        *wake = b->stall_until;
         return WAIT;
       default:
         break;
