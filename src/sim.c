@@ -34,7 +34,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "sim_internal.h"
+#include "sim_server.h"
 
 /* epoll tags for the server's own descriptors; requests use their pointer */
 static char TAG_MHD, TAG_TIMER, TAG_WAKE;

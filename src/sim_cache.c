@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_internal.h"
+#include "sim_server.h"
 
 #define BLOCK 256
 #define MIN_CACHED 1024

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sim_internal.h"
+#include "sim_server.h"
 
 #define MAX_CHOICES 128
 #define MAX_STOP 4

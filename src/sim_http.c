@@ -2,14 +2,14 @@
  * body with its size limit, content type, JSON parsing), replies in
  * OpenAI's error format, the headers every response carries, and the
  * moment a response is queued (now, or when its simulated latency is
- * over). Endpoints live in sim_chat.c, sim_embed.c and sim_faults.c. */
+ * over). Endpoints live in sim_chat.c, sim_embeddings.c and sim_faults.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "sim_internal.h"
+#include "sim_server.h"
 
 /* ---- replies --------------------------------------------------------------------- */
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sim_internal.h"
+#include "sim_server.h"
 
 uint64_t sim_rand(uint64_t *state)
 {

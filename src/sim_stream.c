@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_internal.h"
+#include "sim_server.h"
 
 typedef enum { BODY_SSE, BODY_CUT } body_kind;
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "sim_internal.h"
+#include "sim_server.h"
 
 int64_t sim_now_ns(void)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sim_internal.h"
+#include "sim_server.h"
 
 #define MAX_INPUTS 2048 /* OpenAI's documented limit for one request */
 

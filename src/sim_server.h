@@ -2,8 +2,8 @@
  * the server and request structures, timers, the prefix cache, the rate
  * limiter, and the helpers each endpoint uses to answer. Everything here
  * runs on the server thread unless it says otherwise. */
-#ifndef LLMRUN_SIM_INTERNAL_H
-#define LLMRUN_SIM_INTERNAL_H
+#ifndef LLMRUN_SIM_SERVER_H
+#define LLMRUN_SIM_SERVER_H
 
 #include <microhttpd.h>
 #include <pthread.h>
