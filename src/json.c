@@ -281,7 +281,7 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
 static int parse_number(parser *ps, json_value *v)
 {
   const unsigned char *p = ps->p, *s = p;
-  char small[64], *copy = small, *endp;
+  char *copy, *endp;
   size_t n;
   if (p < ps->end && *p == '-')
     p++;
@@ -315,12 +315,12 @@ static int parse_number(parser *ps, json_value *v)
       p++;
   }
   n = (size_t)(p - s);
-  if (n >= sizeof small) {
-    copy = arena_alloc(ps->doc, n + 1);
-    if (!copy) {
-      oom(ps);
-      return -1;
-    }
+  /* the text is kept in the arena, so the doc never points into the
+   * caller's buffer (which may be freed before the doc) */
+  copy = arena_alloc(ps->doc, n + 1);
+  if (!copy) {
+    oom(ps);
+    return -1;
   }
   memcpy(copy, s, n);
   copy[n] = '\0';
@@ -330,7 +330,7 @@ static int parse_number(parser *ps, json_value *v)
     fail(ps, s, "%s", "number out of range");
     return -1;
   }
-  v->u.number.text = (const char *)s;
+  v->u.number.text = copy;
   v->u.number.len = n;
   ps->p = p;
   return 0;

@@ -3,7 +3,7 @@
  * own thread, where lua-cjson cannot run).
  *
  * Reader: json_parse() builds a read-only tree in one arena that
- * json_free() releases at once. Strict: no comments, no trailing commas,
+ * json_free() releases at once; it keeps no pointer into the input text. Strict: no comments, no trailing commas,
  * no leading zeros, no NaN/Infinity, no control characters in strings,
  * raw bytes must be valid UTF-8, numbers must fit a double, nesting is
  * limited to JSON_MAX_DEPTH. Escaped lone surrogates (valid JSON grammar,
@@ -36,7 +36,8 @@ typedef struct json_member json_member;
 struct json_value {
   json_type type;
   union {
-    struct { double value; const char *text; size_t len; } number; /* text: as written */
+    struct { double value; const char *text; size_t len; } number; /* text: as written,
+                                                                       in the doc */
     struct { const char *ptr; size_t len; } string; /* unescaped, NUL-terminated */
     struct { json_value *items; size_t n; } array;
     struct { json_member *members; size_t n; } object;

@@ -9,5 +9,6 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"cjson.safe", luaopen_cjson_safe},
   {"_llm.loop", luaopen__llm_loop},
   {"_llm.host", luaopen__llm_host},
+  {"_llm.sim", luaopen__llm_sim},
   {NULL, NULL}
 };

@@ -9,5 +9,6 @@ extern const luaL_Reg llm_preloaded_modules[];
 
 int luaopen__llm_loop(lua_State *L);
 int luaopen__llm_host(lua_State *L);
+int luaopen__llm_sim(lua_State *L);
 
 #endif

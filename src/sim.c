@@ -197,6 +197,7 @@ static void take_commands(sim_server *s)
     s->pending_reset = 0;
     reset_counters(s);
     sim_cache_clear(s->cache);
+    sim_attempts_clear(s->attempts);
     memset(&s->rl, 0, sizeof s->rl);
   }
   if (s->pending_stop)
@@ -400,6 +401,7 @@ static void free_server(sim_server *s)
     close(s->wakefd);
   sim_timers_free(&s->timers);
   sim_cache_free(s->cache);
+  sim_attempts_free(s->attempts);
   sim_config_free(&s->cfg);
   if (s->pending_cfg) {
     sim_config_free(s->pending_cfg);
@@ -449,12 +451,13 @@ sim_server *sim_server_start(const sim_options *opt, const sim_config *cfg, char
   }
   s->rng = s->cfg.seed ^ 0x5851f42d4c957f2dull;
   s->cache = sim_cache_new();
+  s->attempts = sim_attempts_new();
   s->nofile = raise_nofile();
   s->started = sim_now_ns();
   s->ep = epoll_create1(EPOLL_CLOEXEC);
   s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (!s->cache || s->ep < 0 || s->timerfd < 0 || s->wakefd < 0) {
+  if (!s->cache || !s->attempts || s->ep < 0 || s->timerfd < 0 || s->wakefd < 0) {
     snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
     free_server(s);
     return NULL;

@@ -137,7 +137,8 @@ static int knob_bool(knob_src *k, const char *header, const char *field, int *ou
 
 static const char *const known_fields[] = {
   "profile", "ttft_ms", "tokens_per_s", "jitter", "fault", "fault_after", "retry_after",
-  "retry_after_ms", "should_retry", "header_delay_ms", "stall_ms", "error_body", NULL,
+  "retry_after_ms", "should_retry", "header_delay_ms", "stall_ms", "error_body",
+  "fault_attempts", NULL,
 };
 
 static const sim_profile *named_profile(const sim_config *c, const char *name)
@@ -161,6 +162,35 @@ static void draw_fault(sim_server *s, sim_fault *f)
       return;
     }
   }
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* x-sim-fault-attempts: N keeps the fault for the first N attempts of a
+ * logical request only (sim_attempts.c); later ones are answered. */
+static int attempts_over(knob_src *k, sim_fault *f)
+{
+  sim_req *r = k->r;
+  const char *idem = sim_header(r, "idempotency-key");
+  char name[32];
+  uint64_t key = 0xcbf29ce484222325ull;
+  int n = -1;
+  if (knob_int(k, "x-sim-fault-attempts", "fault_attempts", &n) == KNOB_BAD)
+    return -1;
+  if (n < 0)
+    return 0;
+  sim_fault_name(f, name, sizeof name);
+  key = fnv(key, name, strlen(name) + 1);
+  key = idem ? fnv(key, idem, strlen(idem)) : fnv(key, r->body, r->body_len);
+  if (sim_attempts_seen(r->srv->attempts, key, r->t0) >= n)
+    f->kind = SIM_FAULT_NONE;
+  return 0;
 }
 
 int sim_plan_request(sim_req *r, const json_value *body, const char *model, sim_plan *p)
@@ -252,6 +282,8 @@ int sim_plan_request(sim_req *r, const json_value *body, const char *model, sim_
       return -1;
     }
   }
+  if (p->fault.kind != SIM_FAULT_NONE && attempts_over(&k, &p->fault) < 0)
+    return -1;
   if (p->fault.kind != SIM_FAULT_NONE)
     sim_count_fault(s, &p->fault);
   p->rng = sim_rand(&s->rng);

@@ -49,6 +49,15 @@ void sim_cache_clear(sim_cache *c);
 int sim_cache_lookup(sim_cache *c, const sim_request *req, int prompt_tokens,
                      int64_t now, double ttl_s);
 
+/* ---- attempts of a logical request (x-sim-fault-attempts) -------------------------------- */
+
+typedef struct sim_attempts sim_attempts;
+sim_attempts *sim_attempts_new(void);
+void sim_attempts_free(sim_attempts *a);
+void sim_attempts_clear(sim_attempts *a);
+/* How many earlier attempts carried this key (then counts this one). */
+int sim_attempts_seen(sim_attempts *a, uint64_t key, int64_t now);
+
 /* ---- rate limits ---------------------------------------------------------------------------- */
 
 typedef struct sim_bucket {
@@ -99,6 +108,7 @@ struct sim_server {
   sim_config cfg;
   sim_timers timers;
   sim_cache *cache;
+  sim_attempts *attempts;
   sim_ratelimit rl;
   uint64_t rng;
   uint64_t next_id;

@@ -4,7 +4,7 @@
 local M = {}
 
 -- Listed here so --help can show them in this order.
-M.names = {}
+M.names = { "serve" }
 
 function M.run(name, args)
   local cmd = require("llm.cli." .. name)

@@ -61,6 +61,8 @@ function llm._run_exit_hooks()
   if first_err ~= nil then error(first_err, 0) end
 end
 
+llm._lazy("sim", function() return require "llm.sim" end)
+
 return setmetatable(llm, {
   __index = function(t, k)
     local loader = lazy[k]

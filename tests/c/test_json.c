@@ -98,6 +98,20 @@ static void test_values(void)
   CHECK(json_get(v, "x") == NULL);
   json_free(doc);
 
+  /* the doc keeps no pointer into the text it was parsed from */
+  {
+    char *text = strdup("{\"n\":12345678901,\"s\":\"abc\"}");
+    const json_value *r2 = json_parse(text, strlen(text), &doc, &err);
+    json_buf out;
+    memset(text, 'x', strlen(text));
+    free(text);
+    CHECK(r2 && json_int64(json_get(r2, "n"), &i) && i == 12345678901LL);
+    jb_init(&out);
+    json_put_value(&out, r2);
+    CHECK_STR(out.data, "{\"n\":12345678901,\"s\":\"abc\"}");
+    jb_free(&out);
+    json_free(doc);
+  }
   CHECK(json_parse("[1,", 3, &doc, &err) == NULL && doc == NULL);
   CHECK_INT(err.offset, 3);
   CHECK(strstr(err.message, "end of input") != NULL);

@@ -991,6 +991,36 @@ static void test_connection_faults(void)
   resp_free(&r);
 }
 
+/* x-sim-fault-attempts: the first N attempts of a logical request fail */
+static void test_fault_attempts(void)
+{
+  static const char *const idem_a[] = {"x-sim-fault: 503", "x-sim-fault-attempts: 2",
+                                       "Idempotency-Key: retry-abc", NULL};
+  static const char *const by_body[] = {"x-sim-fault: 429", "x-sim-fault-attempts: 1", NULL};
+  long got[4];
+  for (int i = 0; i < 3; i++) {
+    resp r = {0};
+    /* another body each time: the key, not the body, ties the attempts */
+    char extra[32];
+    snprintf(extra, sizeof extra, "\"seed\":%d", i);
+    request("POST", "/v1/chat/completions", chat_body("gpt-4o-mini", "x", extra), idem_a, &r);
+    got[i] = r.status;
+    resp_free(&r);
+  }
+  CHECK_INT(got[0], 503);
+  CHECK_INT(got[1], 503);
+  CHECK_INT(got[2], 200);
+  for (int i = 0; i < 2; i++) {
+    resp r = {0};
+    request("POST", "/v1/chat/completions", chat_body("gpt-4o-mini", "same body", NULL), by_body,
+            &r);
+    got[i] = r.status;
+    resp_free(&r);
+  }
+  CHECK_INT(got[0], 429);
+  CHECK_INT(got[1], 200);
+}
+
 static void test_fault_rates(void)
 {
   sim_config c;
@@ -1332,6 +1362,7 @@ int main(void)
   test_ttft_accuracy();
   test_status_faults();
   test_connection_faults();
+  test_fault_attempts();
   test_fault_rates();
   test_prefix_cache();
   test_rate_limit();
