@@ -260,8 +260,14 @@ enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const ch
     if (r->body_len + n > s->cfg.max_body_bytes)
       return too_large(r);
     if (r->body_len + n + 1 > r->body_cap) {
-      size_t cap = r->body_cap ? r->body_cap : 4096;
+      /* the announced length when there is one: 10,000 waiting streams
+       * should not each keep a mostly empty buffer */
+      const char *cl = sim_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+      size_t want = cl ? (size_t)strtoull(cl, NULL, 10) + 1 : 0;
+      size_t cap = r->body_cap ? r->body_cap * 2 : 1024;
       char *nb;
+      if (want > cap && want <= s->cfg.max_body_bytes + 1)
+        cap = want;
       while (cap < r->body_len + n + 1)
         cap *= 2;
       if (!(nb = realloc(r->body, cap)))

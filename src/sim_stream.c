@@ -170,7 +170,7 @@ struct MHD_Response *sim_body_sse(sim_req *r, sim_chat *chat)
   b->r = r;
   b->chat = chat;
   jb_init(&b->out);
-  resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_reader, b, NULL);
+  resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, sse_reader, b, NULL);
   if (!resp) {
     sim_body_free(b);
     return NULL;
@@ -220,7 +220,7 @@ struct MHD_Response *sim_body_cut(sim_req *r, char *data, size_t len, size_t cut
   b->stall_ms = stall_ms;
   jb_init(&b->out);
   /* the full length is announced, so the client knows the body was cut */
-  resp = MHD_create_response_from_callback(len, 16384, cut_reader, b, NULL);
+  resp = MHD_create_response_from_callback(len, 2048, cut_reader, b, NULL);
   if (!resp) {
     sim_body_free(b);
     return NULL;

@@ -202,7 +202,7 @@ static void roundtrip_or_reject(const char *s, size_t n, int *accepted)
 static void test_fuzz(void)
 {
   static const char interesting[] = "{}[]\",:\\u0123456789eE+-.tfn \x00\x1f\x80\xc3\xed\xf0\xff";
-  const int rounds = 150000;
+  const int rounds = 100000;
   int accepted = 0;
   char buf[1024];
   for (int r = 0; r < rounds; r++) {

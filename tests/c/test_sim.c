@@ -666,6 +666,22 @@ static void test_bad_input(void)
   expect_error("POST", "/v1/embeddings", "{\"model\":\"text-embedding-3-small\",\"input\":[\"\"]}",
                NULL, 400, "input", NULL);
 
+  /* a request head over the 8 KiB pool: MHD's own 431, then all is well */
+  {
+    static char big[9100];
+    const char *hdrs[] = {big, NULL};
+    resp r = {0};
+    memcpy(big, "x-big: ", 7);
+    memset(big + 7, 'a', 9000);
+    request("POST", "/v1/chat/completions", chat_body("gpt-4o-mini", "x", NULL), hdrs, &r);
+    CHECK_INT(r.status, 431);
+    resp_free(&r);
+    memset(big + 7, 'a', 4000); /* 4 KB of headers are fine */
+    big[4007] = '\0';
+    request("POST", "/v1/chat/completions", chat_body("gpt-4o-mini", "x", NULL), hdrs, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+  }
   /* the server is still fine, and answers content types with parameters */
   {
     static const char *const charset[] = {"Content-Type: application/json; charset=utf-8", NULL};
