@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <locale.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,9 @@ static void reset_counters(sim_server *s)
   atomic_store(&s->completion_tokens, 0);
   atomic_store(&s->cached_tokens, 0);
   atomic_store(&s->conn_peak, atomic_load(&s->conn_open));
+  atomic_store(&s->ttft_late_us_sum, 0);
+  atomic_store(&s->ttft_late_us_max, 0);
+  atomic_store(&s->ttft_late_n, 0);
   for (size_t i = 0; i < SIM_FAULT_SLOTS; i++)
     atomic_store(&s->fault_counts[i], 0);
 }
@@ -539,6 +543,13 @@ void sim_server_stats(sim_server *s, sim_stats *o)
   o->connections_peak = atomic_load(&s->conn_peak);
   o->connections_total = atomic_load(&s->conn_total);
   o->nofile_limit = s->nofile;
+  {
+    uint64_t n = atomic_load(&s->ttft_late_n);
+    /* to the microsecond, as measured */
+    o->ttft_late_mean_ms =
+      n ? round((double)atomic_load(&s->ttft_late_us_sum) / (double)n) / 1000 : 0;
+    o->ttft_late_max_ms = (double)atomic_load(&s->ttft_late_us_max) / 1000;
+  }
   o->uptime_s = (double)(sim_now_ns() - s->started) / SIM_NS;
 }
 
@@ -564,6 +575,10 @@ char *sim_server_stats_json(sim_server *s, size_t *len)
   }
   jb_puts(&b, ",\"uptime_s\":");
   json_put_double(&b, st.uptime_s);
+  jb_puts(&b, ",\"ttft_late_mean_ms\":");
+  json_put_double(&b, st.ttft_late_mean_ms);
+  jb_puts(&b, ",\"ttft_late_max_ms\":");
+  json_put_double(&b, st.ttft_late_max_ms);
   jb_puts(&b, ",\"faults\":{");
   for (size_t i = 0; i < SIM_FAULT_SLOTS; i++) {
     uint64_t n = atomic_load(&s->fault_counts[i]);

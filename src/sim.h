@@ -155,6 +155,9 @@ typedef struct sim_stats {
   uint64_t prompt_tokens, completion_tokens, cached_tokens;
   uint64_t connections_open, connections_peak, connections_total;
   uint64_t nofile_limit;      /* RLIMIT_NOFILE soft limit after start */
+  /* streams: how much later than planned the first token left (the
+   * server's own lateness under load; x-sim-ttft-ms reports the actual) */
+  double ttft_late_mean_ms, ttft_late_max_ms;
   double uptime_s;
 } sim_stats;
 

@@ -95,6 +95,12 @@ static enum MHD_Result queue_reply(sim_req *r)
   snprintf(buf, sizeof buf, "%lld", (long long)((now - r->t0) / 1000000));
   MHD_add_response_header(r->resp, "openai-processing-ms", buf);
   if (r->ttft_at) {
+    uint64_t late = now > r->ttft_at ? (uint64_t)(now - r->ttft_at) / 1000 : 0, max;
+    atomic_fetch_add(&s->ttft_late_us_sum, late);
+    atomic_fetch_add(&s->ttft_late_n, 1);
+    max = atomic_load(&s->ttft_late_us_max);
+    if (late > max)
+      atomic_store(&s->ttft_late_us_max, late); /* only this thread writes */
     /* the first token leaves now: report the delay actually applied */
     snprintf(buf, sizeof buf, "%.3f", (double)(now - r->t0) / 1e6);
     MHD_add_response_header(r->resp, "x-sim-ttft-ms", buf);

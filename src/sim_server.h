@@ -119,7 +119,8 @@ struct sim_server {
   /* counters: written by the server thread, read by any */
   _Atomic uint64_t requests, r2xx, r4xx, r5xx, chat, streams, embeddings,
     streams_completed, client_disconnects, rate_limited, faults_total,
-    prompt_tokens, completion_tokens, cached_tokens, conn_open, conn_peak, conn_total;
+    prompt_tokens, completion_tokens, cached_tokens, conn_open, conn_peak, conn_total,
+    ttft_late_us_sum, ttft_late_us_max, ttft_late_n;
   _Atomic uint64_t fault_counts[SIM_FAULT_SLOTS];
   uint64_t nofile;
 };

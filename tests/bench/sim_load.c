@@ -81,8 +81,11 @@ static int cmp(const void *a, const void *b)
 static void report(int round, int n, int completed, int errors, double wall, double *diff,
                    int with_applied)
 {
-  printf("round %d: streams %d, completed %d, errors %d, unfinished %d, wall %.2f s\n", round, n,
-         completed, errors, n - completed - errors, wall);
+  if (round > 0)
+    printf("round %d: streams %d, completed %d, errors %d, unfinished %d, wall %.2f s\n", round,
+           n, completed, errors, n - completed - errors, wall);
+  else
+    printf("all rounds but the first (warm connections): %d streams\n", n);
   if (with_applied) {
     double sum = 0, asum = 0;
     qsort(diff, (size_t)with_applied, sizeof *diff, cmp);
@@ -107,7 +110,8 @@ int main(int argc, char **argv)
   struct rlimit rl;
   CURLM *m;
   stream *st;
-  double *diff;
+  double *diff, *warm; /* warm: rounds 2.. together */
+  int nwarm = 0, quiet;
   if (argc < 4) {
     fprintf(stderr, "usage: sim_load URL N TTFT_MS [MAX_SECONDS] [MAX_TOKENS] [ROUNDS]\n");
     return 2;
@@ -122,8 +126,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "sim_load: loopback URLs only\n");
     return 2;
   }
-  if (n < 1 || n > 20000 || max_s < 1 || max_s > 600 || rounds < 1 || rounds > 100) {
-    fprintf(stderr, "sim_load: N must be 1..20000, MAX_SECONDS 1..600, ROUNDS 1..100\n");
+  if (n < 1 || n > 20000 || max_s < 1 || max_s > 600 || rounds < 1 || rounds > 1000) {
+    fprintf(stderr, "sim_load: N must be 1..20000, MAX_SECONDS 1..600, ROUNDS 1..1000\n");
     return 2;
   }
   getrlimit(RLIMIT_NOFILE, &rl);
@@ -146,6 +150,8 @@ int main(int argc, char **argv)
   m = curl_multi_init();
   st = calloc((size_t)n, sizeof *st);
   diff = calloc((size_t)n, sizeof *diff);
+  warm = calloc((size_t)n * (size_t)rounds, sizeof *warm);
+  quiet = rounds > 10; /* many rounds: the summary says it */
   for (int i = 0; i < n; i++) {
     CURL *e = curl_easy_init();
     st[i].e = e;
@@ -199,10 +205,18 @@ int main(int argc, char **argv)
       if (running)
         curl_multi_poll(m, NULL, 0, 100, NULL);
     } while (running && now_s() - t0 < max_s + 5);
-    report(round, n, completed, errors, now_s() - t0, diff, with_applied);
+    if (round > 1) {
+      memcpy(warm + nwarm, diff, (size_t)with_applied * sizeof *diff);
+      nwarm += with_applied;
+    }
+    if (!quiet || completed != n)
+      report(round, n, completed, errors, now_s() - t0, diff, with_applied);
     for (int i = 0; i < n; i++)
       curl_multi_remove_handle(m, st[i].e);
     all_done = completed == n;
+  }
+  if (rounds > 1 && nwarm > 0) {
+    report(0, n * (rounds - 1), nwarm, 0, 0, warm, nwarm);
   }
   for (int i = 0; i < n; i++)
     curl_easy_cleanup(st[i].e);
@@ -210,6 +224,7 @@ int main(int argc, char **argv)
   curl_slist_free_all(hdrs);
   free(st);
   free(diff);
+  free(warm);
   curl_global_cleanup();
   return all_done ? 0 : 1;
 }
