@@ -37,6 +37,9 @@
 
 #include "sim_server.h"
 
+/* mixed into the seed so that seed 0 does not start the stream at 0 */
+#define RNG_SALT 0x5851f42d4c957f2dull
+
 /* epoll tags for the server's own descriptors; requests use their pointer */
 static char TAG_MHD, TAG_TIMER, TAG_WAKE;
 
@@ -193,6 +196,9 @@ static void take_commands(sim_server *s)
       *old = s->cfg;
     else
       sim_config_free(&s->cfg);
+    /* a new seed restarts the random stream (jitter, fault draws) */
+    if (s->pending_cfg->seed != s->cfg.seed)
+      s->rng = s->pending_cfg->seed ^ RNG_SALT;
     s->cfg = *s->pending_cfg;
     free(s->pending_cfg);
     s->pending_cfg = NULL;
@@ -200,6 +206,7 @@ static void take_commands(sim_server *s)
   if (s->pending_reset) {
     s->pending_reset = 0;
     reset_counters(s);
+    s->rng = s->cfg.seed ^ RNG_SALT;
     sim_cache_clear(s->cache);
     sim_attempts_clear(s->attempts);
     memset(&s->rl, 0, sizeof s->rl);
@@ -453,7 +460,7 @@ sim_server *sim_server_start(const sim_options *opt, const sim_config *cfg, char
     free_server(s);
     return NULL;
   }
-  s->rng = s->cfg.seed ^ 0x5851f42d4c957f2dull;
+  s->rng = s->cfg.seed ^ RNG_SALT;
   s->cache = sim_cache_new();
   s->attempts = sim_attempts_new();
   s->nofile = raise_nofile();

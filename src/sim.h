@@ -138,8 +138,9 @@ int sim_server_port(const sim_server *s);
 /* Replaces the configuration; requests that arrive after it returns see
  * the new one. 0, or -1 when out of memory. */
 int sim_server_configure(sim_server *s, const sim_config *cfg);
-/* Clears the counters (not the connection gauges), the prefix cache and
- * the rate-limit windows. */
+/* Clears the counters (not the connection gauges), the prefix cache, the
+ * rate-limit windows and the attempt counts, and restarts the random
+ * stream from the seed. */
 void sim_server_reset(sim_server *s);
 /* Resumes and closes every connection, stops the thread, frees s. */
 void sim_server_stop(sim_server *s);

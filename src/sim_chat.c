@@ -390,11 +390,10 @@ void sim_chat_free(sim_chat *c)
 
 /* ---- answering ---------------------------------------------------------------------------- */
 
-static void new_chat_id(sim_req *r, sim_chat *c, uint64_t *rng)
+static void new_chat_id(sim_chat *c, uint64_t *rng)
 {
   static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   int k = snprintf(c->id, sizeof c->id, "chatcmpl-");
-  (void)r;
   for (int i = 0; i < 24; i++)
     c->id[k++] = alnum[sim_rand(rng) % (sizeof alnum - 1)];
   c->id[k] = '\0';
@@ -402,7 +401,6 @@ static void new_chat_id(sim_req *r, sim_chat *c, uint64_t *rng)
 
 static sim_chat *answer(sim_req *r, chat_req *q, const sim_plan *pl)
 {
-  sim_server *s = r->srv;
   sim_chat *c = calloc(1, sizeof *c);
   json_buf head;
   uint64_t rng = pl->rng;
@@ -427,7 +425,7 @@ static sim_chat *answer(sim_req *r, chat_req *q, const sim_plan *pl)
   c->include_usage = q->include_usage;
   c->logprobs = q->mr.logprobs;
   c->created = (int64_t)time(NULL);
-  new_chat_id(r, c, &rng);
+  new_chat_id(c, &rng);
 
   /* when each step is due: the TTFT, then one gap per token */
   c->step_at = malloc(c->nsteps * sizeof *c->step_at);
@@ -455,7 +453,6 @@ static sim_chat *answer(sim_req *r, chat_req *q, const sim_plan *pl)
     goto fail;
   }
   c->head = jb_take(&head, NULL);
-  (void)s;
   return c;
 fail:
   sim_chat_free(c);

@@ -222,7 +222,7 @@ static enum MHD_Result first_call(sim_server *s, struct MHD_Connection *conn,
                                   const char *url, const char *method, void **con_cls)
 {
   sim_req *r = calloc(1, sizeof *r);
-  const char *want, *cl;
+  const char *cl;
   if (!r)
     return MHD_NO;
   r->srv = s;
@@ -235,8 +235,9 @@ static enum MHD_Result first_call(sim_server *s, struct MHD_Connection *conn,
   new_request_id(r);
   *con_cls = r;
   atomic_fetch_add(&s->requests, 1);
-  route(r, &want);
-  if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS) && strcmp(method, want) == 0) {
+  route(r, &r->want_method);
+  if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS) &&
+      strcmp(method, r->want_method) == 0) {
     r->bad_content_type = !is_json_type(sim_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
     cl = sim_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     /* refuse before the body is sent (curl waits on Expect: 100-continue) */
@@ -290,9 +291,10 @@ enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const ch
   if (r->queued)
     return MHD_YES;
   if (!r->resp && !r->drop) {
-    const char *want;
-    route(r, &want);
-    handle(r, strcmp(method, want) == 0, want);
+    handle(r, strcmp(method, r->want_method) == 0, r->want_method);
+    free(r->body); /* handled: only its hash may have been kept */
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
   }
   if (r->send_at > sim_now_ns())
     return sim_req_wait_until(r, r->send_at);

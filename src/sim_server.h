@@ -139,6 +139,7 @@ struct sim_req {
   struct MHD_Connection *conn;
   sim_endpoint ep;
   const char *method, *url;  /* MHD's, valid for the request's life */
+  const char *want_method;   /* what the endpoint takes: "GET" or "POST" */
   int64_t t0;                /* when the request head arrived */
   char id[40];               /* x-request-id */
 
