@@ -6,7 +6,8 @@
  *   local srv = _llm.sim.start{host=, port=, allow_remote=, idle_timeout_s=}, config
  *   srv:url()  srv:port()  srv:configure(config)  srv:stats()  srv:reset()  srv:close()
  *
- * config = {profiles = {[name] = {ttft_ms=, tokens_per_s=, jitter=}}, profile=,
+ * config = {profiles = {[name] = {ttft_ms=, tokens_per_s=, jitter=, prefill_ms_per_1k=}},
+ *   profile=,
  *   ttft_ms=, tokens_per_s=, jitter=, faults = {[fault] = rate}, retry_after=,
  *   retry_after_ms=, should_retry=, header_delay_ms=, stall_ms=, fault_after=,
  *   error_body=, strict=, models = {ids}, seed=, cache_ttl_s=,
@@ -69,15 +70,19 @@ static void read_profiles(lua_State *L, int idx, sim_config *c)
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     int p = lua_gettop(L);
-    double ttft = 0, tps = 0, jitter = 0;
+    double ttft = 0, tps = 0, jitter = 0, prefill = 0;
+    sim_profile *prof;
     if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, p))
       luaL_error(L, "sim config: 'profiles' maps a model name to {ttft_ms=, tokens_per_s=, "
-                    "jitter=}");
+                    "jitter=, prefill_ms_per_1k=}");
     opt_number(L, p, "ttft_ms", &ttft);
     opt_number(L, p, "tokens_per_s", &tps);
     opt_number(L, p, "jitter", &jitter);
-    if (sim_config_add_profile(c, lua_tostring(L, -2), ttft, tps, jitter) != 0)
+    opt_number(L, p, "prefill_ms_per_1k", &prefill);
+    prof = sim_config_add_profile(c, lua_tostring(L, -2), ttft, tps, jitter);
+    if (!prof)
       luaL_error(L, "sim config: out of memory");
+    prof->prefill_ms_per_1k = prefill;
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -24,13 +24,17 @@
  * server's forced profile (sim_config.profile), the profile whose name
  * equals the model, the longest profile name that prefixes the model
  * ("gpt-4o-mini" serves "gpt-4o-mini-2024-07-18"), the profile named
- * "default", else the zero profile. "zero" always exists: no delay. */
+ * "default", else the zero profile. Model names are compared lower-case
+ * and without a "provider/" prefix, as llm.sim_profiles.lookup does.
+ * "zero" always exists: no delay. */
 typedef struct sim_profile {
   char *name;
   double ttft_ms;      /* mean time to first token */
   double tokens_per_s; /* mean generation speed after it; <= 0: instant */
   double jitter;       /* sigma of a log-normal factor with mean 1 applied to
                           the TTFT and to each token gap; 0: exact */
+  double prefill_ms_per_1k; /* TTFT added per 1,000 prompt tokens beyond the
+                          first 1,000 that the prefix cache did not serve */
 } sim_profile;
 
 /* ---- faults ------------------------------------------------------------------ */
@@ -108,14 +112,22 @@ void sim_config_init(sim_config *c);
 void sim_config_free(sim_config *c);
 /* Deep copy into an uninitialised dst. 0, or -1 when out of memory. */
 int sim_config_copy(sim_config *dst, const sim_config *src);
-/* Append or replace (by name). 0, or -1 when out of memory. */
-int sim_config_add_profile(sim_config *c, const char *name, double ttft_ms,
-                           double tokens_per_s, double jitter);
+/* Append or replace (by name); prefill_ms_per_1k starts at 0. The
+ * profile (valid until the next add), or NULL when out of memory. */
+sim_profile *sim_config_add_profile(sim_config *c, const char *name, double ttft_ms,
+                                    double tokens_per_s, double jitter);
+/* Other functions return 0, or -1 when out of memory. */
 int sim_config_add_fault_rate(sim_config *c, const sim_fault *f, double rate);
 int sim_config_add_model(sim_config *c, const char *id);
 int sim_config_set_profile(sim_config *c, const char *name); /* NULL clears */
 /* The profile for a model name following the rules above (never NULL). */
 const sim_profile *sim_config_find_profile(const sim_config *c, const char *model);
+/* Strict mode's test: the model is in c->models, or a profile other than
+ * "default" and "zero" matches it by name or prefix. */
+int sim_config_knows_model(const sim_config *c, const char *model);
+/* Whether a profile name is a model id for /v1/models: not "zero" or
+ * "default", and not a prefix entry ending in '-' or '.' ("claude-"). */
+int sim_config_is_model_name(const char *name);
 
 /* ---- the server --------------------------------------------------------------- */
 

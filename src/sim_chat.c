@@ -246,17 +246,6 @@ static int parse_chat(sim_req *r, const json_value *body, chat_req *q)
   return 0;
 }
 
-static int model_known(const sim_config *c, const char *model)
-{
-  for (size_t i = 0; i < c->nprofiles; i++)
-    if (strcmp(c->profiles[i].name, model) == 0)
-      return 1;
-  for (size_t i = 0; i < c->nmodels; i++)
-    if (strcmp(c->models[i], model) == 0)
-      return 1;
-  return 0;
-}
-
 /* ---- writing ---------------------------------------------------------------------------- */
 
 void sim_chat_put_usage(const sim_chat *c, json_buf *b)
@@ -399,12 +388,10 @@ static void new_chat_id(sim_chat *c, uint64_t *rng)
   c->id[k] = '\0';
 }
 
-static sim_chat *answer(sim_req *r, chat_req *q, const sim_plan *pl)
+static sim_chat *answer(chat_req *q, uint64_t *rng)
 {
   sim_chat *c = calloc(1, sizeof *c);
   json_buf head;
-  uint64_t rng = pl->rng;
-  int64_t t;
   if (!c)
     return NULL;
   c->n = q->n;
@@ -425,22 +412,7 @@ static sim_chat *answer(sim_req *r, chat_req *q, const sim_plan *pl)
   c->include_usage = q->include_usage;
   c->logprobs = q->mr.logprobs;
   c->created = (int64_t)time(NULL);
-  new_chat_id(c, &rng);
-
-  /* when each step is due: the TTFT, then one gap per token */
-  c->step_at = malloc(c->nsteps * sizeof *c->step_at);
-  if (!c->step_at)
-    goto fail;
-  t = r->t0;
-  if (pl->fault.kind == SIM_FAULT_SLOW_HEADERS)
-    t += (int64_t)pl->fp.header_delay_ms * 1000000;
-  t += (int64_t)(pl->ttft_ms * 1e6 * sim_jitter_factor(&rng, pl->jitter));
-  c->step_at[0] = t;
-  for (size_t i = 1; i < c->nsteps; i++) {
-    if (pl->tokens_per_s > 0)
-      t += (int64_t)(1e9 / pl->tokens_per_s * sim_jitter_factor(&rng, pl->jitter));
-    c->step_at[i] = t;
-  }
+  new_chat_id(c, rng);
 
   jb_init(&head);
   jb_printf(&head, "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
@@ -457,6 +429,32 @@ static sim_chat *answer(sim_req *r, chat_req *q, const sim_plan *pl)
 fail:
   sim_chat_free(c);
   return NULL;
+}
+
+/* When each step is due: the TTFT (the profile's, plus its prefill time
+ * for the prompt tokens beyond the first 1,000 that the prefix cache did
+ * not serve, times a jitter factor), then one gap per token. 0, or -1
+ * when out of memory. */
+static int schedule(sim_req *r, sim_chat *c, const sim_plan *pl, uint64_t *rng)
+{
+  double ttft = pl->ttft_ms;
+  int uncached = c->prompt_tokens - c->cached_tokens - 1000;
+  int64_t t = r->t0;
+  c->step_at = malloc(c->nsteps * sizeof *c->step_at);
+  if (!c->step_at)
+    return -1;
+  if (uncached > 0)
+    ttft += pl->prefill_ms_per_1k * uncached / 1000.0;
+  if (pl->fault.kind == SIM_FAULT_SLOW_HEADERS)
+    t += (int64_t)pl->fp.header_delay_ms * 1000000;
+  t += (int64_t)(ttft * 1e6 * sim_jitter_factor(rng, pl->jitter));
+  c->step_at[0] = t;
+  for (size_t i = 1; i < c->nsteps; i++) {
+    if (pl->tokens_per_s > 0)
+      t += (int64_t)(1e9 / pl->tokens_per_s * sim_jitter_factor(rng, pl->jitter));
+    c->step_at[i] = t;
+  }
+  return 0;
 }
 
 /* Where a mid-stream fault strikes: after `after_tokens` steps, else half. */
@@ -496,7 +494,7 @@ static void reply_stream(sim_req *r, sim_chat *c, const sim_plan *pl)
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
   MHD_add_response_header(resp, "x-sim-profile", pl->profile);
-  snprintf(buf, sizeof buf, "%.3f", pl->ttft_ms);
+  snprintf(buf, sizeof buf, "%.3f", (double)(c->step_at[0] - r->t0) / 1e6);
   MHD_add_response_header(resp, "x-sim-ttft-planned-ms", buf);
   r->resp = resp;
   r->status = 200;
@@ -564,10 +562,11 @@ void sim_chat_handle(sim_req *r, const json_value *body)
   sim_plan pl;
   sim_chat *c;
   int tokens;
+  uint64_t rng;
   atomic_fetch_add(&s->chat, 1);
   if (parse_chat(r, body, &q) != 0)
     goto done;
-  if (s->cfg.strict && !model_known(&s->cfg, q.mr.model)) {
+  if (s->cfg.strict && !sim_config_knows_model(&s->cfg, q.mr.model)) {
     sim_reply_error(r, 404, "invalid_request_error", NULL, "model_not_found",
                     "The model `%.100s` does not exist or you do not have access to it.",
                     q.mr.model);
@@ -575,7 +574,8 @@ void sim_chat_handle(sim_req *r, const json_value *body)
   }
   if (sim_plan_request(r, body, q.mr.model, &pl) != 0 || sim_fault_reply(r, &pl))
     goto done;
-  c = answer(r, &q, &pl);
+  rng = pl.rng;
+  c = answer(&q, &rng);
   if (!c) {
     sim_reply_error(r, 500, "server_error", NULL, NULL,
                     "The simulated model could not answer this request.");
@@ -589,6 +589,11 @@ void sim_chat_handle(sim_req *r, const json_value *body)
   }
   c->cached_tokens = sim_cache_lookup(s->cache, &q.mr, c->prompt_tokens, r->t0,
                                       s->cfg.cache_ttl_s);
+  if (schedule(r, c, &pl, &rng) != 0) {
+    sim_chat_free(c);
+    sim_reply_error(r, 500, "server_error", NULL, NULL, "Out of memory.");
+    goto done;
+  }
   atomic_fetch_add(&s->prompt_tokens, (uint64_t)c->prompt_tokens);
   atomic_fetch_add(&s->completion_tokens, (uint64_t)c->completion_tokens);
   atomic_fetch_add(&s->cached_tokens, (uint64_t)c->cached_tokens);

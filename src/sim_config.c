@@ -3,6 +3,7 @@
  * fault names shared by the configuration and the per-request knobs. */
 #include "sim.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,8 @@ void sim_config_free(sim_config *c)
   memset(c, 0, sizeof *c);
 }
 
-int sim_config_add_profile(sim_config *c, const char *name, double ttft_ms,
-                           double tokens_per_s, double jitter)
+sim_profile *sim_config_add_profile(sim_config *c, const char *name, double ttft_ms,
+                                    double tokens_per_s, double jitter)
 {
   sim_profile *p = NULL, *np;
   for (size_t i = 0; i < c->nprofiles; i++)
@@ -50,7 +51,7 @@ int sim_config_add_profile(sim_config *c, const char *name, double ttft_ms,
     np = dup ? realloc(c->profiles, (c->nprofiles + 1) * sizeof *np) : NULL;
     if (!np) {
       free(dup);
-      return -1;
+      return NULL;
     }
     c->profiles = np;
     p = &c->profiles[c->nprofiles++];
@@ -59,7 +60,8 @@ int sim_config_add_profile(sim_config *c, const char *name, double ttft_ms,
   p->ttft_ms = ttft_ms > 0 ? ttft_ms : 0;
   p->tokens_per_s = tokens_per_s > 0 ? tokens_per_s : 0;
   p->jitter = jitter > 0 ? jitter : 0;
-  return 0;
+  p->prefill_ms_per_1k = 0;
+  return p;
 }
 
 int sim_config_add_fault_rate(sim_config *c, const sim_fault *f, double rate)
@@ -115,8 +117,10 @@ int sim_config_copy(sim_config *dst, const sim_config *src)
   dst->profile = NULL;
   for (size_t i = 0; i < src->nprofiles; i++) {
     const sim_profile *p = &src->profiles[i];
-    if (sim_config_add_profile(dst, p->name, p->ttft_ms, p->tokens_per_s, p->jitter) != 0)
+    sim_profile *q = sim_config_add_profile(dst, p->name, p->ttft_ms, p->tokens_per_s, p->jitter);
+    if (!q)
       goto fail;
+    q->prefill_ms_per_1k = p->prefill_ms_per_1k;
   }
   for (size_t i = 0; i < src->nmodels; i++)
     if (sim_config_add_model(dst, src->models[i]) != 0)
@@ -132,7 +136,7 @@ fail:
   return -1;
 }
 
-static const sim_profile zero_profile = {(char *)"zero", 0, 0, 0};
+static const sim_profile zero_profile = {(char *)"zero", 0, 0, 0, 0};
 
 static const sim_profile *by_name(const sim_config *c, const char *name)
 {
@@ -142,32 +146,61 @@ static const sim_profile *by_name(const sim_config *c, const char *name)
   return NULL;
 }
 
-const sim_profile *sim_config_find_profile(const sim_config *c, const char *model)
+/* The profile matched to a model by name (exact, else longest prefix),
+ * or NULL. */
+static const sim_profile *match_model(const sim_config *c, const char *model)
 {
   const sim_profile *p, *best = NULL;
-  size_t bestlen = 0;
+  size_t bestlen = 0, i = 0;
+  char name[128];
+  /* lower case, without "provider/" (llm.sim_profiles.lookup's rule) */
+  const char *slash = strrchr(model, '/');
+  for (const char *m = slash ? slash + 1 : model; *m && i + 1 < sizeof name; m++)
+    name[i++] = (char)tolower((unsigned char)*m);
+  name[i] = '\0';
+  if ((p = by_name(c, name)) != NULL || (p = by_name(c, model)) != NULL)
+    return p;
+  for (size_t k = 0; k < c->nprofiles; k++) {
+    size_t n = strlen(c->profiles[k].name);
+    if (n > bestlen && strncmp(name, c->profiles[k].name, n) == 0) {
+      best = &c->profiles[k];
+      bestlen = n;
+    }
+  }
+  return best;
+}
+
+const sim_profile *sim_config_find_profile(const sim_config *c, const char *model)
+{
+  const sim_profile *p;
   if (c->profile && (p = by_name(c, c->profile)) != NULL)
     return p;
   if (c->profile && strcmp(c->profile, "zero") == 0)
     return &zero_profile;
-  if (model) {
-    if ((p = by_name(c, model)) != NULL)
-      return p;
-    for (size_t i = 0; i < c->nprofiles; i++) {
-      size_t n = strlen(c->profiles[i].name);
-      if (n > bestlen && strncmp(model, c->profiles[i].name, n) == 0) {
-        best = &c->profiles[i];
-        bestlen = n;
-      }
-    }
-    if (best)
-      return best;
-    if (strcmp(model, "zero") == 0)
-      return &zero_profile;
-  }
+  if (model && (p = match_model(c, model)) != NULL)
+    return p;
+  if (model && strcmp(model, "zero") == 0)
+    return &zero_profile;
   if ((p = by_name(c, "default")) != NULL)
     return p;
   return &zero_profile;
+}
+
+int sim_config_is_model_name(const char *name)
+{
+  size_t n = strlen(name);
+  return n > 0 && strcmp(name, "zero") != 0 && strcmp(name, "default") != 0 &&
+         name[n - 1] != '-' && name[n - 1] != '.';
+}
+
+int sim_config_knows_model(const sim_config *c, const char *model)
+{
+  const sim_profile *p;
+  for (size_t i = 0; i < c->nmodels; i++)
+    if (strcmp(c->models[i], model) == 0)
+      return 1;
+  p = match_model(c, model);
+  return p && strcmp(p->name, "zero") != 0 && strcmp(p->name, "default") != 0;
 }
 
 /* ---- fault names --------------------------------------------------------------- */

@@ -102,18 +102,11 @@ void sim_embeddings_handle(sim_req *r, const json_value *body)
       return;
     }
   }
-  if (s->cfg.strict) {
-    int known = 0;
-    for (size_t i = 0; i < s->cfg.nprofiles; i++)
-      known |= strcmp(s->cfg.profiles[i].name, model->u.string.ptr) == 0;
-    for (size_t i = 0; i < s->cfg.nmodels; i++)
-      known |= strcmp(s->cfg.models[i], model->u.string.ptr) == 0;
-    if (!known) {
-      sim_reply_error(r, 404, "invalid_request_error", NULL, "model_not_found",
-                      "The model `%.100s` does not exist or you do not have access to it.",
-                      model->u.string.ptr);
-      return;
-    }
+  if (s->cfg.strict && !sim_config_knows_model(&s->cfg, model->u.string.ptr)) {
+    sim_reply_error(r, 404, "invalid_request_error", NULL, "model_not_found",
+                    "The model `%.100s` does not exist or you do not have access to it.",
+                    model->u.string.ptr);
+    return;
   }
   if (sim_plan_request(r, body, model->u.string.ptr, &pl) != 0 || sim_fault_reply(r, &pl))
     return;
@@ -217,11 +210,6 @@ done:
 
 /* ---- models and stats ---------------------------------------------------------------------- */
 
-static int listed(const char *name)
-{
-  return strcmp(name, "zero") != 0 && strcmp(name, "default") != 0;
-}
-
 static void put_model(json_buf *b, const char *id)
 {
   jb_puts(b, "{\"id\":");
@@ -237,12 +225,7 @@ void sim_models_handle(sim_req *r, const char *id)
   int first = 1;
   jb_init(&b);
   if (id) {
-    int found = 0;
-    for (size_t i = 0; i < c->nprofiles; i++)
-      found |= listed(c->profiles[i].name) && strcmp(c->profiles[i].name, id) == 0;
-    for (size_t i = 0; i < c->nmodels; i++)
-      found |= strcmp(c->models[i], id) == 0;
-    if (!found && c->strict) {
+    if (c->strict && !sim_config_knows_model(c, id)) {
       sim_reply_error(r, 404, "invalid_request_error", "model", "model_not_found",
                       "The model `%.100s` does not exist or you do not have access to it.", id);
       return;
@@ -255,7 +238,7 @@ void sim_models_handle(sim_req *r, const char *id)
   }
   jb_puts(&b, "{\"object\":\"list\",\"data\":[");
   for (size_t i = 0; i < c->nprofiles; i++) {
-    if (!listed(c->profiles[i].name))
+    if (!sim_config_is_model_name(c->profiles[i].name))
       continue;
     if (!first)
       jb_putc(&b, ',');

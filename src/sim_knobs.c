@@ -143,7 +143,7 @@ static const char *const known_fields[] = {
 
 static const sim_profile *named_profile(const sim_config *c, const char *name)
 {
-  static const sim_profile zero = {(char *)"zero", 0, 0, 0};
+  static const sim_profile zero = {(char *)"zero", 0, 0, 0, 0};
   for (size_t i = 0; i < c->nprofiles; i++)
     if (strcmp(c->profiles[i].name, name) == 0)
       return &c->profiles[i];
@@ -234,12 +234,16 @@ int sim_plan_request(sim_req *r, const json_value *body, const char *model, sim_
   p->ttft_ms = c->ttft_ms >= 0 ? c->ttft_ms : prof->ttft_ms;
   p->tokens_per_s = c->tokens_per_s >= 0 ? c->tokens_per_s : prof->tokens_per_s;
   p->jitter = c->jitter >= 0 ? c->jitter : prof->jitter;
+  /* a TTFT asked for (server-wide or per request) is exact: no prefill */
+  p->prefill_ms_per_1k = c->ttft_ms >= 0 ? 0 : prof->prefill_ms_per_1k;
 
   if ((st_ttft = knob_number(&k, "x-sim-ttft-ms", "ttft_ms", 3.6e6, &p->ttft_ms)) == KNOB_BAD ||
       (st_tps = knob_number(&k, "x-sim-tokens-per-s", "tokens_per_s", 1e9,
                             &p->tokens_per_s)) == KNOB_BAD ||
       (st_jit = knob_number(&k, "x-sim-jitter", "jitter", 5, &d)) == KNOB_BAD)
     return -1;
+  if (st_ttft == KNOB_SET)
+    p->prefill_ms_per_1k = 0;
   if (st_jit == KNOB_SET)
     p->jitter = d;
   else if (st_ttft == KNOB_SET || st_tps == KNOB_SET)

@@ -73,7 +73,7 @@ typedef struct sim_ratelimit {
 
 typedef struct sim_plan {
   char profile[64];
-  double ttft_ms, tokens_per_s, jitter;
+  double ttft_ms, tokens_per_s, jitter, prefill_ms_per_1k;
   sim_fault fault;
   sim_fault_params fp;
   uint64_t rng;      /* this request's random stream (jitter) */

@@ -25,19 +25,25 @@ local function number_or_nil(v)
 end
 
 -- One latency profile in the C binding's shape. Accepts ttft_ms (or
--- ttft_s / ttft in seconds), tokens_per_s (or tokens_per_second / tps),
--- and jitter; other fields (sources, notes) are ignored.
+-- ttft / ttft_s in seconds, as llm.sim_profiles writes it), tokens_per_s
+-- (or tps / tokens_per_second), jitter, and prefill_ms_per_1k (or
+-- prefill_per_1k in seconds); other fields (source, notes) are ignored.
 local function profile_of(spec)
-  local ttft = number_or_nil(spec.ttft_ms)
-  if not ttft then
-    local s = number_or_nil(spec.ttft_s) or number_or_nil(spec.ttft)
-    ttft = s and s * 1000
+  local function ms(ms_key, s_keys)
+    local v = number_or_nil(spec[ms_key])
+    if v then return v end
+    for _, k in ipairs(s_keys) do
+      v = number_or_nil(spec[k])
+      if v then return v * 1000 end
+    end
+    return 0
   end
   return {
-    ttft_ms = ttft or 0,
-    tokens_per_s = number_or_nil(spec.tokens_per_s) or number_or_nil(spec.tokens_per_second)
-      or number_or_nil(spec.tps) or 0,
+    ttft_ms = ms("ttft_ms", { "ttft", "ttft_s" }),
+    tokens_per_s = number_or_nil(spec.tokens_per_s) or number_or_nil(spec.tps)
+      or number_or_nil(spec.tokens_per_second) or 0,
     jitter = number_or_nil(spec.jitter) or 0,
+    prefill_ms_per_1k = ms("prefill_ms_per_1k", { "prefill_per_1k" }),
   }
 end
 
@@ -56,11 +62,20 @@ function M.normalize_profiles(t)
   return out
 end
 
+-- Embedding calls are one forward pass: when llm.sim_profiles has no
+-- profile for them they would get its chat "default" (0.6 s). This one
+-- is a rough guess, not a measurement; a profile from the table wins.
+local embedding_fallback = { ["text-embedding-"] = { ttft_ms = 250, tokens_per_s = 0, jitter = 0.3 } }
+
 local default_profiles_cache
 local function default_profiles()
   if default_profiles_cache == nil then
     local ok, t = pcall(require, "llm.sim_profiles")
-    default_profiles_cache = ok and M.normalize_profiles(t) or {}
+    local p = ok and M.normalize_profiles(t) or {}
+    for name, spec in pairs(embedding_fallback) do
+      if p[name] == nil then p[name] = spec end
+    end
+    default_profiles_cache = p
   end
   return default_profiles_cache
 end

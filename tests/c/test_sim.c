@@ -481,6 +481,7 @@ static void test_strict(void)
   sim_config c;
   base_config(&c);
   c.strict = 1;
+  sim_config_add_profile(&c, "claude-", 100, 50, 0);
   sim_server_configure(srv, &c);
   expect_error("POST", "/v1/chat/completions", chat_body("gpt-9-imaginary", "x", NULL), NULL,
                404, NULL, "gpt-9-imaginary");
@@ -491,6 +492,18 @@ static void test_strict(void)
     resp r = {0};
     request("POST", "/v1/chat/completions", chat_body("extra-model", "x", NULL), NULL, &r);
     CHECK_INT(r.status, 200);
+    resp_free(&r);
+    /* a dated name is known through its profile's prefix, as is a
+     * "family-" prefix entry, which itself is no model id */
+    request("POST", "/v1/chat/completions", chat_body("gpt-4o-mini-2024-07-18", "x", NULL), NULL,
+            &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    request("POST", "/v1/chat/completions", chat_body("claude-haiku-9", "x", NULL), NULL, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    request("GET", "/v1/models", NULL, NULL, &r);
+    CHECK(r.body.data && strstr(r.body.data, "\"claude-\"") == NULL);
     resp_free(&r);
   }
   sim_config_free(&c);

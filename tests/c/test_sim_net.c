@@ -45,6 +45,59 @@ static void test_latency(void)
   resp_free(&r);
 }
 
+/* Prefill time grows the TTFT with the prompt beyond 1,000 tokens, less
+ * what the prefix cache serves; model names match lower-case and without
+ * a provider prefix. */
+static void test_prefill_and_names(void)
+{
+  sim_config c;
+  sim_profile *p;
+  json_buf body;
+  resp r = {0};
+  parsed pj;
+  double planned1, planned2, prompt = 0, cached = 0;
+  base_config(&c);
+  p = sim_config_add_profile(&c, "prefill-model", 10, 0, 0);
+  p->prefill_ms_per_1k = 100;
+  sim_server_configure(srv, &c);
+  sim_server_reset(srv);
+  jb_init(&body);
+  jb_puts(&body, "{\"model\":\"sim/Prefill-Model-2025\",\"stream\":true,"
+                 "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"");
+  for (int i = 0; i < 2500; i++)
+    jb_puts(&body, i % 2 ? "lantern " : "orchard ");
+  jb_puts(&body, "\"}]}");
+  for (int round = 0; round < 2; round++) {
+    events ev;
+    request("POST", "/v1/chat/completions", body.data, NULL, &r);
+    CHECK_STR(header(&r, "x-sim-profile"), "prefill-model");
+    split_events(&r.body, &ev);
+    if (ev.n > 0 && parse(&pj, ev.data[ev.n - 1], strlen(ev.data[ev.n - 1]))) {
+      prompt = num_at(pj.root, "usage.prompt_tokens");
+      cached = num_at(pj.root, "usage.prompt_tokens_details.cached_tokens");
+      json_free(pj.doc);
+    }
+    if (round == 0) {
+      planned1 = atof(header(&r, "x-sim-ttft-planned-ms") ? header(&r, "x-sim-ttft-planned-ms") : "0");
+      CHECK(prompt > 2000);
+      CHECK(fabs(planned1 - (10 + 100 * (prompt - 1000) / 1000)) < 0.01);
+    } else {
+      planned2 = atof(header(&r, "x-sim-ttft-planned-ms") ? header(&r, "x-sim-ttft-planned-ms") : "0");
+      CHECK(cached >= 1024);
+      CHECK(fabs(planned2 - (10 + 100 * fmax(0, prompt - cached - 1000) / 1000)) < 0.01);
+      CHECK(planned2 < planned1);
+    }
+    events_free(&ev);
+    resp_free(&r);
+  }
+  jb_free(&body);
+  sim_config_free(&c);
+  base_config(&c);
+  sim_server_configure(srv, &c);
+  sim_config_free(&c);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
@@ -269,6 +322,7 @@ int main(void)
 {
   sim_test_begin();
   test_latency();
+  test_prefill_and_names();
   test_ttft_accuracy();
   test_disconnect_mid_stream();
   test_keep_alive();

@@ -173,10 +173,13 @@ T.test("profiles are normalised from several shapes", function()
     { name = "o3", ttft_s = 2, tps = 40 },
     note = "not a profile",
   }
-  T.eq(p["gpt-4o"], { ttft_ms = 400, tokens_per_s = 90, jitter = 0.2 })
-  T.eq(p.o3, { ttft_ms = 2000, tokens_per_s = 40, jitter = 0 })
+  T.eq(p["gpt-4o"], { ttft_ms = 400, tokens_per_s = 90, jitter = 0.2, prefill_ms_per_1k = 0 })
+  T.eq(p.o3, { ttft_ms = 2000, tokens_per_s = 40, jitter = 0, prefill_ms_per_1k = 0 })
   T.eq(p.note, nil)
-  T.eq(sim.normalize_profiles { profiles = { x = { ttft = 0.5 } } }.x.ttft_ms, 500)
+  -- llm.sim_profiles' shape: seconds, under `profiles`
+  local q = sim.normalize_profiles { profiles = {
+    x = { ttft = 0.5, tps = 80, jitter = 0.25, prefill_per_1k = 0.04, source = "rough guess" } } }
+  T.eq(q.x, { ttft_ms = 500, tokens_per_s = 80, jitter = 0.25, prefill_ms_per_1k = 40 })
 end)
 
 T.test("fault rate lists parse, and bad ones say why", function()

@@ -128,4 +128,8 @@ local function main(args)
   while true do llm.sleep(3600) end
 end
 
-return { summary = "run the built-in OpenAI-compatible simulator (--sim) until Ctrl-C", main = main }
+return {
+  summary = "run the built-in OpenAI-compatible simulator (--sim) until Ctrl-C",
+  usage = usage,
+  main = main,
+}
