@@ -176,9 +176,13 @@ static void read_config(lua_State *L, int idx, sim_config *c)
   read_faults(L, idx, c);
   read_models(L, idx, c);
   read_fault_params(L, idx, &c->fault_params);
-  if (lua_getfield(L, idx, "profile") != LUA_TNIL &&
-      sim_config_set_profile(c, luaL_checkstring(L, -1)) != 0)
-    luaL_error(L, "sim config: out of memory");
+  /* profile = false (or nil): no forced profile */
+  if (lua_getfield(L, idx, "profile") != LUA_TNIL && lua_toboolean(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "sim config: 'profile' must be a profile name or false");
+    if (sim_config_set_profile(c, lua_tostring(L, -1)) != 0)
+      luaL_error(L, "sim config: out of memory");
+  }
   lua_pop(L, 1);
   opt_number(L, idx, "ttft_ms", &c->ttft_ms);
   opt_number(L, idx, "tokens_per_s", &c->tokens_per_s);
