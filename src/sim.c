@@ -16,6 +16,9 @@
  * Timing accuracy: deadlines are CLOCK_MONOTONIC nanoseconds and the
  * timerfd is armed with the absolute deadline, so a delay is not rounded
  * to epoll's milliseconds; the lateness left is the loop's own latency.
+ * A request's clock starts when the loop pass that read it began, and a
+ * stream reports the delay it actually applied (x-sim-ttft-ms) as its
+ * headers leave with the first token.
  *
  * Disconnects: MHD does not watch a suspended connection, so while a
  * request waits its socket is also in our epoll set for EPOLLRDHUP; a
@@ -321,6 +324,7 @@ static void *server_main(void *arg)
     if (s->stopping)
       break;
     run_timers(s);
+    s->pass_start = sim_now_ns();
     MHD_run(s->mhd);
     arm_timerfd(s, sim_timers_next(&s->timers), &armed);
     if (MHD_get_timeout(s->mhd, &mhd_to) == MHD_YES)

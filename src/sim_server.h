@@ -115,6 +115,7 @@ struct sim_server {
   sim_req *suspended; /* every suspended request, so stop can resume them */
   int stopping;
   int64_t started;
+  int64_t pass_start;   /* when the current MHD_run began */
 
   /* counters: written by the server thread, read by any */
   _Atomic uint64_t requests, r2xx, r4xx, r5xx, chat, streams, embeddings,

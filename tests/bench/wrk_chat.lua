@@ -1,6 +1,6 @@
 -- wrk script: a small non-streaming chat completion per request, for the
 -- simulator's capacity with the zero profile (no simulated delay):
---   wrk -t2 -c64 -d10s -s tests/bench/wrk_chat.lua http://127.0.0.1:PORT/v1/chat/completions
+--   wrk -t1 -c64 -d10s -s tests/bench/wrk_chat.lua http://127.0.0.1:PORT/v1/chat/completions
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["x-sim-profile"] = "zero"
