@@ -162,6 +162,7 @@ static void test_disconnect_mid_stream(void)
   static const char *const slow[] = {"x-sim-tokens-per-s: 20", "x-sim-ttft-ms: 0", NULL};
   sim_stats before, after;
   resp r = {0};
+  wait_open(0, 2000); /* earlier requests are completed, so the counts settle */
   stats(&before);
   r.abort_after = 1; /* gone after the first bytes of the body */
   request("POST", "/v1/chat/completions",
