@@ -38,6 +38,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "mhd_lazy.h"
 #include "sim_server.h"
 
 /* mixed into the seed so that seed 0 does not start the stream at 0 */
@@ -439,6 +440,8 @@ sim_server *sim_server_start(const sim_options *opt, const sim_config *cfg, char
   sim_server *s;
   if (!opt)
     opt = &defaults;
+  if (llm_mhd_load(err, errlen) != 0)
+    return NULL;
   if (parse_host(opt->host, opt->allow_remote, &ss, &v6, urlhost, sizeof urlhost, err,
                  errlen) != 0)
     return NULL;
