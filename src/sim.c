@@ -5,10 +5,10 @@
  * event-driven and hold 10,000 connections on epoll. Measured here with
  * wrk (64 connections, 1 thread, a fixed chat-completion JSON for a POST,
  * 2 shared cores, medians of 5 runs of 4 s) MHD answered ~51,000 req/s and
- * evhttp ~34,000. MHD also hands us the request body as it arrives, so an
- * oversized body gets OpenAI's JSON 413 before it is buffered, while
- * evhttp 2.1 answers 413 (and every protocol error) with its own fixed
- * HTML page. evhttp has timers built in; MHD has none, so we run MHD in
+ * evhttp ~34,000 (a second, busier session: ~21,600 and ~12,400). MHD
+ * also hands us the request body as it arrives, so an oversized body gets
+ * OpenAI's JSON 413 before it is buffered, while evhttp 2.1 answers 413
+ * (and every protocol error) with its own fixed HTML page. evhttp has timers built in; MHD has none, so we run MHD in
  * "external polling" mode inside our own epoll loop with a timerfd, and a
  * delayed response or SSE event is a suspended connection that a timer
  * resumes: no thread per connection, one thread for all.
