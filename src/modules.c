@@ -13,5 +13,6 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.tok", luaopen__llm_tok},
   {"_llm.metrics", luaopen__llm_metrics},
   {"_llm.calllog", luaopen__llm_calllog},
+  {"_llm.sim", luaopen__llm_sim},
   {NULL, NULL}
 };
