@@ -9,6 +9,7 @@
 --                   priority order (prices first, then observers) and
 --                   returns resp, err
 local loop = require "_llm.loop"
+local context = require "llm.context"
 
 local M = {}
 
@@ -34,10 +35,19 @@ function M.off(fn)
   remove(finish_hooks, fn)
 end
 
+-- The tag and case come from opts, else from the task's llm.context (an
+-- experiment labels its variants' calls that way); call.context keeps the
+-- whole context for observers that need more than the tag.
 function M.begin(model, kind, body, opts)
+  local ctx = context.current()
+  local tag, case = opts.tag, opts.case
+  if ctx then
+    if tag == nil then tag = ctx.tag end
+    if case == nil then case = ctx.case end
+  end
   return {
     model = model, kind = kind, body = body, opts = opts,
-    tag = opts.tag, case = opts.case,
+    tag = tag, case = case, context = ctx,
     t0 = loop.now(),          -- monotonic, for durations
     started_at = loop.wallclock(), -- epoch seconds, for the log
   }

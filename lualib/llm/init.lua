@@ -8,6 +8,9 @@ local loop = require "_llm.loop"
 local host = require "_llm.host"
 
 require("llm.corobridge").install(loop)
+-- before llm.async keeps a reference to spawn: children inherit a context
+local context = require "llm.context"
+context.install(loop)
 local async = require "llm.async"
 local errors = require "llm.errors"
 
@@ -49,6 +52,7 @@ local lazy = {
   report = function() return require "llm.report" end,
   pricing = function() return require "llm.pricing" end,
   budget = function() return require "llm.budget" end,
+  context = function() return context end,
 }
 
 function llm._lazy(name, loader)
@@ -78,6 +82,8 @@ end
 
 llm._lazy("sim", function() return require "llm.sim" end)
 llm._lazy("tokens", function() return require "llm.tokens" end)
+llm._lazy("data", function() return require "llm.data" end)
+llm._lazy("experiment", function() return require "llm.experiment" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.

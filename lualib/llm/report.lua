@@ -156,7 +156,8 @@ local DEFS = {
     better = "lower" },
   { key = "hit_rate", label = "cache hit rate", unit = "%", column = "hit", stat = "mean", mode = "diff",
     better = "higher" },
-  { key = "wall", label = "wall time", unit = "s", mode = "ratio", better = "lower" },
+  -- several wall times (repeated runs) compare by their means
+  { key = "wall", label = "wall time", unit = "s", mode = "ratio", better = "lower", stat = "mean" },
 }
 M.METRICS = DEFS
 
@@ -345,12 +346,20 @@ function M.compare(spec)
   end
   local rows = {}
   -- extra metrics ({key=, label=, unit=, mode=, better=, stat=, arms={name=
-  -- values}, unknown={name=n}}, e.g. repriced costs) go right after cost
+  -- values}, unknown={name=n}}, e.g. repriced costs) go right after cost;
+  -- one with the key of a built-in row replaces that row in place (an
+  -- experiment gives its own per-case hit rate that way)
+  local replaced, extras = {}, {}
+  for _, extra in ipairs(spec.extra_metrics or {}) do
+    local builtin = false
+    for _, def in ipairs(DEFS) do if def.key == extra.key then builtin = true end end
+    if builtin then replaced[extra.key] = extra else extras[#extras + 1] = extra end
+  end
   local defs = {}
   for _, def in ipairs(DEFS) do
-    defs[#defs + 1] = def
+    defs[#defs + 1] = replaced[def.key] or def
     if def.key == "cost" then
-      for _, extra in ipairs(spec.extra_metrics or {}) do defs[#defs + 1] = extra end
+      for _, extra in ipairs(extras) do defs[#defs + 1] = extra end
     end
   end
   for _, def in ipairs(defs) do
@@ -382,6 +391,9 @@ function M.compare(spec)
   end
   local self = setmetatable({
     title = spec.title or "comparison",
+    -- what the first row counts: "calls", or "cases" for an experiment
+    -- whose rows are one per case
+    count_label = spec.count_label or "calls",
     baseline = base.name,
     variants = variants,
     metrics = rows,

@@ -298,7 +298,7 @@ function M.render(rep)
     end
   end
   out[#out + 1] = "</tr></thead><tbody>"
-  out[#out + 1] = "<tr><td>calls</td>"
+  out[#out + 1] = "<tr><td>" .. esc(rep.count_label or "calls") .. "</td>"
   for _, v in ipairs(rep.variants) do
     out[#out + 1] = ("<td>%d (%d failed)</td>"):format(v.stats.calls, v.stats.errors)
   end

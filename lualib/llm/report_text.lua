@@ -137,7 +137,7 @@ function M.text(rep, opts)
     head[#head + 1] = "verdict"
   end
   local rows = {}
-  local calls = { "calls" }
+  local calls = { rep.count_label or "calls" }
   for _, v in ipairs(rep.variants) do
     local s = v.stats
     calls[#calls + 1] = ("%d (%d failed%s)"):format(s.calls, s.errors, s.hits > 0 and (", " .. s.hits .. " hits") or "")
@@ -236,7 +236,7 @@ function M.markdown(rep)
   local sep = {}
   for i = 1, #cols do sep[i] = i == 1 and "---" or "---:" end
   out[#out + 1] = "| " .. table.concat(sep, " | ") .. " |"
-  local calls = { "calls" }
+  local calls = { rep.count_label or "calls" }
   for _, v in ipairs(rep.variants) do calls[#calls + 1] = ("%d (%d failed)"):format(v.stats.calls, v.stats.errors) end
   for _ = 1, #others * 2 do calls[#calls + 1] = "" end
   out[#out + 1] = "| " .. table.concat(calls, " | ") .. " |"
@@ -281,6 +281,7 @@ function M.data(rep)
   end
   return {
     title = rep.title, simulated = rep.simulated, baseline = rep.baseline,
+    count_label = rep.count_label,
     paired = rep.paired or false, cases = rep.cases, settings = rep.settings,
     variants = variants, metrics = rows, notes = M.array { table.unpack(rep.notes) },
   }

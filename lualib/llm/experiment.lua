@@ -1,0 +1,533 @@
+-- llm.experiment{...}: run variants of a task on the same cases and
+-- compare them, quality next to latency, cost and wall time, each with a
+-- confidence interval (llm.report.compare underneath).
+--
+--   local cmp = llm.experiment {
+--     cases = assert(llm.data.jsonl "examples/data/context_qa.jsonl"),
+--     variants = {
+--       baseline = function(case) return big:chat(prompt(case)) end,
+--       small = { run = function(case) return small:chat(prompt(case)) end, concurrency = 8 },
+--     },
+--     check = function(case, resp) return resp.text == case.answer end,
+--   }
+--   cmp:print()   cmp:markdown()   cmp:json()   cmp:csv()   cmp:html "out.html"
+--
+-- spec:
+--   cases       list of case tables (an llm.data result); an empty list runs
+--               nothing and gives an empty report with a note
+--   variants    {name = fn | {run = fn, concurrency = n, tag = s}} or a list of
+--               {name =, run =, ...} (list order is report order). fn(case)
+--               returns a response, or a table {ok =, score =, response =,
+--               error =}; nil, err or a raised error counts as an error of
+--               that case (the run goes on)
+--   check       fn(case, response, result) -> boolean | number (quality);
+--               nil counts as false; if it raises, the case is left out
+--               of quality and the report says so
+--   baseline    the variant the others are compared with (default: the first
+--               in a list; in a name table "baseline" if there is one,
+--               else the first name in sort order)
+--   mode        "interleaved" (default): every variant on every case, in an
+--               order rotated per case so that drift hits all alike; spec
+--               concurrency runs that many (case, variant) units at once.
+--               "blocks": each variant over all cases in turn, at its own
+--               concurrency (default spec.concurrency or 1): the wall time
+--               of "sequential vs parallel" is measured this way
+--   batches     blocks mode: split the cases into n runs of consecutive cases
+--               (variants alternate between them) so wall time gets an
+--               interval from n samples without running the workload n times
+--   repeats     run everything this many times (default 1)
+--   warmup      run the first n cases through each variant first, unmeasured
+--               (their calls are logged under "<tag>:warmup")
+--   concurrency see mode; timeout = seconds per case (a timeout is an error)
+--   tags        {variant = tag}: the call log tag (default: the variant name)
+--   id          field name or fn(case, i) giving the case id (default
+--               case.id, else the index): it pairs variants in the intervals
+--   error_score quality of a failed case (default 0; false leaves it out)
+--   title, reps, seed, level: passed to llm.report.compare; progress = false
+--
+-- Every model call a variant makes (also in tasks it spawns, caches and
+-- routers) is logged with the variant's tag and the case id: the variant
+-- runs inside llm.context.with{tag=, case=} and llm.calls reads them.
+-- Rows of the report are cases, not calls: latency is what the variant
+-- function took for the case, end to end (cache lookups, escalations and
+-- all); TTFT runs from the case's start to the first token of its first
+-- model call (a case answered without one: its latency); cost and tokens
+-- are the sums over the case's calls.
+local cm = require "_llm.metrics"
+local loop = require "_llm.loop"
+local async = require "llm.async"
+local calls = require "llm.calls"
+local context = require "llm.context"
+local outcome = require "llm.outcome"
+local report = require "llm.report"
+local response = require "llm.response"
+
+local now = loop.now
+local OK, ERROR = cm.OK, cm.ERROR
+
+local M = {}
+
+local Comparison = {}
+Comparison.__index = Comparison
+Comparison.__name = "llm.experiment"
+M.Comparison = Comparison
+
+-- ---- per-call accounting ----------------------------------------------------------
+
+-- The record of the case a call belongs to travels in the call's context.
+local hooked = false
+local function on_finish(call, resp, err, partial)
+  local ctx = call.context
+  local rec = ctx and ctx._experiment_case
+  if not rec or rec.closed then return end
+  local _, flags, _, ttft, cost, usage, retries = outcome(call, resp, err, partial)
+  local hit = flags & cm.HIT ~= 0
+  rec.calls = rec.calls + 1
+  local model = call.model or {}
+  if model.simulated then rec.simulated = rec.simulated + 1 end
+  if hit then
+    rec.hits = rec.hits + 1
+    return
+  end
+  if flags & ERROR ~= 0 then rec.call_errors = rec.call_errors + 1 end
+  local name = tostring(model.name or "?")
+  rec.models[name] = (rec.models[name] or 0) + 1
+  if cost then rec.cost = rec.cost + cost
+  elseif flags & ERROR == 0 or usage then rec.cost_unknown = true end
+  if usage then
+    rec.prompt = rec.prompt + (usage.prompt_tokens or 0)
+    rec.completion = rec.completion + (usage.completion_tokens or 0)
+    rec.cached = rec.cached + (usage.cached_tokens or 0)
+  end
+  rec.retries = rec.retries + (retries or 0)
+  if ttft and call.t0 then
+    local t = call.t0 + ttft / 1000
+    if rec.first_token == nil or t < rec.first_token then rec.first_token = t end
+  end
+end
+
+local function new_record()
+  return { calls = 0, hits = 0, call_errors = 0, simulated = 0, cost = 0, cost_unknown = false,
+           prompt = 0, completion = 0, cached = 0, retries = 0, models = {} }
+end
+
+-- ---- spec ----------------------------------------------------------------------------
+
+local function callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+-- Misuse: raised as a plain message, re-raised by M.new at the caller.
+local function fail(msg) error("llm.experiment: " .. msg, 0) end
+
+local function pos_int(v, name, min)
+  if v == nil then return nil end
+  if math.type(v) ~= "integer" or v < min then
+    fail(("%s must be an integer >= %d, got %s"):format(name, min, tostring(v)))
+  end
+  return v
+end
+
+local function variant_of(name, v, spec)
+  if callable(v) then v = { run = v } end
+  if type(v) ~= "table" or not callable(v.run) then
+    fail(("variant %s must be a function or a table with run = function"):format(tostring(name)))
+  end
+  local tag = (spec.tags and spec.tags[name]) or v.tag or tostring(name)
+  return {
+    name = tostring(name), run = v.run, tag = tag,
+    concurrency = pos_int(v.concurrency, "variant " .. tostring(name) .. " concurrency", 1),
+    collector = cm.collector(), quality = { cases = {} }, hit_arm = { cases = {} },
+    calls_arm = { cases = {} }, errors = {}, check_errors = {}, results = {},
+    walls = {}, real_cases = 0, sim_calls = 0, totals = new_record(), cases_run = 0,
+  }
+end
+
+local function variants_of(spec)
+  local list = {}
+  local vs = spec.variants
+  if type(vs) ~= "table" then fail("variants must be a table of name = function") end
+  if #vs > 0 then
+    for i, v in ipairs(vs) do
+      if type(v) ~= "table" or v.name == nil then
+        fail(("variants[%d] needs a name (a list of {name =, run =} tables)"):format(i))
+      end
+      list[i] = variant_of(v.name, v, spec)
+    end
+  else
+    local names = {}
+    for k in pairs(vs) do names[#names + 1] = tostring(k) end
+    table.sort(names)
+    local base = spec.baseline or (vs.baseline ~= nil and "baseline") or nil
+    for _, k in ipairs(names) do
+      if k == base then table.insert(list, 1, variant_of(k, vs[k], spec))
+      else list[#list + 1] = variant_of(k, vs[k], spec) end
+    end
+  end
+  if #list == 0 then fail("no variants to run") end
+  local seen = {}
+  for _, v in ipairs(list) do
+    if seen[v.name] then fail("two variants are named " .. v.name) end
+    seen[v.name] = true
+  end
+  if spec.baseline ~= nil and not seen[tostring(spec.baseline)] then
+    fail("baseline names no variant: " .. tostring(spec.baseline))
+  end
+  return list
+end
+
+local function id_of(spec, case, i)
+  local id = spec.id
+  if id == nil then
+    local v = type(case) == "table" and case.id or nil
+    return v ~= nil and tostring(v) or tostring(i)
+  end
+  if type(id) == "string" then
+    local v = type(case) == "table" and case[id] or nil
+    return v ~= nil and tostring(v) or tostring(i)
+  end
+  return tostring(id(case, i))
+end
+
+-- ---- one case ------------------------------------------------------------------------
+
+local function message_of(err)
+  if type(err) == "table" and err.message ~= nil and getmetatable(err) == nil then
+    return tostring(err.message)
+  end
+  local s = tostring(err)
+  return (s:gsub("\n.*", "")) -- first line: no traceback in a report
+end
+
+-- What a variant returned -> response, result table, error (or nil).
+local function unpack_result(a, b)
+  if a == nil then
+    return nil, nil, b ~= nil and b or "the variant returned nothing (nil)"
+  end
+  if type(a) == "table" and not response.is(a)
+      and (a.ok ~= nil or a.score ~= nil or a.response ~= nil or a.error ~= nil) then
+    if a.error ~= nil and a.error ~= false then return a.response, a, a.error end
+    return a.response, a, nil
+  end
+  return a, nil, nil
+end
+
+local function score_of(ex, v, case, cid, resp, result)
+  if ex.check then
+    local ok, q = pcall(ex.check, case, resp, result)
+    if not ok then
+      v.check_errors[#v.check_errors + 1] = { case = cid, message = message_of(q) }
+      return nil
+    end
+    if q == nil then return 0 end
+    if type(q) == "boolean" then return q and 1 or 0 end
+    if type(q) == "number" and q == q then return q end
+    v.check_errors[#v.check_errors + 1] = { case = cid,
+      message = "check returned a " .. type(q) .. " (boolean or number expected)" }
+    return nil
+  end
+  if result then
+    if type(result.score) == "number" then return result.score end
+    if result.ok ~= nil then return result.ok and 1 or 0 end
+  end
+  return nil
+end
+
+-- Runs variant v on one case and records the row. measured = false for
+-- warm-up runs (tagged "<tag>:warmup", nothing recorded).
+local function run_case(ex, v, case, cid, measured)
+  local rec = new_record()
+  local ctx = { tag = measured and v.tag or (v.tag .. ":warmup"), case = cid, _experiment_case = rec }
+  local t0 = now()
+  local ok, a, b
+  if ex.timeout then
+    ok, a, b = pcall(async.with_timeout, ex.timeout, context.with, ctx, v.run, case)
+  else
+    ok, a, b = pcall(context.with, ctx, v.run, case)
+  end
+  local elapsed = (now() - t0) * 1000
+  rec.closed = true
+  if not measured then return end
+  local resp, result, err
+  if ok then resp, result, err = unpack_result(a, b) else err = a end
+
+  local cost = not rec.cost_unknown and rec.cost or nil
+  local ttft = rec.first_token and (rec.first_token - t0) * 1000 or nil
+  if err == nil and ttft == nil then ttft = elapsed end -- a whole answer, no model call
+  v.collector:add(err == nil and OK or ERROR, elapsed, ttft, cost, nil, rec.prompt, rec.completion,
+    rec.cached, rec.retries, cid)
+  local answered_from_cache = rec.hits > 0 and rec.hits == rec.calls
+  local n = #v.hit_arm + 1
+  v.hit_arm[n], v.hit_arm.cases[n] = answered_from_cache and 1 or 0, cid
+  v.calls_arm[n], v.calls_arm.cases[n] = rec.calls - rec.hits, cid
+  -- a case is simulated unless it reached a real provider (one that made
+  -- no call at all counts as simulated once the variant made any simulated call)
+  if rec.calls > rec.simulated then v.real_cases = v.real_cases + 1 end
+  v.sim_calls = v.sim_calls + rec.simulated
+  v.cases_run = v.cases_run + 1
+
+  local score
+  if err ~= nil then
+    v.errors[#v.errors + 1] = { case = cid, message = message_of(err), error = err }
+  else
+    score = score_of(ex, v, case, cid, resp, result)
+  end
+  v.results[#v.results + 1] = { case = cid, score = score, error = err, latency_ms = elapsed,
+    response = resp, calls = rec.calls, hits = rec.hits, cost = cost }
+  -- per-variant totals over calls
+  local t = v.totals
+  t.calls, t.hits, t.call_errors = t.calls + rec.calls, t.hits + rec.hits, t.call_errors + rec.call_errors
+  for name, k in pairs(rec.models) do t.models[name] = (t.models[name] or 0) + k end
+end
+
+-- ---- modes ---------------------------------------------------------------------------
+
+local function progress_for(ex, total)
+  if ex.progress == false then return nil end
+  return require("llm.progress").auto(total)
+end
+
+local function semaphores(variants)
+  local sems = {}
+  for _, v in ipairs(variants) do
+    if v.concurrency then sems[v] = async.semaphore(v.concurrency) end
+  end
+  return sems
+end
+
+local function run_interleaved(ex, variants, cases, ids)
+  local units, nv = {}, #variants
+  for rep = 1, ex.repeats do
+    for i = 1, #cases do
+      for k = 0, nv - 1 do
+        units[#units + 1] = { v = variants[(i + rep + k - 2) % nv + 1], i = i }
+      end
+    end
+  end
+  local sems = semaphores(variants)
+  local progress <close> = progress_for(ex, #units)
+  local done = 0
+  async.map(units, function(u)
+    local sem = sems[u.v]
+    if sem then sem:with(run_case, ex, u.v, cases[u.i], ids[u.i], true)
+    else run_case(ex, u.v, cases[u.i], ids[u.i], true) end
+    done = done + 1
+    if progress then progress.update(done, #units) end
+  end, { concurrency = ex.concurrency or 1, progress = false })
+end
+
+local function run_blocks(ex, variants, cases, ids)
+  local nb = math.min(ex.batches, #cases)
+  local batches = {}
+  for b = 1, nb do -- consecutive runs of cases, sizes differing by at most one
+    local lo, hi = (b - 1) * #cases // nb + 1, b * #cases // nb
+    local idx = {}
+    for i = lo, hi do idx[#idx + 1] = i end
+    batches[b] = idx
+  end
+  local total = ex.repeats * #cases * #variants
+  local progress <close> = progress_for(ex, total)
+  local done, nv = 0, #variants
+  for rep = 1, ex.repeats do
+    for b, idx in ipairs(batches) do
+      for k = 0, nv - 1 do
+        local v = variants[(rep + b + k - 2) % nv + 1]
+        local t0 = now()
+        async.map(idx, function(i)
+          run_case(ex, v, cases[i], ids[i], true)
+          done = done + 1
+          if progress then progress.update(done, total) end
+        end, { concurrency = v.concurrency or ex.concurrency or 1, progress = false })
+        -- one batch's wall time, scaled to a whole pass over the cases
+        v.walls[#v.walls + 1] = (now() - t0) * #cases / #idx
+      end
+    end
+  end
+end
+
+local function warm_up(ex, variants, cases, ids)
+  local n = math.min(ex.warmup or 0, #cases)
+  if n == 0 then return end
+  for _, v in ipairs(variants) do
+    local idx = {}
+    for i = 1, n do idx[i] = i end
+    async.map(idx, function(i) run_case(ex, v, cases[i], ids[i], false) end,
+      { concurrency = v.concurrency or ex.concurrency or 1, progress = false })
+  end
+end
+
+-- ---- the comparison ------------------------------------------------------------------
+
+local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" or "s") end
+
+local function models_line(models)
+  local names = {}
+  for name in pairs(models) do names[#names + 1] = name end
+  table.sort(names, function(a, b) return models[a] > models[b] or (models[a] == models[b] and a < b) end)
+  local parts = {}
+  for _, name in ipairs(names) do parts[#parts + 1] = ("%s %d"):format(name, models[name]) end
+  return table.concat(parts, ", ")
+end
+
+local function build(ex, variants, ncases, wall)
+  local has_quality = false
+  for _, v in ipairs(variants) do
+    for _, r in ipairs(v.results) do if r.score ~= nil then has_quality = true end end
+  end
+  if ex.check then has_quality = true end
+  local rv, hit_arms, call_arms = {}, {}, {}
+  for i, v in ipairs(variants) do
+    local q
+    if has_quality then
+      q = { cases = {} }
+      for _, r in ipairs(v.results) do
+        local s = r.score
+        if r.error ~= nil and ex.error_score ~= false then s = ex.error_score or 0 end
+        if s ~= nil then
+          local n = #q + 1
+          q[n], q.cases[n] = s, r.case
+        end
+      end
+    end
+    local wall
+    if #v.walls == 1 then wall = v.walls[1] elseif #v.walls > 1 then wall = v.walls end
+    local sim = v.sim_calls > 0 and v.cases_run - v.real_cases or 0
+    rv[i] = { name = v.name, collector = v.collector, quality = q, wall_s = wall, simulated = sim }
+    hit_arms[v.name], call_arms[v.name] = v.hit_arm, v.calls_arm
+  end
+  local rep = report.compare {
+    title = ex.title or "experiment", variants = rv, baseline = variants[1].name,
+    reps = ex.reps, seed = ex.seed, level = ex.level, count_label = "cases",
+    extra_metrics = {
+      { key = "model_calls", label = "model calls per case", unit = "calls", mode = "ratio",
+        better = "lower", stat = "mean", arms = call_arms },
+      { key = "hit_rate", label = "answered from cache", unit = "%", mode = "diff",
+        better = "higher", stat = "mean", arms = hit_arms },
+    },
+  }
+  -- what the rows mean, then what happened per variant
+  local notes = {}
+  if ncases == 0 then
+    notes[1] = "no cases: the case list was empty, nothing was run"
+  else
+    notes[#notes + 1] = ("%s, %s%s, %s mode%s; rows are cases: latency is a variant's end-to-end time "
+      .. "per case (cache hits included), TTFT from the case's start to its first token, cost and "
+      .. "tokens the sums over its calls"):format(plural(ncases, "case"), plural(#variants, "variant"),
+      ex.repeats > 1 and (" × " .. ex.repeats .. " repeats") or "", ex.mode,
+      ex.mode == "blocks" and ex.batches > 1 and (" in " .. ex.batches .. " batches (wall time: "
+        .. "each batch's time scaled to the whole set; interval over batches)") or "")
+    if ex.mode == "interleaved" then
+      notes[#notes + 1] = ("wall time is the whole run's (%.2f s): interleaved variants share the clock; "
+        .. "use mode = \"blocks\" to time each variant"):format(wall)
+    end
+  end
+  for _, v in ipairs(variants) do
+    local t = v.totals
+    if v.cases_run > 0 then
+      notes[#notes + 1] = ("%s: %s, %s%s%s"):format(v.name, plural(t.calls - t.hits, "model call"),
+        plural(t.hits, "cache hit"), t.call_errors > 0 and (", " .. plural(t.call_errors, "failed call")) or "",
+        next(t.models) and (" (" .. models_line(t.models) .. ")") or "")
+    end
+    if #v.errors > 0 then
+      local e = v.errors[1]
+      notes[#notes + 1] = ("%s: %d of %d cases failed (first: case %s: %s)"):format(v.name, #v.errors,
+        v.cases_run, e.case, e.message)
+    end
+    if #v.check_errors > 0 then
+      local e = v.check_errors[1]
+      notes[#notes + 1] = ("%s: check failed on %s, left out of quality (first: case %s: %s)"):format(
+        v.name, plural(#v.check_errors, "case"), e.case, e.message)
+    end
+  end
+  for _, n in ipairs(rep.notes) do notes[#notes + 1] = n end
+  rep.notes = notes
+  local by_name = {}
+  for _, v in ipairs(variants) do
+    by_name[v.name] = { name = v.name, tag = v.tag, results = v.results, errors = v.errors,
+      check_errors = v.check_errors, calls = v.totals.calls, hits = v.totals.hits,
+      models = v.totals.models, walls = v.walls }
+  end
+  return setmetatable({ report = rep, variants = by_name, order = rv, cases = ncases, mode = ex.mode,
+    wall_s = wall, simulated = rep.simulated }, Comparison)
+end
+
+-- ---- entry -----------------------------------------------------------------------------
+
+local modes = { interleaved = true, blocks = true }
+
+local function settings(spec)
+  local cases = spec.cases
+  if cases == nil then
+    fail("cases is nil (if it comes from llm.data.jsonl or csv, that read failed: wrap it in assert(...) to see why)")
+  end
+  if type(cases) ~= "table" then fail("cases must be a list of cases, got " .. type(cases)) end
+  if spec.check ~= nil and not callable(spec.check) then fail("check must be a function") end
+  local ex = {
+    check = spec.check, title = spec.title or spec.name, reps = spec.reps, seed = spec.seed,
+    level = spec.level, progress = spec.progress,
+    mode = spec.mode or "interleaved",
+    repeats = pos_int(spec.repeats, "repeats", 1) or 1,
+    warmup = pos_int(spec.warmup, "warmup", 0) or 0,
+    batches = pos_int(spec.batches, "batches", 1) or 1,
+    concurrency = pos_int(spec.concurrency, "concurrency", 1),
+    error_score = spec.error_score,
+    timeout = spec.timeout,
+  }
+  if not modes[ex.mode] then fail("mode must be \"interleaved\" or \"blocks\", got " .. tostring(ex.mode)) end
+  if ex.timeout ~= nil and (type(ex.timeout) ~= "number" or ex.timeout <= 0) then
+    fail("timeout must be a number of seconds > 0")
+  end
+  if ex.error_score ~= nil and ex.error_score ~= false and type(ex.error_score) ~= "number" then
+    fail("error_score must be a number or false")
+  end
+  if spec.id ~= nil and type(spec.id) ~= "string" and not callable(spec.id) then
+    fail("id must be a field name or a function(case, i)")
+  end
+  return ex, cases, variants_of(spec)
+end
+
+--- llm.experiment(spec) -> comparison (see the top of this file)
+function M.new(spec)
+  if type(spec) ~= "table" then
+    error("bad argument #1 to 'llm.experiment' (table expected, got " .. type(spec) .. ")", 2)
+  end
+  local ok, ex, cases, variants = pcall(settings, spec)
+  if not ok then error(ex, 2) end
+  if not hooked then
+    hooked = true
+    calls.on_finish(on_finish, 100)
+  end
+  local ids = {}
+  for i, case in ipairs(cases) do ids[i] = id_of(spec, case, i) end
+  if #cases == 0 then
+    io.stderr:write("llm.experiment: no cases to run (the case list is empty); the report is empty\n")
+    return build(ex, variants, 0, 0)
+  end
+  warm_up(ex, variants, cases, ids)
+  local t0 = now()
+  if ex.mode == "blocks" then run_blocks(ex, variants, cases, ids)
+  else run_interleaved(ex, variants, cases, ids) end
+  return build(ex, variants, #cases, now() - t0)
+end
+
+-- ---- the comparison's face ---------------------------------------------------------------
+
+function Comparison:print(opts) return self.report:print(opts) end
+function Comparison:text(opts) return self.report:text(opts) end
+function Comparison:markdown() return self.report:markdown() end
+function Comparison:json() return self.report:json() end
+function Comparison:csv() return self.report:csv() end
+function Comparison:data() return self.report:data() end
+function Comparison:html(path) return self.report:html(path) end
+function Comparison:html_string() return self.report:html_string() end
+--- cmp:metric(key) -> the report row ("quality", "latency_p50", "cost", "wall", ...)
+function Comparison:metric(key) return self.report:metric(key) end
+--- cmp:stats(name) -> the report's stats table of a variant (per case)
+function Comparison:stats(name)
+  for _, v in ipairs(self.report.variants) do if v.name == name then return v.stats end end
+end
+Comparison.__tostring = function(c) return c.report:text { color = false } end
+
+return setmetatable(M, { __call = function(_, spec) return M.new(spec) end })
