@@ -1,0 +1,43 @@
+# Every example runs to the end on the simulator, fast: the zero latency
+# profile (LLMRUN_SIM_PROFILE=zero) takes the waiting out, the workloads stay
+# full size, so a broken example fails CI in seconds rather than minutes.
+# Checks are on what each example must print, not on its numbers (those
+# depend on latency, which is zero here).
+source "$(dirname "$0")/lib.sh"
+
+export XDG_DATA_HOME="$TMP/data" XDG_CACHE_HOME="$TMP/cache" LLMRUN_SIM_PROFILE=zero
+EX="${LLMRUN_SOURCE_DIR:-.}/examples"
+
+# run_example NAME ARGS... : runs examples/NAME.lua from $TMP (files it
+# writes by default land there)
+run_example() {
+  local name=$1
+  shift
+  (cd "$TMP" && "$LLMRUN" "$EX/$name.lua" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null)
+  status=$?
+  out=$(cat "$TMP/out")
+  err=$(cat "$TMP/err")
+}
+
+run_example day1_latency "$TMP/day1.html"
+expect_status 0
+expect_out_has "8 at a time"
+expect_out_has "Day 1: whole answers vs streaming"
+expect_out_has "SIMULATED"
+expect_out_has "TTFT p50"
+if [[ -s "$TMP/day1.html" ]]; then ok; else fail "day1: no HTML report"; fi
+
+run_example day4_metrics "$TMP/day4.html" 12
+expect_status 0
+expect_out_has "Day 4: baseline vs optimized (arithmetic, 12 questions)"
+expect_out_has "cases                 12 (0 failed)"
+expect_out_has "wall time"
+expect_out_has "In one line:"
+if [[ -s "$TMP/day4.html" && -s "$TMP/day4.md" ]]; then ok; else fail "day4: no HTML or Markdown report"; fi
+
+# an example's report can be read back from the call log
+run report
+expect_status 0
+expect_out_has "baseline"
+
+finish
