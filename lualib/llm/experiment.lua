@@ -528,6 +528,45 @@ function Comparison:metric(key) return self.report:metric(key) end
 function Comparison:stats(name)
   for _, v in ipairs(self.report.variants) do if v.name == name then return v.stats end end
 end
+--- cmp:summary([keys]) -> text: one line per variant, one column per metric
+-- (value and its 95% interval), narrower than the full report when there
+-- are many variants. keys default to accuracy/quality, latency p50 and
+-- p95, cost, model calls per case, answered from cache and wall time.
+function Comparison:summary(keys)
+  local text = require "llm.report_text"
+  keys = keys or { "quality", "latency_p50", "latency_p95", "cost", "model_calls", "hit_rate", "wall" }
+  local rows = {}
+  for _, k in ipairs(keys) do
+    local row = self.report:metric(k)
+    if row then rows[#rows + 1] = row end
+  end
+  local lines = { { "variant" } }
+  for _, row in ipairs(rows) do lines[1][#lines[1] + 1] = text.label_of(row) end
+  for _, v in ipairs(self.report.variants) do
+    local cells = { v.name }
+    for _, row in ipairs(rows) do
+      local value, ci = row.values[v.name], row.ci[v.name]
+      local cell = text.fmt_value(value, row.unit)
+      if value ~= nil and ci and ci.lo and ci.hi then
+        cell = ("%s [%s, %s]"):format(cell, text.fmt_value(ci.lo, row.unit), text.fmt_value(ci.hi, row.unit))
+      end
+      cells[#cells + 1] = cell
+    end
+    lines[#lines + 1] = cells
+  end
+  local widths = {}
+  for _, cells in ipairs(lines) do
+    for i, c in ipairs(cells) do widths[i] = math.max(widths[i] or 0, utf8.len(c) or #c) end
+  end
+  local out = {}
+  for _, cells in ipairs(lines) do
+    local parts = {}
+    for i, c in ipairs(cells) do parts[i] = c .. (" "):rep(widths[i] - (utf8.len(c) or #c)) end
+    out[#out + 1] = (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
 Comparison.__tostring = function(c) return c.report:text { color = false } end
 
 return setmetatable(M, { __call = function(_, spec) return M.new(spec) end })

@@ -291,6 +291,11 @@ T.test("reports: every format carries the variants and the intervals", function(
   local html = cmp:html_string()
   T.ok(html:find("<td>cases</td>", 1, true))
   T.eq(tostring(cmp), cmp:text { color = false })
+  local lines = {}
+  for l in cmp:summary { "quality", "cost" }:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  T.eq(#lines, 3, "a header and one line per variant")
+  T.ok(lines[1]:find("^variant%s+quality%s+cost"), lines[1])
+  T.ok(lines[2]:find("^a%s+5%.5 %[[%d.]+, [%d.]+%]"), lines[2])
   local q = cmp:metric("quality").vs.b
   T.near(q.effect, 1, 1e-9)
   T.ok(q.paired, "paired by case")
