@@ -10,5 +10,6 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.loop", luaopen__llm_loop},
   {"_llm.host", luaopen__llm_host},
   {"_llm.http", luaopen__llm_http},
+  {"_llm.cache", luaopen__llm_cache},
   {NULL, NULL}
 };

@@ -10,5 +10,6 @@ extern const luaL_Reg llm_preloaded_modules[];
 int luaopen__llm_loop(lua_State *L);
 int luaopen__llm_host(lua_State *L);
 int luaopen__llm_http(lua_State *L);
+int luaopen__llm_cache(lua_State *L);
 
 #endif
