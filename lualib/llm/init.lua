@@ -43,6 +43,7 @@ local lazy = {
   providers = function() return require "llm.providers" end,
   http = function() return require "_llm.http" end,
   calls = function() return require "llm.calls" end,
+  cache = function() return require "llm.cache" end,
 }
 
 function llm._lazy(name, loader)
