@@ -320,8 +320,9 @@ local function replay_of(doc, mode)
   local parts, pos = {}, 1
   while pos <= #text do
     local s, e = text:find("^%s*[^%s]+", pos)
-    if not s then
-      parts[#parts + 1] = text:sub(pos)
+    if not s then -- trailing white space joins the last word
+      if #parts > 0 then parts[#parts] = parts[#parts] .. text:sub(pos)
+      else parts[1] = text:sub(pos) end
       break
     end
     parts[#parts + 1] = text:sub(s, e)
