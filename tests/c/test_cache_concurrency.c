@@ -29,8 +29,8 @@ static llm_cache *open_at(const char *path)
 }
 
 /* Writes batches of 40 embeddings (one transaction each) and single
- * responses until killed. */
-static void writer_forever(const char *path, int seed)
+ * responses until killed; says so on `ready` after the first batch. */
+static void writer_forever(const char *path, int seed, int ready)
 {
   llm_cache *c = open_at(path);
   float vec[64];
@@ -58,6 +58,8 @@ static void writer_forever(const char *path, int seed)
     llm_sha256(name, strlen(name), hashes[0]);
     if (llm_cache_put(c, "resp", hashes[0], name, strlen(name), b, 0) != 0)
       _exit(5);
+    if (b == 0 && write(ready, "r", 1) != 1)
+      _exit(6);
   }
 }
 
@@ -67,11 +69,20 @@ static void test_kill_mid_batch(void)
   snprintf(path, sizeof path, "%s/killed.db", dir);
   srand((unsigned)time(NULL));
   for (int round = 0; round < 6; round++) {
+    int fds[2];
+    char r;
+    CHECK_INT(pipe(fds), 0);
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0)
-      writer_forever(path, round);
-    struct timespec ts = {0, (20 + rand() % 150) * 1000000L};
+    if (pid == 0) {
+      close(fds[0]);
+      writer_forever(path, round, fds[1]);
+    }
+    close(fds[1]);
+    /* kill it at a random moment once it is writing (slow builds start late) */
+    CHECK_INT(read(fds[0], &r, 1), 1);
+    close(fds[0]);
+    struct timespec ts = {0, (1 + rand() % 100) * 1000000L};
     nanosleep(&ts, NULL);
     kill(pid, SIGKILL);
     int ws;
