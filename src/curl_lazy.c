@@ -31,6 +31,8 @@ static struct {
   CURLMcode (*multi_add_handle)(CURLM *, CURL *);
   CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
   CURLMcode (*multi_perform)(CURLM *, int *);
+  CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
+  CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
   CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned, int, int *);
   CURLMcode (*multi_wakeup)(CURLM *);
   CURLMsg *(*multi_info_read)(CURLM *, int *);
@@ -81,6 +83,8 @@ static void load(void)
   RESOLVE(multi_add_handle, "curl_multi_add_handle");
   RESOLVE(multi_remove_handle, "curl_multi_remove_handle");
   RESOLVE(multi_perform, "curl_multi_perform");
+  RESOLVE(multi_socket_action, "curl_multi_socket_action");
+  RESOLVE(multi_assign, "curl_multi_assign");
   RESOLVE(multi_poll, "curl_multi_poll");
   RESOLVE(multi_wakeup, "curl_multi_wakeup");
   RESOLVE(multi_info_read, "curl_multi_info_read");
@@ -185,6 +189,12 @@ CURLMcode (curl_multi_add_handle)(CURLM *m, CURL *h) { need(); return api.multi_
 CURLMcode (curl_multi_remove_handle)(CURLM *m, CURL *h) { need(); return api.multi_remove_handle(m, h); }
 CURLMcode (curl_multi_perform)(CURLM *m, int *running) { need(); return api.multi_perform(m, running); }
 CURLMcode (curl_multi_wakeup)(CURLM *m) { need(); return api.multi_wakeup(m); }
+CURLMcode (curl_multi_socket_action)(CURLM *m, curl_socket_t s, int ev, int *running)
+{
+  need();
+  return api.multi_socket_action(m, s, ev, running);
+}
+CURLMcode (curl_multi_assign)(CURLM *m, curl_socket_t s, void *p) { need(); return api.multi_assign(m, s, p); }
 CURLMsg *(curl_multi_info_read)(CURLM *m, int *left) { need(); return api.multi_info_read(m, left); }
 CURLMcode (curl_multi_timeout)(CURLM *m, long *ms) { need(); return api.multi_timeout(m, ms); }
 const char *(curl_multi_strerror)(CURLMcode c) { need(); return api.multi_strerror(c); }

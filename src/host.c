@@ -13,6 +13,7 @@
 
 #include "curl_lazy.h"
 #include "fsutil.h"
+#include "http.h"
 #include "modules.h"
 
 struct llm_host {
@@ -340,6 +341,7 @@ int llm_host_close(llm_host *h, int status, int warn_running)
     status = LLM_EXIT_FAIL;
   llm_sched_free(h->sched);
   llm_loop_free(h->loop);
+  llm_http_pool_drain();
   llm_curl_cleanup();
   free(h);
   return status;

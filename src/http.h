@@ -34,6 +34,7 @@ typedef struct llm_http_request {
   const char *method;          /* "GET", "POST"... */
   const char *url;
   const char *const *headers;  /* "Name: value" strings, NULL-terminated */
+  const char *extra_header;    /* one more line, or NULL (per-attempt headers) */
   const char *body;            /* copied; may be NULL */
   size_t body_len;
   double connect_timeout;      /* seconds, 0: 5 */
@@ -64,6 +65,8 @@ enum llm_http_error {
 llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err, size_t errlen);
 /* Aborts if running (no notification), then frees. */
 void llm_http_free(llm_http *h);
+/* Frees the easy handles kept for reuse (at exit, before curl cleanup). */
+void llm_http_pool_drain(void);
 /* Stops a running transfer now; on_done is not called. */
 void llm_http_abort(llm_http *h);
 /* Un-pauses a transfer whose sink refused bytes. */

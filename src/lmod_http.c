@@ -1,7 +1,7 @@
 /* _llm.http: HTTP transfers for Lua tasks.
  *
- *   http.request{method=, url=, headers={...}, body=, timeout=, connect_timeout=,
- *                max_body=, insecure=, ca_file=}
+ *   http.request{method=, url=, headers={...}, extra_header=, body=, timeout=,
+ *                connect_timeout=, max_body=, insecure=, ca_file=}
  *     -> {status=, headers={name=value}, body=, t_start=, t_headers=,
  *         t_first_byte=, t_end=}  |  nil, err
  *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
@@ -158,7 +158,10 @@ static void read_request(lua_State *L, llm_http_request *req)
   lua_getfield(L, 1, "insecure");
   req->insecure = lua_toboolean(L, -1);
   lua_pop(L, 2);
-  /* url, method and body stay on the stack to keep their strings alive */
+  lua_getfield(L, 1, "extra_header");
+  req->extra_header = luaL_optstring(L, -1, NULL);
+  /* url, method, body and extra_header stay on the stack to keep their
+   * strings alive */
 
   req->timeout = opt_number(L, 1, "timeout", 0);
   req->connect_timeout = opt_number(L, 1, "connect_timeout", 0);

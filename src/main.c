@@ -23,6 +23,8 @@ static const char usage_text[] =
   "  -e CODE        run CODE (may be repeated)\n"
   "  -i             enter the REPL after the script or -e code\n"
   "  -l NAME        require library NAME into global NAME\n"
+  "  --dry-run      run against the simulator with no delay and print the\n"
+  "                 estimated tokens and cost per model of a real run\n"
   "  -              run the script read from stdin\n"
   "  --             stop handling options\n"
   "  -v, --version  print the version and exit\n"
@@ -74,6 +76,8 @@ static int collect_options(int argc, char **argv, options *o)
       o->version = 1;
     else if (strcmp(a, "-i") == 0)
       o->interactive = 1;
+    else if (strcmp(a, "--dry-run") == 0)
+      setenv("LLMRUN_DRY_RUN", "1", 1); /* read by lualib/llm/init.lua */
     else if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
       if (i + 1 >= argc)
         return usage_error("option '%s' needs an argument", a);

@@ -77,8 +77,14 @@ void llm_ndjson_init(llm_ndjson *p, llm_ndjson_line_fn on_line, void *ud, size_t
 
 int llm_ndjson_feed(llm_ndjson *p, const char *buf, size_t len, size_t *consumed)
 {
-  const char *s = buf, *e = buf + len;
+  const char *s = buf, *e;
   int rc = p->err;
+  if (rc || len == 0) { /* buf may be NULL when len is 0 */
+    if (consumed)
+      *consumed = 0;
+    return rc;
+  }
+  e = buf + len;
   while (!rc && s < e) {
     const char *lf = memchr(s, '\n', (size_t)(e - s));
     int stop;

@@ -112,11 +112,20 @@ static int value_put(llm_sse *p, const char *s, size_t n)
   switch (p->field) {
   case F_DATA: return event_put(p, &p->data, s, n);
   case F_EVENT: return event_put(p, &p->type, s, n);
-  case F_ID:
-    /* A NUL anywhere voids the whole id field: stop collecting it. */
-    if (!p->id_nul && memchr(s, '\0', n))
+  case F_ID: {
+    /* A NUL anywhere voids the whole id field: stop collecting at it.
+     * The bytes before it still count against max_size, so that where
+     * the chunks happen to end cannot change the outcome. */
+    const char *nul;
+    if (p->id_nul)
+      return 0;
+    nul = memchr(s, '\0', n);
+    if (nul) {
       p->id_nul = 1;
-    return p->id_nul ? 0 : event_put(p, &p->id_next, s, n);
+      n = (size_t)(nul - s);
+    }
+    return event_put(p, &p->id_next, s, n);
+  }
   case F_RETRY:
     p->work += n;
     for (size_t i = 0; i < n && p->retry_ok; i++) {
@@ -403,10 +412,14 @@ void llm_sse_init(llm_sse *p, llm_sse_event_fn on_event, void *ud, size_t max_si
 
 int llm_sse_feed(llm_sse *p, const char *buf, size_t len, size_t *consumed)
 {
-  const char *s = buf, *e = buf + len, *lf = buf, *cr = buf;
+  const char *s = buf, *e, *lf, *cr;
   int have_lf = 0, have_cr = 0, rc = p->err;
-  if (rc || len == 0)
-    goto out;
+  if (rc || len == 0) { /* buf may be NULL when len is 0 */
+    if (consumed)
+      *consumed = 0;
+    return rc;
+  }
+  e = lf = cr = buf + len;
   while (s < e) {
     const char *q;
     size_t n;
@@ -427,6 +440,10 @@ int llm_sse_feed(llm_sse *p, const char *buf, size_t len, size_t *consumed)
       }
       n = p->bom;
       p->bom = 3;
+      if (n > p->max_size) {
+        rc = fail(p, LLM_SSE_ETOOBIG);
+        break;
+      }
       p->line_len = n;
       if (n && (rc = decode(p, BOM, n)))
         break;
@@ -462,7 +479,6 @@ int llm_sse_feed(llm_sse *p, const char *buf, size_t len, size_t *consumed)
     if ((rc = end_line(p)))
       break;
   }
-out:
   if (consumed)
     *consumed = (size_t)(s - buf);
   return rc;

@@ -88,7 +88,30 @@ void llm_sse_init(llm_sse *p, llm_sse_event_fn on_event, void *ud, size_t max_si
  *   < 0             an error (sticky); *consumed says where it stopped.
  * consumed may be NULL. Bytes the parser holds back internally (half a
  * UTF-8 sequence, a CR waiting for its LF, a partial line) count as
- * consumed: never feed them again. */
+ * consumed: never feed them again.
+ *
+ * With curl: a write callback that returns CURL_WRITEFUNC_PAUSE gets the
+ * same bytes again, from the start of that piece, once unpaused (libcurl,
+ * curl_easy_pause(3)); so remember how many of them were parsed and skip
+ * them then. The skip count may span several redelivered pieces:
+ *
+ *   size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+ *   {
+ *     xfer *x = ud;
+ *     size_t len = size * nmemb, skip = x->skip < len ? x->skip : len, used;
+ *     int rc;
+ *     x->skip -= skip;
+ *     rc = llm_sse_feed(&x->sse, ptr + skip, len - skip, &used);
+ *     if (rc == LLM_SSE_PAUSED) {
+ *       x->skip = skip + used;
+ *       return CURL_WRITEFUNC_PAUSE;
+ *     }
+ *     return rc < 0 ? 0 : len;  // 0 makes curl fail with CURLE_WRITE_ERROR
+ *   }
+ *
+ * (Or copy ptr + skip + used .. len aside, return len, and feed the copy
+ * before unpausing.) on_event runs inside that callback: queue the event
+ * for the task rather than calling Lua there. */
 int llm_sse_feed(llm_sse *p, const char *buf, size_t len, size_t *consumed);
 
 /* End of the body. Discards a partial event and returns LLM_SSE_TRUNCATED

@@ -43,6 +43,8 @@ local lazy = {
   providers = function() return require "llm.providers" end,
   http = function() return require "_llm.http" end,
   calls = function() return require "llm.calls" end,
+  pricing = function() return require "llm.pricing" end,
+  budget = function() return require "llm.budget" end,
   cache = function() return require "llm.cache" end,
 }
 
@@ -70,6 +72,11 @@ function llm._run_exit_hooks()
   exit_hooks = {}
   if first_err ~= nil then error(first_err, 0) end
 end
+
+-- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
+-- simulator and a cost estimate prints at exit; see llm.dryrun.
+local dry = os.getenv("LLMRUN_DRY_RUN")
+if dry and dry ~= "" and dry ~= "0" then require("llm.dryrun").install(llm) end
 
 return setmetatable(llm, {
   __index = function(t, k)

@@ -16,6 +16,8 @@ local transport = require "llm.transport"
 local response = require "llm.response"
 local calls = require "llm.calls"
 local errors = require "llm.errors"
+local dryrun = require "llm.dryrun"
+require "llm.pricing" -- sets resp.cost on every call (its table loads on first use)
 
 local now = loop.now
 
@@ -61,6 +63,11 @@ local function new(spec)
   if type(name) ~= "string" or name == "" then
     error("llm.model: a model name is required", 2)
   end
+  local dry_run_provider
+  if dryrun.enabled() then -- llmrun --dry-run: every model goes to the simulator
+    spec, dry_run_provider = dryrun.rewrite(spec, providers)
+    name = spec.name
+  end
   local pname = spec.provider
   if not pname then
     pname, name = parse_name(name)
@@ -95,6 +102,7 @@ local function new(spec)
     insecure = spec.insecure,
     ca_file = spec.ca_file,
     cache = spec.cache ~= nil and require("llm.cache").resolve(spec.cache) or nil,
+    dry_run_provider = dry_run_provider,
   }, Model)
 end
 
@@ -102,6 +110,7 @@ end
 function Model:with(changes)
   local copy = setmetatable({}, Model)
   for k, v in pairs(self) do copy[k] = v end
+  copy._header_lines = nil
   for k, v in pairs(changes or {}) do
     if k == "defaults" then
       local d = {}
@@ -186,9 +195,15 @@ local function call_opts(self, opts)
 end
 
 function Model:_transport_spec(url, body, opts, stream)
+  -- the header lines are the same for every call of this model
+  local headers = self._header_lines
+  if not headers then
+    headers = self.format.headers(self.cfg, self.headers)
+    self._header_lines = headers
+  end
   return {
     method = "POST", url = url, body = body,
-    headers = self.format.headers(self.cfg, self.headers),
+    headers = headers,
     timeout = opts.timeout or self.timeout,
     connect_timeout = opts.connect_timeout or self.connect_timeout,
     stall_timeout = stream and (opts.stall_timeout or self.stall_timeout) or nil,
@@ -242,7 +257,7 @@ function Model:chat(req, opts)
     request_id = res.headers["x-request-id"] or res.headers["request-id"],
     retries = retries,
     cached = false,
-    raw = parsed.raw,
+    _body = res.body,
   })
 end
 

@@ -4,10 +4,28 @@
 --   total_tokens, cached_tokens, reasoning_tokens}, latency_ms, ttft_ms,
 --   model, provider, simulated, request_id, retries, cost (nil = unknown),
 --   cached (false | "exact" | "semantic"), partial (stream cut short), raw.
+local cjson = require "cjson"
+
 local M = {}
 
+-- `raw` (the decoded response body) is decoded again on first use rather
+-- than kept: a kept document is a dozen tables per response, and a run
+-- holding thousands of responses spent most of its time in the garbage
+-- collector walking them. The body string is one object.
 local mt = { __name = "llm.response" }
-mt.__index = {}
+mt.__index = function(r, k)
+  if k == "raw" then
+    local body = rawget(r, "_body")
+    if body then
+      local ok, doc = pcall(cjson.decode, body)
+      if ok then
+        rawset(r, "raw", doc)
+        return doc
+      end
+    end
+  end
+  return nil
+end
 mt.__tostring = function(r) return r.text or "" end
 
 function M.new(fields)

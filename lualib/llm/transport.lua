@@ -86,12 +86,6 @@ local function idempotency_key()
     math.random(0, 0xffffffff), math.random(0, 0xffffffff))
 end
 
-local function with_key(headers, key)
-  local h = {}
-  for i, line in ipairs(headers or {}) do h[i] = line end
-  h[#h + 1] = "Idempotency-Key: " .. key
-  return h
-end
 
 -- Runs attempt(headers) until it succeeds, fails for good, or retries run
 -- out. attempt returns ok_value, or nil, err, retryable, response_headers.
@@ -103,14 +97,15 @@ local function with_retries(spec, attempt)
   end
   local max_retries = spec.max_retries or retry.DEFAULT_MAX_RETRIES
   local scale = spec.retry_scale or retry.scale
-  local headers = with_key(spec.headers, idempotency_key())
+  -- the same key on every attempt of this logical request
+  local key_line = "Idempotency-Key: " .. idempotency_key()
   for n = 0, max_retries do
     local t0 = loop.now()
     if debug_on then
-      log("-> %s %s (attempt %d) [%s]", spec.method or "GET", spec.url, n + 1,
-          table.concat(M.redact(headers), "; "))
+      log("-> %s %s (attempt %d) [%s; %s]", spec.method or "GET", spec.url, n + 1,
+          table.concat(M.redact(spec.headers or {}), "; "), key_line)
     end
-    local value, err, retryable, rheaders = attempt(headers)
+    local value, err, retryable, rheaders = attempt(key_line)
     if value then
       log("<- %s %s ok in %.0f ms", spec.method or "GET", spec.url, (loop.now() - t0) * 1000)
       return value, n
@@ -130,9 +125,10 @@ end
 --- Buffered request -> response table (status, headers, body, t_*) and
 -- the number of retries, or nil, err.
 function M.request(spec)
-  return with_retries(spec, function(headers)
+  return with_retries(spec, function(key_line)
     local res, err = http.request {
-      method = spec.method, url = spec.url, headers = headers, body = spec.body,
+      method = spec.method, url = spec.url, headers = spec.headers, extra_header = key_line,
+      body = spec.body,
       timeout = spec.timeout, connect_timeout = spec.connect_timeout,
       max_body = spec.max_body, insecure = spec.insecure, ca_file = spec.ca_file,
     }
@@ -148,9 +144,10 @@ end
 --- Streaming request -> an open _llm.http stream with a 2xx status and
 -- the number of retries, or nil, err.
 function M.open_stream(spec)
-  return with_retries(spec, function(headers)
+  return with_retries(spec, function(key_line)
     local s, err = http.stream {
-      method = spec.method, url = spec.url, headers = headers, body = spec.body,
+      method = spec.method, url = spec.url, headers = spec.headers, extra_header = key_line,
+      body = spec.body,
       timeout = spec.timeout, connect_timeout = spec.connect_timeout,
       stall_timeout = spec.stall_timeout, framing = spec.framing or "sse",
       insecure = spec.insecure, ca_file = spec.ca_file,

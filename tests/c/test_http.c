@@ -235,5 +235,6 @@ int main(void)
   test_body_cap_and_informational();
   test_abort();
   llm_loop_free(loop);
+  llm_http_pool_drain();
   return check_report("http");
 }

@@ -229,6 +229,15 @@ static void test_caps(void)
   memcpy(body, "{}\n", 3); /* a line before the error still arrives */
   check_case("unterminated over cap", body, MAX + 4, "{}\n!err=-1\n", MAX);
   CHECK(strcmp(llm_ndjson_strerror(LLM_NDJSON_ETOOBIG), "NDJSON line too large") == 0);
+  {
+    llm_ndjson p;
+    size_t used = 99;
+    llm_ndjson_init(&p, on_line, NULL, 0);
+    CHECK_INT(llm_ndjson_feed(&p, NULL, 0, &used), LLM_NDJSON_OK); /* nothing to feed */
+    CHECK_INT(used, 0);
+    CHECK_INT(llm_ndjson_finish(&p), LLM_NDJSON_OK);
+    llm_ndjson_free(&p);
+  }
 }
 
 /* A 1 MiB line, in every chunk size, costs linear work (counted). */

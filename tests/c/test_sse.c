@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "sse.h"
@@ -433,6 +436,75 @@ static void test_pause_offsets(void)
   free(k.out.p);
 }
 
+/* The write callback documented in sse.h, against a stand-in for curl:
+ * a piece answered with PAUSE is delivered again from its first byte,
+ * possibly cut smaller, before anything new. */
+#define FAKE_WRITEFUNC_PAUSE ((size_t)-2)
+typedef struct xfer { llm_sse sse; size_t skip; } xfer;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+  xfer *x = ud;
+  size_t len = size * nmemb, skip = x->skip < len ? x->skip : len, used;
+  int rc;
+  x->skip -= skip;
+  rc = llm_sse_feed(&x->sse, ptr + skip, len - skip, &used);
+  if (rc == LLM_SSE_PAUSED) {
+    x->skip = skip + used;
+    return FAKE_WRITEFUNC_PAUSE;
+  }
+  return rc < 0 ? 0 : len;
+}
+
+static void test_curl_pause_pattern(void)
+{
+  ref_str want = {0};
+  int ok = 1;
+  sse_ref_parse(anthropic_wire, sizeof anthropic_wire - 1, &want);
+  for (int r = 0; r < 50 && ok; r++) {
+    xfer x;
+    sink k;
+    size_t n = sizeof anthropic_wire - 1, pos = 0, held_end = 0, pauses = 0;
+    char *body = malloc(n);
+    if (!body)
+      abort();
+    memcpy(body, anthropic_wire, n); /* curl's buffer is writable */
+    memset(&k, 0, sizeof k);
+    k.stop = 1;
+    x.skip = 0;
+    llm_sse_init(&x.sse, on_event, &k, 0);
+    while (pos < n) {
+      size_t limit = held_end > pos ? held_end : n;
+      size_t piece = 1 + rng() % 300;
+      size_t rc;
+      if (piece > limit - pos)
+        piece = limit - pos;
+      rc = on_body(body + pos, 1, piece, &x);
+      if (rc == FAKE_WRITEFUNC_PAUSE) {
+        pauses++;
+        if (held_end < pos + piece)
+          held_end = pos + piece; /* kept by curl, delivered again */
+      } else if (rc == piece) {
+        pos += piece;
+      } else {
+        ok = 0;
+        break;
+      }
+    }
+    {
+      char tail[32];
+      snprintf(tail, sizeof tail, "!eof=%d\n", llm_sse_finish(&x.sse));
+      ref_puts(&k.out, tail);
+    }
+    ok = ok && same("curl pause pattern", "redelivery", k.out.p, want.p) && pauses >= 8;
+    llm_sse_free(&x.sse);
+    free(k.out.p);
+    free(body);
+  }
+  CHECK(ok);
+  free(want.p);
+}
+
 static void test_last_event_id_and_reset(void)
 {
   llm_sse p;
@@ -442,6 +514,9 @@ static void test_last_event_id_and_reset(void)
   llm_sse_init(&p, on_event, &k, 0);
   CHECK_STR(llm_sse_last_event_id(&p, &len), "");
   CHECK_INT(llm_sse_retry(&p), -1);
+  len = 99;
+  CHECK_INT(llm_sse_feed(&p, NULL, 0, &len), LLM_SSE_OK); /* nothing to feed */
+  CHECK_INT(len, 0);
   llm_sse_feed(&p, "id: 5\nretry: 300\ndata:x\n\nid: 6\n", 31, NULL);
   CHECK_STR(llm_sse_last_event_id(&p, &len), "5");
   CHECK_INT(len, 1);
@@ -457,6 +532,12 @@ static void test_last_event_id_and_reset(void)
   llm_sse_free(&p);
   llm_sse_free(&p); /* twice is harmless */
   free(k.out.p);
+}
+
+static int type_len_event(void *ud, const llm_sse_event *ev)
+{
+  *(int *)ud = ev->type_len == 100000 && ev->type[99999] == 'e' && strcmp(ev->data, "x") == 0;
+  return 0;
 }
 
 static void test_caps(void)
@@ -492,6 +573,21 @@ static void test_caps(void)
   }
   body[n++] = '\n';
   check_case("event over cap", body, n, "message||-1|a\n!err=-1\n", MAX);
+  /* the cap holds for what UTF-8 repair adds: U+FFFD is 3 bytes for 1 */
+  check_case("replacements over cap", "data:\xFF\xFF\xFF\xFF\xFF\xFF\n\n", 13, "!err=-1\n", 16);
+  check_case("bad continuations over cap", "data:\xC3" "A\xC3" "A\xC3" "A\xC3" "A\xC3" "A\n\n", 17,
+             "!err=-1\n", 16);
+  check_case("split sequences over cap",
+             "data:\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\ndata:\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\n\n", 28,
+             "!err=-1\n", 16);
+  check_case("line-end replacement over cap", "data:\xC3\xA9\xC3\ndata:\xC3\n\n", 17, "!err=-1\n", 8);
+  /* id bytes before a NUL count against the cap in one piece or many
+   * (found by fuzzing: fed whole, the NUL hid the "ab" before it) */
+  check_case("id bytes before a nul", "id:\xFF\xFF\xFF\xFF\xFF" "ab\0\ndata:x\n\n", 20,
+             "!err=-1\n", 16);
+  /* a tiny cap counts the bytes held back as a possible BOM too */
+  check_case("half a bom over a tiny cap", "\xEF\xBB" "x\n", 4, "!err=-1\n", 1);
+  check_case("bom byte at a tiny cap", "\xEF\n\n", 3, EOF_OK, 1);
   CHECK(strcmp(llm_sse_strerror(LLM_SSE_ETOOBIG), "event stream line or event too large") == 0);
 }
 
@@ -586,6 +682,84 @@ static void test_big_comment(void)
   free(body);
 }
 
+/* A 100 KiB event type is delivered, then its buffer is let go. */
+static void test_big_type(void)
+{
+  size_t n = 7 + 100000 + 9;
+  char *body = malloc(n);
+  llm_sse p;
+  int ok;
+  if (!body)
+    abort();
+  memcpy(body, "event: ", 7);
+  memset(body + 7, 'e', 100000);
+  memcpy(body + 7 + 100000, "\ndata:x\n\n", 9);
+  llm_sse_init(&p, type_len_event, &ok, 0);
+  ok = 0;
+  CHECK_INT(llm_sse_feed(&p, body, n, NULL), LLM_SSE_OK);
+  CHECK(ok);
+  CHECK_INT(p.type.cap, 0);
+  llm_sse_free(&p);
+  free(body);
+}
+
+/* Out of memory: a child process with a capped address space feeds an
+ * ever longer line until realloc fails. Not under AddressSanitizer, whose
+ * shadow memory cannot live under RLIMIT_AS. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#endif
+
+static void test_out_of_memory(void)
+{
+#ifdef UNDER_ASAN
+  printf("sse: out-of-memory case not run under AddressSanitizer (needs RLIMIT_AS)\n");
+#else
+  int status = -1;
+  pid_t pid;
+  fflush(NULL);
+  pid = fork();
+  if (pid == 0) {
+    static char chunk[1 << 20];
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    struct rlimit rl;
+    llm_sse p;
+    sink k;
+    int rc = 0;
+    if (!f || fscanf(f, "%ld", &pages) != 1)
+      _exit(2);
+    fclose(f);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)64 << 20);
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+      _exit(3);
+    memset(chunk, 'x', sizeof chunk);
+    memset(&k, 0, sizeof k);
+    llm_sse_init(&p, on_event, &k, (size_t)1 << 40);
+    llm_sse_feed(&p, "data: ", 6, NULL);
+    for (int i = 0; i < 1024 && rc == 0; i++)
+      rc = llm_sse_feed(&p, chunk, sizeof chunk, NULL);
+    if (rc != LLM_SSE_ENOMEM || llm_sse_feed(&p, "\n\n", 2, NULL) != LLM_SSE_ENOMEM ||
+        llm_sse_finish(&p) != LLM_SSE_ENOMEM)
+      _exit(4);
+    llm_sse_free(&p); /* gives the memory back; the parser works again */
+    if (llm_sse_feed(&p, "data: ok\n\n", 10, NULL) != LLM_SSE_OK || !k.out.p ||
+        strcmp(k.out.p, "message||-1|ok\n") != 0)
+      _exit(5);
+    _exit(0);
+  }
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fprintf(stderr, "out-of-memory child: status %d\n", status);
+#endif
+}
+
 /* Random bodies made of the tokens that matter, checked against the oracle
  * whole, at random cuts with pauses, and byte by byte. */
 static void test_random_against_oracle(void)
@@ -660,10 +834,13 @@ int main(void)
   test_openai();
   test_anthropic();
   test_pause_offsets();
+  test_curl_pause_pattern();
   test_last_event_id_and_reset();
   test_caps();
   test_big_line();
   test_big_comment();
+  test_big_type();
+  test_out_of_memory();
   test_random_against_oracle();
   test_content_type();
   return check_report("sse");

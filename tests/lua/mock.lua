@@ -1,6 +1,6 @@
 -- Starts the scripted HTTP server (tests/tools/mockhttp, see
 -- tests/c/mock_http.h for the script language) for one test:
---   local srv = mock.start(script)   srv.url, srv:requests(), srv:stop()
+--   local srv <close> = mock.start(script)   srv.url, srv:requests(), srv:stop()
 local M = {}
 
 function M.start(script, seconds)
@@ -40,13 +40,18 @@ function M.start(script, seconds)
     return out
   end
 
+  -- Idempotent; also runs on collection or scope exit, so a server left
+  -- behind by a failing check is killed before its pipe is closed (closing
+  -- the pipe of a live server would block until it times out).
   function srv:stop()
+    if self.stopped then return end
+    self.stopped = true
     os.execute("kill " .. self.pid .. " 2>/dev/null")
     self.pipe:close()
     os.remove(sfile)
     os.remove(lfile)
   end
-  return srv
+  return setmetatable(srv, { __gc = srv.stop, __close = srv.stop })
 end
 
 return M

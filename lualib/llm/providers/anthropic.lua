@@ -173,7 +173,6 @@ function P.parse_chat(text)
     finish_reason = finish_reasons[stop] or stop,
     usage = P.usage(nonnull(doc.usage)),
     model = nonnull(doc.model),
-    raw = doc,
   }
 end
 

@@ -61,16 +61,21 @@ end
 
 --- body: the normalized request (messages + parameters), without model.
 function P.chat_request(cfg, model, body, stream)
-  local b = {}
-  for k, v in pairs(body) do b[k] = v end
-  b.model = model
+  -- body is the caller's fresh table (Model.normalize made it): add the
+  -- wire-only fields in place rather than copying it
+  local added_usage = false
+  body.model = model
   if stream then
-    b.stream = true
-    if b.stream_options == nil and cfg.stream_usage ~= false then
-      b.stream_options = { include_usage = true }
+    body.stream = true
+    if body.stream_options == nil and cfg.stream_usage ~= false then
+      body.stream_options = { include_usage = true }
+      added_usage = true
     end
   end
-  return { url = cfg.base_url .. "/chat/completions", body = cjson.encode(b) }
+  local text = cjson.encode(body)
+  body.model, body.stream = nil, nil
+  if added_usage then body.stream_options = nil end
+  return { url = cfg.base_url .. "/chat/completions", body = text }
 end
 
 local function snippet(s)
@@ -124,7 +129,6 @@ function P.parse_chat(text)
     usage = P.usage(nonnull(doc.usage)),
     model = nonnull(doc.model),
     choices = #choices > 1 and choices or nil,
-    raw = doc,
   }
 end
 

@@ -1,0 +1,134 @@
+/* Private pieces shared by the simulator's model files (sim_model.c,
+ * sim_tokens.c, sim_text.c, sim_skills.c, sim_embed.c). Not a public API:
+ * sim_model.h is. Everything here is reentrant: no mutable globals, all
+ * randomness comes from hashes of the request. */
+#ifndef LLMRUN_SIM_INTERNAL_H
+#define LLMRUN_SIM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- hashing and deterministic randomness (sim_util.c) ------------------ */
+
+/* FNV-1a over bytes, continued from h; finish with sim_mix64 before use as
+ * random bits (FNV's low bits are weak on their own). */
+#define SIM_HASH_INIT 0xcbf29ce484222325ULL
+uint64_t sim_hash_bytes(uint64_t h, const void *p, size_t n);
+uint64_t sim_hash_str(uint64_t h, const char *s);   /* NULL hashes as "" */
+uint64_t sim_hash_u64(uint64_t h, uint64_t v);
+uint64_t sim_mix64(uint64_t x);                     /* splitmix64 finaliser */
+
+typedef struct sim_rng { uint64_t s; } sim_rng;
+void sim_rng_init(sim_rng *r, uint64_t seed);
+uint64_t sim_rng_u64(sim_rng *r);
+double sim_rng_unit(sim_rng *r);                    /* [0, 1) */
+uint32_t sim_rng_below(sim_rng *r, uint32_t n);     /* [0, n), n > 0 */
+double sim_rng_normal(sim_rng *r);                  /* N(0, 1) */
+/* A uniform [0,1) that depends only on the key (no generator state). */
+double sim_unit_of(uint64_t key);
+
+/* ---- a growable byte buffer (sim_util.c) -------------------------------- */
+
+typedef struct sim_buf {
+  char *p;
+  size_t len, cap;
+  int oom;                 /* set once an allocation failed; appends stop */
+} sim_buf;
+
+void sim_buf_put(sim_buf *b, const char *s, size_t n);
+void sim_buf_puts(sim_buf *b, const char *s);
+void sim_buf_putc(sim_buf *b, char c);
+void sim_buf_free(sim_buf *b);
+
+/* Appends s[0..n) with every invalid UTF-8 sequence replaced by U+FFFD, so
+ * text copied from a prompt can go into a JSON string. */
+void sim_buf_put_utf8(sim_buf *b, const char *s, size_t n);
+
+/* ---- tokens (sim_tokens.c) ---------------------------------------------- */
+
+/* THE token approximation: splits s[0..n) into token-sized pieces and
+ * returns how many. When ends is not NULL, ends[i] receives the end offset
+ * of piece i for i < cap. Pieces never split a UTF-8 character. Every token
+ * count in the simulator (prompt, completion, embeddings input) comes from
+ * here, so switching to the real tokenizer is a change to this one
+ * function. */
+size_t sim_token_ends(const char *s, size_t n, size_t *ends, size_t cap);
+
+/* ---- model tiers and confidence (sim_tiers.c) ------------------------- */
+
+typedef struct sim_tier {
+  const char *name;        /* "frontier", "strong", "middle", "small" */
+  int rank;                /* 4 = frontier ... 1 = small */
+  double arith_err;        /* error per unit of arithmetic difficulty */
+  double ctx_err;          /* answer wrong although the fact is present */
+  double ctx_halluc;       /* answer a distractor when the fact is absent */
+} sim_tier;
+
+/* The model name as the tables see it: lower case, without a provider
+ * prefix ("sim/", "openai/") or "ft:"; at most cap-1 bytes. */
+void sim_model_name(const char *model, char *out, size_t cap);
+/* Tier of a model and how long its free-text answers run (1.0 = typical). */
+const sim_tier *sim_tier_of(const char *model, double *verbosity);
+
+/* Outcomes an answer can have, for its confidence. */
+enum { SIM_RIGHT, SIM_WRONG, SIM_UNSURE };
+/* Logit of the model's confidence in its answer: N(3.0, 1.2) when right,
+ * N(0.5, 1.2) when wrong, N(2.0, 1.0) for "I don't know." */
+double sim_confidence_z(uint64_t key, int outcome);
+/* How much more often a model errs at this temperature (1 up to T=1,
+ * rising linearly to 2 at T=2). */
+double sim_temperature_factor(double temperature);
+
+/* ---- skills (sim_arith.c, sim_context.c) -------------------------------- */
+
+/* What a skill decided. answer_at is the byte offset in text where the
+ * answer proper starts (its first piece carries the confidence logprob). */
+typedef struct sim_skill_out {
+  int kind;                /* SIM_SKILL_* */
+  int outcome;             /* SIM_RIGHT or SIM_WRONG */
+  sim_buf text;
+  size_t answer_at;
+  double conf_z;
+} sim_skill_out;
+
+enum { SIM_SKILL_NONE = 0, SIM_SKILL_ARITH, SIM_SKILL_CONTEXT };
+
+/* The prompt as the skills see it: every message's content, and the last
+ * user message on its own (the question lives there). */
+typedef struct sim_prompt {
+  const char *const *texts;
+  const size_t *lens;
+  size_t ntexts;
+  const char *last_user;
+  size_t last_user_len;
+  int prompt_tokens;
+  int verbose;             /* the prompt asks to explain / go step by step */
+} sim_prompt;
+
+/* Each returns 1 and fills out (text allocated) when the skill applies,
+ * else 0 with out untouched. key is the request's random key (model,
+ * seed, choice). */
+int sim_skill_arith(const sim_prompt *p, const char *model, uint64_t key,
+                    double temperature, sim_skill_out *out);
+int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key,
+                      double temperature, sim_skill_out *out);
+
+/* Internal steps, exposed for the tests. */
+/* Finds the arithmetic question in s[0..n): 1 with its value and
+ * difficulty (>= 1), else 0. */
+int sim_arith_find(const char *s, size_t n, int64_t *value, int *difficulty);
+/* Looks the question of p->last_user up in the prompt. Returns 1 with the
+ * value's span in *val, *vlen when a fact with the same subject is
+ * present; 0 when there is a question but no such fact; -1 when the last
+ * user message asks no context question. */
+int sim_context_lookup(const sim_prompt *p, const char **val, size_t *vlen);
+
+/* ---- free text (sim_text.c) --------------------------------------------- */
+
+/* Appends plausible English of about `tokens` tokens, ending on a
+ * sentence, drawn from rng; words from topic (may be NULL) are sprinkled
+ * in. */
+void sim_text_generate(sim_buf *out, sim_rng *rng, int tokens,
+                       const char *topic, size_t topic_len);
+
+#endif

@@ -1,0 +1,300 @@
+/* The simulator's model: turns a chat request into an answer (see
+ * sim_model.h). Skills are tried in order (arithmetic, then answer from
+ * the context); anything else gets free text. The answer is then cut at
+ * the first stop sequence and at max_tokens, and split into one piece per
+ * token for streaming.
+ *
+ * Determinism: the free text is drawn from a hash of the whole request
+ * (model, every message, seed, temperature, and the choice index when
+ * temperature > 0, so n > 1 gives different choices only when sampling).
+ * A skill's luck is drawn from a hash of (model, seed, choice, the question
+ * itself), not of the rest of the prompt, so two prompts that ask the same
+ * question (compressed or not) share their luck and differ only through
+ * the rules (fact present or not, prompt length). max_tokens and stop only
+ * cut the same text. A missing seed is seed 0. */
+#include "sim_model.h"
+#include "sim_internal.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Natural length of free text: log-normal around 110 tokens. */
+#define FREE_TEXT_MEDIAN 110.0
+#define FREE_TEXT_SPREAD 0.55
+#define FREE_TEXT_MAX 1500
+
+static int contains_ci(const char *s, size_t n, const char *w)
+{
+  size_t k = strlen(w);
+  if (!s || k > n)
+    return 0;
+  for (size_t i = 0; i + k <= n; i++) {
+    size_t j = 0;
+    while (j < k) {
+      char c = s[i + j];
+      if (c >= 'A' && c <= 'Z')
+        c = (char)(c - 'A' + 'a');
+      if (c != w[j])
+        break;
+      j++;
+    }
+    if (j == k)
+      return 1;
+  }
+  return 0;
+}
+
+static int is_role(const sim_message *m, const char *role)
+{
+  return m->role && strcmp(m->role, role) == 0;
+}
+
+/* Do the request's instructions contain any of the words? Instructions
+ * are the system (or developer) messages and the first and last
+ * INSTRUCTION_SPAN bytes of the last user message, where a request puts
+ * them around a pasted document; the document itself does not count, so a
+ * handbook that says "explain" does not make the model verbose. */
+#define INSTRUCTION_SPAN 300
+static int instructions_say(const sim_request *req, const sim_prompt *p,
+                            const char *const *words, size_t nwords)
+{
+  const char *u = p->last_user;
+  size_t n = p->last_user_len;
+  size_t head = n < INSTRUCTION_SPAN ? n : INSTRUCTION_SPAN;
+  size_t tail = n < INSTRUCTION_SPAN ? 0 : INSTRUCTION_SPAN;
+  for (size_t w = 0; w < nwords; w++) {
+    if (contains_ci(u, head, words[w]) || (tail && contains_ci(u + n - tail, tail, words[w])))
+      return 1;
+    for (size_t i = 0; i < req->nmessages; i++) {
+      const sim_message *m = &req->messages[i];
+      if ((is_role(m, "system") || is_role(m, "developer")) &&
+          contains_ci(m->content, m->content_len, words[w]))
+        return 1;
+    }
+  }
+  return 0;
+}
+
+static const char *const verbose_words[] = {
+  "step by step", "explain", "show your work", "think it through", "in full sentences",
+};
+static const char *const brief_words[] = {
+  "brief", "concise", "one sentence", "one word", "few words", "short answer", "tl;dr",
+};
+static const char *const long_words[] = {
+  "in detail", "detailed", "essay", "comprehensive", "thorough",
+};
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
+static int valid_request(const sim_request *req)
+{
+  if (!req || !req->model || !req->model[0] || !req->messages || req->nmessages == 0)
+    return 0;
+  for (size_t i = 0; i < req->nmessages; i++)
+    if (!req->messages[i].content && req->messages[i].content_len)
+      return 0;
+  return 1;
+}
+
+int sim_model_count_tokens(const char *text, size_t len)
+{
+  size_t n = text ? sim_token_ends(text, len, NULL, 0) : 0;
+  return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* OpenAI's chat count (openai-cookbook "How to count tokens with
+ * tiktoken", RELIABILITY.md C.4): 3 per message, plus the tokens of each
+ * value (role, content, name), plus 1 for a name, plus 3 for the reply
+ * primer. */
+int sim_model_prompt_tokens(const sim_request *req)
+{
+  if (!valid_request(req))
+    return 0;
+  long long total = 3;
+  for (size_t i = 0; i < req->nmessages && total < INT_MAX; i++) {
+    const sim_message *m = &req->messages[i];
+    total += 3;
+    /* The standard roles are one token each in cl100k and o200k. */
+    if (m->role && (!strcmp(m->role, "system") || !strcmp(m->role, "user") ||
+                    !strcmp(m->role, "assistant") || !strcmp(m->role, "tool") ||
+                    !strcmp(m->role, "developer")))
+      total += 1;
+    else if (m->role)
+      total += sim_model_count_tokens(m->role, strlen(m->role));
+    total += sim_model_count_tokens(m->content, m->content_len);
+    if (m->name)
+      total += 1 + sim_model_count_tokens(m->name, strlen(m->name));
+  }
+  return total > INT_MAX ? INT_MAX : (int)total;
+}
+
+static uint64_t temperature_bits(double t)
+{
+  if (!(t >= 0.0)) /* NaN or negative: as 0 */
+    t = 0.0;
+  if (t > 100.0)
+    t = 100.0;
+  return (uint64_t)llround(t * 1000.0);
+}
+
+/* log(sigmoid(z)), without overflow for large |z|. */
+static double log_sigmoid(double z)
+{
+  return z >= 0 ? -log1p(exp(-z)) : z - log1p(exp(z));
+}
+
+static void free_text(const sim_request *req, const sim_prompt *p, uint64_t request_key,
+                      sim_buf *out)
+{
+  double verbosity;
+  sim_tier_of(req->model, &verbosity);
+  sim_rng rng;
+  sim_rng_init(&rng, sim_hash_str(request_key, "free text"));
+  double tokens = exp(log(FREE_TEXT_MEDIAN) + FREE_TEXT_SPREAD * sim_rng_normal(&rng)) * verbosity;
+  if (instructions_say(req, p, brief_words, COUNT(brief_words)))
+    tokens *= 0.25;
+  else if (instructions_say(req, p, long_words, COUNT(long_words)))
+    tokens *= 2.5;
+  if (tokens < 8)
+    tokens = 8;
+  if (tokens > FREE_TEXT_MAX)
+    tokens = FREE_TEXT_MAX;
+  sim_text_generate(out, &rng, (int)tokens, p->last_user, p->last_user_len);
+}
+
+int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
+{
+  if (!valid_request(req) || !out || choice < 0)
+    return -1;
+
+  /* The prompt as the skills see it. */
+  size_t n = req->nmessages;
+  const char **texts = malloc(n * sizeof *texts);
+  size_t *lens = malloc(n * sizeof *lens);
+  if (!texts || !lens) {
+    free(texts);
+    free(lens);
+    return -1;
+  }
+  sim_prompt p = {texts, lens, n, NULL, 0, 0, 0};
+  for (size_t i = 0; i < n; i++) {
+    texts[i] = req->messages[i].content;
+    lens[i] = req->messages[i].content_len;
+    if (is_role(&req->messages[i], "user")) {
+      p.last_user = texts[i];
+      p.last_user_len = lens[i];
+    }
+  }
+  if (!p.last_user) { /* no user turn: the last message asks */
+    p.last_user = texts[n - 1];
+    p.last_user_len = lens[n - 1];
+  }
+  p.prompt_tokens = sim_model_prompt_tokens(req);
+  p.verbose = instructions_say(req, &p, verbose_words, COUNT(verbose_words));
+
+  /* Keys: the skill key ignores the prompt text; the request key does not. */
+  int sampling = req->temperature > 0.0;
+  uint64_t seed = req->has_seed ? (uint64_t)req->seed : 0;
+  char name[128];
+  sim_model_name(req->model, name, sizeof name);
+  uint64_t skill_key = sim_hash_str(SIM_HASH_INIT, name);
+  skill_key = sim_hash_u64(skill_key, seed);
+  skill_key = sim_hash_u64(skill_key, sampling ? (uint64_t)choice : 0);
+  uint64_t request_key = sim_hash_u64(skill_key, temperature_bits(req->temperature));
+  for (size_t i = 0; i < n; i++) {
+    const sim_message *m = &req->messages[i];
+    request_key = sim_hash_str(request_key, m->role);
+    request_key = sim_hash_str(request_key, m->name);
+    request_key = sim_hash_u64(request_key, m->content_len);
+    request_key = sim_hash_bytes(request_key, m->content ? m->content : "", m->content_len);
+  }
+
+  sim_skill_out skill;
+  memset(&skill, 0, sizeof skill);
+  if (!sim_skill_arith(&p, req->model, skill_key, req->temperature, &skill) &&
+      !sim_skill_context(&p, req->model, skill_key, req->temperature, &skill)) {
+    memset(&skill, 0, sizeof skill);
+    free_text(req, &p, request_key, &skill.text);
+  }
+  free(texts);
+  free(lens);
+  sim_buf text = skill.text;
+  if (text.oom || !text.p) {
+    sim_buf_free(&text);
+    return -1;
+  }
+
+  /* Stop sequences: the text ends before the earliest one, which is not
+   * included (as OpenAI does). */
+  const char *finish = "stop";
+  size_t cut = text.len;
+  for (size_t i = 0; req->stop && i < req->nstop; i++) {
+    const char *st = req->stop[i];
+    if (!st || !st[0])
+      continue;
+    const char *hit = memmem(text.p, cut, st, strlen(st));
+    if (hit)
+      cut = (size_t)(hit - text.p);
+  }
+  text.len = cut;
+
+  size_t count = sim_token_ends(text.p, text.len, NULL, 0);
+  size_t *ends = malloc((count ? count : 1) * sizeof *ends);
+  double *lps = req->logprobs ? malloc((count ? count : 1) * sizeof *lps) : NULL;
+  if (!ends || (req->logprobs && !lps)) {
+    free(ends);
+    free(lps);
+    sim_buf_free(&text);
+    return -1;
+  }
+  sim_token_ends(text.p, text.len, ends, count);
+  if (req->max_tokens > 0 && count > (size_t)req->max_tokens) {
+    count = (size_t)req->max_tokens;
+    text.len = ends[count - 1];
+    finish = "length";
+  }
+  text.p[text.len] = '\0';
+
+  /* Logprobs: the piece where the answer starts carries the model's
+   * confidence; the rest of the answer is near-certain; free text and
+   * reasoning are ordinary prose. */
+  if (lps) {
+    sim_rng rng;
+    sim_rng_init(&rng, sim_hash_str(request_key, "logprobs"));
+    int in_answer = 0;
+    for (size_t i = 0; i < count; i++) {
+      double z;
+      if (skill.kind && !in_answer && ends[i] > skill.answer_at) {
+        in_answer = 1;
+        z = skill.conf_z;
+        sim_rng_normal(&rng); /* keep the stream aligned with free text */
+      } else if (in_answer) {
+        z = 4.0 + 0.5 * sim_rng_normal(&rng);
+      } else {
+        z = 2.5 + 1.5 * sim_rng_normal(&rng);
+      }
+      lps[i] = log_sigmoid(z);
+    }
+  }
+
+  out->text = text.p;
+  out->len = text.len;
+  out->completion_tokens = count > INT_MAX ? INT_MAX : (int)count;
+  out->finish_reason = finish;
+  out->piece_ends = ends;
+  out->npieces = count;
+  out->logprobs = lps;
+  return 0;
+}
+
+void sim_answer_free(sim_answer *a)
+{
+  if (!a)
+    return;
+  free(a->text);
+  free(a->piece_ends);
+  free(a->logprobs);
+  memset(a, 0, sizeof *a);
+}
