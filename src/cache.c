@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -26,6 +27,10 @@
 #define EVICT_BATCH 64
 /* Expired entries are swept at most this often (seconds) by writers. */
 #define PURGE_INTERVAL 60.0
+/* How often (seconds) the memory layer looks for a clear by another
+ * process: the look is a read transaction (~5 us), ten times the cost of
+ * a memory hit, so a clear elsewhere is seen within this delay. */
+#define SHARED_CHECK_INTERVAL 0.1
 
 /* ---- statuses and errors ---------------------------------------------------------- */
 
@@ -572,13 +577,20 @@ static size_t lru_key(char *out, size_t cap, const char *ns, const uint8_t key[L
 
 /* Another process committed: if it cleared the store (the generation
  * moved), what memory holds may be gone on disk. Any write by another
- * connection moves data_version; only a clear moves the generation. */
+ * connection moves data_version; only a clear moves the generation.
+ * Looked at no more often than SHARED_CHECK_INTERVAL. */
 void cache_check_generation(llm_cache *c)
 {
-  sqlite3_stmt *st = cache_stmt(c, S_DATA_VERSION);
+  sqlite3_stmt *st;
+  struct timespec ts;
   int status;
   int64_t dv, gen;
-  if (!st)
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+  if (c->data_version >= 0 && t - c->last_shared_check < SHARED_CHECK_INTERVAL)
+    return;
+  c->last_shared_check = t;
+  if (!(st = cache_stmt(c, S_DATA_VERSION)))
     return;
   dv = scalar(c, st, -1, &status);
   if (status != LLM_CACHE_OK || dv == c->data_version)

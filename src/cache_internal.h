@@ -51,6 +51,7 @@ struct llm_cache {
   sem_space *spaces;
   int nspaces;
   int64_t data_version, generation;
+  double last_shared_check;  /* monotonic seconds of the last look for other processes' clears */
   double last_purge;
   int64_t memory_hits, disk_hits, misses;
   char errmsg[512];

@@ -16,99 +16,107 @@ local M = {}
 M.VERSION = 1
 
 local null = cjson.null
-local concat, sort, type, mtype, fmt = table.concat, table.sort, type, math.type, string.format
+local concat, sort, type, mtype, fmt, find, gsub = table.concat, table.sort, type, math.type,
+  string.format, string.find, string.gsub
+local pairs, tointeger, tostring = pairs, math.tointeger, tostring
 
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
                   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function escape(c) return escapes[c] or fmt("\\u%04x", c:byte()) end
 
 local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or fmt("\\u%04x", c:byte())
-  end) .. '"'
+  if not find(s, '[%c"\\]') then return '"' .. s .. '"' end -- the usual case
+  return '"' .. gsub(s, '[%c"\\]', escape) .. '"'
 end
 
 local function number(x)
-  if mtype(x) == "integer" then return fmt("%d", x) end
+  if mtype(x) == "integer" then return tostring(x) end
   if x ~= x then return '"NaN"' end
   if x == math.huge then return '"Infinity"' end
   if x == -math.huge then return '"-Infinity"' end
-  local i = math.tointeger(x)
-  if i then return fmt("%d", i) end -- 1.0 -> 1, -0.0 -> 0
+  local i = tointeger(x)
+  if i then return tostring(i) end -- 1.0 -> 1, -0.0 -> 0
   local s = fmt("%.15g", x)
   if tonumber(s) ~= x then s = fmt("%.17g", x) end
   return s
 end
 
--- A sequence 1..n with no other keys (n > 0).
-local function array_length(t)
-  local n = #t
-  if n == 0 then return nil end
-  local count = 0
-  for _ in pairs(t) do
-    count = count + 1
-    if count > n then return nil end
-  end
-  return count == n and n or nil
-end
-
 local encode
 
-local function encode_table(t, out, depth)
+-- out: the pieces so far, n: their count; returns the new count.
+local function encode_table(t, out, n, depth)
   if depth > 64 then error("nested too deeply", 0) end
-  local n = array_length(t)
-  if n then
-    out[#out + 1] = "["
-    for i = 1, n do
-      if i > 1 then out[#out + 1] = "," end
-      encode(t[i], out, depth + 1)
-    end
-    out[#out + 1] = "]"
-    return
-  end
-  local keys, names = {}, {}
+  local len = #t
+  local keys, nkeys, numeric = nil, 0, false
   for k in pairs(t) do
-    local kt = type(k)
-    if kt ~= "string" and kt ~= "number" then
-      error("a table key of type " .. kt, 0)
+    nkeys = nkeys + 1
+    if nkeys > len or mtype(k) ~= "integer" or k < 1 or k > len then
+      -- not a sequence: an object
+      keys = keys or {}
+      local kt = type(k)
+      if kt == "number" then numeric = true
+      elseif kt ~= "string" then error("a table key of type " .. kt, 0) end
     end
-    local name = kt == "string" and k or number(k)
-    if names[name] ~= nil then error("two keys that both read as '" .. name .. "'", 0) end
-    names[name] = k
-    keys[#keys + 1] = name
   end
-  sort(keys)
-  out[#out + 1] = "{"
-  for i, name in ipairs(keys) do
-    if i > 1 then out[#out + 1] = "," end
-    out[#out + 1] = quote(name)
-    out[#out + 1] = ":"
-    encode(t[names[name]], out, depth + 1)
+  if not keys and nkeys == len and len > 0 then
+    n = n + 1; out[n] = "["
+    for i = 1, len do
+      if i > 1 then n = n + 1; out[n] = "," end
+      n = encode(t[i], out, n, depth + 1)
+    end
+    n = n + 1; out[n] = "]"
+    return n
   end
-  out[#out + 1] = "}"
+  local names, i = {}, 0
+  local by_name = numeric and {} or nil
+  for k in pairs(t) do
+    i = i + 1
+    local name = k
+    if type(k) == "number" then
+      name = number(k)
+      if t[name] ~= nil or by_name[name] ~= nil then
+        error("two keys that both read as '" .. name .. "'", 0)
+      end
+      by_name[name] = k
+    end
+    names[i] = name
+  end
+  sort(names)
+  n = n + 1; out[n] = "{"
+  for j = 1, i do
+    local name = names[j]
+    n = n + 1; out[n] = (j > 1 and "," or "") .. quote(name) .. ":"
+    local key = by_name and by_name[name]
+    if key == nil then key = name end
+    n = encode(t[key], out, n, depth + 1)
+  end
+  n = n + 1; out[n] = "}"
+  return n
 end
 
-encode = function(v, out, depth)
+encode = function(v, out, n, depth)
   local t = type(v)
   if t == "string" then
-    out[#out + 1] = quote(v)
+    n = n + 1; out[n] = quote(v)
   elseif t == "number" then
-    out[#out + 1] = number(v)
-  elseif t == "boolean" then
-    out[#out + 1] = v and "true" or "false"
-  elseif v == nil or v == null then
-    out[#out + 1] = "null"
+    n = n + 1; out[n] = number(v)
   elseif t == "table" then
-    encode_table(v, out, depth)
+    n = encode_table(v, out, n, depth)
+  elseif t == "boolean" then
+    n = n + 1; out[n] = v and "true" or "false"
+  elseif v == nil or v == null then
+    n = n + 1; out[n] = "null"
   else
     error("a value of type " .. t, 0)
   end
+  return n
 end
 
 --- canonical(value) -> the canonical JSON text, or nil, why (a function,
 -- a userdata, a cycle...: such a request is not cached).
 function M.encode(value)
   local out = {}
-  local ok, err = pcall(encode, value, out, 0)
+  local ok, err = pcall(encode, value, out, 0, 0)
   if not ok then return nil, "cannot be cached: " .. tostring(err) end
   return concat(out)
 end
@@ -133,14 +141,19 @@ end
 -- m:stream) or an embedding request (kind "embed"): provider, endpoint,
 -- model, and every body parameter. nil, why when it cannot be cached.
 function M.request(model, kind, body)
-  local b = {}
-  for k, v in pairs(body) do
-    if not delivery[k] then b[k] = v end
+  local b = body
+  if body.stream ~= nil or body.stream_options ~= nil then
+    b = {}
+    for k, v in pairs(body) do
+      if not delivery[k] then b[k] = v end
+    end
   end
-  return M.encode {
-    v = M.VERSION, kind = kind, provider = model.provider,
-    endpoint = M.endpoint(model), model = model.name, body = b,
-  }
+  local text, err = M.encode(b)
+  if not text then return nil, err end
+  -- the same as encoding {body=, endpoint=, kind=, model=, provider=, v=}
+  return '{"body":' .. text .. ',"endpoint":' .. quote(M.endpoint(model)) .. ',"kind":'
+    .. quote(kind) .. ',"model":' .. quote(model.name) .. ',"provider":'
+    .. quote(model.provider) .. ',"v":' .. M.VERSION .. "}"
 end
 
 return M

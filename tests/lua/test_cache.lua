@@ -155,6 +155,12 @@ T.test("exact hit: one upstream call, latency is the lookup, saved is the origin
   T.eq(r2.saved.usage.completion_tokens, 5)
   T.eq(r2.saved.model, "gpt-4o-mini-2024-07-18")
   T.ok(r2.cached_at and math.abs(r2.cached_at - llm.wallclock()) < 60)
+  -- with prices (llm.pricing): a hit costs 0 and says what it saved
+  T.ok(r1.cost and r1.cost > 0, "gpt-4o-mini has a price")
+  T.eq(r2.cost, 0)
+  T.near(r2.saved.cost, r1.cost, 1e-12)
+  T.near(c:stats().cost_saved, r1.cost, 1e-12)
+  T.eq(c:stats().priced_hits, 1)
   -- another process (a fresh connection) finds it on disk
   local st, out = T.llmrun(("-e 'local c = llm.cache.open{path=%q}; "
     .. "local m = llm.model{name=\"gpt-4o-mini\", provider=\"openai\", base_url=%q, cache=c}; "

@@ -44,7 +44,7 @@ end
 local function calls_script(url, cache_expr, n)
   return ([[
 local c = %s
-local m = llm.model { name = "g", provider = "openai", base_url = %q, api_key = "k", cache = c,
+local m = llm.model { name = "gpt-4o-mini", provider = "openai", base_url = %q, api_key = "k", cache = c,
                       retry_scale = 0.01 }
 for i = 1, %d do print(assert(m:chat { user = "q" .. i, temperature = 0 }).text) end
 print(assert(m:chat { user = "q1", temperature = 0 }).cached)
@@ -152,7 +152,7 @@ T.test("a full disk: every call returns its result, one warning, the file stays 
   local file = dir .. "/fill.lua"
   write(file, ([[
 local c = assert(llm.cache.open{path=%q})
-local m = llm.model { name = "g", provider = "openai", base_url = %q, api_key = "k", cache = c }
+local m = llm.model { name = "gpt-4o-mini", provider = "openai", base_url = %q, api_key = "k", cache = c }
 local ok = 0
 for i = 1, 12 do
   local r = assert(m:chat { user = "q" .. i, temperature = 0 })
@@ -184,7 +184,7 @@ T.test("a huge response is cached whole; over max_entry_bytes it is skipped quie
   huge = table.concat(huge) -- about 400 KB of distinct words
   local srv = mock.start(reply(huge))
   local c = assert(llm.cache.open { path = dir .. "/huge.db" })
-  local m = llm.model { name = "g", provider = "openai", base_url = srv.url .. "/v1", api_key = "k", cache = c }
+  local m = llm.model { name = "gpt-4o-mini", provider = "openai", base_url = srv.url .. "/v1", api_key = "k", cache = c }
   assert(m:chat "big")
   local r = assert(m:chat "big")
   T.eq(r.cached, "exact")
@@ -213,7 +213,7 @@ T.test("two processes x 1,000 cached calls at once: no SQLITE_BUSY, nothing lost
     local file = dir .. "/w" .. who .. ".lua"
     write(file, ([[
 local c = assert(llm.cache.open{path=%q})
-local m = llm.model { name = "g", provider = "openai", base_url = %q, api_key = "k", cache = c }
+local m = llm.model { name = "gpt-4o-mini", provider = "openai", base_url = %q, api_key = "k", cache = c }
 local items = {}
 for i = 1, 1000 do items[i] = i end
 llm.map(items, function(i) return assert(m:chat { user = "%s-" .. i, temperature = 0 }) end,
@@ -241,7 +241,7 @@ T.test("kill -9 in the middle of cached calls leaves the file intact", function(
   local srv = mock.start(reply("ok"))
   write(dir .. "/loop.lua", ([[
 local c = assert(llm.cache.open{path=%q})
-local m = llm.model { name = "g", provider = "openai", base_url = %q, api_key = "k", cache = c }
+local m = llm.model { name = "gpt-4o-mini", provider = "openai", base_url = %q, api_key = "k", cache = c }
 local items = {}
 for i = 1, 100000 do items[i] = i end
 llm.map(items, function(i) return m:chat { user = "k" .. i, temperature = 0 } end, { concurrency = 16 })
