@@ -11,5 +11,6 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.host", luaopen__llm_host},
   {"_llm.http", luaopen__llm_http},
   {"_llm.cache", luaopen__llm_cache},
+  {"_llm.canon", luaopen__llm_canon},
   {NULL, NULL}
 };

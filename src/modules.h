@@ -11,5 +11,6 @@ int luaopen__llm_loop(lua_State *L);
 int luaopen__llm_host(lua_State *L);
 int luaopen__llm_http(lua_State *L);
 int luaopen__llm_cache(lua_State *L);
+int luaopen__llm_canon(lua_State *L);
 
 #endif

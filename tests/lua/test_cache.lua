@@ -66,6 +66,34 @@ T.test("canonical form: key order, number spelling, escapes", function()
   local cyc = {}
   cyc.self = cyc
   T.eq((canonical(cyc)), nil)
+  -- sequences are arrays; anything else an object with number keys as text
+  T.eq(canonical { 1, 2, 3 }, "[1,2,3]")
+  T.eq(canonical { [1] = "a", [3] = "c" }, '{"1":"a","3":"c"}')
+  T.eq(canonical { 1, 2, x = 3 }, '{"1":1,"2":2,"x":3}')
+  T.eq(canonical { [2.5] = true, [-1] = false }, '{"-1":false,"2.5":true}')
+  T.eq(select(2, canonical { [1] = "n", ["1"] = "s" }), "cannot be cached: two keys with the same text")
+  T.eq(select(2, canonical { [true] = 1 }),
+       "cannot be cached: a table key that is neither a string nor a number")
+  T.eq(canonical { s = "\127\0x" }, '{"s":"\\u007f\\u0000x"}')
+  T.eq(canonical(1e300), "1e+300")
+  T.eq(canonical(2^53), "9007199254740992")
+  T.eq(canonical(0 / 0), '"NaN"')
+  T.eq(canonical(-math.huge), '"-Infinity"')
+  -- byte order of keys, objects of more than 8 keys, big texts
+  local many, want = {}, {}
+  for i = 20, 1, -1 do many["k" .. i] = i end
+  local names = {}
+  for i = 1, 20 do names[i] = "k" .. i end
+  table.sort(names)
+  for i, n in ipairs(names) do want[i] = ('"%s":%d'):format(n, tonumber(n:sub(2))) end
+  T.eq(canonical(many), "{" .. table.concat(want, ",") .. "}")
+  T.eq(canonical { B = 1, a = 2, ["é"] = 3, [""] = 4 }, '{"":4,"B":1,"a":2,"é":3}')
+  local big = ("x"):rep(3000000)
+  T.eq(#canonical { big }, 3000004)
+  local deep = {}
+  local cur = deep
+  for _ = 1, 100 do cur.d = {} cur = cur.d end
+  T.eq(select(2, canonical(deep)), "cannot be cached: nested too deeply")
 end)
 
 T.test("reordered JSON keys give the same key; any parameter change another", function()
