@@ -458,9 +458,9 @@ local function run_plan(self, call, plan)
     wait_for_flight(shared, ikey, fl, me)
     if fl.resp then return plan.shared_hit(fl.resp) end
   end
-  local fl = shared.inflight[ikey]
-  if not fl and me then
-    shared.inflight[ikey] = { task = me, waiters = {} }
+  if not shared.inflight[ikey] and me then
+    plan.flight = { task = me, waiters = {} }
+    shared.inflight[ikey] = plan.flight
     plan.ikey = ikey
   end
   plan.cache = self
@@ -642,7 +642,9 @@ function Cache:_finish(call, resp, err)
   local plan = call.cache_plan
   if not plan or plan.cache ~= self then return end
   local shared = self.shared
-  local fl = plan.ikey and shared.inflight[plan.ikey]
+  -- only our own entry: a watcher may have handed the request to another
+  -- leader if our task ended before this (a stream read by another task)
+  local fl = plan.flight
   local good = resp and not err and not resp.partial and not resp.cached
   count(self, "misses")
   if good then
