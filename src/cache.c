@@ -1,5 +1,6 @@
 /* The cache store: opening, the schema and its migrations, responses,
- * eviction, statistics. See cache.h for the design. */
+ * eviction. Statistics are in cache_stats.c, vectors in cache_vectors.c.
+ * See cache.h for the design. */
 #include "cache_internal.h"
 
 #include <errno.h>
@@ -172,7 +173,7 @@ sqlite3_stmt *cache_stmt(llm_cache *c, int id)
 }
 
 /* Runs a statement that returns no rows (or ignores them); resets it. */
-static int run(llm_cache *c, sqlite3_stmt *st, const char *what)
+int cache_run(llm_cache *c, sqlite3_stmt *st, const char *what)
 {
   int rc, status = LLM_CACHE_OK;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -184,7 +185,7 @@ static int run(llm_cache *c, sqlite3_stmt *st, const char *what)
 }
 
 /* The first column of the first row as an integer (def when no row). */
-static int64_t scalar(llm_cache *c, sqlite3_stmt *st, int64_t def, int *status)
+int64_t cache_scalar(llm_cache *c, sqlite3_stmt *st, int64_t def, int *status)
 {
   int rc = sqlite3_step(st);
   int64_t v = def;
@@ -208,7 +209,7 @@ int cache_begin(llm_cache *c)
   if (!st)
     return LLM_CACHE_EIO;
   c->stats_in_txn = 0;
-  return run(c, st, "starting a write");
+  return cache_run(c, st, "starting a write");
 }
 
 void cache_rollback(llm_cache *c)
@@ -224,7 +225,7 @@ void cache_rollback(llm_cache *c)
 int cache_commit(llm_cache *c)
 {
   sqlite3_stmt *st = cache_stmt(c, S_COMMIT);
-  int status = st ? run(c, st, "committing") : LLM_CACHE_EIO;
+  int status = st ? cache_run(c, st, "committing") : LLM_CACHE_EIO;
   if (status != LLM_CACHE_OK) {
     cache_rollback(c);
     return status;
@@ -592,14 +593,14 @@ void cache_check_generation(llm_cache *c)
   c->last_shared_check = t;
   if (!(st = cache_stmt(c, S_DATA_VERSION)))
     return;
-  dv = scalar(c, st, -1, &status);
+  dv = cache_scalar(c, st, -1, &status);
   if (status != LLM_CACHE_OK || dv == c->data_version)
     return;
   c->data_version = dv;
   st = cache_stmt(c, S_GENERATION);
   if (!st)
     return;
-  gen = scalar(c, st, 0, &status);
+  gen = cache_scalar(c, st, 0, &status);
   if (status == LLM_CACHE_OK && gen != c->generation) {
     c->generation = gen;
     if (c->lru)
@@ -688,7 +689,7 @@ int llm_cache_put(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_
   sqlite3_bind_int64(st, 4, (sqlite3_int64)(len + strlen(ns) + LLM_CACHE_KEY_SIZE + 24));
   sqlite3_bind_double(st, 5, now);
   sqlite3_bind_double(st, 6, expires);
-  if ((status = run(c, st, "storing a response")) != LLM_CACHE_OK)
+  if ((status = cache_run(c, st, "storing a response")) != LLM_CACHE_OK)
     goto fail;
   if ((status = cache_before_commit(c, now)) != LLM_CACHE_OK)
     goto fail;
@@ -725,7 +726,7 @@ int llm_cache_delete(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_K
   }
   sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, key, LLM_CACHE_KEY_SIZE, SQLITE_STATIC);
-  if ((status = run(c, st, "deleting a response")) != LLM_CACHE_OK) {
+  if ((status = cache_run(c, st, "deleting a response")) != LLM_CACHE_OK) {
     cache_rollback(c);
     return status;
   }
@@ -783,7 +784,7 @@ int llm_cache_clear(llm_cache *c, const char *ns, int expired_only, double now, 
   }
   if (status == LLM_CACHE_OK) {
     sqlite3_stmt *st = cache_stmt(c, S_BUMP_GENERATION);
-    status = st ? run(c, st, "clearing") : LLM_CACHE_EIO;
+    status = st ? cache_run(c, st, "clearing") : LLM_CACHE_EIO;
   }
   if (status != LLM_CACHE_OK) {
     cache_rollback(c);
@@ -838,14 +839,14 @@ static int evict(llm_cache *c, double now)
     if (!(st = cache_stmt(c, S_PURGE_EXPIRED)))
       return LLM_CACHE_EIO;
     sqlite3_bind_double(st, 1, now);
-    if ((status = run(c, st, "removing expired entries")) != LLM_CACHE_OK)
+    if ((status = cache_run(c, st, "removing expired entries")) != LLM_CACHE_OK)
       return status;
   }
   if (c->max_bytes <= 0)
     return LLM_CACHE_OK;
   if (!(st = cache_stmt(c, S_TOTAL_BYTES)))
     return LLM_CACHE_EIO;
-  total = scalar(c, st, 0, &status);
+  total = cache_scalar(c, st, 0, &status);
   if (status != LLM_CACHE_OK || total <= c->max_bytes)
     return status;
   target = (int64_t)((double)c->max_bytes * EVICT_TARGET);
@@ -861,33 +862,13 @@ static int evict(llm_cache *c, double now)
     if (!(st = cache_stmt(c, e <= m ? S_EVICT_ENTRIES : S_EVICT_EMBEDDINGS)))
       return LLM_CACHE_EIO;
     sqlite3_bind_int(st, 1, EVICT_BATCH);
-    if ((status = run(c, st, "evicting")) != LLM_CACHE_OK)
+    if ((status = cache_run(c, st, "evicting")) != LLM_CACHE_OK)
       return status;
     if (!(st = cache_stmt(c, S_TOTAL_BYTES)))
       return LLM_CACHE_EIO;
-    total = scalar(c, st, 0, &status);
+    total = cache_scalar(c, st, 0, &status);
     if (status != LLM_CACHE_OK)
       return status;
-  }
-  return LLM_CACHE_OK;
-}
-
-static int write_stats(llm_cache *c)
-{
-  for (int i = 0; i < c->npending; i++) {
-    pending_stats *p = &c->pending[i];
-    sqlite3_stmt *st;
-    int status;
-    if (!p->dirty)
-      continue;
-    if (!(st = cache_stmt(c, S_STATS_UPSERT)))
-      return LLM_CACHE_EIO;
-    sqlite3_bind_text(st, 1, p->ns, -1, SQLITE_STATIC);
-    for (int k = 0; k < LLM_CC_COUNT; k++)
-      sqlite3_bind_double(st, 2 + k, p->counts.v[k]);
-    if ((status = run(c, st, "writing statistics")) != LLM_CACHE_OK)
-      return status;
-    c->stats_in_txn = 1;
   }
   return LLM_CACHE_OK;
 }
@@ -897,217 +878,5 @@ int cache_before_commit(llm_cache *c, double now)
   int status = evict(c, now);
   if (status != LLM_CACHE_OK)
     return status;
-  return write_stats(c);
-}
-
-static const char *const counter_names[LLM_CC_COUNT] = {
-  "hits_exact", "hits_semantic", "hits_shared", "misses", "stores", "skipped",
-  "errors", "tokens_saved", "cost_saved", "time_saved_ms",
-};
-
-const char *llm_cache_counter_name(int counter)
-{
-  return counter >= 0 && counter < LLM_CC_COUNT ? counter_names[counter] : NULL;
-}
-
-static pending_stats *pending_for(llm_cache *c, const char *ns, int create)
-{
-  pending_stats *p;
-  for (int i = 0; i < c->npending; i++)
-    if (strcmp(c->pending[i].ns, ns) == 0)
-      return &c->pending[i];
-  if (!create)
-    return NULL;
-  p = realloc(c->pending, (size_t)(c->npending + 1) * sizeof *p);
-  if (!p)
-    return NULL;
-  c->pending = p;
-  p = &c->pending[c->npending];
-  memset(p, 0, sizeof *p);
-  if (!(p->ns = strdup(ns)))
-    return NULL;
-  c->npending++;
-  return p;
-}
-
-int llm_cache_count(llm_cache *c, const char *ns, int counter, double amount)
-{
-  pending_stats *p;
-  if (counter < 0 || counter >= LLM_CC_COUNT || !isfinite(amount))
-    return cache_error(c, LLM_CACHE_EMISUSE, "bad counter");
-  if (!(p = pending_for(c, ns, 1)))
-    return cache_error(c, LLM_CACHE_ENOMEM, "out of memory");
-  p->counts.v[counter] += amount;
-  p->dirty = 1;
-  return LLM_CACHE_OK;
-}
-
-int llm_cache_flush(llm_cache *c)
-{
-  int dirty = 0, status;
-  for (int i = 0; i < c->npending; i++)
-    dirty |= c->pending[i].dirty;
-  if (!dirty || c->readonly)
-    return LLM_CACHE_OK;
-  if ((status = cache_begin(c)) != LLM_CACHE_OK)
-    return status;
-  if ((status = write_stats(c)) != LLM_CACHE_OK) {
-    cache_rollback(c);
-    return status;
-  }
-  return cache_commit(c);
-}
-
-/* ---- reading statistics --------------------------------------------------------------- */
-
-static int ns_stats(llm_cache *c, const char *ns, llm_cache_ns_stats *s)
-{
-  sqlite3_stmt *st;
-  pending_stats *p;
-  int rc;
-  memset(s, 0, sizeof *s);
-  s->ns = ns;
-  rc = sqlite3_prepare_v2(c->db, "SELECT hits_exact, hits_semantic, hits_shared, misses, stores, "
-                          "skipped, errors, tokens_saved, cost_saved, time_saved_ms FROM stats "
-                          "WHERE ns = ?1", -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return cache_fail(c, rc, "reading statistics");
-  sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
-  if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-    for (int k = 0; k < LLM_CC_COUNT; k++)
-      s->counts.v[k] = sqlite3_column_double(st, k);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    return cache_fail(c, rc, "reading statistics");
-  if ((p = pending_for(c, ns, 0)))
-    for (int k = 0; k < LLM_CC_COUNT; k++)
-      s->counts.v[k] += p->counts.v[k];
-  rc = sqlite3_prepare_v2(c->db, "SELECT count(*), coalesce(sum(size), 0) FROM entries WHERE ns = ?1",
-                          -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return cache_fail(c, rc, "reading statistics");
-  sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
-  if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    s->entries = sqlite3_column_int64(st, 0);
-    s->bytes = sqlite3_column_int64(st, 1);
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_ROW)
-    return cache_fail(c, rc, "reading statistics");
-  if (c->schema >= 3) {
-    rc = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM semantic WHERE ns = ?1", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-      return cache_fail(c, rc, "reading statistics");
-    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-      s->vectors = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW)
-      return cache_fail(c, rc, "reading statistics");
-  }
-  return LLM_CACHE_OK;
-}
-
-int llm_cache_stats(llm_cache *c, const char *ns,
-                    int (*fn)(void *ud, const llm_cache_ns_stats *s), void *ud)
-{
-  llm_cache_ns_stats s;
-  sqlite3_stmt *st;
-  int rc, status = LLM_CACHE_OK;
-  if (ns) {
-    if ((status = ns_stats(c, ns, &s)) == LLM_CACHE_OK)
-      fn(ud, &s);
-    return status;
-  }
-  /* every namespace on disk, plus those only counted in memory so far */
-  if (sqlite3_exec(c->db, "CREATE TEMP TABLE IF NOT EXISTS pending_ns (ns TEXT PRIMARY KEY);"
-                   "DELETE FROM pending_ns", NULL, NULL, NULL) != SQLITE_OK)
-    return cache_fail(c, sqlite3_errcode(c->db), "listing namespaces");
-  rc = sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO pending_ns VALUES (?1)", -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return cache_fail(c, rc, "listing namespaces");
-  for (int i = 0; i < c->npending; i++) {
-    sqlite3_bind_text(st, 1, c->pending[i].ns, -1, SQLITE_STATIC);
-    sqlite3_step(st);
-    sqlite3_reset(st);
-  }
-  sqlite3_finalize(st);
-  rc = sqlite3_prepare_v2(c->db, "SELECT ns FROM stats UNION SELECT ns FROM entries "
-                          "UNION SELECT ns FROM temp.pending_ns ORDER BY 1", -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return cache_fail(c, rc, "listing namespaces");
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    char *name = strdup((const char *)sqlite3_column_text(st, 0));
-    if (!name) {
-      status = LLM_CACHE_ENOMEM;
-      break;
-    }
-    status = ns_stats(c, name, &s);
-    if (status == LLM_CACHE_OK && fn(ud, &s) != 0) {
-      free(name);
-      break;
-    }
-    free(name);
-    if (status != LLM_CACHE_OK)
-      break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE && status == LLM_CACHE_OK)
-    status = cache_fail(c, rc, "listing namespaces");
-  sqlite3_finalize(st);
-  return status;
-}
-
-static int64_t count_rows(llm_cache *c, const char *text, int *status)
-{
-  sqlite3_stmt *st;
-  int64_t v = 0;
-  int rc = sqlite3_prepare_v2(c->db, text, -1, &st, NULL);
-  if (rc != SQLITE_OK) {
-    *status = cache_fail(c, rc, "counting");
-    return 0;
-  }
-  v = scalar(c, st, 0, status);
-  sqlite3_finalize(st);
-  return v;
-}
-
-int llm_cache_info_get(llm_cache *c, llm_cache_info *out)
-{
-  int status = LLM_CACHE_OK;
-  memset(out, 0, sizeof *out);
-  out->bytes = count_rows(c, "SELECT bytes FROM totals WHERE id = 1", &status);
-  if (status == LLM_CACHE_OK)
-    out->entries = count_rows(c, "SELECT count(*) FROM entries", &status);
-  if (status == LLM_CACHE_OK && c->schema >= 2)
-    out->embeddings = count_rows(c, "SELECT count(*) FROM embeddings", &status);
-  if (status == LLM_CACHE_OK && c->schema >= 3)
-    out->vectors = count_rows(c, "SELECT count(*) FROM semantic", &status);
-  if (status == LLM_CACHE_OK && c->schema >= 3)
-    out->audits = count_rows(c, "SELECT count(*) FROM audit", &status);
-  if (c->lru) {
-    out->memory_bytes = llm_lru_bytes(c->lru);
-    out->memory_entries = llm_lru_count(c->lru);
-    out->memory_budget = llm_lru_budget(c->lru);
-  }
-  out->memory_hits = c->memory_hits;
-  out->disk_hits = c->disk_hits;
-  out->misses = c->misses;
-  return status;
-}
-
-int llm_cache_integrity(llm_cache *c, char *out, size_t n)
-{
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &st, NULL);
-  if (rc != SQLITE_OK) {
-    snprintf(out, n, "%s", sqlite3_errmsg(c->db));
-    return cache_fail(c, rc, "checking integrity");
-  }
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
-  else
-    snprintf(out, n, "%s", sqlite3_errmsg(c->db));
-  sqlite3_finalize(st);
-  return rc == SQLITE_ROW ? LLM_CACHE_OK : cache_fail(c, rc, "checking integrity");
+  return cache_write_stats(c);
 }

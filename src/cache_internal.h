@@ -1,5 +1,6 @@
-/* Shared by the cache engine's files (cache.c: the store, responses and
- * statistics; cache_vectors.c: embeddings, semantic vectors and audits).
+/* Shared by the cache engine's files (cache.c: the store and responses;
+ * cache_stats.c: statistics; cache_vectors.c: embeddings, semantic
+ * vectors and audits).
  * Not for other code: use cache.h. */
 #ifndef LLMRUN_CACHE_INTERNAL_H
 #define LLMRUN_CACHE_INTERNAL_H
@@ -65,6 +66,12 @@ int cache_fail(llm_cache *c, int rc, const char *what);
 int cache_error(llm_cache *c, int status, const char *fmt, ...);
 /* BEGIN IMMEDIATE (refused on a read-only store). */
 int cache_begin(llm_cache *c);
+/* Runs a statement that returns no rows (or ignores them), then resets it. */
+int cache_run(llm_cache *c, sqlite3_stmt *st, const char *what);
+/* The first column of the first row as an integer (def when no row). */
+int64_t cache_scalar(llm_cache *c, sqlite3_stmt *st, int64_t def, int *status);
+/* Writes the pending statistics in the open write transaction. */
+int cache_write_stats(llm_cache *c);
 /* Eviction and pending statistics, inside the write transaction. */
 int cache_before_commit(llm_cache *c, double now);
 int cache_commit(llm_cache *c);
