@@ -14,7 +14,7 @@ expect_out "no cache yet at $TMP/xdg/llmrun/cache.db"
 
 run cache stats --json
 expect_status 0
-expect_out "{\"path\":\"${TMP//\//\\/}\\/xdg\\/llmrun\\/cache.db\",\"exists\":false,\"namespaces\":[]}"
+expect_out "{\"exists\":false,\"path\":\"$TMP/xdg/llmrun/cache.db\",\"namespaces\":[]}"
 
 # fill two namespaces through the store, with statistics
 run -e '

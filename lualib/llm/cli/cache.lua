@@ -1,7 +1,8 @@
 -- llmrun cache stats|clear|path|check: look after the response cache.
 local cli = require "llm.cli"
-local cjson = require "cjson"
 local C = require "_llm.cache"
+-- JSON with sorted keys: the same numbers always print the same text
+local encode = require("_llm.canon").encode
 
 local Cmd = {}
 Cmd.summary = "show, clear or locate the response cache"
@@ -29,11 +30,11 @@ local spec = {
   ["--json"] = true, ["--expired"] = true,
 }
 
--- cjson writes an empty table as {}: lists are spliced in by hand.
+-- An empty table encodes as {}: the list goes in by hand, last.
 local function encode_with_list(obj, name, list)
-  local head = cjson.encode(obj)
-  return head:sub(1, -2) .. (head == "{}" and "" or ",") .. cjson.encode(name) .. ":"
-    .. (#list > 0 and cjson.encode(list) or "[]") .. "}"
+  local head = encode(obj)
+  return head:sub(1, -2) .. (head == "{}" and "" or ",") .. encode(name) .. ":"
+    .. (#list > 0 and encode(list) or "[]") .. "}"
 end
 
 local function human_bytes(n)
