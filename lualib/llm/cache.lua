@@ -35,7 +35,7 @@ local canon = require "llm.cache_canon"
 local errors = require "llm.errors"
 local response = require "llm.response"
 
-local now, wallclock = loop.now, loop.wallclock
+local now = loop.now
 local sha256 = C.sha256
 
 local M = {}
@@ -371,10 +371,10 @@ end
 function Cache:_lookup(key)
   local shared = self.shared
   if not shared.db or shared.broken then return nil end
-  local value, created, msg = shared.db:get(self.ns, key)
+  local value, created, status = shared.db:get(self.ns, key)
   if value == nil then
-    if created ~= nil then -- (nil, message, status)
-      if msg == "corrupt" then shared.broken = msg end
+    if created ~= nil then -- a failure: (nil, message, status)
+      if status == "corrupt" then shared.broken = status end
       count(self, "errors")
       warn_once(shared, "reading failed", created)
     end
@@ -708,6 +708,5 @@ M._count = count
 M._lookup_doc = function(self, key) return self:_lookup(key) end
 M._hit_response = hit_response
 M._warn_once = warn_once
-M.wallclock = wallclock
 
 return M
