@@ -90,6 +90,38 @@ T.test("a corrupt cache file: open says so; cache = true warns once and goes on"
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
+T.test("a cache whose pages are damaged: answers still come, one warning", function()
+  local dir = tmpdir()
+  assert(os.execute("mkdir -p '" .. dir .. "/xdg/llmrun'"))
+  local path = dir .. "/xdg/llmrun/cache.db"
+  local srv = mock.start(reply("fresh"))
+  -- a cache holding the answers to q1..q300, written and closed
+  local c = assert(llm.cache.open { path = path })
+  local m = llm.model { name = "gpt-4o-mini", provider = "openai", base_url = srv.url .. "/v1",
+                        api_key = "k", cache = c }
+  for i = 1, 300 do assert(m:chat { user = "q" .. i .. (" pad"):rep(100), temperature = 0 }) end
+  c:close()
+  -- overwrite every third 4 KiB page after the first two with noise
+  local bytes = assert(read(path))
+  local pages = {}
+  for i = 0, #bytes // 4096 - 1 do
+    local page = bytes:sub(i * 4096 + 1, (i + 1) * 4096)
+    if i >= 2 and i % 3 == 0 then page = ("\x5a\xa5"):rep(2048) end
+    pages[#pages + 1] = page
+  end
+  write(path, table.concat(pages) .. bytes:sub(#pages * 4096 + 1))
+  local script = calls_script(srv.url .. "/v1", "true", 1):gsub('"q" %.%. i', '"q" .. i .. (" pad"):rep(100)')
+    :gsub('"q1"', '"q1" .. (" pad"):rep(100)')
+  script = script:gsub("for i = 1, 1 do", "for i = 1, 40 do")
+  local st, out, err = run_script(script, { XDG_CACHE_HOME = dir .. "/xdg" })
+  T.eq(st, 0, err)
+  local answers = select(2, out:gsub("fresh\n", ""))
+  T.eq(answers, 40, out)
+  T.eq(count(err, "llmrun: cache:"), 1, err)
+  srv:stop()
+  os.execute("rm -rf '" .. dir .. "'")
+end)
+
 T.test("a database from a newer llmrun is refused, and left as it was", function()
   local dir = tmpdir()
   local path = dir .. "/newer.db"
