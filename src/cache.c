@@ -26,6 +26,8 @@
  * full store does not evict on every write. */
 #define EVICT_TARGET 0.9
 #define EVICT_BATCH 64
+/* Bytes of the file read through a memory map. */
+#define MMAP_BYTES "268435456"
 /* Expired entries are swept at most this often (seconds) by writers. */
 #define PURGE_INTERVAL 60.0
 /* How often (seconds) the memory layer looks for a clear by another
@@ -485,6 +487,9 @@ static int open_db(llm_cache *c, const llm_cache_config *cfg)
     }
   }
   exec(c, "PRAGMA synchronous = NORMAL", "setting synchronous");
+  /* reads through a memory map (no read() and copy per page), as
+   * diskcache does; sqlite falls back to read() where mmap is unavailable */
+  exec(c, "PRAGMA mmap_size = " MMAP_BYTES, "setting mmap_size");
   c->schema = (int)version;
   if (version < target) {
     if (c->readonly)
