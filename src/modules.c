@@ -10,6 +10,9 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.loop", luaopen__llm_loop},
   {"_llm.host", luaopen__llm_host},
   {"_llm.http", luaopen__llm_http},
+  {"_llm.tok", luaopen__llm_tok},
+  {"_llm.metrics", luaopen__llm_metrics},
+  {"_llm.calllog", luaopen__llm_calllog},
   {"_llm.cache", luaopen__llm_cache},
   {"_llm.canon", luaopen__llm_canon},
   {NULL, NULL}

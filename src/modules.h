@@ -10,6 +10,9 @@ extern const luaL_Reg llm_preloaded_modules[];
 int luaopen__llm_loop(lua_State *L);
 int luaopen__llm_host(lua_State *L);
 int luaopen__llm_http(lua_State *L);
+int luaopen__llm_tok(lua_State *L);
+int luaopen__llm_metrics(lua_State *L);
+int luaopen__llm_calllog(lua_State *L);
 int luaopen__llm_cache(lua_State *L);
 int luaopen__llm_canon(lua_State *L);
 

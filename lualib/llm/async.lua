@@ -82,7 +82,9 @@ end
 -- (default 16), and returns the first result of each call in input order.
 -- errs[i] holds the second result of a call that returned nil, err (the
 -- runtime-failure convention), or with {errors="collect"} the error it
--- raised. opts.on_progress(done, total) is called after each item.
+-- raised. opts.on_progress(done, total) is called after each item; without
+-- it, a progress line is drawn on stderr when that is a terminal and there
+-- are more than a few items (llm.progress), unless opts.progress == false.
 function M.map(list, fn, opts)
   if type(list) ~= "table" then argerror(1, "llm.map", "table expected, got " .. type(list)) end
   if not callable(fn) then argerror(2, "llm.map", "function expected, got " .. type(fn)) end
@@ -95,6 +97,9 @@ function M.map(list, fn, opts)
   local results, errs = {}, {}
   if n == 0 then return results, errs end
   local me = must_wait("llm.map")
+  local progress <close> = on_progress == nil and opts.progress ~= false
+    and require("llm.progress").auto(n) or nil
+  if progress then on_progress = progress.update end
 
   local next_index, active, done, failure = 1, 0, 0, nil
   local function worker()

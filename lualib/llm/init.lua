@@ -39,10 +39,14 @@ local llm = {
 
 -- name -> loader; the loader's result replaces the entry on first access.
 local lazy = {
-  model = function() return require("llm.model").new end,
+  -- the call log starts with the first model (not at start-up)
+  model = function() require("llm.log").install() return require("llm.model").new end,
   providers = function() return require "llm.providers" end,
   http = function() return require "_llm.http" end,
   calls = function() return require "llm.calls" end,
+  log = function() return require "llm.log" end,
+  metrics = function() return require "llm.metrics" end,
+  report = function() return require "llm.report" end,
   pricing = function() return require "llm.pricing" end,
   budget = function() return require "llm.budget" end,
   cache = function() return require "llm.cache" end,
@@ -72,6 +76,8 @@ function llm._run_exit_hooks()
   exit_hooks = {}
   if first_err ~= nil then error(first_err, 0) end
 end
+
+llm._lazy("tokens", function() return require "llm.tokens" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.

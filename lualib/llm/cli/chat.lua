@@ -6,17 +6,20 @@ local prompt = require "llm.cli.prompt"
 local C = {}
 C.summary = "talk with a model, keeping the conversation"
 C.usage = [[
-usage: llmrun chat [-m MODEL] [-s SYSTEM]
+usage: llmrun chat [-m MODEL] [-s SYSTEM] [-n]
 
 Reads your messages from stdin, one per line, and streams each answer.
 Commands: /exit, /model NAME, /system TEXT, /clear (forget the history), /help.
+-n, --no-log: do not record the calls in the call log.
 ]]
 
-local spec = { ["-m"] = "model", ["--model"] = "model", ["-s"] = "system", ["--system"] = "system" }
+local spec = { ["-m"] = "model", ["--model"] = "model", ["-s"] = "system", ["--system"] = "system",
+               ["-n"] = true, ["--no-log"] = true }
 
 function C.main(args)
   local opts, rest = cli.parse(args, spec)
   if #rest > 0 then cli.usage_error("unexpected argument %s", rest[1]) end
+  if opts.n or opts.no_log then llm.log.off() end
   local m = llm.model(opts.model or "gpt-4o-mini")
   local system = opts.system
   local history = {}

@@ -17,11 +17,13 @@ first token, latency and cost go to stderr.
   -o KEY VALUE          request option, e.g. -o temperature 0 -o max_tokens 50
   --no-stream           wait for the whole answer
   --json                print one JSON object (text and numbers) on stdout
+  -n, --no-log          do not record this call in the call log
 ]]
 
 local spec = {
   ["-m"] = "model", ["--model"] = "model", ["-s"] = "system", ["--system"] = "system",
   ["-o"] = { "options", 2 }, ["--no-stream"] = true, ["--json"] = true,
+  ["-n"] = true, ["--no-log"] = true,
 }
 
 --- One stderr line: "gpt-4o-mini (sim) · 12 in + 34 out tokens · TTFT 210 ms · 1.3 s · $0.000021"
@@ -47,6 +49,7 @@ function C.main(args)
   local text = rest[1]
   if text == "-" then text = io.stdin:read("a") end
   if text == "" then cli.usage_error("the prompt is empty") end
+  if opts.n or opts.no_log then llm.log.off() end
 
   local m = llm.model(opts.model or "gpt-4o-mini")
   local req = { user = text, system = opts.system }

@@ -1,0 +1,146 @@
+-- llmrun logs: the call log, newest last (or the runs, with --runs).
+local cli = require "llm.cli"
+local text = require "llm.report_text"
+
+local C = {}
+C.summary = "show logged calls (or runs) from the call log"
+C.usage = [[
+usage: llmrun logs [-n N] [--run ID] [--json]
+       llmrun logs --runs [-n N] [--json]
+       llmrun logs --path
+
+Shows the last N calls (default 20; 0 for all) from the call log,
+$XDG_DATA_HOME/llmrun/runs.db, oldest first: time, run, tag, model,
+status, latency, time to first token, tokens, cost and cache hits.
+
+  -n, --count N   how many (0: all)
+  --run ID        only the calls of this run (an id or a unique prefix)
+  --runs          list runs instead: id, script, calls, failures, cost
+  --json          one JSON object per line (JSON Lines)
+  --path          print the database path and exit
+
+Logging is on by default; LLMRUN_LOG=0 or llm.log.off() turns it off.
+]]
+
+local spec = {
+  ["-n"] = "count", ["--count"] = "count", ["--run"] = "run", ["--json"] = true,
+  ["--runs"] = true, ["--path"] = true,
+}
+
+local function clock(t)
+  if not t then return "" end
+  return os.date("%Y-%m-%d %H:%M:%S", math.floor(t))
+end
+
+local function ms(v) return v and text.fmt_value(v, "ms") or "" end
+
+local function cost(v, row)
+  if v == nil then
+    if row.status == "error" and not row.prompt_tokens then return "" end
+    return "?"
+  end
+  return text.fmt_value(v, "USD")
+end
+
+local function table_out(head, rows)
+  local w = {}
+  for i, h in ipairs(head) do w[i] = utf8.len(h) end
+  for _, r in ipairs(rows) do
+    for i = 1, #head do w[i] = math.max(w[i], utf8.len(r[i] or "") or 0) end
+  end
+  local function line(r)
+    local parts = {}
+    for i = 1, #head do parts[i] = (r[i] or "") .. (" "):rep(w[i] - (utf8.len(r[i] or "") or 0)) end
+    return (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  io.stdout:write(line(head), "\n")
+  for _, r in ipairs(rows) do io.stdout:write(line(r), "\n") end
+end
+
+local function show_runs(reader, n, json)
+  local runs = reader:runs(n)
+  if #runs == 0 then
+    io.stderr:write("llmrun logs: no runs logged yet\n")
+    return 0
+  end
+  local rows = {}
+  for i = #runs, 1, -1 do
+    local r = runs[i]
+    if json then
+      io.stdout:write(text.encode_json(r), "\n")
+    else
+      local c = r.calls - (r.cost_unknown or 0) > 0 and text.fmt_value(r.cost, "USD") or "?"
+      if (r.cost_unknown or 0) > 0 and c ~= "?" then c = c .. "+?" end
+      rows[#rows + 1] = { r.run_id, clock(r.started_at), r.script or "", tostring(r.calls),
+        tostring(r.errors), tostring(r.hits), c, r.simulated and "yes" or "" }
+    end
+  end
+  if not json then
+    table_out({ "run", "started", "script", "calls", "failed", "hits", "cost", "simulated" }, rows)
+  end
+  return 0
+end
+
+function C.main(args)
+  local opts, rest = cli.parse(args, spec)
+  if #rest > 0 then cli.usage_error("unexpected argument %s", rest[1]) end
+  local n = 20
+  if opts.count ~= nil then
+    n = math.tointeger(tonumber(opts.count))
+    if not n or n < 0 then cli.usage_error("-n needs a count >= 0, got %s", opts.count) end
+  end
+  local log = require "llm.log"
+  if opts.path then
+    local path, err = log.path()
+    if not path then io.stderr:write("llmrun logs: ", err, "\n") return 1 end
+    io.stdout:write(path, "\n")
+    return 0
+  end
+  local reader, err, missing = log.reader()
+  if not reader then
+    if missing then
+      io.stderr:write("llmrun logs: no calls logged yet (", tostring(log.path()), ")\n")
+      return 0
+    end
+    io.stderr:write("llmrun logs: ", err, "\n")
+    return 1
+  end
+  if opts.runs then return show_runs(reader, n, opts.json) end
+
+  local run_id
+  if opts.run then
+    local why
+    run_id, why = reader:find_run(opts.run)
+    if not run_id then
+      io.stderr:write(why == "ambiguous"
+        and ("llmrun logs: run id '%s' is ambiguous: give more of it\n"):format(opts.run)
+        or ("llmrun logs: no run matches '%s' (llmrun logs --runs lists the runs)\n"):format(opts.run))
+      return 1
+    end
+  end
+  local calls = reader:calls(run_id, n)
+  if #calls == 0 then
+    io.stderr:write("llmrun logs: no calls logged", run_id and (" in run " .. run_id) or " yet", "\n")
+    return 0
+  end
+  local rows = {}
+  for i = #calls, 1, -1 do
+    local c = calls[i]
+    if opts.json then
+      io.stdout:write(text.encode_json(c), "\n")
+    else
+      local status = c.status
+      if c.error_kind then status = status .. " (" .. c.error_kind .. (c.http_status and (" " .. c.http_status) or "") .. ")" end
+      local tokens = c.prompt_tokens and ("%d+%d"):format(c.prompt_tokens, c.completion_tokens or 0) or ""
+      rows[#rows + 1] = { clock(c.started_at), c.run_id:sub(-6), c.tag or "", c.model or "",
+        status, ms(c.latency_ms), ms(c.ttft_ms), tokens, cost(c.cost, c), c.cache_kind or "",
+        c.simulated and "sim" or "" }
+    end
+  end
+  if not opts.json then
+    table_out({ "time", "run", "tag", "model", "status", "latency", "ttft", "tokens", "cost", "cache", "" }, rows)
+  end
+  return 0
+end
+
+return C

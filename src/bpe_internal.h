@@ -1,0 +1,182 @@
+/* The inside of an encoding, shared by bpe_load.c (building it), bpe.c
+ * (encoding with it) and bpe_builtin.c. Not part of the API. */
+#ifndef LLMRUN_BPE_INTERNAL_H
+#define LLMRUN_BPE_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "bpe.h"
+
+#define LLM_BPE_NO_RANK UINT32_MAX
+#define LLM_BPE_MAX_TOKEN_LEN 255 /* tiktoken's longest is 128 bytes */
+#define LLM_BPE_MAX_BYTES (1u << 24) /* offsets are 24 bits in a slot */
+
+typedef struct {
+  const uint8_t *text;
+  size_t len;
+  uint32_t id;
+} llm_bpe_special;
+
+struct llm_bpe {
+  char name[32];
+  llm_bpe_pattern pattern;
+  uint32_t n_ranks; /* one past the highest ordinary rank in use */
+  uint32_t n_vocab; /* one past the highest id, specials included */
+  uint32_t max_len; /* longest ordinary token, in bytes */
+  /* Every token as [rank: 3 bytes LE][length: 1 byte][bytes]; tok_off[r]
+   * is the offset of rank r's bytes (0: no such rank), so its length is
+   * bytes[tok_off[r] - 1]. */
+  const uint8_t *bytes;
+  size_t n_bytes;
+  const uint32_t *tok_off;
+  /* Open-addressing hash from token bytes to rank, linear probing: a slot
+   * holds (offset << 8) | length, 0 is empty. A hit costs two cache
+   * misses, the slot and the token (its rank is beside it), and a probe
+   * of a token of another length touches nothing else. Ranks >= n_ranks
+   * are not part of this encoding (r50k_base uses p50k_base's table). */
+  const uint32_t *slots;
+  uint32_t mask;
+  uint32_t byte_rank[256];
+  const uint32_t *pair_rank; /* [65536]: rank of each two-byte token or NO_RANK */
+  size_t n_special;
+  const llm_bpe_special *special;
+  uint8_t special_first[256]; /* bytes that begin some special token */
+  void *owned[8];             /* malloc'd parts, freed by llm_bpe_free */
+};
+
+/* The tables of an encoding as one position-independent image: the build
+ * runs src/vocab/bpe_pack.c to write it from a .tiktoken file, and the
+ * built-in encodings use it in place from the executable's read-only data,
+ * so loading parses nothing and only the pages a text touches are read.
+ * Sections start at 16-byte aligned offsets from the header. */
+#define LLM_BPE_BLOB_MAGIC "LLMBPE\0\2"
+#define LLM_BPE_BLOB_ENDIAN 0x01020304u
+typedef struct {
+  char magic[8];
+  uint32_t endian;     /* LLM_BPE_BLOB_ENDIAN as the packer's machine wrote it */
+  uint32_t hash_check; /* llm_bpe_blob_hash_check(): the same hash function */
+  uint32_t n_ranks, max_len, mask, n_bytes;
+  uint32_t off_bytes, off_tok_off, off_slots, off_pair_rank, size;
+  uint32_t byte_rank[256];
+} llm_bpe_blob_header;
+
+static inline uint64_t llm_bpe_rd64(const uint8_t *p)
+{
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static inline uint64_t llm_bpe_rd32(const uint8_t *p)
+{
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* 64x64->128 multiply folded to 64 bits: a fast, well-mixing step. */
+static inline uint64_t llm_bpe_mix(uint64_t a, uint64_t b)
+{
+  __uint128_t m = (__uint128_t)a * b;
+  return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
+/* Two words that, with the length, identify a string of 1 to 16 bytes
+ * (overlapping loads for 4-16 bytes; first, middle and last byte below). */
+static inline void llm_bpe_short_key(const uint8_t *p, size_t n, uint64_t *a, uint64_t *b)
+{
+  if (n >= 8) {
+    *a = llm_bpe_rd64(p);
+    *b = llm_bpe_rd64(p + n - 8);
+  } else if (n >= 4) {
+    *a = llm_bpe_rd32(p);
+    *b = llm_bpe_rd32(p + n - 4);
+  } else if (n > 0) {
+    *a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
+    *b = 0;
+  } else {
+    *a = *b = 0;
+  }
+}
+
+#define LLM_BPE_K1 0xa0761d6478bd642full
+#define LLM_BPE_K2 0xe7037ed1a0b428dbull
+
+/* Hash of a byte string, tuned for the short keys BPE looks up. */
+static inline uint64_t llm_bpe_hash(const uint8_t *p, size_t n)
+{
+  uint64_t a, b;
+  if (n <= 16) {
+    llm_bpe_short_key(p, n, &a, &b);
+  } else {
+    uint64_t h = LLM_BPE_K2;
+    size_t i = 0;
+    for (; i + 16 < n; i += 16)
+      h = llm_bpe_mix(llm_bpe_rd64(p + i) ^ LLM_BPE_K1, llm_bpe_rd64(p + i + 8) ^ h);
+    a = llm_bpe_rd64(p + n - 16);
+    b = llm_bpe_rd64(p + n - 8) ^ h;
+  }
+  return llm_bpe_mix(a ^ LLM_BPE_K1, b ^ LLM_BPE_K2 ^ n);
+}
+
+/* a[0..n) == b[0..n), with the hash's overlapping loads for short keys
+ * (cheaper than a memcmp call; never reads outside either string). */
+static inline int llm_bpe_bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+  if (n >= 8) {
+    if (n > 16)
+      return memcmp(a, b, n) == 0;
+    return llm_bpe_rd64(a) == llm_bpe_rd64(b) && llm_bpe_rd64(a + n - 8) == llm_bpe_rd64(b + n - 8);
+  }
+  if (n >= 4)
+    return llm_bpe_rd32(a) == llm_bpe_rd32(b) && llm_bpe_rd32(a + n - 4) == llm_bpe_rd32(b + n - 4);
+  return n == 0 || (a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1]);
+}
+
+/* The length of rank r's token, 0 for a rank that is not in use. */
+static inline size_t llm_bpe_tok_len(const llm_bpe *e, uint32_t r)
+{
+  return e->tok_off[r] ? e->bytes[e->tok_off[r] - 1] : 0;
+}
+
+/* The rank stored in front of the token at offset off. */
+static inline uint32_t llm_bpe_rank_at(const llm_bpe *e, uint32_t off)
+{
+  const uint8_t *b = e->bytes + off - 4;
+  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16;
+}
+
+/* Rank of the token with these bytes, or LLM_BPE_NO_RANK. */
+static inline uint32_t llm_bpe_rank(const llm_bpe *e, const uint8_t *p, size_t n)
+{
+  uint32_t i, slot, r;
+  if (n > e->max_len)
+    return LLM_BPE_NO_RANK;
+  for (i = (uint32_t)llm_bpe_hash(p, n) & e->mask;; i = (i + 1) & e->mask) {
+    slot = e->slots[i];
+    if (slot == 0)
+      return LLM_BPE_NO_RANK;
+    if ((slot & 0xFF) == n && llm_bpe_bytes_eq(e->bytes + (slot >> 8), p, n)) {
+      r = llm_bpe_rank_at(e, slot >> 8);
+      return r < e->n_ranks ? r : LLM_BPE_NO_RANK;
+    }
+  }
+}
+
+/* A value that changes if the hash function does (checked in blobs). */
+static inline uint32_t llm_bpe_blob_hash_check(void)
+{
+  static const uint8_t probe[] = "tiktoken-compatible BPE, llmrun";
+  return (uint32_t)llm_bpe_hash(probe, sizeof probe - 1);
+}
+
+/* An encoding over a blob used in place (bpe_load.c): checks the header
+ * and section bounds; limit_ranks (0: all) hides the ranks from there on.
+ * The blob must outlive the encoding. */
+llm_bpe *llm_bpe_from_blob(const char *name, llm_bpe_pattern pattern, const void *blob,
+                           size_t len, uint32_t limit_ranks,
+                           const llm_bpe_special_token *specials, size_t n_special,
+                           char *err, size_t errlen);
+
+#endif

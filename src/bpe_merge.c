@@ -1,0 +1,143 @@
+/* Byte-pair merging of one piece, exactly as tiktoken's _byte_pair_merge
+ * (src/lib.rs): start from single bytes; repeatedly merge the adjacent pair
+ * whose concatenation has the lowest rank, the leftmost on ties; stop when
+ * no adjacent pair is a token.
+ *
+ * tiktoken rescans the whole piece after each merge, which is quadratic in
+ * the piece length. Short pieces (nearly all of them) use the same scan
+ * here, which is fastest when small; long ones keep their parts in a
+ * linked list and the candidate pairs in a priority queue (bpe_queue.c),
+ * near-linear: a stale entry is recognised because its rank no longer
+ * equals the current rank of the pair at its position (a longer pair never
+ * has the same rank, as each rank names one byte string). */
+#include <stdlib.h>
+
+#include "bpe_merge.h"
+#include "bpe_queue.h"
+
+#define NONE UINT32_MAX
+
+/* ---- short pieces: tiktoken's scan ---------------------------------------- */
+
+static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
+{
+  uint32_t start[LLM_BPE_SHORT_PIECE + 1], pair[LLM_BPE_SHORT_PIECE], tok[LLM_BPE_SHORT_PIECE];
+  size_t k = n, i, j;
+  /* parts are p[start[i] .. start[i+1]) with rank tok[i]; pair[i] is the
+   * rank of part i joined with part i+1, NO_RANK past the last part */
+  for (i = 0; i < n; i++) {
+    start[i] = (uint32_t)i;
+    tok[i] = e->byte_rank[p[i]];
+  }
+  start[n] = (uint32_t)n;
+  for (i = 0; i + 1 < n; i++)
+    pair[i] = e->pair_rank[(p[i] << 8) | p[i + 1]];
+  pair[n - 1] = LLM_BPE_NO_RANK;
+  for (;;) {
+    uint32_t best = LLM_BPE_NO_RANK;
+    j = 0;
+    for (i = 0; i + 1 < k; i++)
+      if (pair[i] < best) {
+        best = pair[i];
+        j = i;
+      }
+    if (best == LLM_BPE_NO_RANK)
+      break;
+    /* drop the boundary start[j+1]: parts j and j+1 become one */
+    tok[j] = best;
+    memmove(&start[j + 1], &start[j + 2], (k - j - 1) * sizeof start[0]);
+    memmove(&tok[j + 1], &tok[j + 2], (k - j - 2) * sizeof tok[0]);
+    memmove(&pair[j + 1], &pair[j + 2], (k - j - 2) * sizeof pair[0]);
+    k--;
+    pair[j] = j + 2 <= k ? llm_bpe_rank(e, p + start[j], start[j + 2] - start[j])
+                         : LLM_BPE_NO_RANK;
+    if (j > 0)
+      pair[j - 1] = llm_bpe_rank(e, p + start[j - 1], start[j + 1] - start[j - 1]);
+  }
+  if (out)
+    memcpy(out, tok, k * sizeof tok[0]);
+  return k;
+}
+
+/* ---- long pieces: a priority queue over a linked list ------------------------------ */
+
+typedef struct {
+  uint32_t *next, *prev, *pair; /* per part, indexed by its first byte */
+  llm_bpe_queue q;
+} lattice;
+
+/* Sets the pair at part `a` (a joined with its next part) and queues it. */
+static int set_pair(const llm_bpe *e, lattice *l, const uint8_t *p, size_t n, uint32_t a)
+{
+  uint32_t b = l->next[a], end, r;
+  if (b == NONE) {
+    l->pair[a] = LLM_BPE_NO_RANK;
+    return 0;
+  }
+  end = l->next[b] == NONE ? (uint32_t)n : l->next[b];
+  r = llm_bpe_rank(e, p + a, end - a);
+  l->pair[a] = r;
+  return r == LLM_BPE_NO_RANK ? 0 : llm_bpe_queue_push(&l->q, r, a);
+}
+
+static size_t merge_queue(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
+{
+  lattice l = {0};
+  size_t k = n, result = (size_t)-1;
+  uint32_t i;
+  l.next = malloc(n * sizeof *l.next);
+  l.prev = malloc(n * sizeof *l.prev);
+  l.pair = malloc(n * sizeof *l.pair);
+  if (!l.next || !l.prev || !l.pair)
+    goto done;
+  for (i = 0; i < n; i++) {
+    l.next[i] = i + 1 < n ? i + 1 : NONE;
+    l.prev[i] = i > 0 ? i - 1 : NONE;
+    l.pair[i] = i + 1 < n ? e->pair_rank[(p[i] << 8) | p[i + 1]] : LLM_BPE_NO_RANK;
+    if (l.pair[i] != LLM_BPE_NO_RANK && llm_bpe_queue_push(&l.q, l.pair[i], i) != 0)
+      goto done;
+  }
+  for (;;) {
+    uint32_t rank, a, b;
+    int got = llm_bpe_queue_pop(&l.q, &rank, &a);
+    if (got < 0)
+      goto done;
+    if (got > 0)
+      break;
+    if (l.pair[a] != rank)
+      continue; /* stale: part a was absorbed, or its pair changed */
+    /* merge a with its next part b */
+    b = l.next[a];
+    l.next[a] = l.next[b];
+    if (l.next[b] != NONE)
+      l.prev[l.next[b]] = a;
+    l.pair[b] = LLM_BPE_NO_RANK; /* b is gone: its queued keys go stale */
+    k--;
+    if (set_pair(e, &l, p, n, a) != 0 ||
+        (l.prev[a] != NONE && set_pair(e, &l, p, n, l.prev[a]) != 0))
+      goto done;
+  }
+  if (out) {
+    size_t t = 0;
+    for (uint32_t a = 0; a != NONE; a = l.next[a]) {
+      uint32_t end = l.next[a] == NONE ? (uint32_t)n : l.next[a];
+      out[t++] = end - a == 1 ? e->byte_rank[p[a]] : llm_bpe_rank(e, p + a, end - a);
+    }
+  }
+  result = k;
+done:
+  free(l.next);
+  free(l.prev);
+  free(l.pair);
+  llm_bpe_queue_free(&l.q);
+  return result;
+}
+
+size_t llm_bpe_merge(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
+{
+  if (n <= LLM_BPE_SHORT_PIECE)
+    return merge_scan(e, p, n, out);
+  if (n >= UINT32_MAX)
+    return (size_t)-1;
+  return merge_queue(e, p, n, out);
+}
