@@ -351,7 +351,7 @@ local function hit_response(self, call, doc, kind, extra)
     text = doc.text, tool_calls = doc.tool_calls, finish_reason = doc.finish_reason,
     choices = doc.choices, usage = zero_usage(), model = doc.model or call.model.name,
     provider = call.model.provider, simulated = call.model.simulated,
-    latency_ms = latency, ttft_ms = latency, retries = 0, cached = kind,
+    latency_ms = latency, ttft_ms = latency, lookup_ms = latency, retries = 0, cached = kind,
     saved = { latency_ms = doc.latency_ms, ttft_ms = doc.ttft_ms, usage = doc.usage,
               model = doc.model or call.model.name, cost = doc.cost },
     cached_at = extra and extra.created,
@@ -559,6 +559,7 @@ local function embed_plan(self, call)
       call.cache_hit = self
       return response.new {
         vectors = known, usage = { prompt_tokens = 0, total_tokens = 0 }, latency_ms = latency,
+        lookup_ms = latency,
         model = call.model.name, provider = call.model.provider, simulated = call.model.simulated,
         retries = 0, cached = "exact", saved = embed_saved(call, cached_texts),
       }
@@ -569,9 +570,10 @@ local function embed_plan(self, call)
   end
   plan.shared_hit = function(resp)
     call.cache_hit = self
+    local latency = (now() - call.t0) * 1000
     return response.new {
       vectors = resp.vectors, usage = { prompt_tokens = 0, total_tokens = 0 },
-      latency_ms = (now() - call.t0) * 1000, model = resp.model, provider = resp.provider,
+      latency_ms = latency, lookup_ms = latency, model = resp.model, provider = resp.provider,
       simulated = resp.simulated, retries = 0, cached = "exact", shared = true,
       saved = { usage = resp.usage, model = resp.model, latency_ms = resp.latency_ms, cost = resp.cost },
     }

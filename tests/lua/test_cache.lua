@@ -461,9 +461,11 @@ T.test("embeddings: only the missing texts go upstream, reassembled in order", f
   local m = model_for(srv, c, { name = "text-embedding-3-small" })
   local r1 = assert(m:embed { "a", "b" })
   T.eq(r1.cached, false)
+  local tokens_before = c:stats().tokens_saved
   local r2 = assert(m:embed { "c", "a", "d", "b" })
   T.eq(r2.cached, false)
   T.eq(r2.cached_vectors, 2)
+  T.eq(c:stats().tokens_saved - tokens_before, 2, "a and b were not sent")
   T.eq(#srv:requests(), 2)
   T.eq(cjson.decode(srv:requests()[2].body).input, { "c", "d" })
   local function approx(v, w)
@@ -477,6 +479,9 @@ T.test("embeddings: only the missing texts go upstream, reassembled in order", f
   local r3 = assert(m:embed { "d", "c", "b", "a" })
   T.eq(r3.cached, "exact")
   T.eq(r3.usage.prompt_tokens, 0)
+  -- what was saved, counted by the tokenizer: one token per text here
+  T.eq(llm.tokens.count("d", "text-embedding-3-small"), 1)
+  T.eq(r3.saved.usage.prompt_tokens, 4)
   T.ok(r3.latency_ms < 50)
   approx(r3.vectors[4], { 1, 0, 0.5 })
   T.eq(#srv:requests(), 2)
