@@ -77,6 +77,7 @@ function llm._run_exit_hooks()
   if first_err ~= nil then error(first_err, 0) end
 end
 
+llm._lazy("sim", function() return require "llm.sim" end)
 llm._lazy("tokens", function() return require "llm.tokens" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the

@@ -209,6 +209,7 @@ function Model:_transport_spec(url, body, opts, stream)
     stall_timeout = stream and (opts.stall_timeout or self.stall_timeout) or nil,
     max_retries = opts.max_retries or self.max_retries,
     retry_scale = self.retry_scale,
+    account = self.cfg.api_key,
     insecure = self.insecure, ca_file = self.ca_file,
     parse_error = self.format.parse_error,
     framing = "sse",

@@ -15,16 +15,18 @@ end
 
 local m = llm.model { name = model_name, provider = "openai", base_url = base, api_key = "sk-bench",
                       max_retries = 0 }
+-- the same request as tests/bench/wrk_chat.lua
+local req = { system = "Be brief.", user = "Name three primes.", max_tokens = 16 }
 local items = {}
-for i = 1, n do items[i] = "Say hello number " .. i end
+for i = 1, n do items[i] = i end
 
 -- warm up: connections and code paths
-llm.map({ 1, 2, 3, 4 }, function() return m:chat { user = "warm up", max_tokens = 5 } end)
+llm.map({ 1, 2, 3, 4 }, function() return m:chat(req) end)
 
 local errors = 0
 local cpu0, t0 = os.clock(), llm.now()
-local results = llm.map(items, function(p)
-  local r, err = m:chat { user = p, max_tokens = 16 }
+local results = llm.map(items, function()
+  local r, err = m:chat(req)
   if not r then errors = errors + 1 end
   return r and true
 end, { concurrency = conc, progress = false })

@@ -7,10 +7,11 @@ const [base, nArg, concArg] = process.argv.slice(2);
 const n = Number(nArg), conc = Number(concArg);
 const client = new OpenAI({ baseURL: base, apiKey: "sk-bench", maxRetries: 0 });
 
-async function call(i) {
+// the same request as tests/bench/wrk_chat.lua
+async function call() {
   return client.chat.completions.create({
     model: "gpt-4o-mini", max_tokens: 16,
-    messages: [{ role: "user", content: `Say hello number ${i}` }],
+    messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Name three primes." }],
   });
 }
 

@@ -1,0 +1,106 @@
+/* A small strict JSON reader (RFC 8259) and an escaping writer, for the
+ * engines that speak JSON without Lua (the simulator parses requests on its
+ * own thread, where lua-cjson cannot run).
+ *
+ * Reader: json_parse() builds a read-only tree in one arena that
+ * json_free() releases at once; it keeps no pointer into the input text. Strict: no comments, no trailing commas,
+ * no leading zeros, no NaN/Infinity, no control characters in strings,
+ * raw bytes must be valid UTF-8, numbers must fit a double, nesting is
+ * limited to JSON_MAX_DEPTH. Escaped lone surrogates (valid JSON grammar,
+ * not valid Unicode) decode to U+FFFD. Duplicate keys are kept; lookups
+ * return the last one, as Python's json and JavaScript's JSON.parse do.
+ *
+ * Writer: a growable byte buffer with helpers that always produce valid
+ * JSON (invalid UTF-8 in a string becomes U+FFFD, NaN and infinities
+ * become null).
+ *
+ * Numbers are read and written in the C locale's format: threads that
+ * use these functions while another thread may call setlocale() should
+ * call uselocale() with a "C" locale first (the simulator's thread does). */
+#ifndef LLMRUN_JSON_H
+#define LLMRUN_JSON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JSON_MAX_DEPTH 128
+
+typedef enum json_type {
+  JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT
+} json_type;
+
+typedef struct json_value json_value;
+typedef struct json_member json_member;
+
+struct json_value {
+  json_type type;
+  union {
+    struct { double value; const char *text; size_t len; } number; /* text: as written,
+                                                                       in the doc */
+    struct { const char *ptr; size_t len; } string; /* unescaped, NUL-terminated */
+    struct { json_value *items; size_t n; } array;
+    struct { json_member *members; size_t n; } object;
+  } u;
+};
+
+struct json_member {
+  const char *key; /* unescaped, NUL-terminated */
+  size_t key_len;
+  json_value value;
+};
+
+typedef struct json_doc json_doc;
+
+typedef struct json_error {
+  size_t offset;      /* byte offset of the problem */
+  char message[96];
+} json_error;
+
+/* Parses text[0 .. len). Returns the root (owned by *doc; free with
+ * json_free), or NULL with *err filled (and *doc NULL). */
+const json_value *json_parse(const char *text, size_t len, json_doc **doc, json_error *err);
+void json_free(json_doc *doc);
+
+/* Lookups; NULL when v is not an object/array or has no such member. */
+const json_value *json_get(const json_value *obj, const char *key);
+const json_value *json_at(const json_value *arr, size_t i);
+
+/* An integral number that fits int64 exactly (no fraction, no exponent
+ * beyond the digits): 1 and *out set, else 0. */
+int json_int64(const json_value *v, int64_t *out);
+int json_is_string(const json_value *v);
+const char *json_type_name(json_type t);
+
+/* ---- writer ---------------------------------------------------------- */
+
+typedef struct json_buf {
+  char *data;  /* NUL-terminated while ok */
+  size_t len, cap;
+  int failed;  /* an allocation failed: contents are incomplete */
+} json_buf;
+
+void jb_init(json_buf *b);
+void jb_free(json_buf *b);
+void jb_reset(json_buf *b);          /* len = 0, keeps the memory */
+/* Hands the bytes to the caller (malloc'd; may be NULL when empty). */
+char *jb_take(json_buf *b, size_t *len);
+int jb_reserve(json_buf *b, size_t extra);
+void jb_put(json_buf *b, const void *p, size_t n);
+void jb_puts(json_buf *b, const char *s);
+void jb_putc(json_buf *b, char c);
+void jb_printf(json_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A JSON string literal (quotes included) for s[0 .. n). */
+void json_put_string(json_buf *b, const char *s, size_t n);
+void json_put_cstring(json_buf *b, const char *s); /* NULL writes null */
+void json_put_double(json_buf *b, double d);       /* shortest that round-trips */
+void json_put_float(json_buf *b, float f);         /* same for a float32 */
+void json_put_int(json_buf *b, int64_t i);
+/* Re-serialises a parsed value compactly. */
+void json_put_value(json_buf *b, const json_value *v);
+
+/* Standard base64 (RFC 4648, with padding) of n bytes. */
+void jb_put_base64(json_buf *b, const void *p, size_t n);
+
+#endif

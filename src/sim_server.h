@@ -1,0 +1,254 @@
+/* Shared between the simulator's files (sim*.c), not part of its API:
+ * the server and request structures, timers, the prefix cache, the rate
+ * limiter, and the helpers each endpoint uses to answer. Everything here
+ * runs on the server thread unless it says otherwise. */
+#ifndef LLMRUN_SIM_SERVER_H
+#define LLMRUN_SIM_SERVER_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "json.h"
+#include "sim.h"
+#include "sim_model.h"
+
+#define SIM_NS 1000000000LL
+
+/* CLOCK_MONOTONIC in nanoseconds: every delay is scheduled on it. */
+int64_t sim_now_ns(void);
+
+/* ---- timers: a binary min-heap, O(log n) arm and disarm ------------------------------------ */
+
+typedef struct sim_timer {
+  int64_t deadline;
+  size_t index;                        /* position in the heap; SIZE_MAX: not armed */
+  void (*fire)(struct sim_timer *t);
+} sim_timer;
+
+typedef struct sim_timers {
+  sim_timer **heap;
+  size_t n, cap;
+} sim_timers;
+
+void sim_timers_free(sim_timers *ts);
+int sim_timer_arm(sim_timers *ts, sim_timer *t, int64_t deadline); /* re-arms if armed */
+void sim_timer_disarm(sim_timers *ts, sim_timer *t);
+/* The earliest timer due at now (removed from the heap), or NULL. */
+sim_timer *sim_timers_pop_due(sim_timers *ts, int64_t now);
+int64_t sim_timers_next(const sim_timers *ts); /* INT64_MAX when empty */
+
+/* ---- prefix cache ---------------------------------------------------------------------- */
+
+typedef struct sim_cache sim_cache;
+sim_cache *sim_cache_new(void);
+void sim_cache_free(sim_cache *c);
+void sim_cache_clear(sim_cache *c);
+/* cached_tokens for req (prompt_tokens long), then remembers its prefixes. */
+int sim_cache_lookup(sim_cache *c, const sim_request *req, int prompt_tokens,
+                     int64_t now, double ttl_s);
+
+/* ---- attempts of a logical request (x-sim-fault-attempts) -------------------------------- */
+
+typedef struct sim_attempts sim_attempts;
+sim_attempts *sim_attempts_new(void);
+void sim_attempts_free(sim_attempts *a);
+void sim_attempts_clear(sim_attempts *a);
+/* How many earlier attempts carried this key (then counts this one). */
+int sim_attempts_seen(sim_attempts *a, uint64_t key, int64_t now);
+
+/* ---- rate limits ---------------------------------------------------------------------------- */
+
+typedef struct sim_bucket {
+  double level;      /* what may still be used now */
+  int64_t last;      /* when level was last refilled */
+} sim_bucket;
+
+typedef struct sim_ratelimit {
+  sim_bucket requests, tokens;
+} sim_ratelimit;
+
+/* ---- per-request knobs ------------------------------------------------------------------------ */
+
+typedef struct sim_plan {
+  char profile[64];
+  double ttft_ms, tokens_per_s, jitter, prefill_ms_per_1k;
+  sim_fault fault;
+  sim_fault_params fp;
+  uint64_t rng;      /* this request's random stream (jitter) */
+} sim_plan;
+
+/* ---- the server ----------------------------------------------------------------------------- */
+
+typedef struct sim_req sim_req;
+
+/* Slots of sim_server.fault_counts: a kind, or STATUS_BASE + status - 400. */
+#define SIM_FAULT_SLOT_STATUS_BASE SIM_FAULT_NKINDS
+#define SIM_FAULT_SLOTS (SIM_FAULT_NKINDS + 200)
+
+struct sim_server {
+  struct MHD_Daemon *mhd;
+  pthread_t thread;
+  int ep;            /* our epoll: MHD's epoll fd, the timerfd, the wake eventfd,
+                        and the sockets of requests we wait on */
+  int timerfd, wakefd;
+  int port;
+  char url[96];
+
+  /* commands from other threads, under mu; the server thread acknowledges
+   * each by bumping done_seq and signalling cv */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  sim_config *pending_cfg;
+  int pending_reset, pending_stop;
+  uint64_t cmd_seq, done_seq;
+
+  /* owned by the server thread */
+  sim_config cfg;
+  sim_timers timers;
+  sim_cache *cache;
+  sim_attempts *attempts;
+  sim_ratelimit rl;
+  uint64_t rng;
+  uint64_t next_id;
+  sim_req *suspended; /* every suspended request, so stop can resume them */
+  int stopping;
+  int64_t started;
+  int64_t pass_start;   /* when the current MHD_run began */
+
+  /* counters: written by the server thread, read by any */
+  _Atomic uint64_t requests, r2xx, r4xx, r5xx, chat, streams, embeddings,
+    streams_completed, client_disconnects, rate_limited, faults_total,
+    prompt_tokens, completion_tokens, cached_tokens, conn_open, conn_peak, conn_total,
+    ttft_late_us_sum, ttft_late_us_max, ttft_late_n;
+  _Atomic uint64_t fault_counts[SIM_FAULT_SLOTS];
+  uint64_t nofile;
+};
+
+/* ---- a request ---------------------------------------------------------------------------------- */
+
+typedef enum sim_endpoint {
+  SIM_EP_UNKNOWN, SIM_EP_CHAT, SIM_EP_EMBEDDINGS, SIM_EP_MODELS, SIM_EP_MODEL, SIM_EP_STATS
+} sim_endpoint;
+
+/* What the response body is, when it is not a plain buffer. */
+typedef struct sim_body sim_body;
+
+struct sim_req {
+  sim_server *srv;
+  struct MHD_Connection *conn;
+  sim_endpoint ep;
+  const char *method, *url;  /* MHD's, valid for the request's life */
+  const char *want_method;   /* what the endpoint takes: "GET" or "POST" */
+  int64_t t0;                /* when the request head arrived */
+  char id[40];               /* x-request-id */
+
+  /* the request body */
+  char *body;
+  size_t body_len, body_cap;
+  int bad_content_type, too_large;
+
+  /* the response, queued at send_at */
+  struct MHD_Response *resp;
+  unsigned status;
+  int64_t send_at;
+  int64_t ttft_at;           /* streams: when the first token is due (the header) */
+  int drop;                  /* close at send_at without a response */
+  int fault_close;           /* the body was cut on purpose (not a disconnect) */
+  int queued;
+  sim_body *bodysrc;         /* for streamed or faulty bodies */
+
+  /* waiting */
+  sim_timer timer;
+  int suspended;
+  int fd, watched;           /* socket, registered in srv->ep for hang-ups */
+  int client_gone;
+  sim_req *snext, *sprev;    /* srv->suspended */
+};
+
+/* sim.c: pause the request until `at` (a timer resumes it) or until its
+ * client hangs up; returns MHD_YES for the handler to return. */
+enum MHD_Result sim_req_wait_until(sim_req *r, int64_t at);
+/* sim.c: the request will wait again (a streaming body): watch its socket. */
+void sim_req_watch(sim_req *r);
+/* sim.c: forget the request's timer, socket watch and suspension. */
+void sim_req_release_wait(sim_req *r);
+void sim_count_fault(sim_server *s, const sim_fault *f);
+
+/* sim_http.c: the access handler and completion callback given to MHD. */
+enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version,
+                                const char *upload_data, size_t *upload_size, void **con_cls);
+void sim_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                        enum MHD_RequestTerminationCode toe);
+void sim_req_free(sim_req *r);
+
+/* sim_http.c: answering. Each sets r->resp/status/send_at (the response
+ * goes out at send_at: now for errors, later for simulated latency). */
+void sim_reply_json(sim_req *r, unsigned status, json_buf *b, int64_t send_at);
+void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *param,
+                     const char *code, const char *fmt, ...)
+  __attribute__((format(printf, 6, 7)));
+/* Adds x-request-id, openai-version, server and the x-sim-* headers. */
+void sim_add_common_headers(sim_req *r, struct MHD_Response *resp);
+const char *sim_header(sim_req *r, const char *name);
+
+/* sim_knobs.c: the plan for a request: its profile (and overrides from
+ * the server config, headers x-sim-* and the body's "sim" object) and its
+ * fault. 0, or -1 after replying 400 for a bad knob. */
+int sim_plan_request(sim_req *r, const json_value *body, const char *model, sim_plan *p);
+/* A log-normal factor with mean 1 and sigma jitter (1 when jitter is 0). */
+double sim_jitter_factor(uint64_t *rng, double jitter);
+uint64_t sim_rand(uint64_t *state);
+double sim_rand01(uint64_t *state);
+
+/* sim_faults.c: answers for status faults (429, 5xx...) and the simulated
+ * rate limits. Both return 1 when they replied. */
+int sim_fault_reply(sim_req *r, const sim_plan *p);
+int sim_ratelimit_check(sim_req *r, const char *model, int tokens);
+void sim_ratelimit_headers(sim_req *r, struct MHD_Response *resp);
+
+/* The endpoints. */
+void sim_chat_handle(sim_req *r, const json_value *body);
+void sim_embeddings_handle(sim_req *r, const json_value *body);
+void sim_models_handle(sim_req *r, const char *id);
+void sim_stats_handle(sim_req *r);
+
+/* sim_chat.c: one chat completion, answered and timed, for sim_stream.c
+ * to send as SSE events step by step. Step i carries token i of every
+ * choice (step 0 also the role delta, a choice's last token also its
+ * finish_reason) and is due at step_at[i]. */
+typedef struct sim_chat {
+  char *model;
+  char id[40];
+  int64_t created;           /* Unix time */
+  char *head;                /* the JSON every chunk starts with, up to "choices":[ */
+  sim_answer *answers;
+  int n;
+  int prompt_tokens, cached_tokens, completion_tokens;
+  int include_usage, logprobs;
+  size_t nsteps;
+  int64_t *step_at;
+  sim_fault_kind fault;      /* a mid-stream fault, struck before step fault_step */
+  size_t fault_step;
+  int stall_ms;
+} sim_chat;
+
+void sim_chat_free(sim_chat *c);
+void sim_chat_put_step(const sim_chat *c, size_t step, json_buf *out);
+void sim_chat_put_usage(const sim_chat *c, json_buf *out);       /* the usage object */
+void sim_chat_put_usage_chunk(const sim_chat *c, json_buf *out); /* its SSE event */
+void sim_chat_put_error_event(json_buf *out);
+
+/* sim_stream.c: bodies sent piece by piece. */
+/* A fixed body cut at `cut` bytes, where the connection is closed
+ * (stall_ms == 0) or left silent for stall_ms and then closed. */
+struct MHD_Response *sim_body_cut(sim_req *r, char *data, size_t len, size_t cut, int stall_ms);
+/* The SSE body of a chat stream (takes ownership of chat). */
+struct MHD_Response *sim_body_sse(sim_req *r, struct sim_chat *chat);
+void sim_body_free(sim_body *b);
+/* Called when the request ends: was the streamed body complete? */
+int sim_body_finished(const sim_body *b);
+
+#endif
