@@ -33,7 +33,7 @@
 #include <time.h>
 
 #include "cache.h"
-#include "sha256.h"
+#include "digest.h"
 #include "vecindex.h"
 
 #define STORE_MT "llm.cache.store"

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "cache.h"
-#include "sha256.h"
+#include "digest.h"
 #include "vecindex.h"
 
 static double now(void)

@@ -13,7 +13,7 @@
 
 #include "cache.h"
 #include "check.h"
-#include "sha256.h"
+#include "digest.h"
 
 static char dir[256];
 

@@ -7,7 +7,7 @@
 
 #include "cache_lru.h"
 #include "check.h"
-#include "sha256.h"
+#include "digest.h"
 #include "vecindex.h"
 
 static const char *hex_of(const void *data, size_t len)

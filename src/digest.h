@@ -1,10 +1,10 @@
-/* SHA-256 (FIPS 180-4, https://csrc.nist.gov/pubs/fips/180-4/upd1/final),
+/* Digests: SHA-256 (FIPS 180-4, https://csrc.nist.gov/pubs/fips/180-4/upd1/final),
  * written from the specification: the cache keys its entries by the
  * SHA-256 of a canonical request, and a vetted 150-line function is
  * cheaper than a new dependency. Not constant-time: it hashes requests,
  * not secrets. */
-#ifndef LLMRUN_SHA256_H
-#define LLMRUN_SHA256_H
+#ifndef LLMRUN_DIGEST_H
+#define LLMRUN_DIGEST_H
 
 #include <stddef.h>
 #include <stdint.h>
