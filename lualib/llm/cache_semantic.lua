@@ -200,8 +200,9 @@ function M.new(opts, check_opts, open_store, new_view)
   if not shared then return nil, errors.new("cache", msg, { status = status }) end
   local c = new_view(shared, opts)
   c.semantic = {
-    -- prompt vectors go through the same store, so repeated prompts are free
-    embed = embed.cache and embed or embed:with_cache(c),
+    -- prompt vectors go through the same store, so repeated prompts are
+    -- free; counted under "<namespace>/prompts", apart from the requests
+    embed = embed.cache and embed or embed:with_cache(c:namespace(c.ns .. "/prompts")),
     threshold = threshold, scope = scope, audit = audit, dimensions = opts.dimensions,
     space = canon.model_identity(embed) .. "#" .. tostring(opts.dimensions or "native"),
     lookup = lookup, after = after,
