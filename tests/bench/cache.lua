@@ -157,8 +157,10 @@ elseif mode == "rerun" then
   local st = sim.stats() or {}
   local s = c:stats()
   print(("rerun %s: %d calls in %.2f s; upstream requests %d; hits %d; cost $%.6f; "
-    .. "cost saved $%.6f (%d hits priced); tokens used %d; tokens saved %d; time saved %.1f s"):format(
-    phase, #results, wall, st.requests or 0, hits, cost, saved_cost, priced, tokens, saved_tokens,
+    .. "cost saved $%.6f = %.1f%% of the uncached cost (%d hits priced); tokens used %d; "
+    .. "tokens saved %d; model time saved %.1f s"):format(
+    phase, #results, wall, st.requests or 0, hits, cost, saved_cost,
+    100 * saved_cost / math.max(cost + saved_cost, 1e-300), priced, tokens, saved_tokens,
     s.time_saved_ms / 1000))
   c:close()
 else
