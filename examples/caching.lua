@@ -96,10 +96,21 @@ if #wrong_hits > 0 then
   print(table.concat(wrong_hits, "\n"))
 end
 
+local thresholds = { 0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.92, 0.95, 0.98 }
 print("\nfalse-hit rate by threshold (audited semantic matches: sampled hits and near misses)")
-print(cache:format_audit { 0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.92, 0.95, 0.98 })
-print("\nPick the lowest threshold whose false-hit rate you can live with; run again with it:")
-print("  llmrun examples/caching.lua 0.95")
+print(cache:format_audit(thresholds))
+-- the loosest threshold whose audited matches (at least 5) never gave another answer
+local pick
+for _, row in ipairs(assert(cache:audit_table(thresholds))) do
+  if not pick and row.samples >= 5 and row.false_hit_rate == 0 then pick = row.threshold end
+end
+if pick then
+  print(("\nThe loosest threshold with no false hit in %s audited matches: %.2f. Try it:"):format(
+    "at least 5", pick))
+  print(("  llmrun examples/caching.lua %.2f"):format(pick))
+else
+  print("\nToo few audited matches to pick a threshold: raise audit.rate or run more requests.")
+end
 
 cache:close()
 for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
