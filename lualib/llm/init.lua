@@ -53,6 +53,7 @@ local lazy = {
   pricing = function() return require "llm.pricing" end,
   budget = function() return require "llm.budget" end,
   context = function() return context end,
+  cache = function() return require "llm.cache" end,
 }
 
 function llm._lazy(name, loader)

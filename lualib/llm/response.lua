@@ -4,6 +4,10 @@
 --   total_tokens, cached_tokens, reasoning_tokens}, latency_ms, ttft_ms,
 --   model, provider, simulated, request_id, retries, cost (nil = unknown),
 --   cached (false | "exact" | "semantic"), partial (stream cut short), raw.
+-- Cache hits (llm.cache) also carry saved {latency_ms, ttft_ms, usage, model,
+--   cost}: what the original call took; shared = true for an answer shared
+--   with an identical call in flight; similarity and matched_prompt for a
+--   semantic hit. Their latency_ms is the lookup and their usage zero.
 local cjson = require "cjson"
 
 local M = {}
