@@ -406,6 +406,10 @@ static int s_embed_put(lua_State *L)
     lua_pop(L, 1);
     lua_geti(L, 5, i);
     vecs[i - 1] = check_vector(L, lua_gettop(L), &lens[i - 1]); /* userdata stays above top */
+    /* drop the vector's table: only its float copy stays, one slot per
+     * vector, as luaL_checkstack above reserved (two per vector overran
+     * the stack from about 45 vectors on) */
+    lua_remove(L, -2);
   }
   int status = llm_cache_embed_put(c, model, dims, (int)n, (const uint8_t (*)[LLM_CACHE_KEY_SIZE])hashes,
                                    vecs, lens, wallclock());

@@ -557,3 +557,23 @@ T.test("misuse raises", function()
   T.err(function() c:clear() end, "closed")
   remove_db(path)
 end)
+
+T.test("embeddings: a batch of hundreds of texts stores and reads back (Lua stack use)", function()
+  -- storing n vectors once needed two stack slots per vector and reserved
+  -- one: from about 45 texts on it wrote past the Lua stack
+  local c, path = open()
+  local m = llm.model { name = "text-embedding-3-small", headers = { ["x-sim-profile"] = "zero" } }
+    :with_cache(c)
+  local texts = {}
+  for i = 1, 400 do texts[i] = "question number " .. i end
+  local first = assert(m:embed(texts))
+  local again = assert(m:embed(texts))
+  T.eq(again.cached, "exact")
+  T.eq(#again.vectors, 400)
+  for _, i in ipairs { 1, 200, 400 } do
+    for d = 1, 8 do T.near(again.vectors[i][d], first.vectors[i][d], 1e-6) end
+  end
+  collectgarbage("collect")
+  c:close()
+  remove_db(path)
+end)
