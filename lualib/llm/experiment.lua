@@ -258,7 +258,10 @@ local function run_case(ex, v, case, cid, measured)
   if err == nil and ttft == nil then ttft = elapsed end -- a whole answer, no model call
   v.collector:add(err == nil and OK or ERROR, elapsed, ttft, cost, nil, rec.prompt, rec.completion,
     rec.cached, rec.retries, cid)
-  local answered_from_cache = rec.hits > 0 and rec.hits == rec.calls
+  -- answered from cache: the response it returned is a hit (a semantic
+  -- hit still paid for an embedding call), or every call it made was one
+  local answered_from_cache = (type(resp) == "table" and resp.cached and true)
+    or (rec.hits > 0 and rec.hits == rec.calls)
   local n = #v.hit_arm + 1
   v.hit_arm[n], v.hit_arm.cases[n] = answered_from_cache and 1 or 0, cid
   v.calls_arm[n], v.calls_arm.cases[n] = rec.calls - rec.hits, cid
