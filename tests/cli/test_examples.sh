@@ -27,6 +27,14 @@ expect_out_has "SIMULATED"
 expect_out_has "TTFT p50"
 if [[ -s "$TMP/day1.html" ]]; then ok; else fail "day1: no HTML report"; fi
 
+run_example day3_caching "$TMP/day3.html"
+expect_status 0
+expect_out_has "exact + semantic"
+expect_out_has "What each cache counted"
+expect_out_has "every vector from the cache"
+if [[ -s "$TMP/day3.html" ]]; then ok; else fail "day3: no HTML report"; fi
+if [[ -z "$(ls "$TMP/cache" 2>/dev/null)" ]]; then ok; else fail "day3 left files in the cache directory"; fi
+
 run_example day4_metrics "$TMP/day4.html" 12
 expect_status 0
 expect_out_has "Day 4: baseline vs optimized (arithmetic, 12 questions)"
