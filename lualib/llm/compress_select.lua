@@ -64,17 +64,25 @@ local function split_cjk(w, out)
   end
 end
 
+local function add_term(out, t)
+  if #t > 3 and t:byte(-1) == 115 and t:byte(-2) ~= 115 and not t:find("[\128-\255]") then
+    t = t:sub(1, -2) -- a plural "s"
+  end
+  if not stopwords[t] then out[#out + 1] = t end
+end
+
 --- terms(text) -> list of terms, as described above.
 function M.terms(text)
   local out = {}
-  for w in unicode_spaces(text):lower():gmatch("[%w\128-\255]+") do
-    local pieces = {}
-    if w:find("[\227-\233]") then split_cjk(w, pieces) else pieces[1] = w end
-    for _, t in ipairs(pieces) do
-      if #t > 3 and t:sub(-1) == "s" and t:sub(-2, -2) ~= "s" and not t:find("[\128-\255]") then
-        t = t:sub(1, -2)
-      end
-      if not stopwords[t] and t ~= "" then out[#out + 1] = t end
+  local unicode = text:find("[\128-\255]") ~= nil
+  if unicode then text = unicode_spaces(text) end
+  for w in text:lower():gmatch("[%w\128-\255]+") do
+    if unicode and w:find("[\227-\233]") then
+      local pieces = {}
+      split_cjk(w, pieces)
+      for _, t in ipairs(pieces) do add_term(out, t) end
+    else
+      add_term(out, w)
     end
   end
   return out

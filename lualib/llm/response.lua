@@ -3,7 +3,9 @@
 --   text, finish_reason, tool_calls, usage {prompt_tokens, completion_tokens,
 --   total_tokens, cached_tokens, reasoning_tokens}, latency_ms, ttft_ms,
 --   model, provider, simulated, request_id, retries, cost (nil = unknown),
---   cached (false | "exact" | "semantic"), partial (stream cut short), raw.
+--   cached (false | "exact" | "semantic"), partial (stream cut short), raw,
+--   logprobs (when the request asked for them, OpenAI-style providers: the
+--   list of {token=, logprob=, bytes=, top_logprobs=} of the first choice).
 local cjson = require "cjson"
 
 local M = {}
