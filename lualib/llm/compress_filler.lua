@@ -68,7 +68,13 @@ local function compile()
   for _, p in ipairs(M.sentences) do
     c.sentences[#c.sentences + 1] = { p, "^" .. ci_pattern(p) .. "[%.!]+" }
   end
-  for _, r in ipairs(M.rewrites) do c.rewrites[#c.rewrites + 1] = { r[1], ci_pattern(r[1]), r[2] } end
+  for _, r in ipairs(M.rewrites) do
+    -- the phrase's longest word: a plain search for it in the lower-cased
+    -- text skips the (slower) pattern for texts that cannot match
+    local key = ""
+    for w in r[1]:gmatch("%a+") do if #w > #key then key = w end end
+    c.rewrites[#c.rewrites + 1] = { r[1], ci_pattern(r[1]), r[2], key }
+  end
   compiled = c
   return c
 end
@@ -219,12 +225,15 @@ local function rewrite_segment(seg, at_text_start, c, removed)
       i = p + 1
     end
   end
+  local lower = seg:lower()
   for _, r in ipairs(c.rewrites) do
-    seg = seg:gsub(r[2], function(m)
-      count_into(removed, r[1])
-      if m:sub(1, 1):match("%u") then return r[3]:sub(1, 1):upper() .. r[3]:sub(2) end
-      return r[3]
-    end)
+    if lower:find(r[4], 1, true) then
+      seg = seg:gsub(r[2], function(m)
+        count_into(removed, r[1])
+        if m:sub(1, 1):match("%u") then return r[3]:sub(1, 1):upper() .. r[3]:sub(2) end
+        return r[3]
+      end)
+    end
   end
   return seg
 end

@@ -202,10 +202,21 @@ function Sweep:lines()
       p.errors, table.concat(mark, " "))
   end
   if self.chosen then
-    out[#out + 1] = ("chosen: threshold %s, accuracy %s (best %s at threshold %s, tolerance %.1f points), "
-      .. "cost %s of the best point's"):format(fmt_threshold(self.chosen.threshold), pct(self.chosen.accuracy),
-      pct(self.best.accuracy), fmt_threshold(self.best.threshold), 100 * self.tolerance,
-      (self.best.cost and self.best.cost > 0) and ("%.0f%%"):format(100 * self.chosen.cost / self.best.cost) or "-")
+    local ch, best = self.chosen, self.best
+    local dearest
+    for _, p in ipairs(self.points) do
+      if p.cost and (not dearest or p.cost > dearest.cost) then dearest = p end
+    end
+    local function share(p) return (p.cost and p.cost > 0) and ("%.0f%%"):format(100 * ch.cost / p.cost) or "-" end
+    if ch == best then
+      out[#out + 1] = ("chosen: threshold %s, the most accurate point (%s), at %s of the dearest point's cost")
+        :format(fmt_threshold(ch.threshold), pct(ch.accuracy), share(dearest))
+    else
+      out[#out + 1] = ("chosen: threshold %s, accuracy %s, within %.1f points of the best (%s at threshold %s), "
+        .. "at %s of its cost and %s of the dearest point's"):format(fmt_threshold(ch.threshold),
+        pct(ch.accuracy), 100 * self.tolerance, pct(best.accuracy), fmt_threshold(best.threshold),
+        share(best), share(dearest))
+    end
   elseif self.n == 0 then
     out[#out + 1] = "no cases: nothing to choose"
   else
