@@ -14,5 +14,7 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.metrics", luaopen__llm_metrics},
   {"_llm.calllog", luaopen__llm_calllog},
   {"_llm.sim", luaopen__llm_sim},
+  {"_llm.cache", luaopen__llm_cache},
+  {"_llm.canon", luaopen__llm_canon},
   {NULL, NULL}
 };

@@ -14,5 +14,7 @@ int luaopen__llm_tok(lua_State *L);
 int luaopen__llm_metrics(lua_State *L);
 int luaopen__llm_calllog(lua_State *L);
 int luaopen__llm_sim(lua_State *L);
+int luaopen__llm_cache(lua_State *L);
+int luaopen__llm_canon(lua_State *L);
 
 #endif

@@ -46,13 +46,14 @@ void sim_buf_put_utf8(sim_buf *b, const char *s, size_t n);
 
 /* ---- tokens (sim_tokens.c) ---------------------------------------------- */
 
-/* THE token approximation: splits s[0..n) into token-sized pieces and
- * returns how many. When ends is not NULL, ends[i] receives the end offset
- * of piece i for i < cap. Pieces never split a UTF-8 character. Every token
- * count in the simulator (prompt, completion, embeddings input) comes from
- * here, so switching to the real tokenizer is a change to this one
- * function. */
+/* Splits s[0..n) into its o200k_base tokens (llmrun's tokenizer) and
+ * returns how many pieces. When ends is not NULL, ends[i] receives the end
+ * offset of piece i for i < cap. Pieces never split a UTF-8 character (a
+ * token ending inside one is joined to the next), so on text where tokens
+ * split characters there are slightly fewer pieces than tokens. */
 size_t sim_token_ends(const char *s, size_t n, size_t *ends, size_t cap);
+/* Exact tokens of s (o200k_base), for usage counts. */
+size_t sim_token_count(const char *s, size_t n);
 
 /* ---- model tiers and confidence (sim_tiers.c) ------------------------- */
 

@@ -100,7 +100,7 @@ static int valid_request(const sim_request *req)
 
 int sim_model_count_tokens(const char *text, size_t len)
 {
-  size_t n = text ? sim_token_ends(text, len, NULL, 0) : 0;
+  size_t n = text ? sim_token_count(text, len) : 0;
   return n > INT_MAX ? INT_MAX : (int)n;
 }
 

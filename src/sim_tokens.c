@@ -1,9 +1,12 @@
-/* The simulator's token approximation, used until llmrun's real BPE
- * tokenizer (bpe.h) is wired in. One function, sim_token_ends(), decides
+/* The simulator's token counts. One function, sim_token_ends(), decides
  * every token count the simulator reports and the piece boundaries it
- * streams, so the switch is a change here only.
+ * streams. It uses llmrun's tokenizer with o200k_base (the encoding of the
+ * gpt-4o, gpt-4.1, o-series and gpt-5 families), so usage matches what
+ * tiktoken would count for those models; pieces never split a UTF-8
+ * character (a token ending inside one joins the next).
  *
- * How it works: the text is first split the way tiktoken's cl100k_base /
+ * The approximation below is the fallback if the encoding cannot load
+ * (it is built into the binary, so that should not happen). How it works: the text is first split the way tiktoken's cl100k_base /
  * o200k_base pre-tokenizer regex splits it (a word with its leading space
  * or punctuation, runs of 1-3 digits, punctuation runs, whitespace runs;
  * the regex is in openai/tiktoken, tiktoken_ext/openai_public.py). BPE then
@@ -18,6 +21,8 @@
  * English (CJK, Cyrillic...) is estimated from its character count and is
  * rougher. */
 #include "sim_internal.h"
+
+#include "bpe.h"
 
 #include <stdint.h>
 
@@ -193,7 +198,7 @@ static int is_contraction(const char *s, size_t n, size_t i, size_t *len)
   return 0;
 }
 
-size_t sim_token_ends(const char *s, size_t n, size_t *ends, size_t cap)
+static size_t approx_token_ends(const char *s, size_t n, size_t *ends, size_t cap)
 {
   size_t count = 0, i = 0;
   if (!s)
@@ -274,4 +279,46 @@ size_t sim_token_ends(const char *s, size_t n, size_t *ends, size_t cap)
     i = j;
   }
   return count;
+}
+
+/* A byte that continues a UTF-8 character (10xxxxxx). */
+static int is_continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
+
+size_t sim_token_ends(const char *s, size_t n, size_t *ends, size_t cap)
+{
+  const llm_bpe *enc;
+  llm_bpe_ids ids = {0};
+  size_t count = 0, at = 0;
+  if (!s || n == 0)
+    return 0;
+  enc = llm_bpe_get("o200k_base", NULL, 0);
+  if (!enc || llm_bpe_encode(enc, s, n, 0, &ids) != 0) {
+    llm_bpe_ids_free(&ids);
+    return approx_token_ends(s, n, ends, cap);
+  }
+  /* Counting and cutting walk the same tokens, so the count without
+   * `ends` always equals the number of pieces with it. */
+  for (size_t i = 0; i < ids.n; i++) {
+    const uint8_t *bytes;
+    at += llm_bpe_token_bytes(enc, ids.ids[i], &bytes);
+    /* a piece must be valid UTF-8 on its own: end it on a character */
+    if (at < n && is_continuation((unsigned char)s[at]))
+      continue;
+    if (ends && count < cap)
+      ends[count] = at;
+    count++;
+  }
+  llm_bpe_ids_free(&ids);
+  return count;
+}
+
+size_t sim_token_count(const char *s, size_t n)
+{
+  const llm_bpe *enc;
+  size_t c;
+  if (!s || n == 0)
+    return 0;
+  enc = llm_bpe_get("o200k_base", NULL, 0);
+  c = enc ? llm_bpe_count(enc, s, n, 0) : (size_t)-1;
+  return c == (size_t)-1 ? approx_token_ends(s, n, NULL, 0) : c;
 }

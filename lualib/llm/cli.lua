@@ -4,7 +4,7 @@
 local M = {}
 
 -- In the order --help lists them.
-M.names = { "prompt", "chat", "serve", "tokens", "logs", "report" }
+M.names = { "prompt", "chat", "serve", "tokens", "logs", "report", "cache" }
 
 function M.run(name, args)
   local cmd = require("llm.cli." .. name)

@@ -49,6 +49,7 @@ local lazy = {
   report = function() return require "llm.report" end,
   pricing = function() return require "llm.pricing" end,
   budget = function() return require "llm.budget" end,
+  cache = function() return require "llm.cache" end,
 }
 
 function llm._lazy(name, loader)

@@ -3,7 +3,9 @@
 -- spec: "name", "provider/name", or a table {name=, provider=, base_url=,
 -- api_key=, organization=, project=, timeout=, connect_timeout=,
 -- stall_timeout=, max_retries=, retry_scale=, headers={Name=value},
--- defaults={temperature=..., max_tokens=...}, stream_usage=}.
+-- defaults={temperature=..., max_tokens=...}, stream_usage=, cache=}.
+-- cache: a cache (llm.cache.open{...}, llm.cache.semantic{...}) or true
+-- for the default one; see llm.cache.
 --
 -- Every call is a task-friendly blocking call: it yields while waiting,
 -- so many run at once under llm.map. Runtime failures return nil, err
@@ -99,7 +101,7 @@ local function new(spec)
     retry_scale = spec.retry_scale,
     insecure = spec.insecure,
     ca_file = spec.ca_file,
-    cache = spec.cache,
+    cache = spec.cache ~= nil and require("llm.cache").resolve(spec.cache) or nil,
     dry_run_provider = dry_run_provider,
   }, Model)
 end
@@ -115,10 +117,20 @@ function Model:with(changes)
       for dk, dv in pairs(self.defaults) do d[dk] = dv end
       for dk, dv in pairs(v) do d[dk] = dv end
       copy.defaults = d
+    elseif k == "cache" then
+      copy.cache = require("llm.cache").resolve(v)
     else
       copy[k] = v
     end
   end
+  return copy
+end
+
+--- m:with_cache(c) -> a copy that answers from cache c (a cache, true for
+-- the default one, or false for none).
+function Model:with_cache(c)
+  local copy = self:with {}
+  copy.cache = require("llm.cache").resolve(c)
   return copy
 end
 
@@ -197,6 +209,7 @@ function Model:_transport_spec(url, body, opts, stream)
     stall_timeout = stream and (opts.stall_timeout or self.stall_timeout) or nil,
     max_retries = opts.max_retries or self.max_retries,
     retry_scale = self.retry_scale,
+    account = self.cfg.api_key,
     insecure = self.insecure, ca_file = self.ca_file,
     parse_error = self.format.parse_error,
     framing = "sse",
@@ -293,6 +306,15 @@ end
 -- (an llm.error; partial text in err.partial_text) if it fails.
 function Stream:next()
   if self.failed then error(self.failed, 2) end
+  if self.replay then
+    -- an answer from a cache, replayed as deltas
+    local delta = self.replay()
+    if delta then
+      if self.on_delta then self.on_delta(delta) end
+      return delta
+    end
+    self.replay = nil
+  end
   if self.response then return nil end
   while true do
     local ev, err = self.http:next()
@@ -325,7 +347,7 @@ Stream.__call = function(self) return self:next() end
 
 --- Consumes the rest of the stream; returns the final response, or nil, err.
 function Stream:result()
-  if not self.response and not self.failed then
+  if (not self.response or self.replay) and not self.failed then
     local ok, err = pcall(function() while self:next() do end end)
     if not ok and not self.failed then error(err, 0) end
   end
@@ -354,6 +376,8 @@ function Model:stream(req, opts)
   local early, early_err = calls.before(call)
   if early then
     s.response = early
+    s.replay = rawget(early, "replay") -- a cache hit: its text comes as deltas
+    early.replay = nil
     calls.finish(call, early)
   elseif early_err then
     s.failed = early_err
@@ -394,11 +418,29 @@ function Model:embed(input, opts)
   local call = calls.begin(self, "embed", { input = list, dimensions = opts.dimensions }, opts)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
-  local r = self.format.embed_request(self.cfg, self.name, list, opts)
+  -- a cache may know some vectors already (call.known_vectors[i]): ask
+  -- only for the others, then put the list back together in order
+  local known, ask, where = call.known_vectors, list, nil
+  if known then
+    ask, where = {}, {}
+    for i, t in ipairs(list) do
+      if not known[i] then
+        ask[#ask + 1] = t
+        where[#ask] = i
+      end
+    end
+  end
+  local r = self.format.embed_request(self.cfg, self.name, ask, opts)
   local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
   if not res then return calls.finish(call, nil, retries) end
-  local parsed, perr = self.format.parse_embed(res.body, #list)
+  local parsed, perr = self.format.parse_embed(res.body, #ask)
   if not parsed then return calls.finish(call, nil, perr) end
+  if known then
+    local vectors = {}
+    for i in ipairs(list) do vectors[i] = known[i] end
+    for j, v in ipairs(parsed.vectors) do vectors[where[j]] = v end
+    parsed.vectors = vectors
+  end
   return calls.finish(call, response.new {
     vectors = parsed.vectors,
     usage = parsed.usage,

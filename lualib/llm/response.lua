@@ -6,6 +6,10 @@
 --   cached (false | "exact" | "semantic"), partial (stream cut short), raw,
 --   logprobs (when the request asked for them, OpenAI-style providers: the
 --   list of {token=, logprob=, bytes=, top_logprobs=} of the first choice).
+-- Cache hits (llm.cache) also carry saved {latency_ms, ttft_ms, usage, model,
+--   cost}: what the original call took; shared = true for an answer shared
+--   with an identical call in flight; similarity and matched_prompt for a
+--   semantic hit. Their latency_ms is the lookup and their usage zero.
 local cjson = require "cjson"
 
 local M = {}

@@ -71,12 +71,25 @@ function M.http_error(res, parse_error)
   return errors.new("http", message, e)
 end
 
--- Providers whose quota ran out: later calls fail at once (per base URL
--- and key, keyed by a hash so the key itself is never kept here).
+-- Accounts whose quota ran out: later calls fail at once. An account is
+-- a host plus a hash of the API key (so two keys on one host are two
+-- accounts, and the key itself is never kept here).
 local exhausted = {}
 
+local function fnv1a(s)
+  local h = 2166136261
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+  return h
+end
+
 local function quota_key(spec)
-  return spec.quota_key or spec.url:match("^(https?://[^/]+)") or spec.url
+  local host = spec.url:match("^(https?://[^/]+)") or spec.url
+  return ("%s#%08x"):format(host, fnv1a(spec.account or ""))
+end
+
+--- Forget quota exhaustion (after a top-up, or between tests).
+function M.reset_quota_flags()
+  exhausted = {}
 end
 
 -- ---- attempts ----------------------------------------------------------------------

@@ -1,0 +1,714 @@
+-- llm.cache: response and embedding caches for models.
+--
+--   local c = llm.cache.open{ path=, namespace="default", ttl=, max_bytes=,
+--                             memory_bytes=, sampled=false, replay="instant" }
+--   local m = llm.model{ "gpt-4o-mini", cache = c }   -- or m:with_cache(c), or cache = true
+--   local r = m:chat "..."          -- r.cached: false | "exact" | "semantic"
+--   c:stats()  c:clear()  c:path()  c:namespace "other"
+--   local s = llm.cache.semantic{ embed = llm.model "text-embedding-3-small",
+--                                 threshold = 0.92, audit = { rate = 0.05 } }
+--
+-- How a call meets the cache (hooks on llm.calls, so the model code does
+-- not know about it):
+--   * chat and stream requests are keyed by the SHA-256 of their canonical
+--     form (llm.cache_canon); a hit answers at once, with latency_ms = the
+--     lookup time and `saved` = what the original call took (latency,
+--     usage, model, cost). Its own usage is zero: nothing was billed.
+--   * a request that asks for sampling (temperature > 0 without a seed) is
+--     not cached unless the cache was opened with sampled = true: with
+--     sampling, a different answer each time is the point, and a cache
+--     would silently turn it into one fixed answer. (A request that sets no
+--     temperature is cached: it did not ask for variety.)
+--   * identical requests in flight at the same time make one upstream
+--     call: the others wait for it and get its answer, marked
+--     cached = "exact" and shared = true (they cost nothing).
+--   * errors, partial and truncated streams are never stored.
+--   * embeddings are cached per (model, dimensions, text); m:embed asks
+--     upstream only for the texts it lacks.
+--   * a storage failure (read-only or full disk, a damaged file) never
+--     fails the call: it is reported once on stderr and counted.
+local C = require "_llm.cache"
+local cjson = require "cjson"
+local loop = require "_llm.loop"
+local calls = require "llm.calls"
+local canon = require "llm.cache_canon"
+local errors = require "llm.errors"
+local response = require "llm.response"
+
+local now = loop.now
+local sha256 = C.sha256
+
+local M = {}
+
+M.DEFAULT_MAX_BYTES = 1 << 30        -- 1 GiB on disk (diskcache's default)
+M.DEFAULT_MEMORY_BYTES = 64 << 20    -- 64 MiB in memory
+
+local Cache = {}
+Cache.__index = Cache
+Cache.__name = "llm.cache"
+
+local function is_cache(v) return getmetatable(v) == Cache end
+M.is_cache = is_cache
+
+-- ---- shared stores: one connection per file per process -------------------------
+
+local stores = {}          -- path -> shared state
+local exit_hook = false
+
+local function warn_once(shared, what, msg)
+  if shared.warned[what] then return end
+  shared.warned[what] = true
+  io.stderr:write("llmrun: cache: ", what, ": ", tostring(msg),
+    " (the call's result is still returned; this is reported once)\n")
+end
+
+local function flush_all()
+  for _, shared in pairs(stores) do
+    if shared.db then pcall(shared.db.flush, shared.db) end
+  end
+end
+
+local function open_store(opts)
+  local path = opts.path
+  if path == nil then
+    local p, err = C.default_path()
+    if not p then return nil, err end
+    path = p
+  end
+  local shared = stores[path]
+  if shared and shared.db then return shared end
+  local db, msg, status = C.open {
+    path = path,
+    memory_bytes = opts.memory_bytes or M.DEFAULT_MEMORY_BYTES,
+    max_bytes = opts.max_bytes or M.DEFAULT_MAX_BYTES,
+    max_entry_bytes = opts.max_entry_bytes,
+    busy_timeout_ms = opts.busy_timeout_ms,
+    readonly = opts.readonly,
+  }
+  if not db then return nil, msg, status end
+  shared = { db = db, path = db:path(), inflight = {}, warned = {}, session = {} }
+  stores[path] = shared
+  if not exit_hook then
+    exit_hook = true
+    llm.on_exit(flush_all)
+  end
+  return shared
+end
+
+-- ---- the Cache object --------------------------------------------------------------
+
+local open_keys = {
+  path = "string", namespace = "string", ttl = "number", max_bytes = "number",
+  memory_bytes = "number", max_entry_bytes = "number", busy_timeout_ms = "number",
+  sampled = "boolean", replay = "string", readonly = "boolean",
+}
+
+local function check_opts(opts, fname, extra)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(("bad argument #1 to '%s' (table of options expected, got %s)"):format(fname, type(opts)), 3)
+  end
+  for k, v in pairs(opts) do
+    local want = open_keys[k] or (extra and extra[k])
+    if not want then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3) end
+    if want ~= "any" and type(v) ~= want then
+      error(("%s: option '%s' must be a %s, got %s"):format(fname, k, want, type(v)), 3)
+    end
+  end
+  if opts.replay and opts.replay ~= "instant" and opts.replay ~= "timed" then
+    error(fname .. ": replay must be \"instant\" or \"timed\"", 3)
+  end
+  for _, k in ipairs { "ttl", "max_bytes", "memory_bytes", "max_entry_bytes" } do
+    if opts[k] and not (opts[k] >= 0) then error(("%s: %s must be >= 0"):format(fname, k), 3) end
+  end
+  return opts
+end
+
+local function new_view(shared, opts, namespace)
+  return setmetatable({
+    shared = shared,
+    ns = namespace or opts.namespace or "default",
+    ttl = opts.ttl,
+    sampled = opts.sampled == true,
+    replay = opts.replay or "instant",
+    opts = opts,
+  }, Cache)
+end
+
+--- llm.cache.open{...} -> cache | nil, err (err.kind == "cache", err.status:
+-- "newer_schema" | "corrupt" | "readonly" | "full" | "foreign" | "io" ...).
+function M.open(opts)
+  opts = check_opts(opts, "llm.cache.open")
+  local shared, msg, status = open_store(opts)
+  if not shared then
+    return nil, errors.new("cache", msg, { status = status })
+  end
+  return new_view(shared, opts)
+end
+
+local default_cache, default_failed
+
+--- The cache at the default path, opened once; nil (with one warning on
+-- stderr) when it cannot be opened. What `cache = true` means.
+function M.default()
+  if default_cache and default_cache.shared.db then return default_cache end
+  if default_failed then return nil end
+  local c, err = M.open()
+  if not c then
+    default_failed = true
+    io.stderr:write("llmrun: cache: ", tostring(err.message), "; calls go on without a cache\n")
+    return nil
+  end
+  default_cache = c
+  return c
+end
+
+--- What a model's `cache` option may be: a cache, true (the default
+-- cache) or false/nil (none). Used by llm.model and m:with_cache.
+function M.resolve(v)
+  if v == nil or v == false then return nil end
+  if v == true then return M.default() end
+  if is_cache(v) then return v end
+  error("the cache option must be a cache (llm.cache.open{...}, llm.cache.semantic{...}), "
+    .. "true or false, got " .. type(v), 3)
+end
+
+--- A view of the same store under another namespace (same options).
+function Cache:namespace(name)
+  if type(name) ~= "string" or name == "" then
+    error("bad argument #1 to 'namespace' (non-empty string expected)", 2)
+  end
+  local v = new_view(self.shared, self.opts, name)
+  v.semantic = self.semantic
+  return v
+end
+
+function Cache:path() return self.shared.path end
+
+function Cache:__tostring()
+  return ("cache %s (namespace %s%s)"):format(self.shared.path, self.ns,
+    self.semantic and ", semantic" or "")
+end
+
+local function db(self)
+  local d = self.shared.db
+  if not d then error("this cache is closed", 3) end
+  return d
+end
+
+--- Closes the store (every view of it). Pending statistics are written.
+function Cache:close()
+  local shared = self.shared
+  if shared.db then
+    shared.db:close()
+    shared.db = nil
+    if stores[shared.path] == shared then stores[shared.path] = nil end
+  end
+end
+Cache.__close = Cache.close
+
+--- c:clear{namespace = name | "*" (all), expired = bool} -> entries removed
+-- | nil, err. Without a namespace: this cache's namespace.
+function Cache:clear(opts)
+  opts = opts or {}
+  local ns = opts.namespace or self.ns
+  if ns == "*" then ns = nil end
+  local n, msg, status = db(self):clear(ns, opts.expired == true)
+  if not n then return nil, errors.new("cache", msg, { status = status }) end
+  if not opts.expired then
+    if ns then self.shared.session[ns] = nil else self.shared.session = {} end
+  end
+  return n
+end
+
+-- ---- statistics ---------------------------------------------------------------------
+
+local function session_counts(self)
+  local s = self.shared.session[self.ns]
+  if not s then
+    s = { hits_exact = 0, hits_semantic = 0, hits_shared = 0, misses = 0, stores = 0,
+          skipped = 0, errors = 0, tokens_saved = 0, cost_saved = 0, time_saved_ms = 0,
+          priced_hits = 0 }
+    self.shared.session[self.ns] = s
+  end
+  return s
+end
+
+local function count(self, name, amount)
+  amount = math.tointeger(amount or 1) or amount
+  local s = session_counts(self)
+  s[name] = s[name] + amount
+  local d = self.shared.db
+  if d and amount ~= 0 and name ~= "priced_hits" then d:count(self.ns, name, amount) end
+end
+
+local function summarize(c)
+  local hits = c.hits_exact + c.hits_semantic + c.hits_shared
+  local lookups = hits + c.misses
+  return {
+    hits = hits, exact_hits = c.hits_exact, semantic_hits = c.hits_semantic,
+    shared_hits = c.hits_shared, misses = c.misses, lookups = lookups,
+    hit_rate = lookups > 0 and hits / lookups or nil,
+    stores = c.stores, skipped = c.skipped, errors = c.errors,
+    tokens_saved = c.tokens_saved, cost_saved = c.cost_saved,
+    priced_hits = c.priced_hits, time_saved_ms = c.time_saved_ms,
+  }
+end
+M.summarize = summarize
+
+--- c:stats() -> this process's numbers for this namespace: hits (exact,
+-- semantic, shared), misses, hit_rate, tokens_saved, cost_saved (of the
+-- priced_hits hits whose cost was known), time_saved_ms, stores, skipped,
+-- errors. c:stats{all_time = true}: every run's, as stored in the file,
+-- plus entries, bytes and vectors.
+function Cache:stats(opts)
+  if opts and opts.all_time then
+    local rows, msg, status = db(self):stats(self.ns)
+    if not rows then return nil, errors.new("cache", msg, { status = status }) end
+    local row = rows[1] or {}
+    local c = {}
+    for _, k in ipairs { "hits_exact", "hits_semantic", "hits_shared", "misses", "stores",
+                         "skipped", "errors", "tokens_saved", "cost_saved", "time_saved_ms" } do
+      c[k] = row[k] or 0
+    end
+    c.priced_hits = nil
+    local s = summarize(c)
+    s.priced_hits = nil
+    s.entries, s.bytes, s.vectors = row.entries or 0, row.bytes or 0, row.vectors or 0
+    s.namespace = self.ns
+    return s
+  end
+  local s = summarize(session_counts(self))
+  s.namespace = self.ns
+  return s
+end
+
+-- ---- stored responses -------------------------------------------------------------
+
+local function zero_usage()
+  return { prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, cached_tokens = 0,
+           reasoning_tokens = 0 }
+end
+
+-- What is kept of a response: enough to answer again and to say what the
+-- original call cost. Not raw provider documents, never request headers.
+local function encode_response(resp)
+  return pcall(cjson.encode, {
+    v = 1, text = resp.text, tool_calls = resp.tool_calls, finish_reason = resp.finish_reason,
+    choices = resp.choices, usage = resp.usage, model = resp.model,
+    latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms, cost = resp.cost,
+  })
+end
+
+local function decode_response(value)
+  local ok, doc = pcall(cjson.decode, value)
+  if not ok or type(doc) ~= "table" or doc.v ~= 1 then return nil end
+  for k, v in pairs(doc) do
+    if v == cjson.null then doc[k] = nil end
+  end
+  if type(doc.usage) == "table" then -- token counts are integers (cjson reads floats)
+    for k, v in pairs(doc.usage) do doc.usage[k] = math.tointeger(v) or v end
+  end
+  return doc
+end
+
+-- Stored text as deltas: words with the space before them, about the
+-- grain of a provider's stream. "timed" spreads them like the original:
+-- the first at its TTFT, the rest evenly until its latency.
+local function replay_of(doc, mode)
+  local text = doc.text or ""
+  local parts, pos = {}, 1
+  while pos <= #text do
+    local s, e = text:find("^%s*[^%s]+", pos)
+    if not s then -- trailing white space joins the last word
+      if #parts > 0 then parts[#parts] = parts[#parts] .. text:sub(pos)
+      else parts[1] = text:sub(pos) end
+      break
+    end
+    parts[#parts + 1] = text:sub(s, e)
+    pos = e + 1
+  end
+  local i, t0 = 0, now()
+  local timed = mode == "timed" and doc.latency_ms
+  local first = timed and (doc.ttft_ms or 0) / 1000 or 0
+  local step = timed and #parts > 1 and math.max(0, doc.latency_ms / 1000 - first) / (#parts - 1) or 0
+  return function()
+    i = i + 1
+    local p = parts[i]
+    if not p then return nil end
+    if timed then
+      local wait = t0 + first + step * (i - 1) - now()
+      if wait > 0 then loop.sleep(wait) end
+    end
+    return { text = p, index = 0, t = now(), cached = true }
+  end
+end
+
+-- A cache hit for this call: latency is the lookup; `saved` the original.
+local function hit_response(self, call, doc, kind, extra)
+  local latency = (now() - call.t0) * 1000
+  local r = response.new {
+    text = doc.text, tool_calls = doc.tool_calls, finish_reason = doc.finish_reason,
+    choices = doc.choices, usage = zero_usage(), model = doc.model or call.model.name,
+    provider = call.model.provider, simulated = call.model.simulated,
+    latency_ms = latency, ttft_ms = latency, lookup_ms = latency, retries = 0, cached = kind,
+    saved = { latency_ms = doc.latency_ms, ttft_ms = doc.ttft_ms, usage = doc.usage,
+              model = doc.model or call.model.name, cost = doc.cost },
+    cached_at = extra and extra.created,
+    similarity = extra and extra.similarity,
+    matched_prompt = extra and extra.prompt,
+    shared = extra and extra.shared or nil,
+  }
+  if call.kind == "stream" then
+    r.replay = replay_of(doc, call.opts.replay or self.replay)
+  end
+  call.cache_hit = self
+  return r
+end
+
+--- The stored response for key in this namespace, decoded, or nil. A
+-- failing read is reported once and counts as a miss.
+function Cache:_lookup(key)
+  local shared = self.shared
+  if not shared.db or shared.broken then return nil end
+  local value, created, status = shared.db:get(self.ns, key)
+  if value == nil then
+    if created ~= nil then -- a failure: (nil, message, status)
+      if status == "corrupt" then shared.broken = status end
+      count(self, "errors")
+      warn_once(shared, "reading failed", created)
+    end
+    return nil
+  end
+  return decode_response(value), created
+end
+
+function Cache:_store(key, resp)
+  local shared = self.shared
+  if not shared.db or shared.broken then return false end
+  local ok, value = encode_response(resp)
+  if not ok then
+    count(self, "skipped")
+    return false
+  end
+  local done, msg, status = shared.db:put(self.ns, key, value, self.ttl)
+  if not done then
+    if status == "too_big" then
+      count(self, "skipped")
+    else
+      count(self, "errors")
+      warn_once(shared, "storing failed", msg)
+    end
+    return false
+  end
+  count(self, "stores")
+  return true
+end
+
+-- ---- in-flight de-duplication ----------------------------------------------------------
+-- One entry per request being fetched: its leader task, and the tasks
+-- waiting for its answer. When the leader's call ends, the waiters wake;
+-- with an answer they share it, without one (an error) the first of them
+-- to run becomes the next leader.
+
+local function finish_flight(shared, ikey, fl, resp)
+  if fl.done then return end
+  fl.done = true
+  fl.resp = resp
+  if shared.inflight[ikey] == fl then shared.inflight[ikey] = nil end
+  for _, t in ipairs(fl.waiters) do loop.wake(t) end
+  if fl.watcher and fl.watcher ~= loop.current() then fl.watcher:cancel() end
+end
+
+-- A leader that ended without finishing its call (its task was cancelled
+-- or failed) would hold its waiters forever: a watcher frees them.
+local function watch_leader(shared, ikey, fl)
+  fl.watcher = loop.spawn(function()
+    while not fl.done do
+      loop.sleep(0.05)
+      local st = fl.task:status()
+      if st ~= "running" and st ~= "waiting" and st ~= "ready" and not fl.done then
+        finish_flight(shared, ikey, fl, nil)
+      end
+    end
+  end)
+end
+
+local function wait_for_flight(shared, ikey, fl, me)
+  fl.waiters[#fl.waiters + 1] = me
+  -- the watcher is a child of the first waiter: start another if it went
+  local w = fl.watcher and fl.watcher:status()
+  if w == nil or w == "done" or w == "failed" or w == "cancelled" then
+    watch_leader(shared, ikey, fl)
+  end
+  while not fl.done do loop.suspend() end
+end
+
+-- plan: {key=, lookup=fn() -> resp | nil, shared_hit=fn(resp) -> resp}
+local function run_plan(self, call, plan)
+  local shared = self.shared
+  local ikey = self.ns .. "\0" .. plan.key
+  local me = loop.current()
+  while true do
+    local r = plan.lookup()
+    if r then return r end
+    local fl = shared.inflight[ikey]
+    -- never wait on ourselves (a stream this task has yet to read)
+    if not fl or not me or fl.task == me or not coroutine.isyieldable() then break end
+    wait_for_flight(shared, ikey, fl, me)
+    if fl.resp then return plan.shared_hit(fl.resp) end
+  end
+  if not shared.inflight[ikey] and me then
+    plan.flight = { task = me, waiters = {} }
+    shared.inflight[ikey] = plan.flight
+    plan.ikey = ikey
+  end
+  plan.cache = self
+  call.cache_plan = plan
+  return nil
+end
+
+-- ---- chat and stream -------------------------------------------------------------------
+
+local function sampled(body)
+  local t = body.temperature
+  return type(t) == "number" and t > 0 and body.seed == nil
+end
+
+local function chat_plan(self, call)
+  if not self.sampled and sampled(call.body) then
+    count(self, "skipped")
+    return nil
+  end
+  local text = canon.request(call.model, "chat", call.body)
+  if not text then
+    count(self, "skipped")
+    return nil
+  end
+  local plan = { key = sha256(text), kind = "chat" }
+  local semantic_done = false
+  plan.lookup = function()
+    local doc, created = self:_lookup(plan.key)
+    if doc then return hit_response(self, call, doc, "exact", { created = created }) end
+    if self.semantic and not semantic_done then
+      semantic_done = true
+      return self.semantic.lookup(self, call, plan)
+    end
+  end
+  plan.shared_hit = function(resp)
+    local doc = { text = resp.text, tool_calls = resp.tool_calls, finish_reason = resp.finish_reason,
+                  choices = resp.choices, usage = resp.usage, model = resp.model,
+                  latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms, cost = resp.cost }
+    return hit_response(self, call, doc, "exact", { shared = true })
+  end
+  return plan
+end
+
+-- ---- embeddings --------------------------------------------------------------------------
+
+local tokens_mod
+local function count_tokens(text, model)
+  if tokens_mod == nil then
+    local ok, t = pcall(require, "llm.tokens")
+    tokens_mod = ok and type(t) == "table" and type(t.count) == "function" and t or false
+  end
+  if not tokens_mod then return nil end
+  local ok, n = pcall(tokens_mod.count, text, model)
+  return ok and type(n) == "number" and n or nil
+end
+
+local function embed_saved(call, list)
+  local total, known = 0, true
+  for _, text in ipairs(list) do
+    local n = count_tokens(text, call.model.name)
+    if not n then known = false break end
+    total = total + n
+  end
+  return { usage = known and { prompt_tokens = total, total_tokens = total } or nil,
+           model = call.model.name }
+end
+
+local function embed_plan(self, call)
+  local body = call.body
+  local mid = canon.model_identity(call.model)
+  local dims = body.dimensions or 0
+  local text = canon.request(call.model, "embed", body)
+  if not text or math.type(dims) ~= "integer" then
+    count(self, "skipped")
+    return nil
+  end
+  local plan = { key = sha256(text), kind = "embed", mid = mid, dims = dims, hashes = {} }
+  for i, t in ipairs(body.input) do plan.hashes[i] = sha256(t) end
+  plan.lookup = function()
+    local shared, known, cached_texts = self.shared, {}, {}
+    if shared.db and not shared.broken then
+      for i, h in ipairs(plan.hashes) do
+        local v, msg = shared.db:embed_get(mid, dims, h)
+        if v then
+          known[i] = v
+          cached_texts[#cached_texts + 1] = body.input[i]
+        elseif msg then
+          count(self, "errors")
+          warn_once(shared, "reading failed", msg)
+          break
+        end
+      end
+    end
+    if #cached_texts == #body.input then
+      local latency = (now() - call.t0) * 1000
+      call.cache_hit = self
+      return response.new {
+        vectors = known, usage = { prompt_tokens = 0, total_tokens = 0 }, latency_ms = latency,
+        lookup_ms = latency,
+        model = call.model.name, provider = call.model.provider, simulated = call.model.simulated,
+        retries = 0, cached = "exact", saved = embed_saved(call, cached_texts),
+      }
+    end
+    plan.known, plan.cached_texts = known, cached_texts
+    -- the model requests only the texts missing here
+    call.known_vectors = #cached_texts > 0 and known or nil
+  end
+  plan.shared_hit = function(resp)
+    call.cache_hit = self
+    local latency = (now() - call.t0) * 1000
+    return response.new {
+      vectors = resp.vectors, usage = { prompt_tokens = 0, total_tokens = 0 },
+      latency_ms = latency, lookup_ms = latency, model = resp.model, provider = resp.provider,
+      simulated = resp.simulated, retries = 0, cached = "exact", shared = true,
+      saved = { usage = resp.usage, model = resp.model, latency_ms = resp.latency_ms, cost = resp.cost },
+    }
+  end
+  return plan
+end
+
+local function store_vectors(self, plan, resp)
+  local shared = self.shared
+  if not shared.db or shared.broken or type(resp.vectors) ~= "table" then return end
+  local hashes, vecs = {}, {}
+  for i, h in ipairs(plan.hashes) do
+    if not (plan.known and plan.known[i]) and type(resp.vectors[i]) == "table" then
+      hashes[#hashes + 1] = h
+      vecs[#vecs + 1] = resp.vectors[i]
+    end
+  end
+  if #hashes == 0 then return end
+  local ok, done, msg = pcall(shared.db.embed_put, shared.db, plan.mid, plan.dims, hashes, vecs)
+  if not ok or not done then
+    count(self, "errors")
+    warn_once(shared, "storing failed", ok and msg or done)
+    return
+  end
+  count(self, "stores")
+end
+
+-- ---- the hooks -----------------------------------------------------------------------------
+
+function Cache:_before(call)
+  if call.opts.cache == false or not self.shared.db then return nil end
+  local plan
+  if call.kind == "embed" then
+    plan = embed_plan(self, call)
+  elseif call.kind == "chat" or call.kind == "stream" then
+    plan = chat_plan(self, call)
+  end
+  if not plan then return nil end
+  return run_plan(self, call, plan)
+end
+
+-- What a hit saved, for the statistics. The price hook (priority 10) has
+-- set resp.saved.cost by now where prices are known.
+local function count_hit(self, resp)
+  local kind = resp.shared and "hits_shared" or resp.cached == "semantic" and "hits_semantic"
+    or "hits_exact"
+  count(self, kind)
+  local saved = resp.saved or {}
+  local u = saved.usage
+  if type(u) == "table" then
+    count(self, "tokens_saved", (u.total_tokens and u.total_tokens > 0) and u.total_tokens
+      or ((u.prompt_tokens or 0) + (u.completion_tokens or 0)))
+  end
+  if type(saved.cost) == "number" then
+    count(self, "cost_saved", saved.cost)
+    count(self, "priced_hits")
+  end
+  if type(saved.latency_ms) == "number" and type(resp.latency_ms) == "number" then
+    count(self, "time_saved_ms", math.max(0, saved.latency_ms - resp.latency_ms))
+  end
+end
+
+function Cache:_finish(call, resp, err)
+  if call.cache_hit == self then
+    if resp then count_hit(self, resp) end
+    return
+  end
+  local plan = call.cache_plan
+  if not plan or plan.cache ~= self then return end
+  local shared = self.shared
+  -- only our own entry: a watcher may have handed the request to another
+  -- leader if our task ended before this (a stream read by another task)
+  local fl = plan.flight
+  local good = resp and not err and not resp.partial and not resp.cached
+  count(self, "misses")
+  if good then
+    if plan.kind == "embed" then
+      store_vectors(self, plan, resp)
+      if plan.cached_texts and #plan.cached_texts > 0 then
+        resp.cached_vectors = #plan.cached_texts
+        local saved = embed_saved(call, plan.cached_texts)
+        if saved.usage then count(self, "tokens_saved", saved.usage.total_tokens) end
+      end
+    else
+      local stored = self:_store(plan.key, resp)
+      if self.semantic then self.semantic.after(self, call, plan, resp, stored) end
+    end
+  end
+  if fl then finish_flight(shared, plan.ikey, fl, good and resp or nil) end
+end
+
+calls.on_before(function(call)
+  local c = call.model.cache
+  if is_cache(c) then return c:_before(call) end
+end, 20)
+
+calls.on_finish(function(call, resp, err)
+  local c = call.model.cache
+  if is_cache(c) then c:_finish(call, resp, err) end
+end, 50)
+
+-- ---- semantic caches ---------------------------------------------------------------------------
+
+--- llm.cache.semantic{embed = model, threshold = 0.92, scope = "request" |
+-- "model" | function(call) -> string, audit = {rate=, floor=, same=} | true,
+-- ...and any llm.cache.open option} -> cache | nil, err. See llm.cache_semantic.
+function M.semantic(opts)
+  return require("llm.cache_semantic").new(opts, check_opts, open_store, new_view)
+end
+
+--- c:audit_table([thresholds]) -> rows {threshold, samples, differed,
+-- false_hit_rate}: of the audited semantic matches at or above each
+-- threshold, the (sampling-weighted) share whose answer differed.
+function Cache:audit_table(thresholds)
+  db(self)
+  return require("llm.cache_semantic").audit_table(self, thresholds)
+end
+
+--- The audit table as text.
+function Cache:format_audit(thresholds)
+  local rows, err = self:audit_table(thresholds)
+  if not rows then return nil, err end
+  return require("llm.cache_semantic").format_audit(rows)
+end
+
+M.Cache = Cache
+M.canonical = canon.encode
+--- The key (hex) the cache gives a chat request to model m (for tests and tools).
+function M.key(m, req)
+  local body = require("llm.model").Model.normalize(req, m.defaults or {})
+  return C.hex(sha256(assert(canon.request(m, "chat", body))))
+end
+M._count = count
+M._lookup_doc = function(self, key) return self:_lookup(key) end
+M._hit_response = hit_response
+M._warn_once = warn_once
+
+return M

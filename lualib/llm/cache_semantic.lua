@@ -1,0 +1,230 @@
+-- The semantic cache: a request that missed the exact cache may still be
+-- answered by the stored response of a *similar* request.
+--
+--   local s = llm.cache.semantic{ embed = llm.model "text-embedding-3-small",
+--                                 threshold = 0.92, scope = "request",
+--                                 audit = { rate = 0.05, floor = 0.80 } }
+--
+-- The last user message is embedded (through the same cache, so a prompt
+-- seen before costs no embedding call) and compared by cosine similarity
+-- with the prompts stored before it, in C over an in-memory float32
+-- matrix. A match at or above the threshold answers with
+-- cached = "semantic", its similarity and the prompt it matched.
+--
+-- Scope decides which stored prompts may match: "request" (the default)
+-- only those whose request is identical except for the last user message
+-- (same model, parameters, system prompt and earlier turns); "model" any
+-- of the same model; or a function(call) returning a scope name.
+--
+-- Audit: a similar prompt is not a promise of the same answer. With audit
+-- on, a sampled share (rate) of semantic hits is asked upstream anyway and
+-- the fresh answer compared with the cached one; near misses (similarity
+-- between floor and the threshold) are compared for free, since they went
+-- upstream regardless. Each comparison is stored with its similarity, so
+-- s:audit_table() gives, per candidate threshold, the share of matches
+-- whose answer differed: the false-hit rate you would get with it.
+local C = require "_llm.cache"
+local canon = require "llm.cache_canon"
+local errors = require "llm.errors"
+
+local M = {}
+
+-- llm.cache (which loads this module on first use)
+local function cachemod() return require "llm.cache" end
+
+M.DEFAULT_THRESHOLD = 0.92
+M.DEFAULT_AUDIT_RATE = 0.05
+M.THRESHOLDS = { 0.80, 0.84, 0.88, 0.90, 0.92, 0.94, 0.96, 0.98 }
+
+--- Answers are "the same" when equal after trimming, lower-casing,
+-- collapsing white space and dropping final punctuation.
+function M.same_text(a, b)
+  local function norm(s)
+    s = tostring(s or ""):lower():gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+    return (s:gsub("[%.!%?]+$", ""))
+  end
+  return norm(a) == norm(b)
+end
+
+-- The text of the last user message (string content, or the text parts
+-- of a list of content parts).
+local function prompt_text(body)
+  local msgs = body.messages or {}
+  for i = #msgs, 1, -1 do
+    local m = msgs[i]
+    if m.role == "user" then
+      if type(m.content) == "string" then return m.content, i end
+      if type(m.content) == "table" then
+        local parts = {}
+        for _, p in ipairs(m.content) do
+          if type(p) == "table" and p.type == "text" and type(p.text) == "string" then
+            parts[#parts + 1] = p.text
+          end
+        end
+        if #parts > 0 then return table.concat(parts, "\n"), i end
+      end
+      return nil
+    end
+  end
+  return nil
+end
+
+local function hash64(s)
+  return (string.unpack("<i8", C.sha256(s)))
+end
+
+local function scope_of(sem, call, last)
+  if sem.scope == "model" then
+    return hash64("model\0" .. canon.model_identity(call.model))
+  elseif type(sem.scope) == "function" then
+    return hash64("fn\0" .. canon.model_identity(call.model) .. "\0" .. tostring(sem.scope(call)))
+  end
+  -- "request": everything but the last user message's text
+  local body = {}
+  for k, v in pairs(call.body) do body[k] = v end
+  local msgs = {}
+  for i, m in ipairs(call.body.messages) do
+    if i == last then
+      local copy = {}
+      for k, v in pairs(m) do copy[k] = v end
+      copy.content = ""
+      msgs[i] = copy
+    else
+      msgs[i] = m
+    end
+  end
+  body.messages = msgs
+  local text = canon.request(call.model, "chat", body)
+  return text and hash64(text) or nil
+end
+
+local function embed_prompt(cache, sem, text)
+  local r, err = sem.embed:embed(text, sem.dimensions and { dimensions = sem.dimensions } or nil)
+  local v = r and r.vectors and r.vectors[1]
+  if type(v) ~= "table" or #v == 0 then
+    cachemod()._warn_once(cache.shared, "embedding a prompt failed",
+      err and tostring(err) or "no vector")
+    return nil
+  end
+  return v
+end
+
+-- Before-hook part, after an exact miss: nil, or a semantic hit.
+local function lookup(cache, call, plan)
+  local sem, mod = cache.semantic, cachemod()
+  local db = cache.shared.db
+  local text, last = prompt_text(call.body)
+  if not text or not db then return nil end
+  local scope = scope_of(sem, call, last)
+  if not scope then return nil end
+  local vec = embed_prompt(cache, sem, text)
+  if not vec then return nil end
+  plan.sem = { vec = vec, scope = scope, prompt = text }
+  local key, sim, id, matched = db:sem_search(cache.ns, sem.space, scope, vec)
+  if not key then
+    if sim then mod._warn_once(cache.shared, "searching similar prompts failed", sim) end
+    return nil
+  end
+  local audit = sem.audit
+  if sim >= sem.threshold then
+    local doc, created = mod._lookup_doc(cache, key)
+    if not doc then
+      db:sem_remove(cache.ns, sem.space, id) -- its response is gone
+      return nil
+    end
+    if audit and math.random() < audit.rate then
+      -- re-ask this one upstream and compare (after)
+      plan.audit = { similarity = sim, cached_text = doc.text, weight = 1 / audit.rate }
+      return nil
+    end
+    return mod._hit_response(cache, call, doc, "semantic",
+      { similarity = sim, prompt = matched, created = created })
+  end
+  if audit and sim >= audit.floor then
+    local doc = mod._lookup_doc(cache, key)
+    if doc then plan.audit = { similarity = sim, cached_text = doc.text, weight = 1 } end
+  end
+  return nil
+end
+
+-- Finish-hook part, after a successful upstream answer.
+local function after(cache, call, plan, resp, stored)
+  local sem, mod = cache.semantic, cachemod()
+  local db = cache.shared.db
+  if not db then return end
+  if stored and plan.sem then
+    local id, msg = db:sem_add(cache.ns, sem.space, plan.sem.scope, plan.key, plan.sem.vec,
+                               plan.sem.prompt)
+    if not id then mod._warn_once(cache.shared, "storing failed", msg) end
+  end
+  if plan.audit then
+    local differs = not sem.audit.same(plan.audit.cached_text, resp.text)
+    local ok, msg = db:audit_add(cache.ns, plan.audit.similarity, differs, plan.audit.weight)
+    if not ok then mod._warn_once(cache.shared, "storing failed", msg) end
+    resp.audit = { similarity = plan.audit.similarity, differed = differs }
+  end
+end
+
+local semantic_keys = { embed = "table", threshold = "number", scope = "any", audit = "any",
+                        dimensions = "number" }
+
+function M.new(opts, check_opts, open_store, new_view)
+  opts = check_opts(opts, "llm.cache.semantic", semantic_keys)
+  local embed = opts.embed
+  if type(embed) ~= "table" or type(embed.embed) ~= "function" then
+    error("llm.cache.semantic: embed must be an embedding model (llm.model \"...\")", 3)
+  end
+  local threshold = opts.threshold or M.DEFAULT_THRESHOLD
+  if not (threshold > 0 and threshold <= 1) then
+    error("llm.cache.semantic: threshold must be in (0, 1]", 3)
+  end
+  local scope = opts.scope or "request"
+  if scope ~= "request" and scope ~= "model" and type(scope) ~= "function" then
+    error("llm.cache.semantic: scope must be \"request\", \"model\" or a function(call)", 3)
+  end
+  local audit = opts.audit
+  if audit == true then audit = {} end
+  if audit then
+    if type(audit) ~= "table" then error("llm.cache.semantic: audit must be true or a table", 3) end
+    local rate = audit.rate or M.DEFAULT_AUDIT_RATE
+    if not (type(rate) == "number" and rate > 0 and rate <= 1) then
+      error("llm.cache.semantic: audit.rate must be in (0, 1]", 3)
+    end
+    local floor = audit.floor or math.max(0, threshold - 0.12)
+    if audit.same ~= nil and type(audit.same) ~= "function" then
+      error("llm.cache.semantic: audit.same must be a function(cached_text, fresh_text)", 3)
+    end
+    audit = { rate = rate, floor = floor, same = audit.same or M.same_text }
+  end
+  local shared, msg, status = open_store(opts)
+  if not shared then return nil, errors.new("cache", msg, { status = status }) end
+  local c = new_view(shared, opts)
+  c.semantic = {
+    -- prompt vectors go through the same store, so repeated prompts are
+    -- free; counted under "<namespace>/prompts", apart from the requests
+    embed = embed.cache and embed or embed:with_cache(c:namespace(c.ns .. "/prompts")),
+    threshold = threshold, scope = scope, audit = audit, dimensions = opts.dimensions,
+    space = canon.model_identity(embed) .. "#" .. tostring(opts.dimensions or "native"),
+    lookup = lookup, after = after,
+  }
+  return c
+end
+
+--- Rows {threshold, samples, differed, false_hit_rate} for cache c.
+function M.audit_table(c, thresholds)
+  local rows, msg, status = c.shared.db:audit_table(c.ns, thresholds or M.THRESHOLDS)
+  if not rows then return nil, errors.new("cache", msg, { status = status }) end
+  return rows
+end
+
+--- The table as text: one line per threshold.
+function M.format_audit(rows)
+  local out = { "threshold  samples  differed  false-hit rate" }
+  for _, r in ipairs(rows) do
+    out[#out + 1] = ("%9.2f  %7d  %8d  %s"):format(r.threshold, r.samples, r.differed,
+      r.false_hit_rate and ("%13.1f%%"):format(r.false_hit_rate * 100) or "            -")
+  end
+  return table.concat(out, "\n")
+end
+
+return M

@@ -1,0 +1,214 @@
+-- llm.cache.semantic: similar prompts answered from the cache, scopes,
+-- the audit and its false-hit table, prompt embeddings through the
+-- embedding cache, and persistence of the vectors.
+local T = ...
+local mock = require "mock"
+local cjson = require "cjson"
+
+local function tmpdb()
+  local p = os.tmpname()
+  os.remove(p)
+  return p .. ".db"
+end
+
+local function remove_db(p)
+  for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(p .. suffix) end
+end
+
+local function chat_body(text)
+  return cjson.encode {
+    choices = { { index = 0, message = { role = "assistant", content = text }, finish_reason = "stop" } },
+    usage = { prompt_tokens = 10, completion_tokens = 2, total_tokens = 12 }, model = "gpt-4o-mini",
+  }
+end
+
+local function reply(body) return "status 200\nheader Content-Type: application/json\nbody " .. body end
+local function script(...) return table.concat({ ... }, "\n---\n") .. "\n" end
+
+-- An embedding model whose vectors the test chooses: cos(A, B) = 0.95,
+-- cos(A, C) = 0.80, cos(B, C) ~ 0.57, D orthogonal to all.
+local vectors = {
+  ["capital of France?"] = { 1, 0, 0 },
+  ["France's capital city?"] = { 0.95, math.sqrt(1 - 0.95 ^ 2), 0 },
+  ["largest city of France?"] = { 0.8, -0.6, 0 },
+  ["how do magnets work?"] = { 0, 0, 1 },
+}
+local function fake_embedder()
+  local e = { name = "fake-embed", provider = "test", simulated = true, calls = 0, cache = true }
+  function e:embed(text)
+    self.calls = self.calls + 1
+    local v = vectors[text]
+    if not v then return nil, llm.error("http", "no vector for " .. text) end
+    return { vectors = { v } }
+  end
+  return e
+end
+
+local function chat_model(srv, cache)
+  return llm.model { name = "gpt-4o-mini", provider = "openai", base_url = srv.url .. "/v1",
+                     api_key = "sk-x", cache = cache, retry_scale = 0.01 }
+end
+
+T.test("a similar prompt is a semantic hit; a less similar one a miss", function()
+  local srv = mock.start(script(reply(chat_body("Paris")), reply(chat_body("Lyon? No: Paris"))))
+  local path = tmpdb()
+  local emb = fake_embedder()
+  local s = assert(llm.cache.semantic { path = path, embed = emb, threshold = 0.9 })
+  local m = chat_model(srv, s)
+  local r1 = assert(m:chat { user = "capital of France?", temperature = 0 })
+  T.eq(r1.cached, false)
+  local r2 = assert(m:chat { user = "France's capital city?", temperature = 0 })
+  T.eq(r2.cached, "semantic")
+  T.eq(r2.text, "Paris")
+  T.near(r2.similarity, 0.95, 1e-5)
+  T.eq(r2.matched_prompt, "capital of France?")
+  T.eq(r2.usage.completion_tokens, 0)
+  T.eq(r2.saved.usage.completion_tokens, 2)
+  T.eq(#srv:requests(), 1)
+  local r3 = assert(m:chat { user = "largest city of France?", temperature = 0 })
+  T.eq(r3.cached, false, "0.80 is under the threshold")
+  T.eq(#srv:requests(), 2)
+  -- the exact cache answers first (no embedding needed)
+  local before = emb.calls
+  T.eq(assert(m:chat { user = "capital of France?", temperature = 0 }).cached, "exact")
+  T.eq(emb.calls, before)
+  -- streams replay semantic hits too
+  local parts = {}
+  for d in m:stream { user = "France's capital city?", temperature = 0 } do parts[#parts + 1] = d.text end
+  T.eq(table.concat(parts), "Paris")
+  local st = s:stats()
+  T.eq({ st.semantic_hits, st.exact_hits, st.misses }, { 2, 1, 2 })
+  -- vectors persist: a reopened cache still matches
+  s:close()
+  s = assert(llm.cache.semantic { path = path, embed = fake_embedder(), threshold = 0.9 })
+  T.eq(assert(chat_model(srv, s):chat { user = "France's capital city?", temperature = 0 }).cached, "semantic")
+  T.eq(#srv:requests(), 2)
+  s:close()
+  remove_db(path)
+  srv:stop()
+end)
+
+T.test("scope: by default only requests alike but for the last message match", function()
+  local srv = mock.start(script(reply(chat_body("Paris"))))
+  local path = tmpdb()
+  local s = assert(llm.cache.semantic { path = path, embed = fake_embedder(), threshold = 0.9 })
+  local m = chat_model(srv, s)
+  assert(m:chat { user = "capital of France?", temperature = 0 })
+  local other_system = assert(m:chat { system = "Answer in French.", user = "France's capital city?", temperature = 0 })
+  T.eq(other_system.cached, false)
+  local other_params = assert(m:chat { user = "France's capital city?", temperature = 0, max_tokens = 5 })
+  T.eq(other_params.cached, false)
+  local other_model = assert(chat_model(srv, s):with { name = "gpt-4o" }
+    :chat { user = "France's capital city?", temperature = 0 })
+  T.eq(other_model.cached, false)
+  T.eq(#srv:requests(), 4)
+  -- scope = "model": any request to the same model
+  local wide = assert(llm.cache.semantic { path = path, namespace = "wide", embed = fake_embedder(),
+                                           threshold = 0.9, scope = "model" })
+  local mw = chat_model(srv, wide)
+  assert(mw:chat { user = "capital of France?", temperature = 0 })
+  T.eq(assert(mw:chat { system = "Be terse.", user = "France's capital city?", max_tokens = 5,
+                        temperature = 0 }).cached, "semantic")
+  -- scope function
+  local by_user = assert(llm.cache.semantic { path = path, namespace = "fn", embed = fake_embedder(),
+    threshold = 0.9, scope = function(call) return call.opts.tag or "" end })
+  local mf = chat_model(srv, by_user)
+  assert(mf:chat({ user = "capital of France?", temperature = 0 }, { tag = "alice" }))
+  T.eq(assert(mf:chat({ user = "France's capital city?", temperature = 0 }, { tag = "bob" })).cached, false)
+  T.eq(assert(mf:chat({ user = "France's capital city?", temperature = 0, max_tokens = 9 }, { tag = "alice" })).cached,
+       "semantic")
+  s:close()
+  remove_db(path)
+  srv:stop()
+end)
+
+T.test("audit: sampled hits and near misses give a false-hit table", function()
+  local srv = mock.start(script(reply(chat_body("Paris")), reply(chat_body("paris.")),
+                                reply(chat_body("Marseille"))))
+  local path = tmpdb()
+  local s = assert(llm.cache.semantic { path = path, embed = fake_embedder(), threshold = 0.9,
+                                        audit = { rate = 1, floor = 0.7 } })
+  local m = chat_model(srv, s)
+  assert(m:chat { user = "capital of France?", temperature = 0 })
+  -- 0.95: a semantic match, re-asked upstream (rate 1): same answer
+  local r = assert(m:chat { user = "France's capital city?", temperature = 0 })
+  T.eq(r.cached, false)
+  T.eq(r.text, "paris.")
+  T.eq(r.audit.differed, false)
+  T.near(r.audit.similarity, 0.95, 1e-5)
+  -- 0.80: a near miss, compared for free: another answer
+  local r2 = assert(m:chat { user = "largest city of France?", temperature = 0 })
+  T.eq(r2.audit.differed, true)
+  -- nothing similar: no audit
+  local r3 = assert(m:chat { user = "how do magnets work?", temperature = 0 })
+  T.eq(r3.audit, nil)
+  T.eq(#srv:requests(), 4)
+  local rows = assert(s:audit_table { 0.75, 0.85, 0.9, 0.99 })
+  T.eq(#rows, 4)
+  T.eq({ rows[1].samples, rows[1].differed }, { 2, 1 })
+  T.near(rows[1].false_hit_rate, 0.5, 1e-9)
+  T.eq({ rows[2].samples, rows[2].differed }, { 1, 0 })
+  T.eq(rows[2].false_hit_rate, 0)
+  T.eq(rows[4].samples, 0)
+  T.eq(rows[4].false_hit_rate, nil)
+  local text = s:format_audit { 0.75, 0.99 }
+  T.ok(text:find("0.75", 1, true) and text:find("50.0%", 1, true), text)
+  -- the CLI shows it
+  s:close()
+  local st, out = T.llmrun(("cache stats --path %q"):format(path))
+  T.eq(st, 0)
+  T.ok(out:find("semantic audit", 1, true), out)
+  remove_db(path)
+  srv:stop()
+end)
+
+T.test("audit rate weights: default comparison ignores case, space, final dot", function()
+  local same = require("llm.cache_semantic").same_text
+  T.ok(same("Paris.", " paris "))
+  T.ok(same("The  answer\nis 4!", "the answer is 4"))
+  T.ok(not same("4", "5"))
+end)
+
+T.test("prompt embeddings over HTTP go through the embedding cache", function()
+  local function emb(v)
+    return reply(cjson.encode { data = { { index = 0, embedding = v } }, usage = { prompt_tokens = 3, total_tokens = 3 } })
+  end
+  local srv = mock.start(script(emb { 1, 0, 0 }, reply(chat_body("Paris")),
+                                emb { 0.95, math.sqrt(1 - 0.95 ^ 2), 0 }, reply(chat_body("unexpected"))))
+  local path = tmpdb()
+  local em = llm.model { name = "text-embedding-3-small", provider = "openai", base_url = srv.url .. "/v1",
+                         api_key = "sk-x" }
+  local s = assert(llm.cache.semantic { path = path, embed = em, threshold = 0.9 })
+  local m = chat_model(srv, s)
+  assert(m:chat { user = "capital of France?", temperature = 0 })
+  local r = assert(m:chat { user = "France's capital city?", temperature = 0 })
+  T.eq(r.cached, "semantic")
+  T.eq(#srv:requests(), 3) -- embed, chat, embed
+  T.eq(srv:requests()[3].path, "/v1/embeddings")
+  -- asked again: no exact entry for it, but its vector is cached: no request
+  T.eq(assert(m:chat { user = "France's capital city?", temperature = 0 }).cached, "semantic")
+  T.eq(#srv:requests(), 3)
+  s:close()
+  remove_db(path)
+  srv:stop()
+end)
+
+T.test("a failing embedding model: the call still works, one warning", function()
+  local srv = mock.start(script(reply(chat_body("fine"))))
+  local path = tmpdb()
+  local st, out, err = T.llmrun(([[-e '
+    package.path = %q .. "/tests/lua/?.lua;" .. package.path
+    local e = { name = "broken", provider = "test", cache = true }
+    function e:embed() return nil, llm.error("http", "embedding service down") end
+    local s = assert(llm.cache.semantic { path = %q, embed = e })
+    local m = llm.model { name = "g", provider = "openai", base_url = %q, api_key = "k", cache = s }
+    for i = 1, 3 do print(assert(m:chat { user = "q" .. i, temperature = 0 }).text) end
+    print(assert(m:chat { user = "q1", temperature = 0 }).cached)']]):format(
+      os.getenv("LLMRUN_SOURCE_DIR") or ".", path, srv.url .. "/v1"))
+  T.eq(st, 0)
+  T.eq(out, "fine\nfine\nfine\nexact\n")
+  local _, n = err:gsub("embedding a prompt failed", "")
+  T.eq(n, 1, err)
+  remove_db(path)
+  srv:stop()
+end)
