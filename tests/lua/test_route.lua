@@ -296,6 +296,23 @@ T.test("cascade: logprob thresholds ask the cheap model for logprobs", function(
   T.err(function() R.min_logprob("x") end, "number expected")
 end)
 
+T.test("cascade: a cached cheap answer keeps its logprobs", function()
+  local path = os.tmpname()
+  os.remove(path)
+  local cache <close> = assert(llm.cache.open { path = path })
+  local mini = llm.model { name = "gpt-4o-mini", headers = zero, cache = cache }
+  local c = R.cascade { mini, sim("gpt-4o"), accept = R.min_logprob(-math.huge) }
+  local a = assert(c:chat("What is 5 + 6?"))
+  local b = assert(c:chat("What is 5 + 6?"))
+  T.eq(a.cached, false)
+  T.eq(b.cached, "exact")
+  T.eq(b.escalated, false)
+  T.eq(#b.logprobs, #a.logprobs)
+  T.near(b.logprobs[1].logprob, a.logprobs[1].logprob, 1e-12) -- stored as JSON with 14 digits
+  T.eq(b.logprobs[1].token, a.logprobs[1].token)
+  os.remove(path)
+end)
+
 T.test("cascade: streaming", function()
   local mini, big = sim("gpt-4o-mini"), sim("gpt-4o")
   local yes = R.cascade { mini, big, accept = function() return true end }
