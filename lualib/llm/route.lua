@@ -157,7 +157,9 @@ function M.cheapest(models, opts)
   if not prompt and opts.request then prompt = tokens.request(opts.request) end
   prompt = prompt or DEFAULT_PROMPT
   local completion = opts.completion_tokens or DEFAULT_COMPLETION
-  local need_context = math.max(opts.min_context or 0, opts.prompt_tokens or 0)
+  -- a prompt the caller sized (given or counted) must fit the window too
+  local sized = (opts.prompt_tokens or opts.request) and prompt or 0
+  local need_context = math.max(opts.min_context or 0, sized)
   local cands = {}
   for i, m in ipairs(models) do
     if type(m) ~= "string" and not is_model_like(m) then

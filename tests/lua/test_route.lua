@@ -70,6 +70,9 @@ T.test("cheapest: max_cost, min_context and latency constraints with reasons", f
   T.eq((R.cheapest(models, { min_context = 16000, allow_unknown = true })), "test-route-nowindow")
   -- a prompt that does not fit is a context constraint too
   T.eq((R.cheapest({ "test-route-small", "test-route-big" }, { prompt_tokens = 9000 })), "test-route-big")
+  local long = { messages = { { role = "user", content = ("word "):rep(8500) } } }
+  T.eq((R.cheapest({ "test-route-small", "test-route-big" }, { request = long })), "test-route-big")
+  T.eq((R.cheapest({ "test-route-small", "test-route-big" })), "test-route-small")
   -- max_cost: nothing qualifies -> nil and the reasons
   local none, c2 = R.cheapest({ "test-route-big" }, { max_cost = 1e-6 })
   T.eq(none, nil)
