@@ -51,7 +51,7 @@ static int opt_number(lua_State *L, int idx, const char *k, double *out)
 
 static int opt_int(lua_State *L, int idx, const char *k, int *out)
 {
-  double d;
+  double d = 0;
   if (!opt_number(L, idx, k, &d))
     return 0;
   if (d > 2e9)
@@ -160,7 +160,7 @@ static void read_fault_params(lua_State *L, int idx, sim_fault_params *fp)
  * under lua_pcall by the caller so *c can be freed after an error. */
 static void read_config(lua_State *L, int idx, sim_config *c)
 {
-  double d;
+  double d = 0;
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_pushnil(L);
   while (lua_next(L, idx)) {

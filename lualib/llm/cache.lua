@@ -292,11 +292,24 @@ end
 
 -- What is kept of a response: enough to answer again and to say what the
 -- original call cost. Not raw provider documents, never request headers.
+-- Logprobs (asked for by the request, so part of its key) are kept as
+-- {token=, logprob=} pairs: a cascade's confidence check needs them on a
+-- hit as much as on a call.
+local function logprob_pairs(list)
+  if type(list) ~= "table" then return nil end
+  local out = {}
+  for i, item in ipairs(list) do
+    if type(item) == "table" then out[i] = { token = item.token, logprob = item.logprob } end
+  end
+  return out
+end
+
 local function encode_response(resp)
   return pcall(cjson.encode, {
     v = 1, text = resp.text, tool_calls = resp.tool_calls, finish_reason = resp.finish_reason,
     choices = resp.choices, usage = resp.usage, model = resp.model,
     latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms, cost = resp.cost,
+    logprobs = logprob_pairs(resp.logprobs),
   })
 end
 
@@ -350,6 +363,7 @@ local function hit_response(self, call, doc, kind, extra)
   local r = response.new {
     text = doc.text, tool_calls = doc.tool_calls, finish_reason = doc.finish_reason,
     choices = doc.choices, usage = zero_usage(), model = doc.model or call.model.name,
+    logprobs = doc.logprobs,
     provider = call.model.provider, simulated = call.model.simulated,
     latency_ms = latency, ttft_ms = latency, lookup_ms = latency, retries = 0, cached = kind,
     saved = { latency_ms = doc.latency_ms, ttft_ms = doc.ttft_ms, usage = doc.usage,

@@ -85,6 +85,8 @@ llm._lazy("sim", function() return require "llm.sim" end)
 llm._lazy("tokens", function() return require "llm.tokens" end)
 llm._lazy("data", function() return require "llm.data" end)
 llm._lazy("experiment", function() return require "llm.experiment" end)
+llm._lazy("compress", function() return require "llm.compress" end)
+llm._lazy("route", function() return require "llm.route" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.

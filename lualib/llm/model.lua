@@ -249,6 +249,7 @@ function Model:chat(req, opts)
     finish_reason = parsed.finish_reason,
     usage = parsed.usage,
     choices = parsed.choices,
+    logprobs = parsed.logprobs,
     -- without streaming, the first token arrives with the last one
     ttft_ms = latency,
     latency_ms = latency,
@@ -291,7 +292,7 @@ local function stream_complete(s)
   s.http:close()
   s.response = response.new {
     text = r.text, tool_calls = r.tool_calls, finish_reason = r.finish_reason,
-    usage = r.usage, usage_missing = r.usage == nil or nil,
+    usage = r.usage, usage_missing = r.usage == nil or nil, logprobs = r.logprobs,
     ttft_ms = s.state.first_t and (s.state.first_t - s.call.t0) * 1000 or nil,
     latency_ms = (t_end - s.call.t0) * 1000,
     model = r.model or s.model.name, provider = s.model.provider,

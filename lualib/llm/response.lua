@@ -3,7 +3,9 @@
 --   text, finish_reason, tool_calls, usage {prompt_tokens, completion_tokens,
 --   total_tokens, cached_tokens, reasoning_tokens}, latency_ms, ttft_ms,
 --   model, provider, simulated, request_id, retries, cost (nil = unknown),
---   cached (false | "exact" | "semantic"), partial (stream cut short), raw.
+--   cached (false | "exact" | "semantic"), partial (stream cut short), raw,
+--   logprobs (when the request asked for them, OpenAI-style providers: the
+--   list of {token=, logprob=, bytes=, top_logprobs=} of the first choice).
 -- Cache hits (llm.cache) also carry saved {latency_ms, ttft_ms, usage, model,
 --   cost}: what the original call took; shared = true for an answer shared
 --   with an identical call in flight; similarity and matched_prompt for a

@@ -122,8 +122,11 @@ function P.parse_chat(text)
     return nil, errors.new("parse", "chat response has no choices: " .. snippet(text))
   end
   local msg = nonnull(first.message) or {}
+  local lp = nonnull(first.logprobs)
   return {
     text = nonnull(msg.content) or "",
+    -- per-token {token=, logprob=, ...} when the request asked for logprobs
+    logprobs = type(lp) == "table" and nonnull(lp.content) or nil,
     tool_calls = nonnull(msg.tool_calls),
     finish_reason = nonnull(first.finish_reason),
     usage = P.usage(nonnull(doc.usage)),
@@ -189,6 +192,12 @@ function P.stream_event(st, ev)
     for _, tc in ipairs(tcs) do merge_tool_call(st, tc) end
     st.first_t = st.first_t or ev.t
   end
+  local lp = nonnull(c.logprobs)
+  local lpc = type(lp) == "table" and nonnull(lp.content)
+  if type(lpc) == "table" and (nonnull(c.index) or 0) == 0 then
+    st.logprobs = st.logprobs or {}
+    for _, item in ipairs(lpc) do st.logprobs[#st.logprobs + 1] = item end
+  end
   local text = nonnull(delta.content)
   if type(text) == "string" and text ~= "" and (nonnull(c.index) or 0) == 0 then
     st.parts[#st.parts + 1] = text
@@ -205,6 +214,7 @@ function P.stream_result(st)
     finish_reason = st.finish_reason,
     usage = st.usage,
     model = st.model,
+    logprobs = st.logprobs,
   }
 end
 
