@@ -27,6 +27,13 @@ expect_out_has "SIMULATED"
 expect_out_has "TTFT p50"
 if [[ -s "$TMP/day1.html" ]]; then ok; else fail "day1: no HTML report"; fi
 
+run_example day2_tokens "$TMP/day2.html"
+expect_status 0
+expect_out_has "document + question"
+expect_out_has "selected (3x)"
+expect_out_has "When to use each, from these numbers:"
+if [[ -s "$TMP/day2.html" ]]; then ok; else fail "day2: no HTML report"; fi
+
 run_example day3_caching "$TMP/day3.html"
 expect_status 0
 expect_out_has "exact + semantic"
@@ -42,6 +49,16 @@ expect_out_has "cases                 12 (0 failed)"
 expect_out_has "wall time"
 expect_out_has "In one line:"
 if [[ -s "$TMP/day4.html" && -s "$TMP/day4.md" ]]; then ok; else fail "day4: no HTML or Markdown report"; fi
+
+run_example before_after "$TMP/before_after.html"
+expect_status 0
+expect_out_has "Before/after: question answering over documents (80 requests)"
+expect_out_has "SIMULATED"
+expect_out_has "wall time"
+expect_out_has "Targets: "
+expect_out_has "Where it came from: documents cut"
+if [[ -s "$TMP/before_after.html" ]]; then ok; else fail "before_after: no HTML report"; fi
+if [[ -z "$(ls "$TMP/cache" 2>/dev/null)" ]]; then ok; else fail "before_after left files in the cache directory"; fi
 
 # an example's report can be read back from the call log
 run report
