@@ -37,7 +37,8 @@
 --               interval from n samples without running the workload n times
 --   repeats     run everything this many times (default 1)
 --   warmup      run the first n cases through each variant first, unmeasured
---               (their calls are logged under "<tag>:warmup")
+--               (their calls are logged under "<tag>:warmup"; they fill a
+--               variant's caches like any other call)
 --   concurrency see mode; timeout = seconds per case (a timeout is an error)
 --   tags        {variant = tag}: the call log tag (default: the variant name)
 --   id          field name or fn(case, i) giving the case id (default
