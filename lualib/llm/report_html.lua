@@ -93,7 +93,10 @@ local function fmt_pct(v) return ("%.3g%%"):format(v * 100) end
 -- ---- charts ---------------------------------------------------------------------------------
 
 local function latency_cdf(rep)
-  local id, title = "chart-latency-cdf", "Latency CDF (successful model calls; cache hits excluded)"
+  -- an experiment's rows are cases (count_label "cases"), end to end
+  local per_case = rep.count_label == "cases"
+  local id, title = "chart-latency-cdf", per_case and "Latency CDF (per case, end to end; failed cases excluded)"
+    or "Latency CDF (successful model calls; cache hits excluded)"
   local ps = {}
   for i = 0, 100 do ps[#ps + 1] = i end
   local curves, xmax, names = {}, 0, {}
@@ -108,7 +111,8 @@ local function latency_cdf(rep)
   if next(curves) == nil then return no_data(id, title) end
   xmax = nice_max(xmax * 1.05)
   local pw, ph = W - PAD.l - PAD.r, H - PAD.t - PAD.b
-  local body = { axes(xmax, 1, fmt_ms, fmt_pct, "latency", "fraction of calls ≤ latency") }
+  local body = { axes(xmax, 1, fmt_ms, fmt_pct, "latency", per_case and "fraction of cases ≤ latency"
+    or "fraction of calls ≤ latency") }
   for i, q in pairs(curves) do
     local pts = {}
     for k, p in ipairs(ps) do
@@ -125,7 +129,9 @@ local function latency_cdf(rep)
 end
 
 local function ttft_hist(rep)
-  local id, title = "chart-ttft-hist", "Time to first token (histogram, share of calls per bin)"
+  local per_case = rep.count_label == "cases"
+  local id, title = "chart-ttft-hist", per_case and "Time to first token (histogram, share of cases per bin)"
+    or "Time to first token (histogram, share of calls per bin)"
   local hi, names = 0, {}
   for i, v in ipairs(rep.variants) do
     names[i] = v.name
@@ -151,7 +157,8 @@ local function ttft_hist(rep)
   end
   ymax = nice_max(ymax)
   local pw, ph = W - PAD.l - PAD.r, H - PAD.t - PAD.b
-  local body = { axes(hi, ymax, fmt_ms, fmt_pct, "time to first token", "share of calls") }
+  local body = { axes(hi, ymax, fmt_ms, fmt_pct, "time to first token", per_case and "share of cases"
+    or "share of calls") }
   local nv = #rep.variants
   local bw = pw / NB
   for i, c in pairs(counts) do
@@ -335,7 +342,9 @@ function M.render(rep)
     out[#out + 1] = "</ul>"
   end
   out[#out + 1] = '<p class="notes">Made by llmrun ' .. esc(llm and llm.version or "") ..
-    ". Intervals: percentile bootstrap; latencies exclude cache hits and failed calls.</p>"
+    ". Intervals: percentile bootstrap; " .. (rep.count_label == "cases"
+      and "latencies are per case, end to end (cache hits included, failed cases excluded).</p>"
+      or "latencies exclude cache hits and failed calls.</p>")
   out[#out + 1] = "</body></html>"
   return table.concat(out, "\n") .. "\n"
 end

@@ -290,6 +290,8 @@ T.test("reports: every format carries the variants and the intervals", function(
   T.ok(cmp:csv():find("quality", 1, true))
   local html = cmp:html_string()
   T.ok(html:find("<td>cases</td>", 1, true))
+  T.ok(html:find("per case, end to end", 1, true), "the charts say what a latency is here")
+  T.ok(not html:find("cache hits excluded", 1, true))
   T.eq(tostring(cmp), cmp:text { color = false })
   local lines = {}
   for l in cmp:summary { "quality", "cost" }:gmatch("[^\n]+") do lines[#lines + 1] = l end
