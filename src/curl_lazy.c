@@ -43,6 +43,9 @@ static struct {
   void (*slist_free_all)(struct curl_slist *);
   time_t (*getdate)(const char *, const time_t *);
   void (*free)(void *);
+  CURLU *(*url)(void);
+  void (*url_cleanup)(CURLU *);
+  CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
 } api;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -95,6 +98,9 @@ static void load(void)
   RESOLVE(slist_free_all, "curl_slist_free_all");
   RESOLVE(getdate, "curl_getdate");
   RESOLVE(free, "curl_free");
+  RESOLVE(url, "curl_url");
+  RESOLVE(url_cleanup, "curl_url_cleanup");
+  RESOLVE(url_set, "curl_url_set");
   if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     snprintf(api.err, sizeof api.err, "curl_global_init failed");
     return;
@@ -232,5 +238,12 @@ struct curl_slist *(curl_slist_append)(struct curl_slist *l, const char *s)
 void (curl_slist_free_all)(struct curl_slist *l) { need(); api.slist_free_all(l); }
 time_t (curl_getdate)(const char *s, const time_t *unused) { need(); return api.getdate(s, unused); }
 void (curl_free)(void *p) { need(); api.free(p); }
+CURLU *(curl_url)(void) { need(); return api.url(); }
+void (curl_url_cleanup)(CURLU *u) { need(); api.url_cleanup(u); }
+CURLUcode (curl_url_set)(CURLU *u, CURLUPart part, const char *content, unsigned int flags)
+{
+  need();
+  return api.url_set(u, part, content, flags);
+}
 
 #pragma GCC visibility pop

@@ -37,14 +37,49 @@ static void easy_put(CURL *e)
     curl_easy_cleanup(e);
 }
 
+/* Parsed URLs, by URL string: a model sends every call to the same one
+ * or two URLs, and handing curl a parsed CURLU skips re-parsing the string
+ * on each transfer. Entries live until exit (a transfer may be using
+ * one); when the table is full, further URLs are passed as strings. */
+#define URLS_MAX 64
+static struct {
+  char *text;
+  CURLU *u;
+} urls[URLS_MAX];
+static int urls_n;
+
+static CURLU *parsed_url(const char *text)
+{
+  CURLU *u;
+  for (int i = 0; i < urls_n; i++)
+    if (strcmp(urls[i].text, text) == 0)
+      return urls[i].u;
+  if (urls_n == URLS_MAX || !(u = curl_url()))
+    return NULL;
+  if (curl_url_set(u, CURLUPART_URL, text, 0) != CURLUE_OK || !(urls[urls_n].text = strdup(text))) {
+    curl_url_cleanup(u); /* let curl report the bad URL itself */
+    return NULL;
+  }
+  urls[urls_n++].u = u;
+  return u;
+}
+
 void llm_http_pool_drain(void)
 {
   while (pool_n > 0)
     curl_easy_cleanup(pool[--pool_n]);
+  while (urls_n > 0) {
+    urls_n--;
+    curl_url_cleanup(urls[urls_n].u);
+    free(urls[urls_n].text);
+  }
 }
 
+/* Response headers live in one buffer as "name\0value\0" pairs, found
+ * through offsets: two allocations per transfer at most, not two per
+ * header. */
 typedef struct header {
-  char *name, *value;
+  size_t name, value;   /* offsets into hbuf */
 } header;
 
 struct llm_http {
@@ -61,6 +96,8 @@ struct llm_http {
 
   header *headers;
   size_t nheaders, capheaders;
+  char *hbuf;
+  size_t hlen, hcap;
 
   char *body;
   size_t len, cap, max_body;
@@ -78,11 +115,28 @@ struct llm_http {
 
 static void clear_headers(llm_http *h)
 {
-  for (size_t i = 0; i < h->nheaders; i++) {
-    free(h->headers[i].name);
-    free(h->headers[i].value);
-  }
   h->nheaders = 0;
+  h->hlen = 0;
+}
+
+static int hbuf_put(llm_http *h, const char *s, size_t n, int lower)
+{
+  if (h->hlen + n + 1 > h->hcap) {
+    size_t cap = h->hcap ? h->hcap : 1024;
+    char *p;
+    while (cap < h->hlen + n + 1)
+      cap *= 2;
+    p = realloc(h->hbuf, cap);
+    if (!p)
+      return -1;
+    h->hbuf = p;
+    h->hcap = cap;
+  }
+  for (size_t i = 0; i < n; i++)
+    h->hbuf[h->hlen + i] = lower ? (char)tolower((unsigned char)s[i]) : s[i];
+  h->hbuf[h->hlen + n] = '\0';
+  h->hlen += n + 1;
+  return 0;
 }
 
 static int add_header(llm_http *h, const char *line, size_t n)
@@ -105,15 +159,12 @@ static int add_header(llm_http *h, const char *line, size_t n)
     h->capheaders = cap;
   }
   hd = &h->headers[h->nheaders];
-  hd->name = strndup(line, (size_t)(colon - line));
-  hd->value = strndup(v, (size_t)(end - v));
-  if (!hd->name || !hd->value) {
-    free(hd->name);
-    free(hd->value);
+  hd->name = h->hlen;
+  if (hbuf_put(h, line, (size_t)(colon - line), 1) != 0)
     return -1;
-  }
-  for (char *c = hd->name; *c; c++)
-    *c = (char)tolower((unsigned char)*c);
+  hd->value = h->hlen;
+  if (hbuf_put(h, v, (size_t)(end - v), 0) != 0)
+    return -1;
   h->nheaders++;
   return 0;
 }
@@ -340,7 +391,13 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   if (!(h->req_headers = curl_slist_append(h->req_headers, "Expect:")))
     goto oom;
 
-  curl_easy_setopt(e, CURLOPT_URL, req->url);
+  {
+    CURLU *u = parsed_url(req->url);
+    if (u)
+      curl_easy_setopt(e, CURLOPT_CURLU, u);
+    else
+      curl_easy_setopt(e, CURLOPT_URL, req->url);
+  }
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
   if (req->body) {
     h->req_body = malloc(req->body_len ? req->body_len : 1);
@@ -354,7 +411,6 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   curl_easy_setopt(e, CURLOPT_USERAGENT, "llmrun/" LLMRUN_VERSION);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->curl_err);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
@@ -362,8 +418,13 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    ms(req->connect_timeout > 0 ? req->connect_timeout : DEFAULT_CONNECT_TIMEOUT));
-  if (strncmp(req->url, "https:", 6) == 0)
+  if (strncmp(req->url, "https:", 6) == 0) {
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); /* prefer multiplexing on HTTP/2 */
+    /* Compressed bodies save bandwidth to a remote API; on a local server
+     * (the simulator, Ollama, vLLM) the decoder setup is pure cost, about
+     * a tenth of curl's work for a small request. */
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  }
   if (req->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -417,8 +478,8 @@ void llm_http_free(llm_http *h)
   easy_put(h->x.easy);
   curl_slist_free_all(h->req_headers);
   free(h->req_body);
-  clear_headers(h);
   free(h->headers);
+  free(h->hbuf);
   free(h->body);
   free(h);
 }
@@ -444,15 +505,15 @@ llm_http_times llm_http_timing(const llm_http *h) { return h->t; }
 
 void llm_http_header_at(const llm_http *h, size_t i, const char **name, const char **value)
 {
-  *name = h->headers[i].name;
-  *value = h->headers[i].value;
+  *name = h->hbuf + h->headers[i].name;
+  *value = h->hbuf + h->headers[i].value;
 }
 
 const char *llm_http_header(const llm_http *h, const char *name)
 {
   for (size_t i = h->nheaders; i-- > 0;)
-    if (strcmp(h->headers[i].name, name) == 0)
-      return h->headers[i].value;
+    if (strcmp(h->hbuf + h->headers[i].name, name) == 0)
+      return h->hbuf + h->headers[i].value;
   return NULL;
 }
 

@@ -4,6 +4,8 @@
  *                connect_timeout=, max_body=, insecure=, ca_file=}
  *     -> {status=, headers={name=value}, body=, t_start=, t_headers=,
  *         t_first_byte=, t_end=}  |  nil, err
+ *     (headers: all of an error response's; of a success only request ids,
+ *     openai-processing-ms, rate-limit and retry-after headers)
  *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
  *     -> stream (after the response headers)  |  nil, err
  *   stream:next() -> event {data=, type=, id=, t=} | nil (clean end) | nil, err
@@ -218,13 +220,27 @@ static int push_failure(lua_State *L, transfer *t)
   return 2;
 }
 
+/* On a success only the headers something reads are copied to Lua (every
+ * string is garbage to collect later): request ids, timing and rate
+ * limits. An error response gets all of them. */
+static int kept_on_success(const char *name)
+{
+  return strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
+         strcmp(name, "openai-processing-ms") == 0 || strncmp(name, "x-ratelimit-", 12) == 0 ||
+         strncmp(name, "anthropic-ratelimit-", 20) == 0 || strncmp(name, "retry-after", 11) == 0;
+}
+
 static void push_headers(lua_State *L, transfer *t)
 {
   size_t n = llm_http_header_count(t->h);
-  lua_createtable(L, 0, (int)n);
+  long status = llm_http_status(t->h);
+  int all = status < 200 || status >= 300;
+  lua_createtable(L, 0, all ? (int)n : 4);
   for (size_t i = 0; i < n; i++) {
     const char *name, *value;
     llm_http_header_at(t->h, i, &name, &value);
+    if (!all && !kept_on_success(name))
+      continue;
     lua_pushstring(L, value);
     lua_setfield(L, -2, name);
   }
