@@ -221,6 +221,21 @@ local function boot_opts(spec, def, stat, extra)
   return o
 end
 
+-- Wilson score interval for k successes in n trials. For right/wrong
+-- samples the percentile bootstrap collapses to [p, p] when every answer
+-- is right (or wrong); Wilson's interval stays honest there ([95.4, 100]
+-- for 80 of 80 at 95%).
+local function wilson(k, n, level)
+  if n == 0 then return nil end
+  local z = level >= 0.99 and 2.5758 or level >= 0.95 and 1.96 or level >= 0.9 and 1.6449 or 1.2816
+  local p = k / n
+  local den = 1 + z * z / n
+  local centre = (p + z * z / (2 * n)) / den
+  local half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+  return math.max(0, centre - half), math.min(1, centre + half)
+end
+M.wilson = wilson
+
 -- Computes one metric row over the variants.
 local function metric_row(spec, variants, base, def)
   local row = { key = def.key, label = def.label, unit = def.unit, mode = def.mode,
@@ -257,7 +272,12 @@ local function metric_row(spec, variants, base, def)
     row.values[v.name] = value
     if value ~= nil then any = true end
     local arm = stat and arm_of(v, def)
-    if arm and value ~= nil and def.key ~= "wall" or (def.key == "wall" and arm) then
+    if def.key == "quality" and def.unit == "%" and v.quality and value ~= nil then
+      local k = 0
+      for _, x in ipairs(v.quality) do k = k + x end
+      local lo, hi = wilson(k, #v.quality, spec.level or M.DEFAULT_LEVEL)
+      if lo then row.ci[v.name] = { lo = lo, hi = hi } end
+    elseif arm and value ~= nil and def.key ~= "wall" or (def.key == "wall" and arm) then
       local est, lo, hi = cm.ci(arm, boot_opts(spec, def, stat))
       if lo and hi then
         -- centred on the value shown (the engine's estimate comes from the

@@ -250,7 +250,16 @@ T.test("compare: accuracy and scores, quality by name and shapes", function()
   T.near(q.values.before, 0.8, 1e-12)
   T.near(q.vs.after.effect, 0.1, 1e-12)
   T.ok(q.vs.after.paired)
+  -- right/wrong samples get Wilson intervals: 8 of 10 -> [0.490, 0.943]
+  T.near(q.ci.before.lo, 0.4902, 1e-3)
+  T.near(q.ci.before.hi, 0.9433, 1e-3)
   T.ok(r:html_string():find('id="chart-quality"', 1, true))
+  -- all right: the interval does not collapse to [1, 1]
+  local all = {}
+  for i = 1, 10 do all[i] = { score = true, case = "c" .. i } end
+  local r3 = llm.report.compare { before = a, after = b, quality = { before = all, after = all } }
+  T.near(r3:metric("quality").ci.before.lo, 0.7225, 1e-3)
+  T.eq(r3:metric("quality").ci.before.hi, 1)
   local r2 = llm.report.compare { variants = {
     { name = "x", tracker = a, quality = { 0.5, 0.7, 0.9 } },
     { name = "y", tracker = b, quality = { 0.6, 0.8, 1.0 } } } }
