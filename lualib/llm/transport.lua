@@ -87,6 +87,12 @@ local function quota_key(spec)
   return ("%s#%08x"):format(host, fnv1a(spec.account or ""))
 end
 
+-- Only a run where some account ran out pays for computing the key.
+local function exhausted_for(spec)
+  if next(exhausted) == nil then return nil end
+  return exhausted[quota_key(spec)]
+end
+
 --- Forget quota exhaustion (after a top-up, or between tests).
 function M.reset_quota_flags()
   exhausted = {}
@@ -103,10 +109,10 @@ end
 -- Runs attempt(headers) until it succeeds, fails for good, or retries run
 -- out. attempt returns ok_value, or nil, err, retryable, response_headers.
 local function with_retries(spec, attempt)
-  local qk = quota_key(spec)
-  if exhausted[qk] then
-    return nil, errors.new("http", exhausted[qk].message, {
-      status = 429, code = exhausted[qk].code, quota_exhausted = true, retries = 0 })
+  local gone = exhausted_for(spec)
+  if gone then
+    return nil, errors.new("http", gone.message, {
+      status = 429, code = gone.code, quota_exhausted = true, retries = 0 })
   end
   local max_retries = spec.max_retries or retry.DEFAULT_MAX_RETRIES
   local scale = spec.retry_scale or retry.scale
@@ -127,7 +133,7 @@ local function with_retries(spec, attempt)
         (loop.now() - t0) * 1000, tostring(err))
     err.retries = n
     if err.quota_exhausted then
-      exhausted[qk] = { message = err.message, code = err.code }
+      exhausted[quota_key(spec)] = { message = err.message, code = err.code }
       return nil, err
     end
     if not retryable or n == max_retries then return nil, err end
