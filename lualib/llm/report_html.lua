@@ -177,7 +177,7 @@ end
 
 -- Horizontal bars, one per variant, with optional interval whiskers and
 -- stacked parts: items = {{name=, parts={v1, v2}, lo=, hi=, label=}}.
-local function hbars(id, title, items, part_names, fmt)
+local function hbars(id, title, items, part_names, fmt, fixed_max)
   local max = 0
   for _, it in ipairs(items) do
     local sum = 0
@@ -185,7 +185,7 @@ local function hbars(id, title, items, part_names, fmt)
     max = math.max(max, sum, it.hi or 0)
   end
   if max <= 0 then return no_data(id, title) end
-  max = nice_max(max * 1.05)
+  max = fixed_max or nice_max(max * 1.05)
   local rowh = 34
   local h = PAD.t + PAD.b + 8 + rowh * #items
   local pw = W - PAD.l - PAD.r - 90
@@ -254,13 +254,15 @@ local function quality_chart(rep)
   for _, v in ipairs(rep.variants) do
     local q = v.stats.quality
     if q and q.mean then
-      items[#items + 1] = { name = v.name, parts = { math.max(q.mean, 0) }, lo = q.lo, hi = q.hi,
+      -- the report row's interval (Wilson's for right/wrong samples)
+      local ci = row and row.ci and row.ci[v.name] or q
+      items[#items + 1] = { name = v.name, parts = { math.max(q.mean, 0) }, lo = ci.lo, hi = ci.hi,
         label = ("%s (n=%d)"):format(pct and text.fmt_value(q.mean, "%") or ("%.3g"):format(q.mean), q.n) }
     end
   end
   if #items == 0 then return nil end
   return hbars("chart-quality", pct and "Accuracy per variant (with its interval)"
-    or "Quality per variant (mean score, with its interval)", items, nil, fmt)
+    or "Quality per variant (mean score, with its interval)", items, nil, fmt, pct and 1 or nil)
 end
 
 -- ---- the page -----------------------------------------------------------------------------------
@@ -342,7 +344,7 @@ function M.render(rep)
     out[#out + 1] = "</ul>"
   end
   out[#out + 1] = '<p class="notes">Made by llmrun ' .. esc(llm and llm.version or "") ..
-    ". Intervals: percentile bootstrap; " .. (rep.count_label == "cases"
+    ". Intervals: percentile bootstrap (Wilson score for accuracy); " .. (rep.count_label == "cases"
       and "latencies are per case, end to end (cache hits included, failed cases excluded).</p>"
       or "latencies exclude cache hits and failed calls.</p>")
   out[#out + 1] = "</body></html>"
