@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "calllog.h"
+#include "lmod_class.h"
 #include "lmod_metrics.h"
 #include "modules.h"
 
@@ -450,23 +451,13 @@ static const luaL_Reg funcs[] = {
   {NULL, NULL}
 };
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
-{
-  luaL_newmetatable(L, name);
-  luaL_setfuncs(L, meta, 0);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-}
-
 int luaopen__llm_calllog(lua_State *L)
 {
   /* collectors handed out by reader:collect need their class */
   luaL_requiref(L, "_llm.metrics", luaopen__llm_metrics, 0);
   lua_pop(L, 1);
-  new_class(L, LOG_MT, log_metamethods, log_methods);
-  new_class(L, READER_MT, reader_metamethods, reader_methods);
+  llm_new_class(L, LOG_MT, log_metamethods, log_methods);
+  llm_new_class(L, READER_MT, reader_metamethods, reader_methods);
   luaL_newlib(L, funcs);
   lua_pushinteger(L, LLM_CALLLOG_SCHEMA);
   lua_setfield(L, -2, "schema");

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "bootstrap.h"
+#include "lmod_class.h"
 #include "lmod_metrics.h"
 
 #define HIST_MT "llm.hist"
@@ -602,20 +603,10 @@ static const luaL_Reg funcs[] = {
   {NULL, NULL}
 };
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
-{
-  luaL_newmetatable(L, name);
-  luaL_setfuncs(L, meta, 0);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-}
-
 int luaopen__llm_metrics(lua_State *L)
 {
-  new_class(L, HIST_MT, hist_metamethods, hist_methods);
-  new_class(L, LLM_COLLECTOR_MT, collector_metamethods, collector_methods);
+  llm_new_class(L, HIST_MT, hist_metamethods, hist_methods);
+  llm_new_class(L, LLM_COLLECTOR_MT, collector_metamethods, collector_methods);
   luaL_newlib(L, funcs);
   lua_pushinteger(L, LLM_CALL_OK);
   lua_setfield(L, -2, "OK");

@@ -253,6 +253,9 @@ T.test("misuse raises clear errors", function()
   T.err(function() m:chat {} end, "needs messages")
   T.err(function() m:chat { messages = { "hi" } } end, "messages[1] must be a table")
   T.err(function() m:embed {} end, "non-empty list")
+  local evil = llm.model { name = "x", provider = "openai", base_url = "http://127.0.0.1:1/v1",
+                           headers = { ["X-Evil"] = "a\r\nInjected: 1" } }
+  T.err(function() evil:chat "hi" end, "line break")
   T.err(function() m:embed { 1 } end, "not a string")
   -- "vendor/model" with an unknown prefix is a model name (OpenRouter style)
   T.eq(llm.model({ name = "meta-llama/llama-3-8b", provider = "openai",

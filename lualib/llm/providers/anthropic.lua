@@ -23,16 +23,8 @@ P.DEFAULT_MAX_TOKENS = 4096
 -- 3600 s * max_tokens / 128000 > 600 s, i.e. max_tokens > 21,333.
 P.NONSTREAMING_MAX_TOKENS = 21333
 
-local function env(name)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return nil end
-  return v
-end
-
-local function nonnull(v)
-  if v == null then return nil end
-  return v
-end
+local common = require "llm.providers.common"
+local env, nonnull = common.env, common.nonnull
 
 function P.configure(spec)
   local base = spec.base_url or env("ANTHROPIC_BASE_URL") or P.DEFAULT_BASE_URL
@@ -46,16 +38,7 @@ function P.headers(cfg, extra)
   local h = { "Content-Type: application/json", "Accept: application/json",
               "anthropic-version: " .. P.VERSION }
   if cfg.api_key then h[#h + 1] = "x-api-key: " .. cfg.api_key end
-  if extra then
-    local names = {}
-    for k in pairs(extra) do names[#names + 1] = k end
-    table.sort(names)
-    for _, k in ipairs(names) do
-      if tostring(extra[k]):find("[\r\n]") then error("header " .. k .. " contains a line break", 3) end
-      h[#h + 1] = k .. ": " .. tostring(extra[k])
-    end
-  end
-  return h
+  return common.add_headers(h, extra)
 end
 
 -- ---- requests ------------------------------------------------------------------

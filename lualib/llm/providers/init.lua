@@ -5,11 +5,7 @@
 -- compatible /v1).
 local M = {}
 
-local function env(name)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return nil end
-  return v
-end
+local env = require("llm.providers.common").env
 
 local openai = require "llm.providers.openai"
 local anthropic = require "llm.providers.anthropic"

@@ -10,16 +10,8 @@ local P = { name = "openai" }
 
 P.DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-local function env(name)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return nil end
-  return v
-end
-
-local function nonnull(v)
-  if v == null then return nil end
-  return v
-end
+local common = require "llm.providers.common"
+local env, nonnull = common.env, common.nonnull
 
 --- Connection settings from the model spec, then the environment, as the
 -- official SDKs read it.
@@ -33,28 +25,13 @@ function P.configure(spec)
   }
 end
 
-local function check_header_value(name, value)
-  if tostring(value):find("[\r\n]") then
-    error(("header %s contains a line break"):format(name), 4)
-  end
-end
-
 --- Request header lines. extra: {Name = value} from the model spec.
 function P.headers(cfg, extra)
   local h = { "Content-Type: application/json", "Accept: application/json" }
   if cfg.api_key then h[#h + 1] = "Authorization: Bearer " .. cfg.api_key end
   if cfg.organization then h[#h + 1] = "OpenAI-Organization: " .. cfg.organization end
   if cfg.project then h[#h + 1] = "OpenAI-Project: " .. cfg.project end
-  if extra then
-    local names = {}
-    for k in pairs(extra) do names[#names + 1] = k end
-    table.sort(names)
-    for _, k in ipairs(names) do
-      check_header_value(k, extra[k])
-      h[#h + 1] = k .. ": " .. tostring(extra[k])
-    end
-  end
-  return h
+  return common.add_headers(h, extra)
 end
 
 -- ---- chat -----------------------------------------------------------------------

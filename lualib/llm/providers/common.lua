@@ -1,0 +1,39 @@
+-- Small pieces every wire format needs.
+local cjson = require "cjson"
+
+local M = {}
+
+local null = cjson.null
+
+--- An environment variable, with "" counted as unset.
+function M.env(name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return nil end
+  return v
+end
+
+--- JSON null (cjson.null) as nil.
+function M.nonnull(v)
+  if v == null then return nil end
+  return v
+end
+
+--- Appends the model's extra headers ({Name = value}) to the list h,
+-- sorted by name so requests are reproducible; a value with a line break
+-- (header injection) is misuse.
+function M.add_headers(h, extra)
+  if not extra then return h end
+  local names = {}
+  for k in pairs(extra) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    local v = tostring(extra[k])
+    if v:find("[\r\n]") or tostring(k):find("[\r\n:]") then
+      error(("header %s contains a line break or a colon in its name"):format(k), 4)
+    end
+    h[#h + 1] = k .. ": " .. v
+  end
+  return h
+end
+
+return M
