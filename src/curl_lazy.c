@@ -1,12 +1,13 @@
 /* Forwarders that load libcurl on first use. See curl_lazy.h for why. */
 #include "curl_lazy.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lazylib.h"
 
 typedef void (*any_fn)(void);
 
@@ -51,56 +52,48 @@ static struct {
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_failed;
 
-#define RESOLVE(field, name)                                            \
-  do {                                                                  \
-    *(void **)&api.field = dlsym(api.lib, name);                        \
-    if (!api.field) {                                                   \
-      snprintf(api.err, sizeof api.err, "libcurl lacks %s", name);      \
-      return;                                                           \
-    }                                                                   \
-  } while (0)
+static const llm_lazysym syms[] = {
+  {"curl_global_init", (void **)&api.global_init},
+  {"curl_global_cleanup", (void **)&api.global_cleanup},
+  {"curl_version_info", (void **)&api.version_info},
+  {"curl_easy_init", (void **)&api.easy_init},
+  {"curl_easy_cleanup", (void **)&api.easy_cleanup},
+  {"curl_easy_setopt", (void **)&api.easy_setopt},
+  {"curl_easy_getinfo", (void **)&api.easy_getinfo},
+  {"curl_easy_perform", (void **)&api.easy_perform},
+  {"curl_easy_pause", (void **)&api.easy_pause},
+  {"curl_easy_reset", (void **)&api.easy_reset},
+  {"curl_easy_strerror", (void **)&api.easy_strerror},
+  {"curl_easy_header", (void **)&api.easy_header},
+  {"curl_multi_init", (void **)&api.multi_init},
+  {"curl_multi_cleanup", (void **)&api.multi_cleanup},
+  {"curl_multi_add_handle", (void **)&api.multi_add_handle},
+  {"curl_multi_remove_handle", (void **)&api.multi_remove_handle},
+  {"curl_multi_perform", (void **)&api.multi_perform},
+  {"curl_multi_socket_action", (void **)&api.multi_socket_action},
+  {"curl_multi_assign", (void **)&api.multi_assign},
+  {"curl_multi_poll", (void **)&api.multi_poll},
+  {"curl_multi_wakeup", (void **)&api.multi_wakeup},
+  {"curl_multi_info_read", (void **)&api.multi_info_read},
+  {"curl_multi_setopt", (void **)&api.multi_setopt},
+  {"curl_multi_timeout", (void **)&api.multi_timeout},
+  {"curl_multi_strerror", (void **)&api.multi_strerror},
+  {"curl_slist_append", (void **)&api.slist_append},
+  {"curl_slist_free_all", (void **)&api.slist_free_all},
+  {"curl_getdate", (void **)&api.getdate},
+  {"curl_free", (void **)&api.free},
+  {"curl_url", (void **)&api.url},
+  {"curl_url_cleanup", (void **)&api.url_cleanup},
+  {"curl_url_set", (void **)&api.url_set},
+};
 
 static void load(void)
 {
   load_failed = 1;
-  api.lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-  if (!api.lib) {
-    snprintf(api.err, sizeof api.err,
-             "cannot load libcurl (Debian package libcurl4): %s", dlerror());
+  api.lib = llm_lazylib_open("libcurl.so.4", "libcurl4", syms, sizeof syms / sizeof syms[0],
+                             api.err, sizeof api.err);
+  if (!api.lib)
     return;
-  }
-  RESOLVE(global_init, "curl_global_init");
-  RESOLVE(global_cleanup, "curl_global_cleanup");
-  RESOLVE(version_info, "curl_version_info");
-  RESOLVE(easy_init, "curl_easy_init");
-  RESOLVE(easy_cleanup, "curl_easy_cleanup");
-  RESOLVE(easy_setopt, "curl_easy_setopt");
-  RESOLVE(easy_getinfo, "curl_easy_getinfo");
-  RESOLVE(easy_perform, "curl_easy_perform");
-  RESOLVE(easy_pause, "curl_easy_pause");
-  RESOLVE(easy_reset, "curl_easy_reset");
-  RESOLVE(easy_strerror, "curl_easy_strerror");
-  RESOLVE(easy_header, "curl_easy_header");
-  RESOLVE(multi_init, "curl_multi_init");
-  RESOLVE(multi_cleanup, "curl_multi_cleanup");
-  RESOLVE(multi_add_handle, "curl_multi_add_handle");
-  RESOLVE(multi_remove_handle, "curl_multi_remove_handle");
-  RESOLVE(multi_perform, "curl_multi_perform");
-  RESOLVE(multi_socket_action, "curl_multi_socket_action");
-  RESOLVE(multi_assign, "curl_multi_assign");
-  RESOLVE(multi_poll, "curl_multi_poll");
-  RESOLVE(multi_wakeup, "curl_multi_wakeup");
-  RESOLVE(multi_info_read, "curl_multi_info_read");
-  RESOLVE(multi_setopt, "curl_multi_setopt");
-  RESOLVE(multi_timeout, "curl_multi_timeout");
-  RESOLVE(multi_strerror, "curl_multi_strerror");
-  RESOLVE(slist_append, "curl_slist_append");
-  RESOLVE(slist_free_all, "curl_slist_free_all");
-  RESOLVE(getdate, "curl_getdate");
-  RESOLVE(free, "curl_free");
-  RESOLVE(url, "curl_url");
-  RESOLVE(url_cleanup, "curl_url_cleanup");
-  RESOLVE(url_set, "curl_url_set");
   if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     snprintf(api.err, sizeof api.err, "curl_global_init failed");
     return;

@@ -1,12 +1,13 @@
 /* Forwarders that load libmicrohttpd on first use. See mhd_lazy.h for why. */
 #include "mhd_lazy.h"
 
-#include <dlfcn.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "lazylib.h"
 
 static struct {
   void *lib;
@@ -37,39 +38,31 @@ static struct {
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_failed;
 
-#define RESOLVE(field, name)                                                  \
-  do {                                                                        \
-    *(void **)&api.field = dlsym(api.lib, name);                              \
-    if (!api.field) {                                                         \
-      snprintf(api.err, sizeof api.err, "libmicrohttpd lacks %s", name);      \
-      return;                                                                 \
-    }                                                                         \
-  } while (0)
+static const llm_lazysym syms[] = {
+  {"MHD_start_daemon_va", (void **)&api.start_daemon_va},
+  {"MHD_stop_daemon", (void **)&api.stop_daemon},
+  {"MHD_run", (void **)&api.run},
+  {"MHD_get_timeout", (void **)&api.get_timeout},
+  {"MHD_get_daemon_info", (void **)&api.get_daemon_info},
+  {"MHD_get_connection_info", (void **)&api.get_connection_info},
+  {"MHD_suspend_connection", (void **)&api.suspend_connection},
+  {"MHD_resume_connection", (void **)&api.resume_connection},
+  {"MHD_lookup_connection_value", (void **)&api.lookup_connection_value},
+  {"MHD_create_response_from_buffer", (void **)&api.create_response_from_buffer},
+  {"MHD_create_response_from_callback", (void **)&api.create_response_from_callback},
+  {"MHD_add_response_header", (void **)&api.add_response_header},
+  {"MHD_queue_response", (void **)&api.queue_response},
+  {"MHD_destroy_response", (void **)&api.destroy_response},
+  {"MHD_get_reason_phrase_for", (void **)&api.get_reason_phrase_for},
+};
 
 static void load(void)
 {
   load_failed = 1;
-  api.lib = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-  if (!api.lib) {
-    snprintf(api.err, sizeof api.err,
-             "cannot load libmicrohttpd (Debian package libmicrohttpd12): %s", dlerror());
+  api.lib = llm_lazylib_open("libmicrohttpd.so.12", "libmicrohttpd12", syms,
+                             sizeof syms / sizeof syms[0], api.err, sizeof api.err);
+  if (!api.lib)
     return;
-  }
-  RESOLVE(start_daemon_va, "MHD_start_daemon_va");
-  RESOLVE(stop_daemon, "MHD_stop_daemon");
-  RESOLVE(run, "MHD_run");
-  RESOLVE(get_timeout, "MHD_get_timeout");
-  RESOLVE(get_daemon_info, "MHD_get_daemon_info");
-  RESOLVE(get_connection_info, "MHD_get_connection_info");
-  RESOLVE(suspend_connection, "MHD_suspend_connection");
-  RESOLVE(resume_connection, "MHD_resume_connection");
-  RESOLVE(lookup_connection_value, "MHD_lookup_connection_value");
-  RESOLVE(create_response_from_buffer, "MHD_create_response_from_buffer");
-  RESOLVE(create_response_from_callback, "MHD_create_response_from_callback");
-  RESOLVE(add_response_header, "MHD_add_response_header");
-  RESOLVE(queue_response, "MHD_queue_response");
-  RESOLVE(destroy_response, "MHD_destroy_response");
-  RESOLVE(get_reason_phrase_for, "MHD_get_reason_phrase_for");
   load_failed = 0;
 }
 
