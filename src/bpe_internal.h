@@ -147,13 +147,15 @@ static inline uint32_t llm_bpe_rank_at(const llm_bpe *e, uint32_t off)
   return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16;
 }
 
-/* Rank of the token with these bytes, or LLM_BPE_NO_RANK. */
-static inline uint32_t llm_bpe_rank(const llm_bpe *e, const uint8_t *p, size_t n)
+/* Rank of the token with these bytes, or LLM_BPE_NO_RANK, given their
+ * hash h = llm_bpe_hash(p, n) (for callers that use the hash again). */
+static inline uint32_t llm_bpe_rank_hashed(const llm_bpe *e, const uint8_t *p, size_t n,
+                                           uint64_t h)
 {
   uint32_t i, slot, r;
   if (n > e->max_len)
     return LLM_BPE_NO_RANK;
-  for (i = (uint32_t)llm_bpe_hash(p, n) & e->mask;; i = (i + 1) & e->mask) {
+  for (i = (uint32_t)h & e->mask;; i = (i + 1) & e->mask) {
     slot = e->slots[i];
     if (slot == 0)
       return LLM_BPE_NO_RANK;
@@ -162,6 +164,14 @@ static inline uint32_t llm_bpe_rank(const llm_bpe *e, const uint8_t *p, size_t n
       return r < e->n_ranks ? r : LLM_BPE_NO_RANK;
     }
   }
+}
+
+/* Rank of the token with these bytes, or LLM_BPE_NO_RANK. */
+static inline uint32_t llm_bpe_rank(const llm_bpe *e, const uint8_t *p, size_t n)
+{
+  if (n > e->max_len)
+    return LLM_BPE_NO_RANK;
+  return llm_bpe_rank_hashed(e, p, n, llm_bpe_hash(p, n));
 }
 
 /* A value that changes if the hash function does (checked in blobs). */
