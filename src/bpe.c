@@ -124,22 +124,30 @@ static cache_entry *cache_slot(piece_cache *c, uint64_t h)
 
 /* Encodes one piece: appends its ids to out (room reserved by the
  * caller), or only counts when out is NULL; c (may be NULL) is the call's
- * piece cache. Returns the number of tokens, or (size_t)-1 when out of
+ * piece cache; p[0..avail) may be read (avail >= n). Returns the number of tokens, or (size_t)-1 when out of
  * memory. */
-static size_t encode_piece(const llm_bpe *e, const uint8_t *p, size_t n, llm_bpe_ids *out,
-                           piece_cache *c)
+static size_t encode_piece(const llm_bpe *e, const uint8_t *p, size_t n, size_t avail,
+                           llm_bpe_ids *out, piece_cache *c)
 {
-  uint64_t h = 0;
-  uint32_t r;
+  uint64_t h = 0, a = 0, b = 0;
+  uint32_t r = LLM_BPE_NO_RANK;
   cache_entry *ce = NULL;
   size_t k;
   /* fast paths: one byte, or a piece that is a whole token (most words) */
   if (n == 1) {
     r = e->byte_rank[p[0]];
-  } else {
-    if (n <= e->max_len || (c && n <= CACHE_MAX_PIECE))
-      h = llm_bpe_hash(p, n);
-    r = llm_bpe_rank_hashed(e, p, n, h);
+  } else if (n <= 16) {
+    if (avail >= 8)
+      llm_bpe_padded_key(p, n, &a, &b);
+    else
+      llm_bpe_short_key(p, n, &a, &b);
+    h = llm_bpe_hash_key(a, b, n);
+    if (n <= e->max_len)
+      r = llm_bpe_rank_key(e, p, n, a, b, h);
+  } else if (n <= e->max_len || (c && n <= CACHE_MAX_PIECE)) {
+    h = llm_bpe_hash(p, n);
+    if (n <= e->max_len)
+      r = llm_bpe_rank_key(e, p, n, 0, 0, h);
   }
   if (r != LLM_BPE_NO_RANK) {
     if (out)
@@ -154,7 +162,7 @@ static size_t encode_piece(const llm_bpe *e, const uint8_t *p, size_t n, llm_bpe
     }
     return ce->count;
   }
-  k = llm_bpe_merge(e, p, n, out ? out->ids + out->n : NULL);
+  k = llm_bpe_merge(e, p, n, avail, out ? out->ids + out->n : NULL);
   if (k == (size_t)-1)
     return k;
   if (ce)
@@ -172,9 +180,9 @@ static size_t encode_ordinary(const llm_bpe *e, const uint8_t *s, size_t len, ll
   size_t count = 0, pos = 0;
   while (pos < len) {
     size_t end = llm_pretok_next(e->pattern, s, pos, len), k;
-    if (out && ids_reserve(out, end - pos) != 0)
+    if (out && out->cap - out->n < end - pos && ids_reserve(out, end - pos) != 0)
       return (size_t)-1;
-    if ((k = encode_piece(e, s + pos, end - pos, out, c)) == (size_t)-1)
+    if ((k = encode_piece(e, s + pos, end - pos, len - pos, out, c)) == (size_t)-1)
       return k;
     count += k;
     pos = end;
@@ -284,7 +292,7 @@ static size_t head_cut(const llm_bpe *e, const uint8_t *s, size_t len, size_t ma
       size_t end = llm_pretok_next(e->pattern, s, piece_end, at);
       ids.n = 0;
       if (ids_reserve(&ids, end - piece_end) != 0 ||
-          encode_piece(e, s + piece_end, end - piece_end, &ids, NULL) == (size_t)-1)
+          encode_piece(e, s + piece_end, end - piece_end, at - piece_end, &ids, NULL) == (size_t)-1)
         goto done;
       for (size_t i = 0; i < ids.n && done < max_tokens; i++, done++)
         piece_end += token_len(e, ids.ids[i]);

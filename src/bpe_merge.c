@@ -19,43 +19,58 @@
 
 /* ---- short pieces: tiktoken's scan ---------------------------------------- */
 
-static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
+static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, size_t avail,
+                         uint32_t *out)
 {
-  uint32_t start[LLM_BPE_SHORT_PIECE + 1], pair[LLM_BPE_SHORT_PIECE], tok[LLM_BPE_SHORT_PIECE];
+  /* llm_bpe_rank_padded reads 8 bytes from each part: near the end of
+   * what may be read, work on a copy with zeros after it */
+  uint8_t copy[LLM_BPE_SHORT_PIECE + 8];
+  /* part i is p[part[i].start .. part[i+1].start); part[i].tok is its rank
+   * once merged (a single byte's is byte_rank); part[i].pair is the rank
+   * of part i joined with part i+1, NO_RANK past the last part (one array:
+   * a merge moves the tail once) */
+  struct {
+    uint32_t start, tok, pair;
+  } part[LLM_BPE_SHORT_PIECE + 1];
   size_t k = n, i, j;
-  /* parts are p[start[i] .. start[i+1]) with rank tok[i]; pair[i] is the
-   * rank of part i joined with part i+1, NO_RANK past the last part */
-  for (i = 0; i < n; i++) {
-    start[i] = (uint32_t)i;
-    tok[i] = e->byte_rank[p[i]];
+  if (avail < n + 8) {
+    static const uint8_t zeros[8];
+    memcpy(copy, p, n);
+    memcpy(copy + n, zeros, 8);
+    p = copy;
   }
-  start[n] = (uint32_t)n;
-  for (i = 0; i + 1 < n; i++)
-    pair[i] = e->pair_rank[(p[i] << 8) | p[i + 1]];
-  pair[n - 1] = LLM_BPE_NO_RANK;
+  for (i = 0; i + 1 < n; i++) {
+    part[i].start = (uint32_t)i;
+    part[i].pair = e->pair_rank[(p[i] << 8) | p[i + 1]];
+  }
+  part[n - 1].start = (uint32_t)(n - 1);
+  part[n - 1].pair = LLM_BPE_NO_RANK;
+  part[n].start = (uint32_t)n;
   for (;;) {
     uint32_t best = LLM_BPE_NO_RANK;
     j = 0;
     for (i = 0; i + 1 < k; i++)
-      if (pair[i] < best) {
-        best = pair[i];
+      if (part[i].pair < best) {
+        best = part[i].pair;
         j = i;
       }
     if (best == LLM_BPE_NO_RANK)
       break;
-    /* drop the boundary start[j+1]: parts j and j+1 become one */
-    tok[j] = best;
-    memmove(&start[j + 1], &start[j + 2], (k - j - 1) * sizeof start[0]);
-    memmove(&tok[j + 1], &tok[j + 2], (k - j - 2) * sizeof tok[0]);
-    memmove(&pair[j + 1], &pair[j + 2], (k - j - 2) * sizeof pair[0]);
+    /* drop the boundary part[j+1].start: parts j and j+1 become one */
+    part[j].tok = best;
+    memmove(&part[j + 1], &part[j + 2], (k - j - 1) * sizeof part[0]);
     k--;
-    pair[j] = j + 2 <= k ? llm_bpe_rank(e, p + start[j], start[j + 2] - start[j])
-                         : LLM_BPE_NO_RANK;
+    part[j].pair = j + 1 < k ? llm_bpe_rank_padded(e, p + part[j].start,
+                                                    part[j + 2].start - part[j].start)
+                             : LLM_BPE_NO_RANK;
     if (j > 0)
-      pair[j - 1] = llm_bpe_rank(e, p + start[j - 1], start[j + 1] - start[j - 1]);
+      part[j - 1].pair = llm_bpe_rank_padded(e, p + part[j - 1].start,
+                                             part[j + 1].start - part[j - 1].start);
   }
   if (out)
-    memcpy(out, tok, k * sizeof tok[0]);
+    for (i = 0; i < k; i++)
+      out[i] = part[i + 1].start - part[i].start == 1 ? e->byte_rank[p[part[i].start]]
+                                                       : part[i].tok;
   return k;
 }
 
@@ -75,7 +90,8 @@ static int set_pair(const llm_bpe *e, lattice *l, const uint8_t *p, size_t n, ui
     return 0;
   }
   end = l->next[b] == NONE ? (uint32_t)n : l->next[b];
-  r = llm_bpe_rank(e, p + a, end - a);
+  /* n - a >= 8: the 8-byte loads of a short key stay inside the piece */
+  r = n - a >= 8 ? llm_bpe_rank_padded(e, p + a, end - a) : llm_bpe_rank(e, p + a, end - a);
   l->pair[a] = r;
   return r == LLM_BPE_NO_RANK ? 0 : llm_bpe_queue_push(&l->q, r, a);
 }
@@ -133,10 +149,10 @@ done:
   return result;
 }
 
-size_t llm_bpe_merge(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
+size_t llm_bpe_merge(const llm_bpe *e, const uint8_t *p, size_t n, size_t avail, uint32_t *out)
 {
   if (n <= LLM_BPE_SHORT_PIECE)
-    return merge_scan(e, p, n, out);
+    return merge_scan(e, p, n, avail, out);
   if (n >= UINT32_MAX)
     return (size_t)-1;
   return merge_queue(e, p, n, out);
