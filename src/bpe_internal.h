@@ -9,6 +9,15 @@
 #include "bpe.h"
 
 #define LLM_BPE_NO_RANK UINT32_MAX
+
+/* For the few helpers of the merge loops that must be inlined to be
+ * cheap (a call costs as much as a short lookup) but that compilers find
+ * too big to inline on their own. */
+#if defined(__GNUC__)
+#define LLM_BPE_HOT static inline __attribute__((always_inline))
+#else
+#define LLM_BPE_HOT static inline
+#endif
 #define LLM_BPE_MAX_TOKEN_LEN 255 /* tiktoken's longest is 128 bytes */
 #define LLM_BPE_MAX_BYTES (1u << 24) /* offsets are 24 bits in a slot */
 /* Readable bytes after the last token, so that a token of under 8 bytes
@@ -64,7 +73,7 @@ typedef struct {
   uint32_t byte_rank[256];
 } llm_bpe_blob_header;
 
-static inline uint64_t llm_bpe_rd64(const uint8_t *p)
+LLM_BPE_HOT uint64_t llm_bpe_rd64(const uint8_t *p)
 {
   uint64_t v;
   memcpy(&v, p, 8);
@@ -79,14 +88,14 @@ static inline uint64_t llm_bpe_rd32(const uint8_t *p)
 }
 
 /* 64x64->128 multiply folded to 64 bits: a fast, well-mixing step. */
-static inline uint64_t llm_bpe_mix(uint64_t a, uint64_t b)
+LLM_BPE_HOT uint64_t llm_bpe_mix(uint64_t a, uint64_t b)
 {
   __uint128_t m = (__uint128_t)a * b;
   return (uint64_t)m ^ (uint64_t)(m >> 64);
 }
 
 /* ~0 over the low n bytes of a little-endian word (1 <= n <= 8). */
-static inline uint64_t llm_bpe_low_bytes(size_t n)
+LLM_BPE_HOT uint64_t llm_bpe_low_bytes(size_t n)
 {
   return ~0ull >> (64 - 8 * n);
 }
@@ -113,7 +122,7 @@ static inline void llm_bpe_short_key(const uint8_t *p, size_t n, uint64_t *a, ui
 
 /* The same words for 1 <= n <= 16 when p[0..8) may be read even if n < 8
  * (a padded copy): one or two loads, no branch on the length's range. */
-static inline void llm_bpe_padded_key(const uint8_t *p, size_t n, uint64_t *a, uint64_t *b)
+LLM_BPE_HOT void llm_bpe_padded_key(const uint8_t *p, size_t n, uint64_t *a, uint64_t *b)
 {
   if (n <= 8) {
     *a = llm_bpe_rd64(p) & llm_bpe_low_bytes(n);
@@ -128,7 +137,7 @@ static inline void llm_bpe_padded_key(const uint8_t *p, size_t n, uint64_t *a, u
 #define LLM_BPE_K2 0xe7037ed1a0b428dbull
 
 /* The hash of a string of 1 to 16 bytes from its key words. */
-static inline uint64_t llm_bpe_hash_key(uint64_t a, uint64_t b, size_t n)
+LLM_BPE_HOT uint64_t llm_bpe_hash_key(uint64_t a, uint64_t b, size_t n)
 {
   return llm_bpe_mix(a ^ LLM_BPE_K1, b ^ LLM_BPE_K2 ^ n);
 }
@@ -157,7 +166,7 @@ static inline size_t llm_bpe_tok_len(const llm_bpe *e, uint32_t r)
 }
 
 /* The rank stored in front of the token at offset off. */
-static inline uint32_t llm_bpe_rank_at(const llm_bpe *e, uint32_t off)
+LLM_BPE_HOT uint32_t llm_bpe_rank_at(const llm_bpe *e, uint32_t off)
 {
   const uint8_t *b = e->bytes + off - 4;
   return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16;
@@ -165,7 +174,7 @@ static inline uint32_t llm_bpe_rank_at(const llm_bpe *e, uint32_t off)
 
 /* The token bytes at t (LLM_BPE_BYTES_SLACK readable bytes follow the
  * last token) equal the n-byte string p whose key words are a, b. */
-static inline int llm_bpe_tok_eq(const uint8_t *t, const uint8_t *p, size_t n, uint64_t a,
+LLM_BPE_HOT int llm_bpe_tok_eq(const uint8_t *t, const uint8_t *p, size_t n, uint64_t a,
                                  uint64_t b)
 {
   if (n <= 8)
@@ -179,7 +188,7 @@ static inline int llm_bpe_tok_eq(const uint8_t *t, const uint8_t *p, size_t n, u
  * (used for n <= 16) and hash h, or LLM_BPE_NO_RANK. A slot is compared
  * only when its length matches, so a probe past a token of another length
  * touches nothing else. */
-static inline uint32_t llm_bpe_rank_key(const llm_bpe *e, const uint8_t *p, size_t n,
+LLM_BPE_HOT uint32_t llm_bpe_rank_key(const llm_bpe *e, const uint8_t *p, size_t n,
                                         uint64_t a, uint64_t b, uint64_t h)
 {
   uint32_t i, slot, r;
@@ -217,7 +226,7 @@ static inline uint32_t llm_bpe_rank(const llm_bpe *e, const uint8_t *p, size_t n
 
 /* Rank of the n-byte string at p (1 <= n) when p[0..max(n, 8)) may be
  * read: the lookup of the merge loops, which work on a padded copy. */
-static inline uint32_t llm_bpe_rank_padded(const llm_bpe *e, const uint8_t *p, size_t n)
+LLM_BPE_HOT uint32_t llm_bpe_rank_padded(const llm_bpe *e, const uint8_t *p, size_t n)
 {
   uint64_t a, b;
   if (n > 16)
