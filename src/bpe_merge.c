@@ -25,52 +25,52 @@ static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, size_t av
   /* llm_bpe_rank_padded reads 8 bytes from each part: near the end of
    * what may be read, work on a copy with zeros after it */
   uint8_t copy[LLM_BPE_SHORT_PIECE + 8];
-  /* part i is p[part[i].start .. part[i+1].start); part[i].tok is its rank
-   * once merged (a single byte's is byte_rank); part[i].pair is the rank
-   * of part i joined with part i+1, NO_RANK past the last part (one array:
-   * a merge moves the tail once) */
-  struct {
-    uint32_t start, tok, pair;
-  } part[LLM_BPE_SHORT_PIECE + 1];
+  /* part i starts at byte start(i) = (uint32_t)key[i] and ends where part
+   * i+1 starts; key[i] >> 32 is the rank of part i joined with part i+1
+   * (NO_RANK past the last part), so the smallest key is the lowest rank,
+   * the leftmost on ties. tok[b] is the rank of the merged part that
+   * starts at byte b (a single byte's is byte_rank). */
+  uint64_t key[LLM_BPE_SHORT_PIECE + 1];
+  uint32_t tok[LLM_BPE_SHORT_PIECE];
   size_t k = n, i, j;
+#define START(i) ((uint32_t)key[i])
   if (avail < n + 8) {
     static const uint8_t zeros[8];
     memcpy(copy, p, n);
     memcpy(copy + n, zeros, 8);
     p = copy;
   }
-  for (i = 0; i + 1 < n; i++) {
-    part[i].start = (uint32_t)i;
-    part[i].pair = e->pair_rank[(p[i] << 8) | p[i + 1]];
-  }
-  part[n - 1].start = (uint32_t)(n - 1);
-  part[n - 1].pair = LLM_BPE_NO_RANK;
-  part[n].start = (uint32_t)n;
+  for (i = 0; i + 1 < n; i++)
+    key[i] = (uint64_t)e->pair_rank[(p[i] << 8) | p[i + 1]] << 32 | i;
+  key[n - 1] = (uint64_t)LLM_BPE_NO_RANK << 32 | (n - 1);
+  key[n] = (uint64_t)LLM_BPE_NO_RANK << 32 | n;
   for (;;) {
-    uint32_t best = LLM_BPE_NO_RANK;
+    uint64_t best = key[0];
+    uint32_t start, rank;
     j = 0;
-    for (i = 0; i + 1 < k; i++)
-      if (part[i].pair < best) {
-        best = part[i].pair;
+    for (i = 1; i + 1 < k; i++)
+      if (key[i] < best) {
+        best = key[i];
         j = i;
       }
-    if (best == LLM_BPE_NO_RANK)
+    rank = (uint32_t)(best >> 32);
+    if (rank == LLM_BPE_NO_RANK)
       break;
-    /* drop the boundary part[j+1].start: parts j and j+1 become one */
-    part[j].tok = best;
-    memmove(&part[j + 1], &part[j + 2], (k - j - 1) * sizeof part[0]);
+    /* drop part j+1's start: parts j and j+1 become one */
+    start = (uint32_t)best;
+    tok[start] = rank;
+    memmove(&key[j + 1], &key[j + 2], (k - j - 1) * sizeof key[0]);
     k--;
-    part[j].pair = j + 1 < k ? llm_bpe_rank_padded(e, p + part[j].start,
-                                                    part[j + 2].start - part[j].start)
-                             : LLM_BPE_NO_RANK;
+    key[j] = j + 1 < k ? (uint64_t)llm_bpe_rank_padded(e, p + start, START(j + 2) - start) << 32 | start
+                       : (uint64_t)LLM_BPE_NO_RANK << 32 | start;
     if (j > 0)
-      part[j - 1].pair = llm_bpe_rank_padded(e, p + part[j - 1].start,
-                                             part[j + 1].start - part[j - 1].start);
+      key[j - 1] = (uint64_t)llm_bpe_rank_padded(e, p + START(j - 1), START(j + 1) - START(j - 1)) << 32 |
+                   START(j - 1);
   }
   if (out)
     for (i = 0; i < k; i++)
-      out[i] = part[i + 1].start - part[i].start == 1 ? e->byte_rank[p[part[i].start]]
-                                                       : part[i].tok;
+      out[i] = START(i + 1) - START(i) == 1 ? e->byte_rank[p[START(i)]] : tok[START(i)];
+#undef START
   return k;
 }
 
