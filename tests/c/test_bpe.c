@@ -257,9 +257,9 @@ static size_t random_letters(unsigned *seed, int script, uint8_t *out, size_t ma
   }
 }
 
-/* Multilingual pieces of 2-120 bytes (at least one character) against the reference, both where
- * the piece ends the text (the merge works on a padded copy) and where 8
- * more bytes follow (it reads the text in place). */
+/* Multilingual pieces of one character to 120 bytes against the
+ * reference, both where the piece ends the text (the merge works on a
+ * padded copy) and where 8 more bytes follow (it reads the text in place). */
 static void test_multilingual_merges(void)
 {
   const char *encs[] = {"cl100k_base", "o200k_base", "r50k_base"};
