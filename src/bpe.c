@@ -6,6 +6,7 @@
  * text is cut out first and the ordinary text between is encoded on its
  * own, as tiktoken's encode(allowed_special="all") does. Nothing here
  * writes shared state, so every function is reentrant. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -72,35 +73,116 @@ static size_t find_special(const llm_bpe *e, const uint8_t *s, size_t from, size
   return len;
 }
 
-/* Encodes one piece: appends its ids to out (room reserved by the
- * caller), or only counts when out is NULL. Returns the number of tokens,
- * or (size_t)-1 when out of memory. */
-static size_t encode_piece(const llm_bpe *e, const uint8_t *p, size_t n, llm_bpe_ids *out)
+/* ---- the piece cache ------------------------------------------------------------ */
+
+/* A long text repeats its words, and a piece that is not itself a token
+ * costs a merge (several hash lookups per byte) each time it appears. So
+ * an encode call that merges many pieces remembers them in a small
+ * direct-mapped table: where the piece first appeared in the text, its
+ * token count and where its ids start in the output. A hit compares the
+ * bytes, so it is exact (the merge of a piece depends on its bytes alone).
+ * The table is made only after CACHE_AFTER merges, sized by the text, so
+ * short texts pay nothing; it belongs to one call, so threads share
+ * nothing. */
+#define CACHE_AFTER 16
+#define CACHE_MAX_PIECE 256 /* longer pieces are rare and seldom repeat */
+#define CACHE_MIN_SLOTS 256
+#define CACHE_MAX_SLOTS 16384
+
+typedef struct {
+  const uint8_t *p; /* the piece's first occurrence in the text */
+  size_t ids;       /* where its ids start in the output (when encoding) */
+  uint32_t n;       /* its length; 0 for an empty slot */
+  uint32_t count;   /* its number of tokens */
+} cache_entry;
+
+typedef struct {
+  cache_entry *slot;
+  size_t mask;
+  size_t text_len; /* sizes the table */
+  unsigned merges; /* until the table is made; then UINT_MAX if that failed */
+} piece_cache;
+
+/* The slot for a piece with hash h, or NULL while there is no table. */
+static cache_entry *cache_slot(piece_cache *c, uint64_t h)
 {
-  /* fast paths: one byte, or a piece that is a whole token (most words) */
-  uint32_t r = n == 1 ? e->byte_rank[p[0]] : llm_bpe_rank(e, p, n);
+  if (!c->slot) {
+    size_t n = CACHE_MIN_SLOTS;
+    if (c->merges == UINT_MAX || ++c->merges < CACHE_AFTER)
+      return NULL;
+    while (n < CACHE_MAX_SLOTS && n < c->text_len / 64)
+      n *= 2;
+    if (!(c->slot = calloc(n, sizeof *c->slot))) {
+      c->merges = UINT_MAX; /* no memory: go on without */
+      return NULL;
+    }
+    c->mask = n - 1;
+  }
+  /* the rank table indexes by the low bits: use the high ones here */
+  return &c->slot[(size_t)(h >> 40) & c->mask];
+}
+
+/* Encodes one piece: appends its ids to out (room reserved by the
+ * caller), or only counts when out is NULL; c (may be NULL) is the call's
+ * piece cache; p[0..avail) may be read (avail >= n). Returns the number of tokens, or (size_t)-1 when out of
+ * memory. */
+static size_t encode_piece(const llm_bpe *e, const uint8_t *p, size_t n, size_t avail,
+                           llm_bpe_ids *out, piece_cache *c)
+{
+  uint64_t h = 0, a = 0, b = 0;
+  uint32_t r = LLM_BPE_NO_RANK;
+  cache_entry *ce = NULL;
   size_t k;
+  /* fast paths: one byte, or a piece that is a whole token (most words) */
+  if (n == 1) {
+    r = e->byte_rank[p[0]];
+  } else if (n <= 16) {
+    if (avail >= 8)
+      llm_bpe_padded_key(p, n, &a, &b);
+    else
+      llm_bpe_short_key(p, n, &a, &b);
+    h = llm_bpe_hash_key(a, b, n);
+    if (n <= e->max_len)
+      r = llm_bpe_rank_key(e, p, n, a, b, h);
+  } else if (n <= e->max_len || (c && n <= CACHE_MAX_PIECE)) {
+    h = llm_bpe_hash(p, n);
+    if (n <= e->max_len)
+      r = llm_bpe_rank_key(e, p, n, 0, 0, h);
+  }
   if (r != LLM_BPE_NO_RANK) {
     if (out)
       out->ids[out->n++] = r;
     return 1;
   }
-  k = llm_bpe_merge(e, p, n, out ? out->ids + out->n : NULL);
-  if (out && k != (size_t)-1)
+  if (c && n <= CACHE_MAX_PIECE && (ce = cache_slot(c, h)) != NULL && ce->n == n &&
+      memcmp(ce->p, p, n) == 0) {
+    if (out) {
+      memcpy(out->ids + out->n, out->ids + ce->ids, ce->count * sizeof *out->ids);
+      out->n += ce->count;
+    }
+    return ce->count;
+  }
+  k = llm_bpe_merge(e, p, n, avail, out ? out->ids + out->n : NULL);
+  if (k == (size_t)-1)
+    return k;
+  if (ce)
+    *ce = (cache_entry){ p, out ? out->n : 0, (uint32_t)n, (uint32_t)k };
+  if (out)
     out->n += k;
   return k;
 }
 
 /* Encodes ordinary text s[0..len) (no special-token handling); see
- * encode_piece for out and the result. */
-static size_t encode_ordinary(const llm_bpe *e, const uint8_t *s, size_t len, llm_bpe_ids *out)
+ * encode_piece for out, c and the result. */
+static size_t encode_ordinary(const llm_bpe *e, const uint8_t *s, size_t len, llm_bpe_ids *out,
+                              piece_cache *c)
 {
   size_t count = 0, pos = 0;
   while (pos < len) {
     size_t end = llm_pretok_next(e->pattern, s, pos, len), k;
-    if (out && ids_reserve(out, end - pos) != 0)
+    if (out && out->cap - out->n < end - pos && ids_reserve(out, end - pos) != 0)
       return (size_t)-1;
-    if ((k = encode_piece(e, s + pos, end - pos, out)) == (size_t)-1)
+    if ((k = encode_piece(e, s + pos, end - pos, len - pos, out, c)) == (size_t)-1)
       return k;
     count += k;
     pos = end;
@@ -112,25 +194,34 @@ static size_t encode_ordinary(const llm_bpe *e, const uint8_t *s, size_t len, ll
 static size_t encode_text(const llm_bpe *e, const uint8_t *s, size_t len, unsigned flags,
                           llm_bpe_ids *out)
 {
+  piece_cache cache = { NULL, 0, len, 0 };
   size_t count = 0, pos = 0, k;
-  if (!(flags & LLM_BPE_SPECIAL) || e->n_special == 0)
-    return encode_ordinary(e, s, len, out);
+  if (!(flags & LLM_BPE_SPECIAL) || e->n_special == 0) {
+    count = encode_ordinary(e, s, len, out, &cache);
+    goto done;
+  }
   while (pos <= len) {
     const llm_bpe_special *sp;
     size_t at = find_special(e, s, pos, len, &sp);
-    if ((k = encode_ordinary(e, s + pos, at - pos, out)) == (size_t)-1)
-      return k;
+    if ((k = encode_ordinary(e, s + pos, at - pos, out, &cache)) == (size_t)-1) {
+      count = k;
+      goto done;
+    }
     count += k;
     if (!sp)
       break;
     if (out) {
-      if (ids_reserve(out, 1) != 0)
-        return (size_t)-1;
+      if (ids_reserve(out, 1) != 0) {
+        count = (size_t)-1;
+        goto done;
+      }
       out->ids[out->n++] = sp->id;
     }
     count++;
     pos = at + sp->len;
   }
+done:
+  free(cache.slot);
   return count;
 }
 
@@ -201,7 +292,7 @@ static size_t head_cut(const llm_bpe *e, const uint8_t *s, size_t len, size_t ma
       size_t end = llm_pretok_next(e->pattern, s, piece_end, at);
       ids.n = 0;
       if (ids_reserve(&ids, end - piece_end) != 0 ||
-          encode_piece(e, s + piece_end, end - piece_end, &ids) == (size_t)-1)
+          encode_piece(e, s + piece_end, end - piece_end, at - piece_end, &ids, NULL) == (size_t)-1)
         goto done;
       for (size_t i = 0; i < ids.n && done < max_tokens; i++, done++)
         piece_end += token_len(e, ids.ids[i]);

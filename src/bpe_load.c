@@ -262,7 +262,7 @@ llm_bpe *llm_bpe_load_tiktoken(const char *name, llm_bpe_pattern pattern,
     goto error;
   }
   e->n_ranks = max_rank + 1;
-  e->bytes = bytes = own(e, malloc(nbytes));
+  e->bytes = bytes = own(e, calloc(1, nbytes + LLM_BPE_BYTES_SLACK));
   e->tok_off = tok_off = own(e, calloc(e->n_ranks, sizeof *tok_off));
   if (!bytes || !tok_off) {
     fail(err, errlen, "out of memory");
@@ -329,7 +329,8 @@ llm_bpe *llm_bpe_from_blob(const char *name, llm_bpe_pattern pattern, const void
     return fail(err, errlen, "%s: vocabulary image made with another hash function", name);
   if (h->n_ranks == 0 || h->n_ranks >= MAX_RANKS || h->max_len > LLM_BPE_MAX_TOKEN_LEN ||
       (h->mask & (h->mask + 1)) != 0 || h->mask < h->n_ranks ||
-      h->n_bytes >= LLM_BPE_MAX_BYTES || !section_ok(h, h->off_bytes, h->n_bytes) ||
+      h->n_bytes >= LLM_BPE_MAX_BYTES ||
+      !section_ok(h, h->off_bytes, (uint64_t)h->n_bytes + LLM_BPE_BYTES_SLACK) ||
       !section_ok(h, h->off_tok_off, (uint64_t)h->n_ranks * 4) ||
       !section_ok(h, h->off_slots, ((uint64_t)h->mask + 1) * 4) ||
       !section_ok(h, h->off_pair_rank, 65536 * 4))

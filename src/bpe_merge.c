@@ -19,43 +19,58 @@
 
 /* ---- short pieces: tiktoken's scan ---------------------------------------- */
 
-static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
+static size_t merge_scan(const llm_bpe *e, const uint8_t *p, size_t n, size_t avail,
+                         uint32_t *out)
 {
-  uint32_t start[LLM_BPE_SHORT_PIECE + 1], pair[LLM_BPE_SHORT_PIECE], tok[LLM_BPE_SHORT_PIECE];
+  /* llm_bpe_rank_padded reads 8 bytes from each part: near the end of
+   * what may be read, work on a copy with zeros after it */
+  uint8_t copy[LLM_BPE_SHORT_PIECE + 8];
+  /* part i starts at byte start(i) = (uint32_t)key[i] and ends where part
+   * i+1 starts; key[i] >> 32 is the rank of part i joined with part i+1
+   * (NO_RANK past the last part), so the smallest key is the lowest rank,
+   * the leftmost on ties. tok[b] is the rank of the merged part that
+   * starts at byte b (a single byte's is byte_rank). */
+  uint64_t key[LLM_BPE_SHORT_PIECE + 1];
+  uint32_t tok[LLM_BPE_SHORT_PIECE];
   size_t k = n, i, j;
-  /* parts are p[start[i] .. start[i+1]) with rank tok[i]; pair[i] is the
-   * rank of part i joined with part i+1, NO_RANK past the last part */
-  for (i = 0; i < n; i++) {
-    start[i] = (uint32_t)i;
-    tok[i] = e->byte_rank[p[i]];
+#define START(i) ((uint32_t)key[i])
+  if (avail < n + 8) {
+    static const uint8_t zeros[8];
+    memcpy(copy, p, n);
+    memcpy(copy + n, zeros, 8);
+    p = copy;
   }
-  start[n] = (uint32_t)n;
   for (i = 0; i + 1 < n; i++)
-    pair[i] = e->pair_rank[(p[i] << 8) | p[i + 1]];
-  pair[n - 1] = LLM_BPE_NO_RANK;
+    key[i] = (uint64_t)e->pair_rank[(p[i] << 8) | p[i + 1]] << 32 | i;
+  key[n - 1] = (uint64_t)LLM_BPE_NO_RANK << 32 | (n - 1);
+  key[n] = (uint64_t)LLM_BPE_NO_RANK << 32 | n;
   for (;;) {
-    uint32_t best = LLM_BPE_NO_RANK;
+    uint64_t best = key[0];
+    uint32_t start, rank;
     j = 0;
-    for (i = 0; i + 1 < k; i++)
-      if (pair[i] < best) {
-        best = pair[i];
+    for (i = 1; i + 1 < k; i++)
+      if (key[i] < best) {
+        best = key[i];
         j = i;
       }
-    if (best == LLM_BPE_NO_RANK)
+    rank = (uint32_t)(best >> 32);
+    if (rank == LLM_BPE_NO_RANK)
       break;
-    /* drop the boundary start[j+1]: parts j and j+1 become one */
-    tok[j] = best;
-    memmove(&start[j + 1], &start[j + 2], (k - j - 1) * sizeof start[0]);
-    memmove(&tok[j + 1], &tok[j + 2], (k - j - 2) * sizeof tok[0]);
-    memmove(&pair[j + 1], &pair[j + 2], (k - j - 2) * sizeof pair[0]);
+    /* drop part j+1's start: parts j and j+1 become one */
+    start = (uint32_t)best;
+    tok[start] = rank;
+    memmove(&key[j + 1], &key[j + 2], (k - j - 1) * sizeof key[0]);
     k--;
-    pair[j] = j + 2 <= k ? llm_bpe_rank(e, p + start[j], start[j + 2] - start[j])
-                         : LLM_BPE_NO_RANK;
+    key[j] = j + 1 < k ? (uint64_t)llm_bpe_rank_padded(e, p + start, START(j + 2) - start) << 32 | start
+                       : (uint64_t)LLM_BPE_NO_RANK << 32 | start;
     if (j > 0)
-      pair[j - 1] = llm_bpe_rank(e, p + start[j - 1], start[j + 1] - start[j - 1]);
+      key[j - 1] = (uint64_t)llm_bpe_rank_padded(e, p + START(j - 1), START(j + 1) - START(j - 1)) << 32 |
+                   START(j - 1);
   }
   if (out)
-    memcpy(out, tok, k * sizeof tok[0]);
+    for (i = 0; i < k; i++)
+      out[i] = START(i + 1) - START(i) == 1 ? e->byte_rank[p[START(i)]] : tok[START(i)];
+#undef START
   return k;
 }
 
@@ -75,7 +90,8 @@ static int set_pair(const llm_bpe *e, lattice *l, const uint8_t *p, size_t n, ui
     return 0;
   }
   end = l->next[b] == NONE ? (uint32_t)n : l->next[b];
-  r = llm_bpe_rank(e, p + a, end - a);
+  /* n - a >= 8: the 8-byte loads of a short key stay inside the piece */
+  r = n - a >= 8 ? llm_bpe_rank_padded(e, p + a, end - a) : llm_bpe_rank(e, p + a, end - a);
   l->pair[a] = r;
   return r == LLM_BPE_NO_RANK ? 0 : llm_bpe_queue_push(&l->q, r, a);
 }
@@ -133,10 +149,10 @@ done:
   return result;
 }
 
-size_t llm_bpe_merge(const llm_bpe *e, const uint8_t *p, size_t n, uint32_t *out)
+size_t llm_bpe_merge(const llm_bpe *e, const uint8_t *p, size_t n, size_t avail, uint32_t *out)
 {
   if (n <= LLM_BPE_SHORT_PIECE)
-    return merge_scan(e, p, n, out);
+    return merge_scan(e, p, n, avail, out);
   if (n >= UINT32_MAX)
     return (size_t)-1;
   return merge_queue(e, p, n, out);

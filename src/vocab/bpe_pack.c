@@ -63,7 +63,7 @@ int main(int argc, char **argv)
   h.off_pair_rank = align16(h.off_slots + (e->mask + 1) * 4);
   h.off_tok_off = align16(h.off_pair_rank + 65536 * 4);
   h.off_bytes = align16(h.off_tok_off + e->n_ranks * 4);
-  h.size = align16(h.off_bytes + h.n_bytes);
+  h.size = align16(h.off_bytes + h.n_bytes + LLM_BPE_BYTES_SLACK); /* zeros: calloc */
   image = calloc(1, h.size);
   if (!image) {
     fprintf(stderr, "bpe_pack: out of memory\n");

@@ -1,7 +1,8 @@
 /* The tokenizer engine: golden ids (RELIABILITY.md A.31, A.34), special
  * tokens, bad input (empty, NUL, invalid UTF-8, surrogates as bytes,
  * 1,000,000 spaces), long runs in near-linear time, the merges against
- * tiktoken's own quadratic algorithm, truncation, malformed rank files and
+ * tiktoken's own quadratic algorithm (multilingual pieces too), the
+ * per-call piece cache, truncation, malformed rank files and
  * vocabulary images, and many threads at once. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -220,6 +221,123 @@ static void test_merge_matches_reference(void)
   }
 }
 
+/* Random letters of one script as UTF-8: lower-case Cyrillic (2 bytes),
+ * Greek (2), Hiragana (3), CJK (3), or Latin with diacritics mixed with
+ * ASCII (1-2). Lower-case or caseless only, so the whole string is one
+ * piece for every pattern. Returns the length written (at most max). */
+static size_t random_letters(unsigned *seed, int script, uint8_t *out, size_t max)
+{
+  static const uint32_t first[] = {0x430, 0x3B1, 0x3041, 0x4E00, 0xE0};
+  static const uint32_t count[] = {32, 17, 80, 400, 23};
+  size_t n = 0;
+  for (;;) {
+    uint32_t cp;
+    *seed = *seed * 1103515245u + 12345u;
+    cp = first[script] + (*seed >> 16) % count[script];
+    if (script == 4 && (*seed >> 8) % 3 == 0)
+      cp = 'a' + (*seed >> 10) % 26;
+    if (cp == 0xF7)
+      cp = 'e'; /* the division sign is no letter */
+    if (cp < 0x80) {
+      if (n + 1 > max)
+        return n;
+      out[n++] = (uint8_t)cp;
+    } else if (cp < 0x800) {
+      if (n + 2 > max)
+        return n;
+      out[n++] = (uint8_t)(0xC0 | cp >> 6);
+      out[n++] = (uint8_t)(0x80 | (cp & 0x3F));
+    } else {
+      if (n + 3 > max)
+        return n;
+      out[n++] = (uint8_t)(0xE0 | cp >> 12);
+      out[n++] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+      out[n++] = (uint8_t)(0x80 | (cp & 0x3F));
+    }
+  }
+}
+
+/* Multilingual pieces of one character to 120 bytes against the
+ * reference, both where the piece ends the text (the merge works on a
+ * padded copy) and where 8 more bytes follow (it reads the text in place). */
+static void test_multilingual_merges(void)
+{
+  const char *encs[] = {"cl100k_base", "o200k_base", "r50k_base"};
+  static const char tail[] = "\n\n\n\n\n\n\n\n";
+  unsigned seed = 777;
+  for (int t = 0; t < 300; t++) {
+    const llm_bpe *e = get(encs[t % 3]);
+    uint8_t s[128 + 8];
+    uint32_t want[128];
+    llm_bpe_ids got = {0}, with_tail = {0}, tail_ids = {0};
+    size_t n = random_letters(&seed, t % 5, s, 3 + (size_t)(t * 7 % 118)), k;
+    memcpy(s + n, tail, 8);
+    k = reference_merge(e, s, n, want);
+    CHECK_INT(llm_bpe_encode(e, s, n, 0, &got), 0);
+    CHECK_INT(llm_bpe_encode(e, s, n + 8, 0, &with_tail), 0);
+    CHECK_INT(llm_bpe_encode(e, tail, 8, 0, &tail_ids), 0);
+    if (got.n == k && memcmp(got.ids, want, k * 4) == 0 && with_tail.n == k + tail_ids.n &&
+        memcmp(with_tail.ids, want, k * 4) == 0 &&
+        memcmp(with_tail.ids + k, tail_ids.ids, tail_ids.n * 4) == 0)
+      check_passed++;
+    else
+      check_fail(__FILE__, __LINE__, "merge differs from tiktoken's (case %d, %zu bytes)", t, n);
+    llm_bpe_ids_free(&got);
+    llm_bpe_ids_free(&with_tail);
+    llm_bpe_ids_free(&tail_ids);
+  }
+}
+
+/* A long text reuses the merges of its repeated pieces (the per-call
+ * cache): its ids must be those of its pieces encoded one by one (each too
+ * short to make a cache), with special tokens between them and without
+ * them, counting as encoding. Many distinct pieces of equal length make
+ * the cache's slots collide. */
+static void test_piece_cache(void)
+{
+  enum { WORDS = 300, REPEATS = 12 };
+  const char *encs[] = {"cl100k_base", "o200k_base"};
+  for (int ei = 0; ei < 2; ei++) {
+    const llm_bpe *e = get(encs[ei]);
+    uint8_t words[WORDS][40];
+    size_t wlen[WORDS], total = 0, len = 0, k;
+    unsigned seed = 99u + (unsigned)ei;
+    uint8_t *text = malloc(WORDS * REPEATS * (40 + 13));
+    llm_bpe_ids want = {0}, got = {0};
+    for (int w = 0; w < WORDS; w++) {
+      words[w][0] = ' ';
+      wlen[w] = 1 + random_letters(&seed, w % 5, words[w] + 1, w < 150 ? 13 : 39);
+    }
+    for (int r = 0; r < WORDS * REPEATS; r++) {
+      int w = (int)((unsigned)r * 7919u % WORDS);
+      memcpy(text + len, words[w], wlen[w]);
+      len += wlen[w];
+      CHECK_INT(llm_bpe_encode(e, words[w], wlen[w], 0, &want), 0);
+      if (r % 500 == 499) {
+        memcpy(text + len, "<|endoftext|>", 13);
+        len += 13;
+        CHECK_INT(llm_bpe_encode(e, "<|endoftext|>", 13, LLM_BPE_SPECIAL, &want), 0);
+      }
+    }
+    CHECK_INT(llm_bpe_encode(e, text, len, LLM_BPE_SPECIAL, &got), 0);
+    CHECK_INT(got.n, want.n);
+    if (got.n == want.n)
+      CHECK_MEM(got.ids, got.n * 4, want.ids, want.n * 4);
+    CHECK_INT(llm_bpe_count(e, text, len, LLM_BPE_SPECIAL), want.n);
+    /* without specials: the same text, the specials' text as ordinary */
+    got.n = 0;
+    CHECK_INT(llm_bpe_encode(e, text, len, 0, &got), 0);
+    k = llm_bpe_count(e, text, len, 0);
+    CHECK_INT(k, got.n);
+    total = got.n;
+    expect_roundtrip(encs[ei], (const char *)text, len);
+    CHECK(total > want.n);
+    llm_bpe_ids_free(&want);
+    llm_bpe_ids_free(&got);
+    free(text);
+  }
+}
+
 static void test_truncate(void)
 {
   const llm_bpe *e = get("o200k_base");
@@ -386,6 +504,8 @@ int main(void)
   test_bad_input();
   test_long_runs_near_linear();
   test_merge_matches_reference();
+  test_multilingual_merges();
+  test_piece_cache();
   test_truncate();
   test_rank_files();
   test_images();
