@@ -16,8 +16,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "../c/sha256.h"
+#include "digest.h"
 #include "bpe.h"
+
+/* The hex SHA-256 of data (src/digest.h). */
+static void sha256_hex_of(const void *data, size_t len, char out[65])
+{
+  uint8_t d[LLM_SHA256_SIZE];
+  llm_sha256(data, len, d);
+  llm_hex(d, sizeof d, out);
+}
 
 static double now(void)
 {
@@ -106,7 +114,7 @@ int main(int argc, char **argv)
       for (size_t t = 0; t < ids.n; t++)
         for (int b = 0; b < 4; b++)
           le[4 * t + b] = (uint8_t)(ids.ids[t] >> (8 * b));
-      sha256_hex(le, ids.n * 4, hex);
+      sha256_hex_of(le, ids.n * 4, hex);
       printf("%s %s %zu %zu %.2f %s\n", argv[i], encs[k], len, ids.n,
              best > 0 ? len / best / 1e6 : 0.0, hex);
       fflush(stdout);
