@@ -310,6 +310,10 @@ static void step(llm_sched *s, llm_task *t)
     int ours = nres >= 1 && lua_touserdata(t->co, -1) == &YIELD_TOKEN;
     lua_pop(t->co, nres);
     if (t->cancel_pending) {
+      /* cancelled while it ran (by itself or a task it woke): it is
+       * suspended now, so kill_task can close it instead of deferring */
+      t->cancel_pending = 0;
+      t->status = LLM_TASK_READY;
       kill_task(s, t);
     } else if (ours && t->wait && !t->wake_pending) {
       t->status = LLM_TASK_WAITING;
