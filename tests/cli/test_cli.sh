@@ -81,6 +81,12 @@ expect_status 0
 run_in $'x = 20\nfunction f()\n  return x + 1\nend\nf()\nerror("in repl")\n=x * 2\n' -i
 expect_status 0; expect_out "$(printf '21\n40')"; expect_err_has "in repl"
 
+# ... and on a regular file or /dev/null, which epoll cannot watch (it hung)
+printf 'x = 5\n=x + 1\n' >"$TMP/repl_in.lua"
+status=0; timeout 10 "$LLMRUN" -i <"$TMP/repl_in.lua" >"$TMP/out" 2>"$TMP/err" || status=$?
+out=$(cat "$TMP/out")
+expect_status 0; expect_out "6"
+
 # LUA_PATH is honoured (;; is the default path)
 mkdir -p "$TMP/mods"
 printf 'return {answer = 42}\n' >"$TMP/mods/mymod.lua"
