@@ -95,6 +95,13 @@ expect_status 0; expect_out "42"
 LUA_PATH_5_4="$TMP/mods/?.lua;;" run -e 'print(require("mymod").answer)'
 expect_status 0; expect_out "42"
 
+# -l NAME sets the global NAME, as lua.c does, whatever characters it has
+printf 'return {answer = 7}\n' >"$TMP/mods/my-mod.lua"
+LUA_PATH="$TMP/mods/?.lua;;" run -l my-mod -e 'print(_G["my-mod"].answer)'
+expect_status 0; expect_out "7"
+LUA_PATH="$TMP/mods/?.lua;;" run -l mymod -e 'print(mymod.answer)'
+expect_status 0; expect_out "42"
+
 # cjson is always available
 run -e 'print(require("cjson").encode({a = 1}))'
 expect_status 0; expect_out '{"a":1}'
