@@ -160,6 +160,15 @@ T.test("with_timeout returns a timeout error and cancels the work", function()
   T.eq(finished, false)
 end)
 
+T.test("with_timeout(math.huge) means no limit", function()
+  T.eq({ llm.with_timeout(math.huge, function() llm.sleep(0.01) return 7 end) }, { 7 })
+  -- a failed timer task would be reported as uncaught at exit
+  local status, out, err = T.llmrun([[-e "print(llm.with_timeout(math.huge, function() return 1 end))"]])
+  T.eq(out, "1\n")
+  T.eq(err, "")
+  T.eq(status, 0)
+end)
+
 T.test("semaphore bounds concurrency and survives cancelled waiters", function()
   local sem = llm.semaphore(2)
   local running, peak = 0, 0
