@@ -195,8 +195,14 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
       h->status = code;
       h->headers_done = 1;
       h->t.headers = llm_now();
-      /* headers in time: from here on only a stall can time out */
+      /* headers in time: from here on only a stall can time out, and the
+       * wait for the first body byte counts (a server may go silent
+       * right after its headers) */
       stop_timer(h);
+      if (h->stall_timeout > 0) {
+        h->last_byte = h->t.headers;
+        h->timer = llm_timer_start(h->loop, h->stall_timeout, watch_stall, h);
+      }
       if (h->on_headers)
         h->on_headers(h->ud, h);
     }

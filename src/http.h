@@ -11,8 +11,9 @@
  * Timeouts: connect_timeout bounds the TCP/TLS connect; timeout bounds the
  * wait for the response headers, and for buffered transfers the whole
  * transfer; stall_timeout aborts a transfer that receives nothing for that
- * long once the body has started. A long, healthy stream is never killed
- * by a total timeout. */
+ * long once the response headers are in (so the wait for the first body
+ * byte counts). A long, healthy stream is never killed by a total
+ * timeout. */
 #ifndef LLMRUN_HTTP_H
 #define LLMRUN_HTTP_H
 

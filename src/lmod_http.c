@@ -159,11 +159,11 @@ static void read_request(lua_State *L, llm_http_request *req)
   req->ca_file = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "insecure");
   req->insecure = lua_toboolean(L, -1);
-  lua_pop(L, 2);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "extra_header");
   req->extra_header = luaL_optstring(L, -1, NULL);
-  /* url, method, body and extra_header stay on the stack to keep their
-   * strings alive */
+  /* url, method, body, ca_file and extra_header stay on the stack to keep
+   * their strings alive (a number is converted in its stack slot only) */
 
   req->timeout = opt_number(L, 1, "timeout", 0);
   req->connect_timeout = opt_number(L, 1, "connect_timeout", 0);
@@ -177,10 +177,11 @@ static void read_request(lua_State *L, llm_http_request *req)
   }
   lines = lua_newuserdatauv(L, (n + 1) * sizeof *lines, 0);
   for (size_t i = 0; i < n; i++) {
-    lua_rawgeti(L, -2, (lua_Integer)i + 1);
-    lines[i] = lua_tostring(L, -1);
-    if (!lines[i])
+    /* strings only: lua_tostring would convert a number in the stack slot,
+     * and that new string dies with the pop below */
+    if (lua_rawgeti(L, -2, (lua_Integer)i + 1) != LUA_TSTRING)
       luaL_error(L, "http request: headers must be a list of \"Name: value\" strings");
+    lines[i] = lua_tostring(L, -1);
     lua_pop(L, 1); /* the string is still referenced by the headers table */
   }
   lines[n] = NULL;

@@ -405,7 +405,12 @@ int llm_loop_run_once(llm_loop *loop, double max_wait, int watch_fd)
   char drain[64];
 
   set_watch_fd(loop, watch_fd);
-  n = epoll_wait(loop->epfd, events, MAX_EVENTS, wait_ms(loop, max_wait));
+  /* epoll refuses regular files and /dev/null (EPERM); they never block,
+   * so such an fd is ready now (and a bad one lets the caller's read fail) */
+  if (watch_fd >= 0 && loop->watched_fd != watch_fd)
+    flags |= LLM_LOOP_FD_READY;
+  n = epoll_wait(loop->epfd, events, MAX_EVENTS,
+                 (flags & LLM_LOOP_FD_READY) ? 0 : wait_ms(loop, max_wait));
   if (n < 0 && errno != EINTR)
     return -1;
   for (int i = 0; i < n; i++) {

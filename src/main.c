@@ -128,9 +128,10 @@ static int run_string(llm_host *h, const char *code, const char *name)
 static int run_require(llm_host *h, const char *name)
 {
   lua_State *L = llm_host_state(h);
-  char code[512];
-  snprintf(code, sizeof code, "%s = require(...)", name);
-  luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+  /* the name goes in as a value, not pasted into code: "my-mod" or a
+   * long name must not turn into a syntax error */
+  static const char code[] = "local name = ... _G[name] = require(name)";
+  luaL_loadbuffer(L, code, sizeof code - 1, "=(command line)");
   lua_pushstring(L, name);
   return llm_host_run_main(h, 1);
 }

@@ -274,6 +274,10 @@ static void finish_error(llm_sched *s, llm_task *t)
   /* error object on top of co; its stack is intact for the traceback */
   luaL_traceback(L, t->co, NULL, 0);
   store_outcome(s, t, UV_TRACEBACK);
+  /* lua_resume leaves a failed coroutine unwound but not closed: run its
+   * pending __close handlers (as coroutine.wrap does); one that fails
+   * replaces the error object, which stays on top. */
+  lua_resetthread(t->co);
   lua_xmove(t->co, L, 1);
   store_outcome(s, t, UV_OUTCOME);
   finish(s, t, LLM_TASK_FAILED);
@@ -310,6 +314,10 @@ static void step(llm_sched *s, llm_task *t)
     int ours = nres >= 1 && lua_touserdata(t->co, -1) == &YIELD_TOKEN;
     lua_pop(t->co, nres);
     if (t->cancel_pending) {
+      /* cancelled while it ran (by itself or a task it woke): it is
+       * suspended now, so kill_task can close it instead of deferring */
+      t->cancel_pending = 0;
+      t->status = LLM_TASK_READY;
       kill_task(s, t);
     } else if (ours && t->wait && !t->wake_pending) {
       t->status = LLM_TASK_WAITING;

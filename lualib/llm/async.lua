@@ -193,6 +193,7 @@ end
 
 --- llm.with_timeout(seconds, fn, ...) -> fn's results, or
 -- nil, err with err.kind == "timeout" when fn took longer (it is cancelled).
+-- seconds = math.huge means no limit.
 function M.with_timeout(seconds, fn, ...)
   if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 then
     argerror(1, "llm.with_timeout", "number of seconds >= 0 expected, got " .. tostring(seconds))
@@ -205,14 +206,16 @@ function M.with_timeout(seconds, fn, ...)
     result = pack(xpcall(fn, capture, unpack(args, 1, args.n)))
     wake(me)
   end)
-  local timer = spawn(function()
+  -- no timer for math.huge: llm.sleep refuses it, and the timer task
+  -- would fail as an uncaught error
+  local timer = seconds < math.huge and spawn(function()
     sleep(seconds)
     timed_out = true
     wake(me)
   end)
   while result == nil and not timed_out do suspend() end
   work:cancel()
-  timer:cancel()
+  if timer then timer:cancel() end
   if result == nil then
     return nil, errors.new("timeout", ("timed out after %g s"):format(seconds))
   end

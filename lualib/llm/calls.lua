@@ -10,6 +10,7 @@
 --                   returns resp, err
 local loop = require "_llm.loop"
 local context = require "llm.context"
+local errors = require "llm.errors"
 
 local M = {}
 
@@ -65,6 +66,27 @@ function M.finish(call, resp, err, partial)
   call.t_end = loop.now()
   for _, h in ipairs(finish_hooks) do h.fn(call, resp, err, partial) end
   return resp, err
+end
+
+-- A call whose function exits before finish() (its task cancelled while
+-- the request was in flight, or an error raised through it) still has to
+-- end, or what before() took stays taken: budget reservations, the cache's
+-- in-flight entry. `local _ <close> = calls.guard(call [, abort])` ends it
+-- as cancelled on such an exit; abort(call) replaces that (a stream closes
+-- its transfer). The hooks run without yielding, as always.
+local guard_mt = {
+  __close = function(g, raised)
+    local call = g.call
+    if call.t_end ~= nil then return end
+    if g.abort then return g.abort(call) end
+    M.finish(call, nil, errors.new("cancelled", raised == nil
+      and "the call was cancelled before it finished"
+      or "the call ended by an error: " .. tostring(raised)))
+  end,
+}
+
+function M.guard(call, abort)
+  return setmetatable({ call = call, abort = abort }, guard_mt)
 end
 
 return M

@@ -231,6 +231,7 @@ function Model:chat(req, opts)
     return self:stream(req, o)
   end
   local call = calls.begin(self, "chat", body, opts)
+  local _ <close> = calls.guard(call)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
 
@@ -373,6 +374,14 @@ function Model:stream(req, opts)
   local call = calls.begin(self, "stream", body, opts)
   local s = setmetatable({ model = self, format = self.format, call = call,
                            on_delta = opts.on_delta }, Stream)
+  -- cancelled while opening or (on_delta) consuming: close it here; a
+  -- stream returned to the caller is closed by its own __close
+  local returned = false
+  local _ <close> = calls.guard(call, function()
+    if returned then return end
+    if s.http then s:close() else calls.finish(call, nil,
+      errors.new("cancelled", "the call was cancelled before it finished")) end
+  end)
   local early, early_err = calls.before(call)
   if early then
     s.response = early
@@ -398,6 +407,7 @@ function Model:stream(req, opts)
   if opts.on_delta then
     return s:result()
   end
+  returned = true
   return s, nil, nil, s
 end
 
@@ -416,6 +426,7 @@ function Model:embed(input, opts)
     if type(t) ~= "string" then error(("embed: item %d is a %s, not a string"):format(i, type(t)), 2) end
   end
   local call = calls.begin(self, "embed", { input = list, dimensions = opts.dimensions }, opts)
+  local _ <close> = calls.guard(call)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
   -- a cache may know some vectors already (call.known_vectors[i]): ask

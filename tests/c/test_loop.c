@@ -1,4 +1,5 @@
 /* The event loop engine: timer order, stop, posting, interrupts. */
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -104,11 +105,27 @@ static void test_interrupt_and_fd(void)
   llm_loop_free(loop);
 }
 
+/* A regular file or /dev/null cannot join epoll (EPERM) but is always
+ * readable: the watch must report it ready, not wait forever (the REPL
+ * reading `llmrun -i < file` hung here). */
+static void test_unpollable_fd(void)
+{
+  llm_loop *loop = llm_loop_new();
+  int fd = open("/dev/null", O_RDONLY);
+  double t0 = llm_now();
+  CHECK(fd >= 0);
+  CHECK_INT(llm_loop_run_once(loop, 2, fd), LLM_LOOP_FD_READY);
+  CHECK(llm_now() - t0 < 1);
+  close(fd);
+  llm_loop_free(loop);
+}
+
 int main(void)
 {
   test_timer_order();
   test_many_timers();
   test_post();
   test_interrupt_and_fd();
+  test_unpollable_fd();
   return check_report("loop");
 }

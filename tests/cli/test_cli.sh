@@ -81,12 +81,25 @@ expect_status 0
 run_in $'x = 20\nfunction f()\n  return x + 1\nend\nf()\nerror("in repl")\n=x * 2\n' -i
 expect_status 0; expect_out "$(printf '21\n40')"; expect_err_has "in repl"
 
+# ... and on a regular file or /dev/null, which epoll cannot watch (it hung)
+printf 'x = 5\n=x + 1\n' >"$TMP/repl_in.lua"
+status=0; timeout 10 "$LLMRUN" -i <"$TMP/repl_in.lua" >"$TMP/out" 2>"$TMP/err" || status=$?
+out=$(cat "$TMP/out")
+expect_status 0; expect_out "6"
+
 # LUA_PATH is honoured (;; is the default path)
 mkdir -p "$TMP/mods"
 printf 'return {answer = 42}\n' >"$TMP/mods/mymod.lua"
 LUA_PATH="$TMP/mods/?.lua;;" run -e 'print(require("mymod").answer)'
 expect_status 0; expect_out "42"
 LUA_PATH_5_4="$TMP/mods/?.lua;;" run -e 'print(require("mymod").answer)'
+expect_status 0; expect_out "42"
+
+# -l NAME sets the global NAME, as lua.c does, whatever characters it has
+printf 'return {answer = 7}\n' >"$TMP/mods/my-mod.lua"
+LUA_PATH="$TMP/mods/?.lua;;" run -l my-mod -e 'print(_G["my-mod"].answer)'
+expect_status 0; expect_out "7"
+LUA_PATH="$TMP/mods/?.lua;;" run -l mymod -e 'print(mymod.answer)'
 expect_status 0; expect_out "42"
 
 # cjson is always available

@@ -51,7 +51,12 @@ if command -v openssl >/dev/null; then
   openssl s_server -quiet -accept "$port" -cert "$TMP/cert.pem" -key "$TMP/key.pem" -www \
     >/dev/null 2>&1 &
   tls_pid=$!
-  sleep 0.5
+  # until it listens (a fixed 0.5 s was too short on a loaded machine),
+  # at most 10 s
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/localhost/$port") 2>/dev/null && break
+    sleep 0.1
+  done
   cat >"$TMP/tls.lua" <<'LUA'
 local url = "https://localhost:" .. os.getenv("TLS_PORT") .. "/v1"
 -- s_server only answers GET with a page, so past TLS a chat POST gets no

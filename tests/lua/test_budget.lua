@@ -251,3 +251,22 @@ T.test("overshoot is bounded by the in-flight underestimates", function()
   T.eq({ s.in_flight, s.active }, { 0, 0 })
   b:close()
 end)
+
+-- A call whose task is cancelled mid-request (llm.race's losers,
+-- llm.with_timeout, a failed llm.map sibling) must give its reservation
+-- back, or the budget fills up with calls that never happen.
+T.test("a cancelled call releases its reservation", function()
+  close_all()
+  local srv <close> = server(5, 50, 0.5)
+  local m = model(srv, "gpt-4o-mini")
+  local b = llm.budget { usd = 1 }
+  local req = { messages = { { role = "user", content = "q" } }, max_tokens = 50 }
+  local r, err = llm.with_timeout(0.05, function() return m:chat(req) end)
+  T.eq(r, nil)
+  T.eq(err.kind, "timeout")
+  r, err = llm.with_timeout(0.05, function() return m:stream(req, { on_delta = function() end }) end)
+  T.eq(err.kind, "timeout")
+  local s = b:status()
+  T.eq({ s.in_flight, s.active, s.calls }, { 0, 0, 2 })
+  b:close()
+end)

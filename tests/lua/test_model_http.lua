@@ -257,6 +257,13 @@ T.test("misuse raises clear errors", function()
                            headers = { ["X-Evil"] = "a\r\nInjected: 1" } }
   T.err(function() evil:chat "hi" end, "line break")
   T.err(function() m:embed { 1 } end, "not a string")
+  -- header lines must be strings: a number was converted on the stack,
+  -- popped, and its freed text handed to curl
+  local http = require "_llm.http"
+  local many = {}
+  for i = 1, 2000 do many[i] = i end
+  T.err(function() http.request { url = "http://127.0.0.1:1/", headers = many } end,
+    "headers must be a list")
   -- "vendor/model" with an unknown prefix is a model name (OpenRouter style)
   T.eq(llm.model({ name = "meta-llama/llama-3-8b", provider = "openai",
                    base_url = "http://x/v1" }).name, "meta-llama/llama-3-8b")

@@ -162,6 +162,19 @@ T.test("a stalled stream is aborted; a slow healthy one is not", function()
   srv:stop()
 end)
 
+T.test("a stream that stalls right after its headers is aborted too", function()
+  -- headers, then not one byte: the stall watch must already run
+  local srv = mock.start(script(table.concat({ sse_head(), "stall" }, "\n")))
+  local m = model_for(srv, { stall_timeout = 0.3, timeout = 0.3, max_retries = 0 })
+  local t0 = llm.now()
+  local r, err = llm.with_timeout(5, function() return m:stream("a", { on_delta = function() end }) end)
+  T.eq(r, nil)
+  T.eq(err.kind, "timeout")
+  T.eq(err.stalled, true)
+  T.ok(llm.now() - t0 < 3)
+  srv:stop()
+end)
+
 T.test("breaking out of the loop closes the transfer", function()
   local srv = mock.start(script(table.concat({ sse_head(), "chunk " .. chunk({ content = "first" }),
     "sleep 5", "chunk " .. chunk({ content = "late" }), "end" }, "\n")))
