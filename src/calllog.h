@@ -47,7 +47,7 @@ typedef struct llm_run_info {
 typedef struct llm_log_row {
   const char *run_id;   /* filled by the readers; ignored by append */
   const char *tag, *case_id, *model, *provider, *kind;
-  const char *status;   /* "ok" | "error" | "partial" */
+  const char *status;   /* "ok" | "error" | "partial" | "cancelled" */
   const char *cache_kind, *error_kind, *request_id;
   int simulated;
   int retries;

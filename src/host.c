@@ -284,6 +284,11 @@ int llm_host_run_main(llm_host *h, int nargs)
     lua_pop(L, 1);
     return LLM_EXIT_FAIL;
   }
+  if (r == LLM_RUN_EXIT) { /* llm.exit in another task */
+    llm_sched_cancel_all(h->sched);
+    lua_pop(L, 1);
+    return llm_sched_exit_code(h->sched);
+  }
   if (r == LLM_RUN_ERROR) {
     fputs("llmrun: the event loop failed\n", stderr);
     lua_pop(L, 1);

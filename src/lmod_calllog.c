@@ -69,11 +69,14 @@ static int l_open(lua_State *L)
   return 1;
 }
 
+/* A string field of the table at t, or NULL. Only a real string is
+ * taken: lua_tostring would convert a number in its stack slot, and that
+ * converted string would not survive the pop. */
 static const char *field_str(lua_State *L, int t, const char *k)
 {
-  const char *s;
-  lua_getfield(L, t, k);
-  s = lua_tostring(L, -1);
+  const char *s = NULL;
+  if (lua_getfield(L, t, k) == LUA_TSTRING)
+    s = lua_tostring(L, -1);
   lua_pop(L, 1); /* the table keeps the string alive */
   return s;
 }

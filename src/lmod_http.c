@@ -17,6 +17,7 @@
  * Errors are llm.error tables: kind "transport" or "timeout" (with
  * stalled=true for a stream that stopped sending), message, curl_code. */
 #include <lauxlib.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,8 +134,11 @@ static double opt_number(lua_State *L, int idx, const char *field, double def)
   lua_getfield(L, idx, field);
   v = luaL_optnumber(L, -1, def);
   lua_pop(L, 1);
-  if (v < 0 || v != v)
-    luaL_error(L, "%s must be a number >= 0", field);
+  if (v == HUGE_VAL)
+    return 0; /* math.huge: no limit (0 means none, or the default size cap) */
+  /* a finite bound: the engine converts seconds and sizes to integers */
+  if (!(v >= 0 && v <= 1e9))
+    luaL_error(L, "%s must be a number from 0 to 1e9, or math.huge", field);
   return v;
 }
 
@@ -206,6 +210,15 @@ static void push_error(lua_State *L, const char *kind, const char *msg, int curl
   }
 }
 
+/* Failures a retry cannot fix: the body is too large, or memory ran out. */
+static void mark_final(lua_State *L, int error)
+{
+  if (error == LLM_HTTP_E_TOO_LARGE || error == LLM_HTTP_E_MEMORY) {
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "retryable");
+  }
+}
+
 static int push_failure(lua_State *L, transfer *t)
 {
   int e = llm_http_error(t->h);
@@ -218,6 +231,7 @@ static int push_failure(lua_State *L, transfer *t)
   luaL_pushfail(L);
   push_error(L, kind, llm_http_error_message(t->h), llm_http_curl_code(t->h),
              e == LLM_HTTP_E_STALLED);
+  mark_final(L, e);
   return 2;
 }
 

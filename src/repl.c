@@ -117,6 +117,11 @@ static void run_statement(repl *r)
   } else if (res == LLM_RUN_ERROR) {
     fputs("llmrun: the event loop failed\n", stderr);
   }
+  if (llm_sched_exit_code(s) >= 0) { /* llm.exit: leave the REPL */
+    r->quit = 1;
+    lua_pop(L, 1);
+    return;
+  }
   if (llm_task_finished(t)) {
     n = llm_task_push_outcome(L, -1);
     if (lua_toboolean(L, -n)) {
@@ -233,6 +238,8 @@ static void run_tty(repl *r)
   rl_callback_handler_install(prompt, on_rl_line);
   while (!r->quit) {
     int res = llm_sched_run(s, NULL, STDIN_FILENO);
+    if (res == LLM_RUN_EXIT)
+      break;
     if (res == LLM_RUN_INTERRUPTED) {
       /* Ctrl-C at the prompt: drop the partial input */
       r->len = 0;
@@ -281,7 +288,10 @@ static int read_line(repl *r, char **line, size_t *used)
       *used = nl ? len + 1 : len;
       return 1;
     }
-    if (llm_sched_run(s, NULL, STDIN_FILENO) == LLM_RUN_INTERRUPTED) {
+    int res = llm_sched_run(s, NULL, STDIN_FILENO);
+    if (res == LLM_RUN_EXIT)
+      return 0;
+    if (res == LLM_RUN_INTERRUPTED) {
       r->len = 0;
       continue;
     }
@@ -345,5 +355,6 @@ int llm_repl_run(llm_host *h)
   }
   luaL_unref(L, LUA_REGISTRYINDEX, r.print_ref);
   free(r.pending);
-  return LLM_EXIT_OK;
+  return llm_sched_exit_code(llm_host_sched(h)) >= 0 ? llm_sched_exit_code(llm_host_sched(h))
+                                                    : LLM_EXIT_OK;
 }

@@ -40,6 +40,8 @@ struct llm_sched {
   llm_task *current;
   lua_State *volatile running; /* read by the signal handler */
   volatile sig_atomic_t interrupt;
+  volatile sig_atomic_t hook_on_interrupt; /* stop running Lua on SIGINT? */
+  int exit_code;          /* llm.exit(code) from any task; -1: none */
   size_t live;
   unsigned next_id;
   int uncaught;
@@ -61,6 +63,7 @@ llm_sched *llm_sched_new(lua_State *L, llm_loop *loop)
     return NULL;
   s->L = L;
   s->loop = loop;
+  s->exit_code = -1;
   lua_pushlightuserdata(L, s);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &SCHED_KEY);
   /* The metatable carries __gc so an unobserved failure is reported when
@@ -268,6 +271,20 @@ static void finish_ok(llm_sched *s, llm_task *t, int nres)
   finish(s, t, LLM_TASK_DONE);
 }
 
+/* Is the value at idx an llm.exit(code) object? */
+static int is_exit_request(lua_State *L, int idx)
+{
+  int yes;
+  if (!lua_getmetatable(L, idx))
+    return 0;
+  luaL_getmetatable(L, LLM_EXIT_METATABLE);
+  yes = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return yes;
+}
+
+int llm_sched_exit_code(const llm_sched *s) { return s->exit_code; }
+
 static void finish_error(llm_sched *s, llm_task *t)
 {
   lua_State *L = s->L;
@@ -279,6 +296,13 @@ static void finish_error(llm_sched *s, llm_task *t)
    * replaces the error object, which stays on top. */
   lua_resetthread(t->co);
   lua_xmove(t->co, L, 1);
+  if (is_exit_request(L, -1) && s->exit_code < 0) {
+    /* llm.exit(code) in any task ends the run with that code */
+    lua_getfield(L, -1, "code");
+    s->exit_code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    t->observed = 1;
+  }
   store_outcome(s, t, UV_OUTCOME);
   finish(s, t, LLM_TASK_FAILED);
 }
@@ -294,6 +318,7 @@ static void push_cancelled_error(lua_State *L)
 }
 
 static void kill_task(llm_sched *s, llm_task *t);
+static void interrupt_hook(lua_State *L, lua_Debug *ar);
 
 static void step(llm_sched *s, llm_task *t)
 {
@@ -309,6 +334,10 @@ static void step(llm_sched *s, llm_task *t)
   st = lua_resume(t->co, NULL, nargs, &nres);
   s->running = NULL;
   s->current = prev;
+  /* an interrupt armed just as the task yielded must not fire on its
+   * next, unrelated resume */
+  if (lua_gethook(t->co) == interrupt_hook)
+    lua_sethook(t->co, NULL, 0, 0);
 
   if (st == LUA_YIELD) {
     int ours = nres >= 1 && lua_touserdata(t->co, -1) == &YIELD_TOKEN;
@@ -512,10 +541,16 @@ int llm_task_push_outcome(lua_State *L, int idx)
 
 int llm_sched_run(llm_sched *s, llm_task *until, int watch_fd)
 {
+  /* Ctrl-C stops running Lua code only while something the user waits
+   * for runs (a script, a REPL line); at the prompt it must not kill a
+   * background task that happens to be running. */
+  s->hook_on_interrupt = until != NULL;
   for (;;) {
     int flags;
     if (until ? llm_task_finished(until) : (watch_fd < 0 && s->live == 0))
       return LLM_RUN_DONE;
+    if (s->exit_code >= 0)
+      return LLM_RUN_EXIT;
     if (llm_sched_take_interrupt(s))
       return LLM_RUN_INTERRUPTED;
     if (llm_loop_pending(s->loop) == 0 && watch_fd < 0)
@@ -543,7 +578,7 @@ void llm_sched_interrupt(llm_sched *s)
   lua_State *co = s->running;
   s->interrupt = 1;
   /* As lua.c does: a hook is the only safe way into running Lua code. */
-  if (co)
+  if (co && s->hook_on_interrupt)
     lua_sethook(co, interrupt_hook,
                 LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
   llm_loop_interrupt(s->loop);

@@ -38,7 +38,8 @@ enum llm_run_result {
   LLM_RUN_INTERRUPTED, /* SIGINT */
   LLM_RUN_FD_READY,    /* the watched descriptor is readable */
   LLM_RUN_STUCK,       /* tasks wait, but nothing pending can ever wake them */
-  LLM_RUN_ERROR        /* the loop failed (curl) */
+  LLM_RUN_ERROR,       /* the loop failed (curl) */
+  LLM_RUN_EXIT         /* a task called llm.exit(code): llm_sched_exit_code */
 };
 
 #define LLM_TASK_METATABLE "llm.task"
@@ -108,6 +109,9 @@ size_t llm_sched_live(const llm_sched *s);
  * left. With until == NULL and a watch_fd: only the fd or SIGINT end it
  * (the REPL waiting for input while background tasks run). */
 int llm_sched_run(llm_sched *s, llm_task *until, int watch_fd);
+
+/* The code given to llm.exit by any task, or -1. */
+int llm_sched_exit_code(const llm_sched *s);
 
 /* Async-signal-safe: stop running Lua code at the next instruction hook
  * with an "interrupted" error, and make llm_sched_run return

@@ -117,7 +117,11 @@ function M.map(list, fn, opts)
         failure = v
       end
       done = done + 1
-      if on_progress then on_progress(done, n) end
+      if on_progress then
+        -- a failing progress callback fails the map like a failing item
+        local pok, perr = xpcall(on_progress, capture, done, n)
+        if not pok and failure == nil then failure = perr end
+      end
     end
     active = active - 1
     if active == 0 or failure ~= nil then wake(me) end

@@ -82,6 +82,7 @@ local function on_finish(call, resp, err, partial)
   local rec = ctx and ctx._experiment_case
   if not rec or rec.closed then return end
   local _, flags, _, ttft, cost, usage, retries = outcome(call, resp, err, partial)
+  if not flags then return end -- cancelled (a race's loser): not this case's work
   local hit = flags & cm.HIT ~= 0
   rec.calls = rec.calls + 1
   local model = call.model or {}

@@ -50,6 +50,7 @@ local hooked = false
 
 local function add_call(t, call, resp, err, partial)
   local _, flags, latency, ttft, cost, usage, retries = outcome(call, resp, err, partial)
+  if not flags then return end -- cancelled: not a measurement of the model
   local p, c, k
   if usage then p, c, k = usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens end
   t.collector:add(flags, latency, ttft, cost, call.started_at, p, c, k, retries, call.case)

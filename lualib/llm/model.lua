@@ -187,6 +187,15 @@ local function normalize(req, defaults)
 end
 Model.normalize = normalize
 
+-- A provider's parser meeting valid JSON of an unexpected shape (a number
+-- where text belongs) must not raise into the user's code: for the call
+-- that is a runtime failure, returned as a parse error.
+local function parse(fn, ...)
+  local ok, a, b = pcall(fn, ...)
+  if ok then return a, b end
+  return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
+end
+
 local function call_opts(self, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("bad argument #2 (table of call options expected, got " .. type(opts) .. ")", 3)
@@ -238,7 +247,7 @@ function Model:chat(req, opts)
   local r = self.format.chat_request(self.cfg, self.name, body, false)
   local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
   if not res then return calls.finish(call, nil, retries) end
-  local parsed, perr = self.format.parse_chat(res.body)
+  local parsed, perr = parse(self.format.parse_chat, res.body)
   if not parsed then
     perr.retries = retries
     return calls.finish(call, nil, perr)
@@ -332,7 +341,8 @@ function Stream:next()
       return nil
     end
     self.last_t = ev.t
-    local delta = self.format.stream_event(self.state, ev)
+    local delta, perr = parse(self.format.stream_event, self.state, ev)
+    if perr then self.state.error = perr end
     if self.state.error then
       stream_fail(self, self.state.error)
       error(self.failed, 2)
@@ -444,7 +454,7 @@ function Model:embed(input, opts)
   local r = self.format.embed_request(self.cfg, self.name, ask, opts)
   local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
   if not res then return calls.finish(call, nil, retries) end
-  local parsed, perr = self.format.parse_embed(res.body, #ask)
+  local parsed, perr = parse(self.format.parse_embed, res.body, #ask)
   if not parsed then return calls.finish(call, nil, perr) end
   if known then
     local vectors = {}

@@ -2,7 +2,8 @@
 -- progress): one function so they all read calls the same way.
 --
 -- outcome(call, resp, err, partial) returns, flat (no table per call):
---   status    "ok" | "error" | "partial"
+--   status    "ok" | "error" | "partial" | "cancelled" (the caller gave up:
+--             logged, but not a measurement of the model: flags is nil)
 --   flags     for _llm.metrics collectors (OK/ERROR/PARTIAL/HIT)
 --   latency   ms: the model latency; for a cache hit, the lookup time
 --             (a hit's response may carry the original call's latency,
@@ -18,6 +19,9 @@ local OK, ERROR, PARTIAL, HIT = metrics.OK, metrics.ERROR, metrics.PARTIAL, metr
 
 return function(call, resp, err, partial)
   local elapsed = call.t_end and call.t0 and (call.t_end - call.t0) * 1000 or nil
+  if type(err) == "table" and err.kind == "cancelled" then
+    return "cancelled", nil, elapsed, nil, nil, nil, err.retries or 0, nil
+  end
   if err ~= nil then
     local p = partial
     local usage = p and p.usage or nil

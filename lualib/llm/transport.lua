@@ -152,7 +152,7 @@ function M.request(spec)
       max_body = spec.max_body, insecure = spec.insecure, ca_file = spec.ca_file,
     }
     if not res then
-      return nil, err, err.kind ~= "cancelled"
+      return nil, err, err.kind ~= "cancelled" and err.retryable ~= false
     end
     if res.status >= 200 and res.status < 300 then return res end
     local e = M.http_error(res, spec.parse_error)
@@ -172,7 +172,7 @@ function M.open_stream(spec)
       insecure = spec.insecure, ca_file = spec.ca_file,
     }
     if not s then
-      return nil, err, err.kind ~= "cancelled"
+      return nil, err, err.kind ~= "cancelled" and err.retryable ~= false
     end
     local status = s:status()
     if status >= 200 and status < 300 then return s end

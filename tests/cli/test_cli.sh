@@ -62,6 +62,13 @@ expect_status 1; expect_err_has "can never finish"
 run -e 'llm.exit(3)'
 expect_status 3
 
+# llm.exit in any task ends the run with its code
+run -e 'llm.spawn(function() llm.exit(4) end) llm.sleep(2) print("not reached")'
+expect_status 4; expect_out ""
+
+run_in $'llm.exit(5)\nprint("not reached")\n' -i
+expect_status 5; expect_out ""
+
 run -e 'llm.map({1}, 42)'
 expect_status 1; expect_err_has "function expected"
 

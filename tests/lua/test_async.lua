@@ -262,3 +262,10 @@ T.test("a task failing inside sem:with gives its permit back", function()
   T.eq((t:wait()), false)
   T.eq(sem:available(), 1)
 end)
+
+T.test("map: a failing progress callback fails the map instead of hanging it", function()
+  T.err(function()
+    llm.map({ 1, 2, 3 }, function(x) return x end,
+      { concurrency = 2, on_progress = function() error("progress broke") end })
+  end, "progress broke")
+end)

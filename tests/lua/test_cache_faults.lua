@@ -280,6 +280,13 @@ llm.map(items, function(i) return m:chat { user = "k" .. i, temperature = 0 } en
 ]]):format(path, srv.url .. "/v1"))
   for round = 1, 3 do
     assert(os.execute(("'%s' '%s/loop.lua' >/dev/null 2>&1 & echo $! > '%s/pid'"):format(LLMRUN, dir, dir)))
+    -- a slow (sanitizer) build may not have created the file yet: wait for
+    -- it, then let some writes happen before the kill
+    for _ = 1, 100 do
+      local f = io.open(path)
+      if f then f:close() break end
+      llm.sleep(0.05)
+    end
     llm.sleep(0.3 + 0.1 * round)
     local pid = assert(read(dir .. "/pid")):match("%d+")
     assert(os.execute("kill -9 " .. pid))

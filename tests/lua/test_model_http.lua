@@ -208,11 +208,15 @@ T.test("transport failures are retried and named", function()
   srv:stop()
 end)
 
-T.test("a 200 that is not JSON is a parse error", function()
-  local srv = mock.start(script(reply(200, "not json at all")))
+T.test("a 200 that is not JSON, or JSON of the wrong shape, is a parse error", function()
+  local srv = mock.start(script(reply(200, "not json at all"),
+                                reply(200, '{"choices":[{"message":5}]}')))
   local r, err = model_for(srv):chat "hi"
   T.eq(r, nil)
   T.eq(err.kind, "parse")
+  local r2, err2 = model_for(srv):chat "again"
+  T.eq(r2, nil)
+  T.eq(err2.kind, "parse")
   srv:stop()
 end)
 
