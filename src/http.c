@@ -454,6 +454,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
     return NULL;
   }
   h->in_multi = 1;
+  llm_loop_start_now(loop);
   return h;
 
 oom:

@@ -284,7 +284,10 @@ static void push_response_head(lua_State *L, transfer *t)
   set_number(L, "t_end", tm.end);
 }
 
-static transfer *new_transfer(lua_State *L, llm_http_request *req, int streaming)
+/* framing: NULL buffers the body; else the stream's framing, set up
+ * before the transfer starts because curl may deliver the first bytes
+ * from inside llm_http_start. */
+static transfer *new_transfer(lua_State *L, llm_http_request *req, const char *framing)
 {
   llm_sched *s = SCHED(L);
   transfer *t = lua_newuserdatauv(L, sizeof *t, 0);
@@ -293,11 +296,13 @@ static transfer *new_transfer(lua_State *L, llm_http_request *req, int streaming
   luaL_setmetatable(L, TRANSFER_MT);
   t->wait.cancel = cancel_wait;
   t->s = s;
-  t->streaming = streaming;
+  t->streaming = framing != NULL;
+  if (framing && llm_framing_init(&t->framing, framing) != 0)
+    luaL_error(L, "out of memory");
   req->on_headers = on_headers;
   req->on_done = on_done;
   req->ud = t;
-  if (streaming)
+  if (framing)
     req->sink = on_body;
   t->h = llm_http_start(llm_sched_loop(s), req, err, sizeof err);
   if (!t->h) {
@@ -332,7 +337,7 @@ static int l_request(lua_State *L)
   transfer *t;
   read_request(L, &req);
   llm_task_check_can_wait(L, SCHED(L), "http request");
-  t = new_transfer(L, &req, 0);
+  t = new_transfer(L, &req, NULL);
   if (!t)
     return 2;
   return wait_for(L, t, WANT_DONE, request_done);
@@ -362,13 +367,9 @@ static int l_stream(lua_State *L)
   if (strcmp(framing, "sse") != 0 && strcmp(framing, "ndjson") != 0 && strcmp(framing, "raw") != 0)
     return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
   llm_task_check_can_wait(L, SCHED(L), "http stream");
-  t = new_transfer(L, &req, 1);
+  t = new_transfer(L, &req, framing);
   if (!t)
     return 2;
-  if (llm_framing_init(&t->framing, framing) != 0) {
-    llm_http_abort(t->h);
-    return luaL_error(L, "out of memory");
-  }
   t->self_idx = lua_absindex(L, -1);
   return wait_for(L, t, WANT_HEADERS, stream_opened);
 }

@@ -41,6 +41,7 @@ struct llm_loop {
   size_t nxfers;
   int epfd;
   double curl_deadline;  /* when curl wants CURL_SOCKET_TIMEOUT; < 0: never */
+  int done_waiting;      /* a transfer finished outside a turn: collect it without blocking */
   int watched_fd;        /* the caller's watch_fd currently in epoll, or -1 */
 
   llm_timer **heap;
@@ -315,6 +316,19 @@ int llm_loop_add_xfer(llm_loop *loop, llm_xfer *x)
   return 0;
 }
 
+void llm_loop_start_now(llm_loop *loop)
+{
+  int running;
+  if (loop->multi) {
+    loop->curl_deadline = -1;
+    curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    /* a transfer can fail at once (refused, bad URL); curl then has no
+     * socket or timer left to wake us, so the next turn must not block */
+    if ((size_t)running < loop->nxfers)
+      loop->done_waiting = 1;
+  }
+}
+
 void llm_loop_remove_xfer(llm_loop *loop, llm_xfer *x)
 {
   if (curl_multi_remove_handle(loop->multi, x->easy) == CURLM_OK)
@@ -326,6 +340,7 @@ static void collect_done(llm_loop *loop)
 {
   int left;
   CURLMsg *msg;
+  loop->done_waiting = 0;
   while ((msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
     llm_xfer *x = NULL;
     CURLcode rc;
@@ -362,7 +377,7 @@ void llm_loop_interrupt(llm_loop *loop)
 static int wait_ms(const llm_loop *loop, double max_wait)
 {
   double wait = max_wait, now = 0;
-  if (loop->count > 0 || loop->interrupted)
+  if (loop->count > 0 || loop->interrupted || loop->done_waiting)
     return 0;
   if (loop->nheap > 0 || loop->curl_deadline >= 0)
     now = llm_now();

@@ -48,6 +48,12 @@ int llm_loop_post(llm_loop *loop, llm_loop_fn fn, void *ud);
 int llm_loop_add_xfer(llm_loop *loop, llm_xfer *x);
 void llm_loop_remove_xfer(llm_loop *loop, llm_xfer *x);
 
+/* Lets curl start newly added transfers at once (connect, or send on a
+ * kept-alive connection) instead of on the loop's next turn: the request
+ * leaves before the calling task goes on, which keeps measured latency
+ * honest. Runs only C callbacks, never Lua. */
+void llm_loop_start_now(llm_loop *loop);
+
 /* Work the loop can still do: timers + transfers + queued callbacks. */
 size_t llm_loop_pending(const llm_loop *loop);
 
