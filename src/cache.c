@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "sqlite_wal.h"
 
 /* PRAGMA application_id of an llmrun cache ("llmc"), so a file of some
  * other program is recognised and left alone. */
@@ -479,7 +480,9 @@ static int open_db(llm_cache *c, const llm_cache_config *cfg)
     return refuse_newer(c, version);
   if (!c->readonly) {
     /* WAL is a property of the file (it stays set); synchronous is per connection */
-    if (exec(c, "PRAGMA journal_mode = WAL", "switching to WAL") != LLM_CACHE_OK) {
+    rc = llm_sqlite_use_wal(c->db, cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DEFAULT_BUSY_MS);
+    if (rc != SQLITE_OK) {
+      cache_fail(c, rc, "switching to WAL");
       if (version >= target)
         c->readonly = 1; /* e.g. a read-only directory: reads still work */
       else

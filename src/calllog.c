@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "sqlite_wal.h"
 
 #define DEFAULT_BATCH_ROWS 256
 #define DEFAULT_BATCH_MS 250
@@ -301,8 +302,8 @@ static int setup_connection(sqlite3 *db, char *err, size_t n)
 {
   char *msg = NULL;
   sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-  if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg)
-      != SQLITE_OK) {
+  if (llm_sqlite_use_wal(db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
+      sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg) != SQLITE_OK) {
     say(err, n, "call log: %s", msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     return -1;
