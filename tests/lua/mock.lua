@@ -3,6 +3,12 @@
 --   local srv <close> = mock.start(script)   srv.url, srv:requests(), srv:stop()
 local M = {}
 
+-- Joins response blocks into one script: the server answers the Nth
+-- request with the Nth block.
+function M.script(...)
+  return table.concat({ ... }, "\n---\n") .. "\n"
+end
+
 function M.start(script, seconds)
   local bin = assert(os.getenv("MOCKHTTP"), "MOCKHTTP is not set (run through ctest)")
   local dir = os.tmpname()

@@ -73,8 +73,9 @@ function T.llmrun(args, opts)
   local env = ""
   for k, v in pairs(opts.env or {}) do env = env .. ("%s='%s' "):format(k, v) end
   local cmd = ("%s%s %s 2>%s"):format(env ~= "" and "env " .. env or "", bin, args, tmp)
+  local inp
   if opts.stdin then
-    local inp = os.tmpname()
+    inp = os.tmpname()
     local f = assert(io.open(inp, "w")); f:write(opts.stdin); f:close()
     cmd = cmd .. " <" .. inp
   end
@@ -83,7 +84,28 @@ function T.llmrun(args, opts)
   local _, _, status = p:close()
   local f = io.open(tmp); local err = f and f:read("a") or ""; if f then f:close() end
   os.remove(tmp)
+  if inp then os.remove(inp) end
   return status, out, err
+end
+
+-- A fresh path for a sqlite database (the file does not exist yet).
+function T.tmpdb()
+  local p = os.tmpname()
+  os.remove(p)
+  return p .. ".db"
+end
+
+-- Removes a sqlite database with its WAL and shared-memory files.
+function T.remove_db(p)
+  for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(p .. suffix) end
+end
+
+-- A fresh empty directory.
+function T.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p '" .. d .. "'"))
+  return d
 end
 
 package.loaded.testing = T

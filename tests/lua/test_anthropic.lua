@@ -3,10 +3,10 @@
 local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
+local script = mock.script
 
 local KEY = "sk-ant-test-SECRET"
 
-local function script(...) return table.concat({ ... }, "\n---\n") .. "\n" end
 local function reply(status, body)
   return "status " .. status .. "\nheader Content-Type: application/json\nheader request-id: req_01\nbody " .. body
 end

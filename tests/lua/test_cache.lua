@@ -6,18 +6,11 @@
 local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
+local tmpdb = T.tmpdb
+local remove_db = T.remove_db
+local script = mock.script
 
 local KEY = "sk-test-CACHE-SECRET-0123456789"
-
-local function tmpdb()
-  local p = os.tmpname()
-  os.remove(p)
-  return p .. ".db"
-end
-
-local function remove_db(p)
-  for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(p .. suffix) end
-end
 
 local function chat_body(text, usage)
   return cjson.encode {
@@ -31,8 +24,6 @@ local function reply(status, body, extra)
   return table.concat({ "status " .. status, "header Content-Type: application/json",
                         extra or "", "body " .. body }, "\n")
 end
-
-local function script(...) return table.concat({ ... }, "\n---\n") .. "\n" end
 
 local function model_for(srv, cache, extra)
   local spec = { name = "gpt-4o-mini", provider = "openai", base_url = srv.url .. "/v1",

@@ -5,16 +5,10 @@
 local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
+local tmpdir = T.tmpdir
 
 local SRC = os.getenv("LLMRUN_SOURCE_DIR") or "."
 local LLMRUN = os.getenv("LLMRUN") or "llmrun"
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir -p '" .. p .. "'"))
-  return p
-end
 
 local function chat_body(text)
   return cjson.encode {

@@ -4,16 +4,9 @@
 local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
-
-local function tmpdb()
-  local p = os.tmpname()
-  os.remove(p)
-  return p .. ".db"
-end
-
-local function remove_db(p)
-  for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(p .. suffix) end
-end
+local tmpdb = T.tmpdb
+local remove_db = T.remove_db
+local script = mock.script
 
 local function chat_body(text)
   return cjson.encode {
@@ -23,8 +16,6 @@ local function chat_body(text)
 end
 
 local function reply(body) return "status 200\nheader Content-Type: application/json\nbody " .. body end
-local function script(...) return table.concat({ ... }, "\n---\n") .. "\n" end
-
 -- An embedding model whose vectors the test chooses: cos(A, B) = 0.95,
 -- cos(A, C) = 0.80, cos(B, C) ~ 0.57, D orthogonal to all.
 local vectors = {

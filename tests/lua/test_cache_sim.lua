@@ -5,16 +5,8 @@
 -- a semantic hit while its near-duplicate is not.
 local T = ...
 local cjson = require "cjson"
-
-local function tmpdb()
-  local p = os.tmpname()
-  os.remove(p)
-  return p .. ".db"
-end
-
-local function remove_db(p)
-  for _, s in ipairs { "", "-wal", "-shm" } do os.remove(p .. s) end
-end
+local tmpdb = T.tmpdb
+local remove_db = T.remove_db
 
 local function requests()
   return assert(llm.sim.stats()).requests

@@ -7,6 +7,7 @@ local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
 local calls = require "llm.calls"
+local tmpdir = T.tmpdir
 
 local KEY = "sk-test-NEVER-IN-THE-LOG-0123456789"
 
@@ -25,13 +26,6 @@ local function reply(status, body, headers)
   lines[#lines + 1] = "header Content-Type: application/json"
   lines[#lines + 1] = "body " .. body
   return table.concat(lines, "\n")
-end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p '" .. d .. "'"))
-  return d
 end
 
 local function read_file(path)

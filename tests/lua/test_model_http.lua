@@ -4,6 +4,7 @@
 local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
+local script = mock.script
 
 local KEY = "sk-test-SECRET-0123456789"
 
@@ -24,10 +25,6 @@ local function model_for(srv, extra)
                  api_key = KEY, retry_scale = 0.01 }
   for k, v in pairs(extra or {}) do spec[k] = v end
   return llm.model(spec)
-end
-
-local function script(...)
-  return table.concat({ ... }, "\n---\n") .. "\n"
 end
 
 local function reply(status, body, headers)

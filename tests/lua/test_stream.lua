@@ -5,8 +5,7 @@
 local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
-
-local function script(...) return table.concat({ ... }, "\n---\n") .. "\n" end
+local script = mock.script
 
 local function chunk(delta, extra)
   local c = { id = "c1", object = "chat.completion.chunk", model = "gpt-4o-mini-2024-07-18",
