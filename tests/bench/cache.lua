@@ -49,7 +49,8 @@ local function fill(cache, m, n)
 end
 
 if mode == "hits" then
-  local N, LOOKUPS = 5000, 20000
+  local LOOKUPS = math.tointeger(tonumber(arg[2] or "")) or 20000
+  local N = math.min(5000, LOOKUPS)
   local path = tmpdb()
   for _, layer in ipairs { "sqlite", "memory" } do
     local c = assert(llm.cache.open { path = path, memory_bytes = layer == "memory" and (64 << 20) or 0 })
@@ -116,7 +117,8 @@ elseif mode == "semantic" then
   s:close()
   remove_db(path)
 elseif mode == "rerun" then
-  local path, phase = assert(arg[2], "rerun DB cold|warm"), assert(arg[3])
+  local path, phase = assert(arg[2], "rerun DB cold|warm [N]"), assert(arg[3])
+  local ncalls = math.tointeger(tonumber(arg[4] or "")) or 1000
   local ok_sim, sim = pcall(require, "llm.sim")
   if not ok_sim then
     print("rerun: the simulator (llm.sim) is not in this build: not measured")
@@ -131,10 +133,10 @@ elseif mode == "rerun" then
       cases[#cases + 1] = prompt
     end
   end
-  -- 1,000 calls: each case with a few system prompts, in a fixed order
+  -- 1,000 calls (or N): each case with a few system prompts, in a fixed order
   local calls, systems = {}, { "Answer briefly.", "Answer with the value only.", "Be exact.",
                                "Reply in one line." }
-  for i = 1, 1000 do
+  for i = 1, ncalls do
     calls[i] = { system = systems[(i - 1) // #cases % #systems + 1], user = cases[(i - 1) % #cases + 1],
                  temperature = 0, max_tokens = 64 }
   end
@@ -164,5 +166,5 @@ elseif mode == "rerun" then
     s.time_saved_ms / 1000))
   c:close()
 else
-  error("usage: cache.lua hits | semantic [N] | rerun DB cold|warm")
+  error("usage: cache.lua hits [LOOKUPS] | semantic [N] | rerun DB cold|warm [CALLS]")
 end

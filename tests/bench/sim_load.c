@@ -5,7 +5,7 @@
  * time, and how the client's time to first byte compares with the TTFT the
  * server says it applied (x-sim-ttft-ms), after subtracting connect time.
  *
- *   cc -O2 tests/bench/sim_load.c -lcurl -lm -o sim_load
+ *   built as the sim_load target (build/tests/bench/sim_load);
  *   sim_load URL N TTFT_MS [MAX_SECONDS] [MAX_TOKENS] [ROUNDS]
  *
  * With ROUNDS > 1 the same N handles run again, reusing the connections of
@@ -14,7 +14,9 @@
  *
  * Loopback only (refuses other URLs); bounded in count (N <= 20000) and in
  * time (MAX_SECONDS, default 120). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
+#endif
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>

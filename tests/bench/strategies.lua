@@ -23,6 +23,13 @@ local function load(name)
   return out
 end
 local qa, arith = load("context_qa.jsonl"), load("arithmetic.jsonl")
+-- BENCH_CASES=n keeps the first n cases of each workload (the quick mode)
+local limit = math.tointeger(tonumber(os.getenv("BENCH_CASES") or ""))
+if limit then
+  for _, list in ipairs { qa, arith } do
+    for i = #list, limit + 1, -1 do list[i] = nil end
+  end
+end
 
 local zero = { ["x-sim-profile"] = "zero" }
 local models = {}
