@@ -265,6 +265,10 @@ static void *accept_loop(void *ud)
     fd = accept(m->listen_fd, NULL, NULL);
     if (fd < 0)
       continue;
+    /* A response goes out in several writes (status, headers, body): with
+     * Nagle on, the second write waits for the client's delayed ACK, about
+     * 40 ms a request, which made fault tests spend seconds asleep. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
     pthread_mutex_lock(&m->mu);
     if (m->nconns >= MAX_CONNS) {
       pthread_mutex_unlock(&m->mu);
