@@ -85,6 +85,7 @@ llm._lazy("sim", function() return require "llm.sim" end)
 llm._lazy("tokens", function() return require "llm.tokens" end)
 llm._lazy("data", function() return require "llm.data" end)
 llm._lazy("experiment", function() return require "llm.experiment" end)
+llm._lazy("check", function() return require "llm.check" end)
 llm._lazy("compress", function() return require "llm.compress" end)
 llm._lazy("route", function() return require "llm.route" end)
 

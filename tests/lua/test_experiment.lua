@@ -155,7 +155,7 @@ end)
 
 T.test("empty case lists: a clear note and an empty report in every format", function()
   local cmp = llm.experiment { cases = {}, variants = { a = function() end, b = function() end } }
-  T.eq(cmp.cases, 0)
+  T.eq(cmp.ncases, 0)
   T.ok(note_matching(cmp, "no cases"))
   T.ok(cmp:text():find("no cases", 1, true))
   T.ok(cmp:markdown():find("no cases", 1, true))
