@@ -236,8 +236,8 @@ int main(int argc, char **argv)
   llm_host_catch_sigint(h);
 
   command = argc > 1 && is_command(llm_host_lualib(h), argv[1]);
-  if (command)
-    return llm_host_close(h, run_command(h, argc, argv), 1);
+  if (command) /* a command may go on reading lines (llmrun chat) */
+    return llm_host_close(h, llm_repl_run_session(h, run_command(h, argc, argv)), 1);
 
   create_arg_table(llm_host_state(h), argc, argv, o.script ? o.script : 0);
   status = run_options(h, argc, argv, o.script ? o.script : argc);
