@@ -91,8 +91,10 @@ llm._lazy("route", function() return require "llm.route" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.
+-- llm.dry_run tells a script so (to skip what only a real run can tell).
 local dry = os.getenv("LLMRUN_DRY_RUN")
-if dry and dry ~= "" and dry ~= "0" then require("llm.dryrun").install(llm) end
+llm.dry_run = dry ~= nil and dry ~= "" and dry ~= "0"
+if llm.dry_run then require("llm.dryrun").install(llm) end
 
 return setmetatable(llm, {
   __index = function(t, k)

@@ -355,11 +355,13 @@ function M.render(rep)
   return table.concat(out, "\n") .. "\n"
 end
 
---- Writes the page to path: path | nil, err
+--- Writes the page to path: path | nil, err (in a dry run, the path it
+-- wrote: a dry-run name, see llm.dryrun.report_path)
 function M.write(rep, path)
   if type(path) ~= "string" or path == "" then
     error("bad argument #1 to 'html' (file path expected)", 3)
   end
+  path = require("llm.dryrun").report_path(path)
   local html = M.render(rep)
   local f, err = io.open(path, "w")
   if not f then return nil, err end
