@@ -86,7 +86,7 @@ print(("With streaming the first words appear after %.0f ms instead of %.0f ms (
   r.lo or 0, r.hi or 0, s_lat))
 
 if html_path then
-  assert(par:html(html_path))
-  print("\nHTML report (sequential vs parallel): " .. html_path)
+  local written = assert(par:html(html_path)) -- a .dry-run.html name in a dry run
+  print("\nHTML report (sequential vs parallel): " .. written)
 end
 print("Every call is in the call log: llmrun report " .. llm.log.run_id())

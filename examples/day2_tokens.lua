@@ -154,6 +154,6 @@ print(cheap_up_to >= 1 and ("  By difficulty: %s stays within 5 points up to dif
     small.name, small.name, strong.name))
 
 if html_path then
-  assert(pick:html(html_path))
-  print("\nHTML report (model selection): " .. html_path)
+  local written = assert(pick:html(html_path)) -- a .dry-run.html name in a dry run
+  print("\nHTML report (model selection): " .. written)
 end

@@ -112,8 +112,8 @@ print(("\nEmbedding %d questions: first %.0f ms and %d tokens; again %.1f ms and
     ("%d vectors from the cache"):format(second.cached_vectors or 0), es.tokens_saved))
 
 if html_path then
-  assert(cmp:html(html_path))
-  print("\nHTML report: " .. html_path)
+  local written = assert(cmp:html(html_path)) -- a .dry-run.html name in a dry run
+  print("\nHTML report: " .. written)
 end
 for _, c in pairs(caches) do c:close() end
 ecache:close()

@@ -77,13 +77,13 @@ print(("\nIn one line: %.1fx faster (wall), %.1fx cheaper, accuracy %+.1f points
   acc.vs.optimized.verdict == "worse" and "the small model's accuracy loss is real, not noise"
     or "no accuracy difference shows at this sample size"))
 
-local ok, err = cmp:html(html_path)
-if not ok then
+local written, err = cmp:html(html_path) -- in a dry run: a .dry-run.html name
+if not written then
   io.stderr:write("cannot write ", html_path, ": ", tostring(err), "\n")
   llm.exit(1)
 end
-local md_path = html_path:gsub("%.html?$", "") .. ".md"
+local md_path = written:gsub("%.html?$", "") .. ".md"
 local f = io.open(md_path, "w")
 if f then f:write(cmp:markdown()) f:close() end
-print("\nHTML report: " .. html_path .. "   Markdown: " .. md_path)
+print("\nHTML report: " .. written .. "   Markdown: " .. md_path)
 print("The calls are in the call log too: llmrun report " .. llm.log.run_id())

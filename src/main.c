@@ -21,7 +21,7 @@ static const char usage_text[] =
   "\n"
   "options:\n"
   "  -e CODE        run CODE (may be repeated)\n"
-  "  -i             enter the REPL after the script or -e code\n"
+  "  -i FILE        run FILE, then enter the REPL (-i alone: after -e code)\n"
   "  -l NAME        require library NAME into global NAME\n"
   "  --dry-run      run against the simulator with no delay and print the\n"
   "                 estimated tokens and cost per model of a real run\n"
@@ -161,6 +161,14 @@ static int run_script(llm_host *h, int argc, char **argv, int script)
   if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
     fname = NULL; /* stdin */
   st = luaL_loadfile(L, fname);
+  if (st == LUA_ERRFILE && script == 1 && fname && !strpbrk(fname, "./\\") &&
+      !llm_file_exists(fname)) {
+    /* a word that is neither a command nor a file: most likely a typo */
+    fprintf(stderr, "llmrun: unknown command '%s' (and no file of that name)\n"
+                    "Try 'llmrun --help' for the commands.\n", fname);
+    lua_pop(L, 1);
+    return LLM_EXIT_USAGE;
+  }
   if (st == LUA_ERRFILE) {
     fprintf(stderr, "llmrun: %s\n", lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -236,8 +244,8 @@ int main(int argc, char **argv)
   llm_host_catch_sigint(h);
 
   command = argc > 1 && is_command(llm_host_lualib(h), argv[1]);
-  if (command)
-    return llm_host_close(h, run_command(h, argc, argv), 1);
+  if (command) /* a command may go on reading lines (llmrun chat) */
+    return llm_host_close(h, llm_repl_run_session(h, run_command(h, argc, argv)), 1);
 
   create_arg_table(llm_host_state(h), argc, argv, o.script ? o.script : 0);
   status = run_options(h, argc, argv, o.script ? o.script : argc);

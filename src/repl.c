@@ -6,7 +6,14 @@
  * On a terminal, readline's callback interface lets the event loop keep
  * running (background tasks, transfers) while the prompt waits; readline
  * gives line editing and a history kept in $XDG_STATE_HOME/llmrun/history.
- * On a pipe, lines are read with read(2) and no prompt is printed. */
+ * On a pipe, lines are read with read(2) and no prompt is printed.
+ *
+ * A subcommand can borrow all of this (llmrun chat does): it leaves a
+ * session table in require("llm.cli").session = {handle = fn(line) ->
+ * false to leave, prompt =, history = file name, interrupted = message},
+ * and each input line then runs handle(line) as a task instead of Lua,
+ * with the same editing, history (its own file) and Ctrl-C (cancels the
+ * running line, not the session). */
 #include "repl.h"
 
 #include <errno.h>
@@ -40,6 +47,10 @@ typedef struct repl {
   int rl_got;
   char inbuf[65536];      /* pipe mode: bytes read but not yet consumed */
   size_t inlen;
+  int handler_ref;        /* a session's handle(line), or LUA_NOREF: Lua lines */
+  const char *prompt1;    /* PROMPT1, or the session's prompt */
+  const char *history_name;
+  const char *interrupted; /* what Ctrl-C during a line prints */
 } repl;
 
 /* readline's line callback takes no user data. */
@@ -90,12 +101,14 @@ static void print_results(repl *r, int n)
   }
 }
 
-/* Runs the compiled function on top of the stack as the line's task. */
-static void run_statement(repl *r)
+/* Runs the function below its nargs arguments on top of the stack as the
+ * line's task: a compiled statement (results printed), or a session's
+ * handler (a first result of false ends the session). */
+static void run_task(repl *r, int nargs)
 {
   lua_State *L = r->L;
   llm_sched *s = llm_host_sched(r->h);
-  llm_task *t = llm_task_spawn(s, L, 0);
+  llm_task *t = llm_task_spawn(s, L, nargs);
   int res, n;
   if (!t) {
     fputs("llmrun: out of memory\n", stderr);
@@ -106,7 +119,7 @@ static void run_statement(repl *r)
   if (res == LLM_RUN_INTERRUPTED || (res == LLM_RUN_DONE && llm_sched_take_interrupt(s))) {
     if (!llm_task_finished(t))
       llm_task_cancel(s, t);
-    fputs("\ninterrupted\n", stderr);
+    fprintf(stderr, "\n%s\n", r->interrupted);
     if (llm_task_status(t) == LLM_TASK_FAILED) { /* stopped by the hook */
       lua_pop(L, 1);
       return;
@@ -124,7 +137,11 @@ static void run_statement(repl *r)
   }
   if (llm_task_finished(t)) {
     n = llm_task_push_outcome(L, -1);
-    if (lua_toboolean(L, -n)) {
+    if (lua_toboolean(L, -n) && r->handler_ref != LUA_NOREF) {
+      if (n > 1 && lua_isboolean(L, -n + 1) && !lua_toboolean(L, -n + 1))
+        r->quit = 1; /* handle(line) returned false: leave */
+      lua_pop(L, n);
+    } else if (lua_toboolean(L, -n)) {
       lua_remove(L, -n);
       print_results(r, n - 1);
     } else if (llm_task_status(t) == LLM_TASK_FAILED) {
@@ -141,6 +158,8 @@ static void run_statement(repl *r)
   lua_gc(L, LUA_GCCOLLECT);
 }
 
+static void run_statement(repl *r) { run_task(r, 0); }
+
 static void remember(repl *r, const char *stmt)
 {
   if (!r->tty)
@@ -155,6 +174,14 @@ static const char *feed(repl *r, const char *line)
 {
   lua_State *L = r->L;
   int st;
+  if (r->handler_ref != LUA_NOREF) { /* a session: the line goes to its handler */
+    if (line[0])
+      remember(r, line);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->handler_ref);
+    lua_pushstring(L, line);
+    run_task(r, 1);
+    return r->prompt1;
+  }
   if (r->len == 0) {
     /* lua.c's addreturn: try the line as an expression first */
     const char *expr = line[0] == '=' ? line + 1 : line;
@@ -164,18 +191,18 @@ static const char *feed(repl *r, const char *line)
     if (st == LUA_OK) {
       remember(r, line);
       run_statement(r);
-      return PROMPT1;
+      return r->prompt1;
     }
     lua_pop(L, 1);
   } else if (append(r, "\n", 1) != 0) {
     fputs("llmrun: out of memory\n", stderr);
     r->len = 0;
-    return PROMPT1;
+    return r->prompt1;
   }
   if (append(r, line, strlen(line)) != 0) {
     fputs("llmrun: out of memory\n", stderr);
     r->len = 0;
-    return PROMPT1;
+    return r->prompt1;
   }
   st = luaL_loadbuffer(L, r->pending, r->len, "=stdin");
   if (incomplete(L, st)) {
@@ -190,7 +217,7 @@ static const char *feed(repl *r, const char *line)
   } else {
     run_statement(r);
   }
-  return PROMPT1;
+  return r->prompt1;
 }
 
 /* ---- terminal: readline in callback mode ----------------------------------------- */
@@ -212,7 +239,8 @@ static void open_history(repl *r)
   r->history[0] = '\0';
   if (llm_xdg_dir("state", 1, dir, sizeof dir) != 0)
     return;
-  if (snprintf(r->history, sizeof r->history, "%s/history", dir) >= (int)sizeof r->history) {
+  if (snprintf(r->history, sizeof r->history, "%s/%s", dir, r->history_name) >=
+      (int)sizeof r->history) {
     r->history[0] = '\0';
     return;
   }
@@ -229,7 +257,7 @@ static void open_history(repl *r)
 static void run_tty(repl *r)
 {
   llm_sched *s = llm_host_sched(r->h);
-  const char *prompt = PROMPT1;
+  const char *prompt = r->prompt1;
   rl_owner = r;
   rl_readline_name = "llmrun";
   rl_catch_signals = 0; /* SIGINT belongs to the scheduler */
@@ -243,7 +271,7 @@ static void run_tty(repl *r)
     if (res == LLM_RUN_INTERRUPTED) {
       /* Ctrl-C at the prompt: drop the partial input */
       r->len = 0;
-      prompt = PROMPT1;
+      prompt = r->prompt1;
       rl_free_line_state();
       rl_callback_sigcleanup();
       rl_replace_line("", 0);
@@ -326,14 +354,33 @@ static void run_pipe(repl *r)
   }
 }
 
+static void repl_init(repl *r, llm_host *h)
+{
+  memset(r, 0, sizeof *r);
+  r->h = h;
+  r->L = llm_host_state(h);
+  r->tty = isatty(STDIN_FILENO);
+  r->print_ref = LUA_NOREF;
+  r->handler_ref = LUA_NOREF;
+  r->prompt1 = PROMPT1;
+  r->history_name = "history";
+  r->interrupted = "interrupted";
+}
+
+static int repl_finish(repl *r)
+{
+  llm_sched *s = llm_host_sched(r->h);
+  luaL_unref(r->L, LUA_REGISTRYINDEX, r->print_ref);
+  luaL_unref(r->L, LUA_REGISTRYINDEX, r->handler_ref);
+  free(r->pending);
+  return llm_sched_exit_code(s) >= 0 ? llm_sched_exit_code(s) : LLM_EXIT_OK;
+}
+
 int llm_repl_run(llm_host *h)
 {
   repl r;
   lua_State *L = llm_host_state(h);
-  memset(&r, 0, sizeof r);
-  r.h = h;
-  r.L = L;
-  r.tty = isatty(STDIN_FILENO);
+  repl_init(&r, h);
 
   lua_getglobal(L, "require");
   lua_pushliteral(L, "llm.inspect");
@@ -353,8 +400,61 @@ int llm_repl_run(llm_host *h)
   } else {
     run_pipe(&r);
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, r.print_ref);
-  free(r.pending);
-  return llm_sched_exit_code(llm_host_sched(h)) >= 0 ? llm_sched_exit_code(llm_host_sched(h))
-                                                    : LLM_EXIT_OK;
+  return repl_finish(&r);
+}
+
+/* A string field of the table on top of the stack, copied into buf
+ * (dflt when absent or too long). */
+static const char *string_field(lua_State *L, const char *name, char *buf, size_t size,
+                                const char *dflt)
+{
+  const char *v;
+  lua_getfield(L, -1, name);
+  v = lua_tostring(L, -1);
+  if (v && strlen(v) < size) {
+    memcpy(buf, v, strlen(v) + 1);
+    dflt = buf;
+  }
+  lua_pop(L, 1);
+  return dflt;
+}
+
+int llm_repl_run_session(llm_host *h, int status)
+{
+  repl r;
+  lua_State *L = llm_host_state(h);
+  char prompt[64], history[64], interrupted[160];
+  if (status != LLM_EXIT_OK || llm_sched_exit_code(llm_host_sched(h)) >= 0)
+    return status;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_getfield(L, -1, "llm.cli");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 3);
+    return status;
+  }
+  lua_getfield(L, -1, "session");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 4);
+    return status;
+  }
+  repl_init(&r, h);
+  lua_getfield(L, -1, "handle");
+  if (!lua_isfunction(L, -1)) {
+    lua_pop(L, 5);
+    fputs("llmrun: the command's session has no handle function\n", stderr);
+    return LLM_EXIT_FAIL;
+  }
+  r.handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  r.prompt1 = string_field(L, "prompt", prompt, sizeof prompt, PROMPT1);
+  r.interrupted = string_field(L, "interrupted", interrupted, sizeof interrupted, "interrupted");
+  r.history_name = string_field(L, "history", history, sizeof history, "history");
+  if (strpbrk(r.history_name, "/\\") || r.history_name[0] == '.')
+    r.history_name = "history"; /* a file name in the state directory, nothing else */
+  lua_pop(L, 4);
+  if (r.tty)
+    run_tty(&r);
+  else
+    run_pipe(&r);
+  return repl_finish(&r);
 }

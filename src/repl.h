@@ -9,4 +9,12 @@
 /* Returns an exit status when the user leaves (Ctrl-D, os.exit aside). */
 int llm_repl_run(llm_host *h);
 
+/* After a subcommand that ended with status: when it left a session in
+ * require("llm.cli").session ({handle = fn(line), prompt =, history =,
+ * interrupted =}), reads lines as the REPL does (editing, history in its
+ * own file, Ctrl-C cancels the running line) and runs handle(line) as a
+ * task for each, until Ctrl-D or handle returns false. Returns status
+ * otherwise. */
+int llm_repl_run_session(llm_host *h, int status);
+
 #endif

@@ -23,6 +23,18 @@
 -- upstream regardless. Each comparison is stored with its similarity, so
 -- s:audit_table() gives, per candidate threshold, the share of matches
 -- whose answer differed: the false-hit rate you would get with it.
+--
+-- When answers "differ" (M.compare_answers), unless audit.same =
+-- fn(cached_text, fresh_text) -> boolean decides instead:
+--   1. equal after llm.check.normalize (case, white space, punctuation,
+--      number formats): the same;
+--   2. else, when both have at least LONG_WORDS words: the same when the
+--      cosine similarity of their embeddings (the cache's embedding model,
+--      one call for both, cached) is at least audit.similarity (default
+--      0.90) and they contain the same numbers; embeddings say two texts
+--      are about the same thing, not that they agree, so a changed number
+--      always counts as a different answer;
+--   3. else (short answers that differ after normalizing): different.
 local C = require "_llm.cache"
 local canon = require "llm.cache_canon"
 local errors = require "llm.errors"
@@ -36,14 +48,47 @@ M.DEFAULT_THRESHOLD = 0.92
 M.DEFAULT_AUDIT_RATE = 0.05
 M.THRESHOLDS = { 0.80, 0.84, 0.88, 0.90, 0.92, 0.94, 0.96, 0.98 }
 
---- Answers are "the same" when equal after trimming, lower-casing,
--- collapsing white space and dropping final punctuation.
+M.DEFAULT_SAME_SIMILARITY = 0.90
+M.LONG_WORDS = 8
+
+--- Answers are "the same text" when equal after llm.check.normalize: case,
+-- white space, punctuation and number formats ("1,000." = "1000").
 function M.same_text(a, b)
-  local function norm(s)
-    s = tostring(s or ""):lower():gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
-    return (s:gsub("[%.!%?]+$", ""))
-  end
+  local norm = require("llm.check").normalize
   return norm(a) == norm(b)
+end
+
+local function word_count(s) return select(2, tostring(s or ""):gsub("%S+", "")) end
+
+local function numbers_of(s)
+  local list = require("llm.check")._numbers_in(s)
+  table.sort(list)
+  return table.concat(list, " ")
+end
+
+--- compare_answers(sem, a, b) -> same (boolean), how ("custom",
+-- "normalized", "embedding" or "numbers"), answer similarity (or nil).
+-- nil when a user comparator raised (that comparison is not recorded).
+function M.compare_answers(sem, a, b)
+  local audit = sem.audit
+  if audit.custom then
+    local ok, same = pcall(audit.same, a, b)
+    if not ok then return nil, tostring(same) end
+    return same and true or false, "custom"
+  end
+  if M.same_text(a, b) then return true, "normalized" end
+  -- an embedding call waits: only where the caller's task can (always in
+  -- a model call made from a task)
+  if word_count(a) < M.LONG_WORDS or word_count(b) < M.LONG_WORDS or not coroutine.isyieldable() then
+    return false, "normalized"
+  end
+  local r = sem.embed:embed({ tostring(a), tostring(b) }, sem.dimensions and { dimensions = sem.dimensions } or nil)
+  local va, vb = r and r.vectors and r.vectors[1], r and r.vectors and r.vectors[2]
+  if type(va) ~= "table" or type(vb) ~= "table" then return false, "normalized" end
+  local sim = require("llm.check").cosine(va, vb)
+  if sim < audit.similarity then return false, "embedding", sim end
+  if numbers_of(a) ~= numbers_of(b) then return false, "numbers", sim end
+  return true, "embedding", sim
 end
 
 -- The text of the last user message (string content, or the text parts
@@ -158,10 +203,16 @@ local function after(cache, call, plan, resp, stored)
     if not id then mod._warn_once(cache.shared, "storing failed", msg) end
   end
   if plan.audit then
-    local differs = not sem.audit.same(plan.audit.cached_text, resp.text)
+    local same, how, answer_sim = M.compare_answers(sem, plan.audit.cached_text, resp.text)
+    if same == nil then
+      mod._warn_once(cache.shared, "the audit's comparator raised", how)
+      return
+    end
+    local differs = not same
     local ok, msg = db:audit_add(cache.ns, plan.audit.similarity, differs, plan.audit.weight)
     if not ok then mod._warn_once(cache.shared, "storing failed", msg) end
-    resp.audit = { similarity = plan.audit.similarity, differed = differs }
+    resp.audit = { similarity = plan.audit.similarity, differed = differs, compared = how,
+                   answer_similarity = answer_sim }
   end
 end
 
@@ -194,7 +245,17 @@ function M.new(opts, check_opts, open_store, new_view)
     if audit.same ~= nil and type(audit.same) ~= "function" then
       error("llm.cache.semantic: audit.same must be a function(cached_text, fresh_text)", 3)
     end
-    audit = { rate = rate, floor = floor, same = audit.same or M.same_text }
+    local similarity = audit.similarity or M.DEFAULT_SAME_SIMILARITY
+    if not (type(similarity) == "number" and similarity > 0 and similarity <= 1) then
+      error("llm.cache.semantic: audit.similarity must be in (0, 1]", 3)
+    end
+    for k in pairs(audit) do
+      if k ~= "rate" and k ~= "floor" and k ~= "same" and k ~= "similarity" then
+        error("llm.cache.semantic: unknown audit option " .. tostring(k), 3)
+      end
+    end
+    audit = { rate = rate, floor = floor, same = audit.same, custom = audit.same ~= nil,
+              similarity = similarity }
   end
   local shared, msg, status = open_store(opts)
   if not shared then return nil, errors.new("cache", msg, { status = status }) end

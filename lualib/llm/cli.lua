@@ -1,6 +1,8 @@
 -- Subcommands: `llmrun NAME args...` runs lualib/llm/cli/NAME.lua, whose
 -- module returns {summary = "one line", usage = "text", main = function(args)}.
--- main returns an exit status (nil means 0). Usage errors exit 2.
+-- main returns an exit status (nil means 0). Usage errors exit 2. A
+-- command that goes on reading lines (llmrun chat) sets M.session (see
+-- src/repl.c) before main returns.
 local M = {}
 
 -- In the order --help lists them.
@@ -9,8 +11,9 @@ M.names = { "prompt", "chat", "serve", "tokens", "logs", "report", "cache" }
 function M.run(name, args)
   local cmd = require("llm.cli." .. name)
   for _, a in ipairs(args) do
-    if a == "-h" or a == "--help" then
-      io.stdout:write(cmd.usage or ("usage: llmrun " .. name .. "\n"))
+    -- a command without a usage field answers --help itself
+    if (a == "-h" or a == "--help") and cmd.usage then
+      io.stdout:write(cmd.usage)
       return
     end
   end

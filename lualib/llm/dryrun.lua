@@ -17,6 +17,10 @@
 -- differ), costs by llm.pricing's rules (an Anthropic model's cache
 -- writes are not simulated), cache hits at 0. Models with no price show
 -- "unknown".
+--
+-- Reports: their header says DRY RUN (latencies are zero, not estimates),
+-- and HTML reports are written under a dry-run name (M.report_path);
+-- scripts can test llm.dry_run to skip what only a real run can tell.
 local M = {}
 
 M.PROFILE_HEADER = "x-sim-profile" -- the simulator's per-request profile knob
@@ -47,6 +51,24 @@ function M.rewrite(spec, providers)
   headers[M.PROFILE_HEADER] = M.PROFILE
   s.headers = headers
   return s, real or "default"
+end
+
+-- ---- report files ----------------------------------------------------------------------
+
+local told = false
+
+--- Where a report file goes in a dry run: "r.html" -> "r.dry-run.html",
+-- so an estimate never overwrites a real run's report nor passes for one
+-- (said once on stderr). Outside a dry run: path unchanged.
+function M.report_path(path)
+  if not M.enabled() or path:find("%.dry%-run%.[^./]*$") then return path end
+  local base, ext = path:match("^(.*)(%.[^./]+)$")
+  local new = base and (base .. ".dry-run" .. ext) or (path .. ".dry-run")
+  if not told then
+    told = true
+    io.stderr:write(("llmrun --dry-run: reports go under dry-run names (%s, not %s)\n"):format(new, path))
+  end
+  return new
 end
 
 -- ---- the summary ---------------------------------------------------------------------

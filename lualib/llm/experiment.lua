@@ -20,9 +20,20 @@
 --               returns a response, or a table {ok =, score =, response =,
 --               error =}; nil, err or a raised error counts as an error of
 --               that case (the run goes on)
---   check       fn(case, response, result) -> boolean | number (quality);
---               nil counts as false; if it raises, the case is left out
---               of quality and the report says so
+--   check       fn(case, response, result) -> verdict [, reason [, score]]:
+--               a boolean (pass/fail) or a number (a score; it passes at
+--               >= pass_score), nil counting as false, and an optional
+--               reason string shown per case; the llm.check library gives
+--               ready ones. Model calls a check makes (a judge) are tagged
+--               "judge:<variant tag>" and costed apart from the variant.
+--               If it raises, the case is left out of quality and the
+--               report says so
+--   expected    field name or fn(case): a case's expected answer, for the
+--               per-case view and llm.check's checks (default: the field
+--               expected, answer or label)
+--   input       field name or fn(case): the input shown per case (default:
+--               the field input, question, prompt, query, text or user)
+--   pass_score  the score at which a numeric verdict passes (default 0.5)
 --   baseline    the variant the others are compared with (default: the first
 --               in a list; in a name table "baseline" if there is one,
 --               else the first name in sort order)
@@ -35,7 +46,13 @@
 --   batches     blocks mode: split the cases into n runs of consecutive cases
 --               (variants alternate between them) so wall time gets an
 --               interval from n samples without running the workload n times
---   repeats     run everything this many times (default 1)
+--   repeats     run everything this many times (default 1); with k > 1 the
+--               report adds pass@k (a case passes in at least one of its
+--               k runs), pass^k (in all of them) and the share of flaky
+--               cases (passed in some runs, failed in others), per case
+--               with intervals; pass_k = j < k estimates pass@j and pass^j
+--               from the k runs (the unbiased estimator of Chen et al.
+--               2021, HumanEval)
 --   warmup      run the first n cases through each variant first, unmeasured
 --               (their calls are logged under "<tag>:warmup"; they fill a
 --               variant's caches like any other call)
@@ -62,6 +79,7 @@ local context = require "llm.context"
 local outcome = require "llm.outcome"
 local report = require "llm.report"
 local response = require "llm.response"
+local cases_view = require "llm.experiment_cases"
 
 local now = loop.now
 local OK, ERROR = cm.OK, cm.ERROR
@@ -75,11 +93,12 @@ M.Comparison = Comparison
 
 -- ---- per-call accounting ----------------------------------------------------------
 
--- The record of the case a call belongs to travels in the call's context.
+-- The record of the case a call belongs to travels in the call's context
+-- (a check's calls: the record of that case's check, costed apart).
 local hooked = false
 local function on_finish(call, resp, err, partial)
   local ctx = call.context
-  local rec = ctx and ctx._experiment_case
+  local rec = ctx and (ctx._experiment_case or ctx._experiment_check)
   if not rec or rec.closed then return end
   local _, flags, _, ttft, cost, usage, retries = outcome(call, resp, err, partial)
   if not flags then return end -- cancelled (a race's loser): not this case's work
@@ -144,6 +163,7 @@ local function variant_of(name, v, spec)
     collector = cm.collector(), quality = { cases = {} }, hit_arm = { cases = {} },
     calls_arm = { cases = {} }, errors = {}, check_errors = {}, results = {},
     walls = {}, real_cases = 0, sim_calls = 0, totals = new_record(), cases_run = 0,
+    check_totals = { calls = 0, cost = 0, cost_unknown = 0 },
   }
 end
 
@@ -216,30 +236,58 @@ local function unpack_result(a, b)
   return a, nil, nil
 end
 
-local function score_of(ex, v, case, cid, resp, result)
+-- A verdict (boolean, number, nil or {pass=, score=, reason=}) ->
+-- quality, pass, reason, shown score; nil quality with a message when it
+-- is none of those.
+local function verdict_of(ex, q, reason, shown)
+  if type(q) == "table" and getmetatable(q) == nil and (q.pass ~= nil or q.score ~= nil) then
+    q, reason, shown = q.pass, q.reason or reason, q.pass ~= nil and q.score or nil
+    if q == nil then q = shown end
+  end
+  if type(reason) ~= "string" then reason = reason ~= nil and tostring(reason) or nil end
+  if q == nil then return 0, false, reason, 0 end
+  if type(q) == "boolean" then
+    local s = q and 1 or 0
+    return s, q, reason, type(shown) == "number" and shown or s
+  end
+  if type(q) == "number" and q == q then return q, q >= ex.pass_score, reason, q end
+  return nil, nil, "check returned a " .. type(q) .. " (boolean or number expected)"
+end
+
+-- The check of one case runs in its own context: its calls (a judge's)
+-- are tagged "judge:<tag>" and counted in crec, not in the case's record.
+-- -> quality, pass, reason, shown score (quality nil: left out)
+local function score_of(ex, v, case, cid, resp, result, crec)
   if ex.check then
-    local ok, q = pcall(ex.check, case, resp, result)
+    local cctx = { tag = "judge:" .. v.tag, case = cid, _experiment_case = false,
+                   _experiment_check = crec, _experiment_expected = ex.expected }
+    local ok, q, reason, shown = pcall(context.with, cctx, ex.check, case, resp, result)
+    crec.closed = true
     if not ok then
-      v.check_errors[#v.check_errors + 1] = { case = cid, message = message_of(q) }
-      return nil
+      local msg = message_of(q)
+      v.check_errors[#v.check_errors + 1] = { case = cid, message = msg }
+      return nil, nil, "check failed: " .. msg
     end
-    if q == nil then return 0 end
-    if type(q) == "boolean" then return q and 1 or 0 end
-    if type(q) == "number" and q == q then return q end
-    v.check_errors[#v.check_errors + 1] = { case = cid,
-      message = "check returned a " .. type(q) .. " (boolean or number expected)" }
-    return nil
+    local quality, pass, why, s = verdict_of(ex, q, reason, shown)
+    if quality == nil then v.check_errors[#v.check_errors + 1] = { case = cid, message = why } end
+    return quality, pass, why, s
   end
   if result then
-    if type(result.score) == "number" then return result.score end
-    if result.ok ~= nil then return result.ok and 1 or 0 end
+    local why = type(result.reason) == "string" and result.reason or nil
+    if type(result.score) == "number" then
+      local pass = result.ok
+      if pass == nil then pass = result.score >= ex.pass_score end
+      return result.score, pass and true or false, why, result.score
+    elseif result.ok ~= nil then
+      return result.ok and 1 or 0, result.ok and true or false, why, result.ok and 1 or 0
+    end
   end
   return nil
 end
 
 -- Runs variant v on one case and records the row. measured = false for
 -- warm-up runs (tagged "<tag>:warmup", nothing recorded).
-local function run_case(ex, v, case, cid, measured)
+local function run_case(ex, v, case, cid, measured, index)
   local rec = new_record()
   local ctx = { tag = measured and v.tag or (v.tag .. ":warmup"), case = cid, _experiment_case = rec }
   local t0 = now()
@@ -273,14 +321,21 @@ local function run_case(ex, v, case, cid, measured)
   v.sim_calls = v.sim_calls + rec.simulated
   v.cases_run = v.cases_run + 1
 
-  local score
+  local score, pass, reason, shown
+  local crec = new_record()
   if err ~= nil then
     v.errors[#v.errors + 1] = { case = cid, message = message_of(err), error = err }
+    pass, reason = false, "error: " .. message_of(err)
   else
-    score = score_of(ex, v, case, cid, resp, result)
+    score, pass, reason, shown = score_of(ex, v, case, cid, resp, result, crec)
   end
-  v.results[#v.results + 1] = { case = cid, score = score, error = err, latency_ms = elapsed,
-    response = resp, calls = rec.calls, hits = rec.hits, cost = cost }
+  v.results[#v.results + 1] = { case = cid, index = index, score = score, pass = pass, reason = reason,
+    shown_score = shown, error = err, latency_ms = elapsed, response = resp, result = result,
+    calls = rec.calls, hits = rec.hits, cost = cost,
+    check_calls = crec.calls, check_cost = not crec.cost_unknown and crec.cost or nil }
+  v.check_totals.calls = v.check_totals.calls + crec.calls - crec.hits
+  v.check_totals.cost = v.check_totals.cost + crec.cost
+  if crec.cost_unknown then v.check_totals.cost_unknown = v.check_totals.cost_unknown + 1 end
   -- per-variant totals over calls
   local t = v.totals
   t.calls, t.hits, t.call_errors = t.calls + rec.calls, t.hits + rec.hits, t.call_errors + rec.call_errors
@@ -316,8 +371,8 @@ local function run_interleaved(ex, variants, cases, ids)
   local done = 0
   async.map(units, function(u)
     local sem = sems[u.v]
-    if sem then sem:with(run_case, ex, u.v, cases[u.i], ids[u.i], true)
-    else run_case(ex, u.v, cases[u.i], ids[u.i], true) end
+    if sem then sem:with(run_case, ex, u.v, cases[u.i], ids[u.i], true, u.i)
+    else run_case(ex, u.v, cases[u.i], ids[u.i], true, u.i) end
     done = done + 1
     if progress then progress.update(done, #units) end
   end, { concurrency = ex.concurrency or 1, progress = false })
@@ -341,7 +396,7 @@ local function run_blocks(ex, variants, cases, ids)
         local v = variants[(rep + b + k - 2) % nv + 1]
         local t0 = now()
         async.map(idx, function(i)
-          run_case(ex, v, cases[i], ids[i], true)
+          run_case(ex, v, cases[i], ids[i], true, i)
           done = done + 1
           if progress then progress.update(done, total) end
         end, { concurrency = v.concurrency or ex.concurrency or 1, progress = false })
@@ -376,7 +431,8 @@ local function models_line(models)
   return table.concat(parts, ", ")
 end
 
-local function build(ex, variants, ncases, wall)
+local function build(ex, variants, cases, wall)
+  local ncases = #cases
   local has_quality = false
   for _, v in ipairs(variants) do
     for _, r in ipairs(v.results) do if r.score ~= nil then has_quality = true end end
@@ -402,15 +458,36 @@ local function build(ex, variants, ncases, wall)
     rv[i] = { name = v.name, collector = v.collector, quality = q, wall_s = wall, simulated = sim }
     hit_arms[v.name], call_arms[v.name] = v.hit_arm, v.calls_arm
   end
+  local extra = {
+    { key = "model_calls", label = "model calls per case", unit = "calls", mode = "ratio",
+      better = "lower", stat = "mean", arms = call_arms },
+    { key = "hit_rate", label = "answered from cache", unit = "%", mode = "diff",
+      better = "higher", stat = "mean", arms = hit_arms },
+  }
+  -- what the checks' own calls (a judge's) cost, apart from the variants'
+  local check_calls, check_arms = 0, {}
+  for _, v in ipairs(variants) do
+    check_calls = check_calls + v.check_totals.calls
+    local arm = { cases = {} }
+    for _, r in ipairs(v.results) do
+      if r.check_cost ~= nil then arm[#arm + 1], arm.cases[#arm + 1] = r.check_cost, r.case end
+    end
+    check_arms[v.name] = arm
+  end
+  if check_calls > 0 then
+    extra[#extra + 1] = { key = "check_cost", label = "judge cost (checks' calls)", unit = "USD", mode = "ratio",
+      better = "lower", stat = "total", arms = check_arms }
+  end
+  local repeat_notes = {}
+  if ex.repeats > 1 and has_quality then
+    local defs
+    defs, repeat_notes = cases_view.repeat_metrics(variants, ex.repeats, ex.pass_k or ex.repeats)
+    for _, d in ipairs(defs) do extra[#extra + 1] = d end
+  end
   local rep = report.compare {
     title = ex.title or "experiment", variants = rv, baseline = variants[1].name,
     reps = ex.reps, seed = ex.seed, level = ex.level, count_label = "cases",
-    extra_metrics = {
-      { key = "model_calls", label = "model calls per case", unit = "calls", mode = "ratio",
-        better = "lower", stat = "mean", arms = call_arms },
-      { key = "hit_rate", label = "answered from cache", unit = "%", mode = "diff",
-        better = "higher", stat = "mean", arms = hit_arms },
-    },
+    extra_metrics = extra,
   }
   -- what the rows mean, then what happened per variant
   local notes = {}
@@ -445,6 +522,16 @@ local function build(ex, variants, ncases, wall)
       notes[#notes + 1] = ("%s: check failed on %s, left out of quality (first: case %s: %s)"):format(
         v.name, plural(#v.check_errors, "case"), e.case, e.message)
     end
+    local ct = v.check_totals
+    if ct.calls > 0 then
+      notes[#notes + 1] = ("%s: its checks made %s (tag judge:%s), costing %s%s, not counted in its cost")
+        :format(v.name, plural(ct.calls, "model call"), v.tag, ("$%.6f"):format(ct.cost),
+          ct.cost_unknown > 0 and (" + " .. plural(ct.cost_unknown, "case") .. " of unknown cost") or "")
+    end
+  end
+  for _, n in ipairs(repeat_notes) do notes[#notes + 1] = n end
+  if ncases > 0 then
+    notes[#notes + 1] = "each case's answers, verdicts and reasons: cmp:cases():print() (and the HTML report's case table)"
   end
   for _, n in ipairs(rep.notes) do notes[#notes + 1] = n end
   rep.notes = notes
@@ -454,8 +541,8 @@ local function build(ex, variants, ncases, wall)
       check_errors = v.check_errors, calls = v.totals.calls, hits = v.totals.hits,
       models = v.totals.models, walls = v.walls }
   end
-  return setmetatable({ report = rep, variants = by_name, order = rv, cases = ncases, mode = ex.mode,
-    wall_s = wall, simulated = rep.simulated }, Comparison)
+  return setmetatable({ report = rep, variants = by_name, order = rv, ncases = ncases, mode = ex.mode,
+    wall_s = wall, simulated = rep.simulated, _ex = ex, _cases = cases, _variants = variants }, Comparison)
 end
 
 -- ---- entry -----------------------------------------------------------------------------
@@ -479,6 +566,8 @@ local function settings(spec)
     concurrency = pos_int(spec.concurrency, "concurrency", 1),
     error_score = spec.error_score,
     timeout = spec.timeout,
+    pass_score = spec.pass_score == nil and 0.5 or spec.pass_score,
+    pass_k = pos_int(spec.pass_k, "pass_k", 1),
   }
   if not modes[ex.mode] then fail("mode must be \"interleaved\" or \"blocks\", got " .. tostring(ex.mode)) end
   if ex.timeout ~= nil and (type(ex.timeout) ~= "number" or ex.timeout <= 0) then
@@ -490,6 +579,21 @@ local function settings(spec)
   if spec.id ~= nil and type(spec.id) ~= "string" and not callable(spec.id) then
     fail("id must be a field name or a function(case, i)")
   end
+  for _, k in ipairs { "expected", "input" } do
+    if spec[k] ~= nil and type(spec[k]) ~= "string" and not callable(spec[k]) then
+      fail(k .. " must be a field name or a function(case)")
+    end
+  end
+  if type(ex.pass_score) ~= "number" then fail("pass_score must be a number") end
+  if ex.pass_k ~= nil and ex.pass_k > ex.repeats then
+    fail(("pass_k (%d) must not exceed repeats (%d)"):format(ex.pass_k, ex.repeats))
+  end
+  if spec.expected ~= nil then
+    -- llm.check's checks read the same expected answer (see llm.check)
+    local e = spec.expected
+    ex.expected = type(e) == "string" and function(case) return type(case) == "table" and case[e] or nil end or e
+  end
+  ex.input = spec.input
   return ex, cases, variants_of(spec)
 end
 
@@ -508,13 +612,13 @@ function M.new(spec)
   for i, case in ipairs(cases) do ids[i] = id_of(spec, case, i) end
   if #cases == 0 then
     io.stderr:write("llm.experiment: no cases to run (the case list is empty); the report is empty\n")
-    return build(ex, variants, 0, 0)
+    return build(ex, variants, cases, 0)
   end
   warm_up(ex, variants, cases, ids)
   local t0 = now()
   if ex.mode == "blocks" then run_blocks(ex, variants, cases, ids)
   else run_interleaved(ex, variants, cases, ids) end
-  return build(ex, variants, #cases, now() - t0)
+  return build(ex, variants, cases, now() - t0)
 end
 
 -- ---- the comparison's face ---------------------------------------------------------------
@@ -525,8 +629,24 @@ function Comparison:markdown() return self.report:markdown() end
 function Comparison:json() return self.report:json() end
 function Comparison:csv() return self.report:csv() end
 function Comparison:data() return self.report:data() end
-function Comparison:html(path) return self.report:html(path) end
-function Comparison:html_string() return self.report:html_string() end
+--- cmp:cases() -> rows: one per case, in case order: {id, input (shortened),
+-- expected, case, failed, disagree, flaky, variants = {[name] = {output,
+-- pass, passes, runs, score, reason, error, cost, latency_ms, check_cost}}};
+-- rows:print{failures=, disagreements=}, rows:text{...}, rows:filter{...},
+-- rows:json() (see llm.experiment_cases)
+function Comparison:cases()
+  if not self._rows then self._rows = cases_view.rows(self._ex, self._cases, self._variants) end
+  return self._rows
+end
+-- the HTML report carries the per-case table
+function Comparison:html(path)
+  self.report.case_rows = self:cases()
+  return self.report:html(path)
+end
+function Comparison:html_string()
+  self.report.case_rows = self:cases()
+  return self.report:html_string()
+end
 --- cmp:metric(key) -> the report row ("quality", "latency_p50", "cost", "wall", ...)
 function Comparison:metric(key) return self.report:metric(key) end
 --- cmp:stats(name) -> the report's stats table of a variant (per case)

@@ -85,13 +85,16 @@ llm._lazy("sim", function() return require "llm.sim" end)
 llm._lazy("tokens", function() return require "llm.tokens" end)
 llm._lazy("data", function() return require "llm.data" end)
 llm._lazy("experiment", function() return require "llm.experiment" end)
+llm._lazy("check", function() return require "llm.check" end)
 llm._lazy("compress", function() return require "llm.compress" end)
 llm._lazy("route", function() return require "llm.route" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.
+-- llm.dry_run tells a script so (to skip what only a real run can tell).
 local dry = os.getenv("LLMRUN_DRY_RUN")
-if dry and dry ~= "" and dry ~= "0" then require("llm.dryrun").install(llm) end
+llm.dry_run = dry ~= nil and dry ~= "" and dry ~= "0"
+if llm.dry_run then require("llm.dryrun").install(llm) end
 
 return setmetatable(llm, {
   __index = function(t, k)

@@ -28,18 +28,37 @@ local function scalar(v)
   return tostring(v)
 end
 
+-- A long list of numbers (an embedding vector): its first few and its length.
+local VECTOR_SHOWN = 4
+local function number_list(v, n)
+  if n <= 2 * VECTOR_SHOWN then return nil end
+  for i = 1, n do if type(v[i]) ~= "number" then return nil end end
+  if next(v, n) ~= nil and not (math.type(next(v, n)) == "integer") then return nil end
+  local parts = {}
+  for i = 1, VECTOR_SHOWN do parts[i] = ("%.4g"):format(v[i]) end
+  return ("{ %s, ... (%d numbers) }"):format(table.concat(parts, ", "), n)
+end
+
 local function dump(v, depth, opts, seen, indent)
   if type(v) ~= "table" then return scalar(v) end
   local mt = getmetatable(v)
-  if mt and mt.__tostring then return tostring(v) end
+  -- a response shows its fields (print(r) gives its text)
+  local is_response = mt and mt.__name == "llm.response"
+  if mt and mt.__tostring and not is_response then return tostring(v) end
   if seen[v] then return "<cycle>" end
   if depth >= opts.depth then return "{...}" end
+  local n = #v
+  local vector = number_list(v, n)
+  if vector then return vector end
   seen[v] = true
 
-  local n = #v
   local keys = {}
   for k in pairs(v) do
-    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+    -- a response's private fields (its raw body, kept as one string) stay out
+    if not (math.type(k) == "integer" and k >= 1 and k <= n)
+       and not (is_response and type(k) == "string" and k:sub(1, 1) == "_") then
+      keys[#keys + 1] = k
+    end
   end
   table.sort(keys, key_less)
 
@@ -60,10 +79,11 @@ local function dump(v, depth, opts, seen, indent)
   if total > shown then items[#items + 1] = ("... (%d more)"):format(total - shown) end
   seen[v] = nil
 
-  if #items == 0 then return "{}" end
+  local prefix = is_response and "llm.response " or ""
+  if #items == 0 then return prefix .. "{}" end
   local flat = "{ " .. table.concat(items, ", ") .. " }"
-  if #flat <= 72 and not flat:find("\n") then return flat end
-  return "{\n" .. pad .. table.concat(items, ",\n" .. pad) .. "\n" .. indent .. "}"
+  if #flat <= 72 and not flat:find("\n") and not is_response then return flat end
+  return prefix .. "{\n" .. pad .. table.concat(items, ",\n" .. pad) .. "\n" .. indent .. "}"
 end
 
 --- llm.inspect(value [, {depth=3, items=40}]) -> string

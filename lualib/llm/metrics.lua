@@ -4,6 +4,7 @@
 --   t:run(function() ... model calls ... end)         -- or t:start() ... t:stop()
 --   local t2 = llm.metrics.tracker("fast", {tag = "fast"})  -- every call tagged "fast"
 --   print(t:stats().latency.p95)
+--   t:print()                                          -- a short summary; t:text() returns it
 --
 -- A tracker with no tag collects every call that finishes while it is
 -- active (between start and stop, from any task). A tracker with a tag
@@ -228,6 +229,35 @@ function Tracker:stats()
     quality = self:quality_samples(),
   })
 end
+
+--- t:text() -> its stats as a few lines of text; t:print() prints them
+-- (as every report object: print prints, the other methods return strings).
+function Tracker:text()
+  local T = require "llm.report_text"
+  local f = T.fmt_value
+  local s = self:stats()
+  local out = {}
+  out[#out + 1] = ("tracker %s: %d call%s (%d failed, %d cache hit%s)%s"):format(self.name, s.calls,
+    s.calls == 1 and "" or "s", s.errors, s.hits, s.hits == 1 and "" or "s",
+    s.simulated and (s.simulated == "all" and ", simulated" or ", partly simulated") or "")
+  out[#out + 1] = ("  latency p50 %s, p95 %s; TTFT p50 %s"):format(f(s.latency.p50, "ms"), f(s.latency.p95, "ms"),
+    f(s.ttft.p50, "ms"))
+  local function count(n) return n >= 100 and f(n, "tokens") or ("%d"):format(n) end
+  out[#out + 1] = ("  tokens %s in + %s out; cost %s%s"):format(count(s.tokens.prompt),
+    count(s.tokens.completion), s.cost and f(s.cost, "USD") or "unknown",
+    s.cost_unknown > 0 and (" (+ %d call%s without a price)"):format(s.cost_unknown,
+      s.cost_unknown == 1 and "" or "s") or "")
+  if s.quality then
+    local binary = true
+    for _, v in ipairs(self.quality) do if v ~= 0 and v ~= 1 then binary = false end end
+    local unit = binary and "%" or nil
+    out[#out + 1] = ("  %s %s [%s, %s] (n=%d)"):format(binary and "accuracy" or "quality", f(s.quality.mean, unit),
+      f(s.quality.lo, unit), f(s.quality.hi, unit), s.quality.n)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+function Tracker:print() io.stdout:write(self:text()) end
 
 M.Tracker = Tracker
 return M

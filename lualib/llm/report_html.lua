@@ -1,6 +1,8 @@
 -- A report (llm.report) as one self-contained HTML file: inline CSS and
--- inline SVG charts, no script and nothing fetched, so it opens anywhere
--- and can be mailed around. Charts: latency CDF per variant, TTFT
+-- inline SVG charts, nothing fetched, so it opens anywhere and can be
+-- mailed around. An experiment's report adds its per-case table
+-- (llm.report_cases_html), whose filters and sorting are the page's only
+-- script, inline. Charts: latency CDF per variant, TTFT
 -- histogram, cost per variant (with its interval), tokens per variant
 -- (prompt and completion), and quality when the report has it. Every
 -- chart is an <svg> with a stable id (chart-latency-cdf, chart-ttft-hist,
@@ -286,7 +288,8 @@ function M.render(rep)
   out[#out + 1] = '<html lang="en"><head><meta charset="utf-8">'
   out[#out + 1] = '<meta name="viewport" content="width=device-width,initial-scale=1">'
   out[#out + 1] = "<title>" .. esc("llmrun report: " .. rep.title) .. "</title>"
-  out[#out + 1] = "<style>" .. CSS .. "</style></head><body>"
+  local cases_html = rep.case_rows and require "llm.report_cases_html"
+  out[#out + 1] = "<style>" .. CSS .. (cases_html and cases_html.CSS or "") .. "</style></head><body>"
   local head = text.header_lines(rep)
   out[#out + 1] = "<h1>" .. esc(head[1]) .. "</h1>"
   local i = 2
@@ -338,6 +341,7 @@ function M.render(rep)
   out[#out + 1] = tokens_chart(rep)
   local q = quality_chart(rep)
   if q then out[#out + 1] = q end
+  if cases_html then out[#out + 1] = cases_html.render(rep.case_rows) end
   if #rep.notes > 0 then
     out[#out + 1] = '<ul class="notes">'
     for _, n in ipairs(rep.notes) do out[#out + 1] = "<li>" .. esc(n) .. "</li>" end
@@ -351,11 +355,13 @@ function M.render(rep)
   return table.concat(out, "\n") .. "\n"
 end
 
---- Writes the page to path: path | nil, err
+--- Writes the page to path: path | nil, err (in a dry run, the path it
+-- wrote: a dry-run name, see llm.dryrun.report_path)
 function M.write(rep, path)
   if type(path) ~= "string" or path == "" then
     error("bad argument #1 to 'html' (file path expected)", 3)
   end
+  path = require("llm.dryrun").report_path(path)
   local html = M.render(rep)
   local f, err = io.open(path, "w")
   if not f then return nil, err end

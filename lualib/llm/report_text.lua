@@ -108,7 +108,10 @@ end
 function M.header_lines(rep)
   local lines = {}
   lines[#lines + 1] = "llmrun report: " .. rep.title
-  if rep.simulated then
+  if require("llm.dryrun").enabled() then
+    lines[#lines + 1] = "DRY RUN: every call went to the simulator with no delay: latencies and wall times are not "
+      .. "estimates; tokens and costs are (with the simulator's answer lengths)."
+  elseif rep.simulated then
     lines[#lines + 1] = (rep.simulated == "all" and "SIMULATED" or "PARTLY SIMULATED")
       .. ": calls went to the built-in simulator; its latencies and costs model real providers but were not measured on one."
   end

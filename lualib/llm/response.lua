@@ -1,5 +1,6 @@
 -- The result of a call. A plain table with a metatable, so it prints as
--- its text and inspects as its fields:
+-- its text (print(r), tostring(r)) and inspects as its fields (llm.inspect,
+-- and `=r` in the REPL):
 --   text, finish_reason, tool_calls, usage {prompt_tokens, completion_tokens,
 --   total_tokens, cached_tokens, reasoning_tokens}, latency_ms, ttft_ms,
 --   model, provider, simulated, request_id, retries, cost (nil = unknown),
@@ -34,7 +35,21 @@ mt.__index = function(r, k)
 end
 mt.__tostring = function(r) return r.text or "" end
 
+-- Token counts arrive from JSON as floats (14.0); they are counts, so
+-- they become integers and print as 14.
+local function integer_counts(usage)
+  if type(usage) ~= "table" then return end
+  for k, v in pairs(usage) do
+    if math.type(v) == "float" then
+      local i = math.tointeger(v)
+      if i then usage[k] = i end
+    end
+  end
+end
+
 function M.new(fields)
+  integer_counts(fields.usage)
+  if type(fields.saved) == "table" then integer_counts(fields.saved.usage) end
   return setmetatable(fields, mt)
 end
 

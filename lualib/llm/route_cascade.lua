@@ -103,7 +103,7 @@ local Cascade = {}
 Cascade.__index = Cascade
 Cascade.__name = "llm.route.cascade"
 
---- cascade{cheap, strong, accept = fn(resp, req, opts) -> bool [, logprobs = true] [, name =]}
+--- cascade{cheap, strong, accept = fn(resp, req, opts) -> bool [, reason] [, logprobs = true] [, name =]}
 -- (cheap and strong may also be given as cheap = , strong =) -> model-like
 -- c:chat(req, opts) asks the cheap model (with logprobs = true when accept
 -- came from min_logprob/min_confidence/with_logprobs, or spec.logprobs);
@@ -171,14 +171,15 @@ function Cascade:_ask_cheap(req, opts)
     return nil, false, "the cheap model failed: " .. tostring(err), err, t0
   end
   add_cost(c, "cheap_cost", resp.cost)
-  local ok, v = pcall(self.accept, resp, req, opts)
+  local ok, v, why = pcall(self.accept, resp, req, opts)
   if not ok then
     c.checker_errors = c.checker_errors + 1
     self.last_checker_error = v
     return resp, false, "the checker raised: " .. tostring(v), nil, t0
   end
   if v then return resp, true, nil, nil, t0 end
-  return resp, false, "not accepted", nil, t0
+  -- an llm.check (or any accept returning false, reason) says why
+  return resp, false, type(why) == "string" and ("not accepted: " .. why) or "not accepted", nil, t0
 end
 
 function Cascade:_accepted(resp)

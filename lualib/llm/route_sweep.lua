@@ -7,8 +7,14 @@
 --     prompt = function(case) return case.question end,
 --     check = function(case, resp) return resp.text == case.answer end,
 --   }
---   sw:print()            -- the table, Pareto points marked, the chosen one
---   sw.chosen.threshold   -- the cheapest within `tolerance` of the best accuracy
+--   sw:print()            -- prints the table, Pareto points marked, the chosen one
+--   sw:text()             -- the same table as a string
+--   sw.chosen.threshold   -- the cheapest within `tolerance` points of the best accuracy
+--
+-- Like every report object: :print() prints, the other methods return
+-- strings (or data). Accuracies are fractions in the data (0.95) and
+-- percentages in the text; the tolerance, a difference of accuracies,
+-- is in percentage points (tolerance = 2: within 2 points of the best).
 local M = {}
 
 local Sweep = {}
@@ -124,7 +130,7 @@ local function mark_frontier(points)
 end
 
 --- sweep{cases=, thresholds=, make=, check=, prompt=, concurrency=16,
--- tolerance=0.02, tag=} -> result
+-- tolerance=2 (percentage points), tag=} -> result
 -- make(threshold) -> a model-like (a fresh cascade per threshold, so its
 -- stats are its own); prompt(case) -> the request (default: case.messages,
 -- case.prompt or case.question); check(case, resp) -> true when right (a
@@ -136,8 +142,8 @@ end
 -- resp.escalated), latency_p50 (ms), errors, check_errors, pareto,
 -- router_stats}. result.best: the most accurate point (the cheaper on a
 -- tie); result.chosen: the cheapest point whose accuracy is within
--- tolerance of the best. With no cases, points have n = 0 and no
--- accuracy, and chosen is nil.
+-- tolerance percentage points of the best (result.tolerance, in points).
+-- With no cases, points have n = 0 and no accuracy, and chosen is nil.
 function M.sweep(spec)
   if type(spec) ~= "table" then error("bad argument #1 to 'llm.route.sweep' (table expected)", 2) end
   if type(spec.cases) ~= "table" then error("llm.route.sweep: cases (a list) is required", 2) end
@@ -147,8 +153,15 @@ function M.sweep(spec)
   if not callable(spec.make) then error("llm.route.sweep: make = function(threshold) -> model is required", 2) end
   if not callable(spec.check) then error("llm.route.sweep: check = function(case, resp) -> bool is required", 2) end
   if spec.prompt ~= nil and not callable(spec.prompt) then error("llm.route.sweep: prompt must be a function", 2) end
-  local tol = spec.tolerance or 0.02
-  if type(tol) ~= "number" or tol < 0 then error("llm.route.sweep: tolerance must be a number >= 0", 2) end
+  local tol = spec.tolerance or 2
+  if type(tol) ~= "number" or tol < 0 or tol > 100 then
+    error("llm.route.sweep: tolerance must be a number of percentage points in [0, 100]", 2)
+  end
+  if tol > 0 and tol < 0.1 then
+    -- most likely a fraction from before tolerances were points
+    io.stderr:write(("llm.route.sweep: tolerance is in percentage points (2 = within 2 points); "
+      .. "%g reads as %g points\n"):format(tol, tol))
+  end
   local s = { cases = spec.cases, make = spec.make, check = spec.check,
               prompt = spec.prompt or default_prompt, concurrency = spec.concurrency, tag = spec.tag }
   local points = {}
@@ -164,7 +177,7 @@ function M.sweep(spec)
   local chosen
   if best then
     for _, p in ipairs(points) do
-      if p.accuracy and p.cost and p.accuracy >= best.accuracy - tol - 1e-12 then
+      if p.accuracy and p.cost and p.accuracy >= best.accuracy - tol / 100 - 1e-12 then
         if not chosen or p.cost < chosen.cost or (p.cost == chosen.cost and p.accuracy > chosen.accuracy) then
           chosen = p
         end
@@ -185,7 +198,8 @@ end
 
 local function pct(v) return v and ("%.1f%%"):format(100 * v) or "-" end
 
---- r:lines() -> the table as a list of lines; r:print([file]) writes them.
+--- sw:lines() -> the table as a list of lines; sw:text() -> one string;
+-- sw:print([file]) writes it (to stdout by default) and returns sw.
 function Sweep:lines()
   local out = {}
   out[#out + 1] = ("%-10s %-22s %12s %12s %10s %9s %6s  %s"):format("threshold", "accuracy (95% CI)",
@@ -214,7 +228,7 @@ function Sweep:lines()
     else
       out[#out + 1] = ("chosen: threshold %s, accuracy %s, within %.1f points of the best (%s at threshold %s), "
         .. "at %s of its cost and %s of the dearest point's"):format(fmt_threshold(ch.threshold),
-        pct(ch.accuracy), 100 * self.tolerance, pct(best.accuracy), fmt_threshold(best.threshold),
+        pct(ch.accuracy), self.tolerance, pct(best.accuracy), fmt_threshold(best.threshold),
         share(best), share(dearest))
     end
   elseif self.n == 0 then
@@ -225,9 +239,10 @@ function Sweep:lines()
   return out
 end
 
+function Sweep:text() return table.concat(self:lines(), "\n") .. "\n" end
+
 function Sweep:print(file)
-  file = file or io.stdout
-  for _, l in ipairs(self:lines()) do file:write(l, "\n") end
+  (file or io.stdout):write(self:text())
   return self
 end
 

@@ -16,8 +16,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 skip() { echo "SKIPPED: $*"; exit $SKIP; }
 
-command -v node >/dev/null 2>&1 || skip "node is not installed (scripts/setup --bench installs it)"
-command -v npm >/dev/null 2>&1 || skip "npm is not installed (scripts/setup --bench installs it)"
+command -v node >/dev/null 2>&1 || skip "node is not installed (scripts/setup installs it)"
+command -v npm >/dev/null 2>&1 || skip "npm is not installed (scripts/setup installs it)"
 major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [[ $major -ge 18 ]] || skip "node $(node --version) is older than 18, which openai@$SDK_VERSION needs"
 

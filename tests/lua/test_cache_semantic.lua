@@ -157,7 +157,77 @@ T.test("audit rate weights: default comparison ignores case, space, final dot", 
   local same = require("llm.cache_semantic").same_text
   T.ok(same("Paris.", " paris "))
   T.ok(same("The  answer\nis 4!", "the answer is 4"))
+  T.ok(same("It costs $1,000.", "it costs 1000"), "number formats and punctuation")
   T.ok(not same("4", "5"))
+end)
+
+-- Long answers: the support desk's, paraphrased (the same answer) or about
+-- another country (a different one). The embedder's vectors are chosen:
+-- the paraphrases 0.93 apart, the two countries' answers 0.95.
+local RESET_A = "You can reset your password from the login page by clicking Forgot password and following the emailed link."
+local RESET_B = "To reset the password, click Forgot password on the login page, then follow the link we email you."
+local SHIP_MX = "Shipping to Mexico takes 7 to 10 business days and costs 15 dollars for orders under 50 dollars."
+local SHIP_CA = "Shipping to Canada takes 5 to 8 business days and costs 12 dollars for orders under 50 dollars."
+local answer_vectors = {
+  ["How do I reset my password?"] = { 1, 0, 0, 0 }, ["How can I reset my password?"] = { 0.95, 0.3122, 0, 0 },
+  ["What does shipping to Mexico cost?"] = { 0, 0, 1, 0 }, ["What does shipping to Canada cost?"] = { 0, 0, 0.95, 0.3122 },
+  [RESET_A] = { 1, 0, 0, 0 }, [RESET_B] = { 0.93, 0.3676, 0, 0 },
+  [SHIP_MX] = { 0, 0, 1, 0 }, [SHIP_CA] = { 0, 0, 0.95, 0.3122 },
+}
+local function list_embedder()
+  local e = { name = "fake-embed", provider = "test", simulated = true, cache = true }
+  function e:embed(input)
+    local out = {}
+    for i, t in ipairs(type(input) == "table" and input or { input }) do
+      out[i] = answer_vectors[t] or error("no vector for " .. t)
+    end
+    return { vectors = out }
+  end
+  return e
+end
+
+T.test("audit: true paraphrases are not false hits; a changed number is; a comparator decides when given", function()
+  local srv = mock.start(script(reply(chat_body(RESET_A)), reply(chat_body(RESET_B)),
+                                reply(chat_body(SHIP_MX)), reply(chat_body(SHIP_CA))))
+  local path = tmpdb()
+  local s = assert(llm.cache.semantic { path = path, embed = list_embedder(), threshold = 0.9,
+                                        audit = { rate = 1 } })
+  local m = chat_model(srv, s)
+  assert(m:chat { user = "How do I reset my password?", temperature = 0 })
+  local r = assert(m:chat { user = "How can I reset my password?", temperature = 0 })
+  T.eq(r.text, RESET_B, "re-asked upstream (rate 1)")
+  T.eq(r.audit.differed, false, "a paraphrase of the same answer")
+  T.eq(r.audit.compared, "embedding")
+  T.near(r.audit.answer_similarity, 0.93, 1e-3)
+  assert(m:chat { user = "What does shipping to Mexico cost?", temperature = 0 })
+  local r2 = assert(m:chat { user = "What does shipping to Canada cost?", temperature = 0 })
+  T.eq(r2.audit.differed, true, "close in meaning, other numbers: another answer")
+  T.eq(r2.audit.compared, "numbers")
+  local rows = assert(s:audit_table { 0.9 })
+  T.eq({ rows[1].samples, rows[1].differed }, { 2, 1 })
+  T.near(rows[1].false_hit_rate, 0.5, 1e-9, "not 100%: the paraphrase counts as the same answer")
+  s:close()
+  remove_db(path)
+  srv:stop()
+
+  -- a comparator of the user's decides alone (and one that raises is skipped, with a warning)
+  local srv2 = mock.start(script(reply(chat_body(RESET_A)), reply(chat_body(RESET_B))))
+  local path2 = tmpdb()
+  local seen = {}
+  local s2 = assert(llm.cache.semantic { path = path2, embed = list_embedder(), threshold = 0.9,
+    audit = { rate = 1, same = function(a, b) seen[#seen + 1] = { a, b } return false end } })
+  local m2 = chat_model(srv2, s2)
+  assert(m2:chat { user = "How do I reset my password?", temperature = 0 })
+  local r3 = assert(m2:chat { user = "How can I reset my password?", temperature = 0 })
+  T.eq({ r3.audit.differed, r3.audit.compared }, { true, "custom" })
+  T.eq(seen, { { RESET_A, RESET_B } })
+  s2:close()
+  remove_db(path2)
+  srv2:stop()
+  T.err(function() llm.cache.semantic { path = tmpdb(), embed = list_embedder(), audit = { similarity = 2 } } end,
+    "audit.similarity")
+  T.err(function() llm.cache.semantic { path = tmpdb(), embed = list_embedder(), audit = { nosuch = 1 } } end,
+    "unknown audit option nosuch")
 end)
 
 T.test("prompt embeddings over HTTP go through the embedding cache", function()

@@ -155,7 +155,7 @@ end)
 
 T.test("empty case lists: a clear note and an empty report in every format", function()
   local cmp = llm.experiment { cases = {}, variants = { a = function() end, b = function() end } }
-  T.eq(cmp.cases, 0)
+  T.eq(cmp.ncases, 0)
   T.ok(note_matching(cmp, "no cases"))
   T.ok(cmp:text():find("no cases", 1, true))
   T.ok(cmp:markdown():find("no cases", 1, true))
@@ -301,4 +301,149 @@ T.test("reports: every format carries the variants and the intervals", function(
   local q = cmp:metric("quality").vs.b
   T.near(q.effect, 1, 1e-9)
   T.ok(q.paired, "paired by case")
+end)
+
+T.test("checks give reasons; cmp:cases() shows every case side by side, with filters", function()
+  local list = {}
+  for i = 1, 4 do list[i] = { id = "k" .. i, question = "What is " .. i .. " + 1?", answer = tostring(i + 1) } end
+  local cmp = llm.experiment {
+    cases = list, progress = false,
+    variants = {
+      { name = "right", run = function(c) return { text = c.answer, cost = 1 } end },
+      { name = "mostly", run = function(c)
+          if c.id == "k3" then error("no answer for k3") end
+          return { text = c.id == "k2" and "9" or c.answer }
+        end },
+    },
+    check = llm.check.equals(),
+  }
+  local rows = cmp:cases()
+  T.eq(#rows, 4)
+  T.eq(rows.order, { "right", "mostly" })
+  local r1, r2, r3 = rows[1], rows[2], rows[3]
+  T.eq({ r1.id, r1.input, r1.expected }, { "k1", "What is 1 + 1?", "2" })
+  T.eq(r1.variants.right.output, "2")
+  T.eq(r1.variants.right.pass, true)
+  T.eq({ r1.failed, r1.disagree }, { false, false })
+  T.eq(r2.variants.mostly.pass, false)
+  T.eq(r2.variants.mostly.reason, 'got "9", expected "3"')
+  T.eq({ r2.failed, r2.disagree }, { true, true })
+  T.ok(r3.variants.mostly.error:find("no answer for k3", 1, true))
+  T.ok(r3.variants.mostly.latency_ms >= 0)
+  T.eq(#rows:filter { failures = true }, 2)
+  T.eq(#rows:filter { disagreements = true }, 2)
+  local text = rows:text { failures = true }
+  T.ok(text:find("case k2  [failed, variants disagree]", 1, true), text)
+  T.ok(text:find('FAIL  "9"', 1, true), text)
+  T.ok(text:find('got "9", expected "3"', 1, true), text)
+  T.ok(text:find("ERROR", 1, true), text)
+  T.ok(not text:find("case k1", 1, true), "filtered out: " .. text)
+  local data = require("cjson").decode(rows:json())
+  T.eq(#data, 4)
+  T.eq(data[2].variants.mostly.reason, 'got "9", expected "3"')
+  -- a user's check may return a reason too, and a score
+  local cmp2 = llm.experiment { cases = list, progress = false, pass_score = 0.75,
+    variants = { v = function(c) return { text = c.answer } end },
+    check = function(c) return tonumber(c.answer) / 5, "scored " .. c.answer end }
+  local rs = cmp2:cases()
+  T.eq(rs[4].variants.v.reason, "scored 5")
+  T.eq(rs[4].variants.v.pass, true)
+  T.eq(rs[3].variants.v.pass, true, "0.8 passes at 0.75")
+  T.eq(rs[2].variants.v.pass, false, "0.6 does not")
+  T.near(cmp2:stats("v").quality.mean, (2 + 3 + 4 + 5) / 20, 1e-9, "quality is the score itself")
+end)
+
+T.test("expected and input options: what the per-case view and llm.check read", function()
+  local cmp = llm.experiment {
+    cases = { { id = "a", text_in = "hello", gold = "HI" } }, progress = false,
+    expected = "gold", input = function(c) return "says " .. c.text_in end,
+    variants = { v = function() return { text = "hi" } end },
+    check = llm.check.equals(),
+  }
+  local row = cmp:cases()[1]
+  T.eq({ row.input, row.expected }, { "says hello", "HI" })
+  T.eq(row.variants.v.pass, true, "the check compared with the experiment's expected field")
+  T.err(function() llm.experiment { cases = {}, variants = { a = print }, expected = 3 } end, "expected must be")
+end)
+
+T.test("repeats: pass@k, pass^k and flaky cases, per case with intervals", function()
+  -- case i passes in run r when (i + r) is not divisible by 3 for "flaky";
+  -- "steady" always passes cases 1-4 and fails 5-6
+  local runs = {}
+  local list = cases_n(6)
+  local cmp = llm.experiment {
+    cases = list, repeats = 3, progress = false,
+    variants = {
+      { name = "steady", run = function(c) return { ok = c.x <= 4 } end },
+      { name = "flaky", run = function(c)
+          runs[c.id] = (runs[c.id] or 0) + 1
+          return { ok = (c.x + runs[c.id]) % 3 ~= 0 }
+        end },
+    },
+  }
+  local at, all, flaky = cmp:metric("pass_at_k"), cmp:metric("pass_all_k"), cmp:metric("flaky")
+  T.eq(at.label, "pass@3")
+  T.near(at.values.steady, 4 / 6, 1e-9)
+  T.near(all.values.steady, 4 / 6, 1e-9)
+  T.near(flaky.values.steady, 0, 1e-9)
+  -- flaky: every case fails exactly one of its three runs
+  T.near(at.values.flaky, 1, 1e-9)
+  T.near(all.values.flaky, 0, 1e-9)
+  T.near(flaky.values.flaky, 1, 1e-9)
+  T.ok(at.vs.flaky.lo ~= nil, "an interval over cases")
+  T.ok(note_matching(cmp, "flaky: 6 of 6 cases flaky"), "a note names them")
+  T.ok(note_matching(cmp, "steady: 0 of 6 cases flaky"))
+  local row = cmp:cases()[1]
+  T.eq({ row.variants.flaky.passes, row.variants.flaky.runs, row.flaky }, { 2, 3, true })
+  T.ok(cmp:cases():text():find("2/3", 1, true))
+  -- pass_k below repeats: the unbiased estimator
+  local est = require "llm.experiment_cases"
+  T.near(est.pass_at_k(3, 2, 1), 2 / 3, 1e-12)
+  T.near(est.pass_at_k(5, 1, 2), 1 - (4 * 3) / (5 * 4), 1e-12)
+  T.near(est.pass_all_k(5, 3, 2), (3 * 2) / (5 * 4), 1e-12)
+  T.eq(est.pass_all_k(5, 1, 2), 0)
+  local cmp2 = llm.experiment { cases = cases_n(2), repeats = 4, pass_k = 2, progress = false,
+    variants = { v = function(c) runs[c.id .. "b"] = (runs[c.id .. "b"] or 0) + 1
+      return { ok = runs[c.id .. "b"] == 1 } end } }
+  T.near(cmp2:metric("pass_at_k").values.v, 0.5, 1e-12, "1 pass in 4 runs: pass@2 = 1 - C(3,2)/C(4,2)")
+  T.eq(cmp2:metric("pass_at_k").label, "pass@2")
+  T.err(function() llm.experiment { cases = {}, variants = { a = print }, repeats = 2, pass_k = 3 } end,
+    "pass_k (3) must not exceed repeats (2)")
+  -- no repeats: no such rows
+  T.eq(llm.experiment { cases = cases_n(2), progress = false,
+    variants = { v = function() return { ok = true } end } }:metric("pass_at_k"), nil)
+end)
+
+T.test("a judge's calls are tagged judge:<variant> and costed apart from the variant", function()
+  local judge_model = sim("gpt-4o")
+  local seen = {}
+  local function spy(call) seen[#seen + 1] = call.tag end
+  calls.on_finish(spy)
+  local m = sim("gpt-4o-mini")
+  -- a stand-in judge: one real model call per case, then a verdict
+  local function judged(case, resp)
+    local r = assert(judge_model:chat("Compute " .. case.x .. " + 100."))
+    return resp.text ~= nil, "graded with " .. r.model
+  end
+  local cmp = llm.experiment {
+    cases = cases_n(3), progress = false, tags = { b = "tag-b" },
+    variants = { a = function(c) return m:chat("Compute " .. c.x .. " + 1.") end,
+                 b = function(c) return m:chat("Compute " .. c.x .. " + 2.") end },
+    check = judged,
+  }
+  calls.off(spy)
+  local count = {}
+  for _, t in ipairs(seen) do count[t] = (count[t] or 0) + 1 end
+  T.eq(count, { a = 3, ["tag-b"] = 3, ["judge:a"] = 3, ["judge:tag-b"] = 3 })
+  local row = cmp:metric("check_cost")
+  T.ok(row, "a judge cost row")
+  T.ok(row.values.a > 0)
+  local mini_only = cmp:stats("a").cost
+  T.ok(row.values.a > mini_only, "gpt-4o judging costs more than the gpt-4o-mini answers: the costs are apart")
+  T.ok(note_matching(cmp, "a: its checks made 3 model calls (tag judge:a)"))
+  T.ok(cmp:cases()[1].variants.a.check_cost > 0)
+  T.eq(cmp:cases()[1].variants.a.reason, "graded with gpt-4o")
+  -- checks that make no calls add no such row
+  T.eq(llm.experiment { cases = cases_n(1), progress = false, variants = { v = function() return "x" end },
+    check = function() return true end }:metric("check_cost"), nil)
 end)

@@ -108,6 +108,13 @@ T.test("tracker: quality scores, simulated, reset", function()
   T.eq(s.quality.n, 3)
   T.ok(s.quality.lo <= s.quality.mean and s.quality.mean <= s.quality.hi)
   T.err(function() t:score("x") end, "number or boolean")
+  -- its text: what print() prints
+  call { tag = "q", latency = 30, ttft = 12, cost = 0.002, usage = { 1200, 40 } }
+  local text = t:text()
+  T.ok(text:find("^tracker q: 2 calls %(0 failed, 0 cache hits%), partly simulated\n"), text)
+  T.ok(text:find("latency p50 10 ms, p95 30 ms; TTFT p50 12 ms", 1, true), text)
+  T.ok(text:find("tokens 1,210 in + 45 out; cost $0.002000 (+ 1 call without a price)", 1, true), text)
+  T.ok(text:find("accuracy 66.7%", 1, true), text)
   t:reset()
   T.eq(t:stats().calls, 0)
   T.eq(t:stats().quality, nil)

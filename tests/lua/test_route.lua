@@ -442,8 +442,21 @@ T.test("sweep: the frontier on arithmetic cases, deterministic", function()
     if q.accuracy >= best - 0.02 then T.ok(q.cost >= sw.chosen.cost) end
   end
   T.ok(sw.chosen.chosen)
+  T.eq(sw.tolerance, 2, "in percentage points")
   local text = tostring(sw)
   T.ok(text:find("<- chosen", 1, true) and text:find("pareto", 1, true), text)
+  T.eq(sw:text(), text .. "\n", "text() returns what print() prints")
+  -- tolerance is in points: 0 points picks the best itself, 100 the cheapest point
+  local strict = R.sweep { cases = cases, thresholds = { -math.huge, 0 }, prompt = ask,
+    make = function(th) return R.cascade { mini, big, accept = R.min_logprob(th) } end,
+    check = function(c, r) return r.text == c.answer end, tolerance = 0 }
+  T.eq(strict.chosen, strict.best)
+  local loose = R.sweep { cases = cases, thresholds = { -math.huge, 0 }, prompt = ask,
+    make = function(th) return R.cascade { mini, big, accept = R.min_logprob(th) } end,
+    check = function(c, r) return r.text == c.answer end, tolerance = 100 }
+  T.eq(loose.chosen.threshold, -math.huge, "the cheapest point")
+  T.err(function() R.sweep { cases = {}, thresholds = { 1 }, make = print, check = print, tolerance = 101 } end,
+    "percentage points")
   -- the same cases give the same frontier
   local again = run()
   for i = 1, 5 do
