@@ -91,6 +91,8 @@ struct llm_http {
   char message[CURL_ERROR_SIZE + 128];
 
   int state, error, curl_code;
+  int sends;                  /* times curl was about to send the request */
+  int resend_refused;         /* curl wanted to send it again: refused */
   int in_multi, headers_done, paused;
   long status;
 
@@ -289,6 +291,31 @@ static void watch_stall(void *ud)
   }
 }
 
+/* ---- one send per transfer ------------------------------------------------ */
+
+/* libcurl (before 8.16's CURLOPT_FORBID_RETRY_ON_REUSE) re-sends a request
+ * on a fresh connection, silently, when a kept-alive connection it reused
+ * dies with nothing received (Curl_retry_request: "Connection died,
+ * retrying a fresh connect", up to 5 times), and likewise for an HTTP/2
+ * stream the server refused. The server may have received and acted on
+ * the first copy, so a POST can reach it more often than the caller's
+ * retry policy allows and counts. curl calls the pre-request callback
+ * right before each send, the re-sends included (it goes back through
+ * CONNECT and DO), so the second call is refused: the transfer fails with
+ * CURLE_ABORTED_BY_CALLBACK and the caller decides whether to retry,
+ * counting the attempt. */
+static int before_send(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+  llm_http *h = ud;
+  (void)ip, (void)local_ip, (void)port, (void)local_port;
+  if (h->sends > 0) {
+    h->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  h->sends++;
+  return CURL_PREREQFUNC_OK;
+}
+
 /* ---- ending ------------------------------------------------------------------------- */
 
 static void finish(llm_http *h, int state)
@@ -331,6 +358,10 @@ static void on_done(llm_xfer *x, CURLcode rc)
   }
   if (h->error == LLM_HTTP_E_TOO_LARGE)
     snprintf(h->message, sizeof h->message, "response body over %zu bytes", h->max_body);
+  else if (h->resend_refused)
+    snprintf(h->message, sizeof h->message,
+             "the connection closed after the request was sent, with no response "
+             "(a kept-alive connection the server had dropped); not re-sent");
   else
     snprintf(h->message, sizeof h->message, "curl error %d: %s%s%s", (int)rc,
              curl_easy_strerror(rc), h->curl_err[0] ? ": " : "", h->curl_err);
@@ -422,6 +453,8 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, before_send);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, h);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    ms(req->connect_timeout > 0 ? req->connect_timeout : DEFAULT_CONNECT_TIMEOUT));
   if (strncmp(req->url, "https:", 6) == 0) {
@@ -508,6 +541,7 @@ size_t llm_http_header_count(const llm_http *h) { return h->nheaders; }
 int llm_http_error(const llm_http *h) { return h->error; }
 const char *llm_http_error_message(const llm_http *h) { return h->message; }
 int llm_http_curl_code(const llm_http *h) { return h->curl_code; }
+int llm_http_sent(const llm_http *h) { return h->sends; }
 llm_http_times llm_http_timing(const llm_http *h) { return h->t; }
 
 void llm_http_header_at(const llm_http *h, size_t i, const char **name, const char **value)

@@ -86,6 +86,8 @@ int llm_http_error(const llm_http *h);
 /* A human message for a failure, naming the curl error where there is one. */
 const char *llm_http_error_message(const llm_http *h);
 int llm_http_curl_code(const llm_http *h);
+/* How many times the request went out (0: never reached the network). */
+int llm_http_sent(const llm_http *h);
 
 /* Monotonic timestamps (llm_now): start, response headers complete, first
  * body byte, end; 0 when not reached. */

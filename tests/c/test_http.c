@@ -223,6 +223,29 @@ static void test_abort(void)
   mock_http_stop(m);
 }
 
+/* libcurl re-sends a request on its own when a kept-alive connection
+ * turns out dead after the request went out (nothing came back): a POST
+ * would reach the server twice behind the caller's back. The transfer
+ * must fail instead, after exactly one send, and say so. */
+static void test_no_silent_resend_on_dead_reused_connection(void)
+{
+  mock_http *m = mock_http_start("status 200 OK\nbody warm\n---\nclose\n");
+  llm_http_request req = {.method = "POST", .body = "{\"a\":1}", .body_len = 7};
+  result r1 = {0}, r2 = {0};
+  llm_http *h1 = run(m, "/v1/chat/completions", &req, &r1);
+  llm_http *h2 = run(m, "/v1/chat/completions", &req, &r2);
+  CHECK_INT(llm_http_status(h1), 200);
+  CHECK_INT(r2.done, 1);
+  CHECK_INT(llm_http_state(h2), LLM_HTTP_FAILED);
+  CHECK_INT(llm_http_error(h2), LLM_HTTP_E_TRANSPORT);
+  CHECK_INT(mock_http_requests(m), 2); /* warm-up + one send, no silent re-send */
+  CHECK(llm_http_sent(h2));
+  CHECK(strstr(llm_http_error_message(h2), "not re-sent") != NULL);
+  llm_http_free(h1);
+  llm_http_free(h2);
+  mock_http_stop(m);
+}
+
 int main(void)
 {
   loop = llm_loop_new();
@@ -234,6 +257,7 @@ int main(void)
   test_stream_stall_and_header_timeout();
   test_body_cap_and_informational();
   test_abort();
+  test_no_silent_resend_on_dead_reused_connection();
   llm_loop_free(loop);
   llm_http_pool_drain();
   return check_report("http");
