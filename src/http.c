@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include "curl_lazy.h"
@@ -64,6 +65,34 @@ static CURLU *parsed_url(const char *text)
   return u;
 }
 
+int llm_http_check_url(const char *url, char *err, size_t errlen)
+{
+  size_t n = strlen(url);
+  if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+    size_t scheme = strcspn(url, ":/");
+    snprintf(err, errlen, "only http:// and https:// URLs are allowed (this one starts '%.*s')",
+             (int)(scheme < 16 ? scheme : 16), url);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
+      snprintf(err, errlen, "the URL contains a space or a control character");
+      return -1;
+    }
+  if (!parsed_url(url)) {
+    CURLU *u = curl_url();
+    CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
+    if (u)
+      curl_url_cleanup(u);
+    if (rc != CURLUE_OK) {
+      snprintf(err, errlen, "malformed URL (%s)",
+               rc == CURLUE_OUT_OF_MEMORY ? "out of memory" : "curl cannot parse it");
+      return -1;
+    }
+  }
+  return 0;
+}
+
 void llm_http_pool_drain(void)
 {
   while (pool_n > 0)
@@ -104,7 +133,8 @@ struct llm_http {
   char *body;
   size_t len, cap, max_body;
 
-  double timeout, stall_timeout, last_byte;
+  double timeout, stall_timeout, last_byte; /* last_byte: or the last touch */
+  int stall_on_touch;
   llm_timer *timer;           /* header deadline, then the stall watch */
 
   llm_http_sink sink;
@@ -121,12 +151,21 @@ static void clear_headers(llm_http *h)
   h->hlen = 0;
 }
 
+/* A control byte in a header value (ESC, BEL...; never valid there, RFC
+ * 9110 allows only tab) is kept as the text \xHH: values such as
+ * x-request-id end up printed on terminals and stored in the call log. */
+static int is_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+
 static int hbuf_put(llm_http *h, const char *s, size_t n, int lower)
 {
-  if (h->hlen + n + 1 > h->hcap) {
+  size_t need = n;
+  for (size_t i = 0; i < n; i++)
+    if (is_ctl((unsigned char)s[i]))
+      need += 3;
+  if (h->hlen + need + 1 > h->hcap) {
     size_t cap = h->hcap ? h->hcap : 1024;
     char *p;
-    while (cap < h->hlen + n + 1)
+    while (cap < h->hlen + need + 1)
       cap *= 2;
     p = realloc(h->hbuf, cap);
     if (!p)
@@ -134,10 +173,17 @@ static int hbuf_put(llm_http *h, const char *s, size_t n, int lower)
     h->hbuf = p;
     h->hcap = cap;
   }
-  for (size_t i = 0; i < n; i++)
-    h->hbuf[h->hlen + i] = lower ? (char)tolower((unsigned char)s[i]) : s[i];
-  h->hbuf[h->hlen + n] = '\0';
-  h->hlen += n + 1;
+  for (size_t i = 0, o = h->hlen; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (is_ctl(c)) {
+      snprintf(h->hbuf + o, 5, "\\x%02x", c);
+      o += 4;
+    } else {
+      h->hbuf[o++] = lower ? (char)tolower(c) : (char)c;
+    }
+  }
+  h->hbuf[h->hlen + need] = '\0';
+  h->hlen += need + 1;
   return 0;
 }
 
@@ -229,7 +275,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     if (h->stall_timeout > 0 && !h->timer)
       h->timer = llm_timer_start(h->loop, h->stall_timeout, watch_stall, h);
   }
-  h->last_byte = now;
+  if (!h->stall_on_touch)
+    h->last_byte = now;
   if (h->sink) {
     if (!h->sink(h->ud, data, len, now)) {
       h->paused = 1;
@@ -391,7 +438,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
 {
   llm_http *h;
   CURL *e;
-  if (llm_curl_load(err, errlen) != 0)
+  if (llm_curl_load(err, errlen) != 0 || llm_http_check_url(req->url, err, errlen) != 0)
     return NULL;
   raise_fd_limit();
   h = calloc(1, sizeof *h);
@@ -411,6 +458,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   h->max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
   h->timeout = req->timeout;
   h->stall_timeout = req->stall_timeout;
+  h->stall_on_touch = req->stall_on_touch;
 
   for (const char *const *p = req->headers; p && *p; p++) {
     struct curl_slist *l = curl_slist_append(h->req_headers, *p);
@@ -434,6 +482,16 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
       curl_easy_setopt(e, CURLOPT_CURLU, u);
     else
       curl_easy_setopt(e, CURLOPT_URL, req->url);
+  }
+  /* http and https only, on this transfer and any redirect it might
+   * follow: a base URL of file:///etc/passwd or dict://host:port must not
+   * read files or reach other services. (The _STR options are 7.85+; the
+   * bitmask, option 181/182, is the older spelling of the same.) */
+  if (curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
+    curl_easy_setopt(e, (CURLoption)181, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(e, (CURLoption)182, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  } else {
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   }
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
   if (req->body) {
@@ -523,6 +581,8 @@ void llm_http_free(llm_http *h)
   free(h->body);
   free(h);
 }
+
+void llm_http_touch(llm_http *h, double now) { h->last_byte = now; }
 
 void llm_http_resume(llm_http *h)
 {

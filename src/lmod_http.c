@@ -9,7 +9,10 @@
  *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
  *     -> stream (after the response headers)  |  nil, err
  *   stream:next() -> event {data=, type=, id=, t=} | nil (clean end) | nil, err
- *   stream:read_all() -> the rest of the body as one string | nil, err
+ *   stream:read_all([max]) -> the rest of the body (or its next max bytes at
+ *     least, when max is given) as one string | nil, err
+ *   stream:head() -> as request's result, without body; first_bytes= the
+ *     body's first 256 bytes as they came
  *   stream:close()
  *   http.parse_date(s) -> epoch seconds | nil
  *
@@ -33,7 +36,11 @@
  * task to take it; resume below half of it. */
 #define QUEUE_HIGH (1u << 20)
 
-enum want { WANT_NOTHING, WANT_HEADERS, WANT_EVENT, WANT_DONE };
+enum want { WANT_NOTHING, WANT_HEADERS, WANT_EVENT, WANT_DONE, WANT_BYTES };
+
+/* The first body bytes of a stream are kept to say what came back when
+ * it turns out not to be a stream (an HTML page, a JSON answer). */
+#define SNIFF_MAX 256
 
 typedef struct transfer {
   llm_wait wait;          /* the waiting task's wait; cancel aborts */
@@ -43,7 +50,10 @@ typedef struct transfer {
   int want;
   int streaming;
   int self_idx;           /* stack slot of this userdata in the calling task */
+  size_t want_bytes;      /* WANT_BYTES: this many queued bytes will do */
   llm_framing framing;    /* stream body -> queued events */
+  size_t sniff_len;
+  char sniff[SNIFF_MAX];
 } transfer;
 
 static transfer *check_transfer(lua_State *L)
@@ -60,6 +70,8 @@ static int satisfied(transfer *t)
   case WANT_HEADERS: return llm_http_headers_done(t->h) || state != LLM_HTTP_RUNNING;
   case WANT_EVENT: return llm_framing_pending(&t->framing) || state != LLM_HTTP_RUNNING;
   case WANT_DONE: return state != LLM_HTTP_RUNNING;
+  case WANT_BYTES:
+    return llm_framing_queued_bytes(&t->framing) >= t->want_bytes || state != LLM_HTTP_RUNNING;
   default: return 0;
   }
 }
@@ -95,9 +107,18 @@ static void on_done(void *ud, llm_http *h)
 static int on_body(void *ud, const char *data, size_t len, double now)
 {
   transfer *t = ud;
+  size_t events = t->framing.count;
   if (llm_framing_queued_bytes(&t->framing) >= QUEUE_HIGH)
     return 0; /* back-pressure: the reader is behind */
+  if (t->sniff_len < SNIFF_MAX) {
+    size_t n = len < SNIFF_MAX - t->sniff_len ? len : SNIFF_MAX - t->sniff_len;
+    memcpy(t->sniff + t->sniff_len, data, n);
+    t->sniff_len += n;
+  }
   llm_framing_feed(&t->framing, data, len, now);
+  /* a whole event is progress; bytes alone (SSE comments) are not */
+  if (t->framing.count > events && t->h) /* t->h is unset while the transfer starts */
+    llm_http_touch(t->h, now);
   maybe_wake(t);
   return 1;
 }
@@ -154,6 +175,13 @@ static void read_request(lua_State *L, llm_http_request *req)
   req->url = lua_tostring(L, -1);
   if (!req->url)
     luaL_error(L, "http request: url (string) expected");
+  {
+    /* a URL that is not http(s), or that curl cannot parse, is misuse:
+     * raised here, never sent, never retried */
+    char err[160];
+    if (llm_curl_load(NULL, 0) == 0 && llm_http_check_url(req->url, err, sizeof err) != 0)
+      luaL_error(L, "http request: %s", err);
+  }
   lua_getfield(L, 1, "method");
   req->method = luaL_optstring(L, -1, "GET");
   lua_getfield(L, 1, "body");
@@ -236,11 +264,12 @@ static int push_failure(lua_State *L, transfer *t)
 }
 
 /* On a success only the headers something reads are copied to Lua (every
- * string is garbage to collect later): request ids, timing and rate
- * limits. An error response gets all of them. */
+ * string is garbage to collect later): request ids, the content type,
+ * timing and rate limits. An error response gets all of them. */
 static int kept_on_success(const char *name)
 {
   return strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
+         strcmp(name, "content-type") == 0 ||
          strcmp(name, "openai-processing-ms") == 0 || strncmp(name, "x-ratelimit-", 12) == 0 ||
          strncmp(name, "anthropic-ratelimit-", 20) == 0 || strncmp(name, "retry-after", 11) == 0;
 }
@@ -309,6 +338,8 @@ static transfer *new_transfer(lua_State *L, llm_http_request *req, const char *f
     lua_pop(L, 1);
     luaL_pushfail(L);
     push_error(L, "transport", err, 0, 0);
+    lua_pushboolean(L, 0); /* libcurl missing, or no memory: a retry cannot help */
+    lua_setfield(L, -2, "retryable");
     return NULL;
   }
   return t;
@@ -366,6 +397,8 @@ static int l_stream(lua_State *L)
   framing = luaL_optstring(L, -1, "raw");
   if (strcmp(framing, "sse") != 0 && strcmp(framing, "ndjson") != 0 && strcmp(framing, "raw") != 0)
     return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
+  /* events, not bytes, prove a framed stream alive (src/http.h) */
+  req.stall_on_touch = strcmp(framing, "raw") != 0;
   llm_task_check_can_wait(L, SCHED(L), "http stream");
   t = new_transfer(L, &req, framing);
   if (!t)
@@ -380,9 +413,16 @@ static int s_status(lua_State *L)
   return 1;
 }
 
+/* The response head, and for a stream the first bytes of its body
+ * (up to 256) as they came. */
 static int s_head(lua_State *L)
 {
-  push_response_head(L, check_transfer(L));
+  transfer *t = check_transfer(L);
+  push_response_head(L, t);
+  if (t->streaming) {
+    lua_pushlstring(L, t->sniff, t->sniff_len);
+    lua_setfield(L, -2, "first_bytes");
+  }
   return 1;
 }
 
@@ -441,7 +481,8 @@ static int read_all_done(lua_State *L, int status, lua_KContext ctx)
   luaL_Buffer b;
   llm_event *ev;
   (void)status;
-  if (llm_http_state(t->h) != LLM_HTTP_DONE)
+  if (llm_http_state(t->h) != LLM_HTTP_DONE &&
+      !(t->want_bytes && llm_framing_queued_bytes(&t->framing) >= t->want_bytes))
     return push_failure(L, t);
   luaL_buffinit(L, &b);
   while ((ev = llm_framing_pop(&t->framing)) != NULL) {
@@ -453,13 +494,18 @@ static int read_all_done(lua_State *L, int status, lua_KContext ctx)
 }
 
 /* Reads the rest of a (usually error) response: the framing is switched
- * to raw so the bytes arrive as they are. */
+ * to raw so the bytes arrive as they are. With max, returns once that
+ * many bytes are in (or the body ended): a hostile body may never end.
+ * The result can be a little longer than max; close the stream after. */
 static int s_read_all(lua_State *L)
 {
   transfer *t = check_transfer(L);
+  lua_Integer max = luaL_optinteger(L, 2, 0);
+  luaL_argcheck(L, max >= 0, 2, "a byte count >= 0 expected");
+  t->want_bytes = (size_t)max;
   llm_framing_set_raw(&t->framing);
   llm_http_resume(t->h);
-  return wait_for(L, t, WANT_DONE, read_all_done);
+  return wait_for(L, t, max > 0 ? WANT_BYTES : WANT_DONE, read_all_done);
 }
 
 static int s_close(lua_State *L)
