@@ -15,6 +15,8 @@
  *     body's first 256 bytes as they came
  *   stream:close()
  *   http.parse_date(s) -> epoch seconds | nil
+ *   http.max_host_connections([n]) -> the previous limit (0: none); sets it
+ *     (default 1000, or LLMRUN_MAX_HOST_CONNECTIONS; src/loop.h says why)
  *
  * A waiting task yields; curl's callbacks only fill C buffers and wake it.
  * Errors are llm.error tables: kind "transport" or "timeout" (with
@@ -551,6 +553,21 @@ static int l_parse_date(lua_State *L)
   return 1;
 }
 
+/* max_host_connections([n]) -> the limit before the call. The limit is
+ * the loop's (every transfer shares it); 0 means none. */
+static int l_max_host_connections(lua_State *L)
+{
+  llm_loop *loop = llm_sched_loop(SCHED(L));
+  long before = llm_loop_max_host_connections(loop);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0 && n <= 1000000, 1, "a connection count from 0 (no limit) to 1e6");
+    llm_loop_set_max_host_connections(loop, (long)n);
+  }
+  lua_pushinteger(L, before);
+  return 1;
+}
+
 static const luaL_Reg stream_methods[] = {
   {"next", s_next},
   {"status", s_status},
@@ -571,6 +588,7 @@ static const luaL_Reg funcs[] = {
   {"request", l_request},
   {"stream", l_stream},
   {"parse_date", l_parse_date},
+  {"max_host_connections", l_max_host_connections},
   {NULL, NULL}
 };
 
@@ -589,5 +607,15 @@ int luaopen__llm_http(lua_State *L)
   luaL_newlibtable(L, funcs);
   lua_pushlightuserdata(L, s);
   luaL_setfuncs(L, funcs, 1);
+  {
+    /* LLMRUN_MAX_HOST_CONNECTIONS=N overrides the default (0: no limit) */
+    const char *env = getenv("LLMRUN_MAX_HOST_CONNECTIONS");
+    char *end;
+    long n = env && *env ? strtol(env, &end, 10) : -1;
+    if (env && *env && (*end != '\0' || n < 0))
+      return luaL_error(L, "LLMRUN_MAX_HOST_CONNECTIONS must be a number >= 0 (0: no limit)");
+    if (n >= 0)
+      llm_loop_set_max_host_connections(llm_sched_loop(s), n);
+  }
   return 1;
 }

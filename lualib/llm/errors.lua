@@ -14,7 +14,13 @@ mt.__name = "llm.error"
 -- printing an error cannot drive the terminal (llm.untrusted).
 mt.__tostring = function(e)
   local parts = { tostring(e.kind or "error") }
-  if e.status then parts[#parts + 1] = "HTTP " .. tostring(e.status) end
+  -- an HTTP status is a number; other modules' statuses ("io", "busy")
+  -- are not labelled HTTP
+  if type(e.status) == "number" then
+    parts[#parts + 1] = "HTTP " .. tostring(e.status)
+  elseif e.status ~= nil then
+    parts[#parts + 1] = tostring(e.status)
+  end
   local s = table.concat(parts, " ")
   if e.message and e.message ~= "" then s = s .. ": " .. tostring(e.message) end
   if e.request_id then s = s .. " (request " .. tostring(e.request_id) .. ")" end

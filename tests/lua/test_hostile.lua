@@ -317,3 +317,71 @@ T.test("an openai/ model with no key refuses, unless local or api_key = false", 
   T.ok(m:chat "hi")
   T.eq(srv:requests()[1].headers.authorization, nil)
 end)
+
+T.test("only HTTP statuses are labelled HTTP when an error prints", function()
+  T.eq(tostring(llm.error("cache", "disk I/O error", { status = "io" })), "cache io: disk I/O error")
+  T.eq(tostring(llm.error("http", "Not Found", { status = 404 })), "http HTTP 404: Not Found")
+end)
+
+-- ---- item 7: a connection cap per host ------------------------------------------
+
+-- Starts tests/tools/connserver (a server that holds at most max_conns
+-- connections and resets the rest).
+local function connserver(max_conns, delay_ms)
+  local bin = assert(os.getenv("CONNSERVER"), "CONNSERVER is not set (run through ctest)")
+  local p = assert(io.popen(("%s %d %d 60"):format(bin, max_conns, delay_ms), "r"))
+  local port, pid = p:read("n", "n")
+  assert(port and pid, "connserver did not start")
+  local srv = { url = ("http://127.0.0.1:%d"):format(port) }
+  function srv.stats()
+    return assert(llm.http.request { url = srv.url .. "/stats" }).body
+  end
+  local function stop()
+    if srv.stopped then return end
+    srv.stopped = true
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    p:close()
+  end
+  return setmetatable(srv, { __close = stop, __gc = stop })
+end
+
+T.test("10,000 calls at once against a server that holds 2,048 connections all succeed", function()
+  local srv <close> = connserver(2048, 20)
+  local m = llm.model { name = "gpt-4o-mini", provider = "openai", base_url = srv.url .. "/v1",
+                        api_key = KEY, max_retries = 0, timeout = 120 }
+  local items = {}
+  for i = 1, 10000 do items[i] = i end
+  local failed, first = 0, nil
+  local t0 = llm.now()
+  llm.map(items, function(i)
+    local r, err = m:chat { user = "n" .. i, max_tokens = 1 }
+    if not r then
+      failed = failed + 1
+      first = first or tostring(err)
+    end
+  end, { concurrency = 10000, progress = false })
+  local stats = cjson.decode(srv.stats())
+  T.eq(failed, 0, "failed calls (first: " .. tostring(first) .. ")")
+  T.eq(stats.requests, 10000)
+  T.eq(stats.refused, 0)
+  T.ok(stats.max_open <= llm.http.max_host_connections(), cjson.encode(stats))
+  T.ok(llm.now() - t0 < 60, "took " .. (llm.now() - t0) .. " s")
+end)
+
+T.test("the connection cap is configurable and applies at once", function()
+  local srv <close> = connserver(2048, 20)
+  local before = llm.http.max_host_connections(8)
+  T.eq(before, 1000) -- the documented default
+  local m = llm.model { name = "m", provider = "openai", base_url = srv.url .. "/v1", api_key = KEY,
+                        max_retries = 0 }
+  local items = {}
+  for i = 1, 200 do items[i] = i end
+  local ok = 0
+  llm.map(items, function(i) if m:chat("n" .. i) then ok = ok + 1 end end,
+          { concurrency = 200, progress = false })
+  llm.http.max_host_connections(before)
+  T.eq(ok, 200)
+  local stats = cjson.decode(srv.stats())
+  T.ok(stats.max_open <= 9, cjson.encode(stats)) -- 8, plus the stats request's own
+  T.err(function() llm.http.max_host_connections(-1) end, "connection count")
+end)
