@@ -385,3 +385,12 @@ T.test("the connection cap is configurable and applies at once", function()
   T.ok(stats.max_open <= 9, cjson.encode(stats)) -- 8, plus the stats request's own
   T.err(function() llm.http.max_host_connections(-1) end, "connection count")
 end)
+
+-- Item 4 of issue 13 (what to make of such usage) is the call log's; here
+-- only that the answer itself still arrives.
+T.test("usage values no server should send do not fail the call", function()
+  local srv <close> = mock.hostile "odd-usage"
+  local r, err = model_for(srv, { max_retries = 0 }):chat "hi"
+  T.ok(r, tostring(err))
+  T.eq(r.text, "ok")
+end)

@@ -197,5 +197,11 @@ int main(int argc, char **argv)
       if (conns[fd] && conns[fd]->due > 0 && conns[fd]->due <= t)
         answer(ep, conns[fd]);
   }
+  for (int fd = 0; fd <= maxfd; fd++)
+    if (conns[fd])
+      drop(ep, conns[fd]);
+  free(conns);
+  close(ep);
+  close(lfd);
   return 0;
 }
