@@ -13,6 +13,8 @@
  *     least, when max is given) as one string | nil, err
  *   stream:head() -> as request's result, without body; first_bytes= the
  *     body's first 256 bytes as they came
+ *   stream:peek(n) -> the body's first n (<= 256) bytes, waiting for them
+ *     (fewer if the body ends first); the stream still yields them
  *   stream:close()
  *   http.parse_date(s) -> epoch seconds | nil
  *   http.max_host_connections([n]) -> the previous limit (0: none); sets it
@@ -38,7 +40,7 @@
  * task to take it; resume below half of it. */
 #define QUEUE_HIGH (1u << 20)
 
-enum want { WANT_NOTHING, WANT_HEADERS, WANT_EVENT, WANT_DONE, WANT_BYTES };
+enum want { WANT_NOTHING, WANT_HEADERS, WANT_EVENT, WANT_DONE, WANT_BYTES, WANT_SNIFF };
 
 /* The first body bytes of a stream are kept to say what came back when
  * it turns out not to be a stream (an HTML page, a JSON answer). */
@@ -74,6 +76,7 @@ static int satisfied(transfer *t)
   case WANT_DONE: return state != LLM_HTTP_RUNNING;
   case WANT_BYTES:
     return llm_framing_queued_bytes(&t->framing) >= t->want_bytes || state != LLM_HTTP_RUNNING;
+  case WANT_SNIFF: return t->sniff_len >= t->want_bytes || state != LLM_HTTP_RUNNING;
   default: return 0;
   }
 }
@@ -510,6 +513,25 @@ static int s_read_all(lua_State *L)
   return wait_for(L, t, max > 0 ? WANT_BYTES : WANT_DONE, read_all_done);
 }
 
+static int peek_done(lua_State *L, int status, lua_KContext ctx)
+{
+  transfer *t = (transfer *)ctx;
+  (void)status;
+  lua_pushlstring(L, t->sniff, t->sniff_len < t->want_bytes ? t->sniff_len : t->want_bytes);
+  return 1;
+}
+
+/* The body's first n bytes (n <= 256), once they are in or the body
+ * ended or failed (then fewer), without taking them from the stream. */
+static int s_peek(lua_State *L)
+{
+  transfer *t = check_transfer(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0 && n <= SNIFF_MAX, 2, "a byte count from 0 to 256 expected");
+  t->want_bytes = (size_t)n;
+  return wait_for(L, t, WANT_SNIFF, peek_done);
+}
+
 static int s_close(lua_State *L)
 {
   transfer *t = check_transfer(L);
@@ -573,6 +595,7 @@ static const luaL_Reg stream_methods[] = {
   {"status", s_status},
   {"head", s_head},
   {"read_all", s_read_all},
+  {"peek", s_peek},
   {"close", s_close},
   {NULL, NULL}
 };

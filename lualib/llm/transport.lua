@@ -200,7 +200,8 @@ end
 -- A 2xx answer to a stream request that is plainly not an event stream
 -- (an HTML page from a proxy, a JSON answer from a server that ignored
 -- "stream": true) -> a parse error saying what came back, else nil.
--- Other content types are read as SSE (some servers mislabel streams).
+-- Other content types, and a JSON- or HTML-labelled body that starts like
+-- SSE, are read as a stream (some servers mislabel theirs).
 function M.not_a_stream(s)
   local head = s:head()
   local ctype = (head.headers["content-type"] or ""):lower()
@@ -208,13 +209,16 @@ function M.not_a_stream(s)
       or ctype:find("html", 1, true) or ctype:find("xml", 1, true)) then
     return nil
   end
-  -- wait for the first bytes (head.first_bytes keeps them, whatever the
-  -- framing made of them), not for an end that may never come
-  s:read_all(256)
-  head = s:head()
+  -- the first bytes, not the end, which may never come
+  local first = s:peek(256)
+  if first:match("^\239\187\191") then first = first:sub(4) end -- a BOM
+  if first:match("^%s*data:") or first:match("^%s*event:") or first:match("^%s*id:")
+      or first:match("^:") then
+    return nil
+  end
   s:close()
   return errors.new("parse", "expected an event stream, the server sent "
-    .. M.describe_reply(head), { status = head.status, content_type = ctype })
+    .. M.describe_reply(head, first), { status = head.status, content_type = ctype })
 end
 
 --- Streaming request -> an open _llm.http stream with a 2xx status and

@@ -282,6 +282,15 @@ T.test("an HTML or JSON reply to a stream request says what came back", function
   end
 end)
 
+T.test("a stream labelled JSON that is SSE is still read as a stream", function()
+  local srv <close> = mock.start(script("status 200 OK\nheader Content-Type: application/json\nchunked\n"
+    .. 'chunk data: {"choices":[{"index":0,"delta":{"content":"fine"}}]}\\n\\n\n'
+    .. "chunk data: [DONE]\\n\\n\nend"))
+  local r, err = model_for(srv, { max_retries = 0 }):stream("hi", { on_delta = function() end })
+  T.ok(r, tostring(err))
+  T.eq(r.text, "fine")
+end)
+
 T.test("a stream of keep-alive comments only stalls out", function()
   local srv <close> = mock.hostile "keepalive-only"
   local m = model_for(srv, { max_retries = 0, stall_timeout = 0.5 })
