@@ -222,7 +222,9 @@ local function call_opts(self, opts)
   return opts or {}
 end
 
-function Model:_transport_spec(url, body, opts, stream)
+-- call: the llm.calls record; transport keeps call.retries up to date, so
+-- a call cancelled mid-retry still counts the attempts it made.
+function Model:_transport_spec(url, body, opts, stream, call)
   -- the header lines are the same for every call of this model
   local headers = self._header_lines
   if not headers then
@@ -241,6 +243,7 @@ function Model:_transport_spec(url, body, opts, stream)
     insecure = self.insecure, ca_file = self.ca_file,
     parse_error = self.format.parse_error,
     framing = "sse",
+    call = call,
   }
 end
 
@@ -264,7 +267,7 @@ function Model:chat(req, opts)
   if early or early_err then return calls.finish(call, early, early_err) end
 
   local r = self.format.chat_request(self.cfg, self.name, body, false)
-  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
+  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false, call))
   if not res then return calls.finish(call, nil, retries) end
   local parsed, perr = parse(self.format.parse_chat, res.body)
   if not parsed then
@@ -418,7 +421,8 @@ function Model:stream(req, opts)
   local _ <close> = calls.guard(call, function()
     if returned then return end
     if s.http then s:close() else calls.finish(call, nil,
-      errors.new("cancelled", "the call was cancelled before it finished")) end
+      errors.new("cancelled", "the call was cancelled before it finished",
+        { retries = call.retries or 0 })) end
   end)
   local early, early_err = calls.before(call)
   if early then
@@ -431,7 +435,7 @@ function Model:stream(req, opts)
     calls.finish(call, nil, early_err)
   else
     local r = self.format.chat_request(self.cfg, self.name, body, true)
-    local h, retries = transport.open_stream(self:_transport_spec(r.url, r.body, opts, true))
+    local h, retries = transport.open_stream(self:_transport_spec(r.url, r.body, opts, true, call))
     if not h then
       s.failed = retries
       calls.finish(call, nil, retries)
@@ -480,7 +484,7 @@ function Model:embed(input, opts)
     end
   end
   local r = self.format.embed_request(self.cfg, self.name, ask, opts)
-  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
+  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false, call))
   if not res then return calls.finish(call, nil, retries) end
   local parsed, perr = parse(self.format.parse_embed, res.body, #ask)
   if not parsed then return calls.finish(call, nil, perr) end

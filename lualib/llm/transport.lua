@@ -9,7 +9,8 @@
 --
 -- spec: {method, url, headers (list of "Name: value"), body (string),
 --        timeout, connect_timeout, stall_timeout, max_retries, retry_scale,
---        framing, parse_error = function(status, body) -> fields, provider}
+--        framing, parse_error = function(status, body) -> fields, provider,
+--        call = the llm.calls record, whose `retries` is kept up to date}
 local http = require "_llm.http"
 local retry = require "llm.retry"
 local errors = require "llm.errors"
@@ -149,6 +150,7 @@ local function with_retries(spec, attempt)
   local key_line = "Idempotency-Key: " .. idempotency_key()
   for n = 0, max_retries do
     local t0 = loop.now()
+    if spec.call then spec.call.retries = n end -- counted even if cancelled now
     if debug_on then
       log("-> %s %s (attempt %d) [%s; %s]", spec.method or "GET", spec.url, n + 1,
           table.concat(M.redact(spec.headers or {}), "; "), key_line)

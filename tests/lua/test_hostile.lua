@@ -403,3 +403,25 @@ T.test("usage values no server should send do not fail the call", function()
   T.ok(r, tostring(err))
   T.eq(r.text, "ok")
 end)
+
+T.test("a call cancelled during a retry counts the attempts it made", function()
+  local db = T.tmpdb()
+  llm.log.use(db)
+  local srv <close> = mock.start(script(reply(500, '{"error":{"message":"boom"}}'),
+                                        "sleep 3\n" .. reply(200, ok_body("late"))))
+  local m = model_for(srv, { max_retries = 2 })
+  local t = llm.spawn(function() return m:chat("hi", { tag = "cut" }) end)
+  local deadline = llm.now() + 5
+  while #srv:requests() < 2 and llm.now() < deadline do llm.sleep(0.01) end
+  T.eq(#srv:requests(), 2)
+  t:cancel()
+  t:wait()
+  T.ok(llm.log.flush())
+  local reader = assert(llm.log.reader(db))
+  local row
+  for _, r in ipairs(reader:calls(reader:find_run(), 0)) do if r.tag == "cut" then row = r end end
+  reader:close()
+  T.eq(row.status, "cancelled")
+  T.eq(row.retries, 1)
+  T.remove_db(db)
+end)
