@@ -77,6 +77,8 @@ static void all_utf8(int idx, int depth)
   }
   if (lua_type(L, idx) != LUA_TTABLE || depth > 200)
     return;
+  if (!lua_checkstack(L, 4)) /* liblua is not instrumented: never overflow its stack */
+    die("Lua stack");
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     all_utf8(-2, depth + 1);
@@ -97,6 +99,8 @@ static int same(int a, int b, int depth)
     int ok = 1;
     if (depth > 200)
       return 1;
+    if (!lua_checkstack(L, 4))
+      die("Lua stack");
     lua_pushnil(L);
     while (ok && lua_next(L, a)) { /* every key of a is in b, same value */
       lua_pushvalue(L, -2);
