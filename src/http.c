@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include "curl_lazy.h"
@@ -64,6 +65,34 @@ static CURLU *parsed_url(const char *text)
   return u;
 }
 
+int llm_http_check_url(const char *url, char *err, size_t errlen)
+{
+  size_t n = strlen(url);
+  if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+    size_t scheme = strcspn(url, ":/");
+    snprintf(err, errlen, "only http:// and https:// URLs are allowed (this one starts '%.*s')",
+             (int)(scheme < 16 ? scheme : 16), url);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
+      snprintf(err, errlen, "the URL contains a space or a control character");
+      return -1;
+    }
+  if (!parsed_url(url)) {
+    CURLU *u = curl_url();
+    CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
+    if (u)
+      curl_url_cleanup(u);
+    if (rc != CURLUE_OK) {
+      snprintf(err, errlen, "malformed URL (%s)",
+               rc == CURLUE_OUT_OF_MEMORY ? "out of memory" : "curl cannot parse it");
+      return -1;
+    }
+  }
+  return 0;
+}
+
 void llm_http_pool_drain(void)
 {
   while (pool_n > 0)
@@ -91,6 +120,8 @@ struct llm_http {
   char message[CURL_ERROR_SIZE + 128];
 
   int state, error, curl_code;
+  int sends;                  /* times curl was about to send the request */
+  int resend_refused;         /* curl wanted to send it again: refused */
   int in_multi, headers_done, paused;
   long status;
 
@@ -102,7 +133,8 @@ struct llm_http {
   char *body;
   size_t len, cap, max_body;
 
-  double timeout, stall_timeout, last_byte;
+  double timeout, stall_timeout, last_byte; /* last_byte: or the last touch */
+  int stall_on_touch;
   llm_timer *timer;           /* header deadline, then the stall watch */
 
   llm_http_sink sink;
@@ -119,12 +151,21 @@ static void clear_headers(llm_http *h)
   h->hlen = 0;
 }
 
+/* A control byte in a header value (ESC, BEL...; never valid there, RFC
+ * 9110 allows only tab) is kept as the text \xHH: values such as
+ * x-request-id end up printed on terminals and stored in the call log. */
+static int is_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+
 static int hbuf_put(llm_http *h, const char *s, size_t n, int lower)
 {
-  if (h->hlen + n + 1 > h->hcap) {
+  size_t need = n;
+  for (size_t i = 0; i < n; i++)
+    if (is_ctl((unsigned char)s[i]))
+      need += 3;
+  if (h->hlen + need + 1 > h->hcap) {
     size_t cap = h->hcap ? h->hcap : 1024;
     char *p;
-    while (cap < h->hlen + n + 1)
+    while (cap < h->hlen + need + 1)
       cap *= 2;
     p = realloc(h->hbuf, cap);
     if (!p)
@@ -132,10 +173,17 @@ static int hbuf_put(llm_http *h, const char *s, size_t n, int lower)
     h->hbuf = p;
     h->hcap = cap;
   }
-  for (size_t i = 0; i < n; i++)
-    h->hbuf[h->hlen + i] = lower ? (char)tolower((unsigned char)s[i]) : s[i];
-  h->hbuf[h->hlen + n] = '\0';
-  h->hlen += n + 1;
+  for (size_t i = 0, o = h->hlen; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (is_ctl(c)) {
+      snprintf(h->hbuf + o, 5, "\\x%02x", c);
+      o += 4;
+    } else {
+      h->hbuf[o++] = lower ? (char)tolower(c) : (char)c;
+    }
+  }
+  h->hbuf[h->hlen + need] = '\0';
+  h->hlen += need + 1;
   return 0;
 }
 
@@ -227,7 +275,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     if (h->stall_timeout > 0 && !h->timer)
       h->timer = llm_timer_start(h->loop, h->stall_timeout, watch_stall, h);
   }
-  h->last_byte = now;
+  if (!h->stall_on_touch)
+    h->last_byte = now;
   if (h->sink) {
     if (!h->sink(h->ud, data, len, now)) {
       h->paused = 1;
@@ -289,6 +338,31 @@ static void watch_stall(void *ud)
   }
 }
 
+/* ---- one send per transfer ------------------------------------------------ */
+
+/* libcurl (before 8.16's CURLOPT_FORBID_RETRY_ON_REUSE) re-sends a request
+ * on a fresh connection, silently, when a kept-alive connection it reused
+ * dies with nothing received (Curl_retry_request: "Connection died,
+ * retrying a fresh connect", up to 5 times), and likewise for an HTTP/2
+ * stream the server refused. The server may have received and acted on
+ * the first copy, so a POST can reach it more often than the caller's
+ * retry policy allows and counts. curl calls the pre-request callback
+ * right before each send, the re-sends included (it goes back through
+ * CONNECT and DO), so the second call is refused: the transfer fails with
+ * CURLE_ABORTED_BY_CALLBACK and the caller decides whether to retry,
+ * counting the attempt. */
+static int before_send(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+  llm_http *h = ud;
+  (void)ip, (void)local_ip, (void)port, (void)local_port;
+  if (h->sends > 0) {
+    h->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  h->sends++;
+  return CURL_PREREQFUNC_OK;
+}
+
 /* ---- ending ------------------------------------------------------------------------- */
 
 static void finish(llm_http *h, int state)
@@ -331,6 +405,10 @@ static void on_done(llm_xfer *x, CURLcode rc)
   }
   if (h->error == LLM_HTTP_E_TOO_LARGE)
     snprintf(h->message, sizeof h->message, "response body over %zu bytes", h->max_body);
+  else if (h->resend_refused)
+    snprintf(h->message, sizeof h->message,
+             "the connection closed after the request was sent, with no response "
+             "(a kept-alive connection the server had dropped); not re-sent");
   else
     snprintf(h->message, sizeof h->message, "curl error %d: %s%s%s", (int)rc,
              curl_easy_strerror(rc), h->curl_err[0] ? ": " : "", h->curl_err);
@@ -360,7 +438,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
 {
   llm_http *h;
   CURL *e;
-  if (llm_curl_load(err, errlen) != 0)
+  if (llm_curl_load(err, errlen) != 0 || llm_http_check_url(req->url, err, errlen) != 0)
     return NULL;
   raise_fd_limit();
   h = calloc(1, sizeof *h);
@@ -380,6 +458,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   h->max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
   h->timeout = req->timeout;
   h->stall_timeout = req->stall_timeout;
+  h->stall_on_touch = req->stall_on_touch;
 
   for (const char *const *p = req->headers; p && *p; p++) {
     struct curl_slist *l = curl_slist_append(h->req_headers, *p);
@@ -404,6 +483,16 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
     else
       curl_easy_setopt(e, CURLOPT_URL, req->url);
   }
+  /* http and https only, on this transfer and any redirect it might
+   * follow: a base URL of file:///etc/passwd or dict://host:port must not
+   * read files or reach other services. (The _STR options are 7.85+; the
+   * bitmask, option 181/182, is the older spelling of the same.) */
+  if (curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
+    curl_easy_setopt(e, (CURLoption)181, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(e, (CURLoption)182, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  } else {
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
   if (req->body) {
     h->req_body = malloc(req->body_len ? req->body_len : 1);
@@ -422,6 +511,8 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, before_send);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, h);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    ms(req->connect_timeout > 0 ? req->connect_timeout : DEFAULT_CONNECT_TIMEOUT));
   if (strncmp(req->url, "https:", 6) == 0) {
@@ -491,6 +582,8 @@ void llm_http_free(llm_http *h)
   free(h);
 }
 
+void llm_http_touch(llm_http *h, double now) { h->last_byte = now; }
+
 void llm_http_resume(llm_http *h)
 {
   if (h->paused && h->state == LLM_HTTP_RUNNING) {
@@ -508,6 +601,7 @@ size_t llm_http_header_count(const llm_http *h) { return h->nheaders; }
 int llm_http_error(const llm_http *h) { return h->error; }
 const char *llm_http_error_message(const llm_http *h) { return h->message; }
 int llm_http_curl_code(const llm_http *h) { return h->curl_code; }
+int llm_http_sent(const llm_http *h) { return h->sends; }
 llm_http_times llm_http_timing(const llm_http *h) { return h->t; }
 
 void llm_http_header_at(const llm_http *h, size_t i, const char **name, const char **value)

@@ -41,6 +41,10 @@ typedef struct llm_http_request {
   double connect_timeout;      /* seconds, 0: 5 */
   double timeout;              /* seconds, 0: none */
   double stall_timeout;        /* seconds, 0: none */
+  int stall_on_touch;          /* the stall clock restarts only at llm_http_touch
+                                  (the owner saw progress, e.g. a whole event),
+                                  not at every body byte: a server that sends
+                                  only SSE comments stalls out */
   size_t max_body;             /* buffered transfers: cap, 0: 64 MiB */
   int insecure;                /* skip TLS verification (loud opt-in) */
   const char *ca_file;         /* extra CA bundle, or NULL */
@@ -62,6 +66,10 @@ enum llm_http_error {
   LLM_HTTP_E_MEMORY
 };
 
+/* 0 when url is an http:// or https:// URL that curl can parse, else -1
+ * with the reason in err. Loads libcurl (call llm_curl_load first). A
+ * transfer to any other URL does not start. */
+int llm_http_check_url(const char *url, char *err, size_t errlen);
 /* Starts a transfer; NULL with a message in err when it cannot start. */
 llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err, size_t errlen);
 /* Aborts if running (no notification), then frees. */
@@ -70,6 +78,8 @@ void llm_http_free(llm_http *h);
 void llm_http_pool_drain(void);
 /* Stops a running transfer now; on_done is not called. */
 void llm_http_abort(llm_http *h);
+/* Progress on a stall_on_touch transfer: restarts its stall clock. */
+void llm_http_touch(llm_http *h, double now);
 /* Un-pauses a transfer whose sink refused bytes. */
 void llm_http_resume(llm_http *h);
 
@@ -86,6 +96,8 @@ int llm_http_error(const llm_http *h);
 /* A human message for a failure, naming the curl error where there is one. */
 const char *llm_http_error_message(const llm_http *h);
 int llm_http_curl_code(const llm_http *h);
+/* How many times the request went out (0: never reached the network). */
+int llm_http_sent(const llm_http *h);
 
 /* Monotonic timestamps (llm_now): start, response headers complete, first
  * body byte, end; 0 when not reached. */

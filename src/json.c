@@ -141,6 +141,67 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
   return n;
 }
 
+/* Bytes of the maximal subpart of an ill-formed sequence at p (the WHATWG
+ * decoder's rule: the lead byte and the continuation bytes that could
+ * still have completed it), at least 1. */
+static size_t bad_len(const unsigned char *p, const unsigned char *end)
+{
+  unsigned c = p[0], lo = 0x80, hi = 0xbf;
+  size_t need, i = 1;
+  if (c >= 0xc2 && c <= 0xdf)
+    need = 2;
+  else if (c >= 0xe0 && c <= 0xef) {
+    need = 3;
+    lo = c == 0xe0 ? 0xa0 : 0x80;
+    hi = c == 0xed ? 0x9f : 0xbf;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    need = 4;
+    lo = c == 0xf0 ? 0x90 : 0x80;
+    hi = c == 0xf4 ? 0x8f : 0xbf;
+  } else
+    return 1;
+  while (i < need && p + i < end && p[i] >= lo && p[i] <= hi) {
+    i++;
+    lo = 0x80;
+    hi = 0xbf;
+  }
+  return i;
+}
+
+int json_utf8_scrub(const char *text, size_t len, char **out, size_t *outlen)
+{
+  const unsigned char *p = (const unsigned char *)text, *end = p + len, *ok;
+  char *buf, *o;
+  size_t n;
+  while (p < end && (*p < 0x80 || (n = utf8_len(p, end)) != 0))
+    p += *p < 0x80 ? 1 : n;
+  if (p == end)
+    return 0; /* valid: nothing to replace */
+  /* each bad byte becomes at most 3 bytes */
+  if (len > ((size_t)-1 - 1) / 3 || !(buf = malloc(len * 3 + 1)))
+    return -1;
+  ok = (const unsigned char *)text;
+  memcpy(buf, ok, (size_t)(p - ok));
+  o = buf + (p - ok);
+  while (p < end) {
+    if (*p < 0x80) {
+      *o++ = (char)*p++;
+    } else if ((n = utf8_len(p, end)) != 0) {
+      memcpy(o, p, n);
+      o += n;
+      p += n;
+    } else {
+      memcpy(o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      p += bad_len(p, end);
+    }
+  }
+  *o = '\0';
+  *out = buf;
+  *outlen = (size_t)(o - buf);
+  return 1;
+}
+
 static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 {
   unsigned v = 0;

@@ -62,6 +62,13 @@ typedef struct json_error {
 const json_value *json_parse(const char *text, size_t len, json_doc **doc, json_error *err);
 void json_free(json_doc *doc);
 
+/* A browser decodes a body as UTF-8 before JSON.parse sees it: every
+ * ill-formed sequence (its maximal subpart, per the WHATWG decoder)
+ * becomes U+FFFD. Returns 0 when text[0 .. len) is valid UTF-8 (nothing
+ * to do), 1 with a malloc'd, NUL-terminated copy in *out (*outlen bytes)
+ * when something was replaced, or -1 when out of memory. */
+int json_utf8_scrub(const char *text, size_t len, char **out, size_t *outlen);
+
 /* Lookups; NULL when v is not an object/array or has no such member. */
 const json_value *json_get(const json_value *obj, const char *key);
 const json_value *json_at(const json_value *arr, size_t i);

@@ -15,14 +15,15 @@
  * neither strings nor numbers, two keys with the same text and nesting
  * deeper than 64 make the value uncacheable: nil and the reason.
  *
- * It walks Lua values, so it lives in a binding; it is in C because it
- * runs on every cached call (a few microseconds in Lua, well under one
- * here). */
+ * The walk over Lua values is this binding; the spelling of strings,
+ * numbers and key order is the engine src/canon.c (fuzzed alone by
+ * tests/fuzz/fuzz_canon.c). It is in C because it runs on every cached
+ * call (a few microseconds in Lua, well under one here). */
 #include <lauxlib.h>
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "canon.h"
 
 #define MAX_DEPTH 64
 
@@ -33,90 +34,44 @@ typedef struct key {
   int is_integer;
   lua_Integer integer;
   lua_Number number;
-  char buf[48];       /* the text of a number key */
+  char buf[CANON_NUMBER_MAX]; /* the text of a number key */
 } key;
 
-/* The output: a growable byte array in a userdata kept as an upvalue
- * (freed by __gc), so the walk may push freely (no luaL_Buffer rules)
- * and an error raised midway leaks nothing. */
-typedef struct out {
-  char *p;
-  size_t len, cap;
-} out;
+/* The output (src/canon.h) in a userdata kept as an upvalue (freed by
+ * __gc), so the walk may push freely (no luaL_Buffer rules) and an error
+ * raised midway leaks nothing. */
+typedef canon_buf out;
 
 #define SMALL_OBJECT 8 /* keys of smaller objects are sorted on the C stack */
 #define KEEP_BYTES (1u << 20) /* a buffer grown past this is freed after use */
 
 static void add(lua_State *L, out *o, const char *s, size_t n)
 {
-  if (o->len + n > o->cap) {
-    size_t cap = o->cap ? o->cap : 512;
-    while (cap < o->len + n)
-      cap *= 2;
-    char *p = realloc(o->p, cap);
-    if (!p)
-      luaL_error(L, "not enough memory");
-    o->p = p;
-    o->cap = cap;
-  }
-  memcpy(o->p + o->len, s, n);
-  o->len += n;
+  canon_put(o, s, n);
+  if (o->failed)
+    luaL_error(L, "not enough memory");
 }
 
 static void add_char(lua_State *L, out *o, char c)
 {
-  if (o->len < o->cap)
-    o->p[o->len++] = c;
-  else
-    add(L, o, &c, 1);
+  canon_putc(o, c);
+  if (o->failed)
+    luaL_error(L, "not enough memory");
 }
 
 static void put_string(lua_State *L, out *o, const char *s, size_t len)
 {
-  static const char hex[] = "0123456789abcdef";
-  size_t run = 0; /* bytes copied as they are, in one go */
-  add_char(L, o, '"');
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
-      continue;
-    add(L, o, s + run, i - run);
-    run = i + 1;
-    switch (c) {
-    case '"': add(L, o, "\\\"", 2); break;
-    case '\\': add(L, o, "\\\\", 2); break;
-    case '\b': add(L, o, "\\b", 2); break;
-    case '\f': add(L, o, "\\f", 2); break;
-    case '\n': add(L, o, "\\n", 2); break;
-    case '\r': add(L, o, "\\r", 2); break;
-    case '\t': add(L, o, "\\t", 2); break;
-    default: {
-      char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      add(L, o, u, 6);
-    }
-    }
-  }
-  add(L, o, s + run, len - run);
-  add_char(L, o, '"');
+  canon_put_string(o, s, len);
+  if (o->failed)
+    luaL_error(L, "not enough memory");
 }
 
-/* The text of the number at idx into buf (48 bytes); returns its length. */
+/* The text of the number at idx into buf; returns its length. */
 static size_t number_text(lua_State *L, int idx, char *buf)
 {
   if (lua_isinteger(L, idx))
-    return (size_t)snprintf(buf, 48, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
-  lua_Number x = lua_tonumber(L, idx);
-  if (isnan(x))
-    return (size_t)snprintf(buf, 48, "\"NaN\"");
-  if (isinf(x))
-    return (size_t)snprintf(buf, 48, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-  lua_Integer i;
-  if (lua_numbertointeger(x, &i) && (lua_Number)i == x) /* as math.tointeger */
-    return (size_t)snprintf(buf, 48, LUA_INTEGER_FMT, (LUAI_UACINT)i);
-  int n = snprintf(buf, 48, "%.15g", (double)x);
-  if (strtod(buf, NULL) != (double)x)
-    n = snprintf(buf, 48, "%.17g", (double)x);
-  return (size_t)n;
+    return canon_integer((long long)lua_tointeger(L, idx), buf);
+  return canon_number((double)lua_tonumber(L, idx), buf);
 }
 
 static const char *key_text(const key *k) { return k->is_number ? k->buf : k->text; }
@@ -124,11 +79,7 @@ static const char *key_text(const key *k) { return k->is_number ? k->buf : k->te
 static int compare_keys(const void *a, const void *b)
 {
   const key *x = a, *y = b;
-  size_t n = x->len < y->len ? x->len : y->len;
-  int c = memcmp(key_text(x), key_text(y), n);
-  if (c)
-    return c;
-  return x->len < y->len ? -1 : x->len > y->len;
+  return canon_key_compare(key_text(x), x->len, key_text(y), y->len);
 }
 
 static const char *encode(lua_State *L, int idx, out *o, int depth);
@@ -230,7 +181,7 @@ done:
 /* Appends the value at idx; NULL, or why it cannot be encoded. */
 static const char *encode(lua_State *L, int idx, out *o, int depth)
 {
-  char num[48];
+  char num[CANON_NUMBER_MAX];
   switch (lua_type(L, idx)) {
   case LUA_TSTRING: {
     size_t len;
@@ -279,20 +230,14 @@ static int l_encode(lua_State *L)
   } else {
     lua_pushlstring(L, o->p ? o->p : "", o->len);
   }
-  if (o->cap > KEEP_BYTES) {
-    free(o->p);
-    o->p = NULL;
-    o->cap = 0;
-  }
+  if (o->cap > KEEP_BYTES)
+    canon_buf_free(o);
   return err ? 2 : 1;
 }
 
 static int out_gc(lua_State *L)
 {
-  out *o = lua_touserdata(L, 1);
-  free(o->p);
-  o->p = NULL;
-  o->cap = o->len = 0;
+  canon_buf_free(lua_touserdata(L, 1));
   return 0;
 }
 

@@ -9,9 +9,16 @@
  *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
  *     -> stream (after the response headers)  |  nil, err
  *   stream:next() -> event {data=, type=, id=, t=} | nil (clean end) | nil, err
- *   stream:read_all() -> the rest of the body as one string | nil, err
+ *   stream:read_all([max]) -> the rest of the body (or its next max bytes at
+ *     least, when max is given) as one string | nil, err
+ *   stream:head() -> as request's result, without body; first_bytes= the
+ *     body's first 256 bytes as they came
+ *   stream:peek(n) -> the body's first n (<= 256) bytes, waiting for them
+ *     (fewer if the body ends first); the stream still yields them
  *   stream:close()
  *   http.parse_date(s) -> epoch seconds | nil
+ *   http.max_host_connections([n]) -> the previous limit (0: none); sets it
+ *     (default 1000, or LLMRUN_MAX_HOST_CONNECTIONS; src/loop.h says why)
  *
  * A waiting task yields; curl's callbacks only fill C buffers and wake it.
  * Errors are llm.error tables: kind "transport" or "timeout" (with
@@ -33,7 +40,11 @@
  * task to take it; resume below half of it. */
 #define QUEUE_HIGH (1u << 20)
 
-enum want { WANT_NOTHING, WANT_HEADERS, WANT_EVENT, WANT_DONE };
+enum want { WANT_NOTHING, WANT_HEADERS, WANT_EVENT, WANT_DONE, WANT_BYTES, WANT_SNIFF };
+
+/* The first body bytes of a stream are kept to say what came back when
+ * it turns out not to be a stream (an HTML page, a JSON answer). */
+#define SNIFF_MAX 256
 
 typedef struct transfer {
   llm_wait wait;          /* the waiting task's wait; cancel aborts */
@@ -43,7 +54,10 @@ typedef struct transfer {
   int want;
   int streaming;
   int self_idx;           /* stack slot of this userdata in the calling task */
+  size_t want_bytes;      /* WANT_BYTES: this many queued bytes will do */
   llm_framing framing;    /* stream body -> queued events */
+  size_t sniff_len;
+  char sniff[SNIFF_MAX];
 } transfer;
 
 static transfer *check_transfer(lua_State *L)
@@ -60,6 +74,9 @@ static int satisfied(transfer *t)
   case WANT_HEADERS: return llm_http_headers_done(t->h) || state != LLM_HTTP_RUNNING;
   case WANT_EVENT: return llm_framing_pending(&t->framing) || state != LLM_HTTP_RUNNING;
   case WANT_DONE: return state != LLM_HTTP_RUNNING;
+  case WANT_BYTES:
+    return llm_framing_queued_bytes(&t->framing) >= t->want_bytes || state != LLM_HTTP_RUNNING;
+  case WANT_SNIFF: return t->sniff_len >= t->want_bytes || state != LLM_HTTP_RUNNING;
   default: return 0;
   }
 }
@@ -95,9 +112,18 @@ static void on_done(void *ud, llm_http *h)
 static int on_body(void *ud, const char *data, size_t len, double now)
 {
   transfer *t = ud;
+  size_t events = t->framing.count;
   if (llm_framing_queued_bytes(&t->framing) >= QUEUE_HIGH)
     return 0; /* back-pressure: the reader is behind */
+  if (t->sniff_len < SNIFF_MAX) {
+    size_t n = len < SNIFF_MAX - t->sniff_len ? len : SNIFF_MAX - t->sniff_len;
+    memcpy(t->sniff + t->sniff_len, data, n);
+    t->sniff_len += n;
+  }
   llm_framing_feed(&t->framing, data, len, now);
+  /* a whole event is progress; bytes alone (SSE comments) are not */
+  if (t->framing.count > events && t->h) /* t->h is unset while the transfer starts */
+    llm_http_touch(t->h, now);
   maybe_wake(t);
   return 1;
 }
@@ -154,6 +180,13 @@ static void read_request(lua_State *L, llm_http_request *req)
   req->url = lua_tostring(L, -1);
   if (!req->url)
     luaL_error(L, "http request: url (string) expected");
+  {
+    /* a URL that is not http(s), or that curl cannot parse, is misuse:
+     * raised here, never sent, never retried */
+    char err[160];
+    if (llm_curl_load(NULL, 0) == 0 && llm_http_check_url(req->url, err, sizeof err) != 0)
+      luaL_error(L, "http request: %s", err);
+  }
   lua_getfield(L, 1, "method");
   req->method = luaL_optstring(L, -1, "GET");
   lua_getfield(L, 1, "body");
@@ -236,11 +269,12 @@ static int push_failure(lua_State *L, transfer *t)
 }
 
 /* On a success only the headers something reads are copied to Lua (every
- * string is garbage to collect later): request ids, timing and rate
- * limits. An error response gets all of them. */
+ * string is garbage to collect later): request ids, the content type,
+ * timing and rate limits. An error response gets all of them. */
 static int kept_on_success(const char *name)
 {
   return strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
+         strcmp(name, "content-type") == 0 ||
          strcmp(name, "openai-processing-ms") == 0 || strncmp(name, "x-ratelimit-", 12) == 0 ||
          strncmp(name, "anthropic-ratelimit-", 20) == 0 || strncmp(name, "retry-after", 11) == 0;
 }
@@ -309,6 +343,8 @@ static transfer *new_transfer(lua_State *L, llm_http_request *req, const char *f
     lua_pop(L, 1);
     luaL_pushfail(L);
     push_error(L, "transport", err, 0, 0);
+    lua_pushboolean(L, 0); /* libcurl missing, or no memory: a retry cannot help */
+    lua_setfield(L, -2, "retryable");
     return NULL;
   }
   return t;
@@ -366,6 +402,8 @@ static int l_stream(lua_State *L)
   framing = luaL_optstring(L, -1, "raw");
   if (strcmp(framing, "sse") != 0 && strcmp(framing, "ndjson") != 0 && strcmp(framing, "raw") != 0)
     return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
+  /* events, not bytes, prove a framed stream alive (src/http.h) */
+  req.stall_on_touch = strcmp(framing, "raw") != 0;
   llm_task_check_can_wait(L, SCHED(L), "http stream");
   t = new_transfer(L, &req, framing);
   if (!t)
@@ -380,9 +418,16 @@ static int s_status(lua_State *L)
   return 1;
 }
 
+/* The response head, and for a stream the first bytes of its body
+ * (up to 256) as they came. */
 static int s_head(lua_State *L)
 {
-  push_response_head(L, check_transfer(L));
+  transfer *t = check_transfer(L);
+  push_response_head(L, t);
+  if (t->streaming) {
+    lua_pushlstring(L, t->sniff, t->sniff_len);
+    lua_setfield(L, -2, "first_bytes");
+  }
   return 1;
 }
 
@@ -441,7 +486,8 @@ static int read_all_done(lua_State *L, int status, lua_KContext ctx)
   luaL_Buffer b;
   llm_event *ev;
   (void)status;
-  if (llm_http_state(t->h) != LLM_HTTP_DONE)
+  if (llm_http_state(t->h) != LLM_HTTP_DONE &&
+      !(t->want_bytes && llm_framing_queued_bytes(&t->framing) >= t->want_bytes))
     return push_failure(L, t);
   luaL_buffinit(L, &b);
   while ((ev = llm_framing_pop(&t->framing)) != NULL) {
@@ -453,13 +499,37 @@ static int read_all_done(lua_State *L, int status, lua_KContext ctx)
 }
 
 /* Reads the rest of a (usually error) response: the framing is switched
- * to raw so the bytes arrive as they are. */
+ * to raw so the bytes arrive as they are. With max, returns once that
+ * many bytes are in (or the body ended): a hostile body may never end.
+ * The result can be a little longer than max; close the stream after. */
 static int s_read_all(lua_State *L)
 {
   transfer *t = check_transfer(L);
+  lua_Integer max = luaL_optinteger(L, 2, 0);
+  luaL_argcheck(L, max >= 0, 2, "a byte count >= 0 expected");
+  t->want_bytes = (size_t)max;
   llm_framing_set_raw(&t->framing);
   llm_http_resume(t->h);
-  return wait_for(L, t, WANT_DONE, read_all_done);
+  return wait_for(L, t, max > 0 ? WANT_BYTES : WANT_DONE, read_all_done);
+}
+
+static int peek_done(lua_State *L, int status, lua_KContext ctx)
+{
+  transfer *t = (transfer *)ctx;
+  (void)status;
+  lua_pushlstring(L, t->sniff, t->sniff_len < t->want_bytes ? t->sniff_len : t->want_bytes);
+  return 1;
+}
+
+/* The body's first n bytes (n <= 256), once they are in or the body
+ * ended or failed (then fewer), without taking them from the stream. */
+static int s_peek(lua_State *L)
+{
+  transfer *t = check_transfer(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0 && n <= SNIFF_MAX, 2, "a byte count from 0 to 256 expected");
+  t->want_bytes = (size_t)n;
+  return wait_for(L, t, WANT_SNIFF, peek_done);
 }
 
 static int s_close(lua_State *L)
@@ -505,11 +575,27 @@ static int l_parse_date(lua_State *L)
   return 1;
 }
 
+/* max_host_connections([n]) -> the limit before the call. The limit is
+ * the loop's (every transfer shares it); 0 means none. */
+static int l_max_host_connections(lua_State *L)
+{
+  llm_loop *loop = llm_sched_loop(SCHED(L));
+  long before = llm_loop_max_host_connections(loop);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0 && n <= 1000000, 1, "a connection count from 0 (no limit) to 1e6");
+    llm_loop_set_max_host_connections(loop, (long)n);
+  }
+  lua_pushinteger(L, before);
+  return 1;
+}
+
 static const luaL_Reg stream_methods[] = {
   {"next", s_next},
   {"status", s_status},
   {"head", s_head},
   {"read_all", s_read_all},
+  {"peek", s_peek},
   {"close", s_close},
   {NULL, NULL}
 };
@@ -525,6 +611,7 @@ static const luaL_Reg funcs[] = {
   {"request", l_request},
   {"stream", l_stream},
   {"parse_date", l_parse_date},
+  {"max_host_connections", l_max_host_connections},
   {NULL, NULL}
 };
 
@@ -543,5 +630,15 @@ int luaopen__llm_http(lua_State *L)
   luaL_newlibtable(L, funcs);
   lua_pushlightuserdata(L, s);
   luaL_setfuncs(L, funcs, 1);
+  {
+    /* LLMRUN_MAX_HOST_CONNECTIONS=N overrides the default (0: no limit) */
+    const char *env = getenv("LLMRUN_MAX_HOST_CONNECTIONS");
+    char *end;
+    long n = env && *env ? strtol(env, &end, 10) : -1;
+    if (env && *env && (*end != '\0' || n < 0))
+      return luaL_error(L, "LLMRUN_MAX_HOST_CONNECTIONS must be a number >= 0 (0: no limit)");
+    if (n >= 0)
+      llm_loop_set_max_host_connections(llm_sched_loop(s), n);
+  }
   return 1;
 }

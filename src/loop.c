@@ -39,6 +39,7 @@ typedef struct {
 struct llm_loop {
   CURLM *multi;
   size_t nxfers;
+  long max_host_connections; /* 0: no limit */
   int epfd;
   double curl_deadline;  /* when curl wants CURL_SOCKET_TIMEOUT; < 0: never */
   int done_waiting;      /* a transfer finished outside a turn: collect it without blocking */
@@ -122,6 +123,7 @@ llm_loop *llm_loop_new(void)
   loop->wake_w = fds[1];
   loop->curl_deadline = -1;
   loop->watched_fd = -1;
+  loop->max_host_connections = LLM_LOOP_DEFAULT_HOST_CONNECTIONS;
   loop->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (loop->epfd < 0 || watch(loop, EPOLL_CTL_ADD, loop->wake_r, EPOLLIN) != 0) {
     llm_loop_free(loop);
@@ -158,9 +160,19 @@ CURLM *llm_loop_multi(llm_loop *loop)
       curl_multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop);
       curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
       curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
+      curl_multi_setopt(loop->multi, CURLMOPT_MAX_HOST_CONNECTIONS, loop->max_host_connections);
     }
   }
   return loop->multi;
+}
+
+long llm_loop_max_host_connections(const llm_loop *loop) { return loop->max_host_connections; }
+
+void llm_loop_set_max_host_connections(llm_loop *loop, long n)
+{
+  loop->max_host_connections = n < 0 ? 0 : n;
+  if (loop->multi)
+    curl_multi_setopt(loop->multi, CURLMOPT_MAX_HOST_CONNECTIONS, loop->max_host_connections);
 }
 
 size_t llm_loop_pending(const llm_loop *loop)

@@ -31,6 +31,16 @@ void llm_loop_free(llm_loop *loop);
  * NULL when libcurl cannot be loaded. */
 CURLM *llm_loop_multi(llm_loop *loop);
 
+/* At most this many connections to one host (name and port) at once;
+ * more transfers wait in curl's queue for a connection to free up, so a
+ * burst of 10,000 calls does not open 10,000 sockets (a server that
+ * accepts a few thousand would refuse the rest). HTTP/2 multiplexes many
+ * transfers over each connection. 0: no limit. The default is the
+ * official OpenAI SDK's pool size. */
+#define LLM_LOOP_DEFAULT_HOST_CONNECTIONS 1000
+long llm_loop_max_host_connections(const llm_loop *loop);
+void llm_loop_set_max_host_connections(llm_loop *loop, long n);
+
 /* Monotonic clock in seconds (CLOCK_MONOTONIC, nanosecond source). */
 double llm_now(void);
 

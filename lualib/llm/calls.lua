@@ -81,7 +81,8 @@ local guard_mt = {
     if g.abort then return g.abort(call) end
     M.finish(call, nil, errors.new("cancelled", raised == nil
       and "the call was cancelled before it finished"
-      or "the call ended by an error: " .. tostring(raised)))
+      or "the call ended by an error: " .. tostring(raised),
+      { retries = call.retries or 0 })) -- attempts made before the cut
   end,
 }
 

@@ -16,6 +16,7 @@ local transport = require "llm.transport"
 local response = require "llm.response"
 local calls = require "llm.calls"
 local errors = require "llm.errors"
+local untrusted = require "llm.untrusted"
 local dryrun = require "llm.dryrun"
 require "llm.pricing" -- sets resp.cost on every call (its table loads on first use)
 
@@ -37,7 +38,7 @@ local function parse_name(s)
 end
 
 local spec_keys = {
-  name = "string", provider = "string", base_url = "string", api_key = "string",
+  name = "string", provider = "string", base_url = "string", api_key = "string|false",
   organization = "string", project = "string", timeout = "number",
   connect_timeout = "number", stall_timeout = "number", max_retries = "number",
   retry_scale = "number", headers = "table", defaults = "table",
@@ -55,7 +56,11 @@ local function new(spec)
     if want == nil and k ~= "cache" then
       error("llm.model: unknown option '" .. tostring(k) .. "'", 2)
     end
-    if want and type(v) ~= want then
+    if want == "string|false" then
+      if type(v) ~= "string" and v ~= false then
+        error(("llm.model: option '%s' must be a string or false, got %s"):format(k, type(v)), 2)
+      end
+    elseif want and type(v) ~= want then
       error(("llm.model: option '%s' must be a %s, got %s"):format(tostring(k), want, type(v)), 2)
     end
   end
@@ -83,6 +88,9 @@ local function new(spec)
   end
   local cfg = provider.configure(spec)
   cfg.stream_usage = spec.stream_usage
+  transport.check_base_url(cfg.base_url, spec.base_url and "base_url" or pname, 2)
+  -- a server that quotes the key back gets it masked (llm.untrusted)
+  untrusted.add_secret(cfg.api_key)
   if spec.insecure then
     io.stderr:write("llmrun: WARNING: TLS certificate checks are off for ", cfg.base_url, "\n")
   end
@@ -196,6 +204,17 @@ local function parse(fn, ...)
   return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
 end
 
+-- An answer's text is a string, whatever JSON type the server used for
+-- it ({"content": 42} is "42", not the number 42 or "42.0").
+local function text_of(v)
+  if type(v) == "string" then return v end
+  if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2^53 then
+    return ("%d"):format(v)
+  end
+  if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
+  return ""
+end
+
 local function call_opts(self, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("bad argument #2 (table of call options expected, got " .. type(opts) .. ")", 3)
@@ -203,7 +222,9 @@ local function call_opts(self, opts)
   return opts or {}
 end
 
-function Model:_transport_spec(url, body, opts, stream)
+-- call: the llm.calls record; transport keeps call.retries up to date, so
+-- a call cancelled mid-retry still counts the attempts it made.
+function Model:_transport_spec(url, body, opts, stream, call)
   -- the header lines are the same for every call of this model
   local headers = self._header_lines
   if not headers then
@@ -222,6 +243,7 @@ function Model:_transport_spec(url, body, opts, stream)
     insecure = self.insecure, ca_file = self.ca_file,
     parse_error = self.format.parse_error,
     framing = "sse",
+    call = call,
   }
 end
 
@@ -245,7 +267,7 @@ function Model:chat(req, opts)
   if early or early_err then return calls.finish(call, early, early_err) end
 
   local r = self.format.chat_request(self.cfg, self.name, body, false)
-  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
+  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false, call))
   if not res then return calls.finish(call, nil, retries) end
   local parsed, perr = parse(self.format.parse_chat, res.body)
   if not parsed then
@@ -254,7 +276,7 @@ function Model:chat(req, opts)
   end
   local latency = (res.t_end - call.t0) * 1000
   return calls.finish(call, response.new {
-    text = parsed.text,
+    text = text_of(parsed.text),
     tool_calls = parsed.tool_calls,
     finish_reason = parsed.finish_reason,
     usage = parsed.usage,
@@ -281,6 +303,9 @@ Stream.__name = "llm.stream"
 
 local function stream_fail(s, err)
   s.failed = err
+  -- after the first delta a stream is never retried, but the attempts
+  -- that opened it still count
+  if type(err) == "table" and err.retries == nil then err.retries = s.retries or 0 end
   if s.http then s.http:close() end
   local partial = s.state and s.format.stream_result(s.state)
   if partial and partial.text ~= "" then
@@ -333,6 +358,11 @@ function Stream:next()
         err = errors.new("transport", "the stream ended before [DONE]: the response is truncated",
           { truncated = true })
       end
+      if err and not self.saw_event and err.kind ~= "cancelled" and not err.stalled then
+        -- nothing readable came: say what did (status, type, first bytes)
+        err.message = ("%s; the server sent %s"):format(tostring(err.message),
+          transport.describe_reply(self.http:head()))
+      end
       if err then
         stream_fail(self, err)
         error(err, 2)
@@ -341,6 +371,7 @@ function Stream:next()
       return nil
     end
     self.last_t = ev.t
+    self.saw_event = true
     local delta, perr = parse(self.format.stream_event, self.state, ev)
     if perr then self.state.error = perr end
     if self.state.error then
@@ -390,7 +421,8 @@ function Model:stream(req, opts)
   local _ <close> = calls.guard(call, function()
     if returned then return end
     if s.http then s:close() else calls.finish(call, nil,
-      errors.new("cancelled", "the call was cancelled before it finished")) end
+      errors.new("cancelled", "the call was cancelled before it finished",
+        { retries = call.retries or 0 })) end
   end)
   local early, early_err = calls.before(call)
   if early then
@@ -403,7 +435,7 @@ function Model:stream(req, opts)
     calls.finish(call, nil, early_err)
   else
     local r = self.format.chat_request(self.cfg, self.name, body, true)
-    local h, retries = transport.open_stream(self:_transport_spec(r.url, r.body, opts, true))
+    local h, retries = transport.open_stream(self:_transport_spec(r.url, r.body, opts, true, call))
     if not h then
       s.failed = retries
       calls.finish(call, nil, retries)
@@ -452,7 +484,7 @@ function Model:embed(input, opts)
     end
   end
   local r = self.format.embed_request(self.cfg, self.name, ask, opts)
-  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false))
+  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false, call))
   if not res then return calls.finish(call, nil, retries) end
   local parsed, perr = parse(self.format.parse_embed, res.body, #ask)
   if not parsed then return calls.finish(call, nil, perr) end

@@ -12,6 +12,7 @@
 --   with an identical call in flight; similarity and matched_prompt for a
 --   semantic hit. Their latency_ms is the lookup and their usage zero.
 local cjson = require "cjson"
+local json = require "_llm.json" -- reads what servers send (src/lmod_json.c says why)
 
 local M = {}
 
@@ -24,7 +25,7 @@ mt.__index = function(r, k)
   if k == "raw" then
     local body = rawget(r, "_body")
     if body then
-      local ok, doc = pcall(cjson.decode, body)
+      local ok, doc = pcall(json.decode, body)
       if ok then
         rawset(r, "raw", doc)
         return doc

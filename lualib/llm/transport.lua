@@ -9,13 +9,42 @@
 --
 -- spec: {method, url, headers (list of "Name: value"), body (string),
 --        timeout, connect_timeout, stall_timeout, max_retries, retry_scale,
---        framing, parse_error = function(status, body) -> fields, provider}
+--        framing, parse_error = function(status, body) -> fields, provider,
+--        call = the llm.calls record, whose `retries` is kept up to date}
 local http = require "_llm.http"
 local retry = require "llm.retry"
 local errors = require "llm.errors"
 local loop = require "_llm.loop"
+local untrusted = require "llm.untrusted"
 
 local M = {}
+
+-- ---- URLs ------------------------------------------------------------------
+
+-- Where each provider's base URL may come from, for the message.
+local url_sources = {
+  openai = "OPENAI_BASE_URL", anthropic = "ANTHROPIC_BASE_URL", ollama = "OLLAMA_HOST",
+}
+
+--- Raises (misuse) unless url is an http:// or https:// URL with a host:
+-- a base URL of file:///etc/passwd or dict://host must never be used,
+-- and a malformed one is a mistake to fix, not a failure to retry.
+-- source: "base_url", or the provider's name (its variable is named).
+function M.check_base_url(url, source, level)
+  local bad
+  if type(url) ~= "string" then
+    bad = "is missing"
+  elseif not url:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]") then
+    bad = "is not an http:// or https:// URL"
+  elseif url:find("[%z\1-\32\127]") then
+    bad = "contains a space or a control character"
+  end
+  if bad then
+    local from = source == "base_url" and "base_url" or url_sources[source] or "the base URL"
+    local shown = type(url) == "string" and (" '" .. untrusted.escape(url) .. "'") or ""
+    error(("llm.model: the base URL%s (from %s) %s"):format(shown, from, bad), (level or 1) + 1)
+  end
+end
 
 -- ---- debug log (LLMRUN_DEBUG=1): one line per request and response ------
 
@@ -38,8 +67,9 @@ function M.redact(lines)
   return out
 end
 
+-- a debug line quotes servers (error messages): masked and escaped
 local function log(fmt, ...)
-  if debug_on then io.stderr:write("llmrun: ", fmt:format(...), "\n") end
+  if debug_on then io.stderr:write("llmrun: ", untrusted.clean(fmt:format(...)), "\n") end
 end
 
 -- ---- errors ----------------------------------------------------------------------
@@ -120,6 +150,7 @@ local function with_retries(spec, attempt)
   local key_line = "Idempotency-Key: " .. idempotency_key()
   for n = 0, max_retries do
     local t0 = loop.now()
+    if spec.call then spec.call.retries = n end -- counted even if cancelled now
     if debug_on then
       log("-> %s %s (attempt %d) [%s; %s]", spec.method or "GET", spec.url, n + 1,
           table.concat(M.redact(spec.headers or {}), "; "), key_line)
@@ -160,6 +191,38 @@ function M.request(spec)
   end)
 end
 
+--- "200 text/html: <!DOCTYPE html>...": what a stream request got, for
+-- messages (head: a stream's head, with first_bytes; body: more of it).
+function M.describe_reply(head, body)
+  local ctype = head.headers and head.headers["content-type"] or "no content type"
+  local s = snippet(body or head.first_bytes or "")
+  return ("%s %s: %s"):format(head.status or "?", ctype, s ~= "" and s or "(empty body)")
+end
+
+-- A 2xx answer to a stream request that is plainly not an event stream
+-- (an HTML page from a proxy, a JSON answer from a server that ignored
+-- "stream": true) -> a parse error saying what came back, else nil.
+-- Other content types, and a JSON- or HTML-labelled body that starts like
+-- SSE, are read as a stream (some servers mislabel theirs).
+function M.not_a_stream(s)
+  local head = s:head()
+  local ctype = (head.headers["content-type"] or ""):lower()
+  if ctype:find("event-stream", 1, true) or not (ctype:find("json", 1, true)
+      or ctype:find("html", 1, true) or ctype:find("xml", 1, true)) then
+    return nil
+  end
+  -- the first bytes, not the end, which may never come
+  local first = s:peek(256)
+  if first:match("^\239\187\191") then first = first:sub(4) end -- a BOM
+  if first:match("^%s*data:") or first:match("^%s*event:") or first:match("^%s*id:")
+      or first:match("^:") then
+    return nil
+  end
+  s:close()
+  return errors.new("parse", "expected an event stream, the server sent "
+    .. M.describe_reply(head, first), { status = head.status, content_type = ctype })
+end
+
 --- Streaming request -> an open _llm.http stream with a 2xx status and
 -- the number of retries, or nil, err.
 function M.open_stream(spec)
@@ -175,7 +238,11 @@ function M.open_stream(spec)
       return nil, err, err.kind ~= "cancelled" and err.retryable ~= false
     end
     local status = s:status()
-    if status >= 200 and status < 300 then return s end
+    if status >= 200 and status < 300 then
+      local e = (spec.framing or "sse") == "sse" and M.not_a_stream(s)
+      if e then return nil, e, false end
+      return s
+    end
     local head = s:head()
     head.body = s:read_all() or ""
     s:close()

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,15 +109,75 @@ typedef struct response {
 
 enum { KEEP_ALIVE, CLOSE, RESET, STALL };
 
+/* The value of header `name` in the raw request text, or "". */
+static void request_header(const char *req, const char *name, char *out, size_t cap)
+{
+  size_t nlen = strlen(name);
+  const char *p = req, *end = strstr(req, "\r\n\r\n");
+  out[0] = '\0';
+  while ((p = strstr(p, "\r\n")) != NULL && (!end || p < end)) {
+    p += 2;
+    if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+      const char *v = p + nlen + 1, *e = strstr(v, "\r\n");
+      size_t n;
+      while (*v == ' ')
+        v++;
+      n = e ? (size_t)(e - v) : strlen(v);
+      if (n >= cap)
+        n = cap - 1;
+      memcpy(out, v, n);
+      out[n] = '\0';
+      return;
+    }
+  }
+}
+
+/* TEXT with each {{Header-Name}} replaced by that request header's value
+ * (how a hostile server echoes the Authorization header back). */
+static char *expand(const char *text, const char *req)
+{
+  size_t cap = strlen(text) + 1, len = 0;
+  char *out = malloc(cap);
+  for (const char *p = text; *p;) {
+    const char *close;
+    char name[128], value[4096];
+    size_t vlen;
+    if (p[0] != '{' || p[1] != '{' || !(close = strstr(p + 2, "}}")) ||
+        (size_t)(close - p - 2) >= sizeof name) {
+      if (len + 2 > cap)
+        out = realloc(out, cap *= 2);
+      out[len++] = *p++;
+      continue;
+    }
+    memcpy(name, p + 2, (size_t)(close - p - 2));
+    name[close - p - 2] = '\0';
+    request_header(req ? req : "", name, value, sizeof value);
+    vlen = strlen(value);
+    while (len + vlen + 1 > cap)
+      out = realloc(out, cap *= 2);
+    memcpy(out + len, value, vlen);
+    len += vlen;
+    p = close + 2;
+  }
+  out[len] = '\0';
+  return out;
+}
+
 /* Plays one block; returns how the connection continues. */
-static int play(int fd, const char *block)
+static int play(int fd, const char *block, const char *request)
 {
   response r = {.headlen = 0, .started = 0};
   char *copy = strdup(block), *save = NULL, *line;
-  char *buf = malloc(strlen(block) + 1);
+  char *buf = malloc(strlen(block) + 1 + 8192);
   int outcome = KEEP_ALIVE;
   for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
     size_t n;
+    char *expanded = NULL;
+    if (strstr(line, "{{")) { /* substitutions: the line may grow */
+      expanded = expand(line, request);
+      buf = realloc(buf, strlen(block) + strlen(expanded) + 1);
+      line = expanded;
+    }
     if (strncmp(line, "status ", 7) == 0) {
       int code = atoi(line + 7);
       const char *reason = strchr(line + 7, ' ');
@@ -157,7 +218,23 @@ static int play(int fd, const char *block)
       outcome = RESET;
     } else if (strcmp(line, "stall") == 0) {
       outcome = STALL;
+    } else if (strncmp(line, "repeat ", 7) == 0) {
+      /* repeat COUNT SECONDS TEXT: a chunk every SECONDS, COUNT times */
+      int count = 0, off = 0;
+      double every = 0;
+      if (sscanf(line + 7, "%d %lf %n", &count, &every, &off) >= 2 && off > 0) {
+        char sz[32];
+        n = unescape(line + 7 + off, buf);
+        snprintf(sz, sizeof sz, "%zx\r\n", n);
+        for (int k = 0; k < count; k++) {
+          if (send_all(fd, sz, strlen(sz)) != 0 || send_all(fd, buf, n) != 0 ||
+              send_all(fd, "\r\n", 2) != 0)
+            break; /* the client went away */
+          sleep_s(every);
+        }
+      }
     }
+    free(expanded);
   }
   free(copy);
   free(buf);
@@ -219,9 +296,7 @@ static void *serve(void *ud)
     pthread_mutex_lock(&m->mu);
     i = m->nrequests;
     if (i < MAX_REQUESTS)
-      m->requests[i] = req;
-    else
-      free(req);
+      m->requests[i] = req; /* kept (and freed) by the server */
     m->nrequests++;
     if (m->log_path) {
       FILE *log = fopen(m->log_path, "a");
@@ -231,7 +306,9 @@ static void *serve(void *ud)
       }
     }
     pthread_mutex_unlock(&m->mu);
-    outcome = play(fd, m->blocks[i < m->nblocks ? i : m->nblocks - 1]);
+    outcome = play(fd, m->blocks[i < m->nblocks ? i : m->nblocks - 1], req);
+    if (i >= MAX_REQUESTS)
+      free(req);
   }
   if (outcome == RESET) {
     struct linger lg = {1, 0}; /* close() now sends RST, not FIN */

@@ -18,6 +18,9 @@
  *   close                    close the connection (FIN)
  *   reset                    abort the connection (RST)
  *   stall                    send nothing more; hold the connection open
+ *   repeat COUNT SECONDS TEXT  send TEXT as a chunk COUNT times, SECONDS apart
+ * In TEXT, {{Name}} is replaced by the value of the request's header Name
+ * (a server that echoes what it was sent).
  * A block that neither closes, resets nor stalls keeps the connection
  * alive for the next request.
  *

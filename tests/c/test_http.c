@@ -223,6 +223,63 @@ static void test_abort(void)
   mock_http_stop(m);
 }
 
+/* libcurl re-sends a request on its own when a kept-alive connection
+ * turns out dead after the request went out (nothing came back): a POST
+ * would reach the server twice behind the caller's back. The transfer
+ * must fail instead, after exactly one send, and say so. */
+static void test_no_silent_resend_on_dead_reused_connection(void)
+{
+  mock_http *m = mock_http_start("status 200 OK\nbody warm\n---\nclose\n");
+  llm_http_request req = {.method = "POST", .body = "{\"a\":1}", .body_len = 7};
+  result r1 = {0}, r2 = {0};
+  llm_http *h1 = run(m, "/v1/chat/completions", &req, &r1);
+  llm_http *h2 = run(m, "/v1/chat/completions", &req, &r2);
+  CHECK_INT(llm_http_status(h1), 200);
+  CHECK_INT(r2.done, 1);
+  CHECK_INT(llm_http_state(h2), LLM_HTTP_FAILED);
+  CHECK_INT(llm_http_error(h2), LLM_HTTP_E_TRANSPORT);
+  CHECK_INT(mock_http_requests(m), 2); /* warm-up + one send, no silent re-send */
+  CHECK(llm_http_sent(h2));
+  CHECK(strstr(llm_http_error_message(h2), "not re-sent") != NULL);
+  llm_http_free(h1);
+  llm_http_free(h2);
+  mock_http_stop(m);
+}
+
+/* Only http and https: a file:, dict: or malformed URL never starts. */
+static void test_only_http_urls(void)
+{
+  static const char *const bad[] = {"file:///etc/hostname", "dict://127.0.0.1:1/", "ftp://h/",
+                                    "gopher://h/", "http://[::1", "http://a b/", "/relative"};
+  llm_http_request req = {.method = "GET", .on_done = on_done};
+  char err[256];
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    req.url = bad[i];
+    err[0] = '\0';
+    CHECK(llm_http_start(loop, &req, err, sizeof err) == NULL);
+    CHECK(err[0] != '\0');
+    CHECK(llm_http_check_url(bad[i], err, sizeof err) == -1);
+  }
+  CHECK(llm_http_check_url("http://127.0.0.1:8080/v1", err, sizeof err) == 0);
+  CHECK(llm_http_check_url("HTTPS://api.openai.com/v1/chat/completions", err, sizeof err) == 0);
+}
+
+/* stall_on_touch: bytes alone (SSE comments) do not keep a transfer
+ * alive; only the owner's touches do. */
+static void test_stall_counts_touches_not_bytes(void)
+{
+  mock_http *m = mock_http_start("status 200 OK\nchunked\nrepeat 100 0.05 : keepalive\\n\\n\nend\n");
+  llm_http_request req = {.method = "GET", .sink = sink, .stall_timeout = 0.3, .stall_on_touch = 1};
+  result r = {0};
+  double t0 = llm_now();
+  llm_http *h = run(m, "/keepalive", &req, &r);
+  CHECK_INT(llm_http_error(h), LLM_HTTP_E_STALLED);
+  CHECK(llm_now() - t0 < 2.0); /* the server would go on for 5 s */
+  CHECK(r.got_len > 0);        /* bytes did come */
+  llm_http_free(h);
+  mock_http_stop(m);
+}
+
 int main(void)
 {
   loop = llm_loop_new();
@@ -234,6 +291,9 @@ int main(void)
   test_stream_stall_and_header_timeout();
   test_body_cap_and_informational();
   test_abort();
+  test_no_silent_resend_on_dead_reused_connection();
+  test_only_http_urls();
+  test_stall_counts_touches_not_bytes();
   llm_loop_free(loop);
   llm_http_pool_drain();
   return check_report("http");

@@ -9,15 +9,22 @@ function M.script(...)
   return table.concat({ ... }, "\n---\n") .. "\n"
 end
 
-function M.start(script, seconds)
+-- mode: a hostile server built into mockhttp (`mockhttp --modes`) instead
+-- of a script.
+local function start(script, seconds, mode)
   local bin = assert(os.getenv("MOCKHTTP"), "MOCKHTTP is not set (run through ctest)")
   local dir = os.tmpname()
   os.remove(dir)
   local sfile, lfile = dir .. ".script", dir .. ".log"
-  local f = assert(io.open(sfile, "w"))
-  f:write(script)
-  f:close()
-  local p = assert(io.popen(("%s %s %s %d"):format(bin, sfile, lfile, seconds or 30), "r"))
+  local first = sfile
+  if mode then
+    first = "--mode " .. mode
+  else
+    local f = assert(io.open(sfile, "w"))
+    f:write(script)
+    f:close()
+  end
+  local p = assert(io.popen(("%s %s %s %d"):format(bin, first, lfile, seconds or 30), "r"))
   local port, pid = p:read("n", "n")
   assert(port and pid, "mockhttp did not start")
   local srv = { port = port, pid = pid, url = ("http://127.0.0.1:%d"):format(port), pipe = p }
@@ -59,5 +66,10 @@ function M.start(script, seconds)
   end
   return setmetatable(srv, { __gc = srv.stop, __close = srv.stop })
 end
+
+function M.start(script, seconds) return start(script, seconds) end
+
+--- A hostile server: mock.hostile "echo-auth" (modes in tests/tools/mockhttp.c).
+function M.hostile(mode, seconds) return start(nil, seconds, mode) end
 
 return M

@@ -20,9 +20,11 @@ local function chat_body(text, usage)
   }
 end
 
+-- the mock unescapes \n in a script line: JSON escapes are doubled so the
+-- server sends them as JSON (a raw line break inside a string is not JSON)
 local function reply(status, body, extra)
   return table.concat({ "status " .. status, "header Content-Type: application/json",
-                        extra or "", "body " .. body }, "\n")
+                        extra or "", "body " .. body:gsub("\\", "\\\\") }, "\n")
 end
 
 local function model_for(srv, cache, extra)
@@ -199,7 +201,7 @@ T.test("exact hit: one upstream call, latency is the lookup, saved is the origin
   T.eq(assert(llm.model({ name = "gpt-4o-mini", provider = "openai", base_url = srv.url .. "/v1" })
     :with_cache(c):chat { user = "Name three primes.", temperature = 0 }).cached, "exact")
   T.err(function() m:with_cache(42) end, "cache option must be a cache")
-  T.err(function() llm.model { name = "x", provider = "openai", cache = "yes" } end,
+  T.err(function() llm.model { name = "x", provider = "openai", api_key = "k", cache = "yes" } end,
         "cache option must be a cache")
   c:close()
   remove_db(path)

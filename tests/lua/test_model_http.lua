@@ -267,7 +267,7 @@ T.test("misuse raises clear errors", function()
     "headers must be a list")
   -- "vendor/model" with an unknown prefix is a model name (OpenRouter style)
   T.eq(llm.model({ name = "meta-llama/llama-3-8b", provider = "openai",
-                   base_url = "http://x/v1" }).name, "meta-llama/llama-3-8b")
+                   base_url = "http://x/v1", api_key = "k" }).name, "meta-llama/llama-3-8b")
 end)
 
 T.test("LLMRUN_DEBUG logs requests with secrets redacted", function()

@@ -11,6 +11,7 @@
 --     message_stop; ping and unknown events are ignored; `error` events
 --     (e.g. overloaded_error) end the stream with the provider's message.
 local cjson = require "cjson"
+local json = require "_llm.json" -- reads what servers send (src/lmod_json.c says why)
 local errors = require "llm.errors"
 
 local null = cjson.null
@@ -127,7 +128,7 @@ local function snippet(s)
 end
 
 function P.parse_chat(text)
-  local ok, doc = pcall(cjson.decode, text)
+  local ok, doc = pcall(json.decode, text)
   if not ok or type(doc) ~= "table" then
     return nil, errors.new("parse", "messages response is not a JSON object: " .. snippet(text))
   end
@@ -176,7 +177,7 @@ local function merge_usage(st, u)
 end
 
 function P.stream_event(st, ev)
-  local ok, doc = pcall(cjson.decode, ev.data)
+  local ok, doc = pcall(json.decode, ev.data)
   if not ok or type(doc) ~= "table" then
     st.error = errors.new("parse", "stream event is not JSON: " .. snippet(ev.data))
     return nil

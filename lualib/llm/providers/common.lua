@@ -12,6 +12,16 @@ function M.env(name)
   return v
 end
 
+--- Is this URL's host the local machine (localhost, 127.0.0.0/8, ::1)?
+function M.is_loopback(url)
+  local host = tostring(url):match("^%a[%w+.-]*://([^/?#]*)") or ""
+  host = host:gsub("^.*@", ""):lower()
+  if host:match("^%[::1%]") then return true end
+  host = host:gsub(":%d*$", "")
+  return host == "localhost" or host:match("%.localhost$") ~= nil
+    or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
 --- JSON null (cjson.null) as nil.
 function M.nonnull(v)
   if v == null then return nil end

@@ -3,6 +3,7 @@
 -- llmrun's own simulator. Pure functions: requests to bytes, bytes to
 -- results. Formats: ../shared/RELIABILITY.md §C.2.
 local cjson = require "cjson"
+local json = require "_llm.json" -- reads what servers send (src/lmod_json.c says why)
 local errors = require "llm.errors"
 
 local null = cjson.null
@@ -15,11 +16,20 @@ local env, nonnull = common.env, common.nonnull
 
 --- Connection settings from the model spec, then the environment, as the
 -- official SDKs read it.
+-- No key and a remote server: refused rather than sent unauthenticated
+-- (a loopback server, e.g. vLLM or llama.cpp, may need none; api_key =
+-- false says "send none" anywhere).
 function P.configure(spec)
-  local base = spec.base_url or env("OPENAI_BASE_URL") or P.DEFAULT_BASE_URL
+  local base = (spec.base_url or env("OPENAI_BASE_URL") or P.DEFAULT_BASE_URL):gsub("/+$", "")
+  local key = spec.api_key
+  if key == nil then key = env("OPENAI_API_KEY") end
+  if key == nil and not common.is_loopback(base) then
+    error(("llm.model: no API key for %s: set OPENAI_API_KEY or api_key = \"...\" "
+      .. "(api_key = false sends none)"):format(base), 3)
+  end
   return {
-    base_url = (base:gsub("/+$", "")),
-    api_key = spec.api_key or env("OPENAI_API_KEY"),
+    base_url = base,
+    api_key = key or nil,
     organization = spec.organization or env("OPENAI_ORG_ID"),
     project = spec.project or env("OPENAI_PROJECT_ID"),
   }
@@ -79,7 +89,7 @@ function P.usage(u)
 end
 
 local function decode(text, what)
-  local ok, doc = pcall(cjson.decode, text)
+  local ok, doc = pcall(json.decode, text)
   if not ok or type(doc) ~= "table" then
     return nil, errors.new("parse", what .. " is not a JSON object: " .. snippet(text))
   end
@@ -234,7 +244,7 @@ end
 -- {"error":{message,type,param,code}}, Anthropic {"type":"error",
 -- "error":{type,message}}, Ollama {"error":"..."}. nil if none.
 function P.parse_error(status, body)
-  local ok, doc = pcall(cjson.decode, body or "")
+  local ok, doc = pcall(json.decode, body or "")
   if not ok or type(doc) ~= "table" then return nil end
   local e = nonnull(doc.error)
   if type(e) == "string" then return { message = e } end
