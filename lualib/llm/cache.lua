@@ -717,7 +717,8 @@ M.Cache = Cache
 M.canonical = canon.encode
 --- The key (hex) the cache gives a chat request to model m (for tests and tools).
 function M.key(m, req)
-  local body = require("llm.model").Model.normalize(req, m.defaults or {})
+  local body = m.request_body and m:request_body(req)
+    or require("llm.model").Model.normalize(req, m.defaults or {})
   return C.hex(sha256(assert(canon.request(m, "chat", body))))
 end
 M._count = count
