@@ -9,6 +9,7 @@
 -- from llmrun's output.
 local T = ...
 local mock = require "mock"
+local cjson_null = require("cjson").null
 
 local DIR = assert(os.getenv("LLMRUN_SOURCE_DIR"), "LLMRUN_SOURCE_DIR is not set (run through ctest)")
   .. "/tests/fixtures/providers"
@@ -110,6 +111,35 @@ local function check_error(err, e, what)
   for k, v in pairs(e) do T.eq(err[k], v, what .. ": err." .. k) end
 end
 
+-- A stream's r.raw is the message the same call would have returned
+-- without streaming: its text, tool calls and usage match the sidecar.
+local function check_raw(provider, raw, e, what)
+  T.ok(type(raw) == "table", what .. ": assembled raw message")
+  if provider == "openai" then
+    local msg = raw.choices[1].message
+    local content = msg.content
+    if content == cjson_null then content = "" end
+    T.eq(content, e.text, what .. ": raw content")
+    T.eq(#(msg.tool_calls or {}), #(e.tool_calls or {}), what .. ": raw tool_calls")
+    if e.usage then T.eq(raw.usage.prompt_tokens, e.usage.prompt_tokens, what .. ": raw usage") end
+    T.eq(raw.id, e.id, what .. ": raw id")
+  else
+    local text, tools = {}, {}
+    for _, b in ipairs(raw.content) do
+      if b.type == "text" then text[#text + 1] = b.text end
+      if b.type == "tool_use" then tools[#tools + 1] = b end
+    end
+    T.eq(table.concat(text), e.text, what .. ": raw text blocks")
+    T.eq(#tools, #(e.tool_calls or {}), what .. ": raw tool_use blocks")
+    for i, b in ipairs(tools) do
+      T.eq(type(b.input), "table", what .. ": raw tool_use input decoded")
+      T.eq(b.id, e.tool_calls[i].id, what .. ": raw tool_use id")
+    end
+    if e.usage then T.eq(raw.usage.output_tokens, e.usage.completion_tokens, what .. ": raw usage") end
+    T.eq(raw.id, e.id, what .. ": raw id")
+  end
+end
+
 -- ---- one replay ----------------------------------------------------------------------
 
 local function model_for(fx, srv)
@@ -160,7 +190,7 @@ local function replay(name, fx, srv, chunking)
   T.ok(r, what .. ": " .. tostring(err))
   T.eq(table.concat(texts), e.text, what .. ": deltas")
   check_result(r, e, what)
-  T.ok(type(r.raw) == "table", what .. ": assembled raw message")
+  check_raw(fx.provider, r.raw, e, what)
   if fx.cost then T.near(r.cost, fx.cost, 1e-12, what .. ": cost") end
 end
 
