@@ -282,3 +282,44 @@ T.test("non-streamed tool_use input reaches the user byte for byte ([] and long 
   T.eq(r.tool_calls[1]["function"].arguments, input)
   srv:stop()
 end)
+
+-- One script, two providers: llm.route.fallback moves a tool loop from an
+-- OpenAI model to an Anthropic one mid-conversation. The answers are real
+-- recordings from tests/fixtures/providers.
+T.test("a two-turn tool loop through llm.route.fallback, OpenAI then Anthropic", function()
+  local dir = os.getenv("LLMRUN_SOURCE_DIR") .. "/tests/fixtures/providers/"
+  local function body_of(name)
+    local f = assert(io.open(dir .. name .. ".body", "rb"))
+    local s = f:read("a")
+    f:close()
+    return (s:gsub("\\", "\\\\"):gsub("\n", "\\n"))
+  end
+  local oai_srv <close> = mock.start(script(
+    "status 200\nheader Content-Type: application/json\nbody " .. body_of("oai-chat-tool-ratelimit"),
+    "status 500\nheader Content-Type: application/json\nbody {\"error\":{\"message\":\"down\"}}"))
+  local ant_srv <close> = mock.start(script(
+    "status 200\nheader Content-Type: application/json\nbody " .. body_of("ant-chat-text")))
+  local route = llm.route.fallback {
+    llm.model { name = "gpt-4o-mini", provider = "openai", base_url = oai_srv.url, api_key = "k", max_retries = 0 },
+    llm.model { name = "claude-sonnet-4-5", provider = "anthropic", base_url = ant_srv.url, api_key = KEY },
+  }
+  local tools = { { type = "function", ["function"] = { name = "lookup_population",
+    parameters = { type = "object", properties = { country = { type = "string" } } } } } }
+  local messages = { { role = "user", content = "Can the country of Crumpet have dragons?" } }
+  local r1 = assert(route:chat { messages = messages, tools = tools })
+  T.eq(r1.provider, "openai")
+  local call = r1.tool_calls[1]
+  T.eq(call["function"].arguments, '{"country":"Crumpet"}')
+  messages[#messages + 1] = { role = "assistant", content = r1.text ~= "" and r1.text or nil,
+                              tool_calls = r1.tool_calls }
+  messages[#messages + 1] = { role = "tool", tool_call_id = call.id, content = "123124" }
+  local r2 = assert(route:chat { messages = messages, tools = tools })
+  T.eq(r2.provider, "anthropic")
+  T.ok(r2.text:find("Hello!", 1, true))
+  local sent = cjson.decode(ant_srv:requests()[1].body)
+  T.eq(sent.tools[1].name, "lookup_population")
+  T.eq(sent.messages[2].content[1], { type = "tool_use", id = call.id, name = "lookup_population",
+                                      input = { country = "Crumpet" } })
+  T.eq(sent.messages[3], { role = "user", content = {
+    { type = "tool_result", tool_use_id = call.id, content = "123124" } } })
+end)
