@@ -395,6 +395,20 @@ T.test("the generated table is well formed", function()
   T.ok(data.source:find("2026-07-24", 1, true))
 end)
 
+T.test("an OpenAI-style response's cache_write_tokens are priced at the cache-write price", function()
+  -- constructed body: no real recording with a non-zero cache_write_tokens was found
+  local body = cjson.encode { id = "gen-1", object = "chat.completion", model = "anthropic/claude-sonnet-4-5",
+    choices = { { index = 0, message = { role = "assistant", content = "ok" }, finish_reason = "stop" } },
+    usage = { prompt_tokens = 1000, completion_tokens = 10, total_tokens = 1010,
+              prompt_tokens_details = { cached_tokens = 300, cache_write_tokens = 200 } } }
+  local srv <close> = mock.start(mock.script("status 200\nheader Content-Type: application/json\nbody " .. body))
+  local m = llm.model { name = "openrouter/anthropic/claude-sonnet-4-5", provider = "openai",
+                        base_url = srv.url, api_key = "k" }
+  local r = assert(m:chat "hi")
+  T.eq({ r.usage.cached_tokens, r.usage.cache_creation_tokens }, { 300, 200 })
+  T.near(r.cost, 500 * 3e-6 + 300 * 3e-7 + 200 * 3.75e-6 + 10 * 1.5e-5, TOL)
+end)
+
 -- Anthropic's rule (platform.claude.com pricing, "Prompt caching"): a
 -- 1-hour cache write costs 2x the base input price. The source table had
 -- 6e-6 for Claude Haiku 3 and Opus 3; the generator corrects such rows.
