@@ -11,9 +11,19 @@
 -- cache_write (5-minute writes), cache_write_1h, batch_input,
 -- batch_output, long-context tiers {above = N, input, output, cache_read,
 -- cache_write, cache_write_1h}, max_input_tokens, max_output_tokens,
--- provider (LiteLLM's litellm_provider) and mode. Priority/flex service
--- tiers, audio, image and per-query prices are left out: llmrun does not
--- make those calls.
+-- provider (LiteLLM's litellm_provider) and mode, and web_search (USD
+-- per server-side search: search_context_cost_per_query, medium size).
+-- Priority/flex service tiers, audio and image prices are left out:
+-- llmrun does not make those calls.
+--
+-- Anthropic's cache-write rule: a 5-minute write costs 1.25x the base
+-- input price and a 1-hour write 2x (platform.claude.com/docs/en/
+-- about-claude/pricing, "Prompt caching"). Every claude-* row (and its
+-- tiers) is checked against it: a missing or different 1-hour price and
+-- a missing 5-minute price are set by the rule, and the generated file
+-- lists those rows.
+-- CLAUDE_EXTRA adds Claude rows the source lacks (claude-3-5-*, the
+-- -latest aliases), from the same pricing page.
 local cjson = require "cjson"
 
 local SOURCE = "LiteLLM model_prices_and_context_window.json, as synced on 2026-07-24 "
@@ -32,6 +42,27 @@ local EXTRA = {
   ["text-embedding-3-small"] = { provider = "openai", mode = "embedding", input = 0.02e-6, output = 0 },
   ["text-embedding-3-large"] = { provider = "openai", mode = "embedding", input = 0.13e-6, output = 0 },
   ["text-embedding-ada-002"] = { provider = "openai", mode = "embedding", input = 0.10e-6, output = 0 },
+}
+
+-- Claude rows the source lacks (USD per token), from Anthropic's pricing
+-- page: Claude Sonnet 3.5 $3 / $15 per 1M tokens, Claude Haiku 3.5 $0.80 /
+-- $4; cache prices by the rule below. -latest aliases name the newest
+-- snapshot of each.
+local function claude_row(input, output, max_output)
+  return { provider = "anthropic", mode = "chat", input = input, output = output,
+           cache_read = input / 10, max_input_tokens = 200000, max_output_tokens = max_output }
+end
+local CLAUDE_EXTRA = {
+  ["claude-3-5-sonnet-20240620"] = claude_row(3e-6, 15e-6, 8192),
+  ["claude-3-5-sonnet-20241022"] = claude_row(3e-6, 15e-6, 8192),
+  ["claude-3-5-sonnet-latest"] = claude_row(3e-6, 15e-6, 8192),
+  ["claude-3-5-haiku-20241022"] = claude_row(0.8e-6, 4e-6, 8192),
+  ["claude-3-5-haiku-latest"] = claude_row(0.8e-6, 4e-6, 8192),
+}
+-- aliases of rows the source has: alias -> row
+local CLAUDE_ALIASES = {
+  ["claude-3-7-sonnet-latest"] = "claude-3-7-sonnet-20250219",
+  ["claude-3-opus-latest"] = "claude-3-opus-20240229",
 }
 
 local function num(v)
@@ -91,6 +122,8 @@ local function entry_of(m)
     cache_write_1h = num(m.cache_creation_input_token_cost_above_1hr),
     batch_input = num(m.input_cost_per_token_batches),
     batch_output = num(m.output_cost_per_token_batches),
+    web_search = type(m.search_context_cost_per_query) == "table"
+      and num(m.search_context_cost_per_query.search_context_size_medium) or nil,
     tiers = tiers_of(m),
     max_input_tokens = int(m.max_input_tokens),
     max_output_tokens = int(m.max_output_tokens),
@@ -109,7 +142,8 @@ local function fmt_number(v)
 end
 
 local FIELDS = { "provider", "mode", "input", "output", "cache_read", "cache_write",
-  "cache_write_1h", "batch_input", "batch_output", "max_input_tokens", "max_output_tokens" }
+  "cache_write_1h", "batch_input", "batch_output", "web_search", "max_input_tokens",
+  "max_output_tokens" }
 local TIER_FIELDS = { "above", "input", "output", "cache_read", "cache_write", "cache_write_1h" }
 
 local function fmt_value(v)
@@ -149,6 +183,47 @@ end
 for name, e in pairs(EXTRA) do
   if not models[name] then models[name] = e end
 end
+for name, e in pairs(CLAUDE_EXTRA) do
+  if not models[name] then models[name] = e end
+end
+for alias, name in pairs(CLAUDE_ALIASES) do
+  if not models[alias] and models[name] then
+    local copy = {}
+    for k, v in pairs(models[name]) do copy[k] = v end
+    models[alias] = copy
+  end
+end
+
+-- Anthropic's rule: write 5m = 1.25 x input, write 1h = 2 x input, for the
+-- base prices and each tier (a tier without its own input uses the base).
+local function rule_price(input, factor)
+  return tonumber(("%.12g"):format(input * factor))
+end
+local function same(a, b)
+  return a ~= nil and math.abs(a - b) <= 1e-9 * math.max(math.abs(a), math.abs(b))
+end
+local derived = {} -- "name: what" lines for the generated header
+-- The 1-hour price must follow the rule (the source had wrong ones); a
+-- 5-minute price is only filled in when missing, because Anthropic's own
+-- table departs from the rule there once (Claude Haiku 3: $0.30, not
+-- 1.25 x $0.25).
+local function apply_rule(name, t, input, where)
+  for field, factor in pairs({ cache_write = 1.25, cache_write_1h = 2 }) do
+    local want = rule_price(input, factor)
+    if (field == "cache_write_1h" or t[field] == nil) and not same(t[field], want) then
+      derived[#derived + 1] = ("%s%s %s %s -> %s"):format(name, where, field,
+        t[field] and ("was " .. tostring(t[field])) or "missing", tostring(want))
+      t[field] = want
+    end
+  end
+end
+for name, e in pairs(models) do
+  if name:match("^claude") then
+    apply_rule(name, e, e.input, "")
+    for _, t in ipairs(e.tiers or {}) do apply_rule(name, t, t.input or e.input, (" (above %d)"):format(t.above)) end
+  end
+end
+table.sort(derived)
 
 local names = {}
 for name in pairs(models) do names[#names + 1] = name end
@@ -159,8 +234,11 @@ local out = {}
 out[#out + 1] = "-- llmrun's price table (USD per token). GENERATED by scripts/gen_pricing.lua: do not edit."
 out[#out + 1] = "-- Source: " .. SOURCE .. ";"
 out[#out + 1] = "-- text-embedding-3-small/-3-large/ada-002: OpenAI list prices (0.02/0.13/0.10 USD per 1M)."
+out[#out + 1] = "-- claude-3-5-* and -latest aliases: Anthropic's pricing page (not in the source)."
 out[#out + 1] = ("-- %d models; left out (image, audio, realtime or unpriced): %s."):format(#names,
   table.concat(skipped, ", "))
+out[#out + 1] = "-- Cache-write prices set by Anthropic's rule (1h = 2x input always; 5m = 1.25x input where missing):"
+for _, line in ipairs(derived) do out[#out + 1] = "--   " .. line end
 out[#out + 1] = "return {"
 out[#out + 1] = ("source=%q,"):format(SOURCE)
 out[#out + 1] = ("synced=%q,"):format(SYNCED)

@@ -304,13 +304,22 @@ local function logprob_pairs(list)
   return out
 end
 
+-- What the provider returned beside the text that a hit gives back too
+-- (README "Responses").
+local KEPT = { "refusal", "reasoning", "stop_sequence", "citations", "system_fingerprint" }
+
+local function keep_extras(to, from)
+  for _, k in ipairs(KEPT) do to[k] = from[k] end
+  return to
+end
+
 local function encode_response(resp)
-  return pcall(cjson.encode, {
+  return pcall(cjson.encode, keep_extras({
     v = 1, text = resp.text, tool_calls = resp.tool_calls, finish_reason = resp.finish_reason,
     choices = resp.choices, usage = resp.usage, model = resp.model,
     latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms, cost = resp.cost,
     logprobs = logprob_pairs(resp.logprobs),
-  })
+  }, resp))
 end
 
 local function decode_response(value)
@@ -360,7 +369,7 @@ end
 -- A cache hit for this call: latency is the lookup; `saved` the original.
 local function hit_response(self, call, doc, kind, extra)
   local latency = (now() - call.t0) * 1000
-  local r = response.new {
+  local r = response.new(keep_extras({
     text = doc.text, tool_calls = doc.tool_calls, finish_reason = doc.finish_reason,
     choices = doc.choices, usage = zero_usage(), model = doc.model or call.model.name,
     logprobs = doc.logprobs,
@@ -372,7 +381,7 @@ local function hit_response(self, call, doc, kind, extra)
     similarity = extra and extra.similarity,
     matched_prompt = extra and extra.prompt,
     shared = extra and extra.shared or nil,
-  }
+  }, doc))
   if call.kind == "stream" then
     r.replay = replay_of(doc, call.opts.replay or self.replay)
   end
@@ -510,9 +519,10 @@ local function chat_plan(self, call)
     end
   end
   plan.shared_hit = function(resp)
-    local doc = { text = resp.text, tool_calls = resp.tool_calls, finish_reason = resp.finish_reason,
-                  choices = resp.choices, usage = resp.usage, model = resp.model,
-                  latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms, cost = resp.cost }
+    local doc = keep_extras({ text = resp.text, tool_calls = resp.tool_calls,
+                  finish_reason = resp.finish_reason, choices = resp.choices, usage = resp.usage,
+                  model = resp.model, latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms,
+                  cost = resp.cost }, resp)
     return hit_response(self, call, doc, "exact", { shared = true })
   end
   return plan
@@ -717,7 +727,8 @@ M.Cache = Cache
 M.canonical = canon.encode
 --- The key (hex) the cache gives a chat request to model m (for tests and tools).
 function M.key(m, req)
-  local body = require("llm.model").Model.normalize(req, m.defaults or {})
+  local body = m.request_body and m:request_body(req)
+    or require("llm.model").Model.normalize(req, m.defaults or {})
   return C.hex(sha256(assert(canon.request(m, "chat", body))))
 end
 M._count = count

@@ -3,7 +3,12 @@
 -- spec: "name", "provider/name", or a table {name=, provider=, base_url=,
 -- api_key=, organization=, project=, timeout=, connect_timeout=,
 -- stall_timeout=, max_retries=, retry_scale=, headers={Name=value},
--- defaults={temperature=..., max_tokens=...}, stream_usage=, cache=}.
+-- defaults={temperature=..., max_tokens=...}, stream_usage=, drop_params=,
+-- cache=}.
+-- drop_params: what happens to a request parameter the model does not take
+-- (llm.model_rules): true drops it, false raises; unset, the rule decides
+-- (reasoning models' sampling knobs are dropped with a warning, anything
+-- that changes the answer's shape raises).
 -- cache: a cache (llm.cache.open{...}, llm.cache.semantic{...}) or true
 -- for the default one; see llm.cache.
 --
@@ -18,6 +23,7 @@ local calls = require "llm.calls"
 local errors = require "llm.errors"
 local untrusted = require "llm.untrusted"
 local dryrun = require "llm.dryrun"
+local ratelimit_headers = require "llm.ratelimit_headers"
 require "llm.pricing" -- sets resp.cost on every call (its table loads on first use)
 
 local now = loop.now
@@ -42,7 +48,7 @@ local spec_keys = {
   organization = "string", project = "string", timeout = "number",
   connect_timeout = "number", stall_timeout = "number", max_retries = "number",
   retry_scale = "number", headers = "table", defaults = "table",
-  stream_usage = "boolean", insecure = "boolean", ca_file = "string",
+  stream_usage = "boolean", insecure = "boolean", ca_file = "string", drop_params = "boolean",
   [1] = "string",
 }
 
@@ -109,6 +115,7 @@ local function new(spec)
     retry_scale = spec.retry_scale,
     insecure = spec.insecure,
     ca_file = spec.ca_file,
+    drop_params = spec.drop_params,
     cache = spec.cache ~= nil and require("llm.cache").resolve(spec.cache) or nil,
     dry_run_provider = dry_run_provider,
   }, Model)
@@ -195,6 +202,28 @@ local function normalize(req, defaults)
 end
 Model.normalize = normalize
 
+--- The body a request sends: normalized, then checked and rewritten by
+-- the provider's parameter rules (model_rules; misuse raises). The cache
+-- key is made from this, so two requests that send the same bytes share it.
+function Model:request_body(req)
+  local body = normalize(req, self.defaults)
+  if self.format.prepare then body = self.format.prepare(body, self) end
+  return body
+end
+
+-- A response from a provider's result plus what llm.model measured;
+-- the measured fields win.
+local function new_response(parsed, fields)
+  for k, v in pairs(parsed) do
+    if fields[k] == nil then fields[k] = v end
+  end
+  return response.new(fields)
+end
+
+local function ratelimit_of(headers)
+  return ratelimit_headers.parse(headers, loop.wallclock())
+end
+
 -- A provider's parser meeting valid JSON of an unexpected shape (a number
 -- where text belongs) must not raise into the user's code: for the call
 -- that is a runtime failure, returned as a parse error.
@@ -253,7 +282,7 @@ end
 -- opts: timeout, max_retries, tag, case (for the call log).
 function Model:chat(req, opts)
   opts = call_opts(self, opts)
-  local body = normalize(req, self.defaults)
+  local body = self:request_body(req)
   if self.format.must_stream and self.format.must_stream(body) then
     -- e.g. Anthropic refuses long non-streaming requests: stream, collect
     local o = {}
@@ -269,19 +298,14 @@ function Model:chat(req, opts)
   local r = self.format.chat_request(self.cfg, self.name, body, false)
   local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false, call))
   if not res then return calls.finish(call, nil, retries) end
-  local parsed, perr = parse(self.format.parse_chat, res.body)
+  local parsed, perr = parse(self.format.parse_chat, res.body, r.info)
   if not parsed then
     perr.retries = retries
     return calls.finish(call, nil, perr)
   end
   local latency = (res.t_end - call.t0) * 1000
-  return calls.finish(call, response.new {
+  return calls.finish(call, new_response(parsed, {
     text = text_of(parsed.text),
-    tool_calls = parsed.tool_calls,
-    finish_reason = parsed.finish_reason,
-    usage = parsed.usage,
-    choices = parsed.choices,
-    logprobs = parsed.logprobs,
     -- without streaming, the first token arrives with the last one
     ttft_ms = latency,
     latency_ms = latency,
@@ -289,10 +313,11 @@ function Model:chat(req, opts)
     provider = self.provider,
     simulated = self.simulated,
     request_id = res.headers["x-request-id"] or res.headers["request-id"],
+    ratelimit = ratelimit_of(res.headers),
     retries = retries,
     cached = false,
     _body = res.body,
-  })
+  }))
 end
 
 -- ---- streaming ------------------------------------------------------------------------
@@ -311,13 +336,13 @@ local function stream_fail(s, err)
   if partial and partial.text ~= "" then
     err.partial_text = partial.text
   end
-  s.response = partial and response.new {
-    text = partial.text, finish_reason = partial.finish_reason, usage = partial.usage,
+  s.response = partial and new_response(partial, {
     partial = true, error = err, model = partial.model or s.model.name,
     provider = s.model.provider, simulated = s.model.simulated, cached = false,
     ttft_ms = s.state.first_t and (s.state.first_t - s.call.t0) * 1000 or nil,
     latency_ms = (now() - s.call.t0) * 1000, retries = s.retries,
-  } or nil
+    request_id = s.request_id, ratelimit = s.ratelimit,
+  }) or nil
   calls.finish(s.call, nil, err, s.response)
 end
 
@@ -325,15 +350,14 @@ local function stream_complete(s)
   local r = s.format.stream_result(s.state)
   local t_end = s.last_t or now()
   s.http:close()
-  s.response = response.new {
-    text = r.text, tool_calls = r.tool_calls, finish_reason = r.finish_reason,
-    usage = r.usage, usage_missing = r.usage == nil or nil, logprobs = r.logprobs,
+  s.response = new_response(r, {
+    usage_missing = r.usage == nil or nil,
     ttft_ms = s.state.first_t and (s.state.first_t - s.call.t0) * 1000 or nil,
     latency_ms = (t_end - s.call.t0) * 1000,
     model = r.model or s.model.name, provider = s.model.provider,
     simulated = s.model.simulated, request_id = s.request_id,
-    retries = s.retries, cached = false,
-  }
+    ratelimit = s.ratelimit, retries = s.retries, cached = false,
+  })
   calls.finish(s.call, s.response)
 end
 
@@ -411,7 +435,7 @@ Stream.__close = Stream.close
 -- is returned instead.
 function Model:stream(req, opts)
   opts = call_opts(self, opts)
-  local body = normalize(req, self.defaults)
+  local body = self:request_body(req)
   local call = calls.begin(self, "stream", body, opts)
   local s = setmetatable({ model = self, format = self.format, call = call,
                            on_delta = opts.on_delta }, Stream)
@@ -443,7 +467,8 @@ function Model:stream(req, opts)
       s.http, s.retries = h, retries
       local head = h:head()
       s.request_id = head.headers["x-request-id"] or head.headers["request-id"]
-      s.state = self.format.stream_begin()
+      s.ratelimit = ratelimit_of(head.headers)
+      s.state = self.format.stream_begin(r.info)
     end
   end
   if opts.on_delta then
@@ -502,6 +527,7 @@ function Model:embed(input, opts)
     provider = self.provider,
     simulated = self.simulated,
     request_id = res.headers["x-request-id"],
+    ratelimit = ratelimit_of(res.headers),
     retries = retries,
     cached = false,
   })

@@ -7,8 +7,9 @@
 -- first use, so `llmrun -e ''` never pays for it.
 --
 -- An entry (USD per token): {provider=, mode=, input=, output=, cache_read=,
--- cache_write=, cache_write_1h=, batch_input=, batch_output=,
--- max_input_tokens=, max_output_tokens=, tiers={{above=N, input=, output=,
+-- cache_write=, cache_write_1h=, batch_input=, batch_output=, web_search=
+-- (USD per server-side web search), max_input_tokens=, max_output_tokens=,
+-- tiers={{above=N, input=, output=,
 -- cache_read=, cache_write=, cache_write_1h=}, ...}}. Only input and output
 -- are always there. Treat entries as read-only: change prices with set().
 --
@@ -28,7 +29,10 @@
 --
 -- Cost rules (../shared/RELIABILITY.md §A.36-39):
 --   * OpenAI-style usage {prompt_tokens, cached_tokens, completion_tokens}:
---       (prompt - cached)*input + cached*cache_read + completion*output.
+--       (prompt - cached - written)*input + cached*cache_read
+--       + written*cache_write + completion*output
+--     where written is usage.cache_creation_tokens (OpenAI's
+--     prompt_tokens_details.cache_write_tokens; absent = 0).
 --     reasoning_tokens are already inside completion_tokens: never added.
 --     Embeddings are the same with completion 0.
 --   * Anthropic-style usage (it has input_tokens and cache_creation_tokens,
@@ -39,6 +43,8 @@
 --     where cache_read is usage.cached_tokens. When usage also has
 --     cache_creation_1h_tokens (a part of cache_creation_tokens), those
 --     are priced at cache_write_1h.
+--   * usage.web_search_requests (Anthropic's server_tool_use) adds
+--     requests * web_search where the table has that price.
 --   * A missing cache price falls back to the input price (a provider
 --     that bills no cache discount charges cached tokens as input).
 --   * Long-context tiers: when the prompt has MORE than `above` tokens,
@@ -144,7 +150,7 @@ end
 -- ---- prices set from Lua ---------------------------------------------------------------
 
 local PRICE_FIELDS = { input = true, output = true, cache_read = true, cache_write = true,
-  cache_write_1h = true, batch_input = true, batch_output = true }
+  cache_write_1h = true, batch_input = true, batch_output = true, web_search = true }
 local INT_FIELDS = { max_input_tokens = true, max_output_tokens = true }
 
 local function check_price(v, what)
@@ -289,7 +295,9 @@ end
 --- The cost of usage under one price entry, or nil when a count is bad.
 function M.cost_with(e, u, opts)
   local completion, cached = count(u.completion_tokens), count(u.cached_tokens)
-  if not (completion and cached) then return nil end
+  local searches = count(u.web_search_requests)
+  if not (completion and cached and searches) then return nil end
+  local search_cost = searches > 0 and searches * (e.web_search or 0) or 0
   if u.input_tokens ~= nil and u.cache_creation_tokens ~= nil then
     -- Anthropic: input_tokens excludes the cache reads and writes
     local input, write = count(u.input_tokens), count(u.cache_creation_tokens)
@@ -298,13 +306,15 @@ function M.cost_with(e, u, opts)
     write_1h = math.min(write_1h, write)
     local p_in, p_out, p_read, p_write, p_write_1h = rates(e, input + write + cached, opts)
     return input * p_in + (write - write_1h) * p_write + write_1h * p_write_1h
-      + cached * p_read + completion * p_out
+      + cached * p_read + completion * p_out + search_cost
   end
-  local prompt = count(u.prompt_tokens)
-  if not prompt then return nil end
+  local prompt, written = count(u.prompt_tokens), count(u.cache_creation_tokens)
+  if not (prompt and written) then return nil end
   if cached > prompt then cached = prompt end
-  local p_in, p_out, p_read = rates(e, prompt, opts)
-  return (prompt - cached) * p_in + cached * p_read + completion * p_out
+  if written > prompt - cached then written = prompt - cached end
+  local p_in, p_out, p_read, p_write = rates(e, prompt, opts)
+  return (prompt - cached - written) * p_in + cached * p_read + written * p_write
+    + completion * p_out + search_cost
 end
 
 -- A name, an llm.model, or a price entry itself -> entry, or nil + name.

@@ -52,6 +52,8 @@ local function usage_of(row)
     u.prompt_tokens = input + write + cached
   else
     u.prompt_tokens = prompt or 0
+    -- OpenAI-style cache writes (no input_tokens): part of prompt_tokens
+    if input == nil then u.cache_creation_tokens = write end
   end
   return u
 end

@@ -1,12 +1,17 @@
 -- The result of a call. A plain table with a metatable, so it prints as
 -- its text (print(r), tostring(r)) and inspects as its fields (llm.inspect,
--- and `=r` in the REPL):
---   text, finish_reason, tool_calls, usage {prompt_tokens, completion_tokens,
---   total_tokens, cached_tokens, reasoning_tokens}, latency_ms, ttft_ms,
+-- and `=r` in the REPL; README "Responses" documents each):
+--   text, finish_reason, tool_calls (a dense list; arguments as the
+--   provider sent them), usage {prompt_tokens, completion_tokens,
+--   total_tokens, cached_tokens, reasoning_tokens, cache_creation_tokens,
+--   cache_creation_1h_tokens, input_tokens, web_search_requests},
+--   refusal, reasoning, citations, stop_sequence, stop_details, id,
+--   system_fingerprint, service_tier, ratelimit, latency_ms, ttft_ms,
 --   model, provider, simulated, request_id, retries, cost (nil = unknown),
 --   cached (false | "exact" | "semantic"), partial (stream cut short), raw,
 --   logprobs (when the request asked for them, OpenAI-style providers: the
 --   list of {token=, logprob=, bytes=, top_logprobs=} of the first choice).
+-- raw is the decoded body, or for a stream the message its events make.
 -- Cache hits (llm.cache) also carry saved {latency_ms, ttft_ms, usage, model,
 --   cost}: what the original call took; shared = true for an answer shared
 --   with an identical call in flight; similarity and matched_prompt for a

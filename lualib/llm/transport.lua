@@ -16,6 +16,7 @@ local retry = require "llm.retry"
 local errors = require "llm.errors"
 local loop = require "_llm.loop"
 local untrusted = require "llm.untrusted"
+local ratelimit_headers = require "llm.ratelimit_headers"
 
 local M = {}
 
@@ -88,6 +89,8 @@ function M.http_error(res, parse_error)
     status = res.status,
     request_id = h["x-request-id"] or h["request-id"],
     retry_after = retry.server_delay(h),
+    -- the limits the server reported, for pacing: {requests=, tokens=, ...}
+    ratelimit = ratelimit_headers.parse(h, loop.wallclock()),
   }
   if fields then
     e.type, e.code, e.param = fields.type, fields.code, fields.param

@@ -101,6 +101,47 @@ static void sleep_s(double s)
   nanosleep(&ts, NULL);
 }
 
+/* "drip SIZES PAUSE TEXT": TEXT as HTTP chunks whose sizes cycle through
+ * the comma list SIZES, one write each (TCP_NODELAY is on, so each write
+ * leaves as its own segment), PAUSE seconds between them. buf holds the
+ * unescaped text. */
+static void drip(int fd, const char *args, char *buf)
+{
+  size_t sizes[64], nsizes = 0, n, off = 0, turn = 0;
+  char *end;
+  const char *p = args;
+  double pause;
+  while (nsizes < 64) {
+    long v = strtol(p, &end, 10);
+    if (end == p || v <= 0)
+      return;
+    sizes[nsizes++] = (size_t)v;
+    p = end;
+    if (*p != ',')
+      break;
+    p++;
+  }
+  pause = strtod(p, &end);
+  p = *end == ' ' ? end + 1 : end;
+  n = unescape(p, buf);
+  while (off < n) {
+    char piece[4096 + 32];
+    size_t k = sizes[turn++ % nsizes], head;
+    if (k > 4096)
+      k = 4096;
+    if (k > n - off)
+      k = n - off;
+    head = (size_t)snprintf(piece, 32, "%zx\r\n", k);
+    memcpy(piece + head, buf + off, k);
+    memcpy(piece + head + k, "\r\n", 2);
+    if (send_all(fd, piece, head + k + 2) != 0)
+      return;
+    off += k;
+    if (pause > 0)
+      sleep_s(pause);
+  }
+}
+
 typedef struct response {
   char head[8192];
   size_t headlen;
@@ -205,6 +246,8 @@ static int play(int fd, const char *block, const char *request)
       send_all(fd, sz, strlen(sz));
       send_all(fd, buf, n);
       send_all(fd, "\r\n", 2);
+    } else if (strncmp(line, "drip ", 5) == 0) {
+      drip(fd, line + 5, buf);
     } else if (strcmp(line, "end") == 0) {
       send_all(fd, "0\r\n\r\n", 5);
     } else if (strncmp(line, "raw ", 4) == 0) {

@@ -12,6 +12,9 @@
  *   body TEXT                send the response with this body (Content-Length)
  *   chunked                  send the headers now, body as chunks follows
  *   chunk TEXT               send one chunk
+ *   drip SIZES PAUSE TEXT    send TEXT as chunks of SIZES bytes (a comma list,
+ *                            cycled: "1" is byte by byte, "7,1,13" awkward
+ *                            cuts), each in its own write, PAUSE seconds apart
  *   end                      send the last chunk
  *   raw TEXT                 send bytes as they are
  *   sleep SECONDS            wait

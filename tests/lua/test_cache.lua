@@ -208,6 +208,25 @@ T.test("exact hit: one upstream call, latency is the lookup, saved is the origin
   srv:stop()
 end)
 
+T.test("a hit keeps the refusal, reasoning text and system fingerprint", function()
+  local body = cjson.encode {
+    id = "chatcmpl-2", object = "chat.completion", model = "deepseek-reasoner", system_fingerprint = "fp_1",
+    choices = { { index = 0, finish_reason = "stop", message = { role = "assistant", content = cjson.null,
+      refusal = "I can't help with that.", reasoning_content = "The user asks..." } } },
+    usage = { prompt_tokens = 5, completion_tokens = 9, total_tokens = 14 } }
+  local srv = mock.start(script(reply(200, body)))
+  local c, path = open()
+  local m = model_for(srv, c)
+  local r1 = assert(m:chat { user = "x", temperature = 0 })
+  local r2 = assert(m:chat { user = "x", temperature = 0 })
+  T.eq(r2.cached, "exact")
+  T.eq({ r2.refusal, r2.reasoning, r2.system_fingerprint }, { r1.refusal, r1.reasoning, "fp_1" })
+  T.eq(r2.refusal, "I can't help with that.")
+  srv:stop()
+  c:close()
+  remove_db(path)
+end)
+
 T.test("the API key is never in the database file", function()
   local srv = mock.start(script(reply(200, chat_body("ok"))))
   local c, path = open()

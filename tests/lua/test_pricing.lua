@@ -72,6 +72,21 @@ local COST_CASES = {
     600 * 2.5e-6 + 400 * 2.5e-6 * 0.1 + 200 * 1e-5 },                      -- 0.0036
   -- simulated and prefixed names cost what the real model costs
   { "sim/ prefix", "sim/gpt-4o-mini", oai(1000, 0, 1000), nil, 1000 * 1.5e-7 + 1000 * 6e-7 },
+  -- OpenAI-style cache writes (prompt_tokens_details.cache_write_tokens):
+  -- part of prompt_tokens, priced at cache_write (constructed: no real
+  -- recording with a non-zero value was found)
+  { "openai-style cache writes", "claude-sonnet-4-5",
+    { prompt_tokens = 1000, cached_tokens = 300, cache_creation_tokens = 200, completion_tokens = 10 },
+    nil, 500 * 3e-6 + 300 * 3e-7 + 200 * 3.75e-6 + 10 * 1.5e-5 },
+  -- Anthropic server tools: web searches at 10 USD per 1000
+  { "anthropic web searches", "claude-sonnet-4-5",
+    (function() local u = anth(100, 0, 0, 10); u.web_search_requests = 3; return u end)(), nil,
+    100 * 3e-6 + 10 * 1.5e-5 + 3 * 0.01 },
+  -- rows filled in for the README's own example (claude-3-5-*)
+  { "claude-3-5-haiku-latest", "anthropic/claude-3-5-haiku-latest", anth(1000, 1000, 1000, 100, 500), nil,
+    1000 * 8e-7 + 500 * 1e-6 + 500 * 1.6e-6 + 1000 * 8e-8 + 100 * 4e-6 },
+  { "claude-3-5-sonnet snapshot", "claude-3-5-sonnet-20241022", anth(10, 0, 0, 10), nil,
+    10 * 3e-6 + 10 * 1.5e-5 },
 }
 
 T.test("cost rules with hand-computed values", function()
@@ -378,6 +393,42 @@ T.test("the generated table is well formed", function()
   end
   T.eq(n, pricing.source().count)
   T.ok(data.source:find("2026-07-24", 1, true))
+end)
+
+T.test("an OpenAI-style response's cache_write_tokens are priced at the cache-write price", function()
+  -- constructed body: no real recording with a non-zero cache_write_tokens was found
+  local body = cjson.encode { id = "gen-1", object = "chat.completion", model = "anthropic/claude-sonnet-4-5",
+    choices = { { index = 0, message = { role = "assistant", content = "ok" }, finish_reason = "stop" } },
+    usage = { prompt_tokens = 1000, completion_tokens = 10, total_tokens = 1010,
+              prompt_tokens_details = { cached_tokens = 300, cache_write_tokens = 200 } } }
+  local srv <close> = mock.start(mock.script("status 200\nheader Content-Type: application/json\nbody " .. body))
+  local m = llm.model { name = "openrouter/anthropic/claude-sonnet-4-5", provider = "openai",
+                        base_url = srv.url, api_key = "k" }
+  local r = assert(m:chat "hi")
+  T.eq({ r.usage.cached_tokens, r.usage.cache_creation_tokens }, { 300, 200 })
+  T.near(r.cost, 500 * 3e-6 + 300 * 3e-7 + 200 * 3.75e-6 + 10 * 1.5e-5, TOL)
+end)
+
+-- Anthropic's rule (platform.claude.com pricing, "Prompt caching"): a
+-- 1-hour cache write costs 2x the base input price. The source table had
+-- 6e-6 for Claude Haiku 3 and Opus 3; the generator corrects such rows.
+T.test("every Claude row follows the 1-hour cache-write rule", function()
+  local data = require "llm.pricing_data"
+  local n = 0
+  for name, e in pairs(data.models) do
+    if name:match("^claude") then
+      n = n + 1
+      T.near(e.cache_write_1h, 2 * e.input, 1e-15, name .. " cache_write_1h")
+      T.ok(e.cache_write, name .. " has a 5-minute write price")
+      for _, t in ipairs(e.tiers or {}) do
+        T.near(t.cache_write_1h, 2 * (t.input or e.input), 1e-15, name .. " tier cache_write_1h")
+      end
+    end
+  end
+  T.ok(n >= 30, "claude rows: " .. n)
+  T.near(data.models["claude-3-haiku-20240307"].cache_write_1h, 5e-7, 1e-15)
+  T.near(data.models["claude-3-haiku-20240307"].cache_write, 3e-7, 1e-15, "Anthropic's own 5m price kept")
+  T.near(data.models["claude-3-opus-20240229"].cache_write_1h, 3e-5, 1e-15)
 end)
 
 -- The committed file is what scripts/gen_pricing.lua makes of the

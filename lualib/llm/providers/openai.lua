@@ -5,6 +5,8 @@
 local cjson = require "cjson"
 local json = require "_llm.json" -- reads what servers send (src/lmod_json.c says why)
 local errors = require "llm.errors"
+local params = require "llm.params"
+local rules = require "llm.model_rules"
 
 local null = cjson.null
 local P = { name = "openai" }
@@ -46,6 +48,16 @@ end
 
 -- ---- chat -----------------------------------------------------------------------
 
+--- Applies the model family's parameter rules (llm.model_rules.openai:
+-- reasoning models take max_completion_tokens and no sampling knobs)
+-- before the call; model: the llm.model (name, provider, drop_params).
+function P.prepare(body, model)
+  local fam = params.family(rules.openai, model.name)
+  if not fam then return body end
+  return params.apply(fam.params, body, { model = model.name, provider = model.provider,
+    family = fam.family, drop_params = model.drop_params })
+end
+
 --- body: the normalized request (messages + parameters), without model.
 function P.chat_request(cfg, model, body, stream)
   -- body is the caller's fresh table (Model.normalize made it): add the
@@ -73,6 +85,8 @@ end
 
 --- OpenAI usage -> llmrun usage. Cached tokens are a subset of the
 -- prompt tokens and reasoning tokens a subset of the completion tokens.
+-- prompt_tokens_details.cache_write_tokens (newer models; OpenRouter)
+-- become cache_creation_tokens, priced at the cache-write price.
 function P.usage(u)
   if type(u) ~= "table" then return nil end
   local pd = nonnull(u.prompt_tokens_details) or {}
@@ -84,6 +98,7 @@ function P.usage(u)
     completion_tokens = completion,
     total_tokens = nonnull(u.total_tokens) or (prompt + completion),
     cached_tokens = nonnull(pd.cached_tokens) or 0,
+    cache_creation_tokens = nonnull(pd.cache_write_tokens),
     reasoning_tokens = nonnull(cd.reasoning_tokens) or 0,
   }
 end
@@ -94,6 +109,17 @@ local function decode(text, what)
     return nil, errors.new("parse", what .. " is not a JSON object: " .. snippet(text))
   end
   return doc
+end
+
+-- The message's extras every result carries (README "Responses"):
+-- refusal, reasoning text (DeepSeek's reasoning_content; "reasoning" as
+-- OpenRouter and Groq name it), citations (url_citation annotations).
+local function message_extras(r, msg)
+  r.refusal = nonnull(msg.refusal)
+  r.reasoning = nonnull(msg.reasoning_content) or nonnull(msg.reasoning)
+  if type(r.reasoning) ~= "string" then r.reasoning = nil end
+  local ann = nonnull(msg.annotations)
+  if type(ann) == "table" and #ann > 0 then r.citations = ann end
 end
 
 function P.parse_chat(text)
@@ -110,7 +136,7 @@ function P.parse_chat(text)
   end
   local msg = nonnull(first.message) or {}
   local lp = nonnull(first.logprobs)
-  return {
+  local r = {
     text = nonnull(msg.content) or "",
     -- per-token {token=, logprob=, ...} when the request asked for logprobs
     logprobs = type(lp) == "table" and nonnull(lp.content) or nil,
@@ -118,14 +144,20 @@ function P.parse_chat(text)
     finish_reason = nonnull(first.finish_reason),
     usage = P.usage(nonnull(doc.usage)),
     model = nonnull(doc.model),
+    id = nonnull(doc.id),
+    system_fingerprint = nonnull(doc.system_fingerprint),
+    service_tier = nonnull(doc.service_tier),
     choices = #choices > 1 and choices or nil,
   }
+  if type(r.text) ~= "string" then r.text = "" end
+  message_extras(r, msg)
+  return r
 end
 
 -- ---- streaming ---------------------------------------------------------------------
 
 function P.stream_begin()
-  return { parts = {}, tool_calls = nil, done = false }
+  return { parts = {}, refusal = {}, reasoning = {}, tool_calls = nil, done = false }
 end
 
 local function merge_tool_call(st, tc)
@@ -143,6 +175,9 @@ local function merge_tool_call(st, tc)
     if nonnull(fn.arguments) then cur["function"].arguments = cur["function"].arguments .. fn.arguments end
   end
 end
+
+-- Fields of the chunk envelope the assembled message keeps (last wins).
+local ENVELOPE = { "id", "created", "model", "system_fingerprint", "service_tier" }
 
 --- Consumes one SSE event; returns a delta {text=, index=, t=} when it
 -- carries text, else nil. Sets st.done at [DONE] and st.error for an
@@ -166,12 +201,19 @@ function P.stream_event(st, ev)
       code = type(e) == "table" and nonnull(e.code) or nil })
     return nil
   end
-  if nonnull(doc.model) then st.model = doc.model end
-  if nonnull(doc.usage) then st.usage = P.usage(doc.usage) end
+  for _, k in ipairs(ENVELOPE) do
+    local v = nonnull(doc[k])
+    if v ~= nil and v ~= "" then st[k] = v end
+  end
+  local u = nonnull(doc.usage)
+  if u then
+    st.raw_usage = u
+    st.usage = P.usage(u)
+  end
   local choices = nonnull(doc.choices)
   if type(choices) ~= "table" then return nil end -- usage chunk: choices [] / null / missing
   local c = choices[1]
-  if type(c) ~= "table" then return nil end
+  if type(c) ~= "table" or (nonnull(c.index) or 0) ~= 0 then return nil end
   if nonnull(c.finish_reason) then st.finish_reason = c.finish_reason end
   local delta = nonnull(c.delta) or {}
   local tcs = nonnull(delta.tool_calls)
@@ -181,12 +223,29 @@ function P.stream_event(st, ev)
   end
   local lp = nonnull(c.logprobs)
   local lpc = type(lp) == "table" and nonnull(lp.content)
-  if type(lpc) == "table" and (nonnull(c.index) or 0) == 0 then
+  if type(lpc) == "table" then
     st.logprobs = st.logprobs or {}
     for _, item in ipairs(lpc) do st.logprobs[#st.logprobs + 1] = item end
   end
+  local lpr = type(lp) == "table" and nonnull(lp.refusal)
+  if type(lpr) == "table" then
+    st.refusal_logprobs = st.refusal_logprobs or {}
+    for _, item in ipairs(lpr) do st.refusal_logprobs[#st.refusal_logprobs + 1] = item end
+  end
+  local refusal = nonnull(delta.refusal)
+  if type(refusal) == "string" then
+    st.refusal[#st.refusal + 1] = refusal
+    st.has_refusal = true
+  end
+  local reasoning = nonnull(delta.reasoning_content) or nonnull(delta.reasoning)
+  if type(reasoning) == "string" then st.reasoning[#st.reasoning + 1] = reasoning end
+  local ann = nonnull(delta.annotations)
+  if type(ann) == "table" then
+    st.citations = st.citations or {}
+    for _, a in ipairs(ann) do st.citations[#st.citations + 1] = a end
+  end
   local text = nonnull(delta.content)
-  if type(text) == "string" and text ~= "" and (nonnull(c.index) or 0) == 0 then
+  if type(text) == "string" and text ~= "" then
     st.parts[#st.parts + 1] = text
     st.first_t = st.first_t or ev.t
     return { text = text, index = 0, t = ev.t }
@@ -195,14 +254,37 @@ function P.stream_event(st, ev)
 end
 
 function P.stream_result(st)
-  return {
-    text = table.concat(st.parts),
+  local text = table.concat(st.parts)
+  local r = {
+    text = text,
     tool_calls = st.tool_calls,
     finish_reason = st.finish_reason,
     usage = st.usage,
     model = st.model,
+    id = st.id,
+    system_fingerprint = st.system_fingerprint,
+    service_tier = st.service_tier,
     logprobs = st.logprobs,
+    refusal = st.has_refusal and table.concat(st.refusal) or nil,
+    reasoning = #st.reasoning > 0 and table.concat(st.reasoning) or nil,
+    citations = st.citations,
   }
+  -- what the same call without streaming would have returned
+  local message = { role = "assistant", content = (text ~= "" or not st.has_refusal) and text or null,
+                    refusal = r.refusal or null, tool_calls = st.tool_calls,
+                    reasoning_content = r.reasoning, annotations = st.citations }
+  local logprobs = null
+  if st.logprobs or st.refusal_logprobs then
+    logprobs = { content = st.logprobs or null, refusal = st.refusal_logprobs or null }
+  end
+  r.raw = {
+    id = st.id, object = "chat.completion", created = st.created, model = st.model,
+    system_fingerprint = st.system_fingerprint, service_tier = st.service_tier,
+    choices = { { index = 0, message = message, logprobs = logprobs,
+                  finish_reason = st.finish_reason or null } },
+    usage = st.raw_usage,
+  }
+  return r
 end
 
 -- ---- embeddings -------------------------------------------------------------------------
