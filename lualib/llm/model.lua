@@ -233,17 +233,6 @@ local function parse(fn, ...)
   return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
 end
 
--- An answer's text is a string, whatever JSON type the server used for
--- it ({"content": 42} is "42", not the number 42 or "42.0").
-local function text_of(v)
-  if type(v) == "string" then return v end
-  if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2^53 then
-    return ("%d"):format(v)
-  end
-  if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
-  return ""
-end
-
 local function call_opts(self, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("bad argument #2 (table of call options expected, got " .. type(opts) .. ")", 3)
@@ -305,7 +294,6 @@ function Model:chat(req, opts)
   end
   local latency = (res.t_end - call.t0) * 1000
   return calls.finish(call, new_response(parsed, {
-    text = text_of(parsed.text),
     -- without streaming, the first token arrives with the last one
     ttft_ms = latency,
     latency_ms = latency,

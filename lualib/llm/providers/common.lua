@@ -46,4 +46,16 @@ function M.add_headers(h, extra)
   return h
 end
 
+--- An answer's text is a string, whatever JSON type the server used for
+-- it ({"content": 42} is "42", not the number 42 or "42.0"); anything
+-- else (null, an object) is no text.
+function M.text(v)
+  if type(v) == "string" then return v end
+  if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2^53 then
+    return ("%d"):format(v)
+  end
+  if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
+  return ""
+end
+
 return M

@@ -149,7 +149,7 @@ function P.parse_chat(text)
     service_tier = nonnull(doc.service_tier),
     choices = #choices > 1 and choices or nil,
   }
-  if type(r.text) ~= "string" then r.text = "" end
+  r.text = common.text(r.text)
   message_extras(r, msg)
   return r
 end
