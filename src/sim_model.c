@@ -231,7 +231,7 @@ static int make_thinking(const sim_prompt *p, uint64_t key, int tokens, sim_answ
   sim_rng rng;
   long n;
   sim_rng_init(&rng, sim_hash_str(key, "thinking"));
-  sim_buf_puts(&t, "Let me think about this. ");
+  sim_buf_puts(&t, "Let me think about this.");
   sim_text_generate(&t, &rng, tokens < THINKING_SUMMARY_MAX ? tokens : THINKING_SUMMARY_MAX,
                     p->last_user, p->last_user_len);
   if (t.oom || !t.p || (n = split_pieces(t.p, t.len, &out->thinking_ends)) < 0) {
@@ -337,14 +337,17 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
   /* Stop sequences: the text ends before the earliest one, which is not
    * included (as OpenAI does). */
   const char *finish = ncalls ? "tool_calls" : "stop";
+  const char *stopped_by = NULL;
   size_t cut = text.len;
   for (size_t i = 0; req->stop && i < req->nstop; i++) {
     const char *st = req->stop[i];
     if (!st || !st[0])
       continue;
     const char *hit = memmem(text.p, cut, st, strlen(st));
-    if (hit)
+    if (hit) {
       cut = (size_t)(hit - text.p);
+      stopped_by = st;
+    }
   }
   text.len = cut;
 
@@ -430,6 +433,7 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
   out->len = text.len;
   out->completion_tokens = total > INT_MAX ? INT_MAX : (int)total;
   out->finish_reason = finish;
+  out->stop_sequence = strcmp(finish, "stop") == 0 ? stopped_by : NULL;
   out->piece_ends = ends;
   out->npieces = count;
   out->logprobs = lps;

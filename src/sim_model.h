@@ -88,7 +88,9 @@ typedef struct sim_answer {
   char *text;             /* malloc'd, UTF-8, not NUL-counted in len */
   size_t len;
   int completion_tokens;  /* usage.completion_tokens */
-  const char *finish_reason; /* "stop" or "length" (static string) */
+  const char *finish_reason; /* "stop", "length" or "tool_calls" (static string) */
+  const char *stop_sequence; /* the stop sequence that ended the text (points into
+                                req->stop), or NULL */
   size_t *piece_ends;     /* streaming: piece i is text[piece_ends[i-1] .. piece_ends[i]) */
   size_t npieces;         /* one piece per completion token */
   double *logprobs;       /* per piece when requested, else NULL */
