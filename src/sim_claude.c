@@ -17,7 +17,10 @@
  *   - max output tokens: the price table's max_output_tokens (LiteLLM's
  *     data, lualib/llm/pricing_data.lua); the error says e.g. "max_tokens:
  *     21333 > 4096, which is the maximum allowed number of output tokens for
- *     claude-3-opus-20240229" (anthropics/claude-code#11302). */
+ *     claude-3-opus-20240229" (anthropics/claude-code#11302);
+ *   - Opus 4.7 and 4.8 refuse temperature: "`temperature` is deprecated for
+ *     this model." (conselara.dev/notes/opus-4-8-temperature-deprecated;
+ *     braintrustdata/lingua#196 for 4.7). */
 #include "sim_model.h"
 #include "sim_internal.h"
 
@@ -30,23 +33,24 @@ static const struct {
   int exact;
   sim_claude_rules r;
 } rules[] = {
-  {"claude-opus-4-5", 0, {4096, 346, 313, 64000}},
-  {"claude-opus-4-6", 0, {4096, 346, 313, 128000}},
-  {"claude-opus-4-7", 0, {4096, 346, 313, 128000}},
-  {"claude-haiku-4-5", 0, {4096, 346, 313, 64000}},
-  {"claude-3-haiku", 1, {2048, 264, 340, 4096}},
-  {"claude-3-5-haiku", 0, {2048, 264, 340, 8192}},
-  {"claude-3-opus", 1, {1024, 530, 281, 4096}},
-  {"claude-3-5-sonnet", 0, {1024, 346, 313, 8192}},
-  {"claude-3-7-sonnet", 0, {1024, 346, 313, 64000}},
-  {"claude-sonnet-4", 0, {1024, 346, 313, 64000}}, /* also -4-5 and -4-6 */
-  {"claude-4-sonnet", 0, {1024, 346, 313, 64000}},
-  {"claude-opus-4-1", 1, {1024, 346, 313, 32000}},
-  {"claude-opus-4", 1, {1024, 346, 313, 32000}},
-  {"claude-4-opus", 1, {1024, 346, 313, 32000}},
+  {"claude-opus-4-5", 0, {4096, 346, 313, 64000, 0}},
+  {"claude-opus-4-6", 0, {4096, 346, 313, 128000, 0}},
+  {"claude-opus-4-7", 0, {4096, 346, 313, 128000, 1}},
+  {"claude-opus-4-8", 0, {1024, 346, 313, 128000, 1}},
+  {"claude-haiku-4-5", 0, {4096, 346, 313, 64000, 0}},
+  {"claude-3-haiku", 1, {2048, 264, 340, 4096, 0}},
+  {"claude-3-5-haiku", 0, {2048, 264, 340, 8192, 0}},
+  {"claude-3-opus", 1, {1024, 530, 281, 4096, 0}},
+  {"claude-3-5-sonnet", 0, {1024, 346, 313, 8192, 0}},
+  {"claude-3-7-sonnet", 0, {1024, 346, 313, 64000, 0}},
+  {"claude-sonnet-4", 0, {1024, 346, 313, 64000, 0}}, /* also -4-5 and -4-6 */
+  {"claude-4-sonnet", 0, {1024, 346, 313, 64000, 0}},
+  {"claude-opus-4-1", 1, {1024, 346, 313, 32000, 0}},
+  {"claude-opus-4", 1, {1024, 346, 313, 32000, 0}},
+  {"claude-4-opus", 1, {1024, 346, 313, 32000, 0}},
 };
 
-static const sim_claude_rules other = {1024, 346, 313, 0};
+static const sim_claude_rules other = {1024, 346, 313, 0, 0};
 
 int sim_is_claude(const char *model)
 {

@@ -23,7 +23,11 @@
  *   service_tier, container, mcp_servers, context_management,
  *   output_config, inference_geo; and the simulator's own "sim" knobs.
  * The header anthropic-version is required ("anthropic-version: header is
- * required": envoyproxy/ai-gateway#1909). Error texts as the real API
+ * required": envoyproxy/ai-gateway#1909): 2023-06-01, 2023-01-01, or
+ * 2026-10-21, which the SDKs' new majors send (TypeScript 1.x, Python 2.x)
+ * and which removes temperature, top_p and top_k: sending one is a 400,
+ * "temperature: Extra inputs are not permitted" (platform.claude.com/docs/
+ * en/api/migration-2026-10-21; the text from ttlequals0/MinusPod 2.101.10). Error texts as the real API
  * sends them: "max_tokens: Field required" (immersive-translate#3993),
  * "messages: Unexpected role \"system\"..." (aaronrussell/anthropix#2),
  * "max_tokens: N > M, which is the maximum allowed number of output
@@ -531,14 +535,18 @@ static int parse(sim_req *r, const json_value *body, amsg_req *q)
   q->mr.temperature = 1.0;
   if (!ver)
     return bad(r, "anthropic-version: header is required");
-  if (strcmp(ver, "2023-06-01") != 0 && strcmp(ver, "2023-01-01") != 0)
+  if (strcmp(ver, "2023-06-01") != 0 && strcmp(ver, "2023-01-01") != 0 &&
+      strcmp(ver, "2026-10-21") != 0)
     return bad(r, "anthropic-version: \"%.40s\" is not a valid version", ver);
   for (size_t i = 0; i < body->u.object.n; i++) {
     const char *k = body->u.object.members[i].key;
     size_t j = 0;
     while (top_fields[j] && strcmp(top_fields[j], k) != 0)
       j++;
-    if (!top_fields[j])
+    /* 2026-10-21 has no sampling parameters */
+    if (!top_fields[j] || (strcmp(ver, "2026-10-21") == 0 &&
+                           (!strcmp(k, "temperature") || !strcmp(k, "top_p") ||
+                            !strcmp(k, "top_k"))))
       return bad(r, "%.64s: Extra inputs are not permitted", k);
   }
   if (!model)
@@ -561,6 +569,8 @@ static int parse(sim_req *r, const json_value *body, amsg_req *q)
   }
   q->mr.max_tokens = i64 > 1 << 30 ? 1 << 30 : (int)i64;
   v = json_get(body, "temperature");
+  if (v && v->type != JSON_NULL && sim_claude_rules_of(q->mr.model)->no_temperature)
+    return bad(r, "`temperature` is deprecated for this model.");
   if (v && v->type != JSON_NULL) {
     if (v->type != JSON_NUMBER)
       return bad(r, "temperature: Input should be a valid number");

@@ -161,6 +161,8 @@ typedef struct sim_claude_rules {
   int tool_prompt_auto;   /* tokens of the tool-use system prompt, tool_choice auto/none */
   int tool_prompt_any;    /* ... any/tool */
   int max_output;         /* largest max_tokens; 0: unknown (not checked) */
+  int no_temperature;     /* refuses temperature ("`temperature` is deprecated for
+                             this model.") */
 } sim_claude_rules;
 
 const sim_claude_rules *sim_claude_rules_of(const char *model);

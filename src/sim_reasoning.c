@@ -38,7 +38,8 @@
  * none/low/medium/high and defaults to none; xhigh comes after
  * gpt-5.1-codex-max (gpt-5.2 and later here); gpt-5-pro only high. At
  * effort none gpt-5.1+ accept temperature, top_p and logprobs
- * (vercel/ai#10932, citing OpenAI's guide); *-chat* models do not reason.
+ * (vercel/ai#10932, citing OpenAI's guide); gpt-5-chat does not reason,
+ * the later gpt-5.x chat models refuse max_tokens and temperature (below).
  *
  * THE TOKEN RULE (the simulator's, not a measurement). A request spends
  *   expected(effort) x difficulty x jitter
@@ -78,7 +79,14 @@ static const struct {
   const char *glob;
   sim_reasoning_rules r;
 } families[] = {
-  /* chat models of the gpt-5 family do not reason */
+  /* the later chat models refuse max_tokens and temperature (gpt-5.1-chat:
+   * wiki.engram.work/05-knowledge-base/gpt-5.1-chat-api-parameters-fix;
+   * gpt-5.2-chat-latest: lintsinghua/DeepAudit#80) but spend no reasoning
+   * unless asked (what they do with reasoning_effort is not verified: any
+   * value is accepted); gpt-5-chat itself is an ordinary chat model */
+  {"gpt-5.*chat*", {"gpt-5.x-chat", E(NONE) | E(MINIMAL) | E(LOW) | E(MEDIUM) | E(HIGH) |
+                    E(XHIGH), SIM_EFFORT_NONE, 0, SIM_PARAM_DEFAULT_ONLY, SIM_PARAM_OK, 0,
+                    "wiki.engram.work (gpt-5.1-chat); DeepAudit#80 (gpt-5.2-chat-latest)"}},
   {"gpt-5*chat*", {NULL, 0, 0, 1, SIM_PARAM_OK, SIM_PARAM_OK, 0, NULL}},
   {"o1-mini*", {"o1-mini", 0, SIM_EFFORT_MEDIUM, 0, SIM_PARAM_DEFAULT_ONLY,
                 SIM_PARAM_UNSUPPORTED, 0, OPENAI_REASONING " (no reasoning_effort)"}},

@@ -96,6 +96,14 @@ static void test_message(void)
   }
   resp_free(&r);
 
+  /* the version the SDKs' new majors send */
+  {
+    static const char *const V2026[] = {"anthropic-version: 2026-10-21", NULL};
+    post(msg_body("claude-sonnet-4-5", "What is 12 + 30?", NULL), V2026, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+  }
+
   /* max_tokens and stop_sequences cut, with their stop reasons */
   post(msg_body("claude-sonnet-4-5", "Tell me about lighthouses.", "\"max_tokens\":3"), NULL, &r);
   CHECK_INT(r.status, 200);
@@ -335,6 +343,7 @@ static void test_errors(void)
 {
   static const char *const NO_VERSION[] = {"x-api-key: k", NULL};
   static const char *const BAD_VERSION[] = {"anthropic-version: 2024-01-01", NULL};
+  static const char *const V2026[] = {"anthropic-version: 2026-10-21", NULL};
   static const struct {
     const char *body;
     const char *const *hdrs;
@@ -357,6 +366,15 @@ static void test_errors(void)
     {"{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":10,\"response_format\":{\"type\":"
      "\"json_object\"},\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", NULL,
      "response_format: Extra inputs are not permitted"},
+    /* API version 2026-10-21 has no sampling parameters, even at defaults */
+    {"{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":10,\"temperature\":1,\"messages\":[{"
+     "\"role\":\"user\",\"content\":\"Hi\"}]}", V2026,
+     "temperature: Extra inputs are not permitted"},
+    {"{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":10,\"top_k\":5,\"messages\":[{"
+     "\"role\":\"user\",\"content\":\"Hi\"}]}", V2026, "top_k: Extra inputs are not permitted"},
+    {"{\"model\":\"claude-opus-4-8\",\"max_tokens\":10,\"temperature\":0.2,\"messages\":[{"
+     "\"role\":\"user\",\"content\":\"Hi\"}]}", NULL,
+     "`temperature` is deprecated for this model."},
     {"{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":10,\"temperature\":1.5,\"messages\":"
      "[{\"role\":\"user\",\"content\":\"Hi\"}]}", NULL,
      "temperature: Input should be less than or equal to 1"},

@@ -357,7 +357,8 @@ static void test_rules(void)
       {"claude-3-5-haiku-latest", 2048, 264, 8192},
       {"claude-3-opus-20240229", 1024, 530, 4096},
       {"claude-opus-4-1", 1024, 346, 32000},
-      {"claude-opus-4-8", 1024, 346, 0}, /* unknown: not checked */
+      {"claude-opus-4-8", 1024, 346, 128000},
+      {"claude-opus-4-9", 1024, 346, 0}, /* unknown: not checked */
     };
     for (size_t i = 0; i < sizeof claude / sizeof *claude; i++) {
       const sim_claude_rules *c = sim_claude_rules_of(claude[i].model);
