@@ -143,12 +143,11 @@ static int check_tool_turns(sim_req *r, const json_value *msgs)
                                   json_is_string(id) ? id->u.string.ptr : "?");
       }
       if (len) {
-        char text[640];
         snprintf(param, sizeof param, "messages.[%zu].role", i);
-        snprintf(text, sizeof text, "An assistant message with 'tool_calls' must be followed "
-                 "by tool messages responding to each 'tool_call_id'. The following "
-                 "tool_call_ids did not have response messages: %s", msg);
-        sim_reply_error(r, 400, "invalid_request_error", param, NULL, "%s", text);
+        sim_reply_error(r, 400, "invalid_request_error", param, NULL, "An assistant message "
+                        "with 'tool_calls' must be followed by tool messages responding to each "
+                        "'tool_call_id'. The following tool_call_ids did not have response "
+                        "messages: %s", msg);
         return -1;
       }
     }
@@ -288,6 +287,10 @@ static int parse_tools(sim_req *r, const json_value *body, sim_chat_req *q)
       const json_value *t = &tools->u.array.items[i], *type = json_get(t, "type");
       const json_value *fn = json_get(t, "function");
       const json_value *name = json_get(fn, "name"), *desc = json_get(fn, "description");
+      if (json_is_string(type) && strcmp(type->u.string.ptr, "custom") == 0) {
+        json_put_value(&defs, t); /* free-form custom tools: accepted, never called */
+        continue;
+      }
       if (!json_is_string(type) || strcmp(type->u.string.ptr, "function") != 0) {
         snprintf(param, sizeof param, "tools[%zu].type", i);
         snprintf(msg, sizeof msg, "Invalid value: '%.40s'. Supported values are: 'function' "
@@ -308,13 +311,13 @@ static int parse_tools(sim_req *r, const json_value *body, sim_chat_req *q)
         jb_free(&defs);
         return bad(r, param, "invalid_value", msg);
       }
-      q->tools[i].name = name->u.string.ptr;
-      q->tools[i].description = json_is_string(desc) ? desc->u.string.ptr : NULL;
-      q->tools[i].schema = json_get(fn, "parameters");
+      q->tools[q->mr.ntools].name = name->u.string.ptr;
+      q->tools[q->mr.ntools].description = json_is_string(desc) ? desc->u.string.ptr : NULL;
+      q->tools[q->mr.ntools].schema = json_get(fn, "parameters");
+      q->mr.ntools++;
       json_put_value(&defs, fn);
     }
     q->mr.tools = q->tools;
-    q->mr.ntools = tools->u.array.n;
     /* the definitions count as prompt tokens; the framing is a rough 8
      * per tool (OpenAI does not publish its tool prompt format) */
     q->tool_tokens = sim_model_count_tokens(defs.data ? defs.data : "", defs.len) +
@@ -323,7 +326,7 @@ static int parse_tools(sim_req *r, const json_value *body, sim_chat_req *q)
   }
   if (!choice || choice->type == JSON_NULL)
     return 0;
-  if (!q->mr.ntools)
+  if (!tools || tools->type != JSON_ARRAY || !tools->u.array.n)
     return bad(r, "tool_choice", NULL, "Invalid value for 'tool_choice': 'tool_choice' is only "
                                        "allowed when 'tools' are specified.");
   if (json_is_string(choice)) {

@@ -27,7 +27,11 @@
  * 2026-10-21, which the SDKs' new majors send (TypeScript 1.x, Python 2.x)
  * and which removes temperature, top_p and top_k: sending one is a 400,
  * "temperature: Extra inputs are not permitted" (platform.claude.com/docs/
- * en/api/migration-2026-10-21; the text from ttlequals0/MinusPod 2.101.10). Error texts as the real API
+ * en/api/migration-2026-10-21; the text from ttlequals0/MinusPod 2.101.10).
+ * Not modelled: that version's refusal of document blocks in assistant
+ * messages and of citations on user text blocks (their words are not
+ * known here), mid-conversation system messages (Opus 4.8 and later), and
+ * the 1h-before-5m ordering of cache TTLs. Error texts as the real API
  * sends them: "max_tokens: Field required" (immersive-translate#3993),
  * "messages: Unexpected role \"system\"..." (aaronrussell/anthropix#2),
  * "max_tokens: N > M, which is the maximum allowed number of output

@@ -142,6 +142,9 @@ static void test_refusals(void)
     {"o3", "\"reasoning_effort\":\"extreme\"", "reasoning_effort", "invalid_value",
      "Invalid value: 'extreme'. Supported values are: 'none', 'minimal', 'low', 'medium', "
      "'high', and 'xhigh'."},
+    {"gpt-5.1-chat-latest", "\"max_tokens\":100", "max_tokens", "unsupported_parameter",
+     "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+     "'max_completion_tokens' instead."},
     {"gpt-4o", "\"tool_choice\":\"required\"", "tool_choice", NULL,
      "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
      "specified."},
@@ -181,6 +184,9 @@ static void test_refusals(void)
     {"gpt-5.2", "\"reasoning_effort\":\"xhigh\",\"max_completion_tokens\":20000"},
     {"gpt-4o", "\"max_tokens\":10,\"temperature\":0.2,\"top_p\":0.5"},
     {"gpt-5-chat-latest", "\"max_tokens\":10,\"temperature\":0.2"},
+    /* a free-form custom tool is accepted (never called here) */
+    {"gpt-4o", "\"tools\":[{\"type\":\"custom\",\"custom\":{\"name\":\"grammar\"}}],"
+               "\"tool_choice\":\"auto\""},
   };
   for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
     resp r = {0};
