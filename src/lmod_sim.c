@@ -5,6 +5,10 @@
  *
  *   local srv = _llm.sim.start{host=, port=, allow_remote=, idle_timeout_s=}, config
  *   srv:url()  srv:port()  srv:configure(config)  srv:stats()  srv:reset()  srv:close()
+ *   local tokens, effort, family = _llm.sim.reasoning(model [, effort [, budget_tokens]])
+ *     -- the reasoning tokens a request of typical difficulty spends under
+ *     -- the simulator's rule (sim_reasoning.c): 0 for a model that does not
+ *     -- reason; effort defaults to the model's; budget_tokens: Claude thinking
  *
  * config = {profiles = {[name] = {ttft_ms=, tokens_per_s=, jitter=, prefill_ms_per_1k=}},
  *   profile=,
@@ -19,6 +23,7 @@
 
 #include "json.h"
 #include "sim.h"
+#include "sim_model.h"
 
 #define SERVER_METATABLE "llm.sim.server"
 
@@ -389,8 +394,35 @@ static const luaL_Reg server_metamethods[] = {
   {NULL, NULL}
 };
 
+static int l_reasoning(lua_State *L)
+{
+  const char *model = luaL_checkstring(L, 1);
+  const char *effort = luaL_optstring(L, 2, NULL);
+  lua_Integer budget = luaL_optinteger(L, 3, 0);
+  const sim_reasoning_rules *r = sim_reasoning_rules_of(model);
+  int e;
+  if (budget > 0) {
+    lua_pushinteger(L, sim_thinking_expected(budget > 1 << 30 ? 1 << 30 : (int)budget, 0));
+    lua_pushliteral(L, "thinking");
+    lua_pushnil(L);
+    return 3;
+  }
+  if (!r->family) {
+    lua_pushinteger(L, 0);
+    return 1;
+  }
+  e = effort ? sim_effort_parse(effort) : r->default_effort;
+  if (e < 0)
+    return luaL_argerror(L, 2, "reasoning effort: none, minimal, low, medium, high or xhigh");
+  lua_pushinteger(L, sim_reasoning_expected(e));
+  lua_pushstring(L, sim_effort_name(e));
+  lua_pushstring(L, r->family);
+  return 3;
+}
+
 static const luaL_Reg funcs[] = {
   {"start", l_start},
+  {"reasoning", l_reasoning},
   {NULL, NULL}
 };
 

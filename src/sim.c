@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -173,6 +174,7 @@ static void reset_counters(sim_server *s)
   atomic_store(&s->r4xx, 0);
   atomic_store(&s->r5xx, 0);
   atomic_store(&s->chat, 0);
+  atomic_store(&s->messages, 0);
   atomic_store(&s->streams, 0);
   atomic_store(&s->embeddings, 0);
   atomic_store(&s->streams_completed, 0);
@@ -468,6 +470,10 @@ sim_server *sim_server_start(const sim_options *opt, const sim_config *cfg, char
     return NULL;
   }
   s->rng = s->cfg.seed ^ RNG_SALT;
+  /* ids must differ between servers and processes, whatever their seed:
+   * they come from this nonce, never from the seeded stream */
+  if (getrandom(&s->id_nonce, sizeof s->id_nonce, GRND_NONBLOCK) != sizeof s->id_nonce)
+    s->id_nonce = (uint64_t)sim_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s;
   s->cache = sim_cache_new();
   s->attempts = sim_attempts_new();
   s->nofile = raise_nofile();
@@ -544,6 +550,7 @@ void sim_server_stats(sim_server *s, sim_stats *o)
   o->responses_4xx = atomic_load(&s->r4xx);
   o->responses_5xx = atomic_load(&s->r5xx);
   o->chat = atomic_load(&s->chat);
+  o->messages = atomic_load(&s->messages);
   o->streams = atomic_load(&s->streams);
   o->embeddings = atomic_load(&s->embeddings);
   o->streams_completed = atomic_load(&s->streams_completed);
@@ -571,7 +578,8 @@ char *sim_server_stats_json(sim_server *s, size_t *len)
 {
   static const struct { const char *name; size_t off; } fields[] = {
 #define F(x) {#x, offsetof(sim_stats, x)}
-    F(requests), F(responses_2xx), F(responses_4xx), F(responses_5xx), F(chat), F(streams),
+    F(requests), F(responses_2xx), F(responses_4xx), F(responses_5xx), F(chat), F(messages),
+    F(streams),
     F(embeddings), F(streams_completed), F(client_disconnects), F(rate_limited),
     F(faults_total), F(prompt_tokens), F(completion_tokens), F(cached_tokens),
     F(connections_open), F(connections_peak), F(connections_total), F(nofile_limit),

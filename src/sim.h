@@ -1,9 +1,10 @@
-/* The built-in simulator: an OpenAI-compatible HTTP/1.1 server on loopback
- * that runs on its own thread inside llmrun (or stand-alone through
- * `llmrun serve --sim`). Every simulated call goes through the same curl,
- * SSE and retry path as a real provider.
+/* The built-in simulator: an OpenAI- and Anthropic-compatible HTTP/1.1
+ * server on loopback that runs on its own thread inside llmrun (or
+ * stand-alone through `llmrun serve --sim`). Every simulated call goes
+ * through the same curl, SSE and retry path as a real provider.
  *
- * Endpoints: POST /v1/chat/completions (JSON and SSE), POST /v1/embeddings,
+ * Endpoints: POST /v1/chat/completions (JSON and SSE), POST /v1/messages
+ * (Anthropic's Messages API, JSON and SSE), POST /v1/embeddings,
  * GET /v1/models, GET /v1/models/{id}, GET /sim/stats. What the answers
  * say comes from sim_model.h; this engine decides when bytes go out (per
  * model latency profiles with jitter), which faults to inject, and how
@@ -161,6 +162,7 @@ typedef struct sim_stats {
   uint64_t requests;          /* requests received (any path) */
   uint64_t responses_2xx, responses_4xx, responses_5xx;
   uint64_t chat, streams, embeddings;
+  uint64_t messages;          /* POST /v1/messages (Anthropic), not in chat */
   uint64_t streams_completed; /* SSE streams that reached their end */
   uint64_t client_disconnects;/* clients gone before the response ended */
   uint64_t rate_limited;      /* 429s from the simulated rate limits */

@@ -358,7 +358,8 @@ int sim_skill_arith(const sim_prompt *p, const char *model, uint64_t key, double
     return 0;
   int difficulty = q.difficulty;
   const sim_tier *tier = sim_tier_of(model, NULL);
-  double err = tier->arith_err * sim_temperature_factor(temperature);
+  double err = tier->arith_err * sim_temperature_factor(temperature) *
+               (p->err_scale > 0 ? p->err_scale : 1.0);
   if (wants_reasoning(p))
     err *= 0.5;
   double p_right = 1.0;
@@ -376,6 +377,7 @@ int sim_skill_arith(const sim_prompt *p, const char *model, uint64_t key, double
   }
   memset(out, 0, sizeof *out);
   out->kind = SIM_SKILL_ARITH;
+  out->difficulty = 0.5 + 0.25 * difficulty; /* for reasoning models */
   out->outcome = right ? SIM_RIGHT : SIM_WRONG;
   out->conf_z = sim_confidence_z(qkey, out->outcome);
   char num[32];

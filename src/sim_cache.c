@@ -14,7 +14,10 @@
  * per model. A new prompt's longest remembered prefix, in bytes, is
  * turned into tokens in proportion to the prompt's size, then rounded
  * down to the 128-token grid. A whole repeated prompt therefore gets
- * floor(prompt_tokens / 128) * 128, e.g. 1,920 of 2,006. */
+ * floor(prompt_tokens / 128) * 128, e.g. 1,920 of 2,006.
+ *
+ * The same table holds Anthropic's explicit cache entries
+ * (sim_messages_cache.c), each with its own TTL (5 minutes or 1 hour). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +31,7 @@
 typedef struct entry {
   uint64_t key;  /* 0: empty */
   int64_t used;  /* last hit or insert */
+  int64_t ttl;   /* its own lifetime (sim_cache_put); 0: the lookup's */
 } entry;
 
 struct sim_cache {
@@ -71,6 +75,11 @@ static entry *find(sim_cache *c, uint64_t key)
   return &c->slots[i];
 }
 
+static int live(const entry *e, int64_t now, int64_t ttl)
+{
+  return e->key && now - e->used <= (e->ttl ? e->ttl : ttl);
+}
+
 /* Rebuilds the table at cap, keeping the entries used within ttl. */
 static void rehash(sim_cache *c, size_t cap, int64_t now, int64_t ttl)
 {
@@ -83,14 +92,14 @@ static void rehash(sim_cache *c, size_t cap, int64_t now, int64_t ttl)
   c->cap = cap;
   c->n = 0;
   for (size_t i = 0; i < oldcap; i++)
-    if (old[i].key && now - old[i].used <= ttl) {
+    if (live(&old[i], now, ttl)) {
       *find(c, old[i].key) = old[i];
       c->n++;
     }
   free(old);
 }
 
-static void insert(sim_cache *c, uint64_t key, int64_t now, int64_t ttl)
+static entry *insert(sim_cache *c, uint64_t key, int64_t now, int64_t ttl)
 {
   entry *e;
   if ((c->n + 1) * 2 > c->cap) {
@@ -103,9 +112,33 @@ static void insert(sim_cache *c, uint64_t key, int64_t now, int64_t ttl)
   e = find(c, key);
   if (!e->key) {
     e->key = key;
+    e->ttl = 0;
     c->n++;
   }
   e->used = now;
+  return e;
+}
+
+int sim_cache_alive(sim_cache *c, uint64_t key, int64_t now, int refresh)
+{
+  entry *e;
+  if (!c)
+    return 0;
+  e = find(c, key | 1);
+  if (!live(e, now, 0))
+    return 0;
+  if (refresh)
+    e->used = now; /* a read refreshes the entry for its TTL */
+  return 1;
+}
+
+void sim_cache_put(sim_cache *c, uint64_t key, int64_t now, int64_t ttl_ns)
+{
+  entry *e;
+  if (!c)
+    return;
+  e = insert(c, key | 1, now, ttl_ns);
+  e->ttl = ttl_ns;
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -167,12 +200,12 @@ int sim_cache_lookup(sim_cache *c, const sim_request *req, int prompt_tokens, in
 
   /* the longest live prefix: the whole prompt, else the last boundary seen */
   e = find(c, whole);
-  if (e->key && now - e->used <= ttl) {
+  if (live(e, now, ttl)) {
     matched = total;
   } else {
     for (size_t i = w.nmarks; i-- > 0;) {
       e = find(c, w.marks[i]);
-      if (e->key && now - e->used <= ttl) {
+      if (live(e, now, ttl)) {
         matched = (i + 1) * BLOCK;
         break;
       }

@@ -452,7 +452,8 @@ int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key, doub
   if (present < 0 || (!present && p->prompt_tokens < MIN_CONTEXT_TOKENS))
     return 0;
   const sim_tier *tier = sim_tier_of(model, NULL);
-  double tf = sim_temperature_factor(temperature);
+  /* the temperature and, for reasoning models, the effort */
+  double tf = sim_temperature_factor(temperature) * (p->err_scale > 0 ? p->err_scale : 1.0);
   /* The luck of this question for this model and seed. */
   uint64_t qkey = sim_hash_str(key, "context");
   for (int i = 0; i < lk.qkey.n; i++)
@@ -473,6 +474,7 @@ int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key, doub
 
   memset(out, 0, sizeof *out);
   out->kind = SIM_SKILL_CONTEXT;
+  out->difficulty = 0.75 + p->prompt_tokens / 16000.0; /* for reasoning models */
   sim_buf *t = &out->text;
   if (say == SAY_DONT_KNOW) {
     if (p->verbose)

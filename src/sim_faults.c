@@ -7,11 +7,21 @@
  * code}}, 429 rate_limit_exceeded with type "requests" or "tokens", 429
  * insufficient_quota, reset durations written like "1s", "6m0s", "12ms".
  * 502 and 504 come as an HTML page by default, as they do from a CDN in
- * front of a real API, so clients meet non-JSON error bodies too. */
+ * front of a real API, so clients meet non-JSON error bodies too.
+ *
+ * On /v1/messages the same faults speak Anthropic (sim_reply_error picks
+ * the error type from the status: 429 rate_limit_error, 529
+ * overloaded_error "Overloaded", 500 api_error...), insufficient_quota
+ * becomes Anthropic's 400 for an empty credit balance, and the simulated
+ * rate limits send anthropic-ratelimit-{requests,tokens}-{limit,remaining,
+ * reset} with the resets as RFC 3339 times (docs.claude.com/en/api/
+ * rate-limits; e.g. "2025-08-21T12:40:59Z" in a recorded response,
+ * tidyllm's test fixtures) and retry-after in seconds on a 429. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sim_server.h"
 
@@ -116,18 +126,30 @@ int sim_fault_reply(sim_req *r, const sim_plan *p)
   case SIM_FAULT_RATE_LIMIT:
     if (p->fp.error_body >= 2)
       status_fault(r, p, 429);
+    else if (r->wire == SIM_WIRE_ANTHROPIC)
+      sim_reply_error(r, 429, "rate_limit_error", NULL, NULL,
+                      "This request would exceed the rate limit for your organization "
+                      "(simulated fault). Please try again in %ss.",
+                      p->fp.retry_after[0] ? p->fp.retry_after : "1");
     else
       sim_reply_error(r, 429, "requests", NULL, "rate_limit_exceeded",
                       "Rate limit reached for requests (simulated fault). Please try again "
                       "in %ss.", p->fp.retry_after[0] ? p->fp.retry_after : "1");
     add_retry_headers(r, &p->fp);
     if (r->resp)
-      MHD_add_response_header(r->resp, "x-ratelimit-remaining-requests", "0");
+      MHD_add_response_header(r->resp, r->wire == SIM_WIRE_ANTHROPIC
+                                         ? "anthropic-ratelimit-requests-remaining"
+                                         : "x-ratelimit-remaining-requests", "0");
     break;
   case SIM_FAULT_QUOTA:
-    sim_reply_error(r, 429, "insufficient_quota", NULL, "insufficient_quota",
-                    "You exceeded your current quota, please check your plan and billing "
-                    "details (simulated fault).");
+    if (r->wire == SIM_WIRE_ANTHROPIC)
+      sim_reply_error(r, 400, "invalid_request_error", NULL, NULL,
+                      "Your credit balance is too low to access the Anthropic API. Please go "
+                      "to Plans & Billing to upgrade or purchase credits. (simulated fault)");
+    else
+      sim_reply_error(r, 429, "insufficient_quota", NULL, "insufficient_quota",
+                      "You exceeded your current quota, please check your plan and billing "
+                      "details (simulated fault).");
     break;
   case SIM_FAULT_DROP_BEFORE_HEADERS:
     r->drop = 1;
@@ -183,9 +205,16 @@ static void limited(sim_req *r, const char *what, int limit, double used, int re
 {
   char ms[32], secs[32];
   put_duration(secs, sizeof secs, wait_s);
-  sim_reply_error(r, 429, what, NULL, "rate_limit_exceeded",
-                  "Rate limit reached on %s per min: Limit %d, Used %d, Requested %d. "
-                  "Please try again in %s.", what, limit, (int)used, requested, secs);
+  if (r->wire == SIM_WIRE_ANTHROPIC)
+    sim_reply_error(r, 429, "rate_limit_error", NULL, NULL,
+                    "This request would exceed the rate limit for your organization of %d %s "
+                    "per minute (simulated: used %d, requested %d). For details, refer to: "
+                    "https://docs.claude.com/en/api/rate-limits. Please try again in %s.",
+                    limit, what, (int)used, requested, secs);
+  else
+    sim_reply_error(r, 429, what, NULL, "rate_limit_exceeded",
+                    "Rate limit reached on %s per min: Limit %d, Used %d, Requested %d. "
+                    "Please try again in %s.", what, limit, (int)used, requested, secs);
   if (!r->resp)
     return;
   snprintf(secs, sizeof secs, "%d", (int)ceil(wait_s));
@@ -241,12 +270,38 @@ static void window_headers(struct MHD_Response *resp, const char *what, int limi
   MHD_add_response_header(resp, name, val);
 }
 
+/* Anthropic's: the reset is the moment the bucket is full again, as an
+ * RFC 3339 UTC time. */
+static void anthropic_window(struct MHD_Response *resp, const char *what, int limit,
+                             sim_bucket *b, int64_t now)
+{
+  char name[64], val[40];
+  struct timespec wall;
+  struct tm tm;
+  time_t at;
+  refill(b, limit, now);
+  snprintf(name, sizeof name, "anthropic-ratelimit-%s-limit", what);
+  snprintf(val, sizeof val, "%d", limit);
+  MHD_add_response_header(resp, name, val);
+  snprintf(name, sizeof name, "anthropic-ratelimit-%s-remaining", what);
+  snprintf(val, sizeof val, "%d", b->level > 0 ? (int)floor(b->level) : 0);
+  MHD_add_response_header(resp, name, val);
+  clock_gettime(CLOCK_REALTIME, &wall);
+  at = wall.tv_sec + (time_t)ceil((limit - b->level) * 60.0 / limit);
+  gmtime_r(&at, &tm);
+  strftime(val, sizeof val, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  snprintf(name, sizeof name, "anthropic-ratelimit-%s-reset", what);
+  MHD_add_response_header(resp, name, val);
+}
+
 void sim_ratelimit_headers(sim_req *r, struct MHD_Response *resp)
 {
   sim_server *s = r->srv;
   int64_t now = sim_now_ns();
+  void (*window)(struct MHD_Response *, const char *, int, sim_bucket *, int64_t) =
+    r->wire == SIM_WIRE_ANTHROPIC ? anthropic_window : window_headers;
   if (s->cfg.rate_rpm > 0)
-    window_headers(resp, "requests", s->cfg.rate_rpm, &s->rl.requests, now);
+    window(resp, "requests", s->cfg.rate_rpm, &s->rl.requests, now);
   if (s->cfg.rate_tpm > 0)
-    window_headers(resp, "tokens", s->cfg.rate_tpm, &s->rl.tokens, now);
+    window(resp, "tokens", s->cfg.rate_tpm, &s->rl.tokens, now);
 }

@@ -1,14 +1,25 @@
 /* The simulator's HTTP side: MHD's access handler (routing, the request
- * body with its size limit, content type, JSON parsing), replies in
- * OpenAI's error format, the headers every response carries, and the
+ * body with its size limit, content type, JSON parsing), replies in the
+ * error format of the request's API (OpenAI's, or Anthropic's for
+ * /v1/messages), the headers every response carries, unique ids, and the
  * moment a response is queued (now, or when its simulated latency is
- * over). Endpoints live in sim_chat.c, sim_embeddings.c and sim_faults.c. */
+ * over). Endpoints live in sim_chat.c, sim_messages.c, sim_embeddings.c
+ * and sim_faults.c.
+ *
+ * Anthropic's errors (docs.claude.com/en/api/errors): {"type":"error",
+ * "error":{"type":...,"message":...},"request_id":"req_..."}, the type
+ * following the status: 400 invalid_request_error (also other 4XX),
+ * 401 authentication_error, 403 permission_error, 404 not_found_error,
+ * 413 request_too_large, 429 rate_limit_error, 500 api_error,
+ * 529 overloaded_error; every response has a unique request-id header
+ * ("req_018EeWyXxfu5pfWkrYcMdjWG" in the docs). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "sim_internal.h"
 #include "sim_server.h"
 
 /* ---- replies --------------------------------------------------------------------- */
@@ -48,16 +59,40 @@ void sim_reply_json(sim_req *r, unsigned status, json_buf *b, int64_t send_at)
   set_reply(r, status, resp, send_at);
 }
 
+static const char *anthropic_type(unsigned status)
+{
+  switch (status) {
+  case 401: return "authentication_error";
+  case 403: return "permission_error";
+  case 404: return "not_found_error";
+  case 413: return "request_too_large";
+  case 429: return "rate_limit_error";
+  case 529: return "overloaded_error";
+  default: return status < 500 ? "invalid_request_error" : "api_error";
+  }
+}
+
 void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *param,
                      const char *code, const char *fmt, ...)
 {
-  char msg[512];
+  char msg[768];
   va_list ap;
   json_buf b;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   jb_init(&b);
+  if (r->wire == SIM_WIRE_ANTHROPIC) {
+    jb_puts(&b, "{\"type\":\"error\",\"error\":{\"type\":");
+    json_put_cstring(&b, anthropic_type(status));
+    jb_puts(&b, ",\"message\":");
+    json_put_cstring(&b, msg);
+    jb_puts(&b, "},\"request_id\":");
+    json_put_cstring(&b, r->id);
+    jb_puts(&b, "}\n");
+    sim_reply_json(r, status, &b, 0);
+    return;
+  }
   jb_puts(&b, "{\"error\":{\"message\":");
   json_put_cstring(&b, msg);
   jb_puts(&b, ",\"type\":");
@@ -72,10 +107,39 @@ void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *
 
 void sim_add_common_headers(sim_req *r, struct MHD_Response *resp)
 {
-  MHD_add_response_header(resp, "x-request-id", r->id);
-  MHD_add_response_header(resp, "openai-version", "2020-10-01");
-  MHD_add_response_header(resp, "openai-organization", "llmrun-sim");
+  if (r->wire == SIM_WIRE_ANTHROPIC) {
+    MHD_add_response_header(resp, "request-id", r->id);
+  } else {
+    MHD_add_response_header(resp, "x-request-id", r->id);
+    MHD_add_response_header(resp, "openai-version", "2020-10-01");
+    MHD_add_response_header(resp, "openai-organization", "llmrun-sim");
+  }
   MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "llmrun-sim");
+}
+
+/* ---- ids ------------------------------------------------------------------------- */
+
+void sim_base62(uint64_t key, int len, char *out)
+{
+  static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  uint64_t x = key;
+  for (int i = 0; i < len; i++) {
+    if (i % 8 == 0) /* fresh bits every 8 digits (62^8 < 2^48) */
+      x = sim_mix64(key + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
+    out[i] = digits[x % 62];
+    x /= 62;
+  }
+  out[len] = '\0';
+}
+
+void sim_new_id(sim_server *s, const char *prefix, int len, char *out, size_t cap)
+{
+  size_t n = strlen(prefix);
+  uint64_t key = sim_mix64(s->id_nonce ^ sim_mix64(++s->next_id));
+  if (n + (size_t)len + 1 > cap)
+    len = cap > n + 1 ? (int)(cap - n - 1) : 0;
+  memcpy(out, prefix, n);
+  sim_base62(key, len, out + n);
 }
 
 /* Queues r's response now; the caller returns what this returns. */
@@ -92,8 +156,10 @@ static enum MHD_Result queue_reply(sim_req *r)
       return MHD_NO;
   }
   sim_add_common_headers(r, r->resp);
-  snprintf(buf, sizeof buf, "%lld", (long long)((now - r->t0) / 1000000));
-  MHD_add_response_header(r->resp, "openai-processing-ms", buf);
+  if (r->wire == SIM_WIRE_OPENAI) {
+    snprintf(buf, sizeof buf, "%lld", (long long)((now - r->t0) / 1000000));
+    MHD_add_response_header(r->resp, "openai-processing-ms", buf);
+  }
   if (r->ttft_at) {
     uint64_t late = now > r->ttft_at ? (uint64_t)(now - r->ttft_at) / 1000 : 0, max;
     atomic_fetch_add(&s->ttft_late_us_sum, late);
@@ -105,7 +171,7 @@ static enum MHD_Result queue_reply(sim_req *r)
     snprintf(buf, sizeof buf, "%.3f", (double)(now - r->t0) / 1e6);
     MHD_add_response_header(r->resp, "x-sim-ttft-ms", buf);
   }
-  if (r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS)
+  if (r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS || r->ep == SIM_EP_MESSAGES)
     sim_ratelimit_headers(r, r->resp);
   ret = MHD_queue_response(r->conn, r->status, r->resp);
   MHD_destroy_response(r->resp);
@@ -130,6 +196,8 @@ static void route(sim_req *r, const char **want_method)
     r->ep = SIM_EP_CHAT;
   else if (strcmp(u, "/v1/embeddings") == 0)
     r->ep = SIM_EP_EMBEDDINGS;
+  else if (strcmp(u, "/v1/messages") == 0)
+    r->ep = SIM_EP_MESSAGES, r->wire = SIM_WIRE_ANTHROPIC;
   else if (strcmp(u, "/v1/models") == 0)
     r->ep = SIM_EP_MODELS, *want_method = "GET";
   else if (strncmp(u, "/v1/models/", 11) == 0 && u[11])
@@ -153,11 +221,18 @@ static int is_json_type(const char *ct)
   return *ct == '\0' || *ct == ';' || *ct == ' ';
 }
 
+/* OpenAI's look ("req_" and 32 hex digits), Anthropic's ("req_011C" and
+ * 20 base62 digits, as "req_011CSHoEeqs5C35K2UUqR7Fy"); unique either way. */
 static void new_request_id(sim_req *r)
 {
-  uint64_t a = sim_rand(&r->srv->rng), b = sim_rand(&r->srv->rng);
-  snprintf(r->id, sizeof r->id, "req_%016llx%016llx", (unsigned long long)a,
-           (unsigned long long)b);
+  sim_server *s = r->srv;
+  if (r->wire == SIM_WIRE_ANTHROPIC) {
+    sim_new_id(s, "req_011C", 20, r->id, sizeof r->id);
+  } else {
+    uint64_t a = sim_mix64(s->id_nonce ^ sim_mix64(++s->next_id));
+    snprintf(r->id, sizeof r->id, "req_%016llx%016llx", (unsigned long long)a,
+             (unsigned long long)sim_mix64(a ^ s->id_nonce));
+  }
 }
 
 /* Decides the response once the whole body is here. */
@@ -204,6 +279,8 @@ static void handle(sim_req *r, int method_ok, const char *want_method)
                     json_type_name(root->type));
   else if (r->ep == SIM_EP_CHAT)
     sim_chat_handle(r, root);
+  else if (r->ep == SIM_EP_MESSAGES)
+    sim_messages_handle(r, root);
   else
     sim_embeddings_handle(r, root);
   json_free(doc);
@@ -236,11 +313,11 @@ static enum MHD_Result first_call(sim_server *s, struct MHD_Connection *conn,
   r->t0 = s->pass_start ? s->pass_start : sim_now_ns();
   r->timer.index = SIZE_MAX;
   r->fd = -1;
-  new_request_id(r);
   *con_cls = r;
   atomic_fetch_add(&s->requests, 1);
   route(r, &r->want_method);
-  if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS) &&
+  new_request_id(r);
+  if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS || r->ep == SIM_EP_MESSAGES) &&
       strcmp(method, r->want_method) == 0) {
     r->bad_content_type = !is_json_type(sim_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
     cl = sim_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -266,7 +343,8 @@ enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const ch
     if (r->too_large)
       return MHD_YES;
     /* only JSON bodies for JSON endpoints are kept; others are drained */
-    if ((r->ep != SIM_EP_CHAT && r->ep != SIM_EP_EMBEDDINGS) || r->bad_content_type)
+    if ((r->ep != SIM_EP_CHAT && r->ep != SIM_EP_EMBEDDINGS && r->ep != SIM_EP_MESSAGES) ||
+        r->bad_content_type)
       return MHD_YES;
     if (r->body_len + n > s->cfg.max_body_bytes)
       return too_large(r);

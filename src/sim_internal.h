@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim_model.h"
+
 /* ---- hashing and deterministic randomness (sim_util.c) ------------------ */
 
 /* FNV-1a over bytes, continued from h; finish with sim_mix64 before use as
@@ -90,6 +92,7 @@ typedef struct sim_skill_out {
   sim_buf text;
   size_t answer_at;
   double conf_z;
+  double difficulty;       /* for the reasoning token rule: 1 = typical */
 } sim_skill_out;
 
 enum { SIM_SKILL_NONE = 0, SIM_SKILL_ARITH, SIM_SKILL_CONTEXT };
@@ -104,6 +107,7 @@ typedef struct sim_prompt {
   size_t last_user_len;
   int prompt_tokens;
   int verbose;             /* the prompt asks to explain / go step by step */
+  double err_scale;        /* error rates times this (reasoning effort); 0 as 1 */
 } sim_prompt;
 
 /* Each returns 1 and fills out (text allocated) when the skill applies,
@@ -123,6 +127,22 @@ int sim_arith_find(const char *s, size_t n, int64_t *value, int *difficulty);
  * present; 0 when there is a question but no such fact; -1 when the last
  * user message asks no context question. */
 int sim_context_lookup(const sim_prompt *p, const char **val, size_t *vlen);
+
+/* ---- tools (sim_tools.c) ------------------------------------------------ */
+
+/* The tool the model calls (an index into req->tools), or -1 for none:
+ * tool_choice none: never; a named tool: that one; required: the best
+ * match; auto: the best match when the last message is the user's and
+ * some word of it matches the tool (name words count 3, words of the
+ * description, parameter names and enum values 1). */
+int sim_tools_choose(const sim_request *req, const sim_prompt *p);
+/* Appends the call's arguments: a compact JSON object built from the
+ * tool's schema with values found in text (see sim_tools.c). */
+void sim_tools_arguments(const sim_tool *t, const char *text, size_t n, sim_buf *out);
+/* When the request ends with tool results, appends the answer that
+ * reports them ("According to get_weather, temperature is 18.") and
+ * returns 1; else 0. */
+int sim_tools_answer(const sim_request *req, sim_buf *out);
 
 /* ---- free text (sim_text.c) --------------------------------------------- */
 

@@ -11,7 +11,15 @@
  * itself), not of the rest of the prompt, so two prompts that ask the same
  * question (compressed or not) share their luck and differ only through
  * the rules (fact present or not, prompt length). max_tokens and stop only
- * cut the same text. A missing seed is seed 0. */
+ * cut the same text. A missing seed is seed 0.
+ *
+ * Tools come first (sim_tools.c): a request whose tools match the prompt
+ * calls one instead of answering (Claude models say which first, under
+ * tool_choice auto), and a request that ends with tool results is
+ * answered from them. Then reasoning (sim_reasoning.c): hidden tokens
+ * that count as completion tokens and come out of max_tokens first; a
+ * request whose reasoning uses up max_tokens has no visible answer and
+ * finishes with "length", as the real reasoning models do. */
 #include "sim_model.h"
 #include "sim_internal.h"
 
@@ -164,6 +172,78 @@ static void free_text(const sim_request *req, const sim_prompt *p, uint64_t requ
   sim_text_generate(out, &rng, (int)tokens, p->last_user, p->last_user_len);
 }
 
+/* Splits s[0..n) into token pieces (malloc'd ends, never NULL on
+ * success). The count, or -1 when out of memory. */
+static long split_pieces(const char *s, size_t n, size_t **ends)
+{
+  size_t count = sim_token_ends(s, n, NULL, 0);
+  *ends = malloc((count ? count : 1) * sizeof **ends);
+  if (!*ends)
+    return -1;
+  sim_token_ends(s, n, *ends, count);
+  return (long)count;
+}
+
+static void free_calls(sim_tool_call *calls, size_t n)
+{
+  for (size_t i = 0; calls && i < n; i++) {
+    free(calls[i].name);
+    free(calls[i].arguments);
+    free(calls[i].piece_ends);
+  }
+  free(calls);
+}
+
+/* The call of tool t with arguments from the user's text. 0, or -1. */
+static int make_call(const sim_tool *t, const sim_prompt *p, sim_tool_call *call)
+{
+  sim_buf args = {0};
+  long n;
+  memset(call, 0, sizeof *call);
+  sim_tools_arguments(t, p->last_user, p->last_user_len, &args);
+  call->name = strdup(t->name ? t->name : "");
+  if (args.oom || !args.p || !call->name) {
+    sim_buf_free(&args);
+    free(call->name);
+    return -1;
+  }
+  call->arguments = args.p;
+  call->arguments_len = args.len;
+  n = split_pieces(args.p, args.len, &call->piece_ends);
+  if (n < 0) {
+    free(call->name);
+    free(call->arguments);
+    return -1;
+  }
+  call->npieces = (size_t)n;
+  /* the name, the arguments and the call's framing (7: a rough figure) */
+  call->tokens = (int)n + sim_model_count_tokens(call->name, strlen(call->name)) + 7;
+  return 0;
+}
+
+/* Claude's visible thinking: a summary of about 512 tokens at most of the
+ * thinking it bills. */
+#define THINKING_SUMMARY_MAX 512
+
+static int make_thinking(const sim_prompt *p, uint64_t key, int tokens, sim_answer *out)
+{
+  sim_buf t = {0};
+  sim_rng rng;
+  long n;
+  sim_rng_init(&rng, sim_hash_str(key, "thinking"));
+  sim_buf_puts(&t, "Let me think about this.");
+  sim_text_generate(&t, &rng, tokens < THINKING_SUMMARY_MAX ? tokens : THINKING_SUMMARY_MAX,
+                    p->last_user, p->last_user_len);
+  if (t.oom || !t.p || (n = split_pieces(t.p, t.len, &out->thinking_ends)) < 0) {
+    sim_buf_free(&t);
+    return -1;
+  }
+  out->thinking = t.p;
+  out->thinking_len = t.len;
+  out->nthinking = (size_t)n;
+  return 0;
+}
+
 int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
 {
   if (!valid_request(req) || !out || choice < 0)
@@ -178,7 +258,7 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
     free(lens);
     return -1;
   }
-  sim_prompt p = {texts, lens, n, NULL, 0, 0, 0};
+  sim_prompt p = {texts, lens, n, NULL, 0, 0, 0, 1.0};
   for (size_t i = 0; i < n; i++) {
     texts[i] = req->messages[i].content;
     lens[i] = req->messages[i].content_len;
@@ -193,6 +273,7 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
   }
   p.prompt_tokens = sim_model_prompt_tokens(req);
   p.verbose = instructions_say(req, &p, verbose_words, COUNT(verbose_words));
+  p.err_scale = sim_reasoning_err_scale(req);
 
   /* Keys: the skill key ignores the prompt text; the request key does not. */
   int sampling = req->temperature > 0.0;
@@ -212,50 +293,118 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
   }
 
   sim_skill_out skill;
+  sim_tool_call *calls = NULL;
+  size_t ncalls = 0;
+  int tool = sim_tools_choose(req, &p);
+  int after_tools = n > 0 && is_role(&req->messages[n - 1], "tool");
   memset(&skill, 0, sizeof skill);
-  if (!sim_skill_arith(&p, req->model, skill_key, req->temperature, &skill) &&
-      !sim_skill_context(&p, req->model, skill_key, req->temperature, &skill)) {
+  skill.difficulty = 1.0;
+  if (tool >= 0) {
+    calls = malloc(sizeof *calls);
+    if (!calls || make_call(&req->tools[tool], &p, &calls[0]) != 0) {
+      free(calls);
+      free(texts);
+      free(lens);
+      return -1;
+    }
+    ncalls = 1;
+    skill.difficulty = 0.5;
+    /* Claude says what it is about to do, unless a tool is forced */
+    if (sim_is_claude(req->model) && req->tool_choice == SIM_TOOLS_AUTO) {
+      sim_buf_puts(&skill.text, "I'll use the ");
+      sim_buf_put_utf8(&skill.text, calls[0].name, strlen(calls[0].name));
+      sim_buf_puts(&skill.text, " tool.");
+    } else {
+      sim_buf_puts(&skill.text, "");
+    }
+  } else if (after_tools && sim_tools_answer(req, &skill.text)) {
+    skill.difficulty = 0.5;
+  } else if (!sim_skill_arith(&p, req->model, skill_key, req->temperature, &skill) &&
+             !sim_skill_context(&p, req->model, skill_key, req->temperature, &skill)) {
     memset(&skill, 0, sizeof skill);
+    skill.difficulty = 1.0;
     free_text(req, &p, request_key, &skill.text);
   }
-  free(texts);
-  free(lens);
   sim_buf text = skill.text;
   if (text.oom || !text.p) {
     sim_buf_free(&text);
+    free_calls(calls, ncalls);
+    free(texts);
+    free(lens);
     return -1;
   }
 
   /* Stop sequences: the text ends before the earliest one, which is not
    * included (as OpenAI does). */
-  const char *finish = "stop";
+  const char *finish = ncalls ? "tool_calls" : "stop";
+  const char *stopped_by = NULL;
   size_t cut = text.len;
   for (size_t i = 0; req->stop && i < req->nstop; i++) {
     const char *st = req->stop[i];
     if (!st || !st[0])
       continue;
     const char *hit = memmem(text.p, cut, st, strlen(st));
-    if (hit)
+    if (hit) {
       cut = (size_t)(hit - text.p);
+      stopped_by = st;
+    }
   }
   text.len = cut;
 
-  size_t count = sim_token_ends(text.p, text.len, NULL, 0);
-  size_t *ends = malloc((count ? count : 1) * sizeof *ends);
+  size_t *ends = NULL;
+  long lcount = split_pieces(text.p, text.len, &ends);
+  size_t count = lcount > 0 ? (size_t)lcount : 0;
   double *lps = req->logprobs ? malloc((count ? count : 1) * sizeof *lps) : NULL;
-  if (!ends || (req->logprobs && !lps)) {
+  memset(out, 0, sizeof *out);
+  if (lcount < 0 || (req->logprobs && !lps)) {
     free(ends);
     free(lps);
     sim_buf_free(&text);
+    free_calls(calls, ncalls);
+    free(texts);
+    free(lens);
     return -1;
   }
-  sim_token_ends(text.p, text.len, ends, count);
-  if (req->max_tokens > 0 && count > (size_t)req->max_tokens) {
-    count = (size_t)req->max_tokens;
-    text.len = ends[count - 1];
-    finish = "length";
+
+  /* Reasoning (hidden, or Claude's thinking before its turn's first block),
+   * then what is visible, all within max_tokens. */
+  int thinking = req->thinking_budget > 0 || req->thinking_adaptive;
+  int reasoning = thinking && after_tools ? 0
+                : sim_reasoning_tokens(req, skill.difficulty, request_key);
+  long call_tokens = 0;
+  for (size_t i = 0; i < ncalls; i++)
+    call_tokens += calls[i].tokens;
+  if (req->max_tokens > 0) {
+    long room = (long)req->max_tokens - reasoning;
+    if (room <= 0) {
+      reasoning = req->max_tokens;
+      room = 0;
+    }
+    if (call_tokens > room) { /* a call that does not fit is not made */
+      free_calls(calls, ncalls);
+      calls = NULL;
+      ncalls = 0;
+      call_tokens = 0;
+      finish = "length";
+    }
+    if ((long)count > room - call_tokens) {
+      count = (size_t)(room - call_tokens);
+      text.len = count ? ends[count - 1] : 0;
+      finish = "length";
+    }
   }
   text.p[text.len] = '\0';
+  if (thinking && reasoning > 0 && make_thinking(&p, request_key, reasoning, out) != 0) {
+    free(ends);
+    free(lps);
+    sim_buf_free(&text);
+    free_calls(calls, ncalls);
+    free(texts);
+    free(lens);
+    return -1;
+  }
+  free(texts);
+  free(lens);
 
   /* Logprobs: the piece where the answer starts carries the model's
    * confidence; the rest of the answer is near-certain; free text and
@@ -279,13 +428,18 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
     }
   }
 
+  long total = (long)count + call_tokens + reasoning;
   out->text = text.p;
   out->len = text.len;
-  out->completion_tokens = count > INT_MAX ? INT_MAX : (int)count;
+  out->completion_tokens = total > INT_MAX ? INT_MAX : (int)total;
   out->finish_reason = finish;
+  out->stop_sequence = strcmp(finish, "stop") == 0 ? stopped_by : NULL;
   out->piece_ends = ends;
   out->npieces = count;
   out->logprobs = lps;
+  out->tool_calls = calls;
+  out->ntool_calls = ncalls;
+  out->reasoning_tokens = reasoning;
   return 0;
 }
 
@@ -296,5 +450,8 @@ void sim_answer_free(sim_answer *a)
   free(a->text);
   free(a->piece_ends);
   free(a->logprobs);
+  free_calls(a->tool_calls, a->ntool_calls);
+  free(a->thinking);
+  free(a->thinking_ends);
   memset(a, 0, sizeof *a);
 }

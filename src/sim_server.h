@@ -48,6 +48,11 @@ void sim_cache_clear(sim_cache *c);
 /* cached_tokens for req (prompt_tokens long), then remembers its prefixes. */
 int sim_cache_lookup(sim_cache *c, const sim_request *req, int prompt_tokens,
                      int64_t now, double ttl_s);
+/* Explicit entries with a TTL each (Anthropic's cache breakpoints):
+ * whether key is alive at now (refresh: restart its TTL, as a read does),
+ * and storing it for ttl_ns. */
+int sim_cache_alive(sim_cache *c, uint64_t key, int64_t now, int refresh);
+void sim_cache_put(sim_cache *c, uint64_t key, int64_t now, int64_t ttl_ns);
 
 /* ---- attempts of a logical request (x-sim-fault-attempts) -------------------------------- */
 
@@ -112,13 +117,14 @@ struct sim_server {
   sim_ratelimit rl;
   uint64_t rng;
   uint64_t next_id;
+  uint64_t id_nonce;    /* from getrandom() at start: ids differ across processes */
   sim_req *suspended; /* every suspended request, so stop can resume them */
   int stopping;
   int64_t started;
   int64_t pass_start;   /* when the current MHD_run began */
 
   /* counters: written by the server thread, read by any */
-  _Atomic uint64_t requests, r2xx, r4xx, r5xx, chat, streams, embeddings,
+  _Atomic uint64_t requests, r2xx, r4xx, r5xx, chat, messages, streams, embeddings,
     streams_completed, client_disconnects, rate_limited, faults_total,
     prompt_tokens, completion_tokens, cached_tokens, conn_open, conn_peak, conn_total,
     ttft_late_us_sum, ttft_late_us_max, ttft_late_n;
@@ -129,8 +135,12 @@ struct sim_server {
 /* ---- a request ---------------------------------------------------------------------------------- */
 
 typedef enum sim_endpoint {
-  SIM_EP_UNKNOWN, SIM_EP_CHAT, SIM_EP_EMBEDDINGS, SIM_EP_MODELS, SIM_EP_MODEL, SIM_EP_STATS
+  SIM_EP_UNKNOWN, SIM_EP_CHAT, SIM_EP_EMBEDDINGS, SIM_EP_MODELS, SIM_EP_MODEL, SIM_EP_STATS,
+  SIM_EP_MESSAGES
 } sim_endpoint;
+
+/* Which API's conventions a response follows (error bodies, headers). */
+typedef enum sim_wire_kind { SIM_WIRE_OPENAI, SIM_WIRE_ANTHROPIC } sim_wire_kind;
 
 /* What the response body is, when it is not a plain buffer. */
 typedef struct sim_body sim_body;
@@ -139,10 +149,11 @@ struct sim_req {
   sim_server *srv;
   struct MHD_Connection *conn;
   sim_endpoint ep;
+  sim_wire_kind wire;
   const char *method, *url;  /* MHD's, valid for the request's life */
   const char *want_method;   /* what the endpoint takes: "GET" or "POST" */
   int64_t t0;                /* when the request head arrived */
-  char id[40];               /* x-request-id */
+  char id[40];               /* x-request-id (OpenAI) / request-id (Anthropic) */
 
   /* the request body */
   char *body;
@@ -185,12 +196,17 @@ void sim_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 void sim_req_free(sim_req *r);
 
 /* sim_http.c: answering. Each sets r->resp/status/send_at (the response
- * goes out at send_at: now for errors, later for simulated latency). */
+ * goes out at send_at: now for errors, later for simulated latency).
+ * sim_reply_error writes the request's wire's error shape: OpenAI's
+ * {"error":{message,type,param,code}}, or Anthropic's {"type":"error",
+ * "error":{type,message},"request_id":...} with the type its docs give
+ * for the status (type, param and code are then not used). */
 void sim_reply_json(sim_req *r, unsigned status, json_buf *b, int64_t send_at);
 void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *param,
                      const char *code, const char *fmt, ...)
   __attribute__((format(printf, 6, 7)));
-/* Adds x-request-id, openai-version, server and the x-sim-* headers. */
+/* Adds the request id (x-request-id, or request-id for Anthropic), the
+ * provider's version headers and server. */
 void sim_add_common_headers(sim_req *r, struct MHD_Response *resp);
 const char *sim_header(sim_req *r, const char *name);
 
@@ -211,35 +227,82 @@ void sim_ratelimit_headers(sim_req *r, struct MHD_Response *resp);
 
 /* The endpoints. */
 void sim_chat_handle(sim_req *r, const json_value *body);
+void sim_messages_handle(sim_req *r, const json_value *body);
 void sim_embeddings_handle(sim_req *r, const json_value *body);
 void sim_models_handle(sim_req *r, const char *id);
 void sim_stats_handle(sim_req *r);
 
-/* sim_chat.c: one chat completion, answered and timed, for sim_stream.c
- * to send as SSE events step by step. Step i carries token i of every
- * choice (step 0 also the role delta, a choice's last token also its
- * finish_reason) and is due at step_at[i]. */
-typedef struct sim_chat {
+/* One answered, timed completion of either wire format, for sim_reply.c
+ * to send as JSON or SSE: the answers of its n choices, and the stream as
+ * steps. Step i is due at step_at[i]; which events a step carries is the
+ * wire's business (OpenAI: token i of every choice; Anthropic: one piece
+ * of one content block). */
+typedef struct sim_chat sim_chat;
+
+/* What differs between the wire formats: how a completion is written. */
+typedef struct sim_wire {
+  void (*put_step)(const sim_chat *c, size_t step, json_buf *out);
+  void (*put_tail)(const sim_chat *c, json_buf *out);      /* after the last step */
+  void (*put_error)(const sim_chat *c, json_buf *out);     /* error_chunk fault */
+  void (*put_malformed)(const sim_chat *c, json_buf *out); /* malformed_json fault */
+  void (*put_body)(const sim_chat *c, json_buf *out);      /* the JSON response */
+  void (*free_ext)(void *ext);
+} sim_wire;
+
+struct sim_chat {
+  const sim_wire *wire;
   char *model;
-  char id[40];
+  char id[48];               /* chatcmpl-... / msg_... */
   int64_t created;           /* Unix time */
-  char *head;                /* the JSON every chunk starts with, up to "choices":[ */
   sim_answer *answers;
   int n;
-  int prompt_tokens, cached_tokens, completion_tokens;
+  int prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens;
   int include_usage, logprobs;
   size_t nsteps;
   int64_t *step_at;
+  double *step_cost;         /* tokens' worth of generation time before step i
+                                (after the TTFT); NULL: 0 for step 0, 1 after */
   sim_fault_kind fault;      /* a mid-stream fault, struck before step fault_step */
   size_t fault_step;
   int stall_ms;
-} sim_chat;
+  void *ext;                 /* the wire's own state (freed with wire->free_ext) */
+};
 
 void sim_chat_free(sim_chat *c);
-void sim_chat_put_step(const sim_chat *c, size_t step, json_buf *out);
-void sim_chat_put_usage(const sim_chat *c, json_buf *out);       /* the usage object */
-void sim_chat_put_usage_chunk(const sim_chat *c, json_buf *out); /* its SSE event */
-void sim_chat_put_error_event(json_buf *out);
+/* Answers choice 0..n-1 of req into a new chat (NULL when out of memory
+ * or the model cannot answer): answers, completion and reasoning tokens,
+ * the number of steps as the OpenAI wire counts them. */
+sim_chat *sim_chat_answer(const sim_request *req, int n, const sim_wire *wire);
+/* Times the chat with the plan and sends it (SSE when stream) or its
+ * JSON, with the plan's faults; takes ownership of c. */
+void sim_chat_send(sim_req *r, sim_chat *c, const sim_plan *pl, int stream);
+
+/* sim_chat_request.c: a chat completion request, read and checked as
+ * OpenAI does (reasoning models' parameters included). Strings point into
+ * the parsed body, which must outlive it. */
+#define SIM_MAX_STOP 4
+typedef struct sim_chat_req {
+  sim_request mr;           /* what the model sees */
+  sim_message *msgs;
+  char **owned;             /* concatenated content parts */
+  size_t nowned;
+  const char *stop[SIM_MAX_STOP];
+  sim_tool *tools;
+  int n, stream, include_usage;
+  int tool_tokens;          /* prompt tokens of the tool definitions */
+} sim_chat_req;
+
+/* 0, or -1 after replying 400 (q is then still to be freed). */
+int sim_chat_parse(sim_req *r, const json_value *body, sim_chat_req *q);
+void sim_chat_req_free(sim_chat_req *q);
+
+/* sim_http.c: a new unique id, prefix then `len` base62 characters, from
+ * the server's counter and a random nonce drawn at start (unique across
+ * servers, processes and resets, unlike the seeded random stream). */
+void sim_new_id(sim_server *s, const char *prefix, int len, char *out, size_t cap);
+/* A base62 string of len characters derived from key (for ids that must
+ * be unique when key is: a tool call's from its message id). */
+void sim_base62(uint64_t key, int len, char *out);
 
 /* sim_stream.c: bodies sent piece by piece. */
 /* A fixed body cut at `cut` bytes, where the connection is closed

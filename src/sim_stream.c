@@ -1,5 +1,6 @@
 /* Bodies that MHD pulls piece by piece through a content reader: the SSE
- * stream of a chat completion, released one step at a time when its
+ * stream of a completion (either wire: the chat's sim_wire writes the
+ * events), released one step at a time when its
  * deadline comes, and fixed bodies cut short on purpose (dropped or
  * stalled connections). When nothing is due the reader suspends the
  * connection until the next deadline (sim_req_wait_until) and returns 0;
@@ -61,14 +62,13 @@ static int sse_produce(sim_body *b, int64_t now, int64_t *wake)
       case SIM_FAULT_DROP_MID_STREAM:
         return CLOSE;
       case SIM_FAULT_ERROR_CHUNK:
-        sim_chat_put_error_event(&b->out);
+        c->wire->put_error(c, &b->out);
         b->fault_done = 1;
         b->phase = SSE_END; /* the error ends the stream: no [DONE] */
         return PRODUCED;
       case SIM_FAULT_MALFORMED_JSON:
         /* an event whose JSON stops mid-way, then the stream goes on */
-        jb_put(&b->out, c->head, strlen(c->head) / 2);
-        jb_puts(&b->out, "\n\n");
+        c->wire->put_malformed(c, &b->out);
         b->fault_done = 1;
         return PRODUCED;
       case SIM_FAULT_STALL:
@@ -89,7 +89,7 @@ static int sse_produce(sim_body *b, int64_t now, int64_t *wake)
         return WAIT;
       }
       do {
-        sim_chat_put_step(c, b->next_step++, &b->out);
+        c->wire->put_step(c, b->next_step++, &b->out);
       } while (b->next_step < c->nsteps && c->step_at[b->next_step] <= now &&
                b->out.len < BATCH_BYTES &&
                !(c->fault != SIM_FAULT_NONE && !b->fault_done &&
@@ -99,9 +99,7 @@ static int sse_produce(sim_body *b, int64_t now, int64_t *wake)
     b->phase = SSE_TAIL;
   }
   if (b->phase == SSE_TAIL) {
-    if (c->include_usage)
-      sim_chat_put_usage_chunk(c, &b->out);
-    jb_puts(&b->out, "data: [DONE]\n\n");
+    c->wire->put_tail(c, &b->out);
     b->phase = SSE_END;
     b->finished = 1;
     return PRODUCED;

@@ -92,7 +92,7 @@ local function new(spec)
   if spec.max_retries and (math.type(spec.max_retries) ~= "integer" or spec.max_retries < 0) then
     error("llm.model: max_retries must be an integer >= 0", 2)
   end
-  local cfg = provider.configure(spec)
+  local cfg = provider.configure(spec, name)
   cfg.stream_usage = spec.stream_usage
   transport.check_base_url(cfg.base_url, spec.base_url and "base_url" or pname, 2)
   -- a server that quotes the key back gets it masked (llm.untrusted)
@@ -104,7 +104,8 @@ local function new(spec)
     name = name,
     provider = pname,
     simulated = provider.simulated == true,
-    format = provider.format,
+    -- the simulator speaks anthropic for Claude names, openai otherwise
+    format = provider.format_for and provider.format_for(name) or provider.format,
     cfg = cfg,
     headers = spec.headers,
     defaults = spec.defaults or {},

@@ -67,9 +67,31 @@ end
 
 local DEFAULT_PROMPT, DEFAULT_COMPLETION = 1000, 250
 
+-- Reasoning models spend hidden output tokens before they answer, billed
+-- as completion tokens: a cost estimate that left them out would rank
+-- gpt-5 or o3 as nearly free. The expected count for the request's effort
+-- (or Claude's thinking budget) is the simulator's documented rule
+-- (src/sim_reasoning.c, README "The simulator's model"): 32 / 512 /
+-- 1,536 / 4,096 / 8,192 tokens for minimal / low / medium / high / xhigh,
+-- the model's default effort when none is given, a quarter of Claude's
+-- budget_tokens. The simulator bills the same tokens, so an estimate
+-- matches a simulated run on average.
+local function expected_reasoning(name, effort, request)
+  local sim = require "_llm.sim"
+  local th = type(request) == "table" and request.thinking
+  if type(th) == "table" and th.type == "enabled" and tonumber(th.budget_tokens)
+     and require("llm.providers").is_claude(name) then
+    return (sim.reasoning(name, nil, math.tointeger(th.budget_tokens) or 0))
+  end
+  effort = effort or (type(request) == "table" and request.reasoning_effort) or nil
+  return (sim.reasoning(name, effort))
+end
+M.expected_reasoning = expected_reasoning
+
 -- The simulator's latency for a model name (or one with x-sim-* headers):
 -- its profile's TTFT, plus prefill beyond 1,000 prompt tokens, plus the
--- completion at its tokens per second; nil when it has no profile.
+-- reasoning and the completion at its tokens per second; nil when it has
+-- no profile.
 local function sim_latency(name, headers, prompt, completion)
   local cfg = require("llm.sim").config()
   local profiles = cfg.profiles or {}
@@ -124,7 +146,8 @@ end
 
 local cheapest_opts = { max_cost = "number", max_latency_ms = "number", min_context = "number",
   prompt_tokens = "number", completion_tokens = "number", trackers = "table", latency = "table",
-  latency_stat = "string", allow_unknown = "boolean", request = "table" }
+  latency_stat = "string", allow_unknown = "boolean", request = "table",
+  reasoning_effort = "string" }
 
 local function fmt_usd(v) return ("$%.6g"):format(v) end
 
@@ -135,12 +158,16 @@ local function fmt_usd(v) return ("$%.6g"):format(v) end
 -- completion_tokens (default 250), trackers = {[name] = tracker} and
 -- latency = {[name] = ms} (measurements: a tracker's latency p50, or
 -- opts.latency_stat = "p95"...), allow_unknown (an unknown latency or
--- context window passes its constraint instead of failing it).
+-- context window passes its constraint instead of failing it),
+-- reasoning_effort (for reasoning models; else opts.request's, else the
+-- model's default; opts.request.thinking.budget_tokens for Claude).
 -- Latency: the measurement when given, else for a simulated model the
 -- simulator's profile estimate, else unknown. The cost is
--- llm.pricing.estimate for the token counts; a model without a price is
--- rejected. candidates: every model, cheapest first, as {model=, name=,
--- cost=, latency_ms=, latency_source=, context=, ok=, reasons={...}}.
+-- llm.pricing.estimate for the token counts, the completion including a
+-- reasoning model's expected reasoning tokens (expected_reasoning above);
+-- a model without a price is rejected. candidates: every model, cheapest
+-- first, as {model=, name=, cost=, reasoning_tokens=, latency_ms=,
+-- latency_source=, context=, ok=, reasons={...}}.
 -- Ties in cost go to the lower latency, then to the earlier model.
 function M.cheapest(models, opts)
   if type(models) ~= "table" or #models == 0 then
@@ -168,8 +195,9 @@ function M.cheapest(models, opts)
     local name = M.name_of(m)
     local c = { model = m, name = name, reasons = {}, index = i }
     local entry = pricing.get(name)
+    c.reasoning_tokens = expected_reasoning(name, opts.reasoning_effort, opts.request)
     if entry then
-      c.cost = pricing.estimate(name, prompt, completion, { quiet = true })
+      c.cost = pricing.estimate(name, prompt, completion + c.reasoning_tokens, { quiet = true })
       c.context = entry.max_input_tokens
     end
     if c.cost == nil then
@@ -186,7 +214,8 @@ function M.cheapest(models, opts)
     end
     local lat, src = measured_latency(name, opts)
     if not lat and is_simulated(m, name) then
-      lat = sim_latency(name, type(m) == "table" and m.headers, prompt, completion)
+      lat = sim_latency(name, type(m) == "table" and m.headers, prompt,
+                        completion + c.reasoning_tokens)
       src = lat and "simulator profile"
     end
     c.latency_ms, c.latency_source = lat, src or "unknown"

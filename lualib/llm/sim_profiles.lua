@@ -21,7 +21,13 @@
 -- Numbers are medians from public measurements of the real APIs as cited
 -- (Artificial Analysis, "AA", measures the provider's own API; its TTFT of a
 -- reasoning model includes the time spent thinking), rounded; where no
--- source was found the value says "rough guess". Real latency varies by
+-- source was found the value says "rough guess".
+--
+-- Reasoning models (o1, o3, o4-mini, gpt-5 / -mini / -nano): the simulator
+-- adds the time of their hidden reasoning tokens (src/sim_reasoning.c: 1,536
+-- at the default medium effort) at the model's tokens per second before the
+-- first visible token, so their ttft here is the rest: a measured TTFT
+-- minus that reasoning time (floored at 0.5 s), or a rough guess. Real latency varies by
 -- day, region, prompt and load: these make simulated runs look plausible,
 -- they are not a benchmark.
 local M = {}
@@ -51,22 +57,27 @@ M.profiles = {
   ["gpt-4"] = { ttft = 0.7, tps = 30, jitter = 0.3, prefill_per_1k = 0.06, source = "rough guess" },
   ["gpt-3.5-turbo"] = { ttft = 0.35, tps = 80, jitter = 0.25, prefill_per_1k = 0.02,
     source = "https://ithy.com/article/0b87143c7df04c63b81dcca71b49787e (0.29 s, 73-80 t/s)" },
-  ["o1"] = { ttft = 25, tps = 100, jitter = 0.4, prefill_per_1k = 0.05, source = "rough guess" },
-  ["o1-mini"] = { ttft = 8, tps = 150, jitter = 0.4, prefill_per_1k = 0.03, source = "rough guess" },
-  ["o3"] = { ttft = 23, tps = 108, jitter = 0.4, prefill_per_1k = 0.05,
-    source = AA .. "o3/providers (OpenAI 108.1 t/s, 22.99 s)" },
-  ["o3-mini"] = { ttft = 10, tps = 150, jitter = 0.4, prefill_per_1k = 0.03,
-    source = AA .. "o3-mini/providers (OpenAI 132.1 t/s, 18.55 s); https://benchlm.ai/llm-speed (160 t/s, 7.1 s)" },
-  ["o4-mini"] = { ttft = 12, tps = 165, jitter = 0.4, prefill_per_1k = 0.03,
-    source = "https://benchlm.ai/llm-speed (o4-mini high: 161 t/s, 21.9 s); default effort is " ..
-      "shorter: rough guess" },
-  ["gpt-5"] = { ttft = 8, tps = 80, jitter = 0.4, prefill_per_1k = 0.04,
-    source = AA .. "gpt-5-minimal/providers (OpenAI 80 t/s, 0.89 s with minimal reasoning); " ..
-      "the default medium effort thinks first: ttft is a rough guess" },
+  ["o1"] = { ttft = 9, tps = 100, jitter = 0.4, prefill_per_1k = 0.05,
+    source = "rough guess (25 s with medium reasoning, minus its 15 s)" },
+  ["o1-mini"] = { ttft = 0.8, tps = 150, jitter = 0.4, prefill_per_1k = 0.03,
+    source = "rough guess (8 s with medium reasoning, minus its 10 s; floored)" },
+  ["o3"] = { ttft = 8.8, tps = 108, jitter = 0.4, prefill_per_1k = 0.05,
+    source = AA .. "o3/providers (OpenAI 108.1 t/s, 22.99 s with medium reasoning, minus its 14.2 s)" },
+  ["o3-mini"] = { ttft = 0.8, tps = 150, jitter = 0.4, prefill_per_1k = 0.03,
+    source = AA .. "o3-mini/providers (OpenAI 132.1 t/s, 18.55 s); https://benchlm.ai/llm-speed (160 t/s, 7.1 s); " ..
+      "about 11 s with medium reasoning (its 10.2 s at 150 t/s)" },
+  ["o4-mini"] = { ttft = 1, tps = 165, jitter = 0.4, prefill_per_1k = 0.03,
+    source = "https://benchlm.ai/llm-speed (o4-mini high: 161 t/s, 21.9 s); high reasoning (4,096) " ..
+      "takes 24.8 s at 165 t/s: the rest is a rough guess" },
+  ["gpt-5"] = { ttft = 0.5, tps = 80, jitter = 0.4, prefill_per_1k = 0.04,
+    source = AA .. "gpt-5-minimal/providers (OpenAI 80 t/s, 0.89 s with minimal reasoning, " ..
+      "minus its 0.4 s)" },
   ["gpt-5-chat"] = { ttft = 0.9, tps = 80, jitter = 0.3, prefill_per_1k = 0.04,
     source = AA .. "gpt-5-minimal/providers (80 t/s, 0.89 s)" },
-  ["gpt-5-mini"] = { ttft = 5, tps = 120, jitter = 0.4, prefill_per_1k = 0.03, source = "rough guess" },
-  ["gpt-5-nano"] = { ttft = 4, tps = 150, jitter = 0.4, prefill_per_1k = 0.02, source = "rough guess" },
+  ["gpt-5-mini"] = { ttft = 0.5, tps = 120, jitter = 0.4, prefill_per_1k = 0.03,
+    source = "rough guess (as gpt-5, before reasoning)" },
+  ["gpt-5-nano"] = { ttft = 0.5, tps = 150, jitter = 0.4, prefill_per_1k = 0.02,
+    source = "rough guess (as gpt-5, before reasoning)" },
   ["gpt-5."] = { ttft = 0.9, tps = 60, jitter = 0.35, prefill_per_1k = 0.04,
     source = "https://www.jonathanwrede.de/en/blog/ttft-varies-13x-across-llm-providers/ " ..
       "(gpt-5.4 0.91 s, gpt-5.5 1.16 s); https://www.godofprompt.ai/blog/llm-latency-benchmarks-use-case " ..

@@ -28,8 +28,8 @@ static void chat_init(chat *c, const char *model, const char *system, const char
   memset(c, 0, sizeof *c);
   size_t n = 0;
   if (system)
-    c->msg[n++] = (sim_message){"system", system, strlen(system), NULL};
-  c->msg[n++] = (sim_message){"user", user, strlen(user), NULL};
+    c->msg[n++] = (sim_message){"system", system, strlen(system), NULL, NULL};
+  c->msg[n++] = (sim_message){"user", user, strlen(user), NULL, NULL};
   c->req.model = model;
   c->req.messages = c->msg;
   c->req.nmessages = n;
@@ -513,7 +513,7 @@ static void test_context_rules(void)
     char *prompt = make_context_prompt(cases[i].with_fact, cases[i].question);
     const char *texts[1] = {prompt};
     size_t lens[1] = {strlen(prompt)};
-    sim_prompt p = {texts, lens, 1, prompt, lens[0], 300, 0};
+    sim_prompt p = {texts, lens, 1, prompt, lens[0], 300, 0, 1.0};
     const char *v = NULL;
     size_t vn = 0;
     int r = sim_context_lookup(&p, &v, &vn);
@@ -536,7 +536,7 @@ static void test_context_rules(void)
                           "The access code for the Lisbon office was 3333. "
                           "What is the access code for the Lisbon office?"};
   size_t lens[2] = {strlen(texts[0]), strlen(texts[1])};
-  sim_prompt p = {texts, lens, 2, texts[1], lens[1], 100, 0};
+  sim_prompt p = {texts, lens, 2, texts[1], lens[1], 100, 0, 1.0};
   const char *v;
   size_t vn;
   CHECK_INT(sim_context_lookup(&p, &v, &vn), 1);
@@ -548,13 +548,13 @@ static void test_context_rules(void)
                        "Who is the manager of the Oslo team? "
                        "When is the launch date of Project Falcon?"};
   size_t l2[1] = {strlen(t2[0])};
-  sim_prompt p2 = {t2, l2, 1, t2[0], l2[0], 100, 0};
+  sim_prompt p2 = {t2, l2, 1, t2[0], l2[0], 100, 0, 1.0};
   CHECK_INT(sim_context_lookup(&p2, &v, &vn), 1);
   CHECK(vn == 13 && memcmp(v, "14 March 2026", 13) == 0);
   const char *t3[1] = {"The manager of the Oslo team is Maria Okafor, who joined in 2019. "
                        "Who is the manager of the Oslo team?"};
   size_t l3[1] = {strlen(t3[0])};
-  sim_prompt p3 = {t3, l3, 1, t3[0], l3[0], 100, 0};
+  sim_prompt p3 = {t3, l3, 1, t3[0], l3[0], 100, 0, 1.0};
   CHECK_INT(sim_context_lookup(&p3, &v, &vn), 1);
   CHECK(vn == 12 && memcmp(v, "Maria Okafor", 12) == 0);
 }
@@ -725,7 +725,7 @@ static void test_bad_input(void)
   for (size_t i = 0; i < n; i++)
     huge[i] = unit[i % (sizeof unit - 1)];
   huge[n] = '\0';
-  sim_message m = {"user", huge, n, NULL};
+  sim_message m = {"user", huge, n, NULL, NULL};
   sim_request r = {0};
   r.model = "gpt-4o";
   r.messages = &m;

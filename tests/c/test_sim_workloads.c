@@ -18,8 +18,8 @@ typedef struct {
 static void chat_init(chat *c, const char *model, const char *system, const char *user)
 {
   memset(c, 0, sizeof *c);
-  c->msg[0] = (sim_message){"system", system, strlen(system), NULL};
-  c->msg[1] = (sim_message){"user", user, strlen(user), NULL};
+  c->msg[0] = (sim_message){"system", system, strlen(system), NULL, NULL};
+  c->msg[1] = (sim_message){"user", user, strlen(user), NULL, NULL};
   c->req.model = model;
   c->req.messages = c->msg;
   c->req.nmessages = 2;
@@ -83,7 +83,7 @@ static void test_workload_file(const char *path, int expect_min)
     snprintf(prompt, cap + 8192, "%s\n\nQuestion: %s", context, question);
     const char *texts[1] = {prompt};
     size_t lens[1] = {strlen(prompt)};
-    sim_prompt p = {texts, lens, 1, prompt, lens[0], 1000, 0};
+    sim_prompt p = {texts, lens, 1, prompt, lens[0], 1000, 0, 1.0};
     const char *v;
     size_t vn;
     if (sim_context_lookup(&p, &v, &vn) == 1 && vn == strlen(answer) && memcmp(v, answer, vn) == 0)

@@ -103,6 +103,37 @@ async function main() {
           /Rate limit/.test(e.message), e.message);
   }
 
+  // tools: a call with its id and arguments, streamed as fragments
+  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather for a city',
+    parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } } }];
+  const ask = [{ role: 'user', content: "What's the weather in Paris?" }];
+  const called = await client.chat.completions.create({ model: 'gpt-4o', messages: ask, tools });
+  const tc = called.choices[0].message.tool_calls && called.choices[0].message.tool_calls[0];
+  check('tools: a tool call', called.choices[0].finish_reason === 'tool_calls' && tc &&
+        tc.function.name === 'get_weather' && JSON.parse(tc.function.arguments).location === 'Paris', called.choices[0]);
+  let args = '';
+  for await (const chunk of await client.chat.completions.create({ model: 'gpt-4o', messages: ask, tools, stream: true })) {
+    const d = chunk.choices[0] && chunk.choices[0].delta;
+    if (d && d.tool_calls) args += d.tool_calls[0].function.arguments || '';
+  }
+  check('tools: streamed argument fragments', args === tc.function.arguments, { args });
+  const answered = await client.chat.completions.create({ model: 'gpt-4o', tools, messages: [...ask,
+    called.choices[0].message, { role: 'tool', tool_call_id: tc.id, content: '{"temperature": 18}' }] });
+  check('tools: the answer uses the result',
+        answered.choices[0].message.content === 'According to get_weather, temperature is 18.', answered.choices[0]);
+
+  // a reasoning model: reasoning tokens in the usage, and what it refuses
+  const reasoned = await client.chat.completions.create({ model: 'o3', messages, reasoning_effort: 'low' });
+  check('reasoning: reasoning tokens', reasoned.usage.completion_tokens_details.reasoning_tokens > 0 &&
+        reasoned.usage.completion_tokens > reasoned.usage.completion_tokens_details.reasoning_tokens, reasoned.usage);
+  try {
+    await client.chat.completions.create({ model: 'o3', messages, max_tokens: 100 });
+    check('reasoning: max_tokens refused', false);
+  } catch (e) {
+    check('reasoning: max_tokens refused', e instanceof OpenAI.BadRequestError && e.code === 'unsupported_parameter' &&
+          e.param === 'max_tokens' && /Use 'max_completion_tokens' instead/.test(e.message), e.message);
+  }
+
   // an error event mid-stream raises in the iterator
   try {
     const s = await client.chat.completions.create(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compatibility with a client we did not write: the official `openai` npm
 # package (pinned below) against `llmrun serve --sim`: chat, streaming with
-# include_usage, embeddings, a 429 the SDK retries, an error mid-stream
+# include_usage, embeddings, a 429 the SDK retries, tool calls over two turns,
+# a reasoning model's usage and refusal, an error mid-stream
 # (tests/cli/openai_sdk_compat.js). Node is a test oracle only; llmrun
 # never needs it.
 #

@@ -3,6 +3,12 @@
 -- compatible endpoint), anthropic (the native Messages API), sim (the
 -- built-in simulator), ollama (a local Ollama through its OpenAI-
 -- compatible /v1).
+--
+-- The simulator speaks both APIs: a Claude model name ("claude-...")
+-- goes through the anthropic wire format to its POST /v1/messages, every
+-- other name through the openai one to /v1/chat/completions, so a
+-- simulated Claude call runs the same client code as a real one.
+-- provider.format_for(name), when a provider has it, picks the format.
 local M = {}
 
 local env = require("llm.providers.common").env
@@ -11,15 +17,24 @@ local openai = require "llm.providers.openai"
 local anthropic = require "llm.providers.anthropic"
 
 -- Each entry: format (the wire module) and configure(spec) -> cfg.
+local function is_claude(name)
+  return type(name) == "string" and name:lower():gsub("^.*/", ""):match("^claude") ~= nil
+end
+M.is_claude = is_claude
+
 local registry = {
   openai = { format = openai, configure = openai.configure },
   anthropic = { format = anthropic, configure = anthropic.configure },
   sim = {
     format = openai,
     simulated = true,
-    configure = function(spec)
-      local base = spec.base_url or require("llm.sim").ensure()
-      return { base_url = (base:gsub("/+$", "")), api_key = nil }
+    format_for = function(name) return is_claude(name) and anthropic or openai end,
+    -- name: the model's name without its provider prefix
+    configure = function(spec, name)
+      local base = (spec.base_url or require("llm.sim").ensure()):gsub("/+$", "")
+      -- the anthropic format adds /v1/messages itself
+      if is_claude(name or spec.name or spec[1]) then base = base:gsub("/v1$", "") end
+      return { base_url = base, api_key = nil }
     end,
   },
   ollama = {
@@ -63,8 +78,10 @@ function M.default_for(model_name)
   if env("OPENAI_API_KEY") or env("OPENAI_BASE_URL") then return "openai" end
   if not told_sim then
     told_sim = true
-    io.stderr:write("llmrun: no OPENAI_API_KEY set: using the built-in simulator (provider \"sim\"). ",
-      "Set a key or name a provider, e.g. llm.model \"openai/", model_name, "\", to call a real API.\n")
+    local claude = is_claude(model_name)
+    io.stderr:write("llmrun: no ", claude and "ANTHROPIC_API_KEY" or "OPENAI_API_KEY",
+      " set: using the built-in simulator (provider \"sim\"). Set a key or name a provider, e.g. ",
+      "llm.model \"", claude and "anthropic/" or "openai/", model_name, "\", to call a real API.\n")
   end
   return "sim"
 end
