@@ -3,17 +3,21 @@
 #include "host.h"
 
 #include <lauxlib.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <lualib.h>
 
 #include "curl_lazy.h"
 #include "fsutil.h"
 #include "http.h"
+#include "lmod_protect.h"
 #include "modules.h"
 
 struct llm_host {
@@ -26,7 +30,12 @@ struct llm_host {
 static const char HOST_KEY = 'h';
 
 /* The signal handler's only way to the scheduler; never used from Lua. */
-static llm_sched *volatile sigint_target;
+static llm_sched *volatile signal_target;
+/* The signal being handled (SIGINT, SIGTERM, SIGHUP), until the host is
+ * done with it (llm_host_signal_done): a second one meanwhile exits. */
+static volatile sig_atomic_t pending_signal;
+static struct timespec pending_since; /* monotonic */
+static pthread_t main_thread;
 
 lua_State *llm_host_state(llm_host *h) { return h->L; }
 llm_sched *llm_host_sched(llm_host *h) { return h->sched; }
@@ -159,6 +168,7 @@ static int boot(lua_State *L)
 {
   llm_host *h = lua_touserdata(L, 1);
   luaL_openlibs(L);
+  llm_protect_install(L); /* before lualib captures pcall */
   preload(L);
   set_path(L, h->lualib);
   lua_getglobal(L, "require");
@@ -229,22 +239,93 @@ void llm_host_report_error(lua_State *L, int err_idx, const char *traceback)
   lua_pop(L, 1);
 }
 
-static void on_sigint(int sig)
+/* SIGINT, SIGTERM and SIGHUP: the first cancels the running work (the
+ * scheduler stops Lua code at its next instruction and keeps stopping it,
+ * see task.h); the host then runs the exit hooks (the call log's flush)
+ * and exits with 128 + the signal. A second one before the host is done
+ * with the first exits at once: it is the way out of C code that no hook
+ * reaches (string.find on a pathological pattern) and of a hung exit
+ * hook. Threads that are not the main one (the call log writer, the
+ * simulator, curl's resolver) pass the signal to it, so the scheduler is
+ * only touched from the thread that runs Lua. */
+#define REPEAT_MS 100
+
+static void on_signal(int sig)
 {
-  llm_sched *s = sigint_target;
-  (void)sig;
+  int saved = errno;
+  llm_sched *s = signal_target;
+  if (!pthread_equal(pthread_self(), main_thread)) {
+    pthread_kill(main_thread, sig);
+    errno = saved;
+    return;
+  }
+  if (pending_signal) {
+    static const char msg[] = "\nllmrun: interrupted again: exiting now\n";
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    /* the same signal twice within REPEAT_MS is one: `timeout` and
+     * `kill -- -PGID` deliver it to the process and to its group */
+    if ((now.tv_sec - pending_since.tv_sec) * 1000.0 +
+        (now.tv_nsec - pending_since.tv_nsec) / 1e6 < REPEAT_MS) {
+      errno = saved;
+      return;
+    }
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+    }
+    _exit(128 + sig);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &pending_since);
+  pending_signal = sig;
   if (s)
     llm_sched_interrupt(s);
+  errno = saved;
 }
 
-void llm_host_catch_sigint(llm_host *h)
+void llm_host_catch_signals(llm_host *h)
 {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigint_target = h->sched;
-  sigaction(SIGINT, &sa, NULL);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigaddset(&sa.sa_mask, sigs[i]); /* one handler at a time */
+  main_thread = pthread_self();
+  signal_target = h->sched;
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction old;
+    /* nohup's ignored SIGHUP stays ignored */
+    if (sigs[i] == SIGHUP && sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+      continue;
+    sigaction(sigs[i], &sa, NULL);
+  }
+}
+
+int llm_host_signal(const llm_host *h)
+{
+  (void)h;
+  return pending_signal;
+}
+
+void llm_host_signal_done(llm_host *h)
+{
+  pending_signal = 0;
+  llm_sched_interrupt_done(h->sched);
+}
+
+static const char *signal_name(int sig)
+{
+  switch (sig) {
+  case SIGTERM: return " (SIGTERM)";
+  case SIGHUP: return " (SIGHUP)";
+  default: return "";
+  }
+}
+
+int llm_host_interrupted_status(const llm_host *h)
+{
+  int sig = llm_host_signal(h);
+  return 128 + (sig ? sig : SIGINT);
 }
 
 /* Is the value at idx an llm.exit(code) object? */
@@ -272,9 +353,9 @@ int llm_host_run_main(llm_host *h, int nargs)
   r = llm_sched_run(h->sched, t, -1);
   if (r == LLM_RUN_INTERRUPTED || llm_sched_take_interrupt(h->sched)) {
     llm_sched_cancel_all(h->sched);
-    fputs("llmrun: interrupted\n", stderr);
+    fprintf(stderr, "llmrun: interrupted%s\n", signal_name(llm_host_signal(h)));
     lua_pop(L, 1);
-    return LLM_EXIT_SIGINT;
+    return llm_host_interrupted_status(h);
   }
   if (r == LLM_RUN_STUCK) {
     fputs("llmrun: the script waits for tasks that can never finish "
@@ -340,7 +421,10 @@ int llm_host_close(llm_host *h, int status, int warn_running)
     if (status == LLM_EXIT_OK)
       status = LLM_EXIT_FAIL;
   }
-  sigint_target = NULL;
+  /* a signal that came while the script ended normally still counts */
+  if (status == LLM_EXIT_OK && llm_host_signal(h))
+    status = llm_host_interrupted_status(h);
+  signal_target = NULL;
   lua_close(h->L); /* collects tasks: unobserved failures are reported now */
   if (llm_sched_uncaught(h->sched) > 0 && status == LLM_EXIT_OK)
     status = LLM_EXIT_FAIL;

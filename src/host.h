@@ -26,13 +26,22 @@ const char *llm_host_lualib(const llm_host *h);
 
 /* Runs the function on top of the stack, below its nargs arguments, as a
  * task until it finishes. Errors print as "llmrun: msg" plus traceback.
- * Returns LLM_EXIT_OK, LLM_EXIT_FAIL or LLM_EXIT_SIGINT. */
+ * Returns LLM_EXIT_OK, LLM_EXIT_FAIL, or 128 + the signal that
+ * interrupted it (130 for SIGINT, 143 SIGTERM, 129 SIGHUP). */
 int llm_host_run_main(llm_host *h, int nargs);
 
 /* Prints a task's error value and traceback to stderr. */
 void llm_host_report_error(lua_State *L, int err_idx, const char *traceback);
 
-/* SIGINT goes to the scheduler while installed (see llm_sched_interrupt). */
-void llm_host_catch_sigint(llm_host *h);
+/* SIGINT, SIGTERM and SIGHUP go to the scheduler (llm_sched_interrupt):
+ * the first cancels the running work; a second before
+ * llm_host_signal_done exits at once with 128 + its number. */
+void llm_host_catch_signals(llm_host *h);
+/* The signal being handled, or 0. */
+int llm_host_signal(const llm_host *h);
+/* The interrupted work is dealt with (the REPL is back at its prompt). */
+void llm_host_signal_done(llm_host *h);
+/* 128 + the signal being handled (130 when none). */
+int llm_host_interrupted_status(const llm_host *h);
 
 #endif

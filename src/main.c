@@ -1,6 +1,7 @@
 /* llmrun's command line: options in lua.c's shape, plus subcommands that
  * live in lualib/llm/cli/<name>.lua. Exit codes: 0 ok, 1 failure,
- * 2 usage error, 130 interrupted. */
+ * 2 usage error, 128 + the signal when interrupted (130 SIGINT, 143
+ * SIGTERM, 129 SIGHUP). */
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdio.h>
@@ -233,7 +234,7 @@ int main(int argc, char **argv)
     print_help(h);
     return llm_host_close(h, LLM_EXIT_OK, 0);
   }
-  llm_host_catch_sigint(h);
+  llm_host_catch_signals(h);
 
   command = argc > 1 && is_command(llm_host_lualib(h), argv[1]);
   if (command)

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ typedef struct repl {
   lua_State *L;
   int tty;
   int quit;
+  int status;             /* the exit status once quit */
   int print_ref;          /* llm.inspect.repl_print */
   char *pending;          /* the statement read so far */
   size_t len, cap;
@@ -76,6 +78,20 @@ static int incomplete(lua_State *L, int status)
 
 /* ---- running a statement ------------------------------------------------------ */
 
+/* An interrupt was dealt with. Ctrl-C (SIGINT) only cancels: the REPL
+ * goes on and a later Ctrl-C is a first one again. SIGTERM and SIGHUP
+ * (the terminal went away) end the REPL as they end a script. */
+static void interrupt_handled(repl *r)
+{
+  int sig = llm_host_signal(r->h);
+  if (sig == SIGTERM || sig == SIGHUP) {
+    r->quit = 1;
+    r->status = llm_host_interrupted_status(r->h);
+    return;
+  }
+  llm_host_signal_done(r->h);
+}
+
 static void print_results(repl *r, int n)
 {
   lua_State *L = r->L;
@@ -107,7 +123,8 @@ static void run_statement(repl *r)
     if (!llm_task_finished(t))
       llm_task_cancel(s, t);
     fputs("\ninterrupted\n", stderr);
-    if (llm_task_status(t) == LLM_TASK_FAILED) { /* stopped by the hook */
+    interrupt_handled(r);
+    if (llm_task_status(t) == LLM_TASK_FAILED) { /* failed meanwhile */
       lua_pop(L, 1);
       return;
     }
@@ -119,6 +136,11 @@ static void run_statement(repl *r)
   }
   if (llm_sched_exit_code(s) >= 0) { /* llm.exit: leave the REPL */
     r->quit = 1;
+    r->status = llm_sched_exit_code(s);
+    lua_pop(L, 1);
+    return;
+  }
+  if (r->quit) { /* SIGTERM or SIGHUP */
     lua_pop(L, 1);
     return;
   }
@@ -241,6 +263,9 @@ static void run_tty(repl *r)
     if (res == LLM_RUN_EXIT)
       break;
     if (res == LLM_RUN_INTERRUPTED) {
+      interrupt_handled(r);
+      if (r->quit)
+        break;
       /* Ctrl-C at the prompt: drop the partial input */
       r->len = 0;
       prompt = PROMPT1;
@@ -292,6 +317,9 @@ static int read_line(repl *r, char **line, size_t *used)
     if (res == LLM_RUN_EXIT)
       return 0;
     if (res == LLM_RUN_INTERRUPTED) {
+      interrupt_handled(r);
+      if (r->quit)
+        return 0;
       r->len = 0;
       continue;
     }
@@ -355,6 +383,8 @@ int llm_repl_run(llm_host *h)
   }
   luaL_unref(L, LUA_REGISTRYINDEX, r.print_ref);
   free(r.pending);
+  if (r.quit && r.status)
+    return r.status;
   return llm_sched_exit_code(llm_host_sched(h)) >= 0 ? llm_sched_exit_code(llm_host_sched(h))
                                                     : LLM_EXIT_OK;
 }
