@@ -19,7 +19,7 @@
 #include "sqlite_wal.h"
 
 #define DEFAULT_BATCH_ROWS 256
-#define DEFAULT_BATCH_MS 250
+#define DEFAULT_BATCH_MS 50
 /* A writer that cannot keep up (a disk much slower than the calls) must
  * not eat all memory: rows past this many waiting are dropped, counted. */
 #define MAX_PENDING (1u << 20)

@@ -31,7 +31,7 @@ typedef struct llm_calllog llm_calllog;
 
 typedef struct llm_calllog_opts {
   size_t batch_rows;  /* commit once this many rows wait; 0: 256 */
-  int batch_ms;       /* ...or this long after the first waiting row; 0: 250 */
+  int batch_ms;       /* ...or this long after the first waiting row; 0: 50 */
 } llm_calllog_opts;
 
 /* The run (process) the rows belong to. */

@@ -47,6 +47,7 @@ struct llm_sched {
    * again wherever they run (see interrupt_hook). */
   volatile sig_atomic_t cancelling;
   llm_task *fg;           /* the task llm_sched_run waits for, or NULL */
+  int shielded;           /* depth of llm_sched_shield: interrupts wait */
   int exit_code;          /* llm.exit(code) from any task; -1: none */
   size_t live;
   unsigned next_id;
@@ -705,6 +706,8 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
     return;
   }
   arm_interrupt(L, CANCEL_HOOK_COUNT);
+  if (s->shielded)
+    return; /* raised when the shield ends (llm_sched_shield) */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &INTERRUPT_KEY);
   lua_error(L);
 }
@@ -730,7 +733,12 @@ int llm_sched_stopping(lua_State *L)
   if (lua_gethook(L) != interrupt_hook)
     return 0;
   s = llm_sched_of(L);
-  return s && s->cancelling;
+  return s && s->cancelling && !s->shielded;
+}
+
+void llm_sched_shield(llm_sched *s, int on)
+{
+  s->shielded += on ? 1 : -1;
 }
 
 void llm_sched_push_interrupt(lua_State *L)

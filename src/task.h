@@ -132,6 +132,12 @@ void llm_sched_interrupt_done(llm_sched *s);
  * coroutine.resume (lmod_protect.c) then raise the interrupt again
  * instead of returning the error they caught. */
 int llm_sched_stopping(lua_State *L);
+/* Opens (on = 1) or closes (on = 0) a section that an interrupt does
+ * not cut: the hook waits until the outermost section closes, then the
+ * caller raises the interrupt if llm_sched_stopping(L). For short,
+ * non-yielding work that must be whole (a call's finish: cache entry and
+ * call log row together). */
+void llm_sched_shield(llm_sched *s, int on);
 /* Pushes the interrupt error value. */
 void llm_sched_push_interrupt(lua_State *L);
 /* lua_resume(co, from, ...) for coroutine.resume: keeps the scheduler's

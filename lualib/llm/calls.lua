@@ -62,9 +62,17 @@ function M.before(call)
   return nil
 end
 
+local function run_finish_hooks(call, resp, err, partial)
+  for _, h in ipairs(finish_hooks) do h.fn(call, resp, err, partial) end
+end
+
+-- The hooks run shielded from interrupts: Ctrl-C or SIGTERM in the middle
+-- would leave, say, a cache entry without its call log row.
+local shield = loop.shield
+
 function M.finish(call, resp, err, partial)
   call.t_end = loop.now()
-  for _, h in ipairs(finish_hooks) do h.fn(call, resp, err, partial) end
+  shield(run_finish_hooks, call, resp, err, partial)
   return resp, err
 end
 
