@@ -5,7 +5,8 @@
 --   before(call) -> runs the before-hooks; the first one that returns a
 --                   response (a cache hit) or nil, err (a refused budget)
 --                   decides the call without a request
---   finish(call, resp, err [, partial]) -> runs the finish-hooks in
+--   finish(call, resp, err [, partial]) -> checks the usage the server
+--                   reported (check_usage), runs the finish-hooks in
 --                   priority order (prices first, then observers) and
 --                   returns resp, err
 local loop = require "_llm.loop"
@@ -62,7 +63,70 @@ function M.before(call)
   return nil
 end
 
+-- ---- usage the server reported -----------------------------------------------------
+
+-- Token counts above this are not a call's: a server bug or garbage.
+M.MAX_TOKENS = 1e10
+
+-- The first field of usage that is not a whole number of tokens in
+-- 0..MAX_TOKENS (negative, fractional, 1e308, inf, nan, not a number),
+-- with its value; nil when all are fine.
+local function bad_count(u)
+  for k, v in pairs(u) do
+    if type(v) ~= "number" or v ~= v or v < 0 or v > M.MAX_TOKENS or v ~= math.floor(v) then
+      return k, v
+    end
+  end
+  return nil
+end
+
+local warned_usage = false
+
+local function reject_usage(call, r, field, value)
+  r.usage = nil
+  r.usage_invalid = true
+  if warned_usage then return end
+  warned_usage = true
+  local m = call and call.model or {}
+  local name = m.provider and m.name and (m.provider .. "/" .. m.name) or tostring(m.name or "a model")
+  io.stderr:write(("llmrun: warning: the server's token usage for %s is unusable (%s = %s): "
+    .. "such calls get no usage and an unknown cost (r.usage_invalid = true); "
+    .. "reported once\n"):format(name, tostring(field),
+      type(value) == "number" and ("%.17g"):format(value) or tostring(value)))
+end
+
+--- Checks the usage of a response (resp or partial) and of what a cache
+-- hit saved (r.saved.usage), for every provider, before prices, budgets
+-- and the call log see it. Unusable usage is dropped: r.usage = nil,
+-- r.usage_invalid = true, so the cost is unknown (nil), never absurd; the
+-- call itself still succeeds. Returns false when it dropped something.
+function M.check_usage(call, r)
+  if type(r) ~= "table" then return true end
+  local fine = true
+  local u = rawget(r, "usage")
+  if u ~= nil then
+    local field, value
+    if type(u) ~= "table" then field, value = "usage", u else field, value = bad_count(u) end
+    if field ~= nil then
+      reject_usage(call, r, field, value)
+      fine = false
+    end
+  end
+  local saved = rawget(r, "saved")
+  if type(saved) == "table" and saved.usage ~= nil then
+    local su = saved.usage
+    local field, value
+    if type(su) ~= "table" then field, value = "usage", su else field, value = bad_count(su) end
+    if field ~= nil then
+      reject_usage(call, saved, field, value)
+      fine = false
+    end
+  end
+  return fine
+end
+
 local function run_finish_hooks(call, resp, err, partial)
+  M.check_usage(call, resp or partial)
   for _, h in ipairs(finish_hooks) do h.fn(call, resp, err, partial) end
 end
 
