@@ -101,6 +101,7 @@ int cache_fail(llm_cache *c, int rc, const char *what)
 const char *llm_cache_path(const llm_cache *c) { return c->path; }
 const char *llm_cache_errmsg(const llm_cache *c) { return c->errmsg; }
 int llm_cache_is_readonly(const llm_cache *c) { return c->readonly; }
+const char *llm_cache_readonly_reason(const llm_cache *c) { return c->readonly_why; }
 int llm_cache_schema_version(const llm_cache *c) { return c->schema; }
 
 char *cache_keep(llm_cache *c, const void *data, size_t len)
@@ -446,6 +447,8 @@ static int create_private(llm_cache *c)
   }
   if ((errno == EACCES || errno == EROFS || errno == EPERM) && llm_file_exists(c->path)) {
     c->readonly = 1; /* an existing file we may still read */
+    snprintf(c->readonly_why, sizeof c->readonly_why, "%s cannot be written: %s", c->path,
+             strerror(errno));
     return LLM_CACHE_OK;
   }
   return cache_error(c, errno == EACCES || errno == EROFS || errno == EPERM
@@ -458,21 +461,52 @@ static int open_db(llm_cache *c, const llm_cache_config *cfg)
   int64_t version;
   int target = cfg->schema_limit > 0 && cfg->schema_limit < LLM_CACHE_SCHEMA_VERSION
                ? cfg->schema_limit : LLM_CACHE_SCHEMA_VERSION;
-  int status, rc, flags;
+  int status, rc, immutable = 0;
+  int busy = cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DEFAULT_BUSY_MS;
 
   c->readonly = cfg->readonly;
   if (c->readonly && !llm_file_exists(c->path))
     return cache_error(c, LLM_CACHE_MISS, "no cache at %s", c->path);
   if (!c->readonly && (status = create_private(c)) != LLM_CACHE_OK)
     return status;
-  flags = (c->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
-  rc = sqlite3_open_v2(c->path, &c->db, flags, NULL);
-  if (rc != SQLITE_OK)
-    return cache_fail(c, rc, "opening");
+  if (!c->readonly) {
+    rc = sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+      return cache_fail(c, rc, "opening");
+    sqlite3_busy_timeout(c->db, busy);
+    /* A writable file in a directory that is not (or a file system that
+     * refuses the -wal / -shm files) fails on its first read: read it. */
+    rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && llm_sqlite_is_readonly_failure(sqlite3_extended_errcode(c->db))) {
+      llm_sqlite_describe_failure(c->db, sqlite3_extended_errcode(c->db), c->path,
+                                  c->readonly_why, sizeof c->readonly_why);
+      sqlite3_close(c->db);
+      c->db = NULL;
+      c->readonly = 1;
+    }
+  }
+  if (c->readonly) {
+    rc = llm_sqlite_open_readonly(c->path, SQLITE_OPEN_NOMUTEX, busy, &c->db, &immutable);
+    if (rc != SQLITE_OK) {
+      int code = c->db ? sqlite3_extended_errcode(c->db) : rc;
+      int st = (code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_CORRUPT
+               ? LLM_CACHE_ECORRUPT : LLM_CACHE_EIO;
+      char why[600];
+      if (st == LLM_CACHE_ECORRUPT)
+        return cache_error(c, st, "%s is not a usable sqlite database (%s): move it away "
+                           "or delete it, and llmrun will start a new cache", c->path,
+                           c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+      llm_sqlite_describe_failure(c->db, code, c->path, why, sizeof why);
+      return cache_error(c, st, "cannot read the cache: %s", why);
+    }
+  }
   sqlite3_extended_result_codes(c->db, 1);
-  sqlite3_busy_timeout(c->db, cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DEFAULT_BUSY_MS);
-  if (sqlite3_db_readonly(c->db, "main") == 1)
+  sqlite3_busy_timeout(c->db, busy);
+  if (sqlite3_db_readonly(c->db, "main") == 1 && !c->readonly) {
     c->readonly = 1;
+    snprintf(c->readonly_why, sizeof c->readonly_why, "%s is read-only", c->path);
+  }
+  (void)immutable;
 
   if ((status = check_identity(c, &version)) != LLM_CACHE_OK)
     return status;
@@ -483,8 +517,10 @@ static int open_db(llm_cache *c, const llm_cache_config *cfg)
     rc = llm_sqlite_use_wal(c->db, cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DEFAULT_BUSY_MS);
     if (rc != SQLITE_OK) {
       cache_fail(c, rc, "switching to WAL");
-      if (version >= target)
+      if (version >= target) {
         c->readonly = 1; /* e.g. a read-only directory: reads still work */
+        snprintf(c->readonly_why, sizeof c->readonly_why, "%s", c->errmsg);
+      }
       else
         return LLM_CACHE_EREADONLY;
     }

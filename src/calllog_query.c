@@ -10,6 +10,7 @@
 
 #include "calllog.h"
 #include "fsutil.h"
+#include "sqlite_wal.h"
 
 static void say(char *err, size_t n, const char *fmt, ...)
 {
@@ -32,12 +33,23 @@ sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size
     say(err, n, "no call log at %s (no call has been logged yet)", path);
     return NULL;
   }
-  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+  /* Read-write when possible (an older schema is migrated); else read
+   * only, which also works on read-only storage (sqlite_wal.h). */
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK ||
+      (sqlite3_busy_timeout(db, 5000),
+       sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK &&
+       llm_sqlite_is_readonly_failure(sqlite3_extended_errcode(db)))) {
+    int rc, immutable;
     sqlite3_close(db);
     db = NULL;
     writable = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-      say(err, n, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+    rc = llm_sqlite_open_readonly(path, SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, 5000, &db,
+                                  &immutable);
+    if (rc != SQLITE_OK) {
+      char why[600];
+      llm_sqlite_describe_failure(db, db ? sqlite3_extended_errcode(db) : rc, path, why, sizeof why);
+      say(err, n, "cannot read the call log: %s", why);
       sqlite3_close(db);
       return NULL;
     }

@@ -28,10 +28,29 @@ local function remove(list, fn)
   end
 end
 
+-- Misuse is refused here, at registration, not by failing every call
+-- afterwards. A callable table is fine.
+local function check_hook(fname, fn, priority)
+  local callable = type(fn) == "function"
+    or (getmetatable(fn) ~= nil and type(getmetatable(fn).__call) == "function")
+  if not callable then
+    error(("bad argument #1 to '%s' (function expected, got %s)"):format(fname, type(fn)), 3)
+  end
+  if priority ~= nil and (type(priority) ~= "number" or priority ~= priority) then
+    error(("bad argument #2 to '%s' (number expected, got %s)"):format(fname, type(priority)), 3)
+  end
+end
+
 --- fn(call) -> nothing to go on, or resp, or nil, err to decide the call.
-function M.on_before(fn, priority) insert(before_hooks, fn, priority) end
+function M.on_before(fn, priority)
+  check_hook("llm.calls.on_before", fn, priority)
+  insert(before_hooks, fn, priority)
+end
 --- fn(call, resp, err, partial): observes (or annotates) the outcome.
-function M.on_finish(fn, priority) insert(finish_hooks, fn, priority) end
+function M.on_finish(fn, priority)
+  check_hook("llm.calls.on_finish", fn, priority)
+  insert(finish_hooks, fn, priority)
+end
 function M.off(fn)
   remove(before_hooks, fn)
   remove(finish_hooks, fn)
