@@ -20,10 +20,20 @@
 #include "lmod_protect.h"
 #include "modules.h"
 
+/* Lua's memory, counted by limited_alloc: the limit of --max-memory. */
+typedef struct memory {
+  lua_Alloc alloc; /* Lua's own allocator, which does the work */
+  void *alloc_ud;
+  size_t used, limit; /* limit 0: none */
+  int hit;            /* an allocation was refused; cleared below the limit */
+  unsigned long refused; /* allocations refused so far */
+} memory;
+
 struct llm_host {
   lua_State *L;
   llm_loop *loop;
   llm_sched *sched;
+  memory mem;
   char lualib[PATH_MAX];
 };
 
@@ -141,6 +151,83 @@ int luaopen__llm_host(lua_State *L)
   return 1;
 }
 
+/* ---- the memory limit -------------------------------------------------------------- */
+
+/* Once the limit has refused an allocation, this much more is allowed so
+ * that the error can travel, be reported (a traceback is built) and the
+ * tasks be closed: refusing those too would turn a clean failure into
+ * sqlite's or Lua's "unprotected error" abort. */
+#define MEMORY_RESERVE ((size_t)1 << 20)
+
+/* Counts every block of the Lua state and refuses a growth past the
+ * limit: Lua then raises its memory error (after a full collection and a
+ * second try), which fails the script like any error. */
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+  memory *m = ud;
+  size_t old = ptr ? osize : 0; /* without ptr, osize is a type tag */
+  void *p;
+  if (nsize == 0) {
+    m->used -= old;
+    if (m->hit && m->used < m->limit)
+      m->hit = 0;
+    return m->alloc(m->alloc_ud, ptr, osize, 0);
+  }
+  if (m->limit && nsize > old) {
+    size_t cap = m->limit + (m->hit ? MEMORY_RESERVE : 0);
+    if (m->used - old + nsize > cap) {
+      m->hit = 1;
+      m->refused++;
+      return NULL;
+    }
+  }
+  p = m->alloc(m->alloc_ud, ptr, osize, nsize);
+  if (p)
+    m->used = m->used - old + nsize;
+  return p;
+}
+
+int llm_parse_size(const char *text, size_t *out)
+{
+  char *end;
+  double v, mult = 1;
+  errno = 0;
+  v = strtod(text, &end);
+  if (end == text || errno || !(v > 0))
+    return -1;
+  switch (*end) {
+  case 'k': case 'K': mult = 1024.0; end++; break;
+  case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+  case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+  case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+  default: break;
+  }
+  if (mult > 1 && *end == 'i')
+    end++;
+  if (*end == 'b' || *end == 'B')
+    end++;
+  if (*end != '\0' || v * mult >= 9.2e18)
+    return -1;
+  *out = (size_t)(v * mult);
+  return 0;
+}
+
+int llm_host_set_memory_limit(llm_host *h, size_t bytes)
+{
+  if (bytes != 0 && bytes < LLM_MIN_MEMORY_LIMIT)
+    return -1;
+  h->mem.limit = bytes;
+  h->mem.hit = 0;
+  return 0;
+}
+
+/* The memory record of L, when the host's allocator runs it. */
+static memory *memory_of(lua_State *L)
+{
+  void *ud;
+  return lua_getallocf(L, &ud) == limited_alloc ? ud : NULL;
+}
+
 /* ---- creating the state ----------------------------------------------------------- */
 
 static void preload(lua_State *L)
@@ -196,6 +283,12 @@ llm_host *llm_host_new(void)
   /* A peer closing a socket must be an error return, not a dead process. */
   signal(SIGPIPE, SIG_IGN);
   h->L = luaL_newstate();
+  if (h->L) {
+    /* count from here on: what luaL_newstate took so far is the start */
+    h->mem.alloc = lua_getallocf(h->L, &h->mem.alloc_ud);
+    h->mem.used = (size_t)lua_gc(h->L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(h->L, LUA_GCCOUNTB, 0);
+    lua_setallocf(h->L, limited_alloc, &h->mem);
+  }
   h->loop = h->L ? llm_loop_new() : NULL;
   h->sched = h->loop ? llm_sched_new(h->L, h->loop) : NULL;
   if (!h->sched) {
@@ -225,7 +318,19 @@ llm_host *llm_host_new(void)
 void llm_host_report_error(lua_State *L, int err_idx, const char *traceback)
 {
   const char *msg;
+  memory *m = memory_of(L);
   err_idx = lua_absindex(L, err_idx);
+  if (m && m->limit && m->refused && lua_type(L, err_idx) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, err_idx), "not enough memory") == 0) {
+    /* Lua says "not enough memory": say which memory and why */
+    fprintf(stderr, "llmrun: memory limit exceeded: the script needed more than %.1f MiB "
+                    "of Lua memory (--max-memory or LLMRUN_MAX_MEMORY)\n",
+            (double)m->limit / (1024.0 * 1024.0));
+    if (traceback && traceback[0])
+      fprintf(stderr, "%s\n", traceback);
+    fflush(stderr);
+    return;
+  }
   if (luaL_callmeta(L, err_idx, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
     msg = lua_tostring(L, -1);
   else if (lua_type(L, err_idx) == LUA_TSTRING || lua_type(L, err_idx) == LUA_TNUMBER)

@@ -30,6 +30,18 @@ const char *llm_host_lualib(const llm_host *h);
  * interrupted it (130 for SIGINT, 143 SIGTERM, 129 SIGHUP). */
 int llm_host_run_main(llm_host *h, int nargs);
 
+/* The smallest memory limit: below it nothing would run. */
+#define LLM_MIN_MEMORY_LIMIT ((size_t)1 << 20)
+
+/* Limits the Lua state's memory (the script's data; not curl's, sqlite's
+ * or the simulator's buffers) to bytes, 0 for none. A growth past it
+ * fails with Lua's memory error, reported as "memory limit exceeded".
+ * -1 when bytes is under LLM_MIN_MEMORY_LIMIT. */
+int llm_host_set_memory_limit(llm_host *h, size_t bytes);
+/* "512M", "2G", "1.5g", "100000000", "64MiB" (K, M, G, T are powers of
+ * 1024) -> bytes; -1 when it is not a size. */
+int llm_parse_size(const char *text, size_t *out);
+
 /* Prints a task's error value and traceback to stderr. */
 void llm_host_report_error(lua_State *L, int err_idx, const char *traceback);
 
