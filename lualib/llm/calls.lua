@@ -90,11 +90,23 @@ M.MAX_TOKENS = 1e10
 -- The first field of usage that is not a whole number of tokens in
 -- 0..MAX_TOKENS (negative, fractional, 1e308, inf, nan, not a number),
 -- with its value; nil when all are fine.
+local function is_count(v)
+  return type(v) == "number" and v == v and v >= 0 and v <= M.MAX_TOKENS and v == math.floor(v)
+end
+
+-- The usual fields first, in this order, so the warning names the same
+-- field every time; then any other.
+local FIELDS = { "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+                 "reasoning_tokens", "input_tokens", "cache_creation_tokens",
+                 "cache_creation_1h_tokens" }
+
 local function bad_count(u)
+  for _, k in ipairs(FIELDS) do
+    local v = u[k]
+    if v ~= nil and not is_count(v) then return k, v end
+  end
   for k, v in pairs(u) do
-    if type(v) ~= "number" or v ~= v or v < 0 or v > M.MAX_TOKENS or v ~= math.floor(v) then
-      return k, v
-    end
+    if not is_count(v) then return k, v end
   end
   return nil
 end
