@@ -356,14 +356,18 @@ static int refuse_newer(llm_cache *c, int64_t version)
 
 /* Is this file ours (or empty)? Reading the header also finds a file that
  * is not a database at all. */
+static int not_a_cache(llm_cache *c, const char *detail)
+{
+  return cache_error(c, LLM_CACHE_ECORRUPT, "%s is not a usable sqlite database (%s): move it "
+                     "away or delete it, and llmrun will start a new cache", c->path, detail);
+}
+
 static int check_identity(llm_cache *c, int64_t *version)
 {
   int64_t app, tables;
   int status = pragma_int(c, "PRAGMA application_id", &app);
   if (status == LLM_CACHE_ECORRUPT)
-    return cache_error(c, status, "%s is not a usable sqlite database (%s): move it away "
-                       "or delete it, and llmrun will start a new cache", c->path,
-                       sqlite3_errmsg(c->db));
+    return not_a_cache(c, sqlite3_errmsg(c->db));
   if (status != LLM_CACHE_OK)
     return status;
   if ((status = pragma_int(c, "PRAGMA user_version", version)) != LLM_CACHE_OK)
@@ -461,44 +465,28 @@ static int open_db(llm_cache *c, const llm_cache_config *cfg)
   int64_t version;
   int target = cfg->schema_limit > 0 && cfg->schema_limit < LLM_CACHE_SCHEMA_VERSION
                ? cfg->schema_limit : LLM_CACHE_SCHEMA_VERSION;
-  int status, rc, immutable = 0;
+  int status, rc, ro;
   int busy = cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DEFAULT_BUSY_MS;
+  char why[sizeof c->readonly_why];
 
   c->readonly = cfg->readonly;
   if (c->readonly && !llm_file_exists(c->path))
     return cache_error(c, LLM_CACHE_MISS, "no cache at %s", c->path);
   if (!c->readonly && (status = create_private(c)) != LLM_CACHE_OK)
     return status;
-  if (!c->readonly) {
-    rc = sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK)
-      return cache_fail(c, rc, "opening");
-    sqlite3_busy_timeout(c->db, busy);
-    /* A writable file in a directory that is not (or a file system that
-     * refuses the -wal / -shm files) fails on its first read: read it. */
-    rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
-    if (rc != SQLITE_OK && llm_sqlite_is_readonly_failure(sqlite3_extended_errcode(c->db))) {
-      llm_sqlite_describe_failure(c->db, sqlite3_extended_errcode(c->db), c->path,
-                                  c->readonly_why, sizeof c->readonly_why);
-      sqlite3_close(c->db);
-      c->db = NULL;
-      c->readonly = 1;
-    }
+  /* read-only storage: read what is there (sqlite_wal.h) */
+  rc = llm_sqlite_open(c->path, SQLITE_OPEN_NOMUTEX, busy, c->readonly, &c->db, &ro, why,
+                       sizeof why);
+  if (rc != SQLITE_OK) {
+    int code = c->db ? sqlite3_extended_errcode(c->db) : rc;
+    if ((code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_CORRUPT)
+      return not_a_cache(c, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+    llm_sqlite_describe_failure(c->db, code, c->path, why, sizeof why);
+    return cache_error(c, LLM_CACHE_EIO, "cannot read the cache: %s", why);
   }
-  if (c->readonly) {
-    rc = llm_sqlite_open_readonly(c->path, SQLITE_OPEN_NOMUTEX, busy, &c->db, &immutable);
-    if (rc != SQLITE_OK) {
-      int code = c->db ? sqlite3_extended_errcode(c->db) : rc;
-      int st = (code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_CORRUPT
-               ? LLM_CACHE_ECORRUPT : LLM_CACHE_EIO;
-      char why[600];
-      if (st == LLM_CACHE_ECORRUPT)
-        return cache_error(c, st, "%s is not a usable sqlite database (%s): move it away "
-                           "or delete it, and llmrun will start a new cache", c->path,
-                           c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-      llm_sqlite_describe_failure(c->db, code, c->path, why, sizeof why);
-      return cache_error(c, st, "cannot read the cache: %s", why);
-    }
+  if (ro && !c->readonly) {
+    c->readonly = 1;
+    snprintf(c->readonly_why, sizeof c->readonly_why, "%s", why);
   }
   sqlite3_extended_result_codes(c->db, 1);
   sqlite3_busy_timeout(c->db, busy);
@@ -506,7 +494,6 @@ static int open_db(llm_cache *c, const llm_cache_config *cfg)
     c->readonly = 1;
     snprintf(c->readonly_why, sizeof c->readonly_why, "%s is read-only", c->path);
   }
-  (void)immutable;
 
   if ((status = check_identity(c, &version)) != LLM_CACHE_OK)
     return status;

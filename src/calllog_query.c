@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "calllog.h"
 #include "fsutil.h"
@@ -35,17 +36,9 @@ sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size
   }
   /* Read-write when possible (an older schema is migrated); else read
    * only, which also works on read-only storage (sqlite_wal.h). */
-  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
-                      NULL) != SQLITE_OK ||
-      (sqlite3_busy_timeout(db, 5000),
-       sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK &&
-       llm_sqlite_is_readonly_failure(sqlite3_extended_errcode(db)))) {
-    int rc, immutable;
-    sqlite3_close(db);
-    db = NULL;
-    writable = 0;
-    rc = llm_sqlite_open_readonly(path, SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, 5000, &db,
-                                  &immutable);
+  {
+    int ro = 0, rc = llm_sqlite_open(path, SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, 5000,
+                                     access(path, W_OK) != 0, &db, &ro, NULL, 0);
     if (rc != SQLITE_OK) {
       char why[600];
       llm_sqlite_describe_failure(db, db ? sqlite3_extended_errcode(db) : rc, path, why, sizeof why);
@@ -53,6 +46,7 @@ sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size
       sqlite3_close(db);
       return NULL;
     }
+    writable = !ro;
   }
   sqlite3_busy_timeout(db, 5000);
   /* reports scan whole runs: map the file instead of copying it page by

@@ -98,6 +98,30 @@ int llm_sqlite_open_readonly(const char *path, int flags, int busy_ms, sqlite3 *
   return rc;
 }
 
+int llm_sqlite_open(const char *path, int flags, int busy_ms, int readonly, sqlite3 **db,
+                    int *opened_readonly, char *why, size_t whylen)
+{
+  int rc, immutable;
+  *opened_readonly = 0;
+  if (why && whylen)
+    why[0] = '\0';
+  if (!readonly) {
+    rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | flags, NULL);
+    if (rc != SQLITE_OK)
+      return rc;
+    sqlite3_busy_timeout(*db, busy_ms);
+    rc = probe(*db);
+    if (rc == SQLITE_OK || !llm_sqlite_is_readonly_failure(sqlite3_extended_errcode(*db)))
+      return SQLITE_OK;
+    if (why && whylen)
+      llm_sqlite_describe_failure(*db, sqlite3_extended_errcode(*db), path, why, whylen);
+    sqlite3_close(*db);
+    *db = NULL;
+  }
+  *opened_readonly = 1;
+  return llm_sqlite_open_readonly(path, flags, busy_ms, db, &immutable);
+}
+
 void llm_sqlite_describe_failure(sqlite3 *db, int rc, const char *path, char *out, size_t n)
 {
   char dir[4096];

@@ -25,6 +25,17 @@ int llm_sqlite_use_wal(sqlite3 *db, int timeout_ms);
 int llm_sqlite_open_readonly(const char *path, int flags, int busy_ms, sqlite3 **db,
                              int *immutable);
 
+/* Opens path read-write unless readonly is set or it turns out it cannot
+ * be (a writable file in a directory where the -wal / -shm files cannot be
+ * created fails on its first read); then read-only as
+ * llm_sqlite_open_readonly does. *opened_readonly tells which, and why
+ * says what made a read-write open impossible ("" when readonly was
+ * asked). A file that is not a database opens fine here: its first real
+ * read says so. Returns the sqlite result code; *db is set even on
+ * failure (sqlite3_close it). */
+int llm_sqlite_open(const char *path, int flags, int busy_ms, int readonly, sqlite3 **db,
+                    int *opened_readonly, char *why, size_t whylen);
+
 /* Is rc the failure of a first read that read-only storage explains
  * (sqlite could not open or create the -wal / -shm files, or write)? */
 int llm_sqlite_is_readonly_failure(int rc);
