@@ -35,7 +35,7 @@ enum llm_task_status {
 
 enum llm_run_result {
   LLM_RUN_DONE,        /* the awaited task finished */
-  LLM_RUN_INTERRUPTED, /* SIGINT */
+  LLM_RUN_INTERRUPTED, /* SIGINT, SIGTERM or SIGHUP (see llm_sched_interrupt) */
   LLM_RUN_FD_READY,    /* the watched descriptor is readable */
   LLM_RUN_STUCK,       /* tasks wait, but nothing pending can ever wake them */
   LLM_RUN_ERROR,       /* the loop failed (curl) */
