@@ -101,6 +101,7 @@ int cache_fail(llm_cache *c, int rc, const char *what)
 const char *llm_cache_path(const llm_cache *c) { return c->path; }
 const char *llm_cache_errmsg(const llm_cache *c) { return c->errmsg; }
 int llm_cache_is_readonly(const llm_cache *c) { return c->readonly; }
+const char *llm_cache_readonly_reason(const llm_cache *c) { return c->readonly_why; }
 int llm_cache_schema_version(const llm_cache *c) { return c->schema; }
 
 char *cache_keep(llm_cache *c, const void *data, size_t len)
@@ -355,14 +356,18 @@ static int refuse_newer(llm_cache *c, int64_t version)
 
 /* Is this file ours (or empty)? Reading the header also finds a file that
  * is not a database at all. */
+static int not_a_cache(llm_cache *c, const char *detail)
+{
+  return cache_error(c, LLM_CACHE_ECORRUPT, "%s is not a usable sqlite database (%s): move it "
+                     "away or delete it, and llmrun will start a new cache", c->path, detail);
+}
+
 static int check_identity(llm_cache *c, int64_t *version)
 {
   int64_t app, tables;
   int status = pragma_int(c, "PRAGMA application_id", &app);
   if (status == LLM_CACHE_ECORRUPT)
-    return cache_error(c, status, "%s is not a usable sqlite database (%s): move it away "
-                       "or delete it, and llmrun will start a new cache", c->path,
-                       sqlite3_errmsg(c->db));
+    return not_a_cache(c, sqlite3_errmsg(c->db));
   if (status != LLM_CACHE_OK)
     return status;
   if ((status = pragma_int(c, "PRAGMA user_version", version)) != LLM_CACHE_OK)
@@ -446,6 +451,8 @@ static int create_private(llm_cache *c)
   }
   if ((errno == EACCES || errno == EROFS || errno == EPERM) && llm_file_exists(c->path)) {
     c->readonly = 1; /* an existing file we may still read */
+    snprintf(c->readonly_why, sizeof c->readonly_why, "%s cannot be written: %s", c->path,
+             strerror(errno));
     return LLM_CACHE_OK;
   }
   return cache_error(c, errno == EACCES || errno == EROFS || errno == EPERM
@@ -458,21 +465,35 @@ static int open_db(llm_cache *c, const llm_cache_config *cfg)
   int64_t version;
   int target = cfg->schema_limit > 0 && cfg->schema_limit < LLM_CACHE_SCHEMA_VERSION
                ? cfg->schema_limit : LLM_CACHE_SCHEMA_VERSION;
-  int status, rc, flags;
+  int status, rc, ro;
+  int busy = cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DEFAULT_BUSY_MS;
+  char why[sizeof c->readonly_why];
 
   c->readonly = cfg->readonly;
   if (c->readonly && !llm_file_exists(c->path))
     return cache_error(c, LLM_CACHE_MISS, "no cache at %s", c->path);
   if (!c->readonly && (status = create_private(c)) != LLM_CACHE_OK)
     return status;
-  flags = (c->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
-  rc = sqlite3_open_v2(c->path, &c->db, flags, NULL);
-  if (rc != SQLITE_OK)
-    return cache_fail(c, rc, "opening");
-  sqlite3_extended_result_codes(c->db, 1);
-  sqlite3_busy_timeout(c->db, cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DEFAULT_BUSY_MS);
-  if (sqlite3_db_readonly(c->db, "main") == 1)
+  /* read-only storage: read what is there (sqlite_wal.h) */
+  rc = llm_sqlite_open(c->path, SQLITE_OPEN_NOMUTEX, busy, c->readonly, &c->db, &ro, why,
+                       sizeof why);
+  if (rc != SQLITE_OK) {
+    int code = c->db ? sqlite3_extended_errcode(c->db) : rc;
+    if ((code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_CORRUPT)
+      return not_a_cache(c, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+    llm_sqlite_describe_failure(c->db, code, c->path, why, sizeof why);
+    return cache_error(c, LLM_CACHE_EIO, "cannot read the cache: %s", why);
+  }
+  if (ro && !c->readonly) {
     c->readonly = 1;
+    snprintf(c->readonly_why, sizeof c->readonly_why, "%s", why);
+  }
+  sqlite3_extended_result_codes(c->db, 1);
+  sqlite3_busy_timeout(c->db, busy);
+  if (sqlite3_db_readonly(c->db, "main") == 1 && !c->readonly) {
+    c->readonly = 1;
+    snprintf(c->readonly_why, sizeof c->readonly_why, "%s is read-only", c->path);
+  }
 
   if ((status = check_identity(c, &version)) != LLM_CACHE_OK)
     return status;
@@ -483,8 +504,10 @@ static int open_db(llm_cache *c, const llm_cache_config *cfg)
     rc = llm_sqlite_use_wal(c->db, cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DEFAULT_BUSY_MS);
     if (rc != SQLITE_OK) {
       cache_fail(c, rc, "switching to WAL");
-      if (version >= target)
+      if (version >= target) {
         c->readonly = 1; /* e.g. a read-only directory: reads still work */
+        snprintf(c->readonly_why, sizeof c->readonly_why, "%s", c->errmsg);
+      }
       else
         return LLM_CACHE_EREADONLY;
     }

@@ -73,6 +73,11 @@ const char *llm_cache_path(const llm_cache *c);
 /* The message of the last failure. */
 const char *llm_cache_errmsg(const llm_cache *c);
 int llm_cache_is_readonly(const llm_cache *c);
+/* Why a store opened for writing could only be opened read-only (a
+ * read-only file, directory or file system), or "" when read-only was
+ * asked for or the store is writable. Such a store serves what it holds
+ * and refuses writes. */
+const char *llm_cache_readonly_reason(const llm_cache *c);
 int llm_cache_schema_version(const llm_cache *c);
 
 /* ---- responses ---------------------------------------------------------------- */

@@ -40,6 +40,7 @@ struct llm_cache {
   sqlite3 *db;
   char *path;
   int readonly, schema;
+  char readonly_why[512];   /* why a store opened for writing is read-only; "" if asked */
   sqlite3_stmt *st[S_COUNT];
   llm_lru *lru;
   int64_t max_bytes;

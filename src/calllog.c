@@ -19,7 +19,7 @@
 #include "sqlite_wal.h"
 
 #define DEFAULT_BATCH_ROWS 256
-#define DEFAULT_BATCH_MS 250
+#define DEFAULT_BATCH_MS 50
 /* A writer that cannot keep up (a disk much slower than the calls) must
  * not eat all memory: rows past this many waiting are dropped, counted. */
 #define MAX_PENDING (1u << 20)
@@ -342,7 +342,9 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
   sqlite3_busy_timeout(log->db, BUSY_TIMEOUT_MS); /* before the first read */
   /* Refuse a newer schema before changing anything in the file. */
   if (user_version(log->db, &v) != SQLITE_OK) {
-    say(err, n, "cannot read %s: %s", path, sqlite3_errmsg(log->db));
+    char why[600];
+    llm_sqlite_describe_failure(log->db, sqlite3_extended_errcode(log->db), path, why, sizeof why);
+    say(err, n, "cannot use the call log: %s", why);
     goto fail;
   }
   if (v > LLM_CALLLOG_SCHEMA) {
@@ -534,18 +536,42 @@ static int write_rows(llm_calllog *log, const rowbuf *b)
   return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Why the last sqlite call on db failed, with the errno behind an I/O
+ * error ("database or disk is full", "disk I/O error (File too large)").
+ * Taken before the ROLLBACK, whose own failure (sqlite may have rolled
+ * back already: "cannot rollback - no transaction is active") would
+ * replace the message. */
+static void failure_of(sqlite3 *db, char *out, size_t n)
+{
+  int saved = errno; /* of the failing call: sqlite keeps only some (not EFBIG) */
+  int sys = sqlite3_system_errno(db);
+  int code = sqlite3_errcode(db) & 0xff;
+  if (!sys && (code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN))
+    sys = saved;
+  if (sys)
+    say(out, n, "%s (%s)", sqlite3_errmsg(db), strerror(sys));
+  else
+    say(out, n, "%s", sqlite3_errmsg(db));
+}
+
 /* One transaction: the run row if not yet written, then the rows. Called
- * without the lock; the run fields are read under it by the caller. */
+ * without the lock; the run fields are read under it by the caller. On
+ * failure, the reason is in why. */
 static int commit_batch(llm_calllog *log, const rowbuf *b, const char *run_id,
-                        const char *script, const char *version, double started, int simulated)
+                        const char *script, const char *version, double started, int simulated,
+                        char *why, size_t whylen)
 {
   sqlite3_int64 run_before = log->run_rowid;
-  if (sqlite3_exec(log->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+  if (sqlite3_exec(log->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    failure_of(log->db, why, whylen);
     return -1;
+  }
   if ((log->run_rowid == 0 && write_run(log, run_id, script, version, started, simulated) != 0) ||
       write_rows(log, b) != 0 ||
       sqlite3_exec(log->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    sqlite3_exec(log->db, "ROLLBACK", NULL, NULL, NULL);
+    failure_of(log->db, why, whylen);
+    if (!sqlite3_get_autocommit(log->db))
+      sqlite3_exec(log->db, "ROLLBACK", NULL, NULL, NULL);
     log->run_rowid = run_before;
     return -1;
   }
@@ -574,6 +600,7 @@ static void *writer_main(void *arg)
     uint64_t target;
     rowbuf tmp;
     int failed = 0;
+    char why[200] = "";
     while (log->pending.n == 0 && !log->stopping)
       pthread_cond_wait(&log->work, &log->mu);
     if (log->pending.n == 0 && log->stopping)
@@ -597,13 +624,13 @@ static void *writer_main(void *arg)
       double started = log->run_started;
       int simulated = log->run_simulated;
       pthread_mutex_unlock(&log->mu);
-      failed = commit_batch(log, &log->writing, run_id, script, version, started, simulated);
+      failed = commit_batch(log, &log->writing, run_id, script, version, started, simulated,
+                            why, sizeof why);
       pthread_mutex_lock(&log->mu);
     }
     if (failed) {
       log->dropped += log->writing.n;
-      snprintf(log->error, sizeof log->error, "cannot write the call log: %s",
-               sqlite3_errmsg(log->db));
+      snprintf(log->error, sizeof log->error, "cannot write the call log: %s", why);
       __atomic_store_n(&log->error_new, 1, __ATOMIC_RELAXED);
       log->error_flush = 1;
     }

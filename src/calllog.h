@@ -5,7 +5,9 @@
  * a buffer and returns; a writer thread commits buffered rows in one
  * transaction when batch_rows are waiting, batch_ms after the first of
  * them, on llm_calllog_flush, and at close. A crash (even kill -9) loses
- * only rows not yet committed; a committed batch is whole, and the file
+ * only rows not yet committed: those of the calls that finished in the
+ * last batch_ms (50 ms by default; scripts/torture measures it); a
+ * committed batch is whole, and the file
  * stays consistent (WAL, synchronous=NORMAL, BEGIN IMMEDIATE, busy_timeout:
  * see ../shared/RELIABILITY.md §C.6).
  *
@@ -31,7 +33,7 @@ typedef struct llm_calllog llm_calllog;
 
 typedef struct llm_calllog_opts {
   size_t batch_rows;  /* commit once this many rows wait; 0: 256 */
-  int batch_ms;       /* ...or this long after the first waiting row; 0: 250 */
+  int batch_ms;       /* ...or this long after the first waiting row; 0: 50 */
 } llm_calllog_opts;
 
 /* The run (process) the rows belong to. */

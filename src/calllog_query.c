@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "calllog.h"
 #include "fsutil.h"
+#include "sqlite_wal.h"
 
 static void say(char *err, size_t n, const char *fmt, ...)
 {
@@ -32,15 +34,19 @@ sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size
     say(err, n, "no call log at %s (no call has been logged yet)", path);
     return NULL;
   }
-  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-    sqlite3_close(db);
-    db = NULL;
-    writable = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-      say(err, n, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+  /* Read-write when possible (an older schema is migrated); else read
+   * only, which also works on read-only storage (sqlite_wal.h). */
+  {
+    int ro = 0, rc = llm_sqlite_open(path, SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, 5000,
+                                     access(path, W_OK) != 0, &db, &ro, NULL, 0);
+    if (rc != SQLITE_OK) {
+      char why[600];
+      llm_sqlite_describe_failure(db, db ? sqlite3_extended_errcode(db) : rc, path, why, sizeof why);
+      say(err, n, "cannot read the call log: %s", why);
       sqlite3_close(db);
       return NULL;
     }
+    writable = !ro;
   }
   sqlite3_busy_timeout(db, 5000);
   /* reports scan whole runs: map the file instead of copying it page by
@@ -133,10 +139,71 @@ void llm_log_cursor_free(llm_log_cursor *c)
   free(c);
 }
 
-/* The cost of a call is unknown when it is NULL, except for cache hits and
- * failed calls without usage, which cost nothing (metrics.c's policy). */
+/* ---- values as stored ---------------------------------------------------------------
+ *
+ * The readers take whatever the file holds: this build's writer checks
+ * what it stores, but an older one, another program or a hand edit may
+ * have put text, a blob, a negative count, 1e308 or inf anywhere. A value
+ * that cannot be what its column means reads as NULL (unknown): a report
+ * never shows -3e18 tokens, and nothing downstream has to convert an
+ * absurd float to an integer. */
+
+#define MAX_TOKENS 1e10      /* as lualib/llm/calls.lua's MAX_TOKENS */
+#define MAX_MS 1e12          /* ~30 years */
+#define MAX_COST 1e9         /* USD, for one call */
+#define MAX_EPOCH 253402300799.0 /* 9999-12-31 */
+#define MAX_RETRIES 1e6
+
+/* A number in [0, max] (whole when whole is set), else NAN. */
+static double col_in(sqlite3_stmt *st, int i, double max, int whole)
+{
+  double v;
+  int t = sqlite3_column_type(st, i);
+  if (t != SQLITE_INTEGER && t != SQLITE_FLOAT)
+    return NAN;
+  v = sqlite3_column_double(st, i);
+  if (!isfinite(v) || v < 0 || v > max || (whole && v != floor(v)))
+    return NAN;
+  return v;
+}
+
+static double col_count(sqlite3_stmt *st, int i) { return col_in(st, i, MAX_TOKENS, 1); }
+static double col_ms(sqlite3_stmt *st, int i) { return col_in(st, i, MAX_MS, 0); }
+static double col_cost(sqlite3_stmt *st, int i) { return col_in(st, i, MAX_COST, 0); }
+static double col_time(sqlite3_stmt *st, int i) { return col_in(st, i, MAX_EPOCH, 0); }
+
+static int col_retries(sqlite3_stmt *st, int i)
+{
+  double v = col_in(st, i, MAX_RETRIES, 1);
+  return isnan(v) ? 0 : (int)v;
+}
+
+/* An HTTP status is three digits; anything else is none (0). */
+static int col_http_status(sqlite3_stmt *st, int i)
+{
+  double v = col_in(st, i, 999, 1);
+  return isnan(v) || v < 100 ? 0 : (int)v;
+}
+
+static int col_flag(sqlite3_stmt *st, int i)
+{
+  return sqlite3_column_type(st, i) == SQLITE_INTEGER && sqlite3_column_int64(st, i) != 0;
+}
+
+/* The same rules in SQL, for the sums over a run. */
+#define VALID_COST_SQL \
+  "(typeof(c.cost) IN ('integer', 'real') AND c.cost >= 0 AND c.cost <= 1e9)"
+#define VALID_START_SQL \
+  "(typeof(c.started_at) IN ('integer', 'real') AND c.started_at >= 0" \
+  " AND c.started_at <= 253402300799)"
+#define VALID_LATENCY_SQL \
+  "(typeof(c.latency_ms) IN ('integer', 'real') AND c.latency_ms >= 0 AND c.latency_ms <= 1e12)"
+
+/* The cost of a call is unknown when it is NULL (or unusable), except for
+ * cache hits and failed calls without usage, which cost nothing
+ * (metrics.c's policy). */
 #define COST_UNKNOWN_SQL \
-  "(c.cost IS NULL AND c.cache_kind IS NULL AND NOT (c.status = 'error'" \
+  "(NOT " VALID_COST_SQL " AND c.cache_kind IS NULL AND NOT (c.status = 'error'" \
   " AND coalesce(c.prompt_tokens, 0) = 0 AND coalesce(c.completion_tokens, 0) = 0))"
 
 llm_log_cursor *llm_calllog_runs(sqlite3 *db, int64_t limit, char *err, size_t n)
@@ -144,8 +211,11 @@ llm_log_cursor *llm_calllog_runs(sqlite3 *db, int64_t limit, char *err, size_t n
   static const char sql[] =
     "SELECT r.run_id, r.script, r.llmrun_version, r.started_at, r.simulated,"
     " count(c.id), coalesce(sum(c.status != 'ok'), 0), coalesce(sum(c.cache_kind IS NOT NULL), 0),"
-    " coalesce(sum(c.cost), 0), coalesce(sum(" COST_UNKNOWN_SQL "), 0),"
-    " min(c.started_at), max(c.started_at + coalesce(c.latency_ms, 0) / 1000.0)"
+    /* total(), not sum(): a float that never overflows */
+    " total(CASE WHEN " VALID_COST_SQL " THEN c.cost END), coalesce(sum(" COST_UNKNOWN_SQL "), 0),"
+    " min(CASE WHEN " VALID_START_SQL " THEN c.started_at END),"
+    " max(CASE WHEN " VALID_START_SQL " THEN c.started_at"
+    " + (CASE WHEN " VALID_LATENCY_SQL " THEN c.latency_ms ELSE 0 END) / 1000.0 END)"
     " FROM (SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1) r"
     " LEFT JOIN calls c ON c.id BETWEEN r.first_call AND r.last_call AND c.run = r.id"
     " GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC";
@@ -153,11 +223,6 @@ llm_log_cursor *llm_calllog_runs(sqlite3 *db, int64_t limit, char *err, size_t n
   if (c)
     sqlite3_bind_int64(c->st, 1, limit > 0 ? limit : -1);
   return c;
-}
-
-static double col_num(sqlite3_stmt *st, int i)
-{
-  return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -176,15 +241,17 @@ int llm_log_cursor_next_run(llm_log_cursor *c, llm_run_row *r)
   r->run_id = col_text(c->st, 0);
   r->script = col_text(c->st, 1);
   r->version = col_text(c->st, 2);
-  r->started_at = col_num(c->st, 3);
-  r->simulated = sqlite3_column_int(c->st, 4);
+  r->started_at = col_time(c->st, 3);
+  r->simulated = col_flag(c->st, 4);
   r->calls = sqlite3_column_int64(c->st, 5);
   r->errors = sqlite3_column_int64(c->st, 6);
   r->hits = sqlite3_column_int64(c->st, 7);
-  r->cost = col_num(c->st, 8);
+  r->cost = sqlite3_column_double(c->st, 8);
+  if (!isfinite(r->cost))
+    r->cost = NAN;
   r->cost_unknown = sqlite3_column_int64(c->st, 9);
-  r->first_start = col_num(c->st, 10);
-  r->last_end = col_num(c->st, 11);
+  r->first_start = col_time(c->st, 10);
+  r->last_end = col_time(c->st, 11);
   return 1;
 }
 
@@ -234,18 +301,18 @@ int llm_log_cursor_next_call(llm_log_cursor *c, llm_log_row *r)
   r->cache_kind = col_text(st, 7);
   r->error_kind = col_text(st, 8);
   r->request_id = col_text(st, 9);
-  r->simulated = sqlite3_column_int(st, 10);
-  r->retries = sqlite3_column_int(st, 11);
-  r->http_status = sqlite3_column_int(st, 12);
-  r->started_at = col_num(st, 13);
-  r->latency_ms = col_num(st, 14);
-  r->ttft_ms = col_num(st, 15);
-  r->cost = col_num(st, 16);
-  r->prompt_tokens = col_num(st, 17);
-  r->completion_tokens = col_num(st, 18);
-  r->cached_tokens = col_num(st, 19);
-  r->cache_creation_tokens = col_num(st, 20);
-  r->input_tokens = col_num(st, 21);
+  r->simulated = col_flag(st, 10);
+  r->retries = col_retries(st, 11);
+  r->http_status = col_http_status(st, 12);
+  r->started_at = col_time(st, 13);
+  r->latency_ms = col_ms(st, 14);
+  r->ttft_ms = col_ms(st, 15);
+  r->cost = col_cost(st, 16);
+  r->prompt_tokens = col_count(st, 17);
+  r->completion_tokens = col_count(st, 18);
+  r->cached_tokens = col_count(st, 19);
+  r->cache_creation_tokens = col_count(st, 20);
+  r->input_tokens = col_count(st, 21);
   return 1;
 }
 
@@ -393,17 +460,17 @@ int llm_calllog_collect(sqlite3 *db, const char *run_id, llm_log_group_by by,
     last = gi;
     grp = &g.list[gi];
     s.flags = flags_of(col_text(st, 2), sqlite3_column_int(st, 3));
-    s.latency_ms = col_num(st, 4);
-    s.ttft_ms = col_num(st, 5);
-    s.cost = col_num(st, 6);
-    s.prompt_tokens = col_num(st, 7);
-    s.completion_tokens = col_num(st, 8);
-    s.cached_tokens = col_num(st, 9);
-    s.retries = col_num(st, 10);
+    s.latency_ms = col_ms(st, 4);
+    s.ttft_ms = col_ms(st, 5);
+    s.cost = col_cost(st, 6);
+    s.prompt_tokens = col_count(st, 7);
+    s.completion_tokens = col_count(st, 8);
+    s.cached_tokens = col_count(st, 9);
+    s.retries = col_retries(st, 10);
     s.case_id = col_text(st, 11);
     s.case_len = s.case_id ? (size_t)sqlite3_column_bytes(st, 11) : 0;
-    s.start = col_num(st, 12);
-    if (sqlite3_column_int(st, 13))
+    s.start = col_time(st, 12);
+    if (col_flag(st, 13))
       grp->simulated++;
     llm_callstats_add(grp->stats, &s);
   }

@@ -3,30 +3,49 @@
 #include "host.h"
 
 #include <lauxlib.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <lualib.h>
 
 #include "curl_lazy.h"
 #include "fsutil.h"
 #include "http.h"
+#include "lmod_protect.h"
 #include "modules.h"
+
+/* Lua's memory, counted by limited_alloc: the limit of --max-memory. */
+typedef struct memory {
+  lua_Alloc alloc; /* Lua's own allocator, which does the work */
+  void *alloc_ud;
+  size_t used, limit; /* limit 0: none */
+  int hit;            /* an allocation was refused; cleared below the limit */
+  unsigned long refused; /* allocations refused so far */
+} memory;
 
 struct llm_host {
   lua_State *L;
   llm_loop *loop;
   llm_sched *sched;
+  memory mem;
   char lualib[PATH_MAX];
 };
 
 static const char HOST_KEY = 'h';
 
 /* The signal handler's only way to the scheduler; never used from Lua. */
-static llm_sched *volatile sigint_target;
+static llm_sched *volatile signal_target;
+/* The signal being handled (SIGINT, SIGTERM, SIGHUP), until the host is
+ * done with it (llm_host_signal_done): a second one meanwhile exits. */
+static volatile sig_atomic_t pending_signal;
+static struct timespec pending_since; /* monotonic */
+static pthread_t main_thread;
 
 lua_State *llm_host_state(llm_host *h) { return h->L; }
 llm_sched *llm_host_sched(llm_host *h) { return h->sched; }
@@ -132,6 +151,83 @@ int luaopen__llm_host(lua_State *L)
   return 1;
 }
 
+/* ---- the memory limit -------------------------------------------------------------- */
+
+/* Once the limit has refused an allocation, this much more is allowed so
+ * that the error can travel, be reported (a traceback is built) and the
+ * tasks be closed: refusing those too would turn a clean failure into
+ * sqlite's or Lua's "unprotected error" abort. */
+#define MEMORY_RESERVE ((size_t)1 << 20)
+
+/* Counts every block of the Lua state and refuses a growth past the
+ * limit: Lua then raises its memory error (after a full collection and a
+ * second try), which fails the script like any error. */
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+  memory *m = ud;
+  size_t old = ptr ? osize : 0; /* without ptr, osize is a type tag */
+  void *p;
+  if (nsize == 0) {
+    m->used -= old;
+    if (m->hit && m->used < m->limit)
+      m->hit = 0;
+    return m->alloc(m->alloc_ud, ptr, osize, 0);
+  }
+  if (m->limit && nsize > old) {
+    size_t cap = m->limit + (m->hit ? MEMORY_RESERVE : 0);
+    if (m->used - old + nsize > cap) {
+      m->hit = 1;
+      m->refused++;
+      return NULL;
+    }
+  }
+  p = m->alloc(m->alloc_ud, ptr, osize, nsize);
+  if (p)
+    m->used = m->used - old + nsize;
+  return p;
+}
+
+int llm_parse_size(const char *text, size_t *out)
+{
+  char *end;
+  double v, mult = 1;
+  errno = 0;
+  v = strtod(text, &end);
+  if (end == text || errno || !(v > 0))
+    return -1;
+  switch (*end) {
+  case 'k': case 'K': mult = 1024.0; end++; break;
+  case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+  case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+  case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+  default: break;
+  }
+  if (mult > 1 && *end == 'i')
+    end++;
+  if (*end == 'b' || *end == 'B')
+    end++;
+  if (*end != '\0' || v * mult >= 9.2e18)
+    return -1;
+  *out = (size_t)(v * mult);
+  return 0;
+}
+
+int llm_host_set_memory_limit(llm_host *h, size_t bytes)
+{
+  if (bytes != 0 && bytes < LLM_MIN_MEMORY_LIMIT)
+    return -1;
+  h->mem.limit = bytes;
+  h->mem.hit = 0;
+  return 0;
+}
+
+/* The memory record of L, when the host's allocator runs it. */
+static memory *memory_of(lua_State *L)
+{
+  void *ud;
+  return lua_getallocf(L, &ud) == limited_alloc ? ud : NULL;
+}
+
 /* ---- creating the state ----------------------------------------------------------- */
 
 static void preload(lua_State *L)
@@ -159,6 +255,7 @@ static int boot(lua_State *L)
 {
   llm_host *h = lua_touserdata(L, 1);
   luaL_openlibs(L);
+  llm_protect_install(L); /* before lualib captures pcall */
   preload(L);
   set_path(L, h->lualib);
   lua_getglobal(L, "require");
@@ -186,6 +283,12 @@ llm_host *llm_host_new(void)
   /* A peer closing a socket must be an error return, not a dead process. */
   signal(SIGPIPE, SIG_IGN);
   h->L = luaL_newstate();
+  if (h->L) {
+    /* count from here on: what luaL_newstate took so far is the start */
+    h->mem.alloc = lua_getallocf(h->L, &h->mem.alloc_ud);
+    h->mem.used = (size_t)lua_gc(h->L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(h->L, LUA_GCCOUNTB, 0);
+    lua_setallocf(h->L, limited_alloc, &h->mem);
+  }
   h->loop = h->L ? llm_loop_new() : NULL;
   h->sched = h->loop ? llm_sched_new(h->L, h->loop) : NULL;
   if (!h->sched) {
@@ -215,7 +318,19 @@ llm_host *llm_host_new(void)
 void llm_host_report_error(lua_State *L, int err_idx, const char *traceback)
 {
   const char *msg;
+  memory *m = memory_of(L);
   err_idx = lua_absindex(L, err_idx);
+  if (m && m->limit && m->refused && lua_type(L, err_idx) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, err_idx), "not enough memory") == 0) {
+    /* Lua says "not enough memory": say which memory and why */
+    fprintf(stderr, "llmrun: memory limit exceeded: the script needed more than %.1f MiB "
+                    "of Lua memory (--max-memory or LLMRUN_MAX_MEMORY)\n",
+            (double)m->limit / (1024.0 * 1024.0));
+    if (traceback && traceback[0])
+      fprintf(stderr, "%s\n", traceback);
+    fflush(stderr);
+    return;
+  }
   if (luaL_callmeta(L, err_idx, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
     msg = lua_tostring(L, -1);
   else if (lua_type(L, err_idx) == LUA_TSTRING || lua_type(L, err_idx) == LUA_TNUMBER)
@@ -229,22 +344,93 @@ void llm_host_report_error(lua_State *L, int err_idx, const char *traceback)
   lua_pop(L, 1);
 }
 
-static void on_sigint(int sig)
+/* SIGINT, SIGTERM and SIGHUP: the first cancels the running work (the
+ * scheduler stops Lua code at its next instruction and keeps stopping it,
+ * see task.h); the host then runs the exit hooks (the call log's flush)
+ * and exits with 128 + the signal. A second one before the host is done
+ * with the first exits at once: it is the way out of C code that no hook
+ * reaches (string.find on a pathological pattern) and of a hung exit
+ * hook. Threads that are not the main one (the call log writer, the
+ * simulator, curl's resolver) pass the signal to it, so the scheduler is
+ * only touched from the thread that runs Lua. */
+#define REPEAT_MS 100
+
+static void on_signal(int sig)
 {
-  llm_sched *s = sigint_target;
-  (void)sig;
+  int saved = errno;
+  llm_sched *s = signal_target;
+  if (!pthread_equal(pthread_self(), main_thread)) {
+    pthread_kill(main_thread, sig);
+    errno = saved;
+    return;
+  }
+  if (pending_signal) {
+    static const char msg[] = "\nllmrun: interrupted again: exiting now\n";
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    /* the same signal twice within REPEAT_MS is one: `timeout` and
+     * `kill -- -PGID` deliver it to the process and to its group */
+    if ((now.tv_sec - pending_since.tv_sec) * 1000.0 +
+        (now.tv_nsec - pending_since.tv_nsec) / 1e6 < REPEAT_MS) {
+      errno = saved;
+      return;
+    }
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+    }
+    _exit(128 + sig);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &pending_since);
+  pending_signal = sig;
   if (s)
     llm_sched_interrupt(s);
+  errno = saved;
 }
 
-void llm_host_catch_sigint(llm_host *h)
+void llm_host_catch_signals(llm_host *h)
 {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigint_target = h->sched;
-  sigaction(SIGINT, &sa, NULL);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigaddset(&sa.sa_mask, sigs[i]); /* one handler at a time */
+  main_thread = pthread_self();
+  signal_target = h->sched;
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction old;
+    /* nohup's ignored SIGHUP stays ignored */
+    if (sigs[i] == SIGHUP && sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+      continue;
+    sigaction(sigs[i], &sa, NULL);
+  }
+}
+
+int llm_host_signal(const llm_host *h)
+{
+  (void)h;
+  return pending_signal;
+}
+
+void llm_host_signal_done(llm_host *h)
+{
+  pending_signal = 0;
+  llm_sched_interrupt_done(h->sched);
+}
+
+static const char *signal_name(int sig)
+{
+  switch (sig) {
+  case SIGTERM: return " (SIGTERM)";
+  case SIGHUP: return " (SIGHUP)";
+  default: return "";
+  }
+}
+
+int llm_host_interrupted_status(const llm_host *h)
+{
+  int sig = llm_host_signal(h);
+  return 128 + (sig ? sig : SIGINT);
 }
 
 /* Is the value at idx an llm.exit(code) object? */
@@ -272,9 +458,9 @@ int llm_host_run_main(llm_host *h, int nargs)
   r = llm_sched_run(h->sched, t, -1);
   if (r == LLM_RUN_INTERRUPTED || llm_sched_take_interrupt(h->sched)) {
     llm_sched_cancel_all(h->sched);
-    fputs("llmrun: interrupted\n", stderr);
+    fprintf(stderr, "llmrun: interrupted%s\n", signal_name(llm_host_signal(h)));
     lua_pop(L, 1);
-    return LLM_EXIT_SIGINT;
+    return llm_host_interrupted_status(h);
   }
   if (r == LLM_RUN_STUCK) {
     fputs("llmrun: the script waits for tasks that can never finish "
@@ -340,7 +526,10 @@ int llm_host_close(llm_host *h, int status, int warn_running)
     if (status == LLM_EXIT_OK)
       status = LLM_EXIT_FAIL;
   }
-  sigint_target = NULL;
+  /* a signal that came while the script ended normally still counts */
+  if (status == LLM_EXIT_OK && llm_host_signal(h))
+    status = llm_host_interrupted_status(h);
+  signal_target = NULL;
   lua_close(h->L); /* collects tasks: unobserved failures are reported now */
   if (llm_sched_uncaught(h->sched) > 0 && status == LLM_EXIT_OK)
     status = LLM_EXIT_FAIL;

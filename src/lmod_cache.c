@@ -21,7 +21,7 @@
  *   store:sem_remove(ns, space, id) -> true
  *   store:audit_add(ns, similarity, differs, weight) -> true
  *   store:audit_table(ns, {thresholds}) -> {{threshold=, samples=, differed=, false_hit_rate=}...}
- *   store:path(), store:readonly(), store:schema(), store:close()
+ *   store:path(), store:readonly() -> bool [, why], store:schema(), store:close()
  *
  * Runtime failures (I/O, a full disk, a read-only file, corruption)
  * return nil, message, status name; bad arguments raise. Times are the
@@ -533,9 +533,15 @@ static int s_path(lua_State *L)
   return 1;
 }
 
+/* -> read-only?, and why when a store opened for writing is read-only */
 static int s_readonly(lua_State *L)
 {
-  lua_pushboolean(L, llm_cache_is_readonly(check_open(L)));
+  llm_cache *c = check_open(L);
+  lua_pushboolean(L, llm_cache_is_readonly(c));
+  if (llm_cache_is_readonly(c) && llm_cache_readonly_reason(c)[0]) {
+    lua_pushstring(L, llm_cache_readonly_reason(c));
+    return 2;
+  }
   return 1;
 }
 

@@ -47,6 +47,27 @@ static int l_wallclock(lua_State *L)
   return 1;
 }
 
+/* loop.shield(fn, ...) -> fn(...): an interrupt (Ctrl-C, SIGTERM) waits
+ * until fn returns, then stops the task. fn must not yield. For work that
+ * must be whole, such as a call's finish hooks (its cache entry and its
+ * call log row go together). */
+static int l_shield(lua_State *L)
+{
+  llm_sched *s = SCHED(L);
+  int st;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  llm_sched_shield(s, 1);
+  st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  llm_sched_shield(s, 0);
+  if (st != LUA_OK)
+    return lua_error(L);
+  if (llm_sched_stopping(L)) { /* the interrupt that waited */
+    llm_sched_push_interrupt(L);
+    return lua_error(L);
+  }
+  return lua_gettop(L);
+}
+
 /* ---- sleep ------------------------------------------------------------------- */
 
 typedef struct sleep_op {
@@ -234,6 +255,7 @@ static const luaL_Reg funcs[] = {
   {"current", l_current},
   {"now", l_now},
   {"wallclock", l_wallclock},
+  {"shield", l_shield},
   {"sleep", l_sleep},
   {"suspend", l_suspend},
   {"wake", l_wake},

@@ -1,6 +1,7 @@
 /* llmrun's command line: options in lua.c's shape, plus subcommands that
  * live in lualib/llm/cli/<name>.lua. Exit codes: 0 ok, 1 failure,
- * 2 usage error, 130 interrupted. */
+ * 2 usage error, 128 + the signal when interrupted (130 SIGINT, 143
+ * SIGTERM, 129 SIGHUP). */
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdio.h>
@@ -25,6 +26,9 @@ static const char usage_text[] =
   "  -l NAME        require library NAME into global NAME\n"
   "  --dry-run      run against the simulator with no delay and print the\n"
   "                 estimated tokens and cost per model of a real run\n"
+  "  --max-memory SIZE  limit the script's Lua memory (512M, 2G; also\n"
+  "                 LLMRUN_MAX_MEMORY): past it the script fails with\n"
+  "                 \"memory limit exceeded\"\n"
   "  -              run the script read from stdin\n"
   "  --             stop handling options\n"
   "  -v, --version  print the version and exit\n"
@@ -39,6 +43,7 @@ static const char usage_text[] =
 
 typedef struct {
   int script;       /* index of the script in argv, or 0 */
+  const char *max_memory; /* --max-memory, or NULL */
   int interactive;  /* -i */
   int has_e;        /* -e or -l given */
   int version;
@@ -78,6 +83,12 @@ static int collect_options(int argc, char **argv, options *o)
       o->interactive = 1;
     else if (strcmp(a, "--dry-run") == 0)
       setenv("LLMRUN_DRY_RUN", "1", 1); /* read by lualib/llm/init.lua */
+    else if (strcmp(a, "--max-memory") == 0) {
+      if (i + 1 >= argc)
+        return usage_error("option '%s' needs an argument", a);
+      o->max_memory = argv[++i];
+    } else if (strncmp(a, "--max-memory=", 13) == 0)
+      o->max_memory = a + 13;
     else if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
       if (i + 1 >= argc)
         return usage_error("option '%s' needs an argument", a);
@@ -103,6 +114,26 @@ static void create_arg_table(lua_State *L, int argc, char **argv, int script)
     lua_rawseti(L, -2, i - script);
   }
   lua_setglobal(L, "arg");
+}
+
+/* --max-memory, else LLMRUN_MAX_MEMORY: 0, or -1 after a usage error. */
+static int apply_memory_limit(llm_host *h, const char *opt)
+{
+  const char *v = opt ? opt : getenv("LLMRUN_MAX_MEMORY");
+  size_t bytes;
+  if (!v || !v[0])
+    return 0;
+  if (llm_parse_size(v, &bytes) != 0) {
+    fprintf(stderr, "llmrun: %s: '%s' is not a size (say 512M, 2G or a number of bytes)\n",
+            opt ? "--max-memory" : "LLMRUN_MAX_MEMORY", v);
+    return -1;
+  }
+  if (llm_host_set_memory_limit(h, bytes) != 0) {
+    fprintf(stderr, "llmrun: %s: %s is below the smallest limit, %zu bytes (1M)\n",
+            opt ? "--max-memory" : "LLMRUN_MAX_MEMORY", v, (size_t)LLM_MIN_MEMORY_LIMIT);
+    return -1;
+  }
+  return 0;
 }
 
 /* ---- running ----------------------------------------------------------------- */
@@ -241,7 +272,11 @@ int main(int argc, char **argv)
     print_help(h);
     return llm_host_close(h, LLM_EXIT_OK, 0);
   }
-  llm_host_catch_sigint(h);
+  if (apply_memory_limit(h, o.max_memory) != 0) {
+    llm_host_close(h, LLM_EXIT_OK, 0);
+    return LLM_EXIT_USAGE;
+  }
+  llm_host_catch_signals(h);
 
   command = argc > 1 && is_command(llm_host_lualib(h), argv[1]);
   if (command) /* a command may go on reading lines (llmrun chat) */

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ typedef struct repl {
   lua_State *L;
   int tty;
   int quit;
+  int status;             /* the exit status once quit */
   int print_ref;          /* llm.inspect.repl_print */
   char *pending;          /* the statement read so far */
   size_t len, cap;
@@ -87,6 +89,20 @@ static int incomplete(lua_State *L, int status)
 
 /* ---- running a statement ------------------------------------------------------ */
 
+/* An interrupt was dealt with. Ctrl-C (SIGINT) only cancels: the REPL
+ * goes on and a later Ctrl-C is a first one again. SIGTERM and SIGHUP
+ * (the terminal went away) end the REPL as they end a script. */
+static void interrupt_handled(repl *r)
+{
+  int sig = llm_host_signal(r->h);
+  if (sig == SIGTERM || sig == SIGHUP) {
+    r->quit = 1;
+    r->status = llm_host_interrupted_status(r->h);
+    return;
+  }
+  llm_host_signal_done(r->h);
+}
+
 static void print_results(repl *r, int n)
 {
   lua_State *L = r->L;
@@ -120,7 +136,8 @@ static void run_task(repl *r, int nargs)
     if (!llm_task_finished(t))
       llm_task_cancel(s, t);
     fprintf(stderr, "\n%s\n", r->interrupted);
-    if (llm_task_status(t) == LLM_TASK_FAILED) { /* stopped by the hook */
+    interrupt_handled(r);
+    if (llm_task_status(t) == LLM_TASK_FAILED) { /* failed meanwhile */
       lua_pop(L, 1);
       return;
     }
@@ -132,6 +149,11 @@ static void run_task(repl *r, int nargs)
   }
   if (llm_sched_exit_code(s) >= 0) { /* llm.exit: leave the REPL */
     r->quit = 1;
+    r->status = llm_sched_exit_code(s);
+    lua_pop(L, 1);
+    return;
+  }
+  if (r->quit) { /* SIGTERM or SIGHUP */
     lua_pop(L, 1);
     return;
   }
@@ -269,6 +291,9 @@ static void run_tty(repl *r)
     if (res == LLM_RUN_EXIT)
       break;
     if (res == LLM_RUN_INTERRUPTED) {
+      interrupt_handled(r);
+      if (r->quit)
+        break;
       /* Ctrl-C at the prompt: drop the partial input */
       r->len = 0;
       prompt = r->prompt1;
@@ -320,6 +345,9 @@ static int read_line(repl *r, char **line, size_t *used)
     if (res == LLM_RUN_EXIT)
       return 0;
     if (res == LLM_RUN_INTERRUPTED) {
+      interrupt_handled(r);
+      if (r->quit)
+        return 0;
       r->len = 0;
       continue;
     }
@@ -373,6 +401,8 @@ static int repl_finish(repl *r)
   luaL_unref(r->L, LUA_REGISTRYINDEX, r->print_ref);
   luaL_unref(r->L, LUA_REGISTRYINDEX, r->handler_ref);
   free(r->pending);
+  if (r->quit && r->status) /* SIGTERM, SIGHUP: 128 + the signal */
+    return r->status;
   return llm_sched_exit_code(s) >= 0 ? llm_sched_exit_code(s) : LLM_EXIT_OK;
 }
 

@@ -29,6 +29,7 @@ struct llm_task {
   unsigned wake_pending : 1;
   unsigned cancel_pending : 1;
   unsigned observed : 1;  /* someone waited on it: failures are not "uncaught" */
+  unsigned traced : 1;    /* task_msgh stored the traceback of its failure */
   llm_wait *wait;
   llm_task *parent, *child, *prev_sib, *next_sib;
   join *joiners;
@@ -38,9 +39,15 @@ struct llm_sched {
   lua_State *L;
   llm_loop *loop;
   llm_task *current;
-  lua_State *volatile running; /* read by the signal handler */
+  lua_State *volatile running; /* the thread running Lua now: read by the signal handler */
   volatile sig_atomic_t interrupt;
   volatile sig_atomic_t hook_on_interrupt; /* stop running Lua on SIGINT? */
+  /* Set by an interrupt of foreground work, cleared by
+   * llm_sched_interrupt_done: until then the foreground tasks are stopped
+   * again wherever they run (see interrupt_hook). */
+  volatile sig_atomic_t cancelling;
+  llm_task *fg;           /* the task llm_sched_run waits for, or NULL */
+  int shielded;           /* depth of llm_sched_shield: interrupts wait */
   int exit_code;          /* llm.exit(code) from any task; -1: none */
   size_t live;
   unsigned next_id;
@@ -48,6 +55,7 @@ struct llm_sched {
 };
 
 static const char SCHED_KEY = 's';
+static const char INTERRUPT_KEY = 'i'; /* the error an interrupt raises */
 static char YIELD_TOKEN; /* only its address matters */
 
 void *llm_task_yield_token(void) { return (void *)&YIELD_TOKEN; }
@@ -76,6 +84,18 @@ llm_sched *llm_sched_new(lua_State *L, llm_loop *loop)
   luaL_newmetatable(L, LLM_ERROR_METATABLE);
   luaL_newmetatable(L, LLM_EXIT_METATABLE);
   lua_pop(L, 2);
+  /* One error value for every interrupt, made now: the hook that raises
+   * it must not allocate (the interrupt may be stopping a runaway
+   * allocation), and pcall recognises it by identity. */
+  lua_createtable(L, 0, 3);
+  luaL_setmetatable(L, LLM_ERROR_METATABLE);
+  lua_pushliteral(L, "cancelled");
+  lua_setfield(L, -2, "kind");
+  lua_pushliteral(L, "interrupted");
+  lua_setfield(L, -2, "message");
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "interrupted");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &INTERRUPT_KEY);
   return s;
 }
 
@@ -285,18 +305,64 @@ static int is_exit_request(lua_State *L, int idx)
 
 int llm_sched_exit_code(const llm_sched *s) { return s->exit_code; }
 
+static void interrupt_hook(lua_State *L, lua_Debug *ar);
+
+/* Is the value at idx the error an interrupt raises? */
+static int is_interrupt(lua_State *L, int idx)
+{
+  int yes;
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &INTERRUPT_KEY);
+  yes = lua_rawequal(L, idx, -1);
+  lua_pop(L, 1);
+  return yes;
+}
+
+/* While an interrupt is being handled, Lua code that runs in a task
+ * (its __close handlers, code that caught the interrupt) is stopped
+ * again after this many instructions: enough for a guard that releases
+ * what it holds, and ~1 ms for a loop. */
+#define CANCEL_HOOK_COUNT 100000
+
+static void arm_interrupt(lua_State *co, int count)
+{
+  if (count == 1)
+    lua_sethook(co, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  else
+    lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, count);
+}
+
+/* Closes t's coroutine, running its pending __close handlers, as
+ * interruptible as the task itself: s->running points at it meanwhile,
+ * and while an interrupt is handled the handlers get a bounded budget. */
+static void close_thread(llm_sched *s, llm_task *t)
+{
+  lua_State *prev = s->running;
+  if (s->cancelling && lua_gethook(t->co) != interrupt_hook)
+    arm_interrupt(t->co, CANCEL_HOOK_COUNT);
+  s->running = t->co;
+  lua_resetthread(t->co);
+  s->running = prev;
+}
+
 static void finish_error(llm_sched *s, llm_task *t)
 {
   lua_State *L = s->L;
-  /* error object on top of co; its stack is intact for the traceback */
-  luaL_traceback(L, t->co, NULL, 0);
-  store_outcome(s, t, UV_TRACEBACK);
-  /* lua_resume leaves a failed coroutine unwound but not closed: run its
-   * pending __close handlers (as coroutine.wrap does); one that fails
-   * replaces the error object, which stays on top. */
-  lua_resetthread(t->co);
+  int status = LLM_TASK_FAILED;
+  /* error object on top of co. task_body caught it, ran the __close
+   * handlers and raised it again, after task_msgh kept the traceback of
+   * where it happened; a memory error calls no handler and has none. */
+  if (!t->traced) {
+    lua_pushliteral(L, "");
+    store_outcome(s, t, UV_TRACEBACK);
+  }
+  close_thread(s, t); /* nothing is left to close: only frees the stack */
   lua_xmove(t->co, L, 1);
-  if (is_exit_request(L, -1) && s->exit_code < 0) {
+  if (is_interrupt(L, -1)) {
+    /* stopped by an interrupt: cancelled, not an error to report */
+    status = LLM_TASK_CANCELLED;
+    t->observed = 1;
+  } else if (is_exit_request(L, -1) && s->exit_code < 0) {
     /* llm.exit(code) in any task ends the run with that code */
     lua_getfield(L, -1, "code");
     s->exit_code = (int)lua_tointeger(L, -1);
@@ -304,7 +370,7 @@ static void finish_error(llm_sched *s, llm_task *t)
     t->observed = 1;
   }
   store_outcome(s, t, UV_OUTCOME);
-  finish(s, t, LLM_TASK_FAILED);
+  finish(s, t, status);
 }
 
 static void push_cancelled_error(lua_State *L)
@@ -318,25 +384,38 @@ static void push_cancelled_error(lua_State *L)
 }
 
 static void kill_task(llm_sched *s, llm_task *t);
-static void interrupt_hook(lua_State *L, lua_Debug *ar);
+
+/* Is t the task llm_sched_run waits for, or one it spawned? */
+static int is_foreground(const llm_sched *s, const llm_task *t)
+{
+  for (; t; t = t->parent)
+    if (t == s->fg)
+      return 1;
+  return 0;
+}
 
 static void step(llm_sched *s, llm_task *t)
 {
   int nres = 0, st, nargs = t->nargs;
   llm_task *prev = s->current;
+  lua_State *prev_running = s->running;
 
   t->nargs = 0;
   /* The continuation that runs now owns (and frees) what it waited for. */
   t->wait = NULL;
   t->status = LLM_TASK_RUNNING;
+  /* foreground work resumed while an interrupt is handled stops at once */
+  if (s->cancelling && is_foreground(s, t))
+    arm_interrupt(t->co, 1);
   s->current = t;
   s->running = t->co;
   st = lua_resume(t->co, NULL, nargs, &nres);
-  s->running = NULL;
+  s->running = prev_running;
   s->current = prev;
   /* an interrupt armed just as the task yielded must not fire on its
-   * next, unrelated resume */
-  if (lua_gethook(t->co) == interrupt_hook)
+   * next, unrelated resume; while the interrupt is handled it stays, so
+   * closing the task (kill_task) is interruptible too */
+  if (!s->cancelling && lua_gethook(t->co) == interrupt_hook)
     lua_sethook(t->co, NULL, 0, 0);
 
   if (st == LUA_YIELD) {
@@ -377,6 +456,50 @@ static void resume_cb(void *ud)
 
 /* ---- spawning ------------------------------------------------------------------ */
 
+/* The message handler of task_body: keeps the traceback of where the
+ * error happened (the stack is still intact here) in the task. The last
+ * line is task_body's own frame, which says nothing: it is cut. */
+static int task_msgh(lua_State *L)
+{
+  llm_sched *s = llm_sched_of(L);
+  llm_task *t = s ? s->current : NULL;
+  const char *tb, *cut;
+  if (!t || t->co != L)
+    return 1;
+  tb = (luaL_traceback(L, L, NULL, 1), lua_tostring(L, -1));
+  cut = strrchr(tb, '\n');
+  if (cut && strcmp(cut, "\n\t[C]: in ?") == 0) {
+    lua_pushlstring(L, tb, (size_t)(cut - tb));
+    lua_remove(L, -2);
+  }
+  llm_task_push(L, t);
+  lua_insert(L, -2);
+  lua_setiuservalue(L, -2, UV_TRACEBACK);
+  lua_pop(L, 1);
+  t->traced = 1;
+  return 1; /* the error, unchanged */
+}
+
+static int task_body_k(lua_State *L, int status, lua_KContext ctx)
+{
+  (void)ctx;
+  if (status != LUA_OK && status != LUA_YIELD)
+    return lua_error(L); /* the error, after the __close handlers ran */
+  return lua_gettop(L) - 1; /* the results, above the handler */
+}
+
+/* Every task runs its function through this protected call, so a failure
+ * unwinds inside the coroutine: its __close handlers run there with hooks
+ * enabled (an error thrown from a hook, like the interrupt, leaves them
+ * off in a coroutine it escapes from, and a looping __close could then
+ * never be stopped). */
+static int task_body(lua_State *L)
+{
+  lua_pushcfunction(L, task_msgh);
+  lua_insert(L, 1); /* handler, function, arguments */
+  return task_body_k(L, lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 0, task_body_k), 0);
+}
+
 llm_task *llm_task_spawn(llm_sched *s, lua_State *L, int nargs)
 {
   lua_State *co;
@@ -386,7 +509,8 @@ llm_task *llm_task_spawn(llm_sched *s, lua_State *L, int nargs)
     return NULL;
   co = lua_newthread(L);
   lua_insert(L, -(nargs + 2));  /* thread below function and arguments */
-  lua_xmove(L, co, nargs + 1);
+  lua_pushcfunction(co, task_body);
+  lua_xmove(L, co, nargs + 1);  /* task_body(function, arguments...) */
   t = lua_newuserdatauv(L, sizeof *t, 3);
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, LLM_TASK_METATABLE);
@@ -396,7 +520,7 @@ llm_task *llm_task_spawn(llm_sched *s, lua_State *L, int nargs)
 
   t->s = s;
   t->co = co;
-  t->nargs = nargs;
+  t->nargs = nargs + 1;
   t->id = ++s->next_id;
   t->status = LLM_TASK_READY;
   if (s->current)
@@ -474,7 +598,7 @@ static void kill_task(llm_sched *s, llm_task *t)
   }
   /* Close the coroutine so its pending to-be-closed variables run. */
   if (t->co)
-    lua_resetthread(t->co);
+    close_thread(s, t);
   push_cancelled_error(s->L);
   store_outcome(s, t, UV_OUTCOME);
   t->observed = 1; /* cancellation is not an error to report */
@@ -545,6 +669,7 @@ int llm_sched_run(llm_sched *s, llm_task *until, int watch_fd)
    * for runs (a script, a REPL line); at the prompt it must not kill a
    * background task that happens to be running. */
   s->hook_on_interrupt = until != NULL;
+  s->fg = until;
   for (;;) {
     int flags;
     if (until ? llm_task_finished(until) : (watch_fd < 0 && s->live == 0))
@@ -566,11 +691,25 @@ int llm_sched_run(llm_sched *s, llm_task *until, int watch_fd)
   }
 }
 
+/* Raises the interrupt in the running code, then keeps watching that
+ * thread until the interrupt is handled: code that catches the error (a
+ * pcall in a loop: lmod_protect.c raises it again at once) or runs after
+ * it (a looping __close) is stopped again after CANCEL_HOOK_COUNT
+ * instructions. The error value exists already: raising allocates
+ * nothing. */
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
+  llm_sched *s = llm_sched_of(L);
   (void)ar;
-  lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted!");
+  if (!s || !s->cancelling) {
+    lua_sethook(L, NULL, 0, 0);
+    return;
+  }
+  arm_interrupt(L, CANCEL_HOOK_COUNT);
+  if (s->shielded)
+    return; /* raised when the shield ends (llm_sched_shield) */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &INTERRUPT_KEY);
+  lua_error(L);
 }
 
 void llm_sched_interrupt(llm_sched *s)
@@ -578,10 +717,52 @@ void llm_sched_interrupt(llm_sched *s)
   lua_State *co = s->running;
   s->interrupt = 1;
   /* As lua.c does: a hook is the only safe way into running Lua code. */
-  if (co && s->hook_on_interrupt)
-    lua_sethook(co, interrupt_hook,
-                LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  if (s->hook_on_interrupt) {
+    s->cancelling = 1;
+    if (co)
+      arm_interrupt(co, 1);
+  }
   llm_loop_interrupt(s->loop);
+}
+
+void llm_sched_interrupt_done(llm_sched *s) { s->cancelling = 0; }
+
+int llm_sched_stopping(lua_State *L)
+{
+  llm_sched *s;
+  if (lua_gethook(L) != interrupt_hook)
+    return 0;
+  s = llm_sched_of(L);
+  return s && s->cancelling && !s->shielded;
+}
+
+void llm_sched_shield(llm_sched *s, int on)
+{
+  s->shielded += on ? 1 : -1;
+}
+
+void llm_sched_push_interrupt(lua_State *L)
+{
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &INTERRUPT_KEY);
+}
+
+int llm_sched_resume(lua_State *from, lua_State *co, int nargs, int *nres)
+{
+  llm_sched *s = llm_sched_of(from);
+  lua_State *prev;
+  int st;
+  if (!s)
+    return lua_resume(co, from, nargs, nres);
+  prev = s->running;
+  if (s->cancelling && lua_gethook(from) == interrupt_hook && lua_gethook(co) != interrupt_hook)
+    arm_interrupt(co, CANCEL_HOOK_COUNT);
+  s->running = co;
+  st = lua_resume(co, from, nargs, nres);
+  s->running = prev;
+  /* the interrupt landed in co: the code that resumed it stops too */
+  if (s->cancelling && lua_gethook(co) == interrupt_hook && lua_gethook(from) != interrupt_hook)
+    arm_interrupt(from, 1);
+  return st;
 }
 
 int llm_sched_take_interrupt(llm_sched *s)

@@ -35,7 +35,7 @@ enum llm_task_status {
 
 enum llm_run_result {
   LLM_RUN_DONE,        /* the awaited task finished */
-  LLM_RUN_INTERRUPTED, /* SIGINT */
+  LLM_RUN_INTERRUPTED, /* SIGINT, SIGTERM or SIGHUP (see llm_sched_interrupt) */
   LLM_RUN_FD_READY,    /* the watched descriptor is readable */
   LLM_RUN_STUCK,       /* tasks wait, but nothing pending can ever wake them */
   LLM_RUN_ERROR,       /* the loop failed (curl) */
@@ -113,11 +113,38 @@ int llm_sched_run(llm_sched *s, llm_task *until, int watch_fd);
 /* The code given to llm.exit by any task, or -1. */
 int llm_sched_exit_code(const llm_sched *s);
 
-/* Async-signal-safe: stop running Lua code at the next instruction hook
- * with an "interrupted" error, and make llm_sched_run return
- * LLM_RUN_INTERRUPTED. */
+/* Async-signal-safe: make llm_sched_run return LLM_RUN_INTERRUPTED and,
+ * while it waits for a task (a script, a REPL line), stop the running Lua
+ * code at the next instruction hook with the interrupt error (an
+ * llm.error, kind "cancelled", interrupted = true). Until
+ * llm_sched_interrupt_done, foreground work stays interrupted: caught
+ * errors are raised again (see llm_sched_stopping), foreground tasks that
+ * resume stop at once, and __close handlers that run meanwhile get a
+ * bounded budget of instructions. C code (string.find on a pathological
+ * pattern) cannot be stopped this way: the host's second signal is the
+ * answer there. */
 void llm_sched_interrupt(llm_sched *s);
 int llm_sched_take_interrupt(llm_sched *s);
+/* The interrupted work has been dealt with (the REPL is back at its
+ * prompt): code runs normally again. */
+void llm_sched_interrupt_done(llm_sched *s);
+/* Is the thread L being stopped by an interrupt? pcall, xpcall and
+ * coroutine.resume (lmod_protect.c) then raise the interrupt again
+ * instead of returning the error they caught. */
+int llm_sched_stopping(lua_State *L);
+/* Opens (on = 1) or closes (on = 0) a section that an interrupt does
+ * not cut: the hook waits until the outermost section closes, then the
+ * caller raises the interrupt if llm_sched_stopping(L). For short,
+ * non-yielding work that must be whole (a call's finish: cache entry and
+ * call log row together). */
+void llm_sched_shield(llm_sched *s, int on);
+/* Pushes the interrupt error value. */
+void llm_sched_push_interrupt(lua_State *L);
+/* lua_resume(co, from, ...) for coroutine.resume: keeps the scheduler's
+ * idea of the running thread right, so an interrupt reaches code running
+ * in a user coroutine, and passes an interrupt that stopped co on to the
+ * code that resumed it. */
+int llm_sched_resume(lua_State *from, lua_State *co, int nargs, int *nres);
 
 /* Failed tasks nobody waited on are reported on stderr as "uncaught error
  * in task" when collected; this returns how many were reported. */

@@ -88,6 +88,16 @@ local function open_store(opts)
   if not db then return nil, msg, status end
   shared = { db = db, path = db:path(), inflight = {}, warned = {}, session = {} }
   stores[path] = shared
+  -- Opened for writing but only readable (a read-only file, directory or
+  -- file system): hits are served, nothing is written, and that is said
+  -- once, here, rather than as a failure on every store.
+  local ro, why = db:readonly()
+  if ro and why and not opts.readonly then
+    shared.readonly = why
+    shared.warned["storing failed"] = true
+    io.stderr:write("llmrun: cache: ", why, ": answers already stored are served, "
+      .. "new ones are not stored (reported once)\n")
+  end
   if not exit_hook then
     exit_hook = true
     llm.on_exit(flush_all)
@@ -408,7 +418,7 @@ end
 
 function Cache:_store(key, resp)
   local shared = self.shared
-  if not shared.db or shared.broken then return false end
+  if not shared.db or shared.broken or shared.readonly then return false end
   local ok, value = encode_response(resp)
   if not ok then
     count(self, "skipped")
@@ -607,7 +617,7 @@ end
 
 local function store_vectors(self, plan, resp)
   local shared = self.shared
-  if not shared.db or shared.broken or type(resp.vectors) ~= "table" then return end
+  if not shared.db or shared.broken or shared.readonly or type(resp.vectors) ~= "table" then return end
   local hashes, vecs = {}, {}
   for i, h in ipairs(plan.hashes) do
     if not (plan.known and plan.known[i]) and type(resp.vectors[i]) == "table" then

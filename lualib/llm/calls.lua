@@ -5,7 +5,8 @@
 --   before(call) -> runs the before-hooks; the first one that returns a
 --                   response (a cache hit) or nil, err (a refused budget)
 --                   decides the call without a request
---   finish(call, resp, err [, partial]) -> runs the finish-hooks in
+--   finish(call, resp, err [, partial]) -> checks the usage the server
+--                   reported (check_usage), runs the finish-hooks in
 --                   priority order (prices first, then observers) and
 --                   returns resp, err
 local loop = require "_llm.loop"
@@ -27,10 +28,29 @@ local function remove(list, fn)
   end
 end
 
+-- Misuse is refused here, at registration, not by failing every call
+-- afterwards. A callable table is fine.
+local function check_hook(fname, fn, priority)
+  local callable = type(fn) == "function"
+    or (getmetatable(fn) ~= nil and type(getmetatable(fn).__call) == "function")
+  if not callable then
+    error(("bad argument #1 to '%s' (function expected, got %s)"):format(fname, type(fn)), 3)
+  end
+  if priority ~= nil and (type(priority) ~= "number" or priority ~= priority) then
+    error(("bad argument #2 to '%s' (number expected, got %s)"):format(fname, type(priority)), 3)
+  end
+end
+
 --- fn(call) -> nothing to go on, or resp, or nil, err to decide the call.
-function M.on_before(fn, priority) insert(before_hooks, fn, priority) end
+function M.on_before(fn, priority)
+  check_hook("llm.calls.on_before", fn, priority)
+  insert(before_hooks, fn, priority)
+end
 --- fn(call, resp, err, partial): observes (or annotates) the outcome.
-function M.on_finish(fn, priority) insert(finish_hooks, fn, priority) end
+function M.on_finish(fn, priority)
+  check_hook("llm.calls.on_finish", fn, priority)
+  insert(finish_hooks, fn, priority)
+end
 function M.off(fn)
   remove(before_hooks, fn)
   remove(finish_hooks, fn)
@@ -62,9 +82,92 @@ function M.before(call)
   return nil
 end
 
+-- ---- usage the server reported -----------------------------------------------------
+
+-- Token counts above this are not a call's: a server bug or garbage.
+M.MAX_TOKENS = 1e10
+
+-- The first field of usage that is not a whole number of tokens in
+-- 0..MAX_TOKENS (negative, fractional, 1e308, inf, nan, not a number),
+-- with its value; nil when all are fine.
+local function is_count(v)
+  return type(v) == "number" and v == v and v >= 0 and v <= M.MAX_TOKENS and v == math.floor(v)
+end
+
+-- The usual fields first, in this order, so the warning names the same
+-- field every time; then any other.
+local FIELDS = { "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+                 "reasoning_tokens", "input_tokens", "cache_creation_tokens",
+                 "cache_creation_1h_tokens" }
+
+local function bad_count(u)
+  for _, k in ipairs(FIELDS) do
+    local v = u[k]
+    if v ~= nil and not is_count(v) then return k, v end
+  end
+  for k, v in pairs(u) do
+    if not is_count(v) then return k, v end
+  end
+  return nil
+end
+
+local warned_usage = false
+
+local function reject_usage(call, r, field, value)
+  r.usage = nil
+  r.usage_invalid = true
+  if warned_usage then return end
+  warned_usage = true
+  local m = call and call.model or {}
+  local name = m.provider and m.name and (m.provider .. "/" .. m.name) or tostring(m.name or "a model")
+  io.stderr:write(("llmrun: warning: the server's token usage for %s is unusable (%s = %s): "
+    .. "such calls get no usage and an unknown cost (r.usage_invalid = true); "
+    .. "reported once\n"):format(name, tostring(field),
+      type(value) == "number" and ("%.17g"):format(value) or tostring(value)))
+end
+
+--- Checks the usage of a response (resp or partial) and of what a cache
+-- hit saved (r.saved.usage), for every provider, before prices, budgets
+-- and the call log see it. Unusable usage is dropped: r.usage = nil,
+-- r.usage_invalid = true, so the cost is unknown (nil), never absurd; the
+-- call itself still succeeds. Returns false when it dropped something.
+function M.check_usage(call, r)
+  if type(r) ~= "table" then return true end
+  local fine = true
+  local u = rawget(r, "usage")
+  if u ~= nil then
+    local field, value
+    if type(u) ~= "table" then field, value = "usage", u else field, value = bad_count(u) end
+    if field ~= nil then
+      reject_usage(call, r, field, value)
+      fine = false
+    end
+  end
+  local saved = rawget(r, "saved")
+  if type(saved) == "table" and saved.usage ~= nil then
+    local su = saved.usage
+    local field, value
+    if type(su) ~= "table" then field, value = "usage", su else field, value = bad_count(su) end
+    if field ~= nil then
+      reject_usage(call, saved, field, value)
+      fine = false
+    end
+  end
+  return fine
+end
+
+local function run_finish_hooks(call, resp, err, partial)
+  M.check_usage(call, resp or partial)
+  for _, h in ipairs(finish_hooks) do h.fn(call, resp, err, partial) end
+end
+
+-- The hooks run shielded from interrupts: Ctrl-C or SIGTERM in the middle
+-- would leave, say, a cache entry without its call log row.
+local shield = loop.shield
+
 function M.finish(call, resp, err, partial)
   call.t_end = loop.now()
-  for _, h in ipairs(finish_hooks) do h.fn(call, resp, err, partial) end
+  shield(run_finish_hooks, call, resp, err, partial)
   return resp, err
 end
 

@@ -1,6 +1,8 @@
 /* Drives the REPL through a pseudo-terminal, as a user would: multi-line
- * input, expression printing, Ctrl-C during a long wait, Ctrl-C at the
- * prompt, Ctrl-D to leave, and the history file. */
+ * input, expression printing, Ctrl-C during a long wait, in loops that
+ * catch the interrupt with pcall or loop in __close, at the prompt, a
+ * second Ctrl-C that leaves when C code cannot be stopped, SIGTERM,
+ * Ctrl-D to leave, and the history file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -51,6 +53,21 @@ static int expect(const char *want, size_t from, double timeout)
       outlen += (size_t)n;
     }
   }
+}
+
+/* Waits up to `timeout` s for the REPL to exit (reading its output
+ * meanwhile, so it never blocks on a full terminal). */
+static int wait_child(int *status, double timeout)
+{
+  double end = llm_now() + timeout;
+  while (llm_now() < end) {
+    if (waitpid(child, status, WNOHANG) == child)
+      return 1;
+    expect("\x01never", outlen, 0.02);
+  }
+  kill(child, SIGKILL);
+  waitpid(child, status, 0);
+  return 0;
 }
 
 static void send_keys(const char *s)
@@ -114,6 +131,23 @@ int main(void)
   send_keys("\x03");
   CHECK(expect("interrupted", mark, 2));
 
+  /* Ctrl-C stops a loop that catches the interrupt with pcall, and one
+   * whose __close loops too; the REPL goes on */
+  send_keys("while true do pcall(function() while true do end end) end\n");
+  usleep(200 * 1000);
+  mark = outlen;
+  send_keys("\x03");
+  CHECK(expect("interrupted", mark, 2));
+  send_keys("do local g <close> = setmetatable({}, {__close = function() while true do end end}) "
+            "while true do end end\n");
+  usleep(200 * 1000);
+  mark = outlen;
+  send_keys("\x03");
+  CHECK(expect("interrupted", mark, 2));
+  mark = outlen;
+  send_keys("print('still', 6*7)\n");
+  CHECK(expect("still\t42", mark, 2));
+
   /* Ctrl-C at the prompt drops the partial line */
   send_keys("12 +");
   send_keys("\x03");
@@ -150,6 +184,34 @@ int main(void)
     CHECK(strstr(buf, "print('after', 40+2)") != NULL);
     fclose(f);
   }
+  /* SIGTERM ends the REPL (after cancelling the running line): 143 */
+  close(master);
+  outlen = 0;
+  start_repl(state);
+  CHECK(expect("> ", 0, 5));
+  send_keys("llm.sleep(100)\n");
+  usleep(200 * 1000);
+  kill(child, SIGTERM);
+  CHECK(wait_child(&status, 3));
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 143);
+
+  /* C code no hook reaches (a pathological pattern): the first Ctrl-C
+   * cannot stop it, a second one exits at once with 130 */
+  close(master);
+  outlen = 0;
+  start_repl(state);
+  CHECK(expect("> ", 0, 5));
+  send_keys("s = string.rep('a', 200000) while true do pcall(string.find, s, string.rep('a-', 40) .. 'b') end\n");
+  usleep(300 * 1000);
+  send_keys("\x03");
+  usleep(500 * 1000);
+  CHECK(waitpid(child, &status, WNOHANG) == 0); /* still stuck in string.find */
+  t0 = llm_now();
+  send_keys("\x03");
+  CHECK(wait_child(&status, 2));
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130);
+  CHECK(llm_now() - t0 < 1.5);
+
   if (check_failed)
     fprintf(stderr, "--- REPL output ---\n%s\n---\n", out);
   close(master);

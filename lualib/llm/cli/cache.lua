@@ -8,27 +8,38 @@ local Cmd = {}
 Cmd.summary = "show, clear or locate the response cache"
 Cmd.usage = [[
 usage: llmrun cache stats [--json] [-n NAMESPACE] [--path FILE]
-       llmrun cache clear [-n NAMESPACE] [--expired] [--path FILE]
+       llmrun cache clear [-n NAMESPACE] [--expired] [--force] [--path FILE]
        llmrun cache path
        llmrun cache check [--path FILE]
 
 stats   hits (exact, semantic, shared in flight), misses, hit rate, tokens,
         cost and time saved, per namespace, over every run that used the
         cache; the false-hit table of audited semantic caches
-clear   remove every entry (or a namespace's, or only expired ones)
+clear   remove every entry (or a namespace's, or only expired ones); with
+        --force, delete the file whatever it holds (a damaged one too)
+        and start a new, empty cache
 path    print the cache file's path ($XDG_CACHE_HOME/llmrun/cache.db)
 check   run sqlite's integrity check on the file
 
   -n, --namespace NAME   one namespace only
   --expired              clear only entries past their TTL
+  --force                clear: recreate the file instead of emptying it
   --path FILE            another cache file
   --json                 one JSON object on stdout
 ]]
 
 local spec = {
   ["-n"] = "namespace", ["--namespace"] = "namespace", ["--path"] = "path",
-  ["--json"] = true, ["--expired"] = true,
+  ["--json"] = true, ["--expired"] = true, ["--force"] = true,
 }
+
+-- What to say after a failure on a file that cannot be read as a cache.
+local function repair_hint(status)
+  if status == "corrupt" then
+    return "\n(llmrun cache clear --force deletes it and starts a new, empty cache)"
+  end
+  return ""
+end
 
 -- An empty table encodes as {}: the list goes in by hand, last.
 local function encode_with_list(obj, name, list)
@@ -75,9 +86,9 @@ local function open(opts, readonly)
   local f = io.open(path, "rb")
   if not f then return nil, path end
   f:close()
-  local db, msg = C.open { path = path, readonly = readonly }
+  local db, msg, status = C.open { path = path, readonly = readonly }
   if not db then
-    io.stderr:write("llmrun cache: ", msg, "\n")
+    io.stderr:write("llmrun cache: ", msg, repair_hint(status), "\n")
     return false
   end
   return db, path
@@ -95,8 +106,15 @@ local function stats(opts)
     end
     return 0
   end
-  local info = assert(db:info())
-  local rows = assert(db:stats(opts.namespace))
+  -- a file whose header is fine can still have damaged pages
+  local info, ierr, istatus = db:info()
+  local rows, serr, sstatus
+  if info then rows, serr, sstatus = db:stats(opts.namespace) end
+  if not rows then
+    db:close()
+    io.stderr:write("llmrun cache: ", tostring(ierr or serr), repair_hint(istatus or sstatus), "\n")
+    return 1
+  end
   local sem = require "llm.cache_semantic"
   local summarize = require("llm.cache").summarize
   local out = { path = path, exists = true, bytes = info.bytes, entries = info.entries,
@@ -141,7 +159,34 @@ local function stats(opts)
   return 0
 end
 
+-- clear --force: the file (and its -wal and -shm) goes, a new one comes.
+local function recreate(opts)
+  local path = path_of(opts)
+  if not path then return 1 end
+  for _, suffix in ipairs { "-wal", "-shm", "" } do
+    local ok, err, code = os.remove(path .. suffix)
+    if not ok and code ~= 2 then -- ENOENT is fine
+      io.stderr:write("llmrun cache: cannot delete ", path .. suffix, ": ", tostring(err), "\n")
+      return 1
+    end
+  end
+  local db, msg = C.open { path = path }
+  if not db then
+    io.stderr:write("llmrun cache: ", msg, "\n")
+    return 1
+  end
+  db:close()
+  io.stdout:write("deleted ", path, " and started a new, empty cache\n")
+  return 0
+end
+
 local function clear(opts)
+  if opts.force then
+    if opts.namespace or opts.expired then
+      cli.usage_error("--force recreates the whole file: it takes no -n or --expired")
+    end
+    return recreate(opts)
+  end
   local db, path = open(opts, false)
   if db == false then return 1 end
   if not db then
@@ -149,10 +194,10 @@ local function clear(opts)
     io.stdout:write("no cache at ", path, ": nothing to clear\n")
     return 0
   end
-  local n, msg = db:clear(opts.namespace, opts.expired == true)
+  local n, msg, status = db:clear(opts.namespace, opts.expired == true)
   db:close()
   if not n then
-    io.stderr:write("llmrun cache: ", msg, "\n")
+    io.stderr:write("llmrun cache: ", msg, repair_hint(status), "\n")
     return 1
   end
   io.stdout:write(("removed %d %sresponse%s%s\n"):format(n, opts.expired and "expired " or "",

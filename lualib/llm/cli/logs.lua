@@ -129,10 +129,10 @@ function C.main(args)
     if opts.json then
       io.stdout:write(text.encode_json(c), "\n")
     else
-      local status = c.status
+      local status = c.status or "?"
       if c.error_kind then status = status .. " (" .. c.error_kind .. (c.http_status and (" " .. c.http_status) or "") .. ")" end
       local tokens = c.prompt_tokens and ("%d+%d"):format(c.prompt_tokens, c.completion_tokens or 0) or ""
-      rows[#rows + 1] = { clock(c.started_at), c.run_id:sub(-6), c.tag or "", c.model or "",
+      rows[#rows + 1] = { clock(c.started_at), (c.run_id or ""):sub(-6), c.tag or "", c.model or "",
         status, ms(c.latency_ms), ms(c.ttft_ms), tokens, cost(c.cost, c), c.cache_kind or "",
         c.simulated and "sim" or "" }
     end

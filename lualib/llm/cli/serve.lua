@@ -105,6 +105,19 @@ local function main(args)
     return fail(("refusing to listen on %s, which is not a loopback address: the simulator "
       .. "has no authentication (--allow-remote permits it)"):format(host))
   end
+  -- A profile name that matches nothing would silently serve with the
+  -- default latencies: refuse it, and say which names exist.
+  local profile = cfg.profile or sim.config().profile
+  if profile ~= nil and profile ~= "zero" then
+    local known = sim.config().profiles or {}
+    if known[profile] == nil then
+      local names = { known.zero == nil and "zero" or nil }
+      for name in pairs(known) do names[#names + 1] = name end
+      table.sort(names)
+      return fail(("unknown latency profile '%s' (%s); profiles: %s"):format(profile,
+        cfg.profile and "--profile" or "LLMRUN_SIM_PROFILE", table.concat(names, ", ")))
+    end
+  end
   if next(cfg) then sim.configure(cfg) end
   local url, why = sim.start(opts)
   if not url then
