@@ -709,6 +709,10 @@ calls.on_finish(function(call, resp, err)
   if is_cache(c) then c:_finish(call, resp, err) end
 end, 50)
 
+calls.on_after(function(call, resp)
+  if call.semantic_audit then require("llm.cache_semantic").audit_after(call, resp) end
+end, 50)
+
 -- ---- semantic caches ---------------------------------------------------------------------------
 
 --- llm.cache.semantic{embed = model, threshold = 0.92, scope = "request" |

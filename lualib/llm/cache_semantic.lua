@@ -202,18 +202,30 @@ local function after(cache, call, plan, resp, stored)
                                plan.sem.prompt)
     if not id then mod._warn_once(cache.shared, "storing failed", msg) end
   end
-  if plan.audit then
-    local same, how, answer_sim = M.compare_answers(sem, plan.audit.cached_text, resp.text)
-    if same == nil then
-      mod._warn_once(cache.shared, "the audit's comparator raised", how)
-      return
-    end
-    local differs = not same
-    local ok, msg = db:audit_add(cache.ns, plan.audit.similarity, differs, plan.audit.weight)
-    if not ok then mod._warn_once(cache.shared, "storing failed", msg) end
-    resp.audit = { similarity = plan.audit.similarity, differed = differs, compared = how,
-                   answer_similarity = answer_sim }
+  -- the comparison may embed both answers: it waits, so it runs after
+  -- the finish-hooks (M.audit_after, a calls.on_after hook)
+  if plan.audit then call.semantic_audit = { cache = cache, plan = plan } end
+end
+
+--- After-hook part: compares an audited call's answer with the cached one
+-- and records whether they differed.
+function M.audit_after(call, resp)
+  local pending = call.semantic_audit
+  if not pending or not resp then return end
+  call.semantic_audit = nil
+  local cache, plan = pending.cache, pending.plan
+  local sem, mod, db = cache.semantic, cachemod(), cache.shared.db
+  if not db then return end
+  local same, how, answer_sim = M.compare_answers(sem, plan.audit.cached_text, resp.text)
+  if same == nil then
+    mod._warn_once(cache.shared, "the audit's comparator raised", how)
+    return
   end
+  local differs = not same
+  local ok, msg = db:audit_add(cache.ns, plan.audit.similarity, differs, plan.audit.weight)
+  if not ok then mod._warn_once(cache.shared, "storing failed", msg) end
+  resp.audit = { similarity = plan.audit.similarity, differed = differs, compared = how,
+                 answer_similarity = answer_sim }
 end
 
 local semantic_keys = { embed = "table", threshold = "number", scope = "any", audit = "any",

@@ -7,15 +7,17 @@
 --                   decides the call without a request
 --   finish(call, resp, err [, partial]) -> checks the usage the server
 --                   reported (check_usage), runs the finish-hooks in
---                   priority order (prices first, then observers) and
---                   returns resp, err
+--                   priority order (prices first, then observers),
+--                   shielded from interrupts and without yielding, then
+--                   the after-hooks, which may wait (a semantic cache's
+--                   audit embeds two answers), and returns resp, err
 local loop = require "_llm.loop"
 local context = require "llm.context"
 local errors = require "llm.errors"
 
 local M = {}
 
-local before_hooks, finish_hooks = {}, {}
+local before_hooks, finish_hooks, after_hooks = {}, {}, {}
 
 local function insert(list, fn, priority)
   list[#list + 1] = { fn = fn, priority = priority or 100 }
@@ -51,9 +53,17 @@ function M.on_finish(fn, priority)
   check_hook("llm.calls.on_finish", fn, priority)
   insert(finish_hooks, fn, priority)
 end
+--- fn(call, resp, err, partial): runs after the finish-hooks, in the
+-- calling task, and may wait; not run for a call ended by cancellation
+-- or from where the task cannot wait (a <close> handler).
+function M.on_after(fn, priority)
+  check_hook("llm.calls.on_after", fn, priority)
+  insert(after_hooks, fn, priority)
+end
 function M.off(fn)
   remove(before_hooks, fn)
   remove(finish_hooks, fn)
+  remove(after_hooks, fn)
 end
 
 -- The tag and case come from opts, else from the task's llm.context (an
@@ -168,6 +178,9 @@ local shield = loop.shield
 function M.finish(call, resp, err, partial)
   call.t_end = loop.now()
   shield(run_finish_hooks, call, resp, err, partial)
+  if after_hooks[1] and coroutine.isyieldable() and not (err and err.kind == "cancelled") then
+    for _, h in ipairs(after_hooks) do h.fn(call, resp, err, partial) end
+  end
   return resp, err
 end
 

@@ -39,21 +39,25 @@ end)
 
 T.test("interleaved with concurrency: units overlap, a variant's own limit holds", function()
   local active, peak = { a = 0, b = 0 }, { a = 0, b = 0 }
+  local both, peak_both = 0, 0
   local function v(name)
     return function()
       active[name] = active[name] + 1
+      both = both + 1
       peak[name] = math.max(peak[name], active[name])
+      peak_both = math.max(peak_both, both)
       llm.sleep(0.005)
       active[name] = active[name] - 1
+      both = both - 1
       return { ok = true }
     end
   end
-  local t0 = llm.now()
   llm.experiment { cases = cases_n(8), concurrency = 8, progress = false,
     variants = { { name = "a", run = v("a"), concurrency = 2 }, { name = "b", run = v("b") } } }
   T.eq(peak.a, 2, "variant a's concurrency caps it")
   T.ok(peak.b > 2, "variant b runs wider: " .. peak.b)
-  T.ok(llm.now() - t0 < 16 * 0.005, "units overlapped")
+  -- counted, not timed: a wall-time bound fails on a loaded machine
+  T.ok(peak_both > peak.b, "units of both variants overlapped: " .. peak_both)
 end)
 
 T.test("blocks: each variant over all cases at its own concurrency; wall time with an interval", function()
