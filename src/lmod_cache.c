@@ -1,4 +1,4 @@
-/* _llm.cache: the cache store (src/cache.h) for Lua.
+/* _llm.cache: the cache store (src/store/cache.h) for Lua.
  *
  *   cache.open{path=, memory_bytes=, max_bytes=, max_entry_bytes=,
  *              busy_timeout_ms=, readonly=} -> store | nil, message, status
@@ -32,9 +32,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
 #include "digest.h"
-#include "vecindex.h"
+#include "store/cache.h"
+#include "store/vecindex.h"
 
 #define STORE_MT "llm.cache.store"
 

@@ -22,10 +22,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "calllog.h"
 #include "lmod_class.h"
 #include "lmod_metrics.h"
 #include "modules.h"
+#include "store/calllog.h"
 
 #define LOG_MT "llm.calllog"
 #define READER_MT "llm.calllog.reader"

@@ -22,8 +22,8 @@
 #include <string.h>
 
 #include "json.h"
-#include "sim.h"
-#include "sim_model.h"
+#include "sim/sim.h"
+#include "sim/sim_model.h"
 
 #define SERVER_METATABLE "llm.sim.server"
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "bpe.h"
+#include "bpe/bpe.h"
 
 static const llm_bpe *check_encoding(lua_State *L, int arg)
 {

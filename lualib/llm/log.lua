@@ -1,5 +1,5 @@
 -- llm.log: every model call (success, failure, cache hit) becomes a row of
--- the call log, $XDG_DATA_HOME/llmrun/runs.db (see src/calllog.h for the
+-- the call log, $XDG_DATA_HOME/llmrun/runs.db (see src/store/calllog.h for the
 -- file and its guarantees). This module is the policy: when to log, the
 -- run this process is, and what to do when the log cannot be written
 -- (warn once, keep calling: logging never fails a call).

@@ -8,7 +8,7 @@
 -- "baseline" or "before" (else the first) being the baseline. Several
 -- runs: each run's groups are variants named "RUN" or "RUN/GROUP", the
 -- first run's first group the baseline. Collecting happens in C in one
--- pass over the run's rows (src/calllog_query.c).
+-- pass over the run's rows (src/store/calllog_query.c).
 --
 -- reprice: re-costs the logged calls under other prices without calling
 -- anything, through require("llm.pricing").reprice(records, target) (see

@@ -1,5 +1,5 @@
 -- llm.sim: the built-in OpenAI-compatible simulator, a real HTTP server on
--- loopback that runs on its own thread inside llmrun (src/sim.c). Providers
+-- loopback that runs on its own thread inside llmrun (src/sim/sim.c). Providers
 -- call M.ensure() for its base URL; tests and experiments configure
 -- latency profiles, faults and limits here.
 --

@@ -1,4 +1,4 @@
--- llm.tokens: exact token counts, tiktoken-compatible (C engine: src/bpe.c
+-- llm.tokens: exact token counts, tiktoken-compatible (C engine: src/bpe/bpe.c
 -- through _llm.tok), plus the policy around them: which encoding a model
 -- uses, chat-message overheads, truncation.
 --

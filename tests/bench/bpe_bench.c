@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "digest.h"
-#include "bpe.h"
+#include "bpe/bpe.h"
 
 /* The hex SHA-256 of data (src/digest.h). */
 static void sha256_hex_of(const void *data, size_t len, char out[65])

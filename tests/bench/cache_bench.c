@@ -14,9 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
 #include "digest.h"
-#include "vecindex.h"
+#include "store/cache.h"
+#include "store/vecindex.h"
 
 static double now(void)
 {

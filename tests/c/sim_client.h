@@ -20,7 +20,7 @@
 
 #include "check.h"
 #include "json.h"
-#include "sim.h"
+#include "sim/sim.h"
 
 static sim_server *srv;
 static char base[128];

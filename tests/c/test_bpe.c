@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "bpe_internal.h"
 #include "check.h"
+#include "bpe/bpe_internal.h"
 
 static const llm_bpe *get(const char *name)
 {

@@ -6,9 +6,9 @@
  * checks that decoding gives the input back and that count == #encode. */
 #include <stdlib.h>
 
-#include "bpe.h"
 #include "check.h"
 #include "digest.h"
+#include "bpe/bpe.h"
 
 /* The hex SHA-256 of data (src/digest.h). */
 static void sha256_hex_of(const void *data, size_t len, char out[65])

@@ -1,4 +1,4 @@
-/* The cache store (src/cache.c, src/cache_vectors.c): files and modes,
+/* The cache store (src/store/cache.c, src/store/cache_vectors.c): files and modes,
  * responses with TTL, namespaces, eviction and the memory layer,
  * statistics, embeddings, semantic vectors, audits, the schema and its
  * migrations, and bad files (newer, foreign, corrupt, read-only, full). */
@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "check.h"
 #include "digest.h"
+#include "store/cache.h"
 
 static char dir[256];
 

@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "check.h"
 #include "digest.h"
+#include "store/cache.h"
 
 static char dir[256];
 

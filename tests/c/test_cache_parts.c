@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache_lru.h"
 #include "check.h"
 #include "digest.h"
-#include "vecindex.h"
+#include "store/cache_lru.h"
+#include "store/vecindex.h"
 
 static const char *hex_of(const void *data, size_t len)
 {

@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "calllog.h"
 #include "check.h"
+#include "store/calllog.h"
 
 static char dir[64];
 

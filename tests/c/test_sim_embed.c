@@ -2,7 +2,7 @@
  * every size, determinism, bad arguments, and the cosines the semantic
  * cache experiments rely on (the README's table). */
 #include "check.h"
-#include "sim_model.h"
+#include "sim/sim_model.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,8 +5,8 @@
  * fixed seeds, so they are deterministic: a tolerance here is a statement
  * about the model's design, not a guard against flakiness. */
 #include "check.h"
-#include "sim_internal.h"
-#include "sim_model.h"
+#include "sim/sim_internal.h"
+#include "sim/sim_model.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -5,8 +5,8 @@
  * test_sim_wire.c. */
 #include "check.h"
 #include "json.h"
-#include "sim_internal.h"
-#include "sim_model.h"
+#include "sim/sim_internal.h"
+#include "sim/sim_model.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,8 +3,8 @@
  * of them, cutting the fact's sentence loses it, and every arithmetic
  * question parses to the file's answer and difficulty. */
 #include "check.h"
-#include "sim_internal.h"
-#include "sim_model.h"
+#include "sim/sim_internal.h"
+#include "sim/sim_model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

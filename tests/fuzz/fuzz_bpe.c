@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpe.h"
+#include "bpe/bpe.h"
 
 static const char *const names[4] = {"cl100k_base", "o200k_base", "p50k_base", "r50k_base"};
 

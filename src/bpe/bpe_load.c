@@ -1,6 +1,6 @@
 /* Building an encoding: from a .tiktoken rank file ("base64(token) rank"
  * per line, tiktoken/load.py load_tiktoken_bpe), or from a blob that
- * src/vocab/bpe_pack.c made from one at build time. The parser trusts
+ * src/bpe/vocab/bpe_pack.c made from one at build time. The parser trusts
  * nothing: malformed, truncated or inconsistent input is a clear error,
  * never a crash or a half-built encoding. */
 #include <stdarg.h>

@@ -22,7 +22,7 @@
  * rougher. */
 #include "sim_internal.h"
 
-#include "bpe.h"
+#include "bpe/bpe.h"
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
-/* The built-in encodings. At build time src/vocab/bpe_pack.c turns each
- * standard .tiktoken rank file in src/vocab/ into a vocabulary image
+/* The built-in encodings. At build time src/bpe/vocab/bpe_pack.c turns each
+ * standard .tiktoken rank file in src/bpe/vocab/ into a vocabulary image
  * (hash table included) that is assembled into the executable's read-only
  * data here (.incbin), so llmrun needs no files at run time and loading an
  * encoding (llm_bpe_get, once per process) parses nothing: only the pages

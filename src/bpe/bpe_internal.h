@@ -58,7 +58,7 @@ struct llm_bpe {
 };
 
 /* The tables of an encoding as one position-independent image: the build
- * runs src/vocab/bpe_pack.c to write it from a .tiktoken file, and the
+ * runs src/bpe/vocab/bpe_pack.c to write it from a .tiktoken file, and the
  * built-in encodings use it in place from the executable's read-only data,
  * so loading parses nothing and only the pages a text touches are read.
  * Sections start at 16-byte aligned offsets from the header. */
