@@ -6,62 +6,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-void canon_put(canon_buf *b, const void *s, size_t n)
-{
-  if (b->failed)
-    return;
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 512;
-    char *p;
-    while (cap < b->len + n)
-      cap *= 2;
-    p = realloc(b->p, cap);
-    if (!p) {
-      b->failed = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-}
-
-void canon_buf_free(canon_buf *b)
-{
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-  b->failed = 0;
-}
-
-void canon_put_string(canon_buf *b, const char *s, size_t len)
+void canon_put_string(llm_buf *b, const char *s, size_t len)
 {
   static const char hex[] = "0123456789abcdef";
   size_t run = 0; /* bytes copied as they are, in one go */
-  canon_putc(b, '"');
+  llm_buf_putc(b, '"');
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
       continue;
-    canon_put(b, s + run, i - run);
+    llm_buf_put(b, s + run, i - run);
     run = i + 1;
     switch (c) {
-    case '"': canon_put(b, "\\\"", 2); break;
-    case '\\': canon_put(b, "\\\\", 2); break;
-    case '\b': canon_put(b, "\\b", 2); break;
-    case '\f': canon_put(b, "\\f", 2); break;
-    case '\n': canon_put(b, "\\n", 2); break;
-    case '\r': canon_put(b, "\\r", 2); break;
-    case '\t': canon_put(b, "\\t", 2); break;
+    case '"': llm_buf_put(b, "\\\"", 2); break;
+    case '\\': llm_buf_put(b, "\\\\", 2); break;
+    case '\b': llm_buf_put(b, "\\b", 2); break;
+    case '\f': llm_buf_put(b, "\\f", 2); break;
+    case '\n': llm_buf_put(b, "\\n", 2); break;
+    case '\r': llm_buf_put(b, "\\r", 2); break;
+    case '\t': llm_buf_put(b, "\\t", 2); break;
     default: {
       char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      canon_put(b, u, 6);
+      llm_buf_put(b, u, 6);
     }
     }
   }
-  canon_put(b, s + run, len - run);
-  canon_putc(b, '"');
+  llm_buf_put(b, s + run, len - run);
+  llm_buf_putc(b, '"');
 }
 
 size_t canon_integer(long long i, char *buf)

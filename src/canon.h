@@ -16,27 +16,15 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 #define CANON_NUMBER_MAX 48 /* bytes a number's text may need, NUL included */
 
-/* A growable output; `failed` is set (and stays) when memory ran out. */
-typedef struct canon_buf {
-  char *p;
-  size_t len, cap;
-  int failed;
-} canon_buf;
-
-void canon_put(canon_buf *b, const void *s, size_t n);
-static inline void canon_putc(canon_buf *b, char c)
-{
-  if (b->len < b->cap)
-    b->p[b->len++] = c;
-  else
-    canon_put(b, &c, 1);
-}
-void canon_buf_free(canon_buf *b);
+/* Output goes to an llm_buf (buf.h); its `failed` is set (and stays)
+ * when memory ran out. */
 
 /* A string literal, quotes included. */
-void canon_put_string(canon_buf *b, const char *s, size_t len);
+void canon_put_string(llm_buf *b, const char *s, size_t len);
 /* The text of a number into buf (CANON_NUMBER_MAX bytes); its length. */
 size_t canon_integer(long long i, char *buf);
 size_t canon_number(double x, char *buf);

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 
+#include "buf.h"
 #include "curl_lazy.h"
 
 #define DEFAULT_CONNECT_TIMEOUT 5.0        /* the official SDKs' value */
@@ -127,11 +128,10 @@ struct llm_http {
 
   header *headers;
   size_t nheaders, capheaders;
-  char *hbuf;
-  size_t hlen, hcap;
+  llm_buf hbuf;               /* the headers' names and values */
 
-  char *body;
-  size_t len, cap, max_body;
+  llm_buf body;
+  size_t max_body;
 
   double timeout, stall_timeout, last_byte; /* last_byte: or the last touch */
   int stall_on_touch;
@@ -148,7 +148,7 @@ struct llm_http {
 static void clear_headers(llm_http *h)
 {
   h->nheaders = 0;
-  h->hlen = 0;
+  h->hbuf.len = 0;
 }
 
 /* A control byte in a header value (ESC, BEL...; never valid there, RFC
@@ -162,28 +162,21 @@ static int hbuf_put(llm_http *h, const char *s, size_t n, int lower)
   for (size_t i = 0; i < n; i++)
     if (is_ctl((unsigned char)s[i]))
       need += 3;
-  if (h->hlen + need + 1 > h->hcap) {
-    size_t cap = h->hcap ? h->hcap : 1024;
-    char *p;
-    while (cap < h->hlen + need + 1)
-      cap *= 2;
-    p = realloc(h->hbuf, cap);
-    if (!p)
-      return -1;
-    h->hbuf = p;
-    h->hcap = cap;
-  }
-  for (size_t i = 0, o = h->hlen; i < n; i++) {
+  llm_buf *b = &h->hbuf;
+  if (llm_buf_reserve(b, need + 1) != 0) /* the string and its NUL */
+    return -1;
+  for (size_t i = 0, o = b->len; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (is_ctl(c)) {
-      snprintf(h->hbuf + o, 5, "\\x%02x", c);
+      snprintf(b->data + o, 5, "\\x%02x", c);
       o += 4;
     } else {
-      h->hbuf[o++] = lower ? (char)tolower(c) : (char)c;
+      b->data[o++] = lower ? (char)tolower(c) : (char)c;
     }
   }
-  h->hbuf[h->hlen + need] = '\0';
-  h->hlen += need + 1;
+  b->data[b->len + need] = '\0';
+  b->len += need + 1;
+  b->data[b->len] = '\0';
   return 0;
 }
 
@@ -198,19 +191,13 @@ static int add_header(llm_http *h, const char *line, size_t n)
   v = colon + 1;
   while (v < end && (*v == ' ' || *v == '\t'))
     v++;
-  if (h->nheaders == h->capheaders) {
-    size_t cap = h->capheaders ? h->capheaders * 2 : 16;
-    header *p = realloc(h->headers, cap * sizeof *p);
-    if (!p)
-      return -1;
-    h->headers = p;
-    h->capheaders = cap;
-  }
+  if (llm_grow(&h->headers, &h->capheaders, h->nheaders + 1, sizeof *h->headers) != 0)
+    return -1;
   hd = &h->headers[h->nheaders];
-  hd->name = h->hlen;
+  hd->name = h->hbuf.len;
   if (hbuf_put(h, line, (size_t)(colon - line), 1) != 0)
     return -1;
-  hd->value = h->hlen;
+  hd->value = h->hbuf.len;
   if (hbuf_put(h, v, (size_t)(end - v), 0) != 0)
     return -1;
   h->nheaders++;
@@ -284,26 +271,15 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     }
     return len;
   }
-  if (h->len + len > h->max_body) {
+  if (h->body.len + len > h->max_body) {
     h->error = LLM_HTTP_E_TOO_LARGE;
     return 0;
   }
-  if (h->len + len + 1 > h->cap) {
-    size_t cap = h->cap ? h->cap : 4096;
-    char *p;
-    while (cap < h->len + len + 1)
-      cap *= 2;
-    p = realloc(h->body, cap);
-    if (!p) {
-      h->error = LLM_HTTP_E_MEMORY;
-      return 0;
-    }
-    h->body = p;
-    h->cap = cap;
+  llm_buf_put(&h->body, data, len);
+  if (h->body.failed) {
+    h->error = LLM_HTTP_E_MEMORY;
+    return 0;
   }
-  memcpy(h->body + h->len, data, len);
-  h->len += len;
-  h->body[h->len] = '\0';
   return len;
 }
 
@@ -577,8 +553,8 @@ void llm_http_free(llm_http *h)
   curl_slist_free_all(h->req_headers);
   free(h->req_body);
   free(h->headers);
-  free(h->hbuf);
-  free(h->body);
+  llm_buf_free(&h->hbuf);
+  llm_buf_free(&h->body);
   free(h);
 }
 
@@ -606,20 +582,20 @@ llm_http_times llm_http_timing(const llm_http *h) { return h->t; }
 
 void llm_http_header_at(const llm_http *h, size_t i, const char **name, const char **value)
 {
-  *name = h->hbuf + h->headers[i].name;
-  *value = h->hbuf + h->headers[i].value;
+  *name = h->hbuf.data + h->headers[i].name;
+  *value = h->hbuf.data + h->headers[i].value;
 }
 
 const char *llm_http_header(const llm_http *h, const char *name)
 {
   for (size_t i = h->nheaders; i-- > 0;)
-    if (strcmp(h->hbuf + h->headers[i].name, name) == 0)
-      return h->hbuf + h->headers[i].value;
+    if (strcmp(h->hbuf.data + h->headers[i].name, name) == 0)
+      return h->hbuf.data + h->headers[i].value;
   return NULL;
 }
 
 const char *llm_http_body(const llm_http *h, size_t *len)
 {
-  *len = h->len;
-  return h->body ? h->body : "";
+  *len = h->body.len;
+  return h->body.data ? h->body.data : "";
 }

@@ -401,15 +401,9 @@ static int parse_number(parser *ps, json_value *v)
 
 static int push_val(parser *ps, const json_value *v)
 {
-  if (ps->nvals == ps->capvals) {
-    size_t cap = ps->capvals ? ps->capvals * 2 : 64;
-    json_value *nv = realloc(ps->vals, cap * sizeof *nv);
-    if (!nv) {
-      oom(ps);
-      return -1;
-    }
-    ps->vals = nv;
-    ps->capvals = cap;
+  if (llm_grow(&ps->vals, &ps->capvals, ps->nvals + 1, sizeof *ps->vals) != 0) {
+    oom(ps);
+    return -1;
   }
   ps->vals[ps->nvals++] = *v;
   return 0;
@@ -417,15 +411,9 @@ static int push_val(parser *ps, const json_value *v)
 
 static int push_mem(parser *ps, const json_member *m)
 {
-  if (ps->nmems == ps->capmems) {
-    size_t cap = ps->capmems ? ps->capmems * 2 : 32;
-    json_member *nm = realloc(ps->mems, cap * sizeof *nm);
-    if (!nm) {
-      oom(ps);
-      return -1;
-    }
-    ps->mems = nm;
-    ps->capmems = cap;
+  if (llm_grow(&ps->mems, &ps->capmems, ps->nmems + 1, sizeof *ps->mems) != 0) {
+    oom(ps);
+    return -1;
   }
   ps->mems[ps->nmems++] = *m;
   return 0;

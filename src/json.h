@@ -20,9 +20,10 @@
 #ifndef LLMRUN_JSON_H
 #define LLMRUN_JSON_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "buf.h"
 
 #define JSON_MAX_DEPTH 128
 
@@ -81,33 +82,19 @@ const char *json_type_name(json_type t);
 
 /* ---- writer ---------------------------------------------------------- */
 
-typedef struct json_buf {
-  char *data;  /* NUL-terminated while ok */
-  size_t len, cap;
-  int failed;  /* an allocation failed: contents are incomplete */
-} json_buf;
-
-void jb_init(json_buf *b);
-void jb_free(json_buf *b);
-void jb_reset(json_buf *b);          /* len = 0, keeps the memory */
-/* Hands the bytes to the caller (malloc'd; may be NULL when empty). */
-char *jb_take(json_buf *b, size_t *len);
-int jb_reserve(json_buf *b, size_t extra);
-void jb_put(json_buf *b, const void *p, size_t n);
-void jb_puts(json_buf *b, const char *s);
-void jb_putc(json_buf *b, char c);
-void jb_printf(json_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* A JSON string literal (quotes included) for s[0 .. n). */
-void json_put_string(json_buf *b, const char *s, size_t n);
-void json_put_cstring(json_buf *b, const char *s); /* NULL writes null */
-void json_put_double(json_buf *b, double d);       /* shortest that round-trips */
-void json_put_float(json_buf *b, float f);         /* same for a float32 */
-void json_put_int(json_buf *b, int64_t i);
+/* The writer appends to an llm_buf (buf.h): a failed allocation sets its
+ * `failed` flag and later writes are dropped, so check once at the end.
+ *
+ * A JSON string literal (quotes included) for s[0 .. n). */
+void json_put_string(llm_buf *b, const char *s, size_t n);
+void json_put_cstring(llm_buf *b, const char *s); /* NULL writes null */
+void json_put_double(llm_buf *b, double d);       /* shortest that round-trips */
+void json_put_float(llm_buf *b, float f);         /* same for a float32 */
+void json_put_int(llm_buf *b, int64_t i);
 /* Re-serialises a parsed value compactly. */
-void json_put_value(json_buf *b, const json_value *v);
+void json_put_value(llm_buf *b, const json_value *v);
 
 /* Standard base64 (RFC 4648, with padding) of n bytes. */
-void jb_put_base64(json_buf *b, const void *p, size_t n);
+void json_put_base64(llm_buf *b, const void *p, size_t n);
 
 #endif

@@ -40,21 +40,21 @@ typedef struct key {
 /* The output (src/canon.h) in a userdata kept as an upvalue (freed by
  * __gc), so the walk may push freely (no luaL_Buffer rules) and an error
  * raised midway leaks nothing. */
-typedef canon_buf out;
+typedef llm_buf out;
 
 #define SMALL_OBJECT 8 /* keys of smaller objects are sorted on the C stack */
 #define KEEP_BYTES (1u << 20) /* a buffer grown past this is freed after use */
 
 static void add(lua_State *L, out *o, const char *s, size_t n)
 {
-  canon_put(o, s, n);
+  llm_buf_put(o, s, n);
   if (o->failed)
     luaL_error(L, "not enough memory");
 }
 
 static void add_char(lua_State *L, out *o, char c)
 {
-  canon_putc(o, c);
+  llm_buf_putc(o, c);
   if (o->failed)
     luaL_error(L, "not enough memory");
 }
@@ -222,22 +222,22 @@ static int l_encode(lua_State *L)
   out *o = lua_touserdata(L, lua_upvalueindex(1));
   const char *err;
   lua_settop(L, 1);
-  o->len = 0;
+  llm_buf_reset(o); /* also forgets a memory failure of an earlier call */
   err = encode(L, 1, o, 0);
   if (err) {
     lua_pushnil(L);
     lua_pushfstring(L, "cannot be cached: %s", err);
   } else {
-    lua_pushlstring(L, o->p ? o->p : "", o->len);
+    lua_pushlstring(L, o->data ? o->data : "", o->len);
   }
   if (o->cap > KEEP_BYTES)
-    canon_buf_free(o);
+    llm_buf_free(o);
   return err ? 2 : 1;
 }
 
 static int out_gc(lua_State *L)
 {
-  canon_buf_free(lua_touserdata(L, 1));
+  llm_buf_free(lua_touserdata(L, 1));
   return 0;
 }
 

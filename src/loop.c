@@ -9,6 +9,7 @@
 #include "loop.h"
 
 #include "curl_lazy.h"
+#include "heap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -189,64 +190,13 @@ static int timer_before(const llm_timer *a, const llm_timer *b)
   return a->seq < b->seq;
 }
 
-static void heap_set(llm_loop *loop, size_t i, llm_timer *t)
-{
-  loop->heap[i] = t;
-  t->index = i;
-}
-
-static void heap_up(llm_loop *loop, size_t i)
-{
-  llm_timer *t = loop->heap[i];
-  while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!timer_before(t, loop->heap[parent]))
-      break;
-    heap_set(loop, i, loop->heap[parent]);
-    i = parent;
-  }
-  heap_set(loop, i, t);
-}
-
-static void heap_down(llm_loop *loop, size_t i)
-{
-  llm_timer *t = loop->heap[i];
-  for (;;) {
-    size_t child = 2 * i + 1;
-    if (child >= loop->nheap)
-      break;
-    if (child + 1 < loop->nheap && timer_before(loop->heap[child + 1], loop->heap[child]))
-      child++;
-    if (!timer_before(loop->heap[child], t))
-      break;
-    heap_set(loop, i, loop->heap[child]);
-    i = child;
-  }
-  heap_set(loop, i, t);
-}
-
-static void heap_remove(llm_loop *loop, size_t i)
-{
-  llm_timer *last = loop->heap[--loop->nheap];
-  if (i == loop->nheap)
-    return;
-  heap_set(loop, i, last);
-  heap_up(loop, i);
-  heap_down(loop, last->index);
-}
+/* each timer knows its place, so stopping one is O(log n) */
+#define TIMER_PLACED(a, i) ((a)[i]->index = (i))
+LLM_HEAP(timers, llm_timer *, timer_before, TIMER_PLACED)
 
 llm_timer *llm_timer_start(llm_loop *loop, double delay_s, llm_loop_fn fn, void *ud)
 {
-  llm_timer *t;
-  if (loop->nheap == loop->capheap) {
-    size_t cap = loop->capheap ? loop->capheap * 2 : 64;
-    llm_timer **h = realloc(loop->heap, cap * sizeof *h);
-    if (!h)
-      return NULL;
-    loop->heap = h;
-    loop->capheap = cap;
-  }
-  t = malloc(sizeof *t);
+  llm_timer *t = malloc(sizeof *t);
   if (!t)
     return NULL;
   if (!(delay_s > 0)) /* also catches NaN */
@@ -255,9 +205,10 @@ llm_timer *llm_timer_start(llm_loop *loop, double delay_s, llm_loop_fn fn, void 
   t->seq = loop->timer_seq++;
   t->fn = fn;
   t->ud = ud;
-  loop->nheap++;
-  heap_set(loop, loop->nheap - 1, t);
-  heap_up(loop, loop->nheap - 1);
+  if (timers_push(&loop->heap, &loop->nheap, &loop->capheap, t) != 0) {
+    free(t);
+    return NULL;
+  }
   return t;
 }
 
@@ -265,7 +216,7 @@ void llm_timer_stop(llm_loop *loop, llm_timer *t)
 {
   if (!t)
     return;
-  heap_remove(loop, t->index);
+  timers_remove(loop->heap, &loop->nheap, t->index);
   free(t);
 }
 
@@ -273,8 +224,7 @@ static void fire_due_timers(llm_loop *loop)
 {
   double now = llm_now();
   while (loop->nheap > 0 && loop->heap[0]->deadline <= now) {
-    llm_timer *t = loop->heap[0];
-    heap_remove(loop, 0);
+    llm_timer *t = timers_pop(loop->heap, &loop->nheap);
     t->fn(t->ud);
     free(t);
   }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "rng.h"
 
 /* ---- the histogram ---------------------------------------------------------- */
@@ -117,21 +118,12 @@ static int keep_exact(llm_hist *h, double v)
     h->overflowed = 1;
     return 0;
   }
-  if (h->nvals == h->cap) {
-    size_t cap = h->cap ? h->cap * 2 : 64;
-    double *nv;
-    if (cap > h->exact_max)
-      cap = h->exact_max;
-    nv = realloc(h->vals, cap * sizeof *nv);
-    if (!nv) {
-      free(h->vals);
-      h->vals = NULL;
-      h->nvals = h->cap = 0;
-      h->overflowed = 1;
-      return -1;
-    }
-    h->vals = nv;
-    h->cap = cap;
+  if (llm_grow_upto(&h->vals, &h->cap, h->nvals + 1, h->exact_max, sizeof *h->vals) != 0) {
+    free(h->vals);
+    h->vals = NULL;
+    h->nvals = h->cap = 0;
+    h->overflowed = 1;
+    return -1;
   }
   if (h->nvals > 0 && v < h->vals[h->nvals - 1])
     h->sorted = 0;
@@ -332,17 +324,8 @@ static int keep_rec(llm_callstats *cs, const rec *r)
 {
   cs->seen++;
   if (cs->nrecs < cs->keep_max) {
-    if (cs->nrecs == cs->cap) {
-      size_t cap = cs->cap ? cs->cap * 2 : 256;
-      rec *nr;
-      if (cap > cs->keep_max)
-        cap = cs->keep_max;
-      nr = realloc(cs->recs, cap * sizeof *nr);
-      if (!nr)
-        return -1;
-      cs->recs = nr;
-      cs->cap = cap;
-    }
+    if (llm_grow_upto(&cs->recs, &cs->cap, cs->nrecs + 1, cs->keep_max, sizeof *cs->recs) != 0)
+      return -1;
     cs->recs[cs->nrecs++] = *r;
     return 0;
   }

@@ -17,22 +17,15 @@ static int fail(llm_ndjson *p, int rc)
 /* Appends to the partial line, within max_line. */
 static int gather(llm_ndjson *p, const char *s, size_t n)
 {
-  if (n > p->max_line - p->len)
+  size_t cap = p->line.cap;
+  if (n > p->max_line - p->line.len)
     return fail(p, LLM_NDJSON_ETOOBIG);
-  if (p->len + n > p->cap) {
-    size_t cap = p->cap ? p->cap : 256;
-    char *nb;
-    while (cap < p->len + n)
-      cap *= 2;
-    nb = realloc(p->buf, cap);
-    if (!nb)
-      return fail(p, LLM_NDJSON_ENOMEM);
-    p->work += p->len;
-    p->buf = nb;
-    p->cap = cap;
-  }
-  memcpy(p->buf + p->len, s, n);
-  p->len += n;
+  if (llm_buf_reserve(&p->line, n) != 0)
+    return fail(p, LLM_NDJSON_ENOMEM);
+  if (p->line.cap != cap)
+    p->work += p->line.len; /* what a moving realloc copies */
+  memcpy(p->line.data + p->line.len, s, n);
+  p->line.len += n;
   p->work += n;
   return 0;
 }
@@ -59,12 +52,10 @@ static int emit(llm_ndjson *p, const char *s, size_t n)
 
 static void drop_buffer(llm_ndjson *p)
 {
-  p->len = 0;
-  if (p->cap > KEEP_CAP) {
-    free(p->buf);
-    p->buf = NULL;
-    p->cap = 0;
-  }
+  if (p->line.cap > KEEP_CAP)
+    llm_buf_free(&p->line);
+  else
+    p->line.len = 0;
 }
 
 void llm_ndjson_init(llm_ndjson *p, llm_ndjson_line_fn on_line, void *ud, size_t max_line)
@@ -97,12 +88,12 @@ int llm_ndjson_feed(llm_ndjson *p, const char *buf, size_t len, size_t *consumed
       break;
     }
     p->work += (size_t)(lf - s);
-    if (p->len) { /* the end of a line begun in an earlier chunk */
+    if (p->line.len) { /* the end of a line begun in an earlier chunk */
       if (gather(p, s, (size_t)(lf - s))) {
         rc = p->err;
         break;
       }
-      stop = emit(p, p->buf, p->len);
+      stop = emit(p, p->line.data, p->line.len);
       drop_buffer(p);
     } else {
       if ((size_t)(lf - s) > p->max_line) {
@@ -125,26 +116,24 @@ int llm_ndjson_finish(llm_ndjson *p)
   int had;
   if (p->err)
     return p->err;
-  had = p->len > 0;
+  had = p->line.len > 0;
   if (had)
-    emit(p, p->buf, p->len); /* nothing follows, so a stop changes nothing */
-  had = had && !blank(p->buf, p->len);
+    emit(p, p->line.data, p->line.len); /* nothing follows, so a stop changes nothing */
+  had = had && !blank(p->line.data, p->line.len);
   drop_buffer(p);
   return had ? LLM_NDJSON_UNTERMINATED : LLM_NDJSON_OK;
 }
 
 void llm_ndjson_reset(llm_ndjson *p)
 {
-  p->len = 0;
+  llm_buf_reset(&p->line); /* empty, and ready to grow again after a failure */
   p->err = 0;
   p->work = 0;
 }
 
 void llm_ndjson_free(llm_ndjson *p)
 {
-  free(p->buf);
-  p->buf = NULL;
-  p->len = p->cap = 0;
+  llm_buf_free(&p->line);
   llm_ndjson_reset(p);
 }
 

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 #define LLM_NDJSON_DEFAULT_MAX ((size_t)8 << 20)
 
 /* Same values as the LLM_SSE_* codes. Errors are negative and sticky until
@@ -37,8 +39,8 @@ typedef struct llm_ndjson {
   void *ud;
   size_t max_line;
   /* private */
-  char *buf;
-  size_t len, cap, work;
+  llm_buf line; /* a line split across chunks */
+  size_t work;
   int err;
 } llm_ndjson;
 

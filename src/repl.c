@@ -29,6 +29,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "buf.h"
 #include "fsutil.h"
 
 #define PROMPT1 "> "
@@ -42,8 +43,7 @@ typedef struct repl {
   int quit;
   int status;             /* the exit status once quit */
   int print_ref;          /* llm.inspect.repl_print */
-  char *pending;          /* the statement read so far */
-  size_t len, cap;
+  llm_buf pending;        /* the statement read so far */
   char history[PATH_MAX]; /* empty: no history file */
   char *rl_line;          /* handed over by the readline callback */
   int rl_got;
@@ -62,18 +62,8 @@ static repl *rl_owner;
 
 static int append(repl *r, const char *s, size_t n)
 {
-  if (r->len + n + 1 > r->cap) {
-    size_t cap = (r->len + n + 1) * 2;
-    char *p = realloc(r->pending, cap);
-    if (!p)
-      return -1;
-    r->pending = p;
-    r->cap = cap;
-  }
-  memcpy(r->pending + r->len, s, n);
-  r->len += n;
-  r->pending[r->len] = '\0';
-  return 0;
+  llm_buf_put(&r->pending, s, n);
+  return r->pending.failed ? -1 : 0;
 }
 
 static int incomplete(lua_State *L, int status)
@@ -204,7 +194,7 @@ static const char *feed(repl *r, const char *line)
     run_task(r, 1);
     return r->prompt1;
   }
-  if (r->len == 0) {
+  if (r->pending.len == 0) {
     /* lua.c's addreturn: try the line as an expression first */
     const char *expr = line[0] == '=' ? line + 1 : line;
     lua_pushfstring(L, "return %s;", expr);
@@ -218,21 +208,21 @@ static const char *feed(repl *r, const char *line)
     lua_pop(L, 1);
   } else if (append(r, "\n", 1) != 0) {
     fputs("llmrun: out of memory\n", stderr);
-    r->len = 0;
+    llm_buf_reset(&r->pending);
     return r->prompt1;
   }
   if (append(r, line, strlen(line)) != 0) {
     fputs("llmrun: out of memory\n", stderr);
-    r->len = 0;
+    llm_buf_reset(&r->pending);
     return r->prompt1;
   }
-  st = luaL_loadbuffer(L, r->pending, r->len, "=stdin");
+  st = luaL_loadbuffer(L, r->pending.data, r->pending.len, "=stdin");
   if (incomplete(L, st)) {
     lua_pop(L, 1);
     return PROMPT2;
   }
-  remember(r, r->pending);
-  r->len = 0;
+  remember(r, r->pending.data);
+  llm_buf_reset(&r->pending);
   if (st != LUA_OK) {
     fprintf(stderr, "llmrun: %s\n", lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -295,7 +285,7 @@ static void run_tty(repl *r)
       if (r->quit)
         break;
       /* Ctrl-C at the prompt: drop the partial input */
-      r->len = 0;
+      llm_buf_reset(&r->pending);
       prompt = r->prompt1;
       rl_free_line_state();
       rl_callback_sigcleanup();
@@ -348,7 +338,7 @@ static int read_line(repl *r, char **line, size_t *used)
       interrupt_handled(r);
       if (r->quit)
         return 0;
-      r->len = 0;
+      llm_buf_reset(&r->pending);
       continue;
     }
     n = read(STDIN_FILENO, r->inbuf + r->inlen, sizeof r->inbuf - 1 - r->inlen);
@@ -400,7 +390,7 @@ static int repl_finish(repl *r)
   llm_sched *s = llm_host_sched(r->h);
   luaL_unref(r->L, LUA_REGISTRYINDEX, r->print_ref);
   luaL_unref(r->L, LUA_REGISTRYINDEX, r->handler_ref);
-  free(r->pending);
+  llm_buf_free(&r->pending);
   if (r->quit && r->status) /* SIGTERM, SIGHUP: 128 + the signal */
     return r->status;
   return llm_sched_exit_code(s) >= 0 ? llm_sched_exit_code(s) : LLM_EXIT_OK;

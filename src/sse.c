@@ -44,43 +44,20 @@ static int fail(llm_sse *p, int rc)
   return rc;
 }
 
-/* Room for n more bytes plus a NUL terminator, growing by doubling. */
-static int buf_reserve(llm_sse *p, llm_sse_buf *b, size_t n)
-{
-  size_t need = b->len + n + 1, cap;
-  char *np;
-  if (need <= b->cap)
-    return 0;
-  cap = b->cap ? b->cap : 128;
-  while (cap < need)
-    cap *= 2;
-  np = realloc(b->p, cap);
-  if (!np)
-    return fail(p, LLM_SSE_ENOMEM);
-  p->work += b->len; /* what a moving realloc copies */
-  b->p = np;
-  b->cap = cap;
-  return 0;
-}
-
 /* Appends to a buffer of the pending event, within max_size. */
-static int event_put(llm_sse *p, llm_sse_buf *b, const char *s, size_t n)
+static int event_put(llm_sse *p, llm_buf *b, const char *s, size_t n)
 {
+  size_t cap = b->cap;
   if (n > p->max_size - (p->data.len + p->type.len + p->id_next.len))
     return fail(p, LLM_SSE_ETOOBIG);
-  if (buf_reserve(p, b, n))
-    return p->err;
-  memcpy(b->p + b->len, s, n);
+  if (llm_buf_reserve(b, n) != 0)
+    return fail(p, LLM_SSE_ENOMEM);
+  if (b->cap != cap)
+    p->work += b->len; /* what a moving realloc copies */
+  memcpy(b->data + b->len, s, n);
   b->len += n;
   p->work += n;
   return 0;
-}
-
-static void buf_release(llm_sse_buf *b)
-{
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
 }
 
 static int field_from_name(const char *name, size_t n)
@@ -152,11 +129,11 @@ static int field_end(llm_sse *p)
     /* The last event ID buffer changes now but the last event ID string
      * only at the next blank line: keep the new value pending till then. */
     if (!p->id_nul) {
-      llm_sse_buf t = p->id_pending;
+      llm_buf t = p->id_pending;
       p->id_pending = p->id_next;
       p->id_next = t;
-      if (p->id_pending.p)
-        p->id_pending.p[p->id_pending.len] = '\0';
+      if (p->id_pending.data)
+        p->id_pending.data[p->id_pending.len] = '\0';
       p->id_pending_set = 1;
     }
     p->id_next.len = 0;
@@ -334,7 +311,7 @@ static int dispatch(llm_sse *p)
   /* The last event ID string takes the buffer's value at every blank
    * line, even one that dispatches nothing. */
   if (p->id_pending_set) {
-    llm_sse_buf t = p->id;
+    llm_buf t = p->id;
     p->id = p->id_pending;
     p->id_pending = t;
     p->id_pending_set = 0;
@@ -345,27 +322,27 @@ static int dispatch(llm_sse *p)
     return 0;
   }
   p->data.len--; /* every data field ended in LF: drop the last one */
-  p->data.p[p->data.len] = '\0';
+  p->data.data[p->data.len] = '\0';
   if (p->type.len) {
-    p->type.p[p->type.len] = '\0';
-    ev.type = p->type.p;
+    p->type.data[p->type.len] = '\0';
+    ev.type = p->type.data;
     ev.type_len = p->type.len;
   } else {
     ev.type = "message";
     ev.type_len = 7;
   }
-  ev.data = p->data.p;
+  ev.data = p->data.data;
   ev.data_len = p->data.len;
-  ev.id = p->id.len ? p->id.p : "";
+  ev.id = p->id.len ? p->id.data : "";
   ev.id_len = p->id.len;
   ev.retry_ms = p->retry;
   stop = p->on_event(p->ud, &ev);
   p->data.len = 0;
   p->type.len = 0;
   if (p->data.cap > KEEP_CAP)
-    buf_release(&p->data);
+    llm_buf_free(&p->data);
   if (p->type.cap > KEEP_CAP)
-    buf_release(&p->type);
+    llm_buf_free(&p->type);
   return stop ? LLM_SSE_PAUSED : 0;
 }
 
@@ -513,7 +490,12 @@ int llm_sse_finish(llm_sse *p)
 void llm_sse_reset(llm_sse *p)
 {
   clear_stream(p);
-  p->id.len = 0;
+  /* empty, and ready to grow again after a failed allocation */
+  llm_buf_reset(&p->data);
+  llm_buf_reset(&p->type);
+  llm_buf_reset(&p->id);
+  llm_buf_reset(&p->id_pending);
+  llm_buf_reset(&p->id_next);
   p->retry = -1;
   p->err = 0;
   p->work = 0;
@@ -521,11 +503,11 @@ void llm_sse_reset(llm_sse *p)
 
 void llm_sse_free(llm_sse *p)
 {
-  buf_release(&p->data);
-  buf_release(&p->type);
-  buf_release(&p->id);
-  buf_release(&p->id_pending);
-  buf_release(&p->id_next);
+  llm_buf_free(&p->data);
+  llm_buf_free(&p->type);
+  llm_buf_free(&p->id);
+  llm_buf_free(&p->id_pending);
+  llm_buf_free(&p->id_next);
   llm_sse_reset(p);
 }
 
@@ -533,7 +515,7 @@ const char *llm_sse_last_event_id(const llm_sse *p, size_t *len)
 {
   if (len)
     *len = p->id.len;
-  return p->id.len ? p->id.p : "";
+  return p->id.len ? p->id.data : "";
 }
 
 long long llm_sse_retry(const llm_sse *p) { return p->retry; }

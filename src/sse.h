@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "buf.h"
+
 /* Default cap on one line and on one event's buffered fields. */
 #define LLM_SSE_DEFAULT_MAX ((size_t)8 << 20)
 
@@ -56,8 +58,6 @@ typedef struct llm_sse_event {
  * The callback must not call llm_sse_feed/finish/reset/free itself. */
 typedef int (*llm_sse_event_fn)(void *ud, const llm_sse_event *ev);
 
-typedef struct llm_sse_buf { char *p; size_t len, cap; } llm_sse_buf;
-
 /* Embeddable (no allocation until bytes arrive). Fields below the
  * callback are private. */
 typedef struct llm_sse {
@@ -65,7 +65,7 @@ typedef struct llm_sse {
   void *ud;
   size_t max_size;
   /* private */
-  llm_sse_buf data, type, id, id_pending, id_next;
+  llm_buf data, type, id, id_pending, id_next;
   long long retry, retry_acc;
   size_t line_len, work;
   int err;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "bpe_merge.h"
+#include "buf.h"
 
 const char *llm_bpe_name(const llm_bpe *e) { return e->name; }
 
@@ -39,19 +40,7 @@ void llm_bpe_ids_free(llm_bpe_ids *ids)
 
 static int ids_reserve(llm_bpe_ids *ids, size_t more)
 {
-  size_t cap;
-  uint32_t *grown;
-  if (ids->cap - ids->n >= more)
-    return 0;
-  cap = ids->cap ? ids->cap : 256;
-  while (cap - ids->n < more)
-    cap *= 2;
-  grown = realloc(ids->ids, cap * sizeof *grown);
-  if (!grown)
-    return -1;
-  ids->ids = grown;
-  ids->cap = cap;
-  return 0;
+  return ids->cap - ids->n >= more ? 0 : llm_grow(&ids->ids, &ids->cap, ids->n + more, sizeof *ids->ids);
 }
 
 /* Where the special token at or after s[from] begins (or len), and which. */

@@ -9,24 +9,9 @@
 #include <stdlib.h>
 
 #include "bpe_queue.h"
+#include "heap.h"
 
 #define NONE UINT32_MAX
-
-static int grow(void **p, size_t *cap, size_t size, size_t want)
-{
-  size_t n = *cap ? *cap : 64;
-  void *q;
-  while (n < want)
-    n *= 2;
-  if (n == *cap)
-    return 0;
-  q = realloc(*p, n * size);
-  if (!q)
-    return -1;
-  *p = q;
-  *cap = n;
-  return 0;
-}
 
 static size_t slot_of(uint32_t rank, size_t cap)
 {
@@ -64,32 +49,10 @@ static llm_bpe_qrank *find_rank(llm_bpe_queue *q, uint32_t rank, int add)
   return &q->rank[i];
 }
 
-/* Binary min-heaps of 32-bit ranks and of 64-bit keys. */
-#define HEAP_PUSH(a, n, v)                                   \
-  do {                                                       \
-    size_t i_ = (n)++;                                       \
-    while (i_ > 0 && (a)[(i_ - 1) / 2] > (v)) {              \
-      (a)[i_] = (a)[(i_ - 1) / 2];                           \
-      i_ = (i_ - 1) / 2;                                     \
-    }                                                        \
-    (a)[i_] = (v);                                           \
-  } while (0)
-
-#define HEAP_POP(a, n, T)                                    \
-  do {                                                       \
-    T last_ = (a)[--(n)];                                    \
-    size_t i_ = 0, c_;                                       \
-    while ((c_ = 2 * i_ + 1) < (n)) {                        \
-      if (c_ + 1 < (n) && (a)[c_ + 1] < (a)[c_])             \
-        c_++;                                                \
-      if ((a)[c_] >= last_)                                  \
-        break;                                               \
-      (a)[i_] = (a)[c_];                                     \
-      i_ = c_;                                               \
-    }                                                        \
-    if (n)                                                   \
-      (a)[i_] = last_;                                       \
-  } while (0)
+/* Binary min-heaps of 32-bit ranks and of 64-bit keys (heap.h). */
+#define LESS(x, y) ((x) < (y))
+LLM_HEAP(rank_heap, uint32_t, LESS, LLM_HEAP_UNTRACKED)
+LLM_HEAP(key_heap, uint64_t, LESS, LLM_HEAP_UNTRACKED)
 
 int llm_bpe_queue_push(llm_bpe_queue *q, uint32_t rank, uint32_t pos)
 {
@@ -99,14 +62,11 @@ int llm_bpe_queue_push(llm_bpe_queue *q, uint32_t rank, uint32_t pos)
     return -1;
   if (r->head != NONE && pos < r->last) {
     uint64_t key = ((uint64_t)rank << 32) | pos;
-    if (grow((void **)&q->late, &q->caplate, sizeof *q->late, q->nlate + 1) != 0)
-      return -1;
-    HEAP_PUSH(q->late, q->nlate, key);
-    return 0;
+    return key_heap_push(&q->late, &q->nlate, &q->caplate, key);
   }
-  if (!q->free_node && grow((void **)&q->node, &q->capnode, sizeof *q->node, q->nnode + 1) != 0)
+  if (!q->free_node && llm_grow(&q->node, &q->capnode, q->nnode + 1, sizeof *q->node) != 0)
     return -1;
-  if (!r->queued && grow((void **)&q->heap, &q->capheap, sizeof *q->heap, q->nheap + 1) != 0)
+  if (!r->queued && rank_heap_push(&q->heap, &q->nheap, &q->capheap, rank) != 0)
     return -1;
   if (q->free_node) {
     node = q->free_node - 1;
@@ -121,10 +81,7 @@ int llm_bpe_queue_push(llm_bpe_queue *q, uint32_t rank, uint32_t pos)
     q->node[r->tail].next = node;
   r->tail = node;
   r->last = pos;
-  if (!r->queued) {
-    r->queued = 1;
-    HEAP_PUSH(q->heap, q->nheap, rank);
-  }
+  r->queued = 1;
   return 0;
 }
 
@@ -138,7 +95,7 @@ int llm_bpe_queue_pop(llm_bpe_queue *q, uint32_t *rank, uint32_t *pos)
       break;
     r->queued = 0;
     r = NULL;
-    HEAP_POP(q->heap, q->nheap, uint32_t);
+    rank_heap_pop(q->heap, &q->nheap);
   }
   if (r && (!q->nlate || (((uint64_t)r->rank << 32) | q->node[r->head].pos) < q->late[0])) {
     uint32_t node = r->head;
@@ -152,8 +109,7 @@ int llm_bpe_queue_pop(llm_bpe_queue *q, uint32_t *rank, uint32_t *pos)
     return 0;
   }
   if (q->nlate) {
-    uint64_t key = q->late[0];
-    HEAP_POP(q->late, q->nlate, uint64_t);
+    uint64_t key = key_heap_pop(q->late, &q->nlate);
     *rank = (uint32_t)(key >> 32);
     *pos = (uint32_t)key;
     return 0;

@@ -586,22 +586,22 @@ char *sim_server_stats_json(sim_server *s, size_t *len)
 #undef F
   };
   sim_stats st;
-  json_buf b;
+  llm_buf b;
   int first = 1;
   sim_server_stats(s, &st);
-  jb_init(&b);
-  jb_puts(&b, "{\"object\":\"sim.stats\"");
+  llm_buf_init(&b);
+  llm_buf_puts(&b, "{\"object\":\"sim.stats\"");
   for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
-    jb_printf(&b, ",\"%s\":", fields[i].name);
+    llm_buf_printf(&b, ",\"%s\":", fields[i].name);
     json_put_int(&b, (int64_t) * (const uint64_t *)((const char *)&st + fields[i].off));
   }
-  jb_puts(&b, ",\"uptime_s\":");
+  llm_buf_puts(&b, ",\"uptime_s\":");
   json_put_double(&b, st.uptime_s);
-  jb_puts(&b, ",\"ttft_late_mean_ms\":");
+  llm_buf_puts(&b, ",\"ttft_late_mean_ms\":");
   json_put_double(&b, st.ttft_late_mean_ms);
-  jb_puts(&b, ",\"ttft_late_max_ms\":");
+  llm_buf_puts(&b, ",\"ttft_late_max_ms\":");
   json_put_double(&b, st.ttft_late_max_ms);
-  jb_puts(&b, ",\"faults\":{");
+  llm_buf_puts(&b, ",\"faults\":{");
   for (size_t i = 0; i < SIM_FAULT_SLOTS; i++) {
     uint64_t n = atomic_load(&s->fault_counts[i]);
     sim_fault f;
@@ -615,14 +615,14 @@ char *sim_server_stats_json(sim_server *s, size_t *len)
       f.kind = (sim_fault_kind)i;
       f.status = 0;
     }
-    jb_printf(&b, "%s\"%s\":", first ? "" : ",", sim_fault_name(&f, name, sizeof name));
+    llm_buf_printf(&b, "%s\"%s\":", first ? "" : ",", sim_fault_name(&f, name, sizeof name));
     json_put_int(&b, (int64_t)n);
     first = 0;
   }
-  jb_puts(&b, "}}");
+  llm_buf_puts(&b, "}}");
   if (b.failed) {
-    jb_free(&b);
+    llm_buf_free(&b);
     return NULL;
   }
-  return jb_take(&b, len);
+  return llm_buf_take(&b, len);
 }

@@ -386,12 +386,12 @@ int sim_skill_arith(const sim_prompt *p, const char *model, uint64_t key, double
     sim_rng rng;
     sim_rng_init(&rng, sim_hash_str(qkey, "reasoning"));
     sim_text_generate(&out->text, &rng, 30 + 15 * difficulty, NULL, 0);
-    sim_buf_puts(&out->text, " The answer is ");
+    llm_buf_puts(&out->text, " The answer is ");
     out->answer_at = out->text.len;
-    sim_buf_puts(&out->text, num);
-    sim_buf_putc(&out->text, '.');
+    llm_buf_puts(&out->text, num);
+    llm_buf_putc(&out->text, '.');
   } else {
-    sim_buf_puts(&out->text, num);
+    llm_buf_puts(&out->text, num);
   }
   return 1;
 }

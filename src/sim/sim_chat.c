@@ -33,43 +33,43 @@ static void free_ext(void *ext)
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
-static void put_usage(const sim_chat *c, json_buf *b)
+static void put_usage(const sim_chat *c, llm_buf *b)
 {
-  jb_puts(b, "{\"prompt_tokens\":");
+  llm_buf_puts(b, "{\"prompt_tokens\":");
   json_put_int(b, c->prompt_tokens);
-  jb_puts(b, ",\"completion_tokens\":");
+  llm_buf_puts(b, ",\"completion_tokens\":");
   json_put_int(b, c->completion_tokens);
-  jb_puts(b, ",\"total_tokens\":");
+  llm_buf_puts(b, ",\"total_tokens\":");
   json_put_int(b, (int64_t)c->prompt_tokens + c->completion_tokens);
-  jb_puts(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+  llm_buf_puts(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
   json_put_int(b, c->cached_tokens);
-  jb_puts(b, ",\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":");
+  llm_buf_puts(b, ",\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":");
   json_put_int(b, c->reasoning_tokens);
-  jb_puts(b, ",\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
+  llm_buf_puts(b, ",\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
              "\"rejected_prediction_tokens\":0}}");
 }
 
 /* OpenAI's logprobs object for pieces [from, to) of an answer. */
-static void put_logprobs(json_buf *b, const sim_answer *a, size_t from, size_t to)
+static void put_logprobs(llm_buf *b, const sim_answer *a, size_t from, size_t to)
 {
-  jb_puts(b, "{\"content\":[");
+  llm_buf_puts(b, "{\"content\":[");
   for (size_t i = from; i < to; i++) {
     size_t s = i ? a->piece_ends[i - 1] : 0, e = a->piece_ends[i];
     if (i > from)
-      jb_putc(b, ',');
-    jb_puts(b, "{\"token\":");
+      llm_buf_putc(b, ',');
+    llm_buf_puts(b, "{\"token\":");
     json_put_string(b, a->text + s, e - s);
-    jb_puts(b, ",\"logprob\":");
+    llm_buf_puts(b, ",\"logprob\":");
     json_put_double(b, a->logprobs ? a->logprobs[i] : 0.0);
-    jb_puts(b, ",\"bytes\":[");
+    llm_buf_puts(b, ",\"bytes\":[");
     for (size_t k = s; k < e; k++) {
       if (k > s)
-        jb_putc(b, ',');
+        llm_buf_putc(b, ',');
       json_put_int(b, (unsigned char)a->text[k]);
     }
-    jb_puts(b, "],\"top_logprobs\":[]}");
+    llm_buf_puts(b, "],\"top_logprobs\":[]}");
   }
-  jb_puts(b, "],\"refusal\":null}");
+  llm_buf_puts(b, "],\"refusal\":null}");
 }
 
 /* A tool call's id, unique with the completion's id. */
@@ -81,35 +81,35 @@ static void call_id(const sim_chat *c, int choice, size_t k, char *out)
   sim_base62(key, 24, out + 5);
 }
 
-static void put_chunk_tail(const sim_chat *c, json_buf *b)
+static void put_chunk_tail(const sim_chat *c, llm_buf *b)
 {
-  jb_puts(b, c->include_usage ? "],\"usage\":null}\n\n" : "]}\n\n");
+  llm_buf_puts(b, c->include_usage ? "],\"usage\":null}\n\n" : "]}\n\n");
 }
 
 /* The chunks of tool call k at its fragment f. */
-static void put_call_step(const sim_chat *c, int ch, size_t k, size_t f, json_buf *b)
+static void put_call_step(const sim_chat *c, int ch, size_t k, size_t f, llm_buf *b)
 {
   const sim_tool_call *tc = &c->answers[ch].tool_calls[k];
   size_t s = f ? tc->piece_ends[f - 1] : 0;
   if (f == 0) { /* the call's head: index, id, type, name, arguments "" */
     char id[40];
     call_id(c, ch, k, id);
-    jb_puts(b, head_of(c));
-    jb_printf(b, "{\"index\":%d,\"delta\":{\"tool_calls\":[{\"index\":%zu,\"id\":\"%s\","
+    llm_buf_puts(b, head_of(c));
+    llm_buf_printf(b, "{\"index\":%d,\"delta\":{\"tool_calls\":[{\"index\":%zu,\"id\":\"%s\","
                  "\"type\":\"function\",\"function\":{\"name\":", ch, k, id);
     json_put_cstring(b, tc->name);
-    jb_puts(b, ",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}");
+    llm_buf_puts(b, ",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}");
     put_chunk_tail(c, b);
   }
-  jb_puts(b, head_of(c));
-  jb_printf(b, "{\"index\":%d,\"delta\":{\"tool_calls\":[{\"index\":%zu,\"function\":"
+  llm_buf_puts(b, head_of(c));
+  llm_buf_printf(b, "{\"index\":%d,\"delta\":{\"tool_calls\":[{\"index\":%zu,\"function\":"
                "{\"arguments\":", ch, k);
   json_put_string(b, tc->arguments + s, tc->piece_ends[f] - s);
-  jb_puts(b, "}}]},\"logprobs\":null,\"finish_reason\":null}");
+  llm_buf_puts(b, "}}]},\"logprobs\":null,\"finish_reason\":null}");
   put_chunk_tail(c, b);
 }
 
-static void put_step(const sim_chat *c, size_t step, json_buf *b)
+static void put_step(const sim_chat *c, size_t step, llm_buf *b)
 {
   for (int ch = 0; ch < c->n; ch++) {
     const sim_answer *a = &c->answers[ch];
@@ -117,24 +117,24 @@ static void put_step(const sim_chat *c, size_t step, json_buf *b)
     for (size_t k = 0; k < a->ntool_calls; k++)
       total += a->tool_calls[k].npieces;
     if (step == 0) {
-      jb_puts(b, head_of(c));
+      llm_buf_puts(b, head_of(c));
       /* a reply that only calls tools has null content */
-      jb_printf(b, "{\"index\":%d,\"delta\":{\"role\":\"assistant\",\"content\":%s,"
+      llm_buf_printf(b, "{\"index\":%d,\"delta\":{\"role\":\"assistant\",\"content\":%s,"
                    "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}", ch,
                 a->npieces == 0 && a->ntool_calls ? "null" : "\"\"");
       put_chunk_tail(c, b);
     }
     if (step < a->npieces) {
       size_t s = step ? a->piece_ends[step - 1] : 0;
-      jb_puts(b, head_of(c));
-      jb_printf(b, "{\"index\":%d,\"delta\":{\"content\":", ch);
+      llm_buf_puts(b, head_of(c));
+      llm_buf_printf(b, "{\"index\":%d,\"delta\":{\"content\":", ch);
       json_put_string(b, a->text + s, a->piece_ends[step] - s);
-      jb_puts(b, "},\"logprobs\":");
+      llm_buf_puts(b, "},\"logprobs\":");
       if (c->logprobs)
         put_logprobs(b, a, step, step + 1);
       else
-        jb_puts(b, "null");
-      jb_puts(b, ",\"finish_reason\":null}");
+        llm_buf_puts(b, "null");
+      llm_buf_puts(b, ",\"finish_reason\":null}");
       put_chunk_tail(c, b);
     } else if (step < total) {
       size_t f = step - a->npieces, k = 0;
@@ -143,80 +143,80 @@ static void put_step(const sim_chat *c, size_t step, json_buf *b)
       put_call_step(c, ch, k, f, b);
     }
     if (step + 1 == (total ? total : 1)) {
-      jb_puts(b, head_of(c));
-      jb_printf(b, "{\"index\":%d,\"delta\":{},\"logprobs\":null,\"finish_reason\":", ch);
+      llm_buf_puts(b, head_of(c));
+      llm_buf_printf(b, "{\"index\":%d,\"delta\":{},\"logprobs\":null,\"finish_reason\":", ch);
       json_put_cstring(b, a->finish_reason ? a->finish_reason : "stop");
-      jb_putc(b, '}');
+      llm_buf_putc(b, '}');
       put_chunk_tail(c, b);
     }
   }
 }
 
-static void put_tail(const sim_chat *c, json_buf *b)
+static void put_tail(const sim_chat *c, llm_buf *b)
 {
   if (c->include_usage) { /* the usage chunk: choices [] */
-    jb_puts(b, head_of(c));
-    jb_puts(b, "],\"usage\":");
+    llm_buf_puts(b, head_of(c));
+    llm_buf_puts(b, "],\"usage\":");
     put_usage(c, b);
-    jb_puts(b, "}\n\n");
+    llm_buf_puts(b, "}\n\n");
   }
-  jb_puts(b, "data: [DONE]\n\n");
+  llm_buf_puts(b, "data: [DONE]\n\n");
 }
 
-static void put_error(const sim_chat *c, json_buf *b)
+static void put_error(const sim_chat *c, llm_buf *b)
 {
   (void)c;
-  jb_puts(b, "data: {\"error\":{\"message\":\"The server had an error while processing your "
+  llm_buf_puts(b, "data: {\"error\":{\"message\":\"The server had an error while processing your "
              "request. Sorry about that! (simulated fault)\",\"type\":\"server_error\","
              "\"param\":null,\"code\":null}}\n\n");
 }
 
-static void put_malformed(const sim_chat *c, json_buf *b)
+static void put_malformed(const sim_chat *c, llm_buf *b)
 {
-  jb_put(b, head_of(c), strlen(head_of(c)) / 2);
-  jb_puts(b, "\n\n");
+  llm_buf_put(b, head_of(c), strlen(head_of(c)) / 2);
+  llm_buf_puts(b, "\n\n");
 }
 
-static void put_body(const sim_chat *c, json_buf *b)
+static void put_body(const sim_chat *c, llm_buf *b)
 {
-  jb_printf(b, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
+  llm_buf_printf(b, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
             c->id, (long long)c->created);
   json_put_cstring(b, c->model);
-  jb_puts(b, ",\"choices\":[");
+  llm_buf_puts(b, ",\"choices\":[");
   for (int ch = 0; ch < c->n; ch++) {
     const sim_answer *a = &c->answers[ch];
-    jb_printf(b, "%s{\"index\":%d,\"message\":{\"role\":\"assistant\",\"content\":",
+    llm_buf_printf(b, "%s{\"index\":%d,\"message\":{\"role\":\"assistant\",\"content\":",
               ch ? "," : "", ch);
     if (a->len == 0 && a->ntool_calls)
-      jb_puts(b, "null");
+      llm_buf_puts(b, "null");
     else
       json_put_string(b, a->text ? a->text : "", a->len);
     if (a->ntool_calls) {
-      jb_puts(b, ",\"tool_calls\":[");
+      llm_buf_puts(b, ",\"tool_calls\":[");
       for (size_t k = 0; k < a->ntool_calls; k++) {
         char id[40];
         call_id(c, ch, k, id);
-        jb_printf(b, "%s{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":",
+        llm_buf_printf(b, "%s{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":",
                   k ? "," : "", id);
         json_put_cstring(b, a->tool_calls[k].name);
-        jb_puts(b, ",\"arguments\":");
+        llm_buf_puts(b, ",\"arguments\":");
         json_put_string(b, a->tool_calls[k].arguments, a->tool_calls[k].arguments_len);
-        jb_puts(b, "}}");
+        llm_buf_puts(b, "}}");
       }
-      jb_putc(b, ']');
+      llm_buf_putc(b, ']');
     }
-    jb_puts(b, ",\"refusal\":null,\"annotations\":[]},\"logprobs\":");
+    llm_buf_puts(b, ",\"refusal\":null,\"annotations\":[]},\"logprobs\":");
     if (c->logprobs)
       put_logprobs(b, a, 0, a->npieces);
     else
-      jb_puts(b, "null");
-    jb_puts(b, ",\"finish_reason\":");
+      llm_buf_puts(b, "null");
+    llm_buf_puts(b, ",\"finish_reason\":");
     json_put_cstring(b, a->finish_reason ? a->finish_reason : "stop");
-    jb_putc(b, '}');
+    llm_buf_putc(b, '}');
   }
-  jb_puts(b, "],\"usage\":");
+  llm_buf_puts(b, "],\"usage\":");
   put_usage(c, b);
-  jb_puts(b, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_llmrun_sim\"}\n");
+  llm_buf_puts(b, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_llmrun_sim\"}\n");
 }
 
 const sim_wire sim_openai_wire = {put_step, put_tail, put_error, put_malformed, put_body,
@@ -228,23 +228,23 @@ const sim_wire sim_openai_wire = {put_step, put_tail, put_error, put_malformed, 
 static int prepare(sim_req *r, sim_chat *c)
 {
   oai_ext *x = calloc(1, sizeof *x);
-  json_buf head;
+  llm_buf head;
   int reasoning = 0;
   if (!x)
     return -1;
   c->ext = x;
   sim_new_id(r->srv, "chatcmpl-", 24, c->id, sizeof c->id);
-  jb_init(&head);
-  jb_printf(&head, "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+  llm_buf_init(&head);
+  llm_buf_printf(&head, "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
                    "\"model\":", c->id, (long long)c->created);
   json_put_cstring(&head, c->model);
-  jb_puts(&head, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_llmrun_sim\","
+  llm_buf_puts(&head, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_llmrun_sim\","
                  "\"choices\":[");
   if (head.failed) {
-    jb_free(&head);
+    llm_buf_free(&head);
     return -1;
   }
-  x->head = jb_take(&head, NULL);
+  x->head = llm_buf_take(&head, NULL);
   /* the first visible token waits for the longest hidden reasoning */
   for (int i = 0; i < c->n; i++)
     if (c->answers[i].reasoning_tokens > reasoning)

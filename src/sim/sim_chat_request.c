@@ -47,35 +47,35 @@ static int own(sim_chat_req *q, char *s)
 static int join_parts(sim_req *r, sim_chat_req *q, const json_value *parts, sim_message *m,
                       size_t idx)
 {
-  json_buf b;
+  llm_buf b;
   char param[64];
   snprintf(param, sizeof param, "messages[%zu].content", idx);
-  jb_init(&b);
+  llm_buf_init(&b);
   for (size_t i = 0; i < parts->u.array.n; i++) {
     const json_value *p = &parts->u.array.items[i], *t = json_get(p, "type");
     if (p->type != JSON_OBJECT || !json_is_string(t)) {
-      jb_free(&b);
+      llm_buf_free(&b);
       return bad(r, param, "invalid_type", "Each content part must be an object with a "
                                            "\"type\".");
     }
     if (strcmp(t->u.string.ptr, "text") == 0) {
       const json_value *text = json_get(p, "text");
       if (!json_is_string(text)) {
-        jb_free(&b);
+        llm_buf_free(&b);
         return bad(r, param, "invalid_type", "A text content part needs a string \"text\".");
       }
-      jb_put(&b, text->u.string.ptr, text->u.string.len);
+      llm_buf_put(&b, text->u.string.ptr, text->u.string.len);
     }
     /* images, audio and files carry no text for the simulated model */
   }
   if (b.failed) {
-    jb_free(&b);
+    llm_buf_free(&b);
     return bad(r, param, NULL, "Out of memory.");
   }
   m->content_len = b.len;
   if (!b.data)
-    jb_puts(&b, "");
-  if (own(q, jb_take(&b, NULL)) != 0)
+    llm_buf_puts(&b, "");
+  if (own(q, llm_buf_take(&b, NULL)) != 0)
     return bad(r, param, NULL, "Out of memory.");
   m->content = q->owned[q->nowned - 1];
   return 0;
@@ -274,7 +274,7 @@ static int parse_tools(sim_req *r, const json_value *body, sim_chat_req *q)
 {
   const json_value *tools = json_get(body, "tools"), *choice = json_get(body, "tool_choice");
   char param[64], msg[256];
-  json_buf defs;
+  llm_buf defs;
   if (tools && tools->type != JSON_NULL) {
     if (tools->type != JSON_ARRAY)
       return bad(r, "tools", "invalid_type", "Invalid type for 'tools': expected an array of "
@@ -282,7 +282,7 @@ static int parse_tools(sim_req *r, const json_value *body, sim_chat_req *q)
     q->tools = calloc(tools->u.array.n ? tools->u.array.n : 1, sizeof *q->tools);
     if (!q->tools)
       return bad(r, "tools", NULL, "Out of memory.");
-    jb_init(&defs);
+    llm_buf_init(&defs);
     for (size_t i = 0; i < tools->u.array.n; i++) {
       const json_value *t = &tools->u.array.items[i], *type = json_get(t, "type");
       const json_value *fn = json_get(t, "function");
@@ -295,20 +295,20 @@ static int parse_tools(sim_req *r, const json_value *body, sim_chat_req *q)
         snprintf(param, sizeof param, "tools[%zu].type", i);
         snprintf(msg, sizeof msg, "Invalid value: '%.40s'. Supported values are: 'function' "
                  "and 'custom'.", json_is_string(type) ? type->u.string.ptr : "");
-        jb_free(&defs);
+        llm_buf_free(&defs);
         return bad(r, param, "invalid_value", msg);
       }
       if (!json_is_string(name)) {
         snprintf(param, sizeof param, "tools[%zu].function.name", i);
         snprintf(msg, sizeof msg, "Missing required parameter: '%s'.", param);
-        jb_free(&defs);
+        llm_buf_free(&defs);
         return bad(r, param, "missing_required_parameter", msg);
       }
       if (!valid_name(name->u.string.ptr, name->u.string.len)) {
         snprintf(param, sizeof param, "tools[%zu].function.name", i);
         snprintf(msg, sizeof msg, "Invalid '%s': string does not match pattern. Expected a "
                  "string that matches the pattern '^[a-zA-Z0-9_-]+$'.", param);
-        jb_free(&defs);
+        llm_buf_free(&defs);
         return bad(r, param, "invalid_value", msg);
       }
       q->tools[q->mr.ntools].name = name->u.string.ptr;
@@ -322,7 +322,7 @@ static int parse_tools(sim_req *r, const json_value *body, sim_chat_req *q)
      * per tool (OpenAI does not publish its tool prompt format) */
     q->tool_tokens = sim_model_count_tokens(defs.data ? defs.data : "", defs.len) +
                      8 * (int)tools->u.array.n;
-    jb_free(&defs);
+    llm_buf_free(&defs);
   }
   if (!choice || choice->type == JSON_NULL)
     return 0;

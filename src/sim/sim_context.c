@@ -415,7 +415,7 @@ int sim_context_lookup(const sim_prompt *p, const char **val, size_t *vlen)
 }
 
 /* Appends v with one of its digits changed (v has one). */
-static void perturb_digit(sim_buf *out, const char *v, size_t n, sim_rng *rng)
+static void perturb_digit(llm_buf *out, const char *v, size_t n, sim_rng *rng)
 {
   size_t digits = 0;
   for (size_t i = 0; i < n; i++)
@@ -424,11 +424,11 @@ static void perturb_digit(sim_buf *out, const char *v, size_t n, sim_rng *rng)
     return;
   size_t pick = sim_rng_below(rng, (uint32_t)digits), seen = 0;
   size_t start = out->len;
-  sim_buf_put_utf8(out, v, n);
+  sim_put_utf8(out, v, n);
   for (size_t i = start; i < out->len; i++) {
-    char c = out->p[i];
+    char c = out->data[i];
     if (c >= '0' && c <= '9' && seen++ == pick) {
-      out->p[i] = (char)('0' + (c - '0' + 1 + (int)sim_rng_below(rng, 9)) % 10);
+      out->data[i] = (char)('0' + (c - '0' + 1 + (int)sim_rng_below(rng, 9)) % 10);
       break;
     }
   }
@@ -475,30 +475,30 @@ int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key, doub
   memset(out, 0, sizeof *out);
   out->kind = SIM_SKILL_CONTEXT;
   out->difficulty = 0.75 + p->prompt_tokens / 16000.0; /* for reasoning models */
-  sim_buf *t = &out->text;
+  llm_buf *t = &out->text;
   if (say == SAY_DONT_KNOW) {
     if (p->verbose)
-      sim_buf_puts(t, "I could not find that in the context. ");
+      llm_buf_puts(t, "I could not find that in the context. ");
     out->answer_at = t->len;
-    sim_buf_puts(t, dont_know);
+    llm_buf_puts(t, dont_know);
   } else {
     if (p->verbose) {
-      sim_buf_puts(t, "Based on the context, ");
-      sim_buf_put_utf8(t, lk.subject, lk.subject_len);
-      sim_buf_puts(t, " is ");
+      llm_buf_puts(t, "Based on the context, ");
+      sim_put_utf8(t, lk.subject, lk.subject_len);
+      llm_buf_puts(t, " is ");
     }
     out->answer_at = t->len;
     if (say == SAY_VALUE) {
-      sim_buf_put_utf8(t, lk.match->value, lk.match->value_len);
+      sim_put_utf8(t, lk.match->value, lk.match->value_len);
     } else if (say == SAY_DISTRACTOR) {
-      sim_buf_put_utf8(t, lk.distractor.value, lk.distractor.value_len);
+      sim_put_utf8(t, lk.distractor.value, lk.distractor.value_len);
     } else {
       sim_rng rng;
       sim_rng_init(&rng, sim_hash_str(qkey, "garble"));
       perturb_digit(t, lk.match->value, lk.match->value_len, &rng);
     }
     if (p->verbose)
-      sim_buf_putc(t, '.');
+      llm_buf_putc(t, '.');
   }
   /* Right only with the value; "I don't know" is honest when the fact is
    * absent and carries that confidence either way. */

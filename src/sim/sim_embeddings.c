@@ -19,7 +19,7 @@ static int bad(sim_req *r, const char *param, const char *code, const char *msg)
 
 /* An input item as text: a string, or token ids (which the simulated
  * model embeds by their decimal text). */
-static int input_text(const json_value *v, json_buf *tmp, const char **s, size_t *n)
+static int input_text(const json_value *v, llm_buf *tmp, const char **s, size_t *n)
 {
   if (v->type == JSON_STRING) {
     *s = v->u.string.ptr;
@@ -27,13 +27,13 @@ static int input_text(const json_value *v, json_buf *tmp, const char **s, size_t
     return 0;
   }
   if (v->type == JSON_ARRAY) {
-    jb_reset(tmp);
+    llm_buf_reset(tmp);
     for (size_t i = 0; i < v->u.array.n; i++) {
       int64_t id;
       if (!json_int64(&v->u.array.items[i], &id) || id < 0)
         return -1;
       if (i)
-        jb_putc(tmp, ' ');
+        llm_buf_putc(tmp, ' ');
       json_put_int(tmp, id);
     }
     *s = tmp->data ? tmp->data : "";
@@ -52,7 +52,7 @@ void sim_embeddings_handle(sim_req *r, const json_value *body)
   size_t nitems;
   int dims, native, base64 = 0, tokens = 0;
   int64_t d64;
-  json_buf out, tmp;
+  llm_buf out, tmp;
   float *vec;
   sim_plan pl;
   char msg[160];
@@ -112,9 +112,9 @@ void sim_embeddings_handle(sim_req *r, const json_value *body)
     return;
 
   vec = malloc((size_t)native * sizeof *vec);
-  jb_init(&out);
-  jb_init(&tmp);
-  jb_puts(&out, "{\"object\":\"list\",\"data\":[");
+  llm_buf_init(&out);
+  llm_buf_init(&tmp);
+  llm_buf_puts(&out, "{\"object\":\"list\",\"data\":[");
   for (size_t i = 0; vec && i < nitems; i++) {
     const json_value *it = items ? items : &input->u.array.items[i];
     const char *text;
@@ -137,22 +137,22 @@ void sim_embeddings_handle(sim_req *r, const json_value *body)
                                                            "embed this input.");
       goto done;
     }
-    jb_printf(&out, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
+    llm_buf_printf(&out, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
     if (base64) {
       /* little-endian float32: x86 and ARM Linux are little-endian */
-      jb_putc(&out, '"');
-      jb_put_base64(&out, vec, (size_t)dims * sizeof *vec);
-      jb_putc(&out, '"');
+      llm_buf_putc(&out, '"');
+      json_put_base64(&out, vec, (size_t)dims * sizeof *vec);
+      llm_buf_putc(&out, '"');
     } else {
-      jb_putc(&out, '[');
+      llm_buf_putc(&out, '[');
       for (int k = 0; k < dims; k++) {
         if (k)
-          jb_putc(&out, ',');
+          llm_buf_putc(&out, ',');
         json_put_float(&out, vec[k]);
       }
-      jb_putc(&out, ']');
+      llm_buf_putc(&out, ']');
     }
-    jb_putc(&out, '}');
+    llm_buf_putc(&out, '}');
   }
   if (!vec) {
     sim_reply_error(r, 500, "server_error", NULL, NULL, "Out of memory.");
@@ -161,9 +161,9 @@ void sim_embeddings_handle(sim_req *r, const json_value *body)
   if (sim_ratelimit_check(r, model->u.string.ptr, tokens))
     goto done;
   atomic_fetch_add(&s->prompt_tokens, (uint64_t)tokens);
-  jb_puts(&out, "],\"model\":");
+  llm_buf_puts(&out, "],\"model\":");
   json_put_cstring(&out, model->u.string.ptr);
-  jb_printf(&out, ",\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d}}\n", tokens, tokens);
+  llm_buf_printf(&out, ",\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d}}\n", tokens, tokens);
   {
     /* an embedding costs one forward pass: the profile's TTFT */
     int64_t at = r->t0 + (int64_t)(pl.ttft_ms * 1e6 * sim_jitter_factor(&pl.rng, pl.jitter));
@@ -172,7 +172,7 @@ void sim_embeddings_handle(sim_req *r, const json_value *body)
     if (pl.fault.kind == SIM_FAULT_DROP_BEFORE_BODY || pl.fault.kind == SIM_FAULT_DROP_MID_STREAM ||
         pl.fault.kind == SIM_FAULT_STALL || pl.fault.kind == SIM_FAULT_MALFORMED_JSON) {
       size_t len;
-      char *data = jb_take(&out, &len);
+      char *data = llm_buf_take(&out, &len);
       size_t cut = pl.fault.kind == SIM_FAULT_DROP_BEFORE_BODY ? 0 : len / 2;
       struct MHD_Response *resp;
       if (pl.fault.kind == SIM_FAULT_MALFORMED_JSON) {
@@ -203,27 +203,27 @@ void sim_embeddings_handle(sim_req *r, const json_value *body)
     }
   }
 done:
-  jb_free(&out);
-  jb_free(&tmp);
+  llm_buf_free(&out);
+  llm_buf_free(&tmp);
   free(vec);
 }
 
 /* ---- models and stats ---------------------------------------------------------------------- */
 
-static void put_model(json_buf *b, const char *id)
+static void put_model(llm_buf *b, const char *id)
 {
-  jb_puts(b, "{\"id\":");
+  llm_buf_puts(b, "{\"id\":");
   json_put_cstring(b, id);
   /* a fixed date: model objects do not change between calls */
-  jb_puts(b, ",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"llmrun-sim\"}");
+  llm_buf_puts(b, ",\"object\":\"model\",\"created\":1700000000,\"owned_by\":\"llmrun-sim\"}");
 }
 
 void sim_models_handle(sim_req *r, const char *id)
 {
   const sim_config *c = &r->srv->cfg;
-  json_buf b;
+  llm_buf b;
   int first = 1;
-  jb_init(&b);
+  llm_buf_init(&b);
   if (id) {
     if (c->strict && !sim_config_knows_model(c, id)) {
       sim_reply_error(r, 404, "invalid_request_error", "model", "model_not_found",
@@ -232,16 +232,16 @@ void sim_models_handle(sim_req *r, const char *id)
     }
     /* without strict mode every model name is served, so every one exists */
     put_model(&b, id);
-    jb_putc(&b, '\n');
+    llm_buf_putc(&b, '\n');
     sim_reply_json(r, 200, &b, 0);
     return;
   }
-  jb_puts(&b, "{\"object\":\"list\",\"data\":[");
+  llm_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
   for (size_t i = 0; i < c->nprofiles; i++) {
     if (!sim_config_is_model_name(c->profiles[i].name))
       continue;
     if (!first)
-      jb_putc(&b, ',');
+      llm_buf_putc(&b, ',');
     put_model(&b, c->profiles[i].name);
     first = 0;
   }
@@ -252,24 +252,24 @@ void sim_models_handle(sim_req *r, const char *id)
     if (dup)
       continue;
     if (!first)
-      jb_putc(&b, ',');
+      llm_buf_putc(&b, ',');
     put_model(&b, c->models[i]);
     first = 0;
   }
-  jb_puts(&b, "]}\n");
+  llm_buf_puts(&b, "]}\n");
   sim_reply_json(r, 200, &b, 0);
 }
 
 void sim_stats_handle(sim_req *r)
 {
-  json_buf b;
+  llm_buf b;
   size_t len;
   char *data;
   data = sim_server_stats_json(r->srv, &len);
-  jb_init(&b);
+  llm_buf_init(&b);
   if (data) {
-    jb_put(&b, data, len);
-    jb_putc(&b, '\n');
+    llm_buf_put(&b, data, len);
+    llm_buf_putc(&b, '\n');
     free(data);
   } else {
     b.failed = 1;

@@ -69,15 +69,15 @@ static void add_retry_headers(sim_req *r, const sim_fault_params *fp)
 
 static void html_error(sim_req *r, int status, const char *server)
 {
-  json_buf b;
+  llm_buf b;
   struct MHD_Response *resp;
   char *data;
   size_t len;
-  jb_init(&b);
-  jb_printf(&b, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s"
+  llm_buf_init(&b);
+  llm_buf_printf(&b, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s"
                 "</h1></center>\r\n<hr><center>%s</center>\r\n</body>\r\n</html>\r\n",
             status, reason(status), status, reason(status), server);
-  data = jb_take(&b, &len);
+  data = llm_buf_take(&b, &len);
   resp = data ? MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE) : NULL;
   if (resp)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html");
@@ -102,9 +102,9 @@ static void status_fault(sim_req *r, const sim_plan *p, int status)
   if (body == 2) {
     html_error(r, status, "cloudflare");
   } else if (body == 3) {
-    json_buf b;
-    jb_init(&b);
-    jb_puts(&b, "");
+    llm_buf b;
+    llm_buf_init(&b);
+    llm_buf_puts(&b, "");
     sim_reply_json(r, (unsigned)status, &b, 0);
   } else if (e) {
     sim_reply_error(r, (unsigned)status, e->type, NULL, e->code, "%s (simulated fault)",

@@ -38,17 +38,17 @@ static void set_reply(sim_req *r, unsigned status, struct MHD_Response *resp, in
   r->send_at = send_at;
 }
 
-void sim_reply_json(sim_req *r, unsigned status, json_buf *b, int64_t send_at)
+void sim_reply_json(sim_req *r, unsigned status, llm_buf *b, int64_t send_at)
 {
   struct MHD_Response *resp;
   size_t len;
   char *data;
   if (b->failed) {
-    jb_free(b);
+    llm_buf_free(b);
     set_reply(r, 500, NULL, 0);
     return;
   }
-  data = jb_take(b, &len);
+  data = llm_buf_take(b, &len);
   resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
   if (!resp) {
     free(data);
@@ -77,31 +77,31 @@ void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *
 {
   char msg[768];
   va_list ap;
-  json_buf b;
+  llm_buf b;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  jb_init(&b);
+  llm_buf_init(&b);
   if (r->wire == SIM_WIRE_ANTHROPIC) {
-    jb_puts(&b, "{\"type\":\"error\",\"error\":{\"type\":");
+    llm_buf_puts(&b, "{\"type\":\"error\",\"error\":{\"type\":");
     json_put_cstring(&b, anthropic_type(status));
-    jb_puts(&b, ",\"message\":");
+    llm_buf_puts(&b, ",\"message\":");
     json_put_cstring(&b, msg);
-    jb_puts(&b, "},\"request_id\":");
+    llm_buf_puts(&b, "},\"request_id\":");
     json_put_cstring(&b, r->id);
-    jb_puts(&b, "}\n");
+    llm_buf_puts(&b, "}\n");
     sim_reply_json(r, status, &b, 0);
     return;
   }
-  jb_puts(&b, "{\"error\":{\"message\":");
+  llm_buf_puts(&b, "{\"error\":{\"message\":");
   json_put_cstring(&b, msg);
-  jb_puts(&b, ",\"type\":");
+  llm_buf_puts(&b, ",\"type\":");
   json_put_cstring(&b, type);
-  jb_puts(&b, ",\"param\":");
+  llm_buf_puts(&b, ",\"param\":");
   json_put_cstring(&b, param);
-  jb_puts(&b, ",\"code\":");
+  llm_buf_puts(&b, ",\"code\":");
   json_put_cstring(&b, code);
-  jb_puts(&b, "}}\n");
+  llm_buf_puts(&b, "}}\n");
   sim_reply_json(r, status, &b, 0);
 }
 
@@ -266,7 +266,7 @@ static void handle(sim_req *r, int method_ok, const char *want_method)
                     "with Content-Type: application/json.", ct ? ct : "none");
     return;
   }
-  root = json_parse(r->body ? r->body : "", r->body_len, &doc, &jerr);
+  root = json_parse(r->body.data ? r->body.data : "", r->body.len, &doc, &jerr);
   if (!root) {
     sim_reply_error(r, 400, "invalid_request_error", NULL, NULL,
                     "We could not parse the JSON body of your request: %s at byte %zu. "
@@ -346,27 +346,18 @@ enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const ch
     if ((r->ep != SIM_EP_CHAT && r->ep != SIM_EP_EMBEDDINGS && r->ep != SIM_EP_MESSAGES) ||
         r->bad_content_type)
       return MHD_YES;
-    if (r->body_len + n > s->cfg.max_body_bytes)
+    if (r->body.len + n > s->cfg.max_body_bytes)
       return too_large(r);
-    if (r->body_len + n + 1 > r->body_cap) {
+    if (r->body.cap == 0) {
       /* the announced length when there is one: 10,000 waiting streams
        * should not each keep a mostly empty buffer */
       const char *cl = sim_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-      size_t want = cl ? (size_t)strtoull(cl, NULL, 10) + 1 : 0;
-      size_t cap = r->body_cap ? r->body_cap * 2 : 1024;
-      char *nb;
-      if (want > cap && want <= s->cfg.max_body_bytes + 1)
-        cap = want;
-      while (cap < r->body_len + n + 1)
-        cap *= 2;
-      if (!(nb = realloc(r->body, cap)))
-        return MHD_NO;
-      r->body = nb;
-      r->body_cap = cap;
+      size_t want = cl ? (size_t)strtoull(cl, NULL, 10) : 0;
+      if (want > n && want <= s->cfg.max_body_bytes)
+        llm_buf_reserve(&r->body, want);
     }
-    memcpy(r->body + r->body_len, upload_data, n);
-    r->body_len += n;
-    return MHD_YES;
+    llm_buf_put(&r->body, upload_data, n);
+    return r->body.failed ? MHD_NO : MHD_YES;
   }
   if (r->client_gone)
     return MHD_NO; /* hung up while we waited, or the server is stopping */
@@ -374,9 +365,7 @@ enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const ch
     return MHD_YES;
   if (!r->resp && !r->drop) {
     handle(r, strcmp(method, r->want_method) == 0, r->want_method);
-    free(r->body); /* handled: only its hash may have been kept */
-    r->body = NULL;
-    r->body_len = r->body_cap = 0;
+    llm_buf_free(&r->body); /* handled: only its hash may have been kept */
   }
   if (r->send_at > sim_now_ns())
     return sim_req_wait_until(r, r->send_at);
@@ -393,7 +382,7 @@ void sim_req_free(sim_req *r)
   if (r->resp)
     MHD_destroy_response(r->resp);
   sim_body_free(r->bodysrc);
-  free(r->body);
+  llm_buf_free(&r->body);
   free(r);
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "sim_model.h"
 
 /* ---- hashing and deterministic randomness (sim_util.c) ------------------ */
@@ -29,22 +30,11 @@ double sim_rng_normal(sim_rng *r);                  /* N(0, 1) */
 /* A uniform [0,1) that depends only on the key (no generator state). */
 double sim_unit_of(uint64_t key);
 
-/* ---- a growable byte buffer (sim_util.c) -------------------------------- */
-
-typedef struct sim_buf {
-  char *p;
-  size_t len, cap;
-  int oom;                 /* set once an allocation failed; appends stop */
-} sim_buf;
-
-void sim_buf_put(sim_buf *b, const char *s, size_t n);
-void sim_buf_puts(sim_buf *b, const char *s);
-void sim_buf_putc(sim_buf *b, char c);
-void sim_buf_free(sim_buf *b);
+/* ---- text (sim_util.c) ---------------------------------------------------- */
 
 /* Appends s[0..n) with every invalid UTF-8 sequence replaced by U+FFFD, so
  * text copied from a prompt can go into a JSON string. */
-void sim_buf_put_utf8(sim_buf *b, const char *s, size_t n);
+void sim_put_utf8(llm_buf *b, const char *s, size_t n);
 
 /* ---- tokens (sim_tokens.c) ---------------------------------------------- */
 
@@ -89,7 +79,7 @@ double sim_temperature_factor(double temperature);
 typedef struct sim_skill_out {
   int kind;                /* SIM_SKILL_* */
   int outcome;             /* SIM_RIGHT or SIM_WRONG */
-  sim_buf text;
+  llm_buf text;
   size_t answer_at;
   double conf_z;
   double difficulty;       /* for the reasoning token rule: 1 = typical */
@@ -138,18 +128,18 @@ int sim_context_lookup(const sim_prompt *p, const char **val, size_t *vlen);
 int sim_tools_choose(const sim_request *req, const sim_prompt *p);
 /* Appends the call's arguments: a compact JSON object built from the
  * tool's schema with values found in text (see sim_tools.c). */
-void sim_tools_arguments(const sim_tool *t, const char *text, size_t n, sim_buf *out);
+void sim_tools_arguments(const sim_tool *t, const char *text, size_t n, llm_buf *out);
 /* When the request ends with tool results, appends the answer that
  * reports them ("According to get_weather, temperature is 18.") and
  * returns 1; else 0. */
-int sim_tools_answer(const sim_request *req, sim_buf *out);
+int sim_tools_answer(const sim_request *req, llm_buf *out);
 
 /* ---- free text (sim_text.c) --------------------------------------------- */
 
 /* Appends plausible English of about `tokens` tokens, ending on a
  * sentence, drawn from rng; words from topic (may be NULL) are sprinkled
  * in. */
-void sim_text_generate(sim_buf *out, sim_rng *rng, int tokens,
+void sim_text_generate(llm_buf *out, sim_rng *rng, int tokens,
                        const char *topic, size_t topic_len);
 
 #endif

@@ -187,7 +187,7 @@ static int attempts_over(knob_src *k, sim_fault *f)
     return 0;
   sim_fault_name(f, name, sizeof name);
   key = fnv(key, name, strlen(name) + 1);
-  key = idem ? fnv(key, idem, strlen(idem)) : fnv(key, r->body, r->body_len);
+  key = idem ? fnv(key, idem, strlen(idem)) : fnv(key, r->body.data, r->body.len);
   if (sim_attempts_seen(r->srv->attempts, key, r->t0) >= n)
     f->kind = SIM_FAULT_NONE;
   return 0;

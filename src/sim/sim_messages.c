@@ -85,18 +85,18 @@ void amsg_req_free(amsg_req *q)
   free(q->blocks);
 }
 
-static const char *own(amsg_req *q, json_buf *b)
+static const char *own(amsg_req *q, llm_buf *b)
 {
   char **no;
   char *s;
   if (b->failed || !(no = realloc(q->owned, (q->nowned + 1) * sizeof *no))) {
-    jb_free(b);
+    llm_buf_free(b);
     return NULL;
   }
   q->owned = no;
   if (!b->data)
-    jb_puts(b, "");
-  s = jb_take(b, NULL);
+    llm_buf_puts(b, "");
+  s = llm_buf_take(b, NULL);
   if (!s)
     return NULL;
   q->owned[q->nowned++] = s;
@@ -106,14 +106,8 @@ static const char *own(amsg_req *q, json_buf *b)
 static int add_msg(amsg_req *q, const char *role, const char *text, size_t len,
                    const char *tool_name)
 {
-  if (q->nmsgs == q->capmsgs) {
-    size_t cap = q->capmsgs ? q->capmsgs * 2 : 8;
-    sim_message *nm = realloc(q->msgs, cap * sizeof *nm);
-    if (!nm)
-      return -1;
-    q->msgs = nm;
-    q->capmsgs = cap;
-  }
+  if (llm_grow(&q->msgs, &q->capmsgs, q->nmsgs + 1, sizeof *q->msgs) != 0)
+    return -1;
   q->msgs[q->nmsgs++] = (sim_message){role, text ? text : "", text ? len : 0, NULL, tool_name};
   return 0;
 }
@@ -139,16 +133,16 @@ static int cache_ttl(sim_req *r, const json_value *cc, const char *where, int *t
 }
 
 /* The text of a string or of the text blocks of an array. */
-static int text_of(const json_value *v, json_buf *b)
+static int text_of(const json_value *v, llm_buf *b)
 {
   if (json_is_string(v)) {
-    jb_put(b, v->u.string.ptr, v->u.string.len);
+    llm_buf_put(b, v->u.string.ptr, v->u.string.len);
     return 1;
   }
   for (size_t i = 0; v && v->type == JSON_ARRAY && i < v->u.array.n; i++) {
     const json_value *t = json_get(&v->u.array.items[i], "text");
     if (json_is_string(t))
-      jb_put(b, t->u.string.ptr, t->u.string.len);
+      llm_buf_put(b, t->u.string.ptr, t->u.string.len);
   }
   return v && v->type == JSON_ARRAY;
 }
@@ -169,7 +163,7 @@ static int read_tools(sim_req *r, const json_value *tools, amsg_req *q)
     const json_value *name = json_get(t, "name"), *schema = json_get(t, "input_schema");
     const json_value *desc = json_get(t, "description");
     char where[48];
-    json_buf def;
+    llm_buf def;
     int ttl, server = json_is_string(type) && strcmp(type->u.string.ptr, "custom") != 0;
     snprintf(where, sizeof where, "tools.%zu.", i);
     if (t->type != JSON_OBJECT)
@@ -186,16 +180,16 @@ static int read_tools(sim_req *r, const json_value *tools, amsg_req *q)
       st->description = json_is_string(desc) ? desc->u.string.ptr : NULL;
       st->schema = schema;
     }
-    jb_init(&def);
+    llm_buf_init(&def);
     json_put_value(&def, t);
     if (def.failed ||
         amsg_add_block(q, "tool", def.data, def.len,
                        sim_model_count_tokens(def.data, def.len) + (i ? 0 : q->tool_prompt),
                        ttl) != 0) {
-      jb_free(&def);
+      llm_buf_free(&def);
       return bad(r, "tools: out of memory");
     }
-    jb_free(&def);
+    llm_buf_free(&def);
   }
   q->mr.tools = q->tools;
   return 0;
@@ -203,18 +197,18 @@ static int read_tools(sim_req *r, const json_value *tools, amsg_req *q)
 
 static int read_system(sim_req *r, const json_value *sys, amsg_req *q)
 {
-  json_buf all;
+  llm_buf all;
   const char *joined;
   if (!sys || sys->type == JSON_NULL)
     return 0;
   if (!json_is_string(sys) && sys->type != JSON_ARRAY)
     return bad(r, "system: Input should be a valid string");
-  jb_init(&all);
+  llm_buf_init(&all);
   if (json_is_string(sys)) {
-    jb_put(&all, sys->u.string.ptr, sys->u.string.len);
+    llm_buf_put(&all, sys->u.string.ptr, sys->u.string.len);
     if (amsg_add_block(q, "system", sys->u.string.ptr, sys->u.string.len,
                        sim_model_count_tokens(sys->u.string.ptr, sys->u.string.len) + 3, 0)) {
-      jb_free(&all);
+      llm_buf_free(&all);
       return bad(r, "system: out of memory");
     }
   }
@@ -224,20 +218,20 @@ static int read_system(sim_req *r, const json_value *sys, amsg_req *q)
     int ttl;
     snprintf(where, sizeof where, "system.%zu.", i);
     if (!json_is_string(text)) {
-      jb_free(&all);
+      llm_buf_free(&all);
       return bad(r, "system.%zu.text: Field required", i);
     }
     if (cache_ttl(r, json_get(b, "cache_control"), where, &ttl) != 0) {
-      jb_free(&all);
+      llm_buf_free(&all);
       return -1;
     }
     if (i)
-      jb_puts(&all, "\n\n");
-    jb_put(&all, text->u.string.ptr, text->u.string.len);
+      llm_buf_puts(&all, "\n\n");
+    llm_buf_put(&all, text->u.string.ptr, text->u.string.len);
     if (amsg_add_block(q, "system", text->u.string.ptr, text->u.string.len,
                        sim_model_count_tokens(text->u.string.ptr, text->u.string.len) +
                          (i ? 0 : 3), ttl)) {
-      jb_free(&all);
+      llm_buf_free(&all);
       return bad(r, "system: out of memory");
     }
   }
@@ -303,14 +297,14 @@ static const char *const block_types =
 /* One content block of message i: its cache block, and what the model
  * reads from it (text appended to `text`, tool results as messages). */
 static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, amsg_req *q,
-                      json_buf *text, int *first)
+                      llm_buf *text, int *first)
 {
   const json_value *b = &json_get(&msgs->u.array.items[i], "content")->u.array.items[k];
   const json_value *type = json_get(b, "type");
   const char *role = json_get(&msgs->u.array.items[i], "role")->u.string.ptr;
   const char *t;
   char where[64], kind[48];
-  json_buf raw;
+  llm_buf raw;
   int ttl, tokens = 0;
   snprintf(where, sizeof where, "messages.%zu.content.%zu.", i, k);
   if (b->type != JSON_OBJECT || !json_is_string(type))
@@ -319,26 +313,26 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
   t = type->u.string.ptr;
   if (cache_ttl(r, json_get(b, "cache_control"), where, &ttl) != 0)
     return -1;
-  jb_init(&raw);
+  llm_buf_init(&raw);
   json_put_value(&raw, b);
   if (strcmp(t, "text") == 0) {
     const json_value *s = json_get(b, "text");
     if (!json_is_string(s)) {
-      jb_free(&raw);
+      llm_buf_free(&raw);
       return bad(r, "%stext.text: Field required", where);
     }
-    jb_put(text, s->u.string.ptr, s->u.string.len);
+    llm_buf_put(text, s->u.string.ptr, s->u.string.len);
     tokens = sim_model_count_tokens(s->u.string.ptr, s->u.string.len);
   } else if (strcmp(t, "image") == 0) {
     if (!json_get(b, "source")) {
-      jb_free(&raw);
+      llm_buf_free(&raw);
       return bad(r, "%simage.source: Field required", where);
     }
     tokens = IMAGE_TOKENS;
   } else if (strcmp(t, "document") == 0) {
     const json_value *data = json_get(json_get(b, "source"), "data");
     if (json_is_string(data)) {
-      jb_put(text, data->u.string.ptr, data->u.string.len);
+      llm_buf_put(text, data->u.string.ptr, data->u.string.len);
       tokens = sim_model_count_tokens(data->u.string.ptr, data->u.string.len);
     } else {
       tokens = IMAGE_TOKENS;
@@ -348,27 +342,27 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
   } else if (strcmp(t, "tool_result") == 0) {
     const json_value *id = json_get(b, "tool_use_id");
     const char *name;
-    json_buf res;
+    llm_buf res;
     size_t len;
     const char *s;
     if (!json_is_string(id)) {
-      jb_free(&raw);
+      llm_buf_free(&raw);
       return bad(r, "%stool_result.tool_use_id: Field required", where);
     }
     name = tool_use_name(msgs, i, id->u.string.ptr);
     if (!name || strcmp(role, "user") != 0) {
-      jb_free(&raw);
+      llm_buf_free(&raw);
       return bad(r, "messages.%zu.content.%zu: unexpected `tool_use_id` found in "
                  "`tool_result` blocks: %.60s. Each `tool_result` block must have a "
                  "corresponding `tool_use` block in the previous message.", i, k,
                  id->u.string.ptr);
     }
-    jb_init(&res);
+    llm_buf_init(&res);
     text_of(json_get(b, "content"), &res);
     len = res.len;
     tokens = sim_model_count_tokens(res.data ? res.data : "", res.len) + 5;
     if (!(s = own(q, &res)) || add_msg(q, "tool", s, len, name) != 0) {
-      jb_free(&raw);
+      llm_buf_free(&raw);
       return bad(r, "messages: out of memory");
     }
   } else if (strcmp(t, "thinking") == 0 || strcmp(t, "redacted_thinking") == 0) {
@@ -377,17 +371,17 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
              strcmp(t, "web_search_tool_result") == 0) {
     tokens = sim_model_count_tokens(raw.data ? raw.data : "", raw.len);
   } else {
-    jb_free(&raw);
+    llm_buf_free(&raw);
     return bad(r, "%stype: Input tag '%.40s' found using 'type' does not match any of the "
                "expected tags: %s", where, t, block_types);
   }
   snprintf(kind, sizeof kind, "%s:%s", role, t);
   if (amsg_add_block(q, kind, raw.data, raw.len, tokens + (*first ? 3 : 0), ttl) != 0) {
-    jb_free(&raw);
+    llm_buf_free(&raw);
     return bad(r, "messages: out of memory");
   }
   *first = 0;
-  jb_free(&raw);
+  llm_buf_free(&raw);
   return 0;
 }
 
@@ -403,7 +397,7 @@ static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
     const json_value *m = &msgs->u.array.items[i], *role = json_get(m, "role");
     const json_value *content = json_get(m, "content");
     const char *rl;
-    json_buf text;
+    llm_buf text;
     int first = 1;
     if (m->type != JSON_OBJECT)
       return bad(r, "messages.%zu: Input should be a valid dictionary", i);
@@ -418,27 +412,27 @@ static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
     rl = strcmp(rl, "user") == 0 ? "user" : "assistant";
     if (!content)
       return bad(r, "messages.%zu.content: Field required", i);
-    jb_init(&text);
+    llm_buf_init(&text);
     if (json_is_string(content)) {
-      jb_put(&text, content->u.string.ptr, content->u.string.len);
+      llm_buf_put(&text, content->u.string.ptr, content->u.string.len);
       if (amsg_add_block(q, rl, content->u.string.ptr, content->u.string.len,
                          sim_model_count_tokens(content->u.string.ptr, content->u.string.len) +
                            3, 0) != 0) {
-        jb_free(&text);
+        llm_buf_free(&text);
         return bad(r, "messages: out of memory");
       }
     } else if (content->type == JSON_ARRAY) {
       for (size_t k = 0; k < content->u.array.n; k++)
         if (read_block(r, msgs, i, k, q, &text, &first) != 0) {
-          jb_free(&text);
+          llm_buf_free(&text);
           return -1;
         }
     } else {
-      jb_free(&text);
+      llm_buf_free(&text);
       return bad(r, "messages.%zu.content: Input should be a valid string", i);
     }
     if (strcmp(rl, "assistant") == 0 && check_answered(r, msgs, i) != 0) {
-      jb_free(&text);
+      llm_buf_free(&text);
       return -1;
     }
     /* the turn's text for the model (tool results were added as messages) */
@@ -448,7 +442,7 @@ static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
       if (!s || add_msg(q, rl, s, len, NULL) != 0)
         return bad(r, "messages: out of memory");
     } else {
-      jb_free(&text);
+      llm_buf_free(&text);
     }
   }
   return 0;

@@ -35,14 +35,8 @@ int amsg_add_block(amsg_req *q, const char *kind, const char *p, size_t n, int t
                    int ttl_s)
 {
   amsg_block *b;
-  if (q->nblocks == q->capblocks) {
-    size_t cap = q->capblocks ? q->capblocks * 2 : 16;
-    amsg_block *nb = realloc(q->blocks, cap * sizeof *nb);
-    if (!nb)
-      return -1;
-    q->blocks = nb;
-    q->capblocks = cap;
-  }
+  if (llm_grow(&q->blocks, &q->capblocks, q->nblocks + 1, sizeof *q->blocks) != 0)
+    return -1;
   if (q->nblocks == 0)
     q->hash = sim_hash_str(CACHE_SALT, q->mr.model);
   q->hash = sim_hash_str(q->hash, kind);

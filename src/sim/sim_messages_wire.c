@@ -81,87 +81,87 @@ static int empty_input(const sim_tool_call *tc)
 
 /* ---- pieces -------------------------------------------------------------------------------- */
 
-static void put_piece(json_buf *b, const char *s, const size_t *ends, size_t i)
+static void put_piece(llm_buf *b, const char *s, const size_t *ends, size_t i)
 {
   size_t from = i ? ends[i - 1] : 0;
   json_put_string(b, s + from, ends[i] - from);
 }
 
-static void event(json_buf *b, const char *name)
+static void event(llm_buf *b, const char *name)
 {
-  jb_printf(b, "event: %s\ndata: ", name);
+  llm_buf_printf(b, "event: %s\ndata: ", name);
 }
 
-static void put_usage_fields(const sim_chat *c, json_buf *b)
+static void put_usage_fields(const sim_chat *c, llm_buf *b)
 {
   const amsg_usage *u = &EXT(c)->u;
-  jb_printf(b, "\"input_tokens\":%d,\"cache_creation_input_tokens\":%d,"
+  llm_buf_printf(b, "\"input_tokens\":%d,\"cache_creation_input_tokens\":%d,"
                "\"cache_read_input_tokens\":%d", u->input_tokens,
             u->cache_write_5m + u->cache_write_1h, u->cache_read);
 }
 
-static void put_block_start(const sim_chat *c, size_t bi, json_buf *b)
+static void put_block_start(const sim_chat *c, size_t bi, llm_buf *b)
 {
   const ablock *bl = &EXT(c)->blocks[bi];
   event(b, "content_block_start");
-  jb_printf(b, "{\"type\":\"content_block_start\",\"index\":%zu,\"content_block\":", bi);
+  llm_buf_printf(b, "{\"type\":\"content_block_start\",\"index\":%zu,\"content_block\":", bi);
   if (bl->kind == B_THINKING) {
-    jb_puts(b, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}");
+    llm_buf_puts(b, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}");
   } else if (bl->kind == B_TEXT) {
-    jb_puts(b, "{\"type\":\"text\",\"text\":\"\"}");
+    llm_buf_puts(b, "{\"type\":\"text\",\"text\":\"\"}");
   } else {
     char id[40];
     tool_id(c, bl->call, id);
-    jb_printf(b, "{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":", id);
+    llm_buf_printf(b, "{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":", id);
     json_put_cstring(b, c->answers[0].tool_calls[bl->call].name);
-    jb_puts(b, ",\"input\":{}}");
+    llm_buf_puts(b, ",\"input\":{}}");
   }
-  jb_puts(b, "}\n\n");
+  llm_buf_puts(b, "}\n\n");
 }
 
-static void put_block_stop(const sim_chat *c, size_t bi, json_buf *b)
+static void put_block_stop(const sim_chat *c, size_t bi, llm_buf *b)
 {
   if (EXT(c)->blocks[bi].kind == B_THINKING) {
     event(b, "content_block_delta");
-    jb_printf(b, "{\"type\":\"content_block_delta\",\"index\":%zu,\"delta\":{\"type\":"
+    llm_buf_printf(b, "{\"type\":\"content_block_delta\",\"index\":%zu,\"delta\":{\"type\":"
                  "\"signature_delta\",\"signature\":\"%s\"}}\n\n", bi, EXT(c)->signature);
   }
   event(b, "content_block_stop");
-  jb_printf(b, "{\"type\":\"content_block_stop\",\"index\":%zu}\n\n", bi);
+  llm_buf_printf(b, "{\"type\":\"content_block_stop\",\"index\":%zu}\n\n", bi);
 }
 
-static void put_delta(const sim_chat *c, size_t bi, size_t piece, json_buf *b)
+static void put_delta(const sim_chat *c, size_t bi, size_t piece, llm_buf *b)
 {
   const sim_answer *a = &c->answers[0];
   const ablock *bl = &EXT(c)->blocks[bi];
   event(b, "content_block_delta");
-  jb_printf(b, "{\"type\":\"content_block_delta\",\"index\":%zu,\"delta\":{\"type\":", bi);
+  llm_buf_printf(b, "{\"type\":\"content_block_delta\",\"index\":%zu,\"delta\":{\"type\":", bi);
   if (bl->kind == B_THINKING) {
-    jb_puts(b, "\"thinking_delta\",\"thinking\":");
+    llm_buf_puts(b, "\"thinking_delta\",\"thinking\":");
     put_piece(b, a->thinking, a->thinking_ends, piece);
   } else if (bl->kind == B_TEXT) {
-    jb_puts(b, "\"text_delta\",\"text\":");
+    llm_buf_puts(b, "\"text_delta\",\"text\":");
     put_piece(b, a->text, a->piece_ends, piece);
   } else {
     const sim_tool_call *tc = &a->tool_calls[bl->call];
-    jb_puts(b, "\"input_json_delta\",\"partial_json\":");
+    llm_buf_puts(b, "\"input_json_delta\",\"partial_json\":");
     if (empty_input(tc))
-      jb_puts(b, "\"\"");
+      llm_buf_puts(b, "\"\"");
     else
       put_piece(b, tc->arguments, tc->piece_ends, piece);
   }
-  jb_puts(b, "}}\n\n");
+  llm_buf_puts(b, "}}\n\n");
 }
 
 /* ---- the wire ---------------------------------------------------------------------------------- */
 
-static void put_message_head(const sim_chat *c, json_buf *b)
+static void put_message_head(const sim_chat *c, llm_buf *b)
 {
-  jb_printf(b, "{\"id\":\"%s\",\"type\":\"message\",\"role\":\"assistant\",\"model\":", c->id);
+  llm_buf_printf(b, "{\"id\":\"%s\",\"type\":\"message\",\"role\":\"assistant\",\"model\":", c->id);
   json_put_cstring(b, c->model);
 }
 
-static void put_step(const sim_chat *c, size_t step, json_buf *b)
+static void put_step(const sim_chat *c, size_t step, llm_buf *b)
 {
   amsg_ext *x = EXT(c);
   size_t bi = x->step_block[step];
@@ -169,16 +169,16 @@ static void put_step(const sim_chat *c, size_t step, json_buf *b)
   if (step == 0) {
     const amsg_usage *u = &x->u;
     event(b, "message_start");
-    jb_puts(b, "{\"type\":\"message_start\",\"message\":");
+    llm_buf_puts(b, "{\"type\":\"message_start\",\"message\":");
     put_message_head(c, b);
-    jb_puts(b, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{");
+    llm_buf_puts(b, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{");
     put_usage_fields(c, b);
-    jb_printf(b, ",\"cache_creation\":{\"ephemeral_5m_input_tokens\":%d,"
+    llm_buf_printf(b, ",\"cache_creation\":{\"ephemeral_5m_input_tokens\":%d,"
                  "\"ephemeral_1h_input_tokens\":%d},\"output_tokens\":1,"
                  "\"service_tier\":\"standard\"}}}\n\n", u->cache_write_5m, u->cache_write_1h);
     put_block_start(c, 0, b);
     event(b, "ping");
-    jb_puts(b, "{\"type\":\"ping\"}\n\n");
+    llm_buf_puts(b, "{\"type\":\"ping\"}\n\n");
   } else if (bl->first_step == step) {
     put_block_stop(c, bi - 1, b);
     put_block_start(c, bi, b);
@@ -187,70 +187,70 @@ static void put_step(const sim_chat *c, size_t step, json_buf *b)
     put_delta(c, bi, step - bl->first_step, b);
 }
 
-static void put_tail(const sim_chat *c, json_buf *b)
+static void put_tail(const sim_chat *c, llm_buf *b)
 {
   const sim_answer *a = &c->answers[0];
   put_block_stop(c, EXT(c)->nblocks - 1, b);
   event(b, "message_delta");
-  jb_printf(b, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
+  llm_buf_printf(b, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
                "\"stop_sequence\":", stop_reason(a));
   json_put_cstring(b, EXT(c)->stop_sequence);
-  jb_puts(b, "},\"usage\":{");
+  llm_buf_puts(b, "},\"usage\":{");
   put_usage_fields(c, b);
-  jb_printf(b, ",\"output_tokens\":%d}}\n\n", c->completion_tokens);
+  llm_buf_printf(b, ",\"output_tokens\":%d}}\n\n", c->completion_tokens);
   event(b, "message_stop");
-  jb_puts(b, "{\"type\":\"message_stop\"}\n\n");
+  llm_buf_puts(b, "{\"type\":\"message_stop\"}\n\n");
 }
 
-static void put_error(const sim_chat *c, json_buf *b)
+static void put_error(const sim_chat *c, llm_buf *b)
 {
   (void)c;
   event(b, "error");
-  jb_puts(b, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
+  llm_buf_puts(b, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
              "\"Overloaded\"}}\n\n");
 }
 
-static void put_malformed(const sim_chat *c, json_buf *b)
+static void put_malformed(const sim_chat *c, llm_buf *b)
 {
   (void)c;
   event(b, "content_block_delta");
-  jb_puts(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"te\n\n");
+  llm_buf_puts(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"te\n\n");
 }
 
-static void put_body(const sim_chat *c, json_buf *b)
+static void put_body(const sim_chat *c, llm_buf *b)
 {
   const sim_answer *a = &c->answers[0];
   const amsg_ext *x = EXT(c);
   put_message_head(c, b);
-  jb_puts(b, ",\"content\":[");
+  llm_buf_puts(b, ",\"content\":[");
   for (size_t bi = 0; bi < x->nblocks; bi++) {
     const ablock *bl = &x->blocks[bi];
     if (bi)
-      jb_putc(b, ',');
+      llm_buf_putc(b, ',');
     if (bl->kind == B_THINKING) {
-      jb_puts(b, "{\"type\":\"thinking\",\"thinking\":");
+      llm_buf_puts(b, "{\"type\":\"thinking\",\"thinking\":");
       json_put_string(b, a->thinking, a->thinking_len);
-      jb_printf(b, ",\"signature\":\"%s\"}", x->signature);
+      llm_buf_printf(b, ",\"signature\":\"%s\"}", x->signature);
     } else if (bl->kind == B_TEXT) {
-      jb_puts(b, "{\"type\":\"text\",\"text\":");
+      llm_buf_puts(b, "{\"type\":\"text\",\"text\":");
       json_put_string(b, a->text ? a->text : "", a->len);
-      jb_putc(b, '}');
+      llm_buf_putc(b, '}');
     } else {
       const sim_tool_call *tc = &a->tool_calls[bl->call];
       char id[40];
       tool_id(c, bl->call, id);
-      jb_printf(b, "{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":", id);
+      llm_buf_printf(b, "{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":", id);
       json_put_cstring(b, tc->name);
-      jb_puts(b, ",\"input\":");
-      jb_put(b, tc->arguments, tc->arguments_len); /* JSON the model built */
-      jb_putc(b, '}');
+      llm_buf_puts(b, ",\"input\":");
+      llm_buf_put(b, tc->arguments, tc->arguments_len); /* JSON the model built */
+      llm_buf_putc(b, '}');
     }
   }
-  jb_printf(b, "],\"stop_reason\":\"%s\",\"stop_sequence\":", stop_reason(a));
+  llm_buf_printf(b, "],\"stop_reason\":\"%s\",\"stop_sequence\":", stop_reason(a));
   json_put_cstring(b, x->stop_sequence);
-  jb_puts(b, ",\"usage\":{");
+  llm_buf_puts(b, ",\"usage\":{");
   put_usage_fields(c, b);
-  jb_printf(b, ",\"cache_creation\":{\"ephemeral_5m_input_tokens\":%d,"
+  llm_buf_printf(b, ",\"cache_creation\":{\"ephemeral_5m_input_tokens\":%d,"
                "\"ephemeral_1h_input_tokens\":%d},\"output_tokens\":%d,"
                "\"service_tier\":\"standard\"}}\n",
             x->u.cache_write_5m, x->u.cache_write_1h, c->completion_tokens);

@@ -154,7 +154,7 @@ static double log_sigmoid(double z)
 }
 
 static void free_text(const sim_request *req, const sim_prompt *p, uint64_t request_key,
-                      sim_buf *out)
+                      llm_buf *out)
 {
   double verbosity;
   sim_tier_of(req->model, &verbosity);
@@ -197,19 +197,19 @@ static void free_calls(sim_tool_call *calls, size_t n)
 /* The call of tool t with arguments from the user's text. 0, or -1. */
 static int make_call(const sim_tool *t, const sim_prompt *p, sim_tool_call *call)
 {
-  sim_buf args = {0};
+  llm_buf args = {0};
   long n;
   memset(call, 0, sizeof *call);
   sim_tools_arguments(t, p->last_user, p->last_user_len, &args);
   call->name = strdup(t->name ? t->name : "");
-  if (args.oom || !args.p || !call->name) {
-    sim_buf_free(&args);
+  if (args.failed || !args.data || !call->name) {
+    llm_buf_free(&args);
     free(call->name);
     return -1;
   }
-  call->arguments = args.p;
+  call->arguments = args.data;
   call->arguments_len = args.len;
-  n = split_pieces(args.p, args.len, &call->piece_ends);
+  n = split_pieces(args.data, args.len, &call->piece_ends);
   if (n < 0) {
     free(call->name);
     free(call->arguments);
@@ -227,18 +227,18 @@ static int make_call(const sim_tool *t, const sim_prompt *p, sim_tool_call *call
 
 static int make_thinking(const sim_prompt *p, uint64_t key, int tokens, sim_answer *out)
 {
-  sim_buf t = {0};
+  llm_buf t = {0};
   sim_rng rng;
   long n;
   sim_rng_init(&rng, sim_hash_str(key, "thinking"));
-  sim_buf_puts(&t, "Let me think about this.");
+  llm_buf_puts(&t, "Let me think about this.");
   sim_text_generate(&t, &rng, tokens < THINKING_SUMMARY_MAX ? tokens : THINKING_SUMMARY_MAX,
                     p->last_user, p->last_user_len);
-  if (t.oom || !t.p || (n = split_pieces(t.p, t.len, &out->thinking_ends)) < 0) {
-    sim_buf_free(&t);
+  if (t.failed || !t.data || (n = split_pieces(t.data, t.len, &out->thinking_ends)) < 0) {
+    llm_buf_free(&t);
     return -1;
   }
-  out->thinking = t.p;
+  out->thinking = t.data;
   out->thinking_len = t.len;
   out->nthinking = (size_t)n;
   return 0;
@@ -311,11 +311,11 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
     skill.difficulty = 0.5;
     /* Claude says what it is about to do, unless a tool is forced */
     if (sim_is_claude(req->model) && req->tool_choice == SIM_TOOLS_AUTO) {
-      sim_buf_puts(&skill.text, "I'll use the ");
-      sim_buf_put_utf8(&skill.text, calls[0].name, strlen(calls[0].name));
-      sim_buf_puts(&skill.text, " tool.");
+      llm_buf_puts(&skill.text, "I'll use the ");
+      sim_put_utf8(&skill.text, calls[0].name, strlen(calls[0].name));
+      llm_buf_puts(&skill.text, " tool.");
     } else {
-      sim_buf_puts(&skill.text, "");
+      llm_buf_puts(&skill.text, "");
     }
   } else if (after_tools && sim_tools_answer(req, &skill.text)) {
     skill.difficulty = 0.5;
@@ -325,9 +325,9 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
     skill.difficulty = 1.0;
     free_text(req, &p, request_key, &skill.text);
   }
-  sim_buf text = skill.text;
-  if (text.oom || !text.p) {
-    sim_buf_free(&text);
+  llm_buf text = skill.text;
+  if (text.failed || !text.data) {
+    llm_buf_free(&text);
     free_calls(calls, ncalls);
     free(texts);
     free(lens);
@@ -343,23 +343,23 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
     const char *st = req->stop[i];
     if (!st || !st[0])
       continue;
-    const char *hit = memmem(text.p, cut, st, strlen(st));
+    const char *hit = memmem(text.data, cut, st, strlen(st));
     if (hit) {
-      cut = (size_t)(hit - text.p);
+      cut = (size_t)(hit - text.data);
       stopped_by = st;
     }
   }
   text.len = cut;
 
   size_t *ends = NULL;
-  long lcount = split_pieces(text.p, text.len, &ends);
+  long lcount = split_pieces(text.data, text.len, &ends);
   size_t count = lcount > 0 ? (size_t)lcount : 0;
   double *lps = req->logprobs ? malloc((count ? count : 1) * sizeof *lps) : NULL;
   memset(out, 0, sizeof *out);
   if (lcount < 0 || (req->logprobs && !lps)) {
     free(ends);
     free(lps);
-    sim_buf_free(&text);
+    llm_buf_free(&text);
     free_calls(calls, ncalls);
     free(texts);
     free(lens);
@@ -393,11 +393,11 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
       finish = "length";
     }
   }
-  text.p[text.len] = '\0';
+  text.data[text.len] = '\0';
   if (thinking && reasoning > 0 && make_thinking(&p, request_key, reasoning, out) != 0) {
     free(ends);
     free(lps);
-    sim_buf_free(&text);
+    llm_buf_free(&text);
     free_calls(calls, ncalls);
     free(texts);
     free(lens);
@@ -429,7 +429,7 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
   }
 
   long total = (long)count + call_tokens + reasoning;
-  out->text = text.p;
+  out->text = text.data;
   out->len = text.len;
   out->completion_tokens = total > INT_MAX ? INT_MAX : (int)total;
   out->finish_reason = finish;

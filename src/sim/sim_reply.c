@@ -139,21 +139,21 @@ static void reply_stream(sim_req *r, sim_chat *c, const sim_plan *pl)
 
 static void reply_json(sim_req *r, sim_chat *c, const sim_plan *pl)
 {
-  json_buf b;
+  llm_buf b;
   char *data, buf[32];
   size_t len;
   struct MHD_Response *resp = NULL;
   int64_t send_at = c->step_at[c->nsteps - 1];
-  jb_init(&b);
+  llm_buf_init(&b);
   c->wire->put_body(c, &b);
   snprintf(buf, sizeof buf, "%.3f", (double)(c->step_at[0] - r->t0) / 1e6);
   sim_chat_free(c);
   if (b.failed) {
-    jb_free(&b);
+    llm_buf_free(&b);
     sim_reply_error(r, 500, "server_error", NULL, NULL, "Out of memory.");
     return;
   }
-  data = jb_take(&b, &len);
+  data = llm_buf_take(&b, &len);
   switch (pl->fault.kind) {
   case SIM_FAULT_DROP_BEFORE_BODY:
     resp = sim_body_cut(r, data, len, 0, 0);

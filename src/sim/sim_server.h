@@ -156,8 +156,7 @@ struct sim_req {
   char id[40];               /* x-request-id (OpenAI) / request-id (Anthropic) */
 
   /* the request body */
-  char *body;
-  size_t body_len, body_cap;
+  llm_buf body;
   int bad_content_type, too_large;
 
   /* the response, queued at send_at */
@@ -201,7 +200,7 @@ void sim_req_free(sim_req *r);
  * {"error":{message,type,param,code}}, or Anthropic's {"type":"error",
  * "error":{type,message},"request_id":...} with the type its docs give
  * for the status (type, param and code are then not used). */
-void sim_reply_json(sim_req *r, unsigned status, json_buf *b, int64_t send_at);
+void sim_reply_json(sim_req *r, unsigned status, llm_buf *b, int64_t send_at);
 void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *param,
                      const char *code, const char *fmt, ...)
   __attribute__((format(printf, 6, 7)));
@@ -241,11 +240,11 @@ typedef struct sim_chat sim_chat;
 
 /* What differs between the wire formats: how a completion is written. */
 typedef struct sim_wire {
-  void (*put_step)(const sim_chat *c, size_t step, json_buf *out);
-  void (*put_tail)(const sim_chat *c, json_buf *out);      /* after the last step */
-  void (*put_error)(const sim_chat *c, json_buf *out);     /* error_chunk fault */
-  void (*put_malformed)(const sim_chat *c, json_buf *out); /* malformed_json fault */
-  void (*put_body)(const sim_chat *c, json_buf *out);      /* the JSON response */
+  void (*put_step)(const sim_chat *c, size_t step, llm_buf *out);
+  void (*put_tail)(const sim_chat *c, llm_buf *out);      /* after the last step */
+  void (*put_error)(const sim_chat *c, llm_buf *out);     /* error_chunk fault */
+  void (*put_malformed)(const sim_chat *c, llm_buf *out); /* malformed_json fault */
+  void (*put_body)(const sim_chat *c, llm_buf *out);      /* the JSON response */
   void (*free_ext)(void *ext);
 } sim_wire;
 

@@ -23,7 +23,7 @@ struct sim_body {
   sim_req *r;
   /* BODY_SSE */
   sim_chat *chat;
-  json_buf out;
+  llm_buf out;
   size_t out_pos, next_step;
   sse_phase phase;
   int fault_done, stalled, finished;
@@ -39,7 +39,7 @@ void sim_body_free(sim_body *b)
   if (!b)
     return;
   sim_chat_free(b->chat);
-  jb_free(&b->out);
+  llm_buf_free(&b->out);
   free(b->data);
   free(b);
 }
@@ -133,7 +133,7 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
       r->fault_close = 1;
       return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    jb_reset(&b->out);
+    llm_buf_reset(&b->out);
     b->out_pos = 0;
     act = sse_produce(b, sim_now_ns(), &wake);
     if (act == PRODUCED)
@@ -167,7 +167,7 @@ struct MHD_Response *sim_body_sse(sim_req *r, sim_chat *chat)
   b->kind = BODY_SSE;
   b->r = r;
   b->chat = chat;
-  jb_init(&b->out);
+  llm_buf_init(&b->out);
   resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, sse_reader, b, NULL);
   if (!resp) {
     sim_body_free(b);
@@ -216,7 +216,7 @@ struct MHD_Response *sim_body_cut(sim_req *r, char *data, size_t len, size_t cut
   b->len = len;
   b->cut = cut < len ? cut : len;
   b->stall_ms = stall_ms;
-  jb_init(&b->out);
+  llm_buf_init(&b->out);
   /* the full length is announced, so the client knows the body was cut */
   resp = MHD_create_response_from_callback(len, 2048, cut_reader, b, NULL);
   if (!resp) {

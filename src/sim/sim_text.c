@@ -177,7 +177,7 @@ static const char *slot(sim_rng *rng, char c, const topics *tp, char *buf, size_
 /* Appends one sentence, words separated by single spaces, no leading
  * space. Template words that are one capital letter are slots; others are
  * literal; a trailing '.' or ',' is kept. */
-static void sentence(sim_buf *out, sim_rng *rng, const topics *tp)
+static void sentence(llm_buf *out, sim_rng *rng, const topics *tp)
 {
   const char *p = pick(rng, templates, COUNT(templates));
   char prev[32] = "";
@@ -208,25 +208,25 @@ static void sentence(sim_buf *out, sim_rng *rng, const topics *tp)
     /* "a" before a vowel is "an" (close enough for this word list). */
     if (strcmp(prev, "a") == 0 && starts_with_vowel(w) && out->len >= 2) {
       out->len -= 1;                 /* drop the space; keep "a" or "A" */
-      sim_buf_puts(out, "n ");
+      llm_buf_puts(out, "n ");
     }
     if (first && w[0] >= 'a' && w[0] <= 'z') {
-      sim_buf_putc(out, (char)(w[0] - 'a' + 'A'));
-      sim_buf_puts(out, w + 1);
+      llm_buf_putc(out, (char)(w[0] - 'a' + 'A'));
+      llm_buf_puts(out, w + 1);
     } else {
-      sim_buf_puts(out, w);
+      llm_buf_puts(out, w);
     }
     if (punct)
-      sim_buf_putc(out, punct);
+      llm_buf_putc(out, punct);
     snprintf(prev, sizeof prev, "%s", punct ? "" : w);
     first = 0;
     p += k;
     if (*p)
-      sim_buf_putc(out, ' ');
+      llm_buf_putc(out, ' ');
   }
 }
 
-void sim_text_generate(sim_buf *out, sim_rng *rng, int tokens, const char *topic,
+void sim_text_generate(llm_buf *out, sim_rng *rng, int tokens, const char *topic,
                        size_t topic_len)
 {
   topics tp;
@@ -236,19 +236,19 @@ void sim_text_generate(sim_buf *out, sim_rng *rng, int tokens, const char *topic
   /* At least one sentence; paragraphs of 3-5 sentences. */
   do {
     if (in_paragraph == paragraph_len) {
-      sim_buf_puts(out, "\n\n");
+      llm_buf_puts(out, "\n\n");
       have += 1;
       in_paragraph = 0;
       paragraph_len = 3 + (int)sim_rng_below(rng, 3);
     } else if (out->len > 0) {
-      sim_buf_putc(out, ' ');
+      llm_buf_putc(out, ' ');
     }
     size_t before = out->len;
     sentence(out, rng, &tp);
     /* Counted with its leading space, as it will be in the text. */
-    size_t from = before > 0 && out->p[before - 1] == ' ' ? before - 1 : before;
-    if (!out->oom)
-      have += (int)sim_token_ends(out->p + from, out->len - from, NULL, 0);
+    size_t from = before > 0 && out->data[before - 1] == ' ' ? before - 1 : before;
+    if (!out->failed)
+      have += (int)sim_token_ends(out->data + from, out->len - from, NULL, 0);
     in_paragraph++;
-  } while (have < tokens && !out->oom);
+  } while (have < tokens && !out->failed);
 }

@@ -382,7 +382,7 @@ static const json_value *resolve(const json_value *schema)
   return schema;
 }
 
-static void put_number_text(json_buf *b, const char *p, size_t n, int integer)
+static void put_number_text(llm_buf *b, const char *p, size_t n, int integer)
 {
   char buf[48];
   double d;
@@ -406,32 +406,32 @@ static int is_number_text(const char *p, size_t n)
 }
 
 static int put_value(facts *f, const char *name, const json_value *schema, int required,
-                     json_buf *b, int depth);
+                     llm_buf *b, int depth);
 
-static int put_object(facts *f, const json_value *schema, int required, json_buf *b, int depth)
+static int put_object(facts *f, const json_value *schema, int required, llm_buf *b, int depth)
 {
   const json_value *props = json_get(schema, "properties"), *req = json_get(schema, "required");
   size_t members = 0, mark = b->len;
-  jb_putc(b, '{');
+  llm_buf_putc(b, '{');
   for (size_t i = 0; props && props->type == JSON_OBJECT && i < props->u.object.n; i++) {
     const json_member *m = &props->u.object.members[i];
     int is_req = 0;
-    json_buf v;
+    llm_buf v;
     for (size_t k = 0; req && req->type == JSON_ARRAY && k < req->u.array.n; k++)
       if (json_is_string(&req->u.array.items[k]) &&
           strcmp(req->u.array.items[k].u.string.ptr, m->key) == 0)
         is_req = 1;
-    jb_init(&v);
+    llm_buf_init(&v);
     if (put_value(f, m->key, &m->value, is_req, &v, depth + 1)) {
       if (members++)
-        jb_putc(b, ',');
+        llm_buf_putc(b, ',');
       json_put_string(b, m->key, m->key_len);
-      jb_putc(b, ':');
-      jb_put(b, v.data, v.len);
+      llm_buf_putc(b, ':');
+      llm_buf_put(b, v.data, v.len);
     }
-    jb_free(&v);
+    llm_buf_free(&v);
   }
-  jb_putc(b, '}');
+  llm_buf_putc(b, '}');
   if (!members && !required) {
     b->len = mark; /* nothing to say: leave it out */
     if (b->data)
@@ -442,7 +442,7 @@ static int put_object(facts *f, const json_value *schema, int required, json_buf
 }
 
 static int put_value(facts *f, const char *name, const json_value *schema, int required,
-                     json_buf *b, int depth)
+                     llm_buf *b, int depth)
 {
   const json_value *en, *def;
   const char *type;
@@ -472,16 +472,16 @@ static int put_value(facts *f, const char *name, const json_value *schema, int r
   if (strcmp(type, "object") == 0)
     return put_object(f, schema, required, b, depth);
   if (strcmp(type, "array") == 0) {
-    json_buf v;
+    llm_buf v;
     int got;
-    jb_init(&v);
+    llm_buf_init(&v);
     got = put_value(f, name, json_get(schema, "items"), 0, &v, depth + 1);
     if (got || required) {
-      jb_putc(b, '[');
-      jb_put(b, v.data, v.len);
-      jb_putc(b, ']');
+      llm_buf_putc(b, '[');
+      llm_buf_put(b, v.data, v.len);
+      llm_buf_putc(b, ']');
     }
-    jb_free(&v);
+    llm_buf_free(&v);
     return got || required;
   }
   if (strcmp(type, "number") == 0 || strcmp(type, "integer") == 0) {
@@ -504,11 +504,11 @@ static int put_value(facts *f, const char *name, const json_value *schema, int r
     words w;
     int all = 1;
     if (found && (ci_equal(s.p, s.n, "true", 4) || ci_equal(s.p, s.n, "yes", 3))) {
-      jb_puts(b, "true");
+      llm_buf_puts(b, "true");
       return 1;
     }
     if (found && (ci_equal(s.p, s.n, "false", 5) || ci_equal(s.p, s.n, "no", 2))) {
-      jb_puts(b, "false");
+      llm_buf_puts(b, "false");
       return 1;
     }
     w.n = 0;
@@ -516,17 +516,17 @@ static int put_value(facts *f, const char *name, const json_value *schema, int r
     for (int i = 0; i < w.n; i++)
       all &= has_word(f, w.w[i], strlen(w.w[i]));
     if (w.n > 0 && all) {
-      jb_puts(b, "true");
+      llm_buf_puts(b, "true");
       return 1;
     }
     if (!required)
       return 0;
-    jb_puts(b, def && def->type == JSON_TRUE ? "true" : "false");
+    llm_buf_puts(b, def && def->type == JSON_TRUE ? "true" : "false");
     return 1;
   }
   if (strcmp(type, "null") == 0) {
     if (required)
-      jb_puts(b, "null");
+      llm_buf_puts(b, "null");
     return required;
   }
   /* a string, or a type we do not know: written as a string */
@@ -552,27 +552,27 @@ static int put_value(facts *f, const char *name, const json_value *schema, int r
   return 1;
 }
 
-void sim_tools_arguments(const sim_tool *t, const char *text, size_t n, sim_buf *out)
+void sim_tools_arguments(const sim_tool *t, const char *text, size_t n, llm_buf *out)
 {
   facts f;
-  json_buf b;
+  llm_buf b;
   find_facts(&f, text ? text : "", text ? n : 0);
-  jb_init(&b);
+  llm_buf_init(&b);
   if (!t->schema || !put_object(&f, resolve(t->schema), 1, &b, 0)) {
-    jb_reset(&b);
-    jb_puts(&b, "{}");
+    llm_buf_reset(&b);
+    llm_buf_puts(&b, "{}");
   }
   if (b.failed)
-    out->oom = 1;
+    out->failed = 1;
   else
-    sim_buf_put(out, b.data, b.len);
-  jb_free(&b);
+    llm_buf_put(out, b.data, b.len);
+  llm_buf_free(&b);
 }
 
 /* ---- answering from results ----------------------------------------------------------------- */
 
 /* Appends s with white space runs collapsed, at most max bytes. */
-static void put_collapsed(sim_buf *out, const char *s, size_t n, size_t max)
+static void put_collapsed(llm_buf *out, const char *s, size_t n, size_t max)
 {
   size_t start = out->len, i = 0;
   int space = 0;
@@ -585,53 +585,53 @@ static void put_collapsed(sim_buf *out, const char *s, size_t n, size_t max)
       continue;
     }
     if (space)
-      sim_buf_putc(out, ' ');
+      llm_buf_putc(out, ' ');
     space = 0;
-    sim_buf_putc(out, c);
+    llm_buf_putc(out, c);
   }
   if (i < n) {
-    while (out->len > start && (out->p[out->len - 1] & 0xc0) == 0x80)
+    while (out->len > start && (out->data[out->len - 1] & 0xc0) == 0x80)
       out->len--; /* drop a cut UTF-8 character */
-    if (out->len > start && (unsigned char)out->p[out->len - 1] >= 0xc0)
+    if (out->len > start && (unsigned char)out->data[out->len - 1] >= 0xc0)
       out->len--;
-    if (!out->oom && out->p)
-      out->p[out->len] = '\0';
-    sim_buf_puts(out, "...");
+    if (!out->failed && out->data)
+      out->data[out->len] = '\0';
+    llm_buf_puts(out, "...");
   }
 }
 
-static void put_scalar(sim_buf *out, const json_value *v)
+static void put_scalar(llm_buf *out, const json_value *v)
 {
-  json_buf b;
+  llm_buf b;
   if (json_is_string(v)) {
     put_collapsed(out, v->u.string.ptr, v->u.string.len, RESULT_TEXT_MAX);
     return;
   }
   if (v->type == JSON_NULL) {
-    sim_buf_puts(out, "none");
+    llm_buf_puts(out, "none");
     return;
   }
-  jb_init(&b);
+  llm_buf_init(&b);
   json_put_value(&b, v);
   if (!b.failed)
     put_collapsed(out, b.data, b.len, RESULT_TEXT_MAX);
-  jb_free(&b);
+  llm_buf_free(&b);
 }
 
-static void put_result(sim_buf *out, const sim_message *m)
+static void put_result(llm_buf *out, const sim_message *m)
 {
   json_doc *doc = NULL;
   json_error err;
   const json_value *v = m->content_len ? json_parse(m->content, m->content_len, &doc, &err) : NULL;
-  sim_buf_puts(out, "According to ");
-  sim_buf_puts(out, m->tool_name && m->tool_name[0] ? m->tool_name : "the tool");
-  sim_buf_puts(out, ", ");
+  llm_buf_puts(out, "According to ");
+  llm_buf_puts(out, m->tool_name && m->tool_name[0] ? m->tool_name : "the tool");
+  llm_buf_puts(out, ", ");
   if (v && v->type == JSON_OBJECT && v->u.object.n > 0) {
     for (size_t i = 0; i < v->u.object.n && i < 8; i++) {
       if (i)
-        sim_buf_puts(out, ", ");
-      sim_buf_put_utf8(out, v->u.object.members[i].key, v->u.object.members[i].key_len);
-      sim_buf_puts(out, " is ");
+        llm_buf_puts(out, ", ");
+      sim_put_utf8(out, v->u.object.members[i].key, v->u.object.members[i].key_len);
+      llm_buf_puts(out, " is ");
       put_scalar(out, &v->u.object.members[i].value);
     }
   } else if (v) {
@@ -640,22 +640,22 @@ static void put_result(sim_buf *out, const sim_message *m)
     size_t start = out->len;
     put_collapsed(out, m->content, m->content_len, RESULT_TEXT_MAX);
     /* copied from a prompt: keep it valid UTF-8 */
-    if (!out->oom && out->p) {
-      sim_buf tmp = {0};
-      sim_buf_put_utf8(&tmp, out->p + start, out->len - start);
+    if (!out->failed && out->data) {
+      llm_buf tmp = {0};
+      sim_put_utf8(&tmp, out->data + start, out->len - start);
       out->len = start;
-      sim_buf_put(out, tmp.p ? tmp.p : "", tmp.len);
-      sim_buf_free(&tmp);
+      llm_buf_put(out, tmp.data ? tmp.data : "", tmp.len);
+      llm_buf_free(&tmp);
     }
   } else {
-    sim_buf_puts(out, "nothing came back");
+    llm_buf_puts(out, "nothing came back");
   }
   json_free(doc);
-  if (out->len && out->p[out->len - 1] != '.')
-    sim_buf_putc(out, '.');
+  if (out->len && out->data[out->len - 1] != '.')
+    llm_buf_putc(out, '.');
 }
 
-int sim_tools_answer(const sim_request *req, sim_buf *out)
+int sim_tools_answer(const sim_request *req, llm_buf *out)
 {
   size_t first = req->nmessages;
   while (first > 0 && req->messages[first - 1].role &&
@@ -665,7 +665,7 @@ int sim_tools_answer(const sim_request *req, sim_buf *out)
     return 0;
   for (size_t i = first; i < req->nmessages; i++) {
     if (i > first)
-      sim_buf_putc(out, ' ');
+      llm_buf_putc(out, ' ');
     put_result(out, &req->messages[i]);
   }
   return 1;

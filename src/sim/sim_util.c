@@ -81,59 +81,7 @@ double sim_unit_of(uint64_t key)
   return (double)(sim_mix64(key) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* ---- buffer -------------------------------------------------------------- */
-
-static int buf_reserve(sim_buf *b, size_t extra)
-{
-  if (b->oom)
-    return 0;
-  if (extra > SIZE_MAX - b->len - 1) {
-    b->oom = 1;
-    return 0;
-  }
-  size_t need = b->len + extra + 1;
-  if (need <= b->cap)
-    return 1;
-  size_t cap = b->cap ? b->cap : 64;
-  while (cap < need)
-    cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  char *p = realloc(b->p, cap);
-  if (!p) {
-    b->oom = 1;
-    return 0;
-  }
-  b->p = p;
-  b->cap = cap;
-  return 1;
-}
-
-void sim_buf_put(sim_buf *b, const char *s, size_t n)
-{
-  if (!buf_reserve(b, n))
-    return;
-  if (n)
-    memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-void sim_buf_puts(sim_buf *b, const char *s)
-{
-  sim_buf_put(b, s, strlen(s));
-}
-
-void sim_buf_putc(sim_buf *b, char c)
-{
-  sim_buf_put(b, &c, 1);
-}
-
-void sim_buf_free(sim_buf *b)
-{
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-  b->oom = 0;
-}
+/* ---- text ---------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid
  * (overlongs, surrogates and code points above U+10FFFF are invalid). */
@@ -161,7 +109,7 @@ static size_t utf8_valid_len(const unsigned char *s, size_t n)
   return len;
 }
 
-void sim_buf_put_utf8(sim_buf *b, const char *s, size_t n)
+void sim_put_utf8(llm_buf *b, const char *s, size_t n)
 {
   const unsigned char *u = (const unsigned char *)s;
   size_t i = 0, start = 0;
@@ -171,10 +119,10 @@ void sim_buf_put_utf8(sim_buf *b, const char *s, size_t n)
       i += k;
       continue;
     }
-    sim_buf_put(b, s + start, i - start);
-    sim_buf_put(b, "\xef\xbf\xbd", 3);
+    llm_buf_put(b, s + start, i - start);
+    llm_buf_put(b, "\xef\xbf\xbd", 3);
     i++;
     start = i;
   }
-  sim_buf_put(b, s + start, i - start);
+  llm_buf_put(b, s + start, i - start);
 }

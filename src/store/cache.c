@@ -106,20 +106,9 @@ int llm_cache_schema_version(const llm_cache *c) { return c->schema; }
 
 char *cache_keep(llm_cache *c, const void *data, size_t len)
 {
-  if (len + 1 > c->bufcap) {
-    size_t cap = c->bufcap ? c->bufcap : 4096;
-    while (cap < len + 1)
-      cap *= 2;
-    char *b = realloc(c->buf, cap);
-    if (!b)
-      return NULL;
-    c->buf = b;
-    c->bufcap = cap;
-  }
-  if (len)
-    memcpy(c->buf, data, len);
-  c->buf[len] = '\0';
-  return c->buf;
+  llm_buf_reset(&c->buf);
+  llm_buf_put(&c->buf, data, len);
+  return c->buf.failed ? NULL : c->buf.data;
 }
 
 /* ---- statements -------------------------------------------------------------------- */
@@ -588,7 +577,7 @@ void llm_cache_close(llm_cache *c)
     free(c->pending[i].ns);
   free(c->pending);
   llm_lru_free(c->lru);
-  free(c->buf);
+  llm_buf_free(&c->buf);
   free(c->path);
   free(c);
 }

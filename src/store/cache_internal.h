@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "cache.h"
 #include "cache_lru.h"
 #include "vecindex.h"
@@ -45,8 +46,7 @@ struct llm_cache {
   llm_lru *lru;
   int64_t max_bytes;
   size_t max_entry_bytes;
-  char *buf;                /* results handed to the caller */
-  size_t bufcap;
+  llm_buf buf;              /* results handed to the caller */
   pending_stats *pending;
   int npending;
   int stats_in_txn;         /* pending counts were written in the open transaction */
@@ -77,7 +77,7 @@ int cache_write_stats(llm_cache *c);
 int cache_before_commit(llm_cache *c, double now);
 int cache_commit(llm_cache *c);
 void cache_rollback(llm_cache *c);
-/* Copies len bytes into c->buf; NULL when out of memory. */
+/* Copies len bytes into c->buf (NUL-terminated); NULL when out of memory. */
 char *cache_keep(llm_cache *c, const void *data, size_t len);
 /* Empties the memory layer when another process cleared the store. */
 void cache_check_generation(llm_cache *c);

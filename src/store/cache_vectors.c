@@ -31,7 +31,7 @@ int llm_cache_embed_get(llm_cache *c, const char *model, int dims,
       return cache_error(c, LLM_CACHE_ENOMEM, "out of memory");
     if (len == 0 || len % sizeof(float) != 0)
       return cache_error(c, LLM_CACHE_ECORRUPT, "an embedding of %zu bytes in %s", len, c->path);
-    *vec = (const float *)(const void *)data; /* c->buf comes from malloc: aligned */
+    *vec = (const float *)(const void *)data; /* c->buf.data comes from malloc: aligned */
     *dim = (int)(len / sizeof(float));
     c->disk_hits++;
     return LLM_CACHE_OK;

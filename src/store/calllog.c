@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fsutil.h"
 #include "sqlite_wal.h"
 
@@ -154,8 +155,7 @@ typedef struct srow {
 typedef struct rowbuf {
   srow *rows;
   size_t n, cap;
-  char *arena;
-  size_t alen, acap;
+  llm_buf arena;      /* the rows' strings, each with its NUL */
 } rowbuf;
 
 static size_t arena_put(rowbuf *b, const char *s)
@@ -164,20 +164,12 @@ static size_t arena_put(rowbuf *b, const char *s)
   if (!s)
     return NO_STR;
   len = strlen(s) + 1;
-  if (b->alen + len > b->acap) {
-    size_t cap = b->acap ? b->acap : 4096;
-    char *na;
-    while (cap < b->alen + len)
-      cap *= 2;
-    na = realloc(b->arena, cap);
-    if (!na)
-      return NO_STR - 1;
-    b->arena = na;
-    b->acap = cap;
+  off = b->arena.len;
+  llm_buf_put(&b->arena, s, len);
+  if (b->arena.failed) {
+    b->arena.failed = 0; /* this row is lost, not every row until the next batch */
+    return NO_STR - 1;
   }
-  off = b->alen;
-  memcpy(b->arena + off, s, len);
-  b->alen += len;
   return off;
 }
 
@@ -186,14 +178,8 @@ static int rowbuf_push(rowbuf *b, const llm_log_row *r)
   const char *strs[NSTR] = {r->tag, r->case_id, r->model, r->provider, r->kind,
                             r->status, r->cache_kind, r->error_kind, r->request_id};
   srow *s;
-  if (b->n == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 64;
-    srow *nr = realloc(b->rows, cap * sizeof *nr);
-    if (!nr)
-      return -1;
-    b->rows = nr;
-    b->cap = cap;
-  }
+  if (llm_grow(&b->rows, &b->cap, b->n + 1, sizeof *b->rows) != 0)
+    return -1;
   s = &b->rows[b->n];
   for (int i = 0; i < NSTR; i++) {
     s->str[i] = arena_put(b, strs[i]);
@@ -219,13 +205,13 @@ static int rowbuf_push(rowbuf *b, const llm_log_row *r)
 static void rowbuf_clear(rowbuf *b)
 {
   b->n = 0;
-  b->alen = 0;
+  llm_buf_reset(&b->arena);
 }
 
 static void rowbuf_free(rowbuf *b)
 {
   free(b->rows);
-  free(b->arena);
+  llm_buf_free(&b->arena);
 }
 
 /* ---- the log ------------------------------------------------------------------------ */
@@ -460,7 +446,7 @@ static void bind_text(sqlite3_stmt *st, int i, const rowbuf *b, size_t off)
   if (off == NO_STR)
     sqlite3_bind_null(st, i);
   else
-    sqlite3_bind_text(st, i, b->arena + off, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i, b->arena.data + off, -1, SQLITE_STATIC);
 }
 
 static void bind_num(sqlite3_stmt *st, int i, double v, int integer)

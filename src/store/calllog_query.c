@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "calllog.h"
+#include "buf.h"
 #include "fsutil.h"
 #include "sqlite_wal.h"
 
@@ -364,14 +365,8 @@ static long group_for(groups *g, const char *key, size_t len)
       return (long)(g->slots[h] - 1);
     h = (h + 1) & (g->nslots - 1);
   }
-  if (g->n == g->cap) {
-    size_t cap = g->cap ? g->cap * 2 : 8;
-    llm_log_group *nl = realloc(g->list, cap * sizeof *nl);
-    if (!nl)
-      return -1;
-    g->list = nl;
-    g->cap = cap;
-  }
+  if (llm_grow(&g->list, &g->cap, g->n + 1, sizeof *g->list) != 0)
+    return -1;
   grp = &g->list[g->n];
   memset(grp, 0, sizeof *grp);
   grp->key = malloc(len + 1);

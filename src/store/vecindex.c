@@ -1,5 +1,7 @@
 #include "vecindex.h"
 
+#include "buf.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,22 +60,16 @@ double llm_vec_normalize(float *v, int dim)
   return norm;
 }
 
+/* Three arrays side by side, grown to the same capacity (llm_grow is
+ * deterministic: the same old capacity and need give the same new one). */
 static int grow(llm_vecindex *ix)
 {
-  size_t cap = ix->cap ? ix->cap * 2 : 256;
-  float *rows = realloc(ix->rows, cap * (size_t)ix->stride * sizeof(float));
-  if (!rows)
+  size_t rows = ix->cap, ids = ix->cap, scopes = ix->cap;
+  if (llm_grow(&ix->rows, &rows, ix->n + 1, (size_t)ix->stride * sizeof(float)) != 0 ||
+      llm_grow(&ix->ids, &ids, ix->n + 1, sizeof *ix->ids) != 0 ||
+      llm_grow(&ix->scopes, &scopes, ix->n + 1, sizeof *ix->scopes) != 0)
     return -1;
-  ix->rows = rows;
-  int64_t *ids = realloc(ix->ids, cap * sizeof *ids);
-  if (!ids)
-    return -1;
-  ix->ids = ids;
-  uint64_t *scopes = realloc(ix->scopes, cap * sizeof *scopes);
-  if (!scopes)
-    return -1;
-  ix->scopes = scopes;
-  ix->cap = cap;
+  ix->cap = scopes;
   return 0;
 }
 

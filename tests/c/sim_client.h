@@ -30,7 +30,7 @@ static char base[128];
 typedef struct resp {
   CURLcode rc;
   long status;
-  json_buf body, hdrs;
+  llm_buf body, hdrs;
   double ttfb_ms, total_ms;
   long new_conns;
   size_t abort_after; /* > 0: fail the write once this many body bytes came */
@@ -39,7 +39,7 @@ typedef struct resp {
 static inline size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
   resp *r = ud;
-  jb_put(&r->body, p, sz * n);
+  llm_buf_put(&r->body, p, sz * n);
   if (r->abort_after && r->body.len >= r->abort_after)
     return 0; /* the client walks away */
   return sz * n;
@@ -48,14 +48,14 @@ static inline size_t on_body(char *p, size_t sz, size_t n, void *ud)
 static inline size_t on_header(char *p, size_t sz, size_t n, void *ud)
 {
   resp *r = ud;
-  jb_put(&r->hdrs, p, sz * n);
+  llm_buf_put(&r->hdrs, p, sz * n);
   return sz * n;
 }
 
 static inline void resp_free(resp *r)
 {
-  jb_free(&r->body);
-  jb_free(&r->hdrs);
+  llm_buf_free(&r->body);
+  llm_buf_free(&r->hdrs);
 }
 
 /* Value of a response header (case-insensitive), or NULL. */
@@ -88,8 +88,8 @@ static inline void request_on(CURL *h, const char *method, const char *path, con
   char url[256];
   curl_off_t t1 = 0, t2 = 0;
   memset(r, 0, sizeof *r - sizeof r->abort_after);
-  jb_init(&r->body);
-  jb_init(&r->hdrs);
+  llm_buf_init(&r->body);
+  llm_buf_init(&r->hdrs);
   snprintf(url, sizeof url, "%s%s", base, path);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -184,7 +184,7 @@ typedef struct events {
   int done; /* saw data: [DONE] */
 } events;
 
-static inline void split_events(const json_buf *b, events *ev)
+static inline void split_events(const llm_buf *b, events *ev)
 {
   const char *p = b->data ? b->data : "";
   memset(ev, 0, sizeof *ev);
@@ -211,7 +211,7 @@ static inline void events_free(events *ev)
 
 /* Joins the content deltas of choice `index`; counts chunks and checks
  * each against the chunk shape. Returns the number of content deltas. */
-static inline int stream_text(events *ev, int index, json_buf *text, const char **finish,
+static inline int stream_text(events *ev, int index, llm_buf *text, const char **finish,
                        int *usage_nulls, parsed *usage_chunk)
 {
   int deltas = 0;
@@ -236,7 +236,7 @@ static inline int stream_text(events *ev, int index, json_buf *text, const char 
     if (ch && (int)num_at(ch, "index") == index) {
       const char *c = str_at(ch, "delta.content");
       if (c && c[0]) {
-        jb_puts(text, c);
+        llm_buf_puts(text, c);
         deltas++;
       }
       if (str_at(ch, "finish_reason")) {

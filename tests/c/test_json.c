@@ -102,14 +102,14 @@ static void test_values(void)
   {
     char *text = strdup("{\"n\":12345678901,\"s\":\"abc\"}");
     const json_value *r2 = json_parse(text, strlen(text), &doc, &err);
-    json_buf out;
+    llm_buf out;
     memset(text, 'x', strlen(text));
     free(text);
     CHECK(r2 && json_int64(json_get(r2, "n"), &i) && i == 12345678901LL);
-    jb_init(&out);
+    llm_buf_init(&out);
     json_put_value(&out, r2);
     CHECK_STR(out.data, "{\"n\":12345678901,\"s\":\"abc\"}");
-    jb_free(&out);
+    llm_buf_free(&out);
     json_free(doc);
   }
   CHECK(json_parse("[1,", 3, &doc, &err) == NULL && doc == NULL);
@@ -121,35 +121,35 @@ static void test_values(void)
 
 static void test_writer(void)
 {
-  json_buf b;
-  jb_init(&b);
+  llm_buf b;
+  llm_buf_init(&b);
   json_put_string(&b, "q\"b\\s\n\x01\xc3\xa9\xff/", 11);
   CHECK_STR(b.data, "\"q\\\"b\\\\s\\n\\u0001\xc3\xa9\\ufffd/\"");
-  jb_reset(&b);
+  llm_buf_reset(&b);
   json_put_double(&b, 0.1);
-  jb_putc(&b, ' ');
+  llm_buf_putc(&b, ' ');
   json_put_double(&b, 1e300);
-  jb_putc(&b, ' ');
+  llm_buf_putc(&b, ' ');
   json_put_double(&b, NAN);
-  jb_putc(&b, ' ');
+  llm_buf_putc(&b, ' ');
   json_put_double(&b, -3);
-  jb_putc(&b, ' ');
+  llm_buf_putc(&b, ' ');
   json_put_float(&b, 0.1f);
-  jb_putc(&b, ' ');
+  llm_buf_putc(&b, ' ');
   json_put_int(&b, INT64_MIN);
   CHECK_STR(b.data, "0.1 1e+300 null -3 0.1 -9223372036854775808");
-  jb_reset(&b);
-  jb_put_base64(&b, "any carnal pleas", 16);
-  jb_putc(&b, ' ');
-  jb_put_base64(&b, "any carnal pleasu", 17);
-  jb_putc(&b, ' ');
-  jb_put_base64(&b, "any carnal pleasur", 18);
+  llm_buf_reset(&b);
+  json_put_base64(&b, "any carnal pleas", 16);
+  llm_buf_putc(&b, ' ');
+  json_put_base64(&b, "any carnal pleasu", 17);
+  llm_buf_putc(&b, ' ');
+  json_put_base64(&b, "any carnal pleasur", 18);
   CHECK_STR(b.data, "YW55IGNhcm5hbCBwbGVhcw== YW55IGNhcm5hbCBwbGVhc3U= YW55IGNhcm5hbCBwbGVhc3Vy");
-  jb_reset(&b);
-  jb_printf(&b, "%s-%d", "a long enough string to pass the small buffer of jb_printf, "
+  llm_buf_reset(&b);
+  llm_buf_printf(&b, "%s-%d", "a long enough string to pass the small buffer of llm_buf_printf, "
                          "which is one hundred and twenty-eight bytes long, so that it has to grow", 7);
   CHECK(b.len > 128 && b.data[b.len - 1] == '7');
-  jb_free(&b);
+  llm_buf_free(&b);
 }
 
 /* ---- fuzz ------------------------------------------------------------------ */
@@ -178,12 +178,12 @@ static void roundtrip_or_reject(const char *s, size_t n, int *accepted)
   json_doc *d1, *d2;
   json_error err;
   const json_value *v1 = json_parse(s, n, &d1, &err), *v2;
-  json_buf a, b;
+  llm_buf a, b;
   if (!v1)
     return;
   (*accepted)++;
-  jb_init(&a);
-  jb_init(&b);
+  llm_buf_init(&a);
+  llm_buf_init(&b);
   json_put_value(&a, v1);
   v2 = json_parse(a.data, a.len, &d2, &err);
   if (!v2) {
@@ -195,8 +195,8 @@ static void roundtrip_or_reject(const char *s, size_t n, int *accepted)
   }
   json_free(d1);
   json_free(d2);
-  jb_free(&a);
-  jb_free(&b);
+  llm_buf_free(&a);
+  llm_buf_free(&b);
 }
 
 static void test_fuzz(void)

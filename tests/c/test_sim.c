@@ -159,7 +159,7 @@ static void test_chat_stream(void)
   for (int v = 0; v < 2; v++) {
     resp r = {0};
     events ev;
-    json_buf text;
+    llm_buf text;
     const char *finish;
     int nulls, deltas;
     parsed usage = {0};
@@ -173,7 +173,7 @@ static void test_chat_stream(void)
     CHECK(ev.done);
     CHECK(ev.n >= 3);
     CHECK(ev.n > 0 && strstr(ev.data[0], "\"role\":\"assistant\"") != NULL);
-    jb_init(&text);
+    llm_buf_init(&text);
     deltas = stream_text(&ev, 0, &text, &finish, &nulls, &usage);
     CHECK_STR(text.data ? text.data : "", want);
     CHECK_STR(finish, "stop");
@@ -194,7 +194,7 @@ static void test_chat_stream(void)
     } else {
       CHECK(strstr(r.body.data, "\"usage\"") == NULL);
     }
-    jb_free(&text);
+    llm_buf_free(&text);
     events_free(&ev);
     resp_free(&r);
   }
@@ -202,21 +202,21 @@ static void test_chat_stream(void)
   {
     resp r = {0};
     events ev;
-    json_buf t0, t1;
+    llm_buf t0, t1;
     const char *f0, *f1;
     request("POST", "/v1/chat/completions",
             chat_body("gpt-4o-mini", "Describe the sea at length.",
                       "\"stream\":true,\"n\":2,\"max_tokens\":3"), NULL, &r);
     split_events(&r.body, &ev);
-    jb_init(&t0);
-    jb_init(&t1);
+    llm_buf_init(&t0);
+    llm_buf_init(&t1);
     CHECK_INT(stream_text(&ev, 0, &t0, &f0, NULL, NULL), 3);
     CHECK_STR(f0, "length");
     CHECK_INT(stream_text(&ev, 1, &t1, &f1, NULL, NULL), 3);
     CHECK_STR(f1, "length");
     CHECK(ev.done);
-    jb_free(&t0);
-    jb_free(&t1);
+    llm_buf_free(&t0);
+    llm_buf_free(&t1);
     events_free(&ev);
     resp_free(&r);
   }
@@ -454,8 +454,8 @@ static void test_body_limit(void)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     {
       resp r = {0};
-      jb_init(&r.body);
-      jb_init(&r.hdrs);
+      llm_buf_init(&r.body);
+      llm_buf_init(&r.hdrs);
       curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
       curl_easy_perform(h);
       curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

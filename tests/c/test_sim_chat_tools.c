@@ -23,7 +23,7 @@ static void test_tool_calls(void)
   resp r = {0};
   parsed p;
   events ev;
-  json_buf args;
+  llm_buf args;
   const char *id = NULL;
   int heads = 0;
   char plain_args[256] = "";
@@ -54,7 +54,7 @@ static void test_tool_calls(void)
                     "[\"celsius\",\"fahrenheit\"]}},\"required\":[\"location\"]}}}]"), NULL, &r);
   split_events(&r.body, &ev);
   CHECK(ev.done);
-  jb_init(&args);
+  llm_buf_init(&args);
   for (size_t i = 0; i < ev.n; i++) {
     parsed e;
     const json_value *tc;
@@ -72,7 +72,7 @@ static void test_tool_calls(void)
         CHECK_STR(str_at(tc, "function.name"), "get_weather");
         CHECK_STR(str_at(tc, "function.arguments"), "");
       } else {
-        jb_puts(&args, str_at(tc, "function.arguments"));
+        llm_buf_puts(&args, str_at(tc, "function.arguments"));
       }
     }
     if (str_at(e.root, "choices.0.finish_reason"))
@@ -82,7 +82,7 @@ static void test_tool_calls(void)
   CHECK_INT(heads, 1);
   CHECK(id != NULL);
   CHECK_STR(args.data, plain_args);
-  jb_free(&args);
+  llm_buf_free(&args);
   events_free(&ev);
   resp_free(&r);
   /* the second turn answers from the result */

@@ -272,13 +272,13 @@ static char *long_prompt(int words, const char *tail)
 {
   static const char *const w[] = {"river", "stone", "lantern", "orchard", "copper", "meadow",
                                   "harbor", "violet", "thunder", "saddle"};
-  json_buf b;
-  jb_init(&b);
-  jb_puts(&b, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"");
+  llm_buf b;
+  llm_buf_init(&b);
+  llm_buf_puts(&b, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"");
   for (int i = 0; i < words; i++)
-    jb_printf(&b, "%s%s", i ? " " : "", w[(i * 7 + i / 10) % 10]);
-  jb_printf(&b, "\"},{\"role\":\"user\",\"content\":\"%s\"}]}", tail);
-  return jb_take(&b, NULL);
+    llm_buf_printf(&b, "%s%s", i ? " " : "", w[(i * 7 + i / 10) % 10]);
+  llm_buf_printf(&b, "\"},{\"role\":\"user\",\"content\":\"%s\"}]}", tail);
+  return llm_buf_take(&b, NULL);
 }
 
 static double cached_of(const char *body, double *prompt)

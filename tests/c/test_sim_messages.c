@@ -19,7 +19,7 @@ typedef struct astream {
 } astream;
 
 /* "event: NAME\ndata: JSON\n\n" frames, in order. */
-static void split_anthropic(const json_buf *b, astream *s)
+static void split_anthropic(const llm_buf *b, astream *s)
 {
   const char *p = b->data ? b->data : "";
   memset(s, 0, sizeof *s);
@@ -148,7 +148,7 @@ static void test_stream(void)
   resp plain = {0}, r = {0};
   parsed pp;
   astream s;
-  json_buf text;
+  llm_buf text;
   const char *body = msg_body("claude-haiku-4-5", "Describe the sea.", NULL);
   post(body, NULL, &plain);
   CHECK(parse(&pp, plain.body.data, plain.body.len) != NULL);
@@ -157,7 +157,7 @@ static void test_stream(void)
   CHECK(header(&r, "content-type") &&
         strncmp(header(&r, "content-type"), "text/event-stream", 17) == 0);
   split_anthropic(&r.body, &s);
-  jb_init(&text);
+  llm_buf_init(&text);
   CHECK(s.n >= 6);
   if (s.n >= 6 && pp.root) {
     parsed start, delta;
@@ -176,7 +176,7 @@ static void test_stream(void)
       CHECK_STR(str_at(e.root, "type"), s.ev[i].name); /* the data says its event */
       if (strcmp(s.ev[i].name, "content_block_delta") == 0) {
         CHECK_STR(str_at(e.root, "delta.type"), "text_delta");
-        jb_puts(&text, str_at(e.root, "delta.text"));
+        llm_buf_puts(&text, str_at(e.root, "delta.text"));
       }
       json_free(e.doc);
     }
@@ -198,7 +198,7 @@ static void test_stream(void)
   }
   if (pp.root)
     json_free(pp.doc);
-  jb_free(&text);
+  llm_buf_free(&text);
   astream_free(&s);
   resp_free(&r);
   resp_free(&plain);
@@ -211,7 +211,7 @@ static void test_tools(void)
   resp r = {0};
   parsed p;
   astream s;
-  json_buf args;
+  llm_buf args;
   /* Claude under auto: a sentence, then the call */
   post(msg_body("claude-sonnet-4-5", "What's the weather in Paris?", WEATHER_TOOL), NULL, &r);
   CHECK_INT(r.status, 200);
@@ -232,7 +232,7 @@ static void test_tools(void)
                 "\"get_weather\",\"input_schema\":{\"type\":\"object\",\"properties\":"
                 "{\"location\":{\"type\":\"string\"}}}}]"), NULL, &r);
   split_anthropic(&r.body, &s);
-  jb_init(&args);
+  llm_buf_init(&args);
   for (size_t i = 0; i < s.n; i++) {
     parsed e;
     if (!parse(&e, s.ev[i].data, strlen(s.ev[i].data)))
@@ -244,14 +244,14 @@ static void test_tools(void)
     }
     if (strcmp(s.ev[i].name, "content_block_delta") == 0) {
       CHECK_STR(str_at(e.root, "delta.type"), "input_json_delta");
-      jb_puts(&args, str_at(e.root, "delta.partial_json"));
+      llm_buf_puts(&args, str_at(e.root, "delta.partial_json"));
     }
     if (strcmp(s.ev[i].name, "message_delta") == 0)
       CHECK_STR(str_at(e.root, "delta.stop_reason"), "tool_use");
     json_free(e.doc);
   }
   CHECK_STR(args.data, "{\"location\":\"Paris\"}");
-  jb_free(&args);
+  llm_buf_free(&args);
   astream_free(&s);
   resp_free(&r);
   /* a call without arguments: input {} then one partial_json "" */
@@ -561,25 +561,25 @@ static void test_rate_limits_and_ids(void)
 static char *cached_body(const char *model, int words, const char *ttl, const char *question,
                          int nblocks)
 {
-  json_buf b;
-  jb_init(&b);
-  jb_printf(&b, "{\"model\":\"%s\",\"max_tokens\":50,\"system\":[{\"type\":\"text\",\"text\":\"",
+  llm_buf b;
+  llm_buf_init(&b);
+  llm_buf_printf(&b, "{\"model\":\"%s\",\"max_tokens\":50,\"system\":[{\"type\":\"text\",\"text\":\"",
             model);
   for (int i = 0; i < words; i++)
-    jb_printf(&b, "rule%d applies to case%d. ", i, i * 7);
-  jb_puts(&b, "\"");
+    llm_buf_printf(&b, "rule%d applies to case%d. ", i, i * 7);
+  llm_buf_puts(&b, "\"");
   if (!nblocks) {
-    jb_puts(&b, ",\"cache_control\":{\"type\":\"ephemeral\"");
+    llm_buf_puts(&b, ",\"cache_control\":{\"type\":\"ephemeral\"");
     if (ttl)
-      jb_printf(&b, ",\"ttl\":\"%s\"", ttl);
-    jb_putc(&b, '}');
+      llm_buf_printf(&b, ",\"ttl\":\"%s\"", ttl);
+    llm_buf_putc(&b, '}');
   }
-  jb_puts(&b, "}],\"messages\":[{\"role\":\"user\",\"content\":[");
+  llm_buf_puts(&b, "}],\"messages\":[{\"role\":\"user\",\"content\":[");
   for (int i = 0; i < nblocks; i++)
-    jb_printf(&b, "{\"type\":\"text\",\"text\":\"note %d. \"},", i);
-  jb_printf(&b, "{\"type\":\"text\",\"text\":\"%s\"%s}]}]}", question,
+    llm_buf_printf(&b, "{\"type\":\"text\",\"text\":\"note %d. \"},", i);
+  llm_buf_printf(&b, "{\"type\":\"text\",\"text\":\"%s\"%s}]}]}", question,
             nblocks ? ",\"cache_control\":{\"type\":\"ephemeral\"}" : "");
-  return jb_take(&b, NULL);
+  return llm_buf_take(&b, NULL);
 }
 
 static void usage_of(const char *body, int u[5])

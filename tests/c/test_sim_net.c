@@ -52,7 +52,7 @@ static void test_prefill_and_names(void)
 {
   sim_config c;
   sim_profile *p;
-  json_buf body;
+  llm_buf body;
   resp r = {0};
   parsed pj;
   double planned1, planned2, prompt = 0, cached = 0;
@@ -61,13 +61,13 @@ static void test_prefill_and_names(void)
   p->prefill_ms_per_1k = 100;
   sim_server_configure(srv, &c);
   sim_server_reset(srv);
-  jb_init(&body);
-  jb_puts(&body, "{\"model\":\"sim/Prefill-Model-2025\",\"stream\":true,"
+  llm_buf_init(&body);
+  llm_buf_puts(&body, "{\"model\":\"sim/Prefill-Model-2025\",\"stream\":true,"
                  "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
                  "\"content\":\"");
   for (int i = 0; i < 2500; i++)
-    jb_puts(&body, i % 2 ? "lantern " : "orchard ");
-  jb_puts(&body, "\"}]}");
+    llm_buf_puts(&body, i % 2 ? "lantern " : "orchard ");
+  llm_buf_puts(&body, "\"}]}");
   for (int round = 0; round < 2; round++) {
     events ev;
     request("POST", "/v1/chat/completions", body.data, NULL, &r);
@@ -91,7 +91,7 @@ static void test_prefill_and_names(void)
     events_free(&ev);
     resp_free(&r);
   }
-  jb_free(&body);
+  llm_buf_free(&body);
   sim_config_free(&c);
   base_config(&c);
   sim_server_configure(srv, &c);
@@ -257,8 +257,8 @@ static void test_stop_in_flight(void)
   snprintf(url, sizeof url, "%s/v1/chat/completions", base);
   for (int i = 0; i < 3; i++) {
     memset(&r[i], 0, sizeof r[i]);
-    jb_init(&r[i].body);
-    jb_init(&r[i].hdrs);
+    llm_buf_init(&r[i].body);
+    llm_buf_init(&r[i].hdrs);
     e[i] = curl_easy_init();
     curl_easy_setopt(e[i], CURLOPT_URL, url);
     curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, sl);

@@ -54,27 +54,27 @@ static void check_number(double x)
 
 static void check_string(const char *s, size_t len)
 {
-  canon_buf b = {0};
+  llm_buf b = LLM_BUF_INIT;
   char *scrubbed = NULL;
   size_t slen;
   canon_put_string(&b, s, len);
   if (b.failed)
     return;
-  if (b.len < 2 || b.p[0] != '"' || b.p[b.len - 1] != '"')
+  if (b.len < 2 || b.data[0] != '"' || b.data[b.len - 1] != '"')
     die("a string literal without its quotes");
   for (size_t i = 0; i < b.len; i++)
-    if ((unsigned char)b.p[i] < 0x20 || b.p[i] == 0x7f)
+    if ((unsigned char)b.data[i] < 0x20 || b.data[i] == 0x7f)
       die("a raw control byte in a string literal");
   if (json_utf8_scrub(s, len, &scrubbed, &slen) == 0) { /* UTF-8: must read back */
     json_doc *doc;
-    const json_value *v = json_parse(b.p, b.len, &doc, NULL);
+    const json_value *v = json_parse(b.data, b.len, &doc, NULL);
     if (!v || v->type != JSON_STRING || v->u.string.len != len ||
         memcmp(v->u.string.ptr, s, len) != 0)
       die("a string literal does not read back as the string");
     json_free(doc);
   }
   free(scrubbed);
-  canon_buf_free(&b);
+  llm_buf_free(&b);
 }
 
 typedef struct key {

@@ -14,12 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   json_doc *d1, *d2;
   json_error err;
-  json_buf a, b;
+  llm_buf a, b;
   const json_value *v = json_parse((const char *)data, size, &d1, &err), *w;
   if (!v)
     return 0;
-  jb_init(&a);
-  jb_init(&b);
+  llm_buf_init(&a);
+  llm_buf_init(&b);
   json_put_value(&a, v);
   w = json_parse(a.data, a.len, &d2, &err);
   if (!w)
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     abort();
   json_free(d1);
   json_free(d2);
-  jb_free(&a);
-  jb_free(&b);
+  llm_buf_free(&a);
+  llm_buf_free(&b);
   return 0;
 }

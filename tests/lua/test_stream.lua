@@ -162,9 +162,11 @@ T.test("a stalled stream is aborted; a slow healthy one is not", function()
 end)
 
 T.test("a stream that stalls right after its headers is aborted too", function()
-  -- headers, then not one byte: the stall watch must already run
+  -- headers, then not one byte: the stall watch must already run (the
+  -- header deadline is longer, so a loaded machine's slow headers cannot
+  -- end it first)
   local srv = mock.start(script(table.concat({ sse_head(), "stall" }, "\n")))
-  local m = model_for(srv, { stall_timeout = 0.3, timeout = 0.3, max_retries = 0 })
+  local m = model_for(srv, { stall_timeout = 0.3, timeout = 2, max_retries = 0 })
   local t0 = llm.now()
   local r, err = llm.with_timeout(5, function() return m:stream("a", { on_delta = function() end }) end)
   T.eq(r, nil)
