@@ -18,6 +18,7 @@
 #include "fsutil.h"
 #include "http.h"
 #include "lmod_protect.h"
+#include "lmod_util.h"
 #include "modules.h"
 
 /* Lua's memory, counted by limited_alloc: the limit of --max-memory. */
@@ -89,7 +90,9 @@ static int find_dir(char *out, size_t n, const char *env, const char *rel,
   return w > 0 && (size_t)w < sizeof cand && access(cand, R_OK) == 0 ? 0 : -1;
 }
 
-/* ---- the Lua side of the host: _llm.host -------------------------------------- */
+/* ---- the Lua side of the host: _llm.host --------------------------------------
+ * isatty(name), xdg_dir(kind, create) -> path | nil, err, mkdir_p(path) ->
+ * true | nil, err; failures are llm.error tables of kind "io". */
 
 static llm_host *host_of(lua_State *L)
 {
@@ -114,11 +117,8 @@ static int h_xdg_dir(lua_State *L)
   char path[PATH_MAX];
   int kind = luaL_checkoption(L, 1, NULL, kinds);
   int create = lua_toboolean(L, 2);
-  if (llm_xdg_dir(kinds[kind], create, path, sizeof path) != 0) {
-    luaL_pushfail(L);
-    lua_pushfstring(L, "cannot use the %s directory %s", kinds[kind], path);
-    return 2;
-  }
+  if (llm_xdg_dir(kinds[kind], create, path, sizeof path) != 0)
+    return llm_fail(L, "io", NULL, "cannot use the %s directory %s", kinds[kind], path);
   lua_pushstring(L, path);
   return 1;
 }
@@ -127,7 +127,7 @@ static int h_mkdir_p(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
   if (llm_mkdir_p(path, 0700) != 0)
-    return luaL_fileresult(L, 0, path);
+    return llm_fail(L, "io", NULL, "%s: %s", path, strerror(errno));
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -1,9 +1,9 @@
 /* _llm.cache: the cache store (src/store/cache.h) for Lua.
  *
  *   cache.open{path=, memory_bytes=, max_bytes=, max_entry_bytes=,
- *              busy_timeout_ms=, readonly=} -> store | nil, message, status
+ *              busy_timeout_ms=, readonly=} -> store | nil, err
  *   cache.sha256(s) -> 32 raw bytes      cache.hex(s) -> lower-case hex
- *   cache.default_path() -> path | nil, message
+ *   cache.default_path() -> path | nil, err
  *   cache.kernel() -> the vector kernel in use ("avx2+fma" | "portable")
  *
  *   store:get(ns, key) -> value, created, expires, from_memory | nil (miss)
@@ -24,15 +24,20 @@
  *   store:path(), store:readonly() -> bool [, why], store:schema(), store:close()
  *
  * Runtime failures (I/O, a full disk, a read-only file, corruption)
- * return nil, message, status name; bad arguments raise. Times are the
- * wall clock, in epoch seconds. */
+ * return nil, err: an llm.error of kind "cache" whose status names the
+ * failure ("io", "busy", "readonly", "full", "corrupt", "newer_schema"...;
+ * lmod_util.h); bad arguments raise. Times are the wall clock, in epoch
+ * seconds. */
+#include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "digest.h"
+#include "lmod_util.h"
 #include "store/cache.h"
 #include "store/vecindex.h"
 
@@ -57,13 +62,10 @@ static llm_cache *check_open(lua_State *L)
   return s->c;
 }
 
-/* nil, message, status name */
+/* nil, err {kind = "cache", status = the failure's name, message} */
 static int fail(lua_State *L, llm_cache *c, int status)
 {
-  lua_pushnil(L);
-  lua_pushstring(L, llm_cache_errmsg(c));
-  lua_pushstring(L, llm_cache_status_name(status));
-  return 3;
+  return llm_fail(L, "cache", llm_cache_status_name(status), "%s", llm_cache_errmsg(c));
 }
 
 static const uint8_t *check_key(lua_State *L, int idx)
@@ -108,51 +110,26 @@ static void push_vector(lua_State *L, const float *v, int dim)
 
 /* ---- module functions ------------------------------------------------------------------ */
 
-static lua_Integer opt_int_field(lua_State *L, int idx, const char *name, lua_Integer def)
-{
-  lua_Integer v;
-  lua_getfield(L, idx, name);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return def;
-  }
-  if (!lua_isinteger(L, -1) && !(lua_isnumber(L, -1) && lua_tonumber(L, -1) == floor(lua_tonumber(L, -1))))
-    luaL_error(L, "cache option '%s' must be an integer", name);
-  v = (lua_Integer)lua_tonumber(L, -1);
-  lua_pop(L, 1);
-  if (v < 0)
-    luaL_error(L, "cache option '%s' must be >= 0", name);
-  return v;
-}
-
 static int l_open(lua_State *L)
 {
+  llm_opts o;
   llm_cache_config cfg = {0};
   store *s;
   int status;
   char err[600];
   luaL_checktype(L, 1, LUA_TTABLE);
-  lua_getfield(L, 1, "path");
-  cfg.path = luaL_optstring(L, -1, NULL); /* kept alive by the table at index 1 */
-  lua_pop(L, 1);
-  cfg.memory_bytes = (size_t)opt_int_field(L, 1, "memory_bytes", 0);
-  cfg.max_bytes = (int64_t)opt_int_field(L, 1, "max_bytes", 0);
-  cfg.max_entry_bytes = (size_t)opt_int_field(L, 1, "max_entry_bytes", 0);
-  cfg.busy_timeout_ms = (int)opt_int_field(L, 1, "busy_timeout_ms", 0);
-  cfg.schema_limit = (int)opt_int_field(L, 1, "schema_limit", 0);
-  lua_getfield(L, 1, "readonly");
-  cfg.readonly = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  s = lua_newuserdatauv(L, sizeof *s, 0);
-  s->c = NULL;
-  luaL_setmetatable(L, STORE_MT);
+  o = llm_opts_at(L, 1, "cache.open");
+  cfg.path = llm_opt_string(&o, "path", NULL, NULL);
+  cfg.memory_bytes = (size_t)llm_opt_integer(&o, "memory_bytes", 0, 0, LUA_MAXINTEGER);
+  cfg.max_bytes = (int64_t)llm_opt_integer(&o, "max_bytes", 0, 0, LUA_MAXINTEGER);
+  cfg.max_entry_bytes = (size_t)llm_opt_integer(&o, "max_entry_bytes", 0, 0, LUA_MAXINTEGER);
+  cfg.busy_timeout_ms = (int)llm_opt_integer(&o, "busy_timeout_ms", 0, 0, INT_MAX);
+  cfg.schema_limit = (int)llm_opt_integer(&o, "schema_limit", 0, 0, INT_MAX);
+  cfg.readonly = llm_opt_boolean(&o, "readonly", 0);
+  s = llm_new_object(L, sizeof *s, STORE_MT);
   s->c = llm_cache_open(&cfg, &status, err, sizeof err);
-  if (!s->c) {
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    lua_pushstring(L, llm_cache_status_name(status));
-    return 3;
-  }
+  if (!s->c)
+    return llm_fail(L, "cache", llm_cache_status_name(status), "%s", err);
   return 1;
 }
 
@@ -181,7 +158,7 @@ static int l_default_path(lua_State *L)
 {
   char path[4096];
   if (llm_cache_default_path(path, sizeof path, 0) != 0)
-    return luaL_fileresult(L, 0, "the cache directory");
+    return llm_fail(L, "cache", "io", "the cache directory: %s", strerror(errno));
   lua_pushstring(L, path);
   return 1;
 }
@@ -292,20 +269,11 @@ static int push_ns_stats(void *ud, const llm_cache_ns_stats *s)
   lua_createtable(L, 0, LLM_CC_COUNT + 4);
   lua_pushstring(L, s->ns);
   lua_setfield(L, -2, "namespace");
-  for (int i = 0; i < LLM_CC_COUNT; i++) {
-    double v = s->counts.v[i];
-    if (v == floor(v) && fabs(v) < 9e15)
-      lua_pushinteger(L, (lua_Integer)v);
-    else
-      lua_pushnumber(L, v);
-    lua_setfield(L, -2, llm_cache_counter_name(i));
-  }
-  lua_pushinteger(L, s->entries);
-  lua_setfield(L, -2, "entries");
-  lua_pushinteger(L, s->bytes);
-  lua_setfield(L, -2, "bytes");
-  lua_pushinteger(L, s->vectors);
-  lua_setfield(L, -2, "vectors");
+  for (int i = 0; i < LLM_CC_COUNT; i++)
+    llm_set_count(L, llm_cache_counter_name(i), s->counts.v[i]);
+  llm_set_integer(L, "entries", s->entries);
+  llm_set_integer(L, "bytes", s->bytes);
+  llm_set_integer(L, "vectors", s->vectors);
   lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
   return 0;
 }
@@ -322,12 +290,6 @@ static int s_stats(lua_State *L)
   return 1;
 }
 
-static void set_int(lua_State *L, const char *name, int64_t v)
-{
-  lua_pushinteger(L, (lua_Integer)v);
-  lua_setfield(L, -2, name);
-}
-
 static int s_info(lua_State *L)
 {
   llm_cache *c = check_open(L);
@@ -336,18 +298,18 @@ static int s_info(lua_State *L)
   if (status != LLM_CACHE_OK)
     return fail(L, c, status);
   lua_createtable(L, 0, 12);
-  set_int(L, "bytes", info.bytes);
-  set_int(L, "entries", info.entries);
-  set_int(L, "embeddings", info.embeddings);
-  set_int(L, "vectors", info.vectors);
-  set_int(L, "audits", info.audits);
-  set_int(L, "memory_bytes", (int64_t)info.memory_bytes);
-  set_int(L, "memory_entries", (int64_t)info.memory_entries);
-  set_int(L, "memory_budget", (int64_t)info.memory_budget);
-  set_int(L, "memory_hits", info.memory_hits);
-  set_int(L, "disk_hits", info.disk_hits);
-  set_int(L, "misses", info.misses);
-  set_int(L, "schema", llm_cache_schema_version(c));
+  llm_set_integer(L, "bytes", info.bytes);
+  llm_set_integer(L, "entries", info.entries);
+  llm_set_integer(L, "embeddings", info.embeddings);
+  llm_set_integer(L, "vectors", info.vectors);
+  llm_set_integer(L, "audits", info.audits);
+  llm_set_integer(L, "memory_bytes", (lua_Integer)info.memory_bytes);
+  llm_set_integer(L, "memory_entries", (lua_Integer)info.memory_entries);
+  llm_set_integer(L, "memory_budget", (lua_Integer)info.memory_budget);
+  llm_set_integer(L, "memory_hits", info.memory_hits);
+  llm_set_integer(L, "disk_hits", info.disk_hits);
+  llm_set_integer(L, "misses", info.misses);
+  llm_set_integer(L, "schema", llm_cache_schema_version(c));
   return 1;
 }
 
@@ -512,14 +474,11 @@ static int s_audit_table(lua_State *L)
   lua_createtable(L, (int)n, 0);
   for (lua_Integer i = 0; i < n; i++) {
     lua_createtable(L, 0, 4);
-    lua_pushnumber(L, rows[i].threshold);
+    lua_pushnumber(L, rows[i].threshold); /* as given, even math.huge */
     lua_setfield(L, -2, "threshold");
-    set_int(L, "samples", rows[i].samples);
-    set_int(L, "differed", rows[i].differed);
-    if (!isnan(rows[i].false_hit_rate)) {
-      lua_pushnumber(L, rows[i].false_hit_rate);
-      lua_setfield(L, -2, "false_hit_rate");
-    }
+    llm_set_integer(L, "samples", rows[i].samples);
+    llm_set_integer(L, "differed", rows[i].differed);
+    llm_set_number(L, "false_hit_rate", rows[i].false_hit_rate);
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
@@ -614,11 +573,7 @@ static const luaL_Reg funcs[] = {
 
 int luaopen__llm_cache(lua_State *L)
 {
-  luaL_newmetatable(L, STORE_MT);
-  luaL_setfuncs(L, store_metamethods, 0);
-  luaL_newlib(L, store_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  llm_class_register(L, STORE_MT, store_metamethods, store_methods, NULL);
   luaL_newlib(L, funcs);
   lua_pushinteger(L, LLM_CACHE_SCHEMA_VERSION);
   lua_setfield(L, -2, "SCHEMA_VERSION");

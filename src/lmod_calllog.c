@@ -2,33 +2,39 @@
  *
  *   calllog.open(path [, {batch_rows=, batch_ms=}]) -> log | nil, err
  *     log:set_run{run_id=, script=, version=, started_at=, simulated=}
- *     log:append(tag, case, model, provider, kind, simulated, started_at,
- *                latency_ms, ttft_ms, prompt, completion, cached, creation,
- *                input, cost, cache_kind, status, retries, error_kind,
- *                http_status, request_id)
- *       -> nothing, or a message the first time a write failed since
- *          the last one was reported
+ *     log:append{tag=, case=, model=, provider=, kind=, simulated=,
+ *                started_at=, latency_ms=, ttft_ms=, prompt_tokens=,
+ *                completion_tokens=, cached_tokens=, cache_creation_tokens=,
+ *                input_tokens=, cost=, cache_kind=, status=, retries=,
+ *                error_kind=, http_status=, request_id=}
+ *       (the fields reader:calls gives back; missing ones are stored as NULL)
+ *       -> nothing, or an err the first time a write failed since the
+ *          last one was reported
  *     log:flush() -> true | nil, err     log:dropped()     log:close()
  *   calllog.new_run_id() -> "20261115-142233-3fa9c1"
- *   calllog.reader(path) -> reader | nil, err, missing
- *     reader:find_run([prefix]) -> id | nil, "none" | "ambiguous"
+ *   calllog.reader(path) -> reader | nil, err (err.status "missing": no log yet)
+ *     reader:find_run([prefix]) -> id | nil, err (err.status "none" | "ambiguous")
  *     reader:runs(limit) -> {{run_id=, script=, started_at=, calls=, ...}}
  *     reader:calls(run_id | nil, limit) -> {{run_id=, tag=, model=, ...}}
  *     reader:collect(run_id, "tag" | "model" | "none")
  *       -> {{key=, simulated=, collector=}} in order of first appearance
  *     reader:close()
- *   calllog.schema: the schema version this build writes */
+ *   calllog.schema: the schema version this build writes
+ * Runtime failures are llm.error tables of kind "log" (lmod_util.h). */
 #include <lauxlib.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
-#include "lmod_class.h"
 #include "lmod_metrics.h"
+#include "lmod_util.h"
 #include "modules.h"
 #include "store/calllog.h"
 
 #define LOG_MT "llm.calllog"
 #define READER_MT "llm.calllog.reader"
+#define CURSOR_MT "llm.calllog.cursor" /* frees a listing's cursor if an error cuts it short */
+#define GROUPS_MT "llm.calllog.groups" /* frees collected groups likewise */
 
 typedef struct { llm_calllog *log; } log_ud;
 typedef struct { sqlite3 *db; } reader_ud;
@@ -46,102 +52,101 @@ static llm_calllog *check_log(lua_State *L)
 static int l_open(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
-  llm_calllog_opts o = {0};
+  llm_opts o = llm_opts_at(L, 2, "calllog.open");
+  llm_calllog_opts co = {0};
   char err[512];
   log_ud *u;
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getfield(L, 2, "batch_rows");
-    o.batch_rows = (size_t)luaL_optinteger(L, -1, 0);
-    lua_getfield(L, 2, "batch_ms");
-    o.batch_ms = (int)luaL_optinteger(L, -1, 0);
-    lua_pop(L, 2);
-  }
-  u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->log = NULL;
-  luaL_setmetatable(L, LOG_MT);
-  u->log = llm_calllog_open(path, &o, err, sizeof err);
-  if (!u->log) {
-    luaL_pushfail(L);
-    lua_pushstring(L, err);
-    return 2;
-  }
+  co.batch_rows = (size_t)llm_opt_integer(&o, "batch_rows", 0, 0, 1 << 20);
+  co.batch_ms = (int)llm_opt_integer(&o, "batch_ms", 0, 0, 3600 * 1000);
+  u = llm_new_object(L, sizeof *u, LOG_MT);
+  u->log = llm_calllog_open(path, &co, err, sizeof err);
+  if (!u->log)
+    return llm_fail(L, "log", "io", "%s", err);
   return 1;
-}
-
-/* A string field of the table at t, or NULL. Only a real string is
- * taken: lua_tostring would convert a number in its stack slot, and that
- * converted string would not survive the pop. */
-static const char *field_str(lua_State *L, int t, const char *k)
-{
-  const char *s = NULL;
-  if (lua_getfield(L, t, k) == LUA_TSTRING)
-    s = lua_tostring(L, -1);
-  lua_pop(L, 1); /* the table keeps the string alive */
-  return s;
 }
 
 static int g_set_run(lua_State *L)
 {
   llm_calllog *log = check_log(L);
+  llm_opts o;
   llm_run_info run;
   luaL_checktype(L, 2, LUA_TTABLE);
-  run.run_id = field_str(L, 2, "run_id");
-  run.script = field_str(L, 2, "script");
-  run.version = field_str(L, 2, "version");
-  lua_getfield(L, 2, "started_at");
-  run.started_at = luaL_optnumber(L, -1, 0);
-  lua_getfield(L, 2, "simulated");
-  run.simulated = lua_toboolean(L, -1);
-  lua_pop(L, 2);
+  o = llm_opts_at(L, 2, "log:set_run");
+  run.run_id = llm_opt_string(&o, "run_id", NULL, NULL);
+  run.script = llm_opt_string(&o, "script", NULL, NULL);
+  run.version = llm_opt_string(&o, "version", NULL, NULL);
+  run.started_at = llm_opt_number(&o, "started_at", 0, 0, HUGE_VAL);
+  run.simulated = llm_opt_boolean(&o, "simulated", 0);
   luaL_argcheck(L, run.run_id != NULL, 2, "run_id expected");
   llm_calllog_set_run(log, &run);
   return 0;
 }
 
-static const char *opt_str(lua_State *L, int i)
+/* A number field, or NaN (stored as NULL) when it is not a number. */
+static double num_field(lua_State *L, const char *k)
 {
-  return lua_type(L, i) == LUA_TNIL || lua_type(L, i) == LUA_TNONE ? NULL : luaL_tolstring(L, i, NULL);
+  double v = lua_getfield(L, 2, k) == LUA_TNUMBER ? lua_tonumber(L, -1) : NAN;
+  lua_pop(L, 1);
+  return v;
 }
 
-static double opt_num(lua_State *L, int i)
+/* A string field, or NULL; any other value is stored as its text, which
+ * stays alive on the stack until append returns (hence no pop here). */
+static const char *str_field(lua_State *L, const char *k)
 {
-  return lua_type(L, i) == LUA_TNUMBER ? lua_tonumber(L, i) : NAN;
+  int t = lua_getfield(L, 2, k);
+  if (t == LUA_TNIL)
+    return NULL;
+  return t == LUA_TSTRING ? lua_tostring(L, -1) : luaL_tolstring(L, -1, NULL);
 }
 
-/* Hot path: positional arguments, copied into the C buffer. */
+static int int_field(lua_State *L, const char *k)
+{
+  lua_Integer v = 0;
+  if (lua_getfield(L, 2, k) == LUA_TNUMBER)
+    v = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v < INT_MIN || v > INT_MAX ? 0 : (int)v;
+}
+
+/* Hot path, once per call: the row table's fields copied into the C
+ * buffer; the writer thread commits them later. */
 static int g_append(lua_State *L)
 {
   llm_calllog *log = check_log(L);
   llm_log_row r;
   char err[512];
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checkstack(L, 12, "call log row");
   memset(&r, 0, sizeof r);
-  r.tag = opt_str(L, 2);
-  r.case_id = opt_str(L, 3);
-  r.model = opt_str(L, 4);
-  r.provider = opt_str(L, 5);
-  r.kind = opt_str(L, 6);
-  r.simulated = lua_toboolean(L, 7);
-  r.started_at = opt_num(L, 8);
-  r.latency_ms = opt_num(L, 9);
-  r.ttft_ms = opt_num(L, 10);
-  r.prompt_tokens = opt_num(L, 11);
-  r.completion_tokens = opt_num(L, 12);
-  r.cached_tokens = opt_num(L, 13);
-  r.cache_creation_tokens = opt_num(L, 14);
-  r.input_tokens = opt_num(L, 15);
-  r.cost = opt_num(L, 16);
-  r.cache_kind = opt_str(L, 17);
-  r.status = opt_str(L, 18);
-  r.retries = (int)luaL_optinteger(L, 19, 0);
-  r.error_kind = opt_str(L, 20);
-  r.http_status = (int)luaL_optinteger(L, 21, 0);
-  r.request_id = opt_str(L, 22);
+  r.tag = str_field(L, "tag");
+  r.case_id = str_field(L, "case");
+  r.model = str_field(L, "model");
+  r.provider = str_field(L, "provider");
+  r.kind = str_field(L, "kind");
+  r.cache_kind = str_field(L, "cache_kind");
+  r.status = str_field(L, "status");
+  r.error_kind = str_field(L, "error_kind");
+  r.request_id = str_field(L, "request_id");
+  lua_getfield(L, 2, "simulated");
+  r.simulated = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  r.started_at = num_field(L, "started_at");
+  r.latency_ms = num_field(L, "latency_ms");
+  r.ttft_ms = num_field(L, "ttft_ms");
+  r.prompt_tokens = num_field(L, "prompt_tokens");
+  r.completion_tokens = num_field(L, "completion_tokens");
+  r.cached_tokens = num_field(L, "cached_tokens");
+  r.cache_creation_tokens = num_field(L, "cache_creation_tokens");
+  r.input_tokens = num_field(L, "input_tokens");
+  r.cost = num_field(L, "cost");
+  r.retries = int_field(L, "retries");
+  r.http_status = int_field(L, "http_status");
   if (!r.status)
     r.status = "ok";
   llm_calllog_append(log, &r);
   if (llm_calllog_take_error(log, err, sizeof err)) {
-    lua_pushstring(L, err);
+    llm_push_error(L, "log", "io", "%s", err);
     return 1;
   }
   return 0;
@@ -150,11 +155,8 @@ static int g_append(lua_State *L)
 static int g_flush(lua_State *L)
 {
   char err[512];
-  if (llm_calllog_flush(check_log(L), err, sizeof err) != 0) {
-    luaL_pushfail(L);
-    lua_pushstring(L, err);
-    return 2;
-  }
+  if (llm_calllog_flush(check_log(L), err, sizeof err) != 0)
+    return llm_fail(L, "log", "io", "%s", err);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -203,16 +205,10 @@ static int l_reader(lua_State *L)
   const char *path = luaL_checkstring(L, 1);
   char err[512];
   int missing = 0;
-  reader_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->db = NULL;
-  luaL_setmetatable(L, READER_MT);
+  reader_ud *u = llm_new_object(L, sizeof *u, READER_MT);
   u->db = llm_calllog_open_reader(path, &missing, err, sizeof err);
-  if (!u->db) {
-    luaL_pushfail(L);
-    lua_pushstring(L, err);
-    lua_pushboolean(L, missing);
-    return 3;
-  }
+  if (!u->db)
+    return llm_fail(L, "log", missing ? "missing" : "io", "%s", err);
   return 1;
 }
 
@@ -228,28 +224,11 @@ static int r_find_run(lua_State *L)
   }
   if (rc == -1)
     return luaL_error(L, "%s", err);
-  luaL_pushfail(L);
-  lua_pushstring(L, rc == -2 ? "ambiguous" : "none");
-  return 2;
-}
-
-static void set_str(lua_State *L, const char *k, const char *v)
-{
-  if (v) {
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-  }
-}
-
-static void set_num(lua_State *L, const char *k, double v)
-{
-  if (isfinite(v)) {
-    if (v == floor(v) && fabs(v) < 9e15)
-      lua_pushinteger(L, (lua_Integer)v);
-    else
-      lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-  }
+  if (rc == -2)
+    return llm_fail(L, "log", "ambiguous", "more than one run id starts with '%s'", prefix);
+  if (prefix)
+    return llm_fail(L, "log", "none", "no run id starts with '%s'", prefix);
+  return llm_fail(L, "log", "none", "no runs logged yet");
 }
 
 /* Cursors are freed by __gc if a Lua error cuts a listing short. */
@@ -265,14 +244,7 @@ static int cursor_gc(lua_State *L)
 
 static cursor_ud *push_cursor(lua_State *L)
 {
-  cursor_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->c = NULL;
-  if (luaL_newmetatable(L, "llm.calllog.cursor")) {
-    lua_pushcfunction(L, cursor_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  return u;
+  return llm_new_object(L, sizeof(cursor_ud), CURSOR_MT);
 }
 
 static int r_runs(lua_State *L)
@@ -289,19 +261,18 @@ static int r_runs(lua_State *L)
   lua_newtable(L);
   while ((rc = llm_log_cursor_next_run(cu->c, &run)) == 1) {
     lua_createtable(L, 0, 12);
-    set_str(L, "run_id", run.run_id);
-    set_str(L, "script", run.script);
-    set_str(L, "version", run.version);
-    set_num(L, "started_at", run.started_at);
-    lua_pushboolean(L, run.simulated);
-    lua_setfield(L, -2, "simulated");
-    set_num(L, "calls", (double)run.calls);
-    set_num(L, "errors", (double)run.errors);
-    set_num(L, "hits", (double)run.hits);
-    set_num(L, "cost", run.cost);
-    set_num(L, "cost_unknown", (double)run.cost_unknown);
-    set_num(L, "first_start", run.first_start);
-    set_num(L, "last_end", run.last_end);
+    llm_set_string(L, "run_id", run.run_id);
+    llm_set_string(L, "script", run.script);
+    llm_set_string(L, "version", run.version);
+    llm_set_count(L, "started_at", run.started_at);
+    llm_set_boolean(L, "simulated", run.simulated);
+    llm_set_count(L, "calls", (double)run.calls);
+    llm_set_count(L, "errors", (double)run.errors);
+    llm_set_count(L, "hits", (double)run.hits);
+    llm_set_count(L, "cost", run.cost);
+    llm_set_count(L, "cost_unknown", (double)run.cost_unknown);
+    llm_set_count(L, "first_start", run.first_start);
+    llm_set_count(L, "last_end", run.last_end);
     lua_seti(L, -2, ++i);
   }
   if (rc < 0)
@@ -324,30 +295,29 @@ static int r_calls(lua_State *L)
   lua_newtable(L);
   while ((rc = llm_log_cursor_next_call(cu->c, &r)) == 1) {
     lua_createtable(L, 0, 22);
-    set_str(L, "run_id", r.run_id);
-    set_str(L, "tag", r.tag);
-    set_str(L, "case", r.case_id);
-    set_str(L, "model", r.model);
-    set_str(L, "provider", r.provider);
-    set_str(L, "kind", r.kind);
-    set_str(L, "status", r.status);
-    set_str(L, "cache_kind", r.cache_kind);
-    set_str(L, "error_kind", r.error_kind);
-    set_str(L, "request_id", r.request_id);
-    lua_pushboolean(L, r.simulated);
-    lua_setfield(L, -2, "simulated");
-    set_num(L, "retries", r.retries);
+    llm_set_string(L, "run_id", r.run_id);
+    llm_set_string(L, "tag", r.tag);
+    llm_set_string(L, "case", r.case_id);
+    llm_set_string(L, "model", r.model);
+    llm_set_string(L, "provider", r.provider);
+    llm_set_string(L, "kind", r.kind);
+    llm_set_string(L, "status", r.status);
+    llm_set_string(L, "cache_kind", r.cache_kind);
+    llm_set_string(L, "error_kind", r.error_kind);
+    llm_set_string(L, "request_id", r.request_id);
+    llm_set_boolean(L, "simulated", r.simulated);
+    llm_set_count(L, "retries", r.retries);
     if (r.http_status)
-      set_num(L, "http_status", r.http_status);
-    set_num(L, "started_at", r.started_at);
-    set_num(L, "latency_ms", r.latency_ms);
-    set_num(L, "ttft_ms", r.ttft_ms);
-    set_num(L, "cost", r.cost);
-    set_num(L, "prompt_tokens", r.prompt_tokens);
-    set_num(L, "completion_tokens", r.completion_tokens);
-    set_num(L, "cached_tokens", r.cached_tokens);
-    set_num(L, "cache_creation_tokens", r.cache_creation_tokens);
-    set_num(L, "input_tokens", r.input_tokens);
+      llm_set_count(L, "http_status", r.http_status);
+    llm_set_count(L, "started_at", r.started_at);
+    llm_set_count(L, "latency_ms", r.latency_ms);
+    llm_set_count(L, "ttft_ms", r.ttft_ms);
+    llm_set_count(L, "cost", r.cost);
+    llm_set_count(L, "prompt_tokens", r.prompt_tokens);
+    llm_set_count(L, "completion_tokens", r.completion_tokens);
+    llm_set_count(L, "cached_tokens", r.cached_tokens);
+    llm_set_count(L, "cache_creation_tokens", r.cache_creation_tokens);
+    llm_set_count(L, "input_tokens", r.input_tokens);
     lua_seti(L, -2, ++i);
   }
   if (rc < 0)
@@ -373,14 +343,7 @@ static int r_collect(lua_State *L)
   const char *run_id = luaL_checkstring(L, 2);
   llm_log_group_by by = (llm_log_group_by)luaL_checkoption(L, 3, "tag", bys);
   char err[512];
-  groups_ud *gu = lua_newuserdatauv(L, sizeof *gu, 0);
-  gu->g = NULL;
-  gu->n = 0;
-  if (luaL_newmetatable(L, "llm.calllog.groups")) {
-    lua_pushcfunction(L, groups_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
+  groups_ud *gu = llm_new_object(L, sizeof *gu, GROUPS_MT);
   if (llm_calllog_collect(db, run_id, by, &gu->g, &gu->n, err, sizeof err) != 0)
     return luaL_error(L, "%s", err);
   lua_createtable(L, (int)gu->n, 0);
@@ -447,6 +410,16 @@ static const luaL_Reg reader_metamethods[] = {
   {NULL, NULL}
 };
 
+static const luaL_Reg cursor_metamethods[] = {
+  {"__gc", cursor_gc},
+  {NULL, NULL}
+};
+
+static const luaL_Reg groups_metamethods[] = {
+  {"__gc", groups_gc},
+  {NULL, NULL}
+};
+
 static const luaL_Reg funcs[] = {
   {"open", l_open},
   {"reader", l_reader},
@@ -459,8 +432,10 @@ int luaopen__llm_calllog(lua_State *L)
   /* collectors handed out by reader:collect need their class */
   luaL_requiref(L, "_llm.metrics", luaopen__llm_metrics, 0);
   lua_pop(L, 1);
-  llm_new_class(L, LOG_MT, log_metamethods, log_methods);
-  llm_new_class(L, READER_MT, reader_metamethods, reader_methods);
+  llm_class_register(L, LOG_MT, log_metamethods, log_methods, NULL);
+  llm_class_register(L, READER_MT, reader_metamethods, reader_methods, NULL);
+  llm_class_register(L, CURSOR_MT, cursor_metamethods, NULL, NULL);
+  llm_class_register(L, GROUPS_MT, groups_metamethods, NULL, NULL);
   luaL_newlib(L, funcs);
   lua_pushinteger(L, LLM_CALLLOG_SCHEMA);
   lua_setfield(L, -2, "schema");

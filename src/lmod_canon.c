@@ -1,7 +1,8 @@
 /* _llm.canon: the canonical JSON text of a Lua value, which the cache
  * hashes into its keys (lualib/llm/cache_canon.lua says what it is for).
  *
- *   canon.encode(value) -> text | nil, why
+ *   canon.encode(value) -> text | nil, err (an llm.error of kind "cache",
+ *                         status "uncacheable", that says why)
  *
  * One spelling per value: object keys in byte order, no spaces, strings
  * escaped one way ("\"", "\\", \b \f \n \r \t, other control bytes as
@@ -13,7 +14,7 @@
  * table is "{}"), whose number keys are written as their text. nil and
  * cjson.null are null. Functions, userdata, threads, keys that are
  * neither strings nor numbers, two keys with the same text and nesting
- * deeper than 64 make the value uncacheable: nil and the reason.
+ * deeper than 64 make the value uncacheable: nil and an error that says why.
  *
  * The walk over Lua values is this binding; the spelling of strings,
  * numbers and key order is the engine src/canon.c (fuzzed alone by
@@ -24,6 +25,7 @@
 #include <string.h>
 
 #include "canon.h"
+#include "lmod_util.h"
 
 #define MAX_DEPTH 64
 
@@ -224,13 +226,11 @@ static int l_encode(lua_State *L)
   lua_settop(L, 1);
   llm_buf_reset(o); /* also forgets a memory failure of an earlier call */
   err = encode(L, 1, o, 0);
-  if (err) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot be cached: %s", err);
-  } else {
+  if (err)
+    llm_fail(L, "cache", "uncacheable", "cannot be cached: %s", err);
+  else
     lua_pushlstring(L, o->data ? o->data : "", o->len);
-  }
-  if (o->cap > KEEP_BYTES)
+  if (o->cap > KEEP_BYTES) /* after the copy: a big buffer is not kept */
     llm_buf_free(o);
   return err ? 2 : 1;
 }

@@ -30,6 +30,7 @@
 
 #include "curl_lazy.h"
 #include "http.h"
+#include "lmod_util.h"
 #include "stream_framing.h"
 #include "task.h"
 
@@ -227,12 +228,7 @@ static void read_request(lua_State *L, llm_http_request *req)
 
 static void push_error(lua_State *L, const char *kind, const char *msg, int curl_code, int stalled)
 {
-  lua_createtable(L, 0, 4);
-  luaL_setmetatable(L, LLM_ERROR_METATABLE);
-  lua_pushstring(L, kind);
-  lua_setfield(L, -2, "kind");
-  lua_pushstring(L, msg);
-  lua_setfield(L, -2, "message");
+  llm_push_error(L, kind, NULL, "%s", msg);
   if (curl_code) {
     lua_pushinteger(L, curl_code);
     lua_setfield(L, -2, "curl_code");
@@ -324,10 +320,8 @@ static void push_response_head(lua_State *L, transfer *t)
 static transfer *new_transfer(lua_State *L, llm_http_request *req, const char *framing)
 {
   llm_sched *s = SCHED(L);
-  transfer *t = lua_newuserdatauv(L, sizeof *t, 0);
+  transfer *t = llm_new_object(L, sizeof *t, TRANSFER_MT);
   char err[256];
-  memset(t, 0, sizeof *t);
-  luaL_setmetatable(L, TRANSFER_MT);
   t->wait.cancel = cancel_wait;
   t->s = s;
   t->streaming = framing != NULL;
@@ -618,14 +612,7 @@ static const luaL_Reg funcs[] = {
 int luaopen__llm_http(lua_State *L)
 {
   llm_sched *s = llm_sched_of(L);
-  luaL_newmetatable(L, TRANSFER_MT);
-  lua_pushlightuserdata(L, s);
-  luaL_setfuncs(L, stream_metamethods, 1);
-  lua_newtable(L);
-  lua_pushlightuserdata(L, s);
-  luaL_setfuncs(L, stream_methods, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  llm_class_register(L, TRANSFER_MT, stream_metamethods, stream_methods, s);
 
   luaL_newlibtable(L, funcs);
   lua_pushlightuserdata(L, s);

@@ -19,12 +19,19 @@
 #include <stdlib.h>
 
 #include "json.h"
+#include "lmod_json.h"
+#include "lmod_util.h"
 
-static void push_value(lua_State *L, const json_value *v)
+void llm_push_json(lua_State *L, const json_value *v, int null_as_nil)
 {
   int64_t i;
   switch (v->type) {
-  case JSON_NULL: lua_pushlightuserdata(L, NULL); break; /* == cjson.null */
+  case JSON_NULL:
+    if (null_as_nil)
+      lua_pushnil(L);
+    else
+      lua_pushlightuserdata(L, NULL); /* == cjson.null */
+    break;
   case JSON_TRUE: lua_pushboolean(L, 1); break;
   case JSON_FALSE: lua_pushboolean(L, 0); break;
   case JSON_NUMBER:
@@ -38,7 +45,7 @@ static void push_value(lua_State *L, const json_value *v)
     luaL_checkstack(L, 2, "JSON nesting");
     lua_createtable(L, (int)v->u.array.n, 0);
     for (size_t k = 0; k < v->u.array.n; k++) {
-      push_value(L, &v->u.array.items[k]);
+      llm_push_json(L, &v->u.array.items[k], null_as_nil);
       lua_rawseti(L, -2, (lua_Integer)k + 1);
     }
     break;
@@ -48,7 +55,7 @@ static void push_value(lua_State *L, const json_value *v)
     for (size_t k = 0; k < v->u.object.n; k++) {
       const json_member *m = &v->u.object.members[k];
       lua_pushlstring(L, m->key, m->key_len);
-      push_value(L, &m->value);
+      llm_push_json(L, &m->value, null_as_nil);
       lua_rawset(L, -3); /* duplicates: the last one wins, as in cjson */
     }
     break;
@@ -57,6 +64,8 @@ static void push_value(lua_State *L, const json_value *v)
 
 /* The parsed document and any scrubbed copy of the text, released by
  * __close/__gc so an error raised while building tables leaks nothing. */
+#define PARSED_MT "llm.json.parsed"
+
 typedef struct parsed {
   json_doc *doc;
   char *scrubbed;
@@ -76,13 +85,10 @@ static int l_decode(lua_State *L)
 {
   size_t len, slen;
   const char *text = luaL_checklstring(L, 1, &len);
-  parsed *p = lua_newuserdatauv(L, sizeof *p, 0);
+  parsed *p = llm_new_object(L, sizeof *p, PARSED_MT);
   const json_value *root;
   json_error err;
   int rc;
-  p->doc = NULL;
-  p->scrubbed = NULL;
-  luaL_setmetatable(L, "llm.json.parsed");
   lua_toclose(L, -1);
   rc = json_utf8_scrub(text, len, &p->scrubbed, &slen);
   if (rc < 0)
@@ -94,7 +100,7 @@ static int l_decode(lua_State *L)
   root = json_parse(text, len, &p->doc, &err);
   if (!root)
     return luaL_error(L, "invalid JSON at byte %d: %s", (int)err.offset + 1, err.message);
-  push_value(L, root);
+  llm_push_json(L, root, 0);
   return 1;
 }
 
@@ -103,14 +109,15 @@ static const luaL_Reg funcs[] = {
   {NULL, NULL}
 };
 
+static const luaL_Reg parsed_metamethods[] = {
+  {"__close", parsed_free},
+  {"__gc", parsed_free},
+  {NULL, NULL}
+};
+
 int luaopen__llm_json(lua_State *L)
 {
-  luaL_newmetatable(L, "llm.json.parsed");
-  lua_pushcfunction(L, parsed_free);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, parsed_free);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  llm_class_register(L, PARSED_MT, parsed_metamethods, NULL, NULL);
   luaL_newlib(L, funcs);
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");

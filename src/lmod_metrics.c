@@ -26,44 +26,31 @@
 #include <string.h>
 
 #include "bootstrap.h"
-#include "lmod_class.h"
+#include "lmod_util.h"
 #include "lmod_metrics.h"
 
 #define HIST_MT "llm.hist"
+#define ARM_MT "llm.metrics.arm" /* frees a comparison's arrays if an error cuts it short */
 
 static const char *const column_names[] = {"latency", "ttft", "lookup", "cost", "tokens",
                                            "prompt", "completion", "error", "hit", NULL};
 
-static void set_num(lua_State *L, const char *k, double v)
-{
-  if (isfinite(v)) {
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-  }
-}
-
-static void set_int(lua_State *L, const char *k, double v)
-{
-  lua_pushinteger(L, (lua_Integer)v);
-  lua_setfield(L, -2, k);
-}
-
 static void push_summary(lua_State *L, const llm_summary *s)
 {
   lua_createtable(L, 0, 11);
-  set_int(L, "count", (double)s->count);
-  set_num(L, "min", s->min);
-  set_num(L, "max", s->max);
-  set_num(L, "mean", s->mean);
-  set_num(L, "stdev", s->stdev);
-  set_num(L, "p50", s->p50);
-  set_num(L, "p90", s->p90);
-  set_num(L, "p95", s->p95);
-  set_num(L, "p99", s->p99);
+  llm_set_integer(L, "count", (lua_Integer)(double)s->count);
+  llm_set_number(L, "min", s->min);
+  llm_set_number(L, "max", s->max);
+  llm_set_number(L, "mean", s->mean);
+  llm_set_number(L, "stdev", s->stdev);
+  llm_set_number(L, "p50", s->p50);
+  llm_set_number(L, "p90", s->p90);
+  llm_set_number(L, "p95", s->p95);
+  llm_set_number(L, "p99", s->p99);
   lua_pushboolean(L, s->exact);
   lua_setfield(L, -2, "exact");
   if (s->rejected)
-    set_int(L, "rejected", (double)s->rejected);
+    llm_set_integer(L, "rejected", (lua_Integer)(double)s->rejected);
 }
 
 /* ---- hist ----------------------------------------------------------------- */
@@ -83,9 +70,7 @@ static int l_hist(lua_State *L)
   lua_Integer exact_max = luaL_optinteger(L, 1, 0);
   hist_ud *u;
   luaL_argcheck(L, exact_max >= 0, 1, "exact_max must be >= 0");
-  u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->h = NULL;
-  luaL_setmetatable(L, HIST_MT);
+  u = llm_new_object(L, sizeof *u, HIST_MT);
   u->h = llm_hist_new((size_t)exact_max);
   if (!u->h)
     return luaL_error(L, "out of memory");
@@ -163,9 +148,8 @@ static llm_callstats *check_collector_at(lua_State *L, int idx)
 
 void llm_push_collector(lua_State *L, llm_callstats *cs)
 {
-  collector_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+  collector_ud *u = llm_new_object(L, sizeof *u, LLM_COLLECTOR_MT);
   u->cs = cs;
-  luaL_setmetatable(L, LLM_COLLECTOR_MT);
 }
 
 static int l_collector(lua_State *L)
@@ -173,9 +157,7 @@ static int l_collector(lua_State *L)
   lua_Integer keep = luaL_optinteger(L, 1, 0);
   collector_ud *u;
   luaL_argcheck(L, keep >= 0, 1, "keep_max must be >= 0");
-  u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->cs = NULL;
-  luaL_setmetatable(L, LLM_COLLECTOR_MT);
+  u = llm_new_object(L, sizeof *u, LLM_COLLECTOR_MT);
   u->cs = llm_callstats_new((size_t)keep);
   if (!u->cs)
     return luaL_error(L, "out of memory");
@@ -212,21 +194,21 @@ static int c_totals(lua_State *L)
   llm_callstats_totals t;
   llm_callstats_summary(check_collector_at(L, 1), &t);
   lua_createtable(L, 0, 16);
-  set_int(L, "calls", (double)t.calls);
-  set_int(L, "ok", (double)t.ok);
-  set_int(L, "errors", (double)t.errors);
-  set_int(L, "partial", (double)t.partial);
-  set_int(L, "hits", (double)t.hits);
-  set_int(L, "retries", (double)t.retries);
-  set_int(L, "cost_unknown", (double)t.cost_unknown);
-  set_num(L, "cost", t.cost);
+  llm_set_integer(L, "calls", (lua_Integer)(double)t.calls);
+  llm_set_integer(L, "ok", (lua_Integer)(double)t.ok);
+  llm_set_integer(L, "errors", (lua_Integer)(double)t.errors);
+  llm_set_integer(L, "partial", (lua_Integer)(double)t.partial);
+  llm_set_integer(L, "hits", (lua_Integer)(double)t.hits);
+  llm_set_integer(L, "retries", (lua_Integer)(double)t.retries);
+  llm_set_integer(L, "cost_unknown", (lua_Integer)(double)t.cost_unknown);
+  llm_set_number(L, "cost", t.cost);
   lua_createtable(L, 0, 3);
-  set_int(L, "prompt", t.prompt_tokens);
-  set_int(L, "completion", t.completion_tokens);
-  set_int(L, "cached", t.cached_tokens);
+  llm_set_integer(L, "prompt", (lua_Integer)t.prompt_tokens);
+  llm_set_integer(L, "completion", (lua_Integer)t.completion_tokens);
+  llm_set_integer(L, "cached", (lua_Integer)t.cached_tokens);
   lua_setfield(L, -2, "tokens");
-  set_num(L, "first_start", t.first_start);
-  set_num(L, "last_end", t.last_end);
+  llm_set_number(L, "first_start", t.first_start);
+  llm_set_number(L, "last_end", t.last_end);
   push_summary(L, &t.latency);
   lua_setfield(L, -2, "latency");
   push_summary(L, &t.ttft);
@@ -390,14 +372,7 @@ static int arm_gc(lua_State *L)
 
 static arm_buf *new_arm(lua_State *L)
 {
-  arm_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
-  memset(b, 0, sizeof *b);
-  if (luaL_newmetatable(L, "llm.metrics.arm")) {
-    lua_pushcfunction(L, arm_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  return b;
+  return llm_new_object(L, sizeof(arm_buf), ARM_MT);
 }
 
 /* Reads the arm at idx (collector + column, or a table of numbers with an
@@ -517,20 +492,18 @@ static int l_compare(lua_State *L)
   if (llm_boot_compare(&A, &B, &o, &r) != 0)
     return luaL_error(L, "out of memory");
   lua_createtable(L, 0, 10);
-  set_num(L, "a", r.a);
-  set_num(L, "b", r.b);
-  set_num(L, "effect", r.effect);
-  set_num(L, "lo", r.lo);
-  set_num(L, "hi", r.hi);
-  set_int(L, "n_a", (double)A.n);
-  set_int(L, "n_b", (double)B.n);
-  lua_pushboolean(L, r.paired);
-  lua_setfield(L, -2, "paired");
+  llm_set_number(L, "a", r.a);
+  llm_set_number(L, "b", r.b);
+  llm_set_number(L, "effect", r.effect);
+  llm_set_number(L, "lo", r.lo);
+  llm_set_number(L, "hi", r.hi);
+  llm_set_integer(L, "n_a", (lua_Integer)(double)A.n);
+  llm_set_integer(L, "n_b", (lua_Integer)(double)B.n);
+  llm_set_boolean(L, "paired", r.paired);
   if (r.paired)
-    set_int(L, "cases", (double)r.clusters);
-  set_int(L, "reps", r.reps_used);
-  lua_pushboolean(L, r.subsampled);
-  lua_setfield(L, -2, "subsampled");
+    llm_set_integer(L, "cases", (lua_Integer)(double)r.clusters);
+  llm_set_integer(L, "reps", (lua_Integer)r.reps_used);
+  llm_set_boolean(L, "subsampled", r.subsampled);
   return 1;
 }
 
@@ -595,6 +568,11 @@ static const luaL_Reg collector_metamethods[] = {
   {NULL, NULL}
 };
 
+static const luaL_Reg arm_metamethods[] = {
+  {"__gc", arm_gc},
+  {NULL, NULL}
+};
+
 static const luaL_Reg funcs[] = {
   {"hist", l_hist},
   {"collector", l_collector},
@@ -605,8 +583,9 @@ static const luaL_Reg funcs[] = {
 
 int luaopen__llm_metrics(lua_State *L)
 {
-  llm_new_class(L, HIST_MT, hist_metamethods, hist_methods);
-  llm_new_class(L, LLM_COLLECTOR_MT, collector_metamethods, collector_methods);
+  llm_class_register(L, HIST_MT, hist_metamethods, hist_methods, NULL);
+  llm_class_register(L, LLM_COLLECTOR_MT, collector_metamethods, collector_methods, NULL);
+  llm_class_register(L, ARM_MT, arm_metamethods, NULL, NULL);
   luaL_newlib(L, funcs);
   lua_pushinteger(L, LLM_CALL_OK);
   lua_setfield(L, -2, "OK");

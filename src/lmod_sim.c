@@ -4,6 +4,7 @@
  * policy, in lualib/llm/sim.lua.
  *
  *   local srv = _llm.sim.start{host=, port=, allow_remote=, idle_timeout_s=}, config
+ *     -> server | nil, err (an llm.error of kind "sim": the port is taken...)
  *   srv:url()  srv:port()  srv:configure(config)  srv:stats()  srv:reset()  srv:close()
  *   local tokens, effort, family = _llm.sim.reasoning(model [, effort [, budget_tokens]])
  *     -- the reasoning tokens a request of typical difficulty spends under
@@ -17,11 +18,15 @@
  *   error_body=, strict=, models = {ids}, seed=, cache_ttl_s=,
  *   rate_limit = {rpm=, tpm=}, max_body_bytes=} */
 #include <lauxlib.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
+#include "lmod_json.h"
+#include "lmod_util.h"
 #include "sim/sim.h"
 #include "sim/sim_model.h"
 
@@ -39,67 +44,44 @@ static const char *const config_keys[] = {
   "strict", "models", "seed", "cache_ttl_s", "rate_limit", "max_body_bytes", NULL,
 };
 
-/* Reads field k of the table at idx as a number >= 0, if present. */
-static int opt_number(lua_State *L, int idx, const char *k, double *out)
+#define INT_OPT_MAX 2e9 /* integer settings: milliseconds, token counts, rates */
+
+static int opt_int(const llm_opts *o, const char *k, int def)
 {
-  int t = lua_getfield(L, idx, k);
-  if (t != LUA_TNIL) {
-    int isnum;
-    double d = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || d < 0 || d != d)
-      return luaL_error(L, "sim config: '%s' must be a number >= 0", k);
-    *out = d;
-  }
-  lua_pop(L, 1);
-  return t != LUA_TNIL;
+  return (int)llm_opt_number(o, k, def, 0, INT_OPT_MAX);
 }
 
-static int opt_int(lua_State *L, int idx, const char *k, int *out)
+static void read_profiles(const llm_opts *o, sim_config *c)
 {
-  double d = 0;
-  if (!opt_number(L, idx, k, &d))
-    return 0;
-  if (d > 2e9)
-    return luaL_error(L, "sim config: '%s' is too large", k);
-  *out = (int)d;
-  return 1;
-}
-
-static void read_profiles(lua_State *L, int idx, sim_config *c)
-{
-  if (lua_getfield(L, idx, "profiles") == LUA_TNIL) {
-    lua_pop(L, 1);
+  lua_State *L = o->L;
+  if (!llm_opt_table(o, "profiles"))
     return;
-  }
-  luaL_argcheck(L, lua_istable(L, -1), 1, "sim config: 'profiles' must be a table");
   lua_pushnil(L);
   while (lua_next(L, -2)) {
-    int p = lua_gettop(L);
-    double ttft = 0, tps = 0, jitter = 0, prefill = 0;
+    llm_opts po;
     sim_profile *prof;
-    if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, p))
+    double ttft, tps, jitter;
+    if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1))
       luaL_error(L, "sim config: 'profiles' maps a model name to {ttft_ms=, tokens_per_s=, "
                     "jitter=, prefill_ms_per_1k=}");
-    opt_number(L, p, "ttft_ms", &ttft);
-    opt_number(L, p, "tokens_per_s", &tps);
-    opt_number(L, p, "jitter", &jitter);
-    opt_number(L, p, "prefill_ms_per_1k", &prefill);
+    po = llm_opts_at(L, -1, "sim config: profile");
+    ttft = llm_opt_number(&po, "ttft_ms", 0, 0, HUGE_VAL);
+    tps = llm_opt_number(&po, "tokens_per_s", 0, 0, HUGE_VAL);
+    jitter = llm_opt_number(&po, "jitter", 0, 0, HUGE_VAL);
     prof = sim_config_add_profile(c, lua_tostring(L, -2), ttft, tps, jitter);
     if (!prof)
       luaL_error(L, "sim config: out of memory");
-    prof->prefill_ms_per_1k = prefill;
+    prof->prefill_ms_per_1k = llm_opt_number(&po, "prefill_ms_per_1k", 0, 0, HUGE_VAL);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
 }
 
-static void read_faults(lua_State *L, int idx, sim_config *c)
+static void read_faults(const llm_opts *o, sim_config *c)
 {
-  if (lua_getfield(L, idx, "faults") == LUA_TNIL) {
-    lua_pop(L, 1);
+  lua_State *L = o->L;
+  if (!llm_opt_table(o, "faults"))
     return;
-  }
-  luaL_argcheck(L, lua_istable(L, -1), 1, "sim config: 'faults' must be a table");
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     sim_fault f;
@@ -120,13 +102,11 @@ static void read_faults(lua_State *L, int idx, sim_config *c)
   lua_pop(L, 1);
 }
 
-static void read_models(lua_State *L, int idx, sim_config *c)
+static void read_models(const llm_opts *o, sim_config *c)
 {
-  if (lua_getfield(L, idx, "models") == LUA_TNIL) {
-    lua_pop(L, 1);
+  lua_State *L = o->L;
+  if (!llm_opt_table(o, "models"))
     return;
-  }
-  luaL_argcheck(L, lua_istable(L, -1), 1, "sim config: 'models' must be a list of names");
   for (lua_Integer i = 1; lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "sim config: 'models' must be a list of names");
@@ -137,9 +117,11 @@ static void read_models(lua_State *L, int idx, sim_config *c)
   lua_pop(L, 2);
 }
 
-static void read_fault_params(lua_State *L, int idx, sim_fault_params *fp)
+static void read_fault_params(const llm_opts *o, sim_fault_params *fp)
 {
-  int t = lua_getfield(L, idx, "retry_after");
+  static const char *const bodies[] = {"default", "json", "html", "empty", NULL};
+  lua_State *L = o->L;
+  int t = lua_getfield(L, o->t, "retry_after");
   if (t == LUA_TSTRING || t == LUA_TNUMBER)
     snprintf(fp->retry_after, sizeof fp->retry_after, "%s", lua_tostring(L, -1));
   else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1))
@@ -147,66 +129,49 @@ static void read_fault_params(lua_State *L, int idx, sim_fault_params *fp)
   else if (t != LUA_TNIL)
     luaL_error(L, "sim config: 'retry_after' must be a string, a number or false");
   lua_pop(L, 1);
-  opt_int(L, idx, "retry_after_ms", &fp->retry_after_ms);
-  if (lua_getfield(L, idx, "should_retry") != LUA_TNIL)
-    fp->should_retry = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  opt_int(L, idx, "header_delay_ms", &fp->header_delay_ms);
-  opt_int(L, idx, "stall_ms", &fp->stall_ms);
-  opt_int(L, idx, "fault_after", &fp->after_tokens);
-  if (lua_getfield(L, idx, "error_body") != LUA_TNIL) {
-    static const char *const bodies[] = {"default", "json", "html", "empty", NULL};
-    fp->error_body = luaL_checkoption(L, -1, NULL, bodies);
-  }
-  lua_pop(L, 1);
+  fp->retry_after_ms = opt_int(o, "retry_after_ms", fp->retry_after_ms);
+  fp->should_retry = llm_opt_boolean(o, "should_retry", fp->should_retry);
+  fp->header_delay_ms = opt_int(o, "header_delay_ms", fp->header_delay_ms);
+  fp->stall_ms = opt_int(o, "stall_ms", fp->stall_ms);
+  fp->after_tokens = opt_int(o, "fault_after", fp->after_tokens);
+  fp->error_body = llm_opt_choice(o, "error_body", fp->error_body, bodies);
 }
 
 /* Fills *c (initialised) from the table at idx; raises on misuse. Runs
  * under lua_pcall by the caller so *c can be freed after an error. */
 static void read_config(lua_State *L, int idx, sim_config *c)
 {
-  double d = 0;
+  llm_opts o;
   luaL_checktype(L, idx, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    size_t k = 0;
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    while (key && config_keys[k] && strcmp(config_keys[k], key) != 0)
-      k++;
-    if (!key || !config_keys[k])
-      luaL_error(L, "sim config: unknown key '%s'", key ? key : luaL_typename(L, -2));
-    lua_pop(L, 1);
-  }
-  read_profiles(L, idx, c);
-  read_faults(L, idx, c);
-  read_models(L, idx, c);
-  read_fault_params(L, idx, &c->fault_params);
+  o = llm_opts_at(L, idx, "sim config");
+  llm_opts_only(&o, config_keys);
+  read_profiles(&o, c);
+  read_faults(&o, c);
+  read_models(&o, c);
+  read_fault_params(&o, &c->fault_params);
   /* profile = false (or nil): no forced profile */
-  if (lua_getfield(L, idx, "profile") != LUA_TNIL && lua_toboolean(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING)
+  if (llm_opt_boolean(&o, "profile", 0)) {
+    if (lua_getfield(L, o.t, "profile") != LUA_TSTRING)
       luaL_error(L, "sim config: 'profile' must be a profile name or false");
     if (sim_config_set_profile(c, lua_tostring(L, -1)) != 0)
       luaL_error(L, "sim config: out of memory");
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
-  opt_number(L, idx, "ttft_ms", &c->ttft_ms);
-  opt_number(L, idx, "tokens_per_s", &c->tokens_per_s);
-  opt_number(L, idx, "jitter", &c->jitter);
-  opt_number(L, idx, "cache_ttl_s", &c->cache_ttl_s);
-  if (opt_number(L, idx, "max_body_bytes", &d))
-    c->max_body_bytes = (size_t)d;
-  if (lua_getfield(L, idx, "strict") != LUA_TNIL)
-    c->strict = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  if (lua_getfield(L, idx, "seed") != LUA_TNIL)
-    c->seed = (uint64_t)luaL_checkinteger(L, -1);
-  lua_pop(L, 1);
-  if (lua_getfield(L, idx, "rate_limit") != LUA_TNIL) {
-    luaL_argcheck(L, lua_istable(L, -1), 1, "sim config: 'rate_limit' must be {rpm=, tpm=}");
-    opt_int(L, lua_gettop(L), "rpm", &c->rate_rpm);
-    opt_int(L, lua_gettop(L), "tpm", &c->rate_tpm);
+  c->ttft_ms = llm_opt_number(&o, "ttft_ms", c->ttft_ms, 0, HUGE_VAL);
+  c->tokens_per_s = llm_opt_number(&o, "tokens_per_s", c->tokens_per_s, 0, HUGE_VAL);
+  c->jitter = llm_opt_number(&o, "jitter", c->jitter, 0, HUGE_VAL);
+  c->cache_ttl_s = llm_opt_number(&o, "cache_ttl_s", c->cache_ttl_s, 0, HUGE_VAL);
+  c->max_body_bytes = (size_t)llm_opt_number(&o, "max_body_bytes", (double)c->max_body_bytes, 0,
+                                             HUGE_VAL);
+  c->strict = llm_opt_boolean(&o, "strict", c->strict);
+  c->seed = (uint64_t)llm_opt_integer(&o, "seed", (lua_Integer)c->seed, LUA_MININTEGER,
+                                      LUA_MAXINTEGER);
+  if (llm_opt_table(&o, "rate_limit")) {
+    llm_opts ro = llm_opts_at(L, -1, "sim config: rate_limit");
+    c->rate_rpm = opt_int(&ro, "rpm", c->rate_rpm);
+    c->rate_tpm = opt_int(&ro, "tpm", c->rate_tpm);
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
 }
 
 /* read_config under a protected call, so the sim_config never leaks */
@@ -243,34 +208,21 @@ static lserver *check_server(lua_State *L)
 
 static int l_start(lua_State *L)
 {
+  llm_opts lo = llm_opts_at(L, 1, "sim.start");
   sim_options o = {0};
   sim_config c;
   char err[256];
   lserver *ls;
-  if (!lua_isnoneornil(L, 1)) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "host");
-    o.host = luaL_optstring(L, -1, NULL);
-    lua_getfield(L, 1, "port");
-    o.port = (int)luaL_optinteger(L, -1, 0);
-    lua_getfield(L, 1, "allow_remote");
-    o.allow_remote = lua_toboolean(L, -1);
-    lua_getfield(L, 1, "idle_timeout_s");
-    o.idle_timeout_s = (int)luaL_optinteger(L, -1, 0);
-    lua_pop(L, 3); /* host stays on the stack while o.host is used */
-    luaL_argcheck(L, o.port >= 0 && o.port <= 65535, 1, "port must be from 0 to 65535");
-  }
+  o.host = llm_opt_string(&lo, "host", NULL, NULL);
+  o.port = (int)llm_opt_integer(&lo, "port", 0, 0, 65535);
+  o.allow_remote = llm_opt_boolean(&lo, "allow_remote", 0);
+  o.idle_timeout_s = (int)llm_opt_integer(&lo, "idle_timeout_s", 0, 0, INT_MAX);
   config_from(L, 2, &c);
-  ls = lua_newuserdatauv(L, sizeof *ls, 0);
-  ls->s = NULL;
-  luaL_setmetatable(L, SERVER_METATABLE);
+  ls = llm_new_object(L, sizeof *ls, SERVER_METATABLE);
   ls->s = sim_server_start(&o, &c, err, sizeof err);
   sim_config_free(&c);
-  if (!ls->s) {
-    luaL_pushfail(L);
-    lua_pushstring(L, err);
-    return 2;
-  }
+  if (!ls->s)
+    return llm_fail(L, "sim", NULL, "%s", err);
   return 1;
 }
 
@@ -305,39 +257,6 @@ static int s_reset(lua_State *L)
   return 0;
 }
 
-/* A parsed JSON value as Lua: integers stay integers (cjson would make
- * every count a float). */
-static void push_json(lua_State *L, const json_value *v)
-{
-  int64_t i;
-  switch (v->type) {
-  case JSON_NULL: lua_pushnil(L); break;
-  case JSON_TRUE: lua_pushboolean(L, 1); break;
-  case JSON_FALSE: lua_pushboolean(L, 0); break;
-  case JSON_NUMBER:
-    if (json_int64(v, &i))
-      lua_pushinteger(L, (lua_Integer)i);
-    else
-      lua_pushnumber(L, v->u.number.value);
-    break;
-  case JSON_STRING: lua_pushlstring(L, v->u.string.ptr, v->u.string.len); break;
-  case JSON_ARRAY:
-    lua_createtable(L, (int)v->u.array.n, 0);
-    for (size_t k = 0; k < v->u.array.n; k++) {
-      push_json(L, &v->u.array.items[k]);
-      lua_rawseti(L, -2, (lua_Integer)k + 1);
-    }
-    break;
-  case JSON_OBJECT:
-    lua_createtable(L, 0, (int)v->u.object.n);
-    for (size_t k = 0; k < v->u.object.n; k++) {
-      push_json(L, &v->u.object.members[k].value);
-      lua_setfield(L, -2, v->u.object.members[k].key);
-    }
-    break;
-  }
-}
-
 /* The stats as a table: the same fields GET /sim/stats returns. */
 static int s_stats(lua_State *L)
 {
@@ -350,8 +269,7 @@ static int s_stats(lua_State *L)
   free(js);
   if (!root)
     return luaL_error(L, "sim stats: out of memory");
-  lua_checkstack(L, 8);
-  push_json(L, root);
+  llm_push_json(L, root, 1);
   json_free(doc);
   return 1;
 }
@@ -390,7 +308,6 @@ static const luaL_Reg server_metamethods[] = {
   {"__gc", s_close},
   {"__close", s_close},
   {"__tostring", s_tostring},
-  {"__index", NULL},
   {NULL, NULL}
 };
 
@@ -428,12 +345,7 @@ static const luaL_Reg funcs[] = {
 
 int luaopen__llm_sim(lua_State *L)
 {
-  luaL_newmetatable(L, SERVER_METATABLE);
-  luaL_setfuncs(L, server_metamethods, 0);
-  luaL_newlibtable(L, server_methods);
-  luaL_setfuncs(L, server_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  llm_class_register(L, SERVER_METATABLE, server_metamethods, server_methods, NULL);
   luaL_newlib(L, funcs);
   return 1;
 }

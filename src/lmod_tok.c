@@ -2,13 +2,15 @@
  * takes an encoding name ("o200k_base", ...); lualib/llm/tokens.lua maps
  * models to encodings and adds chat counting and truncation on top.
  * Misuse (a bad argument, an unknown encoding, an id that is no token)
- * raises; running out of memory returns nil, message. */
+ * raises; running out of memory returns nil, err (an llm.error of kind
+ * "tokens", lmod_util.h). */
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "bpe/bpe.h"
+#include "lmod_util.h"
 
 static const llm_bpe *check_encoding(lua_State *L, int arg)
 {
@@ -27,9 +29,7 @@ static unsigned check_flags(lua_State *L, int arg)
 
 static int out_of_memory(lua_State *L)
 {
-  luaL_pushfail(L);
-  lua_pushliteral(L, "out of memory");
-  return 2;
+  return llm_fail(L, "tokens", "memory", "out of memory");
 }
 
 /* Encoded ids live in a box on the stack while Lua builds the result, so
@@ -45,9 +45,7 @@ static int box_gc(lua_State *L)
 static llm_bpe_ids *encode_boxed(lua_State *L, const llm_bpe *e, const char *text, size_t len,
                                  unsigned flags)
 {
-  llm_bpe_ids *ids = lua_newuserdatauv(L, sizeof *ids, 0);
-  *ids = (llm_bpe_ids){0};
-  luaL_setmetatable(L, IDS_BOX);
+  llm_bpe_ids *ids = llm_new_object(L, sizeof *ids, IDS_BOX);
   return llm_bpe_encode(e, text, len, flags, ids) == 0 ? ids : NULL;
 }
 
@@ -175,13 +173,14 @@ static const luaL_Reg funcs[] = {
   {NULL, NULL}
 };
 
+static const luaL_Reg box_metamethods[] = {
+  {"__gc", box_gc},
+  {NULL, NULL}
+};
+
 int luaopen__llm_tok(lua_State *L)
 {
-  if (luaL_newmetatable(L, IDS_BOX)) {
-    lua_pushcfunction(L, box_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
+  llm_class_register(L, IDS_BOX, box_metamethods, NULL, NULL);
   luaL_newlib(L, funcs);
   lua_createtable(L, 0, 0);
   for (int i = 0; llm_bpe_builtin_names[i]; i++) {

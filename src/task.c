@@ -75,7 +75,7 @@ llm_sched *llm_sched_new(lua_State *L, llm_loop *loop)
   lua_pushlightuserdata(L, s);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &SCHED_KEY);
   /* The metatable carries __gc so an unobserved failure is reported when
-   * its task is collected; lmod_loop.c adds the methods. */
+   * its task is collected; lmod_task.c adds the methods. */
   luaL_newmetatable(L, LLM_TASK_METATABLE);
   lua_pushcfunction(L, task_gc);
   lua_setfield(L, -2, "__gc");
@@ -87,12 +87,7 @@ llm_sched *llm_sched_new(lua_State *L, llm_loop *loop)
   /* One error value for every interrupt, made now: the hook that raises
    * it must not allocate (the interrupt may be stopping a runaway
    * allocation), and pcall recognises it by identity. */
-  lua_createtable(L, 0, 3);
-  luaL_setmetatable(L, LLM_ERROR_METATABLE);
-  lua_pushliteral(L, "cancelled");
-  lua_setfield(L, -2, "kind");
-  lua_pushliteral(L, "interrupted");
-  lua_setfield(L, -2, "message");
+  llm_push_error(L, "cancelled", NULL, "interrupted");
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "interrupted");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &INTERRUPT_KEY);
@@ -375,12 +370,7 @@ static void finish_error(llm_sched *s, llm_task *t)
 
 static void push_cancelled_error(lua_State *L)
 {
-  lua_createtable(L, 0, 2);
-  luaL_setmetatable(L, LLM_ERROR_METATABLE);
-  lua_pushliteral(L, "cancelled");
-  lua_setfield(L, -2, "kind");
-  lua_pushliteral(L, "task cancelled");
-  lua_setfield(L, -2, "message");
+  llm_push_error(L, "cancelled", NULL, "task cancelled");
 }
 
 static void kill_task(llm_sched *s, llm_task *t);

@@ -16,6 +16,7 @@
 
 #include <lua.h>
 
+#include "lmod_util.h" /* LLM_ERROR_METATABLE: the errors tasks end with */
 #include "loop.h"
 
 typedef struct llm_sched llm_sched;
@@ -43,7 +44,6 @@ enum llm_run_result {
 };
 
 #define LLM_TASK_METATABLE "llm.task"
-#define LLM_ERROR_METATABLE "llm.error" /* typed errors: {kind=, message=...} */
 #define LLM_EXIT_METATABLE "llm.exit"   /* llm.exit(code) unwinds with one */
 
 /* The scheduler lives as long as the Lua state; L must be its main thread. */

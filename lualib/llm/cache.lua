@@ -32,7 +32,6 @@ local cjson = require "cjson"
 local loop = require "_llm.loop"
 local calls = require "llm.calls"
 local canon = require "llm.cache_canon"
-local errors = require "llm.errors"
 local response = require "llm.response"
 
 local now = loop.now
@@ -77,7 +76,7 @@ local function open_store(opts)
   end
   local shared = stores[path]
   if shared and shared.db then return shared end
-  local db, msg, status = C.open {
+  local db, err = C.open {
     path = path,
     memory_bytes = opts.memory_bytes or M.DEFAULT_MEMORY_BYTES,
     max_bytes = opts.max_bytes or M.DEFAULT_MAX_BYTES,
@@ -85,7 +84,7 @@ local function open_store(opts)
     busy_timeout_ms = opts.busy_timeout_ms,
     readonly = opts.readonly,
   }
-  if not db then return nil, msg, status end
+  if not db then return nil, err end
   shared = { db = db, path = db:path(), inflight = {}, warned = {}, session = {} }
   stores[path] = shared
   -- Opened for writing but only readable (a read-only file, directory or
@@ -149,10 +148,8 @@ end
 -- "newer_schema" | "corrupt" | "readonly" | "full" | "foreign" | "io" ...).
 function M.open(opts)
   opts = check_opts(opts, "llm.cache.open")
-  local shared, msg, status = open_store(opts)
-  if not shared then
-    return nil, errors.new("cache", msg, { status = status })
-  end
+  local shared, err = open_store(opts)
+  if not shared then return nil, err end
   return new_view(shared, opts)
 end
 
@@ -223,8 +220,8 @@ function Cache:clear(opts)
   opts = opts or {}
   local ns = opts.namespace or self.ns
   if ns == "*" then ns = nil end
-  local n, msg, status = db(self):clear(ns, opts.expired == true)
-  if not n then return nil, errors.new("cache", msg, { status = status }) end
+  local n, err = db(self):clear(ns, opts.expired == true)
+  if not n then return nil, err end
   if not opts.expired then
     if ns then self.shared.session[ns] = nil else self.shared.session = {} end
   end
@@ -273,8 +270,8 @@ M.summarize = summarize
 -- plus entries, bytes and vectors.
 function Cache:stats(opts)
   if opts and opts.all_time then
-    local rows, msg, status = db(self):stats(self.ns)
-    if not rows then return nil, errors.new("cache", msg, { status = status }) end
+    local rows, err = db(self):stats(self.ns)
+    if not rows then return nil, err end
     local row = rows[1] or {}
     local c = {}
     for _, k in ipairs { "hits_exact", "hits_semantic", "hits_shared", "misses", "stores",
@@ -404,12 +401,12 @@ end
 function Cache:_lookup(key)
   local shared = self.shared
   if not shared.db or shared.broken then return nil end
-  local value, created, status = shared.db:get(self.ns, key)
+  local value, created = shared.db:get(self.ns, key)
   if value == nil then
-    if created ~= nil then -- a failure: (nil, message, status)
-      if status == "corrupt" then shared.broken = status end
+    if created ~= nil then -- a failure: (nil, err)
+      if created.status == "corrupt" then shared.broken = created.status end
       count(self, "errors")
-      warn_once(shared, "reading failed", created)
+      warn_once(shared, "reading failed", created.message)
     end
     return nil
   end
@@ -424,13 +421,13 @@ function Cache:_store(key, resp)
     count(self, "skipped")
     return false
   end
-  local done, msg, status = shared.db:put(self.ns, key, value, self.ttl)
+  local done, err = shared.db:put(self.ns, key, value, self.ttl)
   if not done then
-    if status == "too_big" then
+    if err.status == "too_big" then
       count(self, "skipped")
     else
       count(self, "errors")
-      warn_once(shared, "storing failed", msg)
+      warn_once(shared, "storing failed", err.message)
     end
     return false
   end
@@ -577,13 +574,13 @@ local function embed_plan(self, call)
     local shared, known, cached_texts = self.shared, {}, {}
     if shared.db and not shared.broken then
       for i, h in ipairs(plan.hashes) do
-        local v, msg = shared.db:embed_get(mid, dims, h)
+        local v, err = shared.db:embed_get(mid, dims, h)
         if v then
           known[i] = v
           cached_texts[#cached_texts + 1] = body.input[i]
-        elseif msg then
+        elseif err then
           count(self, "errors")
-          warn_once(shared, "reading failed", msg)
+          warn_once(shared, "reading failed", err.message)
           break
         end
       end
@@ -626,10 +623,10 @@ local function store_vectors(self, plan, resp)
     end
   end
   if #hashes == 0 then return end
-  local ok, done, msg = pcall(shared.db.embed_put, shared.db, plan.mid, plan.dims, hashes, vecs)
+  local ok, done, err = pcall(shared.db.embed_put, shared.db, plan.mid, plan.dims, hashes, vecs)
   if not ok or not done then
     count(self, "errors")
-    warn_once(shared, "storing failed", ok and msg or done)
+    warn_once(shared, "storing failed", ok and err.message or done)
     return
   end
   count(self, "stores")

@@ -37,7 +37,6 @@
 --   3. else (short answers that differ after normalizing): different.
 local C = require "_llm.cache"
 local canon = require "llm.cache_canon"
-local errors = require "llm.errors"
 
 local M = {}
 
@@ -167,7 +166,7 @@ local function lookup(cache, call, plan)
   plan.sem = { vec = vec, scope = scope, prompt = text }
   local key, sim, id, matched = db:sem_search(cache.ns, sem.space, scope, vec)
   if not key then
-    if sim then mod._warn_once(cache.shared, "searching similar prompts failed", sim) end
+    if sim then mod._warn_once(cache.shared, "searching similar prompts failed", sim.message) end
     return nil
   end
   local audit = sem.audit
@@ -198,9 +197,9 @@ local function after(cache, call, plan, resp, stored)
   local db = cache.shared.db
   if not db then return end
   if stored and plan.sem then
-    local id, msg = db:sem_add(cache.ns, sem.space, plan.sem.scope, plan.key, plan.sem.vec,
+    local id, err = db:sem_add(cache.ns, sem.space, plan.sem.scope, plan.key, plan.sem.vec,
                                plan.sem.prompt)
-    if not id then mod._warn_once(cache.shared, "storing failed", msg) end
+    if not id then mod._warn_once(cache.shared, "storing failed", err.message) end
   end
   -- the comparison may embed both answers: it waits, so it runs after
   -- the finish-hooks (M.audit_after, a calls.on_after hook)
@@ -222,8 +221,8 @@ function M.audit_after(call, resp)
     return
   end
   local differs = not same
-  local ok, msg = db:audit_add(cache.ns, plan.audit.similarity, differs, plan.audit.weight)
-  if not ok then mod._warn_once(cache.shared, "storing failed", msg) end
+  local ok, err = db:audit_add(cache.ns, plan.audit.similarity, differs, plan.audit.weight)
+  if not ok then mod._warn_once(cache.shared, "storing failed", err.message) end
   resp.audit = { similarity = plan.audit.similarity, differed = differs, compared = how,
                  answer_similarity = answer_sim }
 end
@@ -269,8 +268,8 @@ function M.new(opts, check_opts, open_store, new_view)
     audit = { rate = rate, floor = floor, same = audit.same, custom = audit.same ~= nil,
               similarity = similarity }
   end
-  local shared, msg, status = open_store(opts)
-  if not shared then return nil, errors.new("cache", msg, { status = status }) end
+  local shared, err = open_store(opts)
+  if not shared then return nil, err end
   local c = new_view(shared, opts)
   c.semantic = {
     -- prompt vectors go through the same store, so repeated prompts are
@@ -285,8 +284,8 @@ end
 
 --- Rows {threshold, samples, differed, false_hit_rate} for cache c.
 function M.audit_table(c, thresholds)
-  local rows, msg, status = c.shared.db:audit_table(c.ns, thresholds or M.THRESHOLDS)
-  if not rows then return nil, errors.new("cache", msg, { status = status }) end
+  local rows, err = c.shared.db:audit_table(c.ns, thresholds or M.THRESHOLDS)
+  if not rows then return nil, err end
   return rows
 end
 

@@ -9,7 +9,8 @@
 --   llm.log.path()     the database file
 --   llm.log.use(path)  log to another file from now on (tests, experiments)
 --   llm.log.flush()    commit what is buffered -> true | nil, err
---   llm.log.reader()   a reader for queries (see _llm.calllog)
+--   llm.log.reader()   a reader for queries (see _llm.calllog) | nil, err
+--                      (err.status == "missing": nothing logged yet)
 --
 -- LLMRUN_LOG=0 (or off/false/no) turns logging off for the process; so
 -- does a dry run (`llmrun --dry-run`, LLMRUN_DRY_RUN): its simulated calls
@@ -18,6 +19,7 @@ local calllog = require "_llm.calllog"
 local host = require "_llm.host"
 local loop = require "_llm.loop"
 local calls = require "llm.calls"
+local errors = require "llm.errors"
 local outcome = require "llm.outcome"
 
 local M = {}
@@ -70,7 +72,7 @@ local function close()
   if not log then return end
   state.log = nil
   local ok, err = log:flush()
-  if not ok then warn(err) end
+  if not ok then warn(err.message) end
   local dropped = log:dropped()
   log:close()
   if dropped > 0 then
@@ -87,7 +89,7 @@ local function open(call)
   end
   if not log then
     state.broken = true
-    warn("the call log is off: " .. tostring(err))
+    warn("the call log is off: " .. err.message)
     return nil
   end
   log:set_run {
@@ -127,10 +129,15 @@ local function on_finish(call, resp, err, partial)
   end
   local case = call.case
   if case ~= nil then case = tostring(case) end
-  local problem = log:append(call.tag, case, m.name, m.provider, call.kind, m.simulated,
-    call.started_at, latency, ttft, prompt, completion, cached, creation, input, cost,
-    cache, status, math.tointeger(retries) or 0, ekind, math.tointeger(estatus), rid)
-  if problem then warn(problem) end
+  local problem = log:append {
+    tag = call.tag, case = case, model = m.name, provider = m.provider, kind = call.kind,
+    simulated = m.simulated, started_at = call.started_at, latency_ms = latency, ttft_ms = ttft,
+    prompt_tokens = prompt, completion_tokens = completion, cached_tokens = cached,
+    cache_creation_tokens = creation, input_tokens = input, cost = cost, cache_kind = cache,
+    status = status, retries = math.tointeger(retries) or 0, error_kind = ekind,
+    http_status = math.tointeger(estatus), request_id = rid,
+  }
+  if problem then warn(problem.message) end
 end
 
 local installed = false
@@ -161,12 +168,13 @@ function M.flush()
   return state.log:flush()
 end
 
---- A reader over the log for queries: reader | nil, err, missing.
+--- A reader over the log for queries: reader | nil, err (err.status
+-- "missing" when nothing was logged yet).
 function M.reader(path)
   if path == nil then
     local err
     path, err = M.path()
-    if not path then return nil, err, true end
+    if not path then return nil, errors.new("log", err.message, { status = "missing" }) end
   end
   return calllog.reader(path)
 end

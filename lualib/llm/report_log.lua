@@ -106,7 +106,7 @@ function M.from_log(opts)
   opts = opts or {}
   if opts.reader then return build(opts, opts.reader) end
   local reader, err = require("llm.log").reader(opts.path)
-  if not reader then return nil, err end
+  if not reader then return nil, err.message end
   -- the report owns its collectors: the reader can go now
   local ok, rep, rerr = pcall(build, opts, reader)
   reader:close()
@@ -123,7 +123,7 @@ build = function(opts, reader)
     local id, why = reader:find_run(prefix ~= "" and prefix or nil)
     if not id then
       if prefix == "" then return nil, "no runs logged yet" end
-      if why == "ambiguous" then
+      if why.status == "ambiguous" then
         return nil, ("run id '%s' is ambiguous: give more of it (llmrun logs --runs lists them)"):format(prefix)
       end
       return nil, ("no run matches '%s' (llmrun logs --runs lists the runs)"):format(prefix)

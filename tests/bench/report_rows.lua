@@ -38,9 +38,14 @@ for i = 1, n do
   local completion = 60 + (i % 40)
   local cost = cache and 0 or (status == "ok" and (prompt * 0.15 + completion * 0.6) * 1e-6 or nil)
   t = t + 0.01
-  log:append(tag, case, optimized and "gpt-4o-mini" or "gpt-4o", "sim", "chat", true, t, latency,
-    cache and nil or latency * 0.3, status == "ok" and prompt or nil, status == "ok" and completion or nil,
-    0, nil, nil, cost, cache, status, 0, ekind, hstatus, "req_" .. i)
+  log:append {
+    tag = tag, case = case, model = optimized and "gpt-4o-mini" or "gpt-4o", provider = "sim",
+    kind = "chat", simulated = true, started_at = t, latency_ms = latency,
+    ttft_ms = cache and nil or latency * 0.3, prompt_tokens = status == "ok" and prompt or nil,
+    completion_tokens = status == "ok" and completion or nil, cached_tokens = 0, cost = cost,
+    cache_kind = cache, status = status, retries = 0, error_kind = ekind, http_status = hstatus,
+    request_id = "req_" .. i,
+  }
 end
 assert(log:flush())
 log:close()

@@ -281,8 +281,10 @@ T.test("reports over several runs, and a run with no calls", function()
     local log = assert(calllog.open(db))
     log:set_run { run_id = id, script = "x.lua", version = "0", started_at = 1.7e9 + k, simulated = false }
     for i = 1, 10 do
-      log:append("t", "c" .. i, "m", "openai", "chat", false, 1.7e9 + k, 100 * k, 10, 5, 5, 0, nil, nil,
-        0.001 * k, nil, "ok", 0, nil, nil, nil)
+      log:append { tag = "t", case = "c" .. i, model = "m", provider = "openai", kind = "chat",
+        simulated = false, started_at = 1.7e9 + k, latency_ms = 100 * k, ttft_ms = 10,
+        prompt_tokens = 5, completion_tokens = 5, cached_tokens = 0, cost = 0.001 * k,
+        status = "ok", retries = 0 }
     end
     log:close()
   end
@@ -304,4 +306,32 @@ T.test("reports over several runs, and a run with no calls", function()
   local none, nwhy = llm.report.from_log { path = dir .. "/empty.db" }
   T.eq(none, nil)
   T.eq(nwhy, "no runs logged yet")
+end)
+
+T.test("append takes a row table: each field comes back from the reader", function()
+  local calllog = require "_llm.calllog"
+  local db = tmpdir() .. "/rows.db"
+  local log = assert(calllog.open(db))
+  log:set_run { run_id = "20260301-000000-cccccc", script = "x.lua", version = "0", started_at = 1.7e9 }
+  local row = {
+    tag = "t", case = "c1", model = "gpt-4o", provider = "openai", kind = "chat", simulated = true,
+    started_at = 1.7e9 + 1, latency_ms = 123.5, ttft_ms = 45.25, prompt_tokens = 10,
+    completion_tokens = 20, cached_tokens = 3, cache_creation_tokens = 4, input_tokens = 5,
+    cost = 0.0125, cache_kind = "exact", status = "error", retries = 2, error_kind = "http",
+    http_status = 503, request_id = "req_1",
+  }
+  T.eq(log:append(row), nil)
+  log:append { model = "m" } -- every other field missing: stored as NULL, status "ok"
+  assert(log:flush())
+  log:close()
+  local r = assert(calllog.reader(db))
+  local got = r:calls(nil, 0)
+  r:close()
+  T.eq(#got, 2)
+  local back = got[1].model == "gpt-4o" and got[1] or got[2]
+  local bare = back == got[1] and got[2] or got[1]
+  for k, v in pairs(row) do T.eq(back[k], v, k) end
+  T.eq(back.run_id, "20260301-000000-cccccc")
+  T.eq({ bare.model, bare.status, bare.tag, bare.cost, bare.retries, bare.simulated },
+       { "m", "ok", nil, nil, 0, false })
 end)

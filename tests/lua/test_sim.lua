@@ -153,12 +153,14 @@ T.test("private servers are typed userdata; closing twice is harmless", function
   end
   local nope, why = sim.new { host = "10.1.2.3" }
   T.eq(nope, nil)
-  T.ok(why:find("loopback"))
+  T.eq(why.kind, "sim")
+  T.ok(why.message:find("loopback"))
   local a <close> = sim.new()
   local taken, why2 = sim.new { port = a:port() }
   T.eq(taken, nil)
-  T.ok(why2:find("cannot listen"))
-  T.err(function() sim.new { port = 70000 } end, "port must be from 0 to 65535")
+  T.eq(why2.kind, "sim")
+  T.ok(why2.message:find("cannot listen"))
+  T.err(function() sim.new { port = 70000 } end, "'port' must be an integer from 0 to 65535")
 end)
 
 T.test("start takes listen options and configuration together", function()

@@ -74,7 +74,7 @@ local function path_of(opts)
   if opts.path then return opts.path end
   local p, err = C.default_path()
   if not p then
-    io.stderr:write("llmrun cache: ", tostring(err), "\n")
+    io.stderr:write("llmrun cache: ", err.message, "\n")
     return nil
   end
   return p
@@ -86,9 +86,9 @@ local function open(opts, readonly)
   local f = io.open(path, "rb")
   if not f then return nil, path end
   f:close()
-  local db, msg, status = C.open { path = path, readonly = readonly }
+  local db, err = C.open { path = path, readonly = readonly }
   if not db then
-    io.stderr:write("llmrun cache: ", msg, repair_hint(status), "\n")
+    io.stderr:write("llmrun cache: ", err.message, repair_hint(err.status), "\n")
     return false
   end
   return db, path
@@ -107,12 +107,12 @@ local function stats(opts)
     return 0
   end
   -- a file whose header is fine can still have damaged pages
-  local info, ierr, istatus = db:info()
-  local rows, serr, sstatus
-  if info then rows, serr, sstatus = db:stats(opts.namespace) end
+  local info, err = db:info()
+  local rows
+  if info then rows, err = db:stats(opts.namespace) end
   if not rows then
     db:close()
-    io.stderr:write("llmrun cache: ", tostring(ierr or serr), repair_hint(istatus or sstatus), "\n")
+    io.stderr:write("llmrun cache: ", err.message, repair_hint(err.status), "\n")
     return 1
   end
   local sem = require "llm.cache_semantic"
@@ -170,9 +170,9 @@ local function recreate(opts)
       return 1
     end
   end
-  local db, msg = C.open { path = path }
+  local db, err = C.open { path = path }
   if not db then
-    io.stderr:write("llmrun cache: ", msg, "\n")
+    io.stderr:write("llmrun cache: ", err.message, "\n")
     return 1
   end
   db:close()
@@ -194,10 +194,10 @@ local function clear(opts)
     io.stdout:write("no cache at ", path, ": nothing to clear\n")
     return 0
   end
-  local n, msg, status = db:clear(opts.namespace, opts.expired == true)
+  local n, err = db:clear(opts.namespace, opts.expired == true)
   db:close()
   if not n then
-    io.stderr:write("llmrun cache: ", msg, repair_hint(status), "\n")
+    io.stderr:write("llmrun cache: ", err.message, repair_hint(err.status), "\n")
     return 1
   end
   io.stdout:write(("removed %d %sresponse%s%s\n"):format(n, opts.expired and "expired " or "",

@@ -92,17 +92,17 @@ function C.main(args)
   local log = require "llm.log"
   if opts.path then
     local path, err = log.path()
-    if not path then io.stderr:write("llmrun logs: ", err, "\n") return 1 end
+    if not path then io.stderr:write("llmrun logs: ", err.message, "\n") return 1 end
     io.stdout:write(path, "\n")
     return 0
   end
-  local reader, err, missing = log.reader()
+  local reader, err = log.reader()
   if not reader then
-    if missing then
+    if err.status == "missing" then
       io.stderr:write("llmrun logs: no calls logged yet (", tostring(log.path()), ")\n")
       return 0
     end
-    io.stderr:write("llmrun logs: ", err, "\n")
+    io.stderr:write("llmrun logs: ", err.message, "\n")
     return 1
   end
   if opts.runs then return show_runs(reader, n, opts.json) end
@@ -112,7 +112,7 @@ function C.main(args)
     local why
     run_id, why = reader:find_run(opts.run)
     if not run_id then
-      io.stderr:write(why == "ambiguous"
+      io.stderr:write(why.status == "ambiguous"
         and ("llmrun logs: run id '%s' is ambiguous: give more of it\n"):format(opts.run)
         or ("llmrun logs: no run matches '%s' (llmrun logs --runs lists the runs)\n"):format(opts.run))
       return 1

@@ -121,7 +121,7 @@ local function main(args)
   if next(cfg) then sim.configure(cfg) end
   local url, why = sim.start(opts)
   if not url then
-    io.stderr:write("llmrun serve: ", why, "\n")
+    io.stderr:write("llmrun serve: ", why.message, "\n")
     return 1
   end
   io.stdout:write(url, "\n")

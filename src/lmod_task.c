@@ -1,11 +1,14 @@
-/* _llm.loop: the Lua face of the scheduler. The C primitives are few:
- * spawn, wait, cancel, sleep, now, current, and suspend/wake for the Lua
- * combinators (llm.map, semaphores, race...) in lualib/llm/async.lua. */
+/* _llm.loop: the Lua face of the scheduler (task.c): tasks and what they
+ * wait on. The C primitives are few: spawn, wait, cancel, sleep, now,
+ * current, shield, and suspend/wake for the Lua combinators (llm.map,
+ * semaphores, race...) in lualib/llm/async.lua. Named lmod_task.c for the
+ * engine it binds; the module keeps its Lua name, _llm.loop. */
 #include <lauxlib.h>
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "lmod_util.h"
 #include "task.h"
 
 #define SCHED(L) ((llm_sched *)lua_touserdata(L, lua_upvalueindex(1)))
@@ -269,14 +272,8 @@ int luaopen__llm_loop(lua_State *L)
   if (!s)
     return luaL_error(L, "_llm.loop needs the llmrun host");
 
-  luaL_getmetatable(L, LLM_TASK_METATABLE);
-  lua_pushlightuserdata(L, s);
-  luaL_setfuncs(L, task_metamethods, 1);
-  lua_newtable(L);
-  lua_pushlightuserdata(L, s);
-  luaL_setfuncs(L, task_methods, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  /* the metatable task.c made (with __gc) gets its methods */
+  llm_class_register(L, LLM_TASK_METATABLE, task_metamethods, task_methods, s);
 
   luaL_newlibtable(L, funcs);
   lua_pushlightuserdata(L, s);

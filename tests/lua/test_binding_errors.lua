@@ -1,0 +1,64 @@
+-- Every runtime failure of a C binding reaches Lua the same way: nil and an
+-- llm.error table (llm.is_error holds, err.kind names what failed, err.status
+-- the reason where there is one, tostring reads well), as the README's
+-- "Errors" promises (src/lmod_util.h). Misuse still raises.
+local T = ...
+local tmpdir = T.tmpdir
+
+local function is_typed(err, kind, status)
+  T.ok(llm.is_error(err), "an llm.error, got " .. type(err))
+  T.eq(err.kind, kind)
+  if status then T.eq(err.status, status) end
+  T.eq(type(err.message), "string")
+  T.ok(tostring(err):find(err.message, 1, true), tostring(err))
+end
+
+T.test("the cache store", function()
+  local C = require "_llm.cache"
+  local dir = tmpdir()
+  local db, err = C.open { path = dir } -- a directory is no database
+  T.eq(db, nil)
+  is_typed(err, "cache")
+  T.ok(err.status ~= nil, "a status names the failure")
+  T.err(function() C.open { path = dir .. "/x.db", memory_bytes = -1 } end, "'memory_bytes' must be an integer >= 0")
+  T.err(function() C.open { path = 3 } end, "'path' must be a string")
+end)
+
+T.test("the cache key's canonical form", function()
+  local none, err = require("_llm.canon").encode { f = print }
+  T.eq(none, nil)
+  is_typed(err, "cache", "uncacheable")
+end)
+
+T.test("the call log: open, read, find a run", function()
+  local calllog = require "_llm.calllog"
+  local dir = tmpdir()
+  local log, err = calllog.open(dir) -- a directory, not a file
+  T.eq(log, nil)
+  is_typed(err, "log")
+  local reader, rerr = calllog.reader(dir .. "/none/runs.db")
+  T.eq(reader, nil)
+  is_typed(rerr, "log", "missing")
+  local empty = assert(calllog.open(dir .. "/empty.db"))
+  empty:close()
+  local r = assert(calllog.reader(dir .. "/empty.db"))
+  local id, why = r:find_run("zz")
+  T.eq(id, nil)
+  is_typed(why, "log", "none")
+  r:close()
+  T.err(function() calllog.open(dir .. "/x.db", { batch_ms = "soon" }) end, "'batch_ms' must be an integer")
+end)
+
+T.test("the simulator's server", function()
+  local s, err = require("_llm.sim").start { host = "10.1.2.3" }
+  T.eq(s, nil)
+  is_typed(err, "sim")
+  T.err(function() require("_llm.sim").start({}, { ttft_ms = "slow" }) end, "'ttft_ms' must be a number")
+end)
+
+T.test("the host's directories", function()
+  local host = require "_llm.host"
+  local ok, err = host.mkdir_p("/proc/llmrun-cannot-exist/x")
+  T.eq(ok, nil)
+  is_typed(err, "io")
+end)
