@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "buf.h"
 #include "bpe/bpe.h"
 #include "lmod_util.h"
 
@@ -46,6 +47,10 @@ static llm_bpe_ids *encode_boxed(lua_State *L, const llm_bpe *e, const char *tex
                                  unsigned flags)
 {
   llm_bpe_ids *ids = llm_new_object(L, sizeof *ids, IDS_BOX);
+  /* room for a typical text's ids up front (English runs ~4.5 bytes a
+   * token): most encodes never grow the array */
+  if (llm_grow(&ids->ids, &ids->cap, len / 3 + 16, sizeof *ids->ids) != 0)
+    return NULL;
   return llm_bpe_encode(e, text, len, flags, ids) == 0 ? ids : NULL;
 }
 
@@ -71,6 +76,7 @@ static int l_encode(lua_State *L)
   llm_bpe_ids *ids = encode_boxed(L, e, text, len, check_flags(L, 3));
   if (!ids || ids->n > (size_t)INT_MAX)
     return out_of_memory(L);
+  /* presized: each id is one store into the array part */
   lua_createtable(L, (int)ids->n, 0);
   for (size_t i = 0; i < ids->n; i++) {
     lua_pushinteger(L, ids->ids[i]);
