@@ -47,6 +47,7 @@ static struct {
   CURLU *(*url)(void);
   void (*url_cleanup)(CURLU *);
   CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+  CURLUcode (*url_get)(CURLU *, CURLUPart, char **, unsigned int);
 } api;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -85,6 +86,7 @@ static const llm_lazysym syms[] = {
   {"curl_url", (void **)&api.url},
   {"curl_url_cleanup", (void **)&api.url_cleanup},
   {"curl_url_set", (void **)&api.url_set},
+  {"curl_url_get", (void **)&api.url_get},
 };
 
 static void load(void)
@@ -237,6 +239,12 @@ CURLUcode (curl_url_set)(CURLU *u, CURLUPart part, const char *content, unsigned
 {
   need();
   return api.url_set(u, part, content, flags);
+}
+
+CURLUcode (curl_url_get)(CURLU *u, CURLUPart part, char **content, unsigned int flags)
+{
+  need();
+  return api.url_get(u, part, content, flags);
 }
 
 #pragma GCC visibility pop

@@ -47,21 +47,42 @@ static void easy_put(CURL *e)
 static struct {
   char *text;
   CURLU *u;
+  char *host; /* plain http: "host:port" (llm_xfer.host); else NULL */
 } urls[URLS_MAX];
 static int urls_n;
 
-static CURLU *parsed_url(const char *text)
+/* "host:port" of a plain http URL (one transfer per connection), else NULL. */
+static char *host_key(CURLU *u)
+{
+  char *scheme = NULL, *host = NULL, *port = NULL, *key = NULL;
+  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK && strcmp(scheme, "http") == 0 &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+      (key = malloc(strlen(host) + strlen(port) + 2)) != NULL)
+    snprintf(key, strlen(host) + strlen(port) + 2, "%s:%s", host, port);
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  return key;
+}
+
+/* The parsed URL, and its host key in *host (NULL when unknown). */
+static CURLU *parsed_url(const char *text, const char **host)
 {
   CURLU *u;
+  *host = NULL;
   for (int i = 0; i < urls_n; i++)
-    if (strcmp(urls[i].text, text) == 0)
+    if (strcmp(urls[i].text, text) == 0) {
+      *host = urls[i].host;
       return urls[i].u;
+    }
   if (urls_n == URLS_MAX || !(u = curl_url()))
     return NULL;
   if (curl_url_set(u, CURLUPART_URL, text, 0) != CURLUE_OK || !(urls[urls_n].text = strdup(text))) {
     curl_url_cleanup(u); /* let curl report the bad URL itself */
     return NULL;
   }
+  *host = urls[urls_n].host = host_key(u);
   urls[urls_n++].u = u;
   return u;
 }
@@ -80,7 +101,8 @@ int llm_http_check_url(const char *url, char *err, size_t errlen)
       snprintf(err, errlen, "the URL contains a space or a control character");
       return -1;
     }
-  if (!parsed_url(url)) {
+  const char *host;
+  if (!parsed_url(url, &host)) {
     CURLU *u = curl_url();
     CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
     if (u)
@@ -102,6 +124,7 @@ void llm_http_pool_drain(void)
     urls_n--;
     curl_url_cleanup(urls[urls_n].u);
     free(urls[urls_n].text);
+    free(urls[urls_n].host);
   }
 }
 
@@ -453,7 +476,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
     goto oom;
 
   {
-    CURLU *u = parsed_url(req->url);
+    CURLU *u = parsed_url(req->url, &h->x.host);
     if (u)
       curl_easy_setopt(e, CURLOPT_CURLU, u);
     else

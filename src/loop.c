@@ -37,9 +37,23 @@ typedef struct {
   void *ud;
 } callback;
 
+/* Transfers to one host (llm_xfer.host) over the connection cap, waiting
+ * for one of its transfers to end. A few hosts are tracked; transfers to
+ * others go to curl's own queue. */
+#define HOST_SLOTS 16
+#define HOST_KEY_MAX 256
+
+typedef struct llm_host_slot {
+  char key[HOST_KEY_MAX]; /* "" while free */
+  size_t active;          /* its transfers in the multi */
+  llm_xfer *head, *tail;  /* waiting, oldest first */
+} llm_host_slot;
+
 struct llm_loop {
   CURLM *multi;
-  size_t nxfers;
+  size_t nxfers;             /* transfers held: in the multi or waiting */
+  size_t in_multi;
+  llm_host_slot hosts[HOST_SLOTS];
   long max_host_connections; /* 0: no limit */
   int epfd;
   double curl_deadline;  /* when curl wants CURL_SOCKET_TIMEOUT; < 0: never */
@@ -169,9 +183,13 @@ CURLM *llm_loop_multi(llm_loop *loop)
 
 long llm_loop_max_host_connections(const llm_loop *loop) { return loop->max_host_connections; }
 
+static void promote(llm_loop *loop, llm_host_slot *s);
+
 void llm_loop_set_max_host_connections(llm_loop *loop, long n)
 {
   loop->max_host_connections = n < 0 ? 0 : n;
+  for (size_t i = 0; i < HOST_SLOTS; i++) /* a higher cap lets waiting ones go */
+    promote(loop, &loop->hosts[i]);
   if (loop->multi)
     curl_multi_setopt(loop->multi, CURLMOPT_MAX_HOST_CONNECTIONS, loop->max_host_connections);
 }
@@ -267,16 +285,82 @@ static void run_ready(llm_loop *loop)
 
 /* ---- transfers --------------------------------------------------------------- */
 
+static llm_host_slot *slot_for(llm_loop *loop, const char *host)
+{
+  llm_host_slot *free_slot = NULL;
+  if (strlen(host) >= HOST_KEY_MAX)
+    return NULL;
+  for (size_t i = 0; i < HOST_SLOTS; i++) {
+    llm_host_slot *s = &loop->hosts[i];
+    if (strcmp(s->key, host) == 0 && s->key[0])
+      return s;
+    if (!free_slot && (!s->key[0] || (s->active == 0 && !s->head)))
+      free_slot = s;
+  }
+  if (free_slot) {
+    snprintf(free_slot->key, sizeof free_slot->key, "%s", host);
+    free_slot->active = 0;
+    free_slot->head = free_slot->tail = NULL;
+  }
+  return free_slot;
+}
+
+static int cap_reached(const llm_loop *loop, const llm_host_slot *s)
+{
+  return loop->max_host_connections > 0 && s->active >= (size_t)loop->max_host_connections;
+}
+
+static int to_multi(llm_loop *loop, llm_xfer *x)
+{
+  if (curl_multi_add_handle(loop->multi, x->easy) != CURLM_OK)
+    return -1;
+  loop->in_multi++;
+  if (x->slot)
+    x->slot->active++;
+  return 0;
+}
+
+/* Hands waiting transfers to curl while their host is under the cap. A
+ * failed add (out of memory) leaves the rest waiting for the next turn. */
+static void promote(llm_loop *loop, llm_host_slot *s)
+{
+  while (s->head && !cap_reached(loop, s)) {
+    llm_xfer *x = s->head;
+    if (to_multi(loop, x) != 0)
+      return;
+    s->head = x->next;
+    if (s->head)
+      s->head->prev = NULL;
+    else
+      s->tail = NULL;
+    x->waiting = 0;
+  }
+}
+
 int llm_loop_add_xfer(llm_loop *loop, llm_xfer *x)
 {
   if (!llm_loop_multi(loop))
     return -1;
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-  if (curl_multi_add_handle(loop->multi, x->easy) != CURLM_OK)
+  x->next = x->prev = NULL;
+  x->waiting = 0;
+  x->slot = x->host ? slot_for(loop, x->host) : NULL;
+  if (x->slot && cap_reached(loop, x->slot)) {
+    x->waiting = 1;
+    x->prev = x->slot->tail;
+    if (x->slot->tail)
+      x->slot->tail->next = x;
+    else
+      x->slot->head = x;
+    x->slot->tail = x;
+  } else if (to_multi(loop, x) != 0) {
     return -1;
+  }
   loop->nxfers++;
   return 0;
 }
+
+size_t llm_loop_waiting(const llm_loop *loop) { return loop->nxfers - loop->in_multi; }
 
 void llm_loop_start_now(llm_loop *loop)
 {
@@ -286,15 +370,35 @@ void llm_loop_start_now(llm_loop *loop)
     curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     /* a transfer can fail at once (refused, bad URL); curl then has no
      * socket or timer left to wake us, so the next turn must not block */
-    if ((size_t)running < loop->nxfers)
+    if ((size_t)running < loop->in_multi)
       loop->done_waiting = 1;
   }
 }
 
 void llm_loop_remove_xfer(llm_loop *loop, llm_xfer *x)
 {
-  if (curl_multi_remove_handle(loop->multi, x->easy) == CURLM_OK)
+  llm_host_slot *s = x->slot;
+  if (x->waiting) { /* never reached curl: out of the FIFO */
+    if (x->prev)
+      x->prev->next = x->next;
+    else
+      s->head = x->next;
+    if (x->next)
+      x->next->prev = x->prev;
+    else
+      s->tail = x->prev;
+    x->waiting = 0;
     loop->nxfers--;
+    return;
+  }
+  if (curl_multi_remove_handle(loop->multi, x->easy) != CURLM_OK)
+    return;
+  loop->nxfers--;
+  loop->in_multi--;
+  if (s) {
+    s->active--;
+    promote(loop, s);
+  }
 }
 
 /* Hands finished transfers to their owners. */

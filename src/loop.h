@@ -23,6 +23,18 @@ typedef void (*llm_loop_fn)(void *ud);
 typedef struct llm_xfer {
   CURL *easy;
   void (*done)(struct llm_xfer *x, CURLcode rc);
+  /* Set by the owner, or NULL: "host:port" when the transfer needs a
+   * connection of its own (plain http: HTTP/1.1, no multiplexing). The
+   * loop then holds such transfers beyond the host connection cap in its
+   * own FIFO, not in curl's queue: libcurl 7.88 does work in proportion
+   * to its queue on every finished transfer (10,000 calls at once took 4x
+   * as long). Transfers that may multiplex (https: HTTP/2) are left to
+   * curl, which can put many on one connection. */
+  const char *host;
+  /* private to the loop */
+  struct llm_xfer *next, *prev;
+  struct llm_host_slot *slot;
+  int waiting;
 } llm_xfer;
 
 llm_loop *llm_loop_new(void);
@@ -53,10 +65,13 @@ void llm_timer_stop(llm_loop *loop, llm_timer *t);
  * Returns 0, or -1 when out of memory. */
 int llm_loop_post(llm_loop *loop, llm_loop_fn fn, void *ud);
 
-/* Transfers: add registers x->easy with the multi; remove aborts it
- * without calling done(). */
+/* Transfers: add registers x->easy with the multi (or, past the host
+ * connection cap, holds it until a transfer to that host ends); remove
+ * aborts it without calling done(). */
 int llm_loop_add_xfer(llm_loop *loop, llm_xfer *x);
 void llm_loop_remove_xfer(llm_loop *loop, llm_xfer *x);
+/* Transfers held in the loop's FIFOs, waiting for a connection. */
+size_t llm_loop_waiting(const llm_loop *loop);
 
 /* Lets curl start newly added transfers at once (connect, or send on a
  * kept-alive connection) instead of on the loop's next turn: the request

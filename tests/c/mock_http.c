@@ -95,17 +95,23 @@ static int send_all(int fd, const char *buf, size_t len)
   return 0;
 }
 
-static void sleep_s(double s)
+/* Sleeps s seconds, or less when the server is stopping: a script's long
+ * "sleep" must not hold mock_http_stop (and so a test) until it ends. */
+static void sleep_s(double s, const volatile int *stopping)
 {
-  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-  nanosleep(&ts, NULL);
+  while (s > 0 && !*stopping) {
+    double step = s < 0.01 ? s : 0.01;
+    struct timespec ts = {0, (long)(step * 1e9)};
+    nanosleep(&ts, NULL);
+    s -= step;
+  }
 }
 
 /* "drip SIZES PAUSE TEXT": TEXT as HTTP chunks whose sizes cycle through
  * the comma list SIZES, one write each (TCP_NODELAY is on, so each write
  * leaves as its own segment), PAUSE seconds between them. buf holds the
  * unescaped text. */
-static void drip(int fd, const char *args, char *buf)
+static void drip(int fd, const char *args, char *buf, const volatile int *stopping)
 {
   size_t sizes[64], nsizes = 0, n, off = 0, turn = 0;
   char *end;
@@ -138,7 +144,7 @@ static void drip(int fd, const char *args, char *buf)
       return;
     off += k;
     if (pause > 0)
-      sleep_s(pause);
+      sleep_s(pause, stopping);
   }
 }
 
@@ -205,7 +211,7 @@ static char *expand(const char *text, const char *req)
 }
 
 /* Plays one block; returns how the connection continues. */
-static int play(int fd, const char *block, const char *request)
+static int play(int fd, const char *block, const char *request, const volatile int *stopping)
 {
   response r = {.headlen = 0, .started = 0};
   char *copy = strdup(block), *save = NULL, *line;
@@ -247,14 +253,14 @@ static int play(int fd, const char *block, const char *request)
       send_all(fd, buf, n);
       send_all(fd, "\r\n", 2);
     } else if (strncmp(line, "drip ", 5) == 0) {
-      drip(fd, line + 5, buf);
+      drip(fd, line + 5, buf, stopping);
     } else if (strcmp(line, "end") == 0) {
       send_all(fd, "0\r\n\r\n", 5);
     } else if (strncmp(line, "raw ", 4) == 0) {
       n = unescape(line + 4, buf);
       send_all(fd, buf, n);
     } else if (strncmp(line, "sleep ", 6) == 0) {
-      sleep_s(atof(line + 6));
+      sleep_s(atof(line + 6), stopping);
     } else if (strcmp(line, "close") == 0) {
       outcome = CLOSE;
     } else if (strcmp(line, "reset") == 0) {
@@ -273,7 +279,7 @@ static int play(int fd, const char *block, const char *request)
           if (send_all(fd, sz, strlen(sz)) != 0 || send_all(fd, buf, n) != 0 ||
               send_all(fd, "\r\n", 2) != 0)
             break; /* the client went away */
-          sleep_s(every);
+          sleep_s(every, stopping);
         }
       }
     }
@@ -349,7 +355,7 @@ static void *serve(void *ud)
       }
     }
     pthread_mutex_unlock(&m->mu);
-    outcome = play(fd, m->blocks[i < m->nblocks ? i : m->nblocks - 1], req);
+    outcome = play(fd, m->blocks[i < m->nblocks ? i : m->nblocks - 1], req, &m->stopping);
     if (i >= MAX_REQUESTS)
       free(req);
   }

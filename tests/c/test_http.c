@@ -280,6 +280,67 @@ static void test_stall_counts_touches_not_bytes(void)
   mock_http_stop(m);
 }
 
+static llm_http *start_get(mock_http *m, result *r)
+{
+  llm_http_request req = {.method = "GET", .on_done = on_done, .ud = r};
+  char url[64], err[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/", mock_http_port(m));
+  req.url = url;
+  return llm_http_start(loop, &req, err, sizeof err);
+}
+
+/* Past the host connection cap, plain-http transfers wait in the loop's
+ * FIFO (src/loop.h says why): never more than the cap at the server, in
+ * order, a waiting one can be aborted, and a higher cap lets them go. */
+static void test_host_cap_waits(void)
+{
+  mock_http *m = mock_http_start("sleep 0.2\nstatus 200\nbody x\n");
+  result r[5] = {{0}};
+  llm_http *h[5];
+  long before = llm_loop_max_host_connections(loop);
+  double give_up;
+  int done;
+  llm_loop_set_max_host_connections(loop, 2);
+  for (int i = 0; i < 5; i++)
+    h[i] = start_get(m, &r[i]);
+  CHECK_INT(llm_loop_waiting(loop), 3);
+  for (int i = 0; i < 3; i++)
+    llm_loop_run_once(loop, 0.02, -1);
+  CHECK_INT(mock_http_requests(m), 2);
+  llm_http_abort(h[3]); /* still waiting: out of the queue, never sent */
+  CHECK_INT(llm_loop_waiting(loop), 2);
+  give_up = llm_now() + 10;
+  do {
+    llm_loop_run_once(loop, 0.05, -1);
+    done = r[0].done + r[1].done + r[2].done + r[4].done;
+  } while (done < 4 && llm_now() < give_up);
+  CHECK_INT(done, 4);
+  CHECK_INT(r[3].done, 0);
+  CHECK_INT(mock_http_requests(m), 4);
+  CHECK(mock_http_connections(m) <= 2); /* the waiting ones reused them */
+  for (int i = 0; i < 5; i++)
+    llm_http_free(h[i]);
+
+  /* a higher cap starts the waiting ones at once */
+  llm_loop_set_max_host_connections(loop, 1);
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 3; i++)
+    h[i] = start_get(m, &r[i]);
+  llm_loop_run_once(loop, 0.02, -1);
+  CHECK_INT(llm_loop_waiting(loop), 2);
+  llm_loop_set_max_host_connections(loop, 3);
+  CHECK_INT(llm_loop_waiting(loop), 0);
+  give_up = llm_now() + 10;
+  while (r[0].done + r[1].done + r[2].done < 3 && llm_now() < give_up)
+    llm_loop_run_once(loop, 0.05, -1);
+  CHECK_INT(r[0].done + r[1].done + r[2].done, 3);
+  CHECK(llm_now() < give_up);
+  for (int i = 0; i < 3; i++)
+    llm_http_free(h[i]);
+  llm_loop_set_max_host_connections(loop, before);
+  mock_http_stop(m);
+}
+
 int main(void)
 {
   loop = llm_loop_new();
@@ -294,6 +355,7 @@ int main(void)
   test_no_silent_resend_on_dead_reused_connection();
   test_only_http_urls();
   test_stall_counts_touches_not_bytes();
+  test_host_cap_waits();
   llm_loop_free(loop);
   llm_http_pool_drain();
   return check_report("http");

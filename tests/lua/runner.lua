@@ -3,7 +3,8 @@
 -- cases with T.test(name, fn); each case runs in order, inside the script's
 -- task, so it may wait (llm.sleep, model calls). Prints each failure with
 -- its traceback and "N passed, N failed"; exits 1 on any failure.
--- TEST_FILTER=pattern runs only the matching cases.
+-- TEST_FILTER=pattern runs only the matching cases; TEST_TIMES=1 prints
+-- each case's wall time on stderr (to find the slow ones).
 local file = assert(arg[1], "usage: llmrun tests/lua/runner.lua FILE")
 local dir = file:match("^(.*)/[^/]*$") or "."
 package.path = dir .. "/?.lua;" .. package.path
@@ -114,10 +115,13 @@ local chunk = assert(loadfile(file))
 chunk(T)
 
 local filter = os.getenv("TEST_FILTER")
+local times = os.getenv("TEST_TIMES") -- set: each case's wall time on stderr
 local passed, failed = 0, 0
 for _, c in ipairs(cases) do
   if not filter or c.name:find(filter, 1, true) then
+    local t0 = llm.now()
     local ok, err = xpcall(c.fn, debug.traceback)
+    if times then io.stderr:write(("%7.3f s  %s\n"):format(llm.now() - t0, c.name)) end
     if ok then
       passed = passed + 1
     else
