@@ -480,8 +480,10 @@ void mock_http_stop(mock_http *m)
   if (!m)
     return;
   m->stopping = 1;
-  if (m->port)
+  if (m->port) {
+    shutdown(m->listen_fd, SHUT_RDWR); /* wakes the acceptor's poll now */
     pthread_join(m->acceptor, NULL);
+  }
   for (int i = 0; i < m->nconns; i++) {
     pthread_mutex_lock(&m->mu);
     if (m->conns[i] >= 0)
