@@ -433,18 +433,6 @@ int llm_host_interrupted_status(const llm_host *h)
   return 128 + (sig ? sig : SIGINT);
 }
 
-/* Is the value at idx an llm.exit(code) object? */
-static int is_exit(lua_State *L, int idx)
-{
-  int yes;
-  if (!lua_getmetatable(L, idx))
-    return 0;
-  luaL_getmetatable(L, LLM_EXIT_METATABLE);
-  yes = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return yes;
-}
-
 int llm_host_run_main(llm_host *h, int nargs)
 {
   lua_State *L = h->L;
@@ -482,7 +470,7 @@ int llm_host_run_main(llm_host *h, int nargs)
   }
   if (llm_task_status(t) != LLM_TASK_DONE) {
     int n = llm_task_push_outcome(L, -1);
-    if (is_exit(L, -2)) {
+    if (llm_has_class(L, -2, LLM_EXIT_METATABLE)) {
       lua_getfield(L, -2, "code");
       status = (int)lua_tointeger(L, -1);
       lua_pop(L, 1);

@@ -56,10 +56,7 @@ static double wallclock(void)
 
 static llm_cache *check_open(lua_State *L)
 {
-  store *s = luaL_checkudata(L, 1, STORE_MT);
-  if (!s->c)
-    luaL_error(L, "attempt to use a closed cache store");
-  return s->c;
+  return llm_check_open(L, 1, STORE_MT, "cache store");
 }
 
 /* nil, err {kind = "cache", status = the failure's name, message} */

@@ -43,10 +43,7 @@ typedef struct { sqlite3 *db; } reader_ud;
 
 static llm_calllog *check_log(lua_State *L)
 {
-  log_ud *u = luaL_checkudata(L, 1, LOG_MT);
-  if (!u->log)
-    luaL_error(L, "attempt to use a closed call log");
-  return u->log;
+  return llm_check_open(L, 1, LOG_MT, "call log");
 }
 
 static int l_open(lua_State *L)
@@ -194,10 +191,7 @@ static int l_new_run_id(lua_State *L)
 
 static sqlite3 *check_reader(lua_State *L)
 {
-  reader_ud *u = luaL_checkudata(L, 1, READER_MT);
-  if (!u->db)
-    luaL_error(L, "attempt to use a closed call log reader");
-  return u->db;
+  return llm_check_open(L, 1, READER_MT, "call log reader");
 }
 
 static int l_reader(lua_State *L)

@@ -59,10 +59,7 @@ typedef struct { llm_hist *h; } hist_ud;
 
 static llm_hist *check_hist(lua_State *L)
 {
-  hist_ud *u = luaL_checkudata(L, 1, HIST_MT);
-  if (!u->h)
-    luaL_error(L, "attempt to use a closed histogram");
-  return u->h;
+  return llm_check_open(L, 1, HIST_MT, "histogram");
 }
 
 static int l_hist(lua_State *L)
@@ -140,10 +137,7 @@ typedef struct { llm_callstats *cs; } collector_ud;
 
 static llm_callstats *check_collector_at(lua_State *L, int idx)
 {
-  collector_ud *u = luaL_checkudata(L, idx, LLM_COLLECTOR_MT);
-  if (!u->cs)
-    luaL_error(L, "attempt to use a closed collector");
-  return u->cs;
+  return llm_check_open(L, idx, LLM_COLLECTOR_MT, "collector");
 }
 
 void llm_push_collector(lua_State *L, llm_callstats *cs)

@@ -198,12 +198,9 @@ static void config_from(lua_State *L, int idx, sim_config *c)
 
 /* ---- the server ---------------------------------------------------------------------- */
 
-static lserver *check_server(lua_State *L)
+static sim_server *check_server(lua_State *L)
 {
-  lserver *ls = luaL_checkudata(L, 1, SERVER_METATABLE);
-  if (!ls->s)
-    luaL_error(L, "attempt to use a closed simulator server");
-  return ls;
+  return llm_check_open(L, 1, SERVER_METATABLE, "simulator server");
 }
 
 static int l_start(lua_State *L)
@@ -228,22 +225,22 @@ static int l_start(lua_State *L)
 
 static int s_url(lua_State *L)
 {
-  lua_pushstring(L, sim_server_url(check_server(L)->s));
+  lua_pushstring(L, sim_server_url(check_server(L)));
   return 1;
 }
 
 static int s_port(lua_State *L)
 {
-  lua_pushinteger(L, sim_server_port(check_server(L)->s));
+  lua_pushinteger(L, sim_server_port(check_server(L)));
   return 1;
 }
 
 static int s_configure(lua_State *L)
 {
-  lserver *ls = check_server(L);
+  sim_server *srv = check_server(L);
   sim_config c;
   config_from(L, 2, &c);
-  if (sim_server_configure(ls->s, &c) != 0) {
+  if (sim_server_configure(srv, &c) != 0) {
     sim_config_free(&c);
     return luaL_error(L, "sim configure: out of memory");
   }
@@ -253,18 +250,17 @@ static int s_configure(lua_State *L)
 
 static int s_reset(lua_State *L)
 {
-  sim_server_reset(check_server(L)->s);
+  sim_server_reset(check_server(L));
   return 0;
 }
 
 /* The stats as a table: the same fields GET /sim/stats returns. */
 static int s_stats(lua_State *L)
 {
-  lserver *ls = check_server(L);
   size_t len;
   json_doc *doc;
   const json_value *root;
-  char *js = sim_server_stats_json(ls->s, &len);
+  char *js = sim_server_stats_json(check_server(L), &len);
   root = js ? json_parse(js, len, &doc, NULL) : NULL;
   free(js);
   if (!root)

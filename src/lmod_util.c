@@ -243,3 +243,22 @@ void *llm_new_object(lua_State *L, size_t size, const char *name)
   luaL_setmetatable(L, name);
   return p;
 }
+
+void *llm_check_open(lua_State *L, int idx, const char *name, const char *what)
+{
+  void *p = *(void **)luaL_checkudata(L, idx, name);
+  if (!p)
+    luaL_error(L, "attempt to use a closed %s", what);
+  return p;
+}
+
+int llm_has_class(lua_State *L, int idx, const char *name)
+{
+  int yes;
+  if (!lua_getmetatable(L, idx))
+    return 0;
+  luaL_getmetatable(L, name);
+  yes = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return yes;
+}

@@ -93,5 +93,12 @@ void llm_class_register(lua_State *L, const char *name, const luaL_Reg *meta,
                         const luaL_Reg *methods, void *upvalue);
 /* Pushes a new userdata of `size` zeroed bytes with the class's metatable. */
 void *llm_new_object(lua_State *L, size_t size, const char *name);
+/* For a class whose userdata starts with the engine object's pointer (NULL
+ * once closed): that pointer, for the object at idx; raises on another
+ * type, and "attempt to use a closed <what>" after close. */
+void *llm_check_open(lua_State *L, int idx, const char *name, const char *what);
+/* Does the value at idx (any type: errors are tables) have the class's
+ * metatable? */
+int llm_has_class(lua_State *L, int idx, const char *name);
 
 #endif

@@ -286,18 +286,6 @@ static void finish_ok(llm_sched *s, llm_task *t, int nres)
   finish(s, t, LLM_TASK_DONE);
 }
 
-/* Is the value at idx an llm.exit(code) object? */
-static int is_exit_request(lua_State *L, int idx)
-{
-  int yes;
-  if (!lua_getmetatable(L, idx))
-    return 0;
-  luaL_getmetatable(L, LLM_EXIT_METATABLE);
-  yes = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return yes;
-}
-
 int llm_sched_exit_code(const llm_sched *s) { return s->exit_code; }
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar);
@@ -357,7 +345,7 @@ static void finish_error(llm_sched *s, llm_task *t)
     /* stopped by an interrupt: cancelled, not an error to report */
     status = LLM_TASK_CANCELLED;
     t->observed = 1;
-  } else if (is_exit_request(L, -1) && s->exit_code < 0) {
+  } else if (llm_has_class(L, -1, LLM_EXIT_METATABLE) && s->exit_code < 0) {
     /* llm.exit(code) in any task ends the run with that code */
     lua_getfield(L, -1, "code");
     s->exit_code = (int)lua_tointeger(L, -1);
