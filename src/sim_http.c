@@ -2,19 +2,23 @@
  * body with its size limit, content type, JSON parsing), replies in
  * OpenAI's error format, the headers every response carries, and the
  * moment a response is queued (now, or when its simulated latency is
- * over). Endpoints live in sim_chat.c, sim_embeddings.c and sim_faults.c. */
+ * over). Endpoints live in sim_chat.c, sim_embeddings.c and sim_faults.c;
+ * the Batch API's /v1/files and /v1/batches in sim_batch.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "sim_batch.h"
 #include "sim_server.h"
 
 /* ---- replies --------------------------------------------------------------------- */
 
 const char *sim_header(sim_req *r, const char *name)
 {
+  if (!r->conn) /* a batch line, answered inside the server: no headers */
+    return NULL;
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -32,6 +36,12 @@ void sim_reply_json(sim_req *r, unsigned status, json_buf *b, int64_t send_at)
   struct MHD_Response *resp;
   size_t len;
   char *data;
+  if (r->capture) { /* a batch line: the body is the answer */
+    jb_put(r->capture, b->data, b->len);
+    r->status = b->failed ? 500 : status;
+    jb_free(b);
+    return;
+  }
   if (b->failed) {
     jb_free(b);
     set_reply(r, 500, NULL, 0);
@@ -136,6 +146,8 @@ static void route(sim_req *r, const char **want_method)
     r->ep = SIM_EP_MODEL, *want_method = "GET";
   else if (strcmp(u, "/sim/stats") == 0)
     r->ep = SIM_EP_STATS, *want_method = "GET";
+  else if (sim_batch_route(u))
+    r->ep = SIM_EP_BATCH, *want_method = r->method; /* sim_batch.c checks methods */
   else
     r->ep = SIM_EP_UNKNOWN;
 }
@@ -182,6 +194,7 @@ static void handle(sim_req *r, int method_ok, const char *want_method)
   case SIM_EP_STATS: sim_stats_handle(r); return;
   case SIM_EP_MODELS: sim_models_handle(r, NULL); return;
   case SIM_EP_MODEL: sim_models_handle(r, r->url + 11); return;
+  case SIM_EP_BATCH: sim_batch_handle(r); return; /* its bodies are not all JSON */
   default: break;
   }
   if (r->bad_content_type) {
@@ -240,9 +253,10 @@ static enum MHD_Result first_call(sim_server *s, struct MHD_Connection *conn,
   *con_cls = r;
   atomic_fetch_add(&s->requests, 1);
   route(r, &r->want_method);
-  if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS) &&
+  if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS || r->ep == SIM_EP_BATCH) &&
       strcmp(method, r->want_method) == 0) {
-    r->bad_content_type = !is_json_type(sim_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
+    r->bad_content_type = r->ep != SIM_EP_BATCH &&
+                          !is_json_type(sim_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
     cl = sim_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     /* refuse before the body is sent (curl waits on Expect: 100-continue) */
     if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes)
@@ -266,7 +280,8 @@ enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const ch
     if (r->too_large)
       return MHD_YES;
     /* only JSON bodies for JSON endpoints are kept; others are drained */
-    if ((r->ep != SIM_EP_CHAT && r->ep != SIM_EP_EMBEDDINGS) || r->bad_content_type)
+    if ((r->ep != SIM_EP_CHAT && r->ep != SIM_EP_EMBEDDINGS && r->ep != SIM_EP_BATCH) ||
+        r->bad_content_type)
       return MHD_YES;
     if (r->body_len + n > s->cfg.max_body_bytes)
       return too_large(r);
