@@ -95,34 +95,37 @@ local option_types = {
   quiet = "boolean",
 }
 
-local function check_opts(opts, fname)
+--- Checks llm.batch's options (misuse raises at `level`); returns them.
+function M.check_opts(opts, fname, level)
+  level = level or 3
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(("bad argument #3 to '%s' (table of options expected, got %s)"):format(fname, type(opts)), 3)
+    error(("bad argument #3 to '%s' (table of options expected, got %s)"):format(fname, type(opts)), level)
   end
   for k, v in pairs(opts) do
     local want = option_types[k]
-    if not want then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3) end
+    if not want then error(("%s: unknown option '%s'"):format(fname, tostring(k)), level) end
     if not want:find(type(v), 1, true) then
-      error(("%s: option '%s' must be a %s, got %s"):format(fname, k, want:gsub("|", " or "), type(v)), 3)
+      error(("%s: option '%s' must be a %s, got %s"):format(fname, k, (want:gsub("|", " or ")), type(v)), level)
     end
   end
   for _, k in ipairs { "max_requests", "max_bytes" } do
     if opts[k] ~= nil and (math.type(opts[k]) ~= "integer" or opts[k] < 1) then
-      error(("%s: %s must be an integer >= 1"):format(fname, k), 3)
+      error(("%s: %s must be an integer >= 1"):format(fname, k), level)
+    end
+  end
+  for k, v in pairs(opts.poll or {}) do
+    if (k ~= "min" and k ~= "max" and k ~= "factor") or type(v) ~= "number" or v <= 0 then
+      error(("%s: poll = {min =, max =, factor =} (numbers > 0)"):format(fname), level)
     end
   end
   return opts
 end
+local check_opts = M.check_opts
 
 local function poll_settings(model, opts)
   local d = model.simulated and { min = 0.05, max = 1, factor = 1.5 } or { min = 2, max = 60, factor = 1.5 }
-  for k, v in pairs(opts.poll or {}) do
-    if d[k] == nil or type(v) ~= "number" or v <= 0 then
-      error("llm.batch: poll = {min =, max =, factor =} (seconds > 0)", 4)
-    end
-    d[k] = v
-  end
+  for k, v in pairs(opts.poll or {}) do d[k] = v end -- checked by check_opts
   return d
 end
 
@@ -418,6 +421,86 @@ function M.run(model, requests, opts)
     end
   end
   return results, errs
+end
+
+-- ---- batches in the record (llmrun batch, scripts) ------------------------------------------
+
+--- The recorded batches, newest first: {batch_id=, status=, requests=,
+-- provider=, model=, base_url=, created_at=, ...}. opts.store: the path.
+function M.list(n, opts)
+  opts = opts or {}
+  local st = store_mod.get(opts.store)
+  if not st then return {} end
+  return st:all(n or 0) or {}
+end
+
+-- The record of a batch id (or a unique prefix of one): rec, or nil, err.
+local function record_of(id, opts)
+  local st = store_mod.get(opts.store)
+  local recs = st and st:by_id(id, 2) or {}
+  if #recs == 0 then
+    return nil, errors.new("batch", ("no batch %s in the batch record"):format(id), { code = "unknown" })
+  end
+  if #recs > 1 and recs[1].batch_id ~= id and recs[2].batch_id ~= recs[1].batch_id then
+    return nil, errors.new("batch", ("%s names several recorded batches: give more of the id"):format(id),
+      { code = "ambiguous" })
+  end
+  return recs[1]
+end
+
+-- The model to reach a batch with: opts.model, else the recorded one.
+local function context_for(id, opts)
+  opts = opts or {}
+  local rec, model = nil, opts.model
+  if not model then
+    local err
+    rec, err = record_of(id, opts)
+    if not rec then return nil, err end
+    require("llm.log").install()
+    model = require("llm.model").new { name = rec.model or "batch", provider = rec.provider,
+      base_url = rec.base_url }
+  elseif type(model) == "string" then
+    model = resolve_model(model)
+  end
+  local A = M.adapter_for(model, 4)
+  return { model = model, opts = {}, adapter = A, retries = 4, store = store_mod.get(opts.store) },
+    rec and rec.batch_id or id
+end
+
+--- The provider's state of a batch: {id, status, total, completed,
+-- failed, terminal, ...} | nil, err. opts: store, model.
+function M.status(id, opts)
+  local ctx, bid = context_for(id, opts)
+  if not ctx then return nil, bid end
+  local st, err = ctx.adapter.poll(ctx, bid)
+  if st then store_mod.call(ctx.store, "set_status", bid, ctx.model.cfg.base_url, st.status, store_mod.now()) end
+  return st, err
+end
+
+--- Asks the provider to cancel a batch: its state | nil, err.
+function M.cancel(id, opts)
+  local ctx, bid = context_for(id, opts)
+  if not ctx then return nil, bid end
+  local st, err = ctx.adapter.cancel(ctx, bid)
+  if st then store_mod.call(ctx.store, "set_status", bid, ctx.model.cfg.base_url, st.status, store_mod.now()) end
+  return st, err
+end
+
+--- The results of an ended batch: {state =, entries = {custom_id ->
+-- {parsed =, ...} | {err =}}, malformed = n} | nil, err.
+function M.results(id, opts)
+  local ctx, bid = context_for(id, opts)
+  if not ctx then return nil, bid end
+  local st, err = ctx.adapter.poll(ctx, bid)
+  if not st then return nil, err end
+  if not st.terminal then
+    return nil, errors.new("batch", ("batch %s is %s: its results are not ready"):format(bid, st.status),
+      { code = "not_ended", status_name = st.status })
+  end
+  if st.error then return { state = st, entries = {}, malformed = 0, error = st.error } end
+  local entries, bad = ctx.adapter.results(ctx, st)
+  if not entries then return nil, bad end
+  return { state = st, entries = entries, malformed = bad, model = ctx.model }
 end
 
 return setmetatable(M, { __call = function(_, ...) return M.run(...) end })
