@@ -16,7 +16,8 @@
 -- what the batch did to it, "budget" when a budget refused it, or the
 -- transport's error when the batch could not be submitted or followed).
 -- results.n = #requests, errors.count = how many failed, results.batches
--- = {{id =, status =, requests =, completed =, failed =, resumed =}...}.
+-- = {{id =, status =, requests =, completed =, failed =, resumed =,
+-- seconds = {submit =, wait =, results =}}...}.
 -- Misuse (a request that is not one, an unknown option) raises.
 --
 -- opts:
@@ -288,7 +289,9 @@ local function run_chunk(ctx, ch, fresh)
       ctx.model.name)
   end
   ch.resumed = resumed ~= nil
+  ch.t_submitted = loop.now()
   local st, err = wait(ctx, ch)
+  ch.t_ended = loop.now()
   if not st and resumed and err.kind == "http" and err.status == 404 then
     say(opts, "batch %s is gone (HTTP 404): submitting its requests again", ch.id)
     store_mod.call(ctx.store, "forget", ch.hash)
@@ -297,6 +300,7 @@ local function run_chunk(ctx, ch, fresh)
   end
   if not st then return fail_items(ch, err) end
   collect(ctx, ch, st)
+  ch.t_results = loop.now()
 end
 
 --- Sends items ({index=, call=, body=}, calls already begun) as one or
@@ -311,6 +315,7 @@ function M.send(model, items, opts)
     store = store_mod.get(opts.store), run_id = log.run_id(),
     script = type(rawget(_G, "arg")) == "table" and arg[0] and tostring(arg[0]) or nil,
   }
+  local t0 = loop.now()
   local chunks = chunks_of(A, model, items, opts)
   local total = 0
   for _, ch in ipairs(chunks) do total = total + #ch.items end
@@ -330,7 +335,11 @@ function M.send(model, items, opts)
     local st = ch.state
     out[i] = { id = ch.id, status = st and st.status or ch.status, requests = #ch.items,
       completed = st and st.completed or nil, failed = st and st.failed or nil,
-      resumed = ch.resumed or false, malformed_lines = ch.malformed, first = ch.first }
+      resumed = ch.resumed or false, malformed_lines = ch.malformed, first = ch.first,
+      -- where the time went: building and sending it (or finding it
+      -- again), waiting for the provider, fetching and reading the results
+      seconds = ch.t_results and { submit = ch.t_submitted - t0, wait = ch.t_ended - ch.t_submitted,
+        results = ch.t_results - ch.t_ended } or nil }
   end
   return out
 end
