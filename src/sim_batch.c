@@ -11,7 +11,8 @@
  * (a line without custom_id, method or body) is the simulator's own.
  *
  * Time: a batch of turnaround T (config batch_turnaround_s, or the header
- * x-sim-batch-turnaround-s when it is created) is validating for its first
+ * x-sim-batch-turnaround-s when it is created; unset, 2 s, or 0 under the
+ * zero profile, server-wide or x-sim-profile) is validating for its first
  * 0.1 T, in_progress until 0.9 T (its lines answered in proportion to the
  * time passed), finalizing until T, then completed. A batch not past
  * in_progress when batch_expire_s have passed expires: lines done stay in
@@ -584,8 +585,13 @@ static void create(sim_req *r)
   sim_file *f;
   double turnaround = s->cfg.batch_turnaround_s, expire = s->cfg.batch_expire_s,
          fail = s->cfg.batch_fail_rate;
-  if (turnaround < 0) /* unset: 2 s, or none under the zero profile */
-    turnaround = s->cfg.profile && strcmp(s->cfg.profile, "zero") == 0 ? 0 : 2;
+  if (turnaround < 0) { /* unset: 2 s, or none under the zero profile (the server's or
+                            the request's, as a dry run asks for it) */
+    const char *p = sim_header(r, "x-sim-profile");
+    if (!p)
+      p = s->cfg.profile;
+    turnaround = p && strcmp(p, "zero") == 0 ? 0 : 2;
+  }
   if (!root || root->type != JSON_OBJECT) {
     sim_reply_error(r, 400, "invalid_request_error", NULL, NULL,
                     "We could not parse the JSON body of your request.");

@@ -244,11 +244,15 @@ local function collect(ctx, ch, st)
     local en = entries[it.custom_id]
     it.batch_id, it.batch_status = st.id, st.status
     if not en then
+      -- a batch cancelled or expired before it read its input has no line
+      -- per request: the request shares the batch's fate
+      local code = (bad == 0 and (st.status == "cancelled" or st.status == "canceled") and "batch_cancelled")
+        or (bad == 0 and st.status == "expired" and "batch_expired") or "missing"
       it.err = errors.new("batch", bad > 0
         and ("no result for this request in batch %s's output (%d output line%s could not be read)")
           :format(st.id, bad, bad == 1 and "" or "s")
         or ("batch %s ended (%s) with no result for this request"):format(st.id, st.status),
-        { code = "missing", batch_id = st.id, custom_id = it.custom_id })
+        { code = code, batch_id = st.id, custom_id = it.custom_id })
     elseif en.err then
       it.err = en.err
     else

@@ -27,10 +27,16 @@ function M.default_path()
   return dir .. "/batches.db"
 end
 
+local function dry_run()
+  local v = os.getenv("LLMRUN_DRY_RUN")
+  return v ~= nil and v ~= "" and v ~= "0"
+end
+
 --- The store at path (nil: the default), opened once per process; nil
--- (after one warning) when it cannot be opened; false turns it off.
+-- (after one warning) when it cannot be opened; false turns it off, and
+-- so does a dry run (its batches are the simulator's, an estimate).
 function M.get(path)
-  if path == false then return nil end
+  if path == false or (path == nil and dry_run()) then return nil end
   local p, err = path, nil
   if p == nil then p, err = M.default_path() end
   if not p then

@@ -90,6 +90,16 @@ expect_out_has "$id2  cancel"
 wait "$job"
 if grep -q "done 40 errors [1-9]" "$TMP/second.out"; then ok; else fail "the cancelled batch's requests should fail: $(cat "$TMP/second.out")"; fi
 
+# a dry run's batches are the in-process simulator's: not recorded
+before=$("$LLMRUN" batch list --json | wc -l)
+printf 'local r, e = llm.batch("gpt-4o", { "What is 2 + 2?" })\nprint(r[1].text, e.count)\n' >"$TMP/dry.lua"
+run --dry-run "$TMP/dry.lua"
+expect_status 0
+expect_out_has "4"
+expect_err_has "estimated tokens and cost"
+after=$("$LLMRUN" batch list --json | wc -l)
+if [[ $before -eq $after ]]; then ok; else fail "a dry run recorded a batch"; fi
+
 # usage errors
 run batch
 expect_status 2

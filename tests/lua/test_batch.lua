@@ -202,6 +202,23 @@ T.test("cancel while it runs: cancelled requests get batch_cancelled", function(
   T.eq(stats().batches_cancelled, 1)
 end)
 
+T.test("cancelled while validating: every request shares the batch's fate", function()
+  fresh { batch_turnaround_s = 8 }
+  local task = llm.spawn(function() return llm.batch(m, questions(4, 650), opts()) end)
+  local id
+  for _ = 1, 200 do
+    llm.sleep(0.01)
+    local recs = require("_llm.batchstore").open(store):all(1)
+    if recs[1] and recs[1].status == "validating" and recs[1].requests == 4 then id = recs[1].batch_id break end
+  end
+  T.ok(id, "the batch was created")
+  T.eq(assert(llm.batch.cancel(id, { store = store })).status, "cancelling")
+  local _, res, errs = task:wait()
+  T.eq(res.batches[1].status, "cancelled")
+  T.eq(errs.count, 4)
+  for i = 1, 4 do T.eq(errs[i].code, "batch_cancelled") end
+end)
+
 T.test("budgets apply per request, before it is sent", function()
   fresh()
   local b <close> = llm.budget { usd = 0 }
