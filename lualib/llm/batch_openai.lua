@@ -108,7 +108,8 @@ function A.create(ctx, file_id, hash)
   return A.state(doc)
 end
 
---- Submits a chunk: upload, then create. The state, or nil, err.
+--- Submits a chunk: upload, then create. The state, nil and the input
+-- file's id, or nil, err.
 function A.submit(ctx, chunk)
   local data = table.concat(chunk.texts, "\n") .. "\n"
   local fid, err = A.upload(ctx, data, "llmrun-" .. chunk.hash:sub(1, 16) .. ".jsonl")
@@ -118,10 +119,10 @@ function A.submit(ctx, chunk)
   local st
   for attempt = 0, ctx.retries do
     st, err = A.create(ctx, fid, chunk.hash)
-    if st then return st, fid end
+    if st then return st, nil, fid end
     if not wire.retryable(err) or attempt == ctx.retries then break end
     local found = A.find(ctx, chunk.hash)
-    if found then return found, fid end
+    if found then return found, nil, fid end
     wire.backoff(ctx, attempt, err)
   end
   return nil, err

@@ -128,6 +128,7 @@ T.test("a rerun resumes the recorded batch; resume = false submits again", funct
   T.eq(recs[1].status, "completed")
   T.eq(recs[1].requests, 6)
   T.eq(recs[1].provider, "sim")
+  T.ok(recs[1].input_file and recs[1].input_file:find("^file%-"), "the input file is recorded")
 end)
 
 T.test("a recorded batch the provider no longer knows is submitted again", function()
