@@ -39,13 +39,18 @@ function A.item_bytes(text) return #text + 1 end
 
 local function base(model) return model.cfg.base_url end
 
+-- Odd values read as 0 or nothing rather than raising.
 local function state(doc)
-  local c = nonnull(doc.request_counts) or {}
-  local function n(k) return math.tointeger(nonnull(c[k]) or 0) or 0 end
+  local c = nonnull(doc.request_counts)
+  local function n(k)
+    local v = type(c) == "table" and nonnull(c[k]) or nil
+    return type(v) == "number" and math.tointeger(v) or 0
+  end
+  local function str(v) return type(v) == "string" and v or nil end
   local st = {
-    id = nonnull(doc.id), status = nonnull(doc.processing_status) or "?",
+    id = str(doc.id), status = str(doc.processing_status) or "?",
     completed = n "succeeded", failed = n "errored" + n "canceled" + n "expired",
-    processing = n "processing", results_url = nonnull(doc.results_url),
+    processing = n "processing", results_url = str(doc.results_url),
     created_at = nonnull(doc.created_at),
   }
   st.total = st.completed + st.failed + st.processing
@@ -65,7 +70,11 @@ function A.submit(ctx, chunk)
   for attempt = 0, ctx.retries do
     doc, err = wire.json(ctx, "POST", base(ctx.model) .. A.PATH, body, "application/json",
       { max_retries = 0 })
-    if doc then return state(doc) end
+    if doc then
+      local st = state(doc)
+      if st.id then return st end
+      return nil, errors.new("parse", "the batch was created without an id")
+    end
     if not (err.kind == "http" and wire.retryable(err)) or attempt == ctx.retries then break end
     wire.backoff(ctx, attempt, err)
   end
@@ -91,7 +100,10 @@ function A.list(ctx, limit)
   local doc, err = wire.json(ctx, "GET", base(ctx.model) .. A.PATH .. ("?limit=%d"):format(limit or 20))
   if not doc then return nil, err end
   local out = {}
-  for i, b in ipairs(nonnull(doc.data) or {}) do out[i] = state(b) end
+  local data = nonnull(doc.data)
+  for _, b in ipairs(type(data) == "table" and data or {}) do
+    if type(b) == "table" then out[#out + 1] = state(b) end
+  end
   return out
 end
 

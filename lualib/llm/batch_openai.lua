@@ -72,16 +72,23 @@ end
 -- A Batch object -> the state llm.batch works with.
 local terminal = { completed = true, failed = true, expired = true, cancelled = true }
 
+-- Odd values (a count that is a string, counts that are not an object)
+-- read as 0 rather than raising: a provider's quirk must not fail a batch.
+local function count(t, k)
+  local v = type(t) == "table" and nonnull(t[k]) or nil
+  return type(v) == "number" and math.tointeger(v) or 0
+end
+
+local function str(v) return type(v) == "string" and v or nil end
+
 function A.state(doc)
-  local counts = nonnull(doc.request_counts) or {}
+  local counts = nonnull(doc.request_counts)
   local st = {
-    id = nonnull(doc.id), status = nonnull(doc.status) or "?",
-    total = math.tointeger(nonnull(counts.total) or 0) or 0,
-    completed = math.tointeger(nonnull(counts.completed) or 0) or 0,
-    failed = math.tointeger(nonnull(counts.failed) or 0) or 0,
-    output_file = nonnull(doc.output_file_id), error_file = nonnull(doc.error_file_id),
-    input_file = nonnull(doc.input_file_id), created_at = nonnull(doc.created_at),
-    model = nonnull(doc.model), metadata = nonnull(doc.metadata),
+    id = str(doc.id), status = str(doc.status) or "?",
+    total = count(counts, "total"), completed = count(counts, "completed"), failed = count(counts, "failed"),
+    output_file = str(doc.output_file_id), error_file = str(doc.error_file_id),
+    input_file = str(doc.input_file_id), created_at = nonnull(doc.created_at),
+    model = str(doc.model), metadata = nonnull(doc.metadata),
   }
   st.terminal = terminal[st.status] == true
   st.done = st.completed + st.failed
@@ -105,7 +112,9 @@ function A.create(ctx, file_id, hash)
     input_file_id = file_id, endpoint = A.ENDPOINT, completion_window = "24h", metadata = meta,
   }, "application/json", { max_retries = 0 })
   if not doc then return nil, err end
-  return A.state(doc)
+  local st = A.state(doc)
+  if not st.id then return nil, errors.new("parse", "the batch was created without an id") end
+  return st
 end
 
 --- Submits a chunk: upload, then create. The state, nil and the input
@@ -136,7 +145,7 @@ function A.find(ctx, hash)
   if type(data) ~= "table" then return nil end
   for _, b in ipairs(data) do
     local meta = nonnull(b.metadata)
-    if type(meta) == "table" and meta.llmrun_hash == hash then
+    if type(b) == "table" and type(meta) == "table" and meta.llmrun_hash == hash then
       local st = A.state(b)
       -- a batch that ended without answering is not worth resuming
       if st.status ~= "failed" and st.status ~= "cancelled" and st.status ~= "cancelling" then
@@ -163,7 +172,10 @@ function A.list(ctx, limit)
   local doc, err = wire.json(ctx, "GET", url(ctx.model, ("/batches?limit=%d"):format(limit or 20)))
   if not doc then return nil, err end
   local out = {}
-  for i, b in ipairs(nonnull(doc.data) or {}) do out[i] = A.state(b) end
+  local data = nonnull(doc.data)
+  for _, b in ipairs(type(data) == "table" and data or {}) do
+    if type(b) == "table" then out[#out + 1] = A.state(b) end
+  end
   return out
 end
 

@@ -253,3 +253,32 @@ T.test("a create whose answer is lost is found by its hash, not made twice", fun
   T.eq(res[1].batch.id, "batch_abc")
   T.eq(creates, 1, "one create, not retried after the lookup found it")
 end)
+
+T.test("odd values in the batch object are read as nothing, not raised", function()
+  local wire = require "llm.batch_wire"
+  local json0, raw0 = wire.json, wire.raw
+  local polls = 0
+  wire.json = function(_, method, url)
+    if method == "GET" and url:find("/batches?limit", 1, true) then return { data = "none" } end
+    if method == "POST" and url:find("/files$") then return { id = "file-in" } end
+    if method == "POST" then return cjson.decode(batch_obj("validating")) end
+    polls = polls + 1
+    if polls == 1 then
+      return { id = "batch_abc", status = 42, request_counts = 7, output_file_id = {} }
+    elseif polls == 2 then
+      return { id = "batch_abc", status = "in_progress", request_counts = { total = "3", completed = 1.5 } }
+    end
+    return cjson.decode(batch_obj("completed", { output_file_id = "file-out" }))
+  end
+  wire.raw = function()
+    return { status = 200, body = cjson.encode { custom_id = "r1", response = { status_code = 200,
+      body = completion("fine") } } }
+  end
+  local ok, res, errs = pcall(llm.batch, llm.model { name = "gpt-4o-mini", provider = "openai",
+    base_url = "http://127.0.0.1:9/v1", api_key = "sk-x" }, { "q" }, MOCK)
+  wire.json, wire.raw = json0, raw0
+  T.ok(ok, tostring(res))
+  T.eq(errs.count, 0)
+  T.eq(res[1].text, "fine")
+  T.eq(polls, 3)
+end)
