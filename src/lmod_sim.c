@@ -15,7 +15,8 @@
  *   ttft_ms=, tokens_per_s=, jitter=, faults = {[fault] = rate}, retry_after=,
  *   retry_after_ms=, should_retry=, header_delay_ms=, stall_ms=, fault_after=,
  *   error_body=, strict=, models = {ids}, seed=, cache_ttl_s=,
- *   rate_limit = {rpm=, tpm=}, max_body_bytes=} */
+ *   rate_limit = {rpm=, tpm=}, max_body_bytes=, batch_turnaround_s=, batch_expire_s=,
+ *   batch_fail_rate=} */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ typedef struct lserver {
 static const char *const config_keys[] = {
   "profiles", "profile", "ttft_ms", "tokens_per_s", "jitter", "faults", "retry_after",
   "retry_after_ms", "should_retry", "header_delay_ms", "stall_ms", "fault_after", "error_body",
-  "strict", "models", "seed", "cache_ttl_s", "rate_limit", "max_body_bytes", NULL,
+  "strict", "models", "seed", "cache_ttl_s", "rate_limit", "max_body_bytes",
+  "batch_turnaround_s", "batch_expire_s", "batch_fail_rate", NULL,
 };
 
 /* Reads field k of the table at idx as a number >= 0, if present. */
@@ -195,6 +197,10 @@ static void read_config(lua_State *L, int idx, sim_config *c)
   opt_number(L, idx, "cache_ttl_s", &c->cache_ttl_s);
   if (opt_number(L, idx, "max_body_bytes", &d))
     c->max_body_bytes = (size_t)d;
+  opt_number(L, idx, "batch_turnaround_s", &c->batch_turnaround_s);
+  opt_number(L, idx, "batch_expire_s", &c->batch_expire_s);
+  if (opt_number(L, idx, "batch_fail_rate", &c->batch_fail_rate) && c->batch_fail_rate > 1)
+    luaL_error(L, "sim config: 'batch_fail_rate' must be from 0 to 1");
   if (lua_getfield(L, idx, "strict") != LUA_TNIL)
     c->strict = lua_toboolean(L, -1);
   lua_pop(L, 1);

@@ -24,12 +24,15 @@ options:
   --strict             unknown model names get 404 model_not_found
   --seed N             seed of the jitter and fault draws
   --rpm N, --tpm N     simulate rate limits per minute (x-ratelimit-* headers)
+  --batch-turnaround-s S  how long a batch takes (Batch API; default 2, 0 with
+                       --profile zero)
+  --batch-fail-rate X  share of batch lines answered with an error (0..1)
   -q, --quiet          no summary on stderr at exit
   -h, --help           this help
 
 Environment: LLMRUN_SIM_PROFILE, LLMRUN_SIM_TTFT_MS, LLMRUN_SIM_TOKENS_PER_S,
 LLMRUN_SIM_JITTER, LLMRUN_SIM_FAULTS, LLMRUN_SIM_SEED, LLMRUN_SIM_STRICT,
-LLMRUN_SIM_RPM, LLMRUN_SIM_TPM (options win). Per-request knobs (x-sim-*
+LLMRUN_SIM_RPM, LLMRUN_SIM_TPM, LLMRUN_SIM_BATCH_TURNAROUND_S (options win). Per-request knobs (x-sim-*
 headers, a "sim" object in the body): see README.md, "The simulator".
 ]]
 
@@ -84,6 +87,10 @@ local function main(args)
       elseif a == "--rpm" or a == "--tpm" then
         cfg.rate_limit = cfg.rate_limit or {}
         cfg.rate_limit[a:sub(3)] = math.floor(number(a))
+      elseif a == "--batch-turnaround-s" then cfg.batch_turnaround_s = number(a)
+      elseif a == "--batch-fail-rate" then
+        cfg.batch_fail_rate = number(a)
+        if cfg.batch_fail_rate > 1 then error({ usage = "--batch-fail-rate must be from 0 to 1" }) end
       elseif a == "-q" or a == "--quiet" then quiet = true
       else
         error({ usage = "unknown option '" .. a .. "'" })
