@@ -307,14 +307,13 @@ done:
 unsigned sim_chat_answer_body(sim_server *s, const json_value *body, json_buf *out)
 {
   sim_req r;
-  chat_req q;
+  sim_chat_req q;
   sim_chat *c;
-  uint64_t rng = sim_rand(&s->rng);
   memset(&r, 0, sizeof r);
   r.srv = s;
-  r.capture = out; /* replies (the errors of parse_chat) land in out */
+  r.capture = out; /* replies (the errors of sim_chat_parse) land in out */
   r.status = 500;
-  if (parse_chat(&r, body, &q) != 0)
+  if (sim_chat_parse(&r, body, &q) != 0)
     goto done;
   if (s->cfg.strict && !sim_config_knows_model(&s->cfg, q.mr.model)) {
     sim_reply_error(&r, 404, "invalid_request_error", NULL, "model_not_found",
@@ -322,17 +321,20 @@ unsigned sim_chat_answer_body(sim_server *s, const json_value *body, json_buf *o
                     q.mr.model);
     goto done;
   }
-  if (!(c = answer(&q, &rng))) {
+  c = sim_chat_answer(&q.mr, q.n, &sim_openai_wire);
+  if (!c || prepare(&r, c) != 0) {
+    sim_chat_free(c);
     sim_reply_error(&r, 500, "server_error", NULL, NULL,
                     "The simulated model could not answer this request.");
     goto done;
   }
+  c->prompt_tokens += q.tool_tokens;
   c->cached_tokens = sim_cache_lookup(s->cache, &q.mr, c->prompt_tokens, sim_now_ns(),
                                       s->cfg.cache_ttl_s);
-  put_completion(c, out);
+  put_body(c, out);
   sim_chat_free(c);
   r.status = out->failed ? 500 : 200;
 done:
-  chat_req_free(&q);
+  sim_chat_req_free(&q);
   return r.status;
 }
