@@ -166,56 +166,7 @@ end
 
 -- ---- what differs, for a request with no recording ------------------------------------
 
-local function short(v)
-  if type(v) == "string" then
-    local s = v
-    if #s > 60 then s = s:sub(1, 57) .. "..." end
-    return ("%q"):format(s):gsub("\\\n", "\\n")
-  end
-  if v == nil then return "(absent)" end
-  local ok, text = pcall(canon.encode, v)
-  text = ok and text or tostring(v)
-  if #text > 60 then text = text:sub(1, 57) .. "..." end
-  return text
-end
-
--- Two strings around the first byte where they differ.
-local function string_diff(a, b)
-  local i = 1
-  while i <= #a and i <= #b and a:byte(i) == b:byte(i) do i = i + 1 end
-  local from = math.max(1, i - 25)
-  local function cut(s)
-    local piece = s:sub(from, i + 35)
-    return ("%s%q%s"):format(from > 1 and "..." or "", piece, i + 35 < #s and "..." or ""):gsub("\\\n", "\\n")
-  end
-  return ("recorded %s, now %s (from byte %d)"):format(cut(a), cut(b), i)
-end
-
--- Differing paths of two decoded values, up to max (counts all in n).
-local function diff(a, b, path, out, max)
-  if type(a) == "table" and type(b) == "table" then
-    local keys, seen = {}, {}
-    for k in pairs(a) do keys[#keys + 1] = k seen[k] = true end
-    for k in pairs(b) do if not seen[k] then keys[#keys + 1] = k end end
-    table.sort(keys, function(x, y) return tostring(x) < tostring(y) end)
-    for _, k in ipairs(keys) do
-      local p = math.type(k) == "integer" and (path .. "[" .. k .. "]")
-        or (path == "" and tostring(k) or (path .. "." .. tostring(k)))
-      diff(a[k], b[k], p, out, max)
-    end
-    return out
-  end
-  if a == b then return out end
-  out.n = out.n + 1
-  if #out < max then
-    if type(a) == "string" and type(b) == "string" then
-      out[#out + 1] = path .. ": " .. string_diff(a, b)
-    else
-      out[#out + 1] = ("%s: recorded %s, now %s"):format(path, short(a), short(b))
-    end
-  end
-  return out
-end
+local diff = require("llm.cassette_diff").diff
 
 local function nearest(kind, text, model_name)
   local ok, now = pcall(json.decode, text)
@@ -401,6 +352,13 @@ local function on_before(call)
   if st.order then call.replay_recorded = st.order:begin(key) end
 end
 
+-- A call a cache (or a budget) decided: its finish waits for its turn
+-- here, where it still may (a follower that shared another call's answer
+-- resumes when the scheduler gets to it, which the recording did later).
+local function on_decided(call)
+  if st and st.order and call.replay_recorded then st.order:finish(call.replay_recorded) end
+end
+
 local function on_finish(call, resp)
   if not st then return end
   -- a call that finished where it could not wait (a cache hit, a failure)
@@ -510,6 +468,7 @@ function M.start(path, opts)
   require("llm.providers.common").env_override = replay_env(cas, missing == "live")
   transport.add_tap("replay", tap, 90)
   calls.on_before(on_before, 0)
+  calls.on_decided(on_decided, 50)
   calls.on_finish(on_finish, 5)
   if missing == "live" then
     local rok, rerr = record.start(path, { mode = "append", only = true, source = "replay --live" })
@@ -535,6 +494,7 @@ function M.stop()
   if not st then return end
   transport.remove_tap("replay")
   calls.off(on_before)
+  calls.off(on_decided)
   calls.off(on_finish)
   if st.missing == "live" and record.active() == st.path then record.stop() end
   require("llm.providers.common").env_override = nil
@@ -592,6 +552,12 @@ function M.summary()
       st.missing == "error" and "they failed" or st.missing == "sim" and "the simulator answered"
       or "the provider answered; added to the cassette")
     if st.missing == "error" and st.first_miss then line = line .. "; the first:\n" .. untrusted.clean(st.first_miss) end
+  end
+  local o = st.order and st.order.stats
+  if o and (o.skipped > 0 or o.out_of_turn > 0) then
+    line = line .. ("\nllmrun: the recorded order of calls was not kept everywhere: %d event%s out of turn, "
+      .. "%d not seen (skipped); a run whose outcome hangs on that order may differ from its recording")
+      :format(o.out_of_turn, o.out_of_turn == 1 and "" or "s", o.skipped)
   end
   return line
 end

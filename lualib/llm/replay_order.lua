@@ -79,7 +79,14 @@ local function take(o, i)
   o.taken[i] = true
   local e = o.events[i]
   if e.kind == "begin" then o.pending[e.key] = o.pending[e.key] - 1 end
-  if i ~= o.head then o.stats.out_of_turn = o.stats.out_of_turn + 1 end
+  if i ~= o.head then
+    o.stats.out_of_turn = o.stats.out_of_turn + 1
+    if os.getenv("LLMRUN_REPLAY_DEBUG") then
+      local h = o.events[o.head]
+      io.stderr:write(("replay order: %s %d taken at head %s %d (%d ahead)\n"):format(e.kind, e.call,
+        h and h.kind or "-", h and h.call or 0, i - o.head))
+    end
+  end
   local before = o.head
   skip_taken(o)
   if o.head ~= before then
@@ -114,6 +121,12 @@ end
 local guard_mt = { __close = function(g)
   local o, w = g.o, g.w
   o.nwaiting = o.nwaiting - 1
+  -- nobody waits: the watchdog goes (it must not outlive the run)
+  if o.nwaiting == 0 and o.watchdog and o.watchdog ~= loop.current() then
+    local dog = o.watchdog
+    o.watchdog = nil
+    dog:cancel()
+  end
   if w.key then
     local list = o.begin_waiters[w.key]
     for i, x in ipairs(list) do if x == w then table.remove(list, i) break end end
