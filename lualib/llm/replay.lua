@@ -349,7 +349,13 @@ local function on_before(call)
   if not st then return end
   local key, text = call_key(call)
   call.replay_key, call.replay_text = key, text
-  if st.order then call.replay_recorded = st.order:begin(key) end
+  if st.order then
+    local t = loop.now()
+    call.replay_recorded = st.order:begin(key)
+    -- a call held back to keep the recorded order starts now: the wait
+    -- is the replay's, not part of the answer's latency
+    if loop.now() - t > 0.0001 then call.t0 = loop.now() end
+  end
 end
 
 -- A call a cache (or a budget) decided: its finish waits for its turn
