@@ -607,8 +607,11 @@ static int on_readable(replay_server *s, conn *c)
       return -1;
     }
     c->in_len += (size_t)r;
-    if (c->state == ST_BODY && process_input(s, c) != 0)
-      return -1; /* drain large bodies as they come, not in one buffer */
+    /* a head, then a body of any size, are taken as they come (the body
+     * is discarded piece by piece); while a response goes out, bytes of
+     * a next request wait in the buffer */
+    if (c->state != ST_SEND && process_input(s, c) != 0)
+      return -1;
   }
 }
 

@@ -259,7 +259,7 @@ function M.run(path, strategy, opts)
     local upstream = r.cache == nil and r.status ~= "cancelled"
     local bu = usage_of(r)
     local bcost = price(r.model, bu, r.cache ~= nil)
-    add(before, bu, bcost, r.latency_ms, upstream and r.canon ~= nil, r.status == "error")
+    add(before, bu, bcost, r.latency_ms, upstream, r.status == "error")
     before_records[#before_records + 1] = { model = r.model, provider = r.provider, prompt_tokens = bu.prompt_tokens,
       completion_tokens = bu.completion_tokens, cached_tokens = bu.cached_tokens, cost = bcost, cache = r.cache }
     before.recorded_cost = (before.recorded_cost or 0) + (r.cost or 0)
