@@ -562,8 +562,9 @@ function M.summary()
   local o = st.order and st.order.stats
   if o and (o.skipped > 0 or o.out_of_turn > 0) then
     line = line .. ("\nllmrun: the recorded order of calls was not kept everywhere: %d event%s out of turn, "
-      .. "%d not seen (skipped); a run whose outcome hangs on that order may differ from its recording")
-      :format(o.out_of_turn, o.out_of_turn == 1 and "" or "s", o.skipped)
+      .. "%d not seen (skipped)%s; a run whose outcome hangs on that order may differ from its recording")
+      :format(o.out_of_turn, o.out_of_turn == 1 and "" or "s", o.skipped,
+        o.given_up and ", then the order was given up (the run does not follow its recording)" or "")
   end
   return line
 end

@@ -13,16 +13,17 @@
 -- Calls are told apart by their canonical request (the match key);
 -- identical requests are interchangeable.
 --
--- Events that cannot wait (a cache hit finishes inside its begin) are
--- taken when they happen, even out of turn. An event that does not come
--- (the script changed) is skipped after its recorded gap plus a grace
--- period, so a divergent replay slows down instead of hanging; the
--- skips are counted.
+-- Events that cannot wait are taken when they happen, even out of turn.
+-- An event that does not come (the script changed) is skipped after its
+-- recorded gap plus a grace period, so a divergent replay slows down
+-- instead of hanging; after MAX_SKIPS of them the order is given up (the
+-- run goes on unordered). The skips are counted.
 local loop = require "_llm.loop"
 
 local M = {}
 
-M.GRACE = 1.0 -- seconds an overdue event is waited for beyond its recorded gap
+M.GRACE = 2.0 -- seconds an overdue event is waited for beyond its recorded gap
+M.MAX_SKIPS = 3 -- skipped events before the order is given up
 
 local Order = {}
 Order.__index = Order
@@ -38,7 +39,7 @@ function M.new(events, speed)
     begin_waiters = {},  -- key -> list of waiting entries
     finish_waiters = {}, -- call id -> waiting entry
     nwaiting = 0, watchdog = nil, head_since = loop.now(),
-    stats = { waits = 0, skipped = 0, out_of_turn = 0 },
+    stats = { waits = 0, skipped = 0, out_of_turn = 0, given_up = false },
   }, Order)
   for i, e in ipairs(events) do
     if e.kind == "begin" then
@@ -113,7 +114,20 @@ local function watchdog(o)
     loop.sleep(0.05)
     if o.nwaiting > 0 and o.head <= #o.events and loop.now() - o.head_since > allowed(o) then
       o.stats.skipped = o.stats.skipped + 1
-      take(o, o.head)
+      if o.stats.skipped >= M.MAX_SKIPS then
+        -- this run does not follow its recording: stop ordering it
+        o.stats.given_up = true
+        o.head = #o.events + 1
+        wake_head(o)
+      else
+        -- a call that did not begin will not finish either: both go
+        local e = o.events[o.head]
+        local fi = e.kind == "begin" and o.finish_at[e.call]
+        if fi and not o.taken[fi] then
+          o.taken[fi] = true
+        end
+        take(o, o.head)
+      end
     end
   end
 end
@@ -158,7 +172,7 @@ end
 -- the recorded call it is (an id), or nil when the log has no begin
 -- left for this key (it goes on at once).
 function Order:begin(key)
-  if key == nil or (self.pending[key] or 0) <= 0 then return nil end
+  if key == nil or (self.pending[key] or 0) <= 0 or self.stats.given_up then return nil end
   if not coroutine.isyieldable() then return nil end
   while true do
     skip_taken(self)
@@ -178,7 +192,7 @@ end
 -- finish's turn, then takes it.
 function Order:finish(id)
   local i = id and self.finish_at[id]
-  if not i or self.taken[i] then return end
+  if not i or self.taken[i] or self.stats.given_up then return end
   if not coroutine.isyieldable() then return self:finished(id) end
   while not self.taken[i] do
     skip_taken(self)

@@ -62,6 +62,38 @@ run replay run.cassette --script "$root/examples/strategy_cache_mini.lua" --json
 expect_status 0
 expect_out_has '"changed_by":"estimated"'
 
+# ---- the cassette commands ----------------------------------------------------------------------
+run cassette list run.cassette -n 3
+expect_status 0
+expect_out_has "gpt-4o"
+expect_out_has "baseline"
+[[ $(wc -l <<<"$out") -eq 4 ]] && ok || fail "list -n 3: a header and 3 calls"
+cp run.cassette pruned.cassette
+run cassette prune pruned.cassette --tag baseline --dry-run
+expect_status 0
+expect_out_has "would remove 80 of the calls"
+run cassette prune pruned.cassette --tag baseline
+expect_status 0
+expect_out_has "removed 80 calls from pruned.cassette"
+run cassette diff run.cassette pruned.cassette -n 2
+expect_status 1
+expect_out_has "only in A:"
+expect_out_has "0 only in B"
+expect_out_has "nearest in B: call"
+run cassette diff run.cassette run.cassette
+expect_status 0
+expect_out_has "0 in both with different answers, 0 only in A, 0 only in B"
+# the pruned cassette still replays the optimized variant's calls; the
+# baseline's now have no recording, and say so
+cat >optimized_only.lua <<'LUA'
+local r, err = llm.model("gpt-4o"):chat { system = "Answer from the context with the value only.",
+  user = "Question: anything", max_tokens = 20, temperature = 0 }
+print(err and err.kind)
+LUA
+LLMRUN_REPLAY=pruned.cassette run optimized_only.lua
+expect_status 0
+expect_out_has "replay"
+
 # ---- errors ----------------------------------------------------------------------------------
 printf 'this is not a database, just text that is long enough to look like a header.....\n' >bad.cassette
 LLMRUN_REPLAY=bad.cassette run -e 'print(1)'

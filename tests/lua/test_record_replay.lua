@@ -232,16 +232,75 @@ T.test("timed replay keeps the recorded pace; instant does not wait", function()
   end
   local _, rec = record(path, run)
   T.ok(rec.ttft_ms >= 140, "the simulator's TTFT")
-  local _, timed = replay(path, nil, run)
-  -- generous bounds: a loaded machine is late by milliseconds
-  T.near(timed.ttft_ms, rec.ttft_ms, 40, "timed TTFT")
-  T.near(timed.latency_ms, rec.latency_ms, 40, "timed total")
-  local _, fast2 = replay(path, { speed = 4 }, run)
-  T.near(fast2.ttft_ms, rec.ttft_ms / 4, 40, "4x TTFT")
+  -- generous bounds, and up to three tries: a loaded machine wakes a
+  -- task late by milliseconds, now and then by tens of them
+  local function within(opts, scale, tol)
+    local got
+    for _ = 1, 3 do
+      local _, r = replay(path, opts, run)
+      got = r
+      if math.abs(r.ttft_ms - rec.ttft_ms / scale) <= tol
+          and math.abs(r.latency_ms - rec.latency_ms / scale) <= tol then
+        return r
+      end
+    end
+    error(("timed replay at %gx: TTFT %.1f / total %.1f ms, recorded %.1f / %.1f (scaled by %g)"):format(
+      scale, got.ttft_ms, got.latency_ms, rec.ttft_ms, rec.latency_ms, scale))
+  end
+  local timed = within(nil, 1, 20)
+  T.ok(timed.ttft_ms >= rec.ttft_ms - 5, "never early")
+  within({ speed = 4 }, 4, 20)
   local _, instant = replay(path, { replay = "instant" }, run)
   T.ok(instant.latency_ms < rec.ttft_ms / 2, ("instant: %.1f ms"):format(instant.latency_ms))
   T.eq(instant.text, rec.text)
   remove(path)
+end)
+
+T.test("a replayed run can be recorded into another cassette", function()
+  local a, b = cassette_path(), cassette_path()
+  local m = llm.model { "gpt-4o-mini", headers = fast }
+  local function run() return assert(m:chat "Name a colour."), assert(m:chat "Name a fruit.") end
+  local _, x1, y1 = record(a, run)
+  assert(llm.replay.start(a, { replay = "instant" }))
+  assert(llm.record.start(b))
+  local x2, y2 = run()
+  llm.record.stop()
+  llm.replay.stop()
+  T.eq({ x2.text, y2.text }, { x1.text, y1.text })
+  local ra = query(a, "SELECT answer FROM calls ORDER BY id")
+  local rb = query(b, "SELECT answer FROM calls ORDER BY id")
+  T.eq(rb, ra)
+  T.eq(query(b, "SELECT count(*) AS n FROM exchanges")[1].n, 2)
+  remove(a)
+  remove(b)
+end)
+
+T.test("a replay that does not follow its recording skips what does not come, then stops ordering", function()
+  local path = cassette_path()
+  local m = llm.model { "gpt-4o-mini", headers = fast }
+  record(path, function() for i = 1, 5 do assert(m:chat("Question " .. i)) end end)
+  local order = require "llm.replay_order"
+  local grace = order.GRACE
+  order.GRACE = 0.1
+  local ok, err = pcall(function()
+    -- the second question first: the first's turn is skipped, then ordering resumes
+    local stats = replay(path, { replay = "instant" }, function()
+      assert(m:chat "Question 2")
+      for i = 3, 5 do assert(m:chat("Question " .. i)) end
+    end)
+    T.eq(stats.replayed, 4)
+    T.eq(stats.order.skipped, 1)
+    T.eq(stats.order.given_up, false)
+    -- the last one only: three skips, and the order is given up
+    local t0 = llm.now()
+    local st2 = replay(path, { replay = "instant" }, function() assert(m:chat "Question 5") end)
+    T.eq(st2.replayed, 1)
+    T.eq(st2.order.given_up, true)
+    T.ok(llm.now() - t0 < 2, "a few grace periods, not more")
+  end)
+  order.GRACE = grace
+  remove(path)
+  if not ok then error(err, 0) end
 end)
 
 T.test("the replayer answers only replays: 400 without its header, 404 for an unknown exchange", function()
