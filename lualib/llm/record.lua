@@ -138,7 +138,13 @@ function M.canonical(call, sent)
   if type(m) ~= "table" or not m.provider then return nil, "no model" end
   local body = call.body
   if sent and call.send_body then body = call.send_body end
-  return canon.request(m, call.kind == "embed" and "embed" or "chat", body)
+  local text, why = canon.request(m, call.kind == "embed" and "embed" or "chat", body)
+  if not text then return nil, why end
+  -- a base URL may carry credentials (https://user:password@host): never stored
+  if text:find('"endpoint":"[^"]*@') then
+    text = text:gsub('("endpoint":"%a[%w+.-]*://)[^/"]*@', "%1")
+  end
+  return text
 end
 
 local function header_json(headers, keep, mask)
@@ -223,7 +229,7 @@ end
 local function note_provider(call)
   local m = call.model
   if type(m) ~= "table" or not m.provider then return end
-  local p = m.provider .. " " .. canon.endpoint(m)
+  local p = m.provider .. " " .. canon.endpoint(m):gsub("^(%a[%w+.-]*://)[^/]*@", "%1")
   if not rec.providers_seen[p] then
     rec.providers_seen[p] = true
     rec.providers[#rec.providers + 1] = p

@@ -579,10 +579,16 @@ end
 
 --- LLMRUN_REPLAY / LLMRUN_RECORD at start-up (init.lua calls this when
 -- either is set). A cassette that cannot be used stops the run.
+-- "./a//b.cassette" and "a/b.cassette" name one file
+local function same_file(a, b)
+  local function norm(p) return (p:gsub("/+", "/"):gsub("^%./", ""):gsub("/%./", "/")) end
+  return norm(a) == norm(b)
+end
+
 function M.install_from_env(llm)
   M._llm, record._llm = llm, llm -- the global is not set yet: exit hooks go here
   local rp, rc = env("LLMRUN_REPLAY"), env("LLMRUN_RECORD")
-  if rp and rc and rp == rc then
+  if rp and rc and same_file(rp, rc) then
     error(("llmrun: LLMRUN_RECORD and LLMRUN_REPLAY name the same cassette (%s): a replay "
       .. "cannot record into the file it reads; record into another file"):format(rp), 0)
   end

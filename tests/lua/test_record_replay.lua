@@ -102,6 +102,16 @@ T.test("no API key or auth header is stored; scrubbed headers are left out", fun
   T.eq(h:find("x-team", 1, true), nil)
   T.ok(h:find("x-sim-profile", 1, true), "other request headers are kept")
   remove(path)
+  -- a base URL with credentials in it
+  local url = llm.sim.ensure():gsub("^http://", "http://user:pw-secret@")
+  local m2 = llm.model { "gpt-4o-mini", provider = "openai", base_url = url, api_key = false, headers = fast }
+  record(path, function() assert(m2:chat "Hello") end)
+  f = assert(io.open(path, "rb"))
+  T.eq(f:read("a"):find("pw-secret", 1, true), nil)
+  f:close()
+  local stats = replay(path, { replay = "instant" }, function() assert(m2:chat "Hello") end)
+  T.eq(stats.replayed, 1)
+  remove(path)
 end)
 
 T.test("identical requests replay their recorded answers in order", function()
