@@ -137,7 +137,7 @@ struct llm_http {
   int stall_on_touch;
   llm_timer *timer;           /* header deadline, then the stall watch */
 
-  llm_http_sink sink;
+  llm_http_sink sink, tap;
   llm_http_notify on_headers, on_done;
   void *ud;
   llm_http_times t;
@@ -282,6 +282,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
       h->paused = 1;
       return CURL_WRITEFUNC_PAUSE;
     }
+    if (h->tap)
+      h->tap(h->ud, data, len, now);
     return len;
   }
   if (h->len + len > h->max_body) {
@@ -304,6 +306,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
   memcpy(h->body + h->len, data, len);
   h->len += len;
   h->body[h->len] = '\0';
+  if (h->tap)
+    h->tap(h->ud, data, len, now);
   return len;
 }
 
@@ -452,6 +456,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   h->x.done = on_done;
   h->loop = loop;
   h->sink = req->sink;
+  h->tap = req->tap;
   h->on_headers = req->on_headers;
   h->on_done = req->on_done;
   h->ud = req->ud;

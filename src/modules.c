@@ -18,5 +18,7 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.canon", luaopen__llm_canon},
   {"_llm.json", luaopen__llm_json},
   {"_llm.batchstore", luaopen__llm_batchstore},
+  {"_llm.sqlite", luaopen__llm_sqlite},
+  {"_llm.replay", luaopen__llm_replay},
   {NULL, NULL}
 };
