@@ -16,5 +16,6 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.sim", luaopen__llm_sim},
   {"_llm.cache", luaopen__llm_cache},
   {"_llm.canon", luaopen__llm_canon},
+  {"_llm.serve", luaopen__llm_serve},
   {NULL, NULL}
 };

@@ -16,5 +16,6 @@ int luaopen__llm_calllog(lua_State *L);
 int luaopen__llm_sim(lua_State *L);
 int luaopen__llm_cache(lua_State *L);
 int luaopen__llm_canon(lua_State *L);
+int luaopen__llm_serve(lua_State *L);
 
 #endif
