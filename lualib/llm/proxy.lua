@@ -566,6 +566,7 @@ end
 function Proxy:close()
   self.server:close()
 end
+Proxy.__close = Proxy.close
 
 --- Starts the gateway: -> proxy | nil, err.
 function M.start(opts)
