@@ -146,6 +146,33 @@ T.test("cache hits, tags and cases from headers, the simulator by default", func
   T.remove_db(path)
 end)
 
+T.test("the call log has proxied calls with their tag, case and client address", function()
+  local path = T.tmpdb()
+  llm.log.use(path)
+  llm.log.on()
+  local p <close> = start {}
+  local r = post(p.url .. "/v1/chat/completions", '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}',
+    { "x-llmrun-tag: gw", "x-llmrun-case: c7", "Authorization: Bearer sk-secret-client" })
+  T.eq(r.status, 200)
+  assert(llm.log.flush())
+  local reader = assert(llm.log.reader(path))
+  local rows = reader:calls(nil, 10)
+  reader:close()
+  llm.log.off()
+  T.eq(#rows, 1)
+  T.eq(rows[1].tag, "gw")
+  T.eq(rows[1].case, "c7")
+  T.ok(rows[1].client:match("^127%.0%.0%.1:%d+$"), rows[1].client)
+  for _, suffix in ipairs { "", "-wal" } do
+    local f = io.open(path .. suffix, "rb")
+    if f then
+      T.eq(f:read("a"):find("sk-secret-client", 1, true), nil) -- never the client's key
+      f:close()
+    end
+  end
+  T.remove_db(path)
+end)
+
 T.test("strategies rewrite, route, answer, refuse; an error answers 500 and the gateway goes on", function()
   local up <close> = mock.start(mock.script(json_block(upstream_answer)))
   local strategy = {
