@@ -259,7 +259,20 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
   local pbody = api == "anthropic" and A.to_openai(body) or pipeline_body(body)
   if api == "anthropic" then pbody.model = nil end
   if not body.stream then
-    local resp, err = forward.chat(m, pbody, wire, opts)
+    -- with no on_response to run first, the client gets the upstream's
+    -- answer as soon as it arrives; prices, the cache store and the call
+    -- log follow (a cache store is a sqlite write)
+    local answered = false
+    local early = not (self.strategy and self.strategy.on_response) and function(res)
+      answered = true
+      ctx.status = 200
+      req:respond(200, pass_headers({ ["Content-Type"] = "application/json" }, res.headers), res.body)
+    end or nil
+    local resp, err = forward.chat(m, pbody, wire, opts, early)
+    if answered then
+      if resp then self:after_response(resp, ctx) end
+      return
+    end
     if not resp then return from_error(ctx, err) end
     resp = self:after_response(resp, ctx)
     ctx.status = 200

@@ -11,8 +11,11 @@
 -- Model:chat and Model:stream (lualib/llm/model.lua) with the wire body
 -- given and the raw answer kept; the pipeline stages are the same calls.
 --
---   chat(m, body, wire, opts) -> resp (resp._body: the upstream's bytes,
---       resp._headers) | nil, err
+--   chat(m, body, wire, opts [, on_answer]) -> resp (resp._body: the
+--       upstream's bytes, resp._headers) | nil, err; on_answer(res), when
+--       given, gets a 2xx upstream answer (status, headers, body) before the
+--       pipeline's finish stages (prices, cache store, call log) run, so a
+--       gateway can answer its client first
 --   stream(m, body, wire, opts, on_head, on_event) -> resp | nil, err
 --       on_head(headers) once the upstream stream has started;
 --       on_event(ev, state) for each event, returning false when the client
@@ -43,13 +46,14 @@ local function parse(fn, ...)
   return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
 end
 
-function M.chat(m, body, wire, opts)
+function M.chat(m, body, wire, opts, on_answer)
   local call = calls.begin(m, "chat", body, opts)
   local _ <close> = calls.guard(call)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
   local res, retries = transport.request(m:_transport_spec(M.chat_url(m), wire, opts, false))
   if not res then return calls.finish(call, nil, retries) end
+  if on_answer then on_answer(res) end
   local parsed, perr = parse(m.format.parse_chat, res.body)
   if not parsed then
     perr.retries = retries
