@@ -26,7 +26,8 @@
 -- ctx: api, endpoint, client, tag, case, key_id, model (the name asked),
 -- and ctx.proxy. ctx.upstream(name) gives the gateway's model for a name
 -- (with its cache), for routes: llm.route.fallback{ ctx.upstream "a", ... }.
--- The script runs once at start, with the whole llm library (llm.compress,
+-- The script runs once at start (its first argument is "--strategy"),
+-- with the whole llm library (llm.compress,
 -- llm.route, llm.tokens...). An error in a hook answers that request 500
 -- naming the error and is printed on stderr; the gateway goes on.
 local cjson = require "cjson"
@@ -38,7 +39,9 @@ function M.load(path)
   local env = setmetatable({}, { __index = _G })
   local chunk, err = loadfile(path, "t", env)
   if not chunk then return nil, err end
-  local ok, ret = pcall(chunk)
+  -- "--strategy" tells a file that is also a runnable demo that it was
+  -- loaded as a strategy (examples/proxy_strategy.lua)
+  local ok, ret = pcall(chunk, "--strategy")
   if not ok then return nil, path .. ": " .. tostring(ret) end
   local s = type(ret) == "table" and ret or {}
   local strat = {

@@ -67,6 +67,9 @@ function Server:close()
   if self.closed then return end
   self.closed = true
   self.raw:close()
+  -- the acceptor would end on its next turn; a script ending now must
+  -- not find it still running
+  if self.acceptor and self.acceptor ~= loop.current() then self.acceptor:cancel() end
 end
 Server.__close = Server.close
 

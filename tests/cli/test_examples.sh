@@ -60,6 +60,13 @@ expect_out_has "Where it came from: documents cut"
 if [[ -s "$TMP/before_after.html" ]]; then ok; else fail "before_after: no HTML report"; fi
 if [[ -z "$(ls "$TMP/cache" 2>/dev/null)" ]]; then ok; else fail "before_after left files in the cache directory"; fi
 
+# the gateway strategy, applied to a plain HTTP client through two gateways
+run_example proxy_strategy 20
+expect_status 0
+expect_out_has "strategy vs baseline"
+expect_out_has "contexts compressed"
+expect_out_has "accuracy (client's check)"
+
 # an example's report can be read back from the call log
 run report
 expect_status 0

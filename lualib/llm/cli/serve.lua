@@ -142,8 +142,9 @@ local function main(args)
   while true do llm.sleep(3600) end
 end
 
+-- No usage field: main answers --help itself, so that `serve --proxy
+-- --help` gets the gateway's options (lualib/llm/cli.lua).
 return {
-  summary = "run the built-in OpenAI-compatible simulator (--sim) until Ctrl-C",
-  usage = usage,
+  summary = "run the simulator (--sim) or the gateway (--proxy) until Ctrl-C",
   main = main,
 }
