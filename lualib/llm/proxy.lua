@@ -211,12 +211,19 @@ function Proxy:run_chat(req, ctx, body, api, native)
       self:strategy_error("on_request", verdict)
       return fail(ctx, 500, "strategy error in on_request: " .. tostring(verdict), "api_error", "strategy_error")
     end
+    if type(preq.body) == "table" and preq.body ~= fbody then
+      -- a new body altogether: it replaces the client's
+      fbody, preq.changed = preq.body, true
+      if native then native = fbody else body = fbody end
+      preq.messages = fbody.messages
+      if type(fbody.model) == "string" and preq.model == body.model then preq.model = fbody.model end
+    end
     if preq.messages ~= fbody.messages then fbody.messages = preq.messages end
     if preq.model ~= body.model then
       fbody.model = preq.model
       if native then body.model = preq.model end
     end
-    if native and (fbody.messages ~= fp.messages or changed(fbody, fp, msgs)) then
+    if native and (preq.changed == true or fbody.messages ~= fp.messages or changed(fbody, fp, msgs)) then
       -- the Anthropic body changed: map it again
       local mapped = A.to_openai(native)
       for k in pairs(body) do body[k] = nil end

@@ -91,7 +91,8 @@ local function serve_one(raw, handler, on_error)
   local _ <close> = raw
   local ok, status, headers, body = xpcall(handler, debug.traceback, req)
   if not ok then
-    if on_error then pcall(on_error, req, status) end
+    -- a client that left makes the handler fail (a write refused): not news
+    if on_error and not raw:aborted() then pcall(on_error, req, status) end
     if not req._answered then error_answer(req, status) end
     return
   end

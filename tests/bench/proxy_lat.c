@@ -164,5 +164,13 @@ int main(int argc, char **argv)
     }
     printf("\n");
   }
+  for (int k = 0; k < nt; k++) {
+    curl_easy_cleanup(t[k].e);
+    curl_slist_free_all(t[k].headers);
+    free(t[k].total);
+    free(t[k].ttfb);
+    free((char *)t[k].name);
+  }
+  curl_global_cleanup();
   return 0;
 }

@@ -311,6 +311,29 @@ T.test("Anthropic clients in front of Anthropic: bytes pass through", function()
   T.eq(req.headers["x-api-key"], "sk-ant-client")
 end)
 
+T.test("OpenAI clients in front of Anthropic: translated both ways", function()
+  local answer = '{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":'
+    .. '[{"type":"text","text":"hey there"}],"stop_reason":"max_tokens","stop_sequence":null,'
+    .. '"usage":{"input_tokens":4,"output_tokens":2}}'
+  local up <close> = mock.start(mock.script(json_block(answer)))
+  local p <close> = start { config = { models = { ["claude-x"] = { provider = "anthropic", base_url = up.url } } } }
+  local r = post(p.url .. "/v1/chat/completions", '{"model":"claude-x","max_tokens":7,'
+    .. '"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]}',
+    { "Authorization: Bearer sk-ant-client" })
+  T.eq(r.status, 200)
+  local doc = cjson.decode(r.body)
+  T.eq(doc.object, "chat.completion")
+  T.eq(doc.choices[1].message.content, "hey there")
+  T.eq(doc.choices[1].finish_reason, "length")
+  T.eq(doc.usage.prompt_tokens, 4)
+  local req = up:requests()[1]
+  T.eq(req.path, "/v1/messages")
+  T.eq(req.headers["x-api-key"], "sk-ant-client") -- the client's key, in Anthropic's header
+  local sent = cjson.decode(req.body)
+  T.eq(sent.system, "Be brief.")
+  T.eq(sent.max_tokens, 7)
+end)
+
 T.test("a client that leaves cancels its upstream call", function()
   local slow = table.concat({
     "status 200\nheader Content-Type: text/event-stream\nchunked",
