@@ -261,8 +261,29 @@ end
 
 -- The client's bytes go upstream (re-encoded only if a strategy changed
 -- the body); the upstream's bytes come back.
+-- Client headers that belong to the request itself (API versions and
+-- betas, OpenAI's organization and project) go along on pass-through.
+local passed = {
+  openai = { "openai-organization", "openai-project", "openai-beta" },
+  anthropic = { "anthropic-version", "anthropic-beta" },
+}
+
 function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
   local wire = dirty and cjson.encode(body) or req.body
+  local pass
+  for _, name in ipairs(passed[api]) do
+    local v = req.headers[name]
+    if v and not v:find("[\r\n]") then
+      pass = pass or {}
+      pass[name] = v
+    end
+  end
+  if pass then
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.pass_headers = pass
+    opts = o
+  end
   local pbody = api == "anthropic" and A.to_openai(body) or pipeline_body(body)
   if api == "anthropic" then pbody.model = nil end
   if not body.stream then

@@ -24,6 +24,8 @@
 --       emitted): the caller renders it.
 -- body: the request table the pipeline sees (the client's body without
 -- `model`, as Model.normalize would give it); wire: the bytes to send.
+-- opts.pass_headers: {name = value} of the client's request to send along
+-- (its API's beta and version headers), replacing the model's own.
 local calls = require "llm.calls"
 local transport = require "llm.transport"
 local response = require "llm.response"
@@ -33,6 +35,23 @@ local loop = require "_llm.loop"
 local now = loop.now
 
 local M = {}
+
+-- The model's header lines, with the client's pass_headers in place of
+-- those of the same names.
+local function spec_for(m, url, wire, opts, stream)
+  local spec = m:_transport_spec(url, wire, opts, stream)
+  local pass = opts.pass_headers
+  if pass and next(pass) then
+    local lines = {}
+    for _, line in ipairs(spec.headers) do
+      local name = line:match("^([^:]+):")
+      if not (name and pass[name:lower()]) then lines[#lines + 1] = line end
+    end
+    for k, v in pairs(pass) do lines[#lines + 1] = k .. ": " .. v end
+    spec.headers = lines
+  end
+  return spec
+end
 
 --- The upstream URL of a chat request for model m.
 function M.chat_url(m)
@@ -51,7 +70,7 @@ function M.chat(m, body, wire, opts, on_answer)
   local _ <close> = calls.guard(call)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
-  local res, retries = transport.request(m:_transport_spec(M.chat_url(m), wire, opts, false))
+  local res, retries = transport.request(spec_for(m, M.chat_url(m), wire, opts, false))
   if not res then return calls.finish(call, nil, retries) end
   if on_answer then on_answer(res) end
   local parsed, perr = parse(m.format.parse_chat, res.body)
@@ -84,7 +103,7 @@ function M.stream(m, body, wire, opts, on_head, on_event)
     if early then early.replay = nil end
     return calls.finish(call, early, early_err)
   end
-  h, retries = transport.open_stream(m:_transport_spec(M.chat_url(m), wire, opts, true))
+  h, retries = transport.open_stream(spec_for(m, M.chat_url(m), wire, opts, true))
   if not h then return calls.finish(call, nil, retries) end
   local head = h:head()
   request_id = head.headers["x-request-id"] or head.headers["request-id"]

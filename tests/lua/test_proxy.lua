@@ -302,10 +302,13 @@ T.test("Anthropic clients in front of Anthropic: bytes pass through", function()
   local p <close> = start { config = { models = { ["claude-x"] = { provider = "anthropic", base_url = up.url } } } }
   local sent = '{"model":"claude-x","max_tokens":10,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],'
     .. '"messages":[{"role":"user","content":"hi"}],"metadata":{"user_id":"u"}}'
-  local r = post(p.url .. "/v1/messages", sent, { "x-api-key: sk-ant-client" })
+  local r = post(p.url .. "/v1/messages", sent, { "x-api-key: sk-ant-client",
+    "anthropic-version: 2023-06-01", "anthropic-beta: prompt-caching-2024-07-31" })
   T.eq(r.status, 200)
   T.eq(r.body, answer)
   local req = up:requests()[1]
+  T.eq(req.headers["anthropic-beta"], "prompt-caching-2024-07-31")
+  T.eq(select(2, req.head:lower():gsub("anthropic%-version:", "")), 1) -- once, not twice
   T.eq(req.path, "/v1/messages")
   T.eq(req.body, sent)
   T.eq(req.headers["x-api-key"], "sk-ant-client")
