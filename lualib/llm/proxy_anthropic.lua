@@ -200,7 +200,11 @@ function M.stream_writer(model)
     out[#out + 1] = event("message_delta", { type = "message_delta",
       delta = { stop_reason = stop_reasons[resp.finish_reason] or resp.finish_reason or "end_turn",
                 stop_sequence = null },
-      usage = { output_tokens = u.output_tokens } })
+      -- the input counts are known only now (message_start said 0);
+      -- recent SDKs take them from here
+      usage = { output_tokens = u.output_tokens, input_tokens = u.input_tokens,
+                cache_read_input_tokens = u.cache_read_input_tokens,
+                cache_creation_input_tokens = u.cache_creation_input_tokens } })
     out[#out + 1] = event("message_stop", { type = "message_stop" })
     return table.concat(out)
   end
