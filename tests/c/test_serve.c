@@ -101,7 +101,38 @@ typedef struct owner {
   int requests, aborts, streaming_left;
   llm_sreq *held;          /* a request left unanswered (abort test) */
   llm_sreq *stream;        /* a streamed answer in progress */
+  llm_sreq *flood;         /* a big answer written as the client takes it */
+  size_t flood_sent, flood_first_block;
+  int drains;
 } owner;
+
+#define FLOOD_TOTAL (32u << 20) /* well past what the kernel buffers on loopback */
+
+/* Writes until the engine says the client is behind (or all is sent). */
+static void flood_more(owner *o)
+{
+  static char chunk[65536];
+  while (o->flood && o->flood_sent < FLOOD_TOTAL && !llm_sreq_blocked(o->flood)) {
+    llm_sreq_write(o->flood, chunk, sizeof chunk);
+    o->flood_sent += sizeof chunk;
+  }
+  if (o->flood && llm_sreq_blocked(o->flood) && !o->flood_first_block)
+    o->flood_first_block = o->flood_sent;
+  if (o->flood && o->flood_sent >= FLOOD_TOTAL) {
+    llm_sreq_end(o->flood);
+    llm_sreq_release(o->flood);
+    o->flood = NULL;
+  }
+}
+
+static void on_drain(void *ud, llm_sreq *r)
+{
+  owner *o = ud;
+  if (r == o->flood) {
+    o->drains++;
+    flood_more(o);
+  }
+}
 
 static void stream_more(void *ud)
 {
@@ -131,6 +162,12 @@ static void on_request(void *ud, llm_sreq *r)
   o->requests++;
   if (strcmp(target, "/hold") == 0) {
     o->held = r;
+    return;
+  }
+  if (strcmp(target, "/flood") == 0) {
+    llm_sreq_start(r, 200, h);
+    o->flood = r;
+    flood_more(o);
     return;
   }
   if (strcmp(target, "/stream") == 0) {
@@ -169,7 +206,7 @@ typedef struct client_job {
   double pause_after;      /* seconds to wait after sending before reading */
   int close_early;         /* close after sending, without reading */
   char got[8192];
-  size_t got_len;
+  size_t got_len, total;   /* total: every byte received, kept or not */
   volatile int done;
 } client_job;
 
@@ -177,8 +214,10 @@ static int connect_to(int port)
 {
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   struct timeval tv = {5, 0};
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(AF_INET, SOCK_STREAM, 0), small = 16384;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* a small window, so a client that does not read is felt soon */
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
     close(fd);
@@ -198,9 +237,14 @@ static void *client_main(void *ud)
       usleep((useconds_t)(j->pause_after * 1e6));
     if (!j->close_early) {
       ssize_t n;
+      char sink[65536];
       while (j->got_len < sizeof j->got - 1 &&
-             (n = recv(fd, j->got + j->got_len, sizeof j->got - 1 - j->got_len, 0)) > 0)
+             (n = recv(fd, j->got + j->got_len, sizeof j->got - 1 - j->got_len, 0)) > 0) {
         j->got_len += (size_t)n;
+        j->total += (size_t)n;
+      }
+      while ((n = recv(fd, sink, sizeof sink, 0)) > 0)
+        j->total += (size_t)n;
     }
     close(fd);
   }
@@ -234,6 +278,7 @@ static owner *start(llm_server_opts *opts)
   o.loop = llm_loop_new();
   opts->on_request = on_request;
   opts->on_abort = on_abort;
+  opts->on_drain = on_drain;
   opts->ud = &o;
   o.srv = llm_server_start(o.loop, opts, err, sizeof err);
   CHECK(o.srv != NULL);
@@ -324,6 +369,18 @@ static void test_engine(void)
     CHECK(strstr(j.got, "Transfer-Encoding: chunked") != NULL);
     CHECK_INT(count(j.got, "9\r\ndata: x\n\n\r\n"), 3);
     CHECK(strstr(j.got, "0\r\n\r\n") != NULL);
+  }
+  {
+    /* back-pressure: a client that reads late holds the writer back (the
+     * engine queues about its high-water mark, not the whole answer) and
+     * gets everything once it reads */
+    client_job j = {.send = "GET /flood HTTP/1.1\r\nConnection: close\r\n\r\n", .pause_after = 0.3};
+    run_client(o, &j);
+    CHECK(o->flood_first_block > 0);
+    CHECK(o->flood_first_block < FLOOD_TOTAL / 2);
+    CHECK(o->drains >= 1);
+    CHECK(o->flood == NULL);
+    CHECK(j.total > FLOOD_TOTAL);
   }
   {
     /* a client that leaves while its request is being answered */

@@ -173,6 +173,24 @@ T.test("the call log has proxied calls with their tag, case and client address",
   T.remove_db(path)
 end)
 
+T.test("a semantic cache answers a paraphrase", function()
+  local path = T.tmpdb()
+  local cache = assert(llm.cache.semantic { path = path, threshold = 0.8,
+    embed = llm.model "text-embedding-3-small" })
+  local p <close> = start { cache = cache }
+  local function ask(q)
+    return post(p.url .. "/v1/chat/completions", cjson.encode { model = "gpt-4o-mini", temperature = 0,
+      messages = { { role = "user", content = q } } })
+  end
+  local a = ask("What is the capital city of France?")
+  local b = ask("What's the capital city of France?")
+  T.eq(b.status, 200)
+  T.eq(cjson.decode(b.body).choices[1].message.content, cjson.decode(a.body).choices[1].message.content)
+  T.eq(cjson.decode(get(p.url .. "/llmrun/stats").body).cache_hits.semantic, 1)
+  cache:close()
+  T.remove_db(path)
+end)
+
 T.test("strategies rewrite, route, answer, refuse; an error answers 500 and the gateway goes on", function()
   local up <close> = mock.start(mock.script(json_block(upstream_answer)))
   local strategy = {
