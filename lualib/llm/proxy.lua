@@ -313,8 +313,10 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
   -- did not ask for it does not get the usage chunk
   local strip_usage = false
   if api == "openai" and not (type(body.stream_options) == "table" and body.stream_options.include_usage) then
-    if body.stream_options == nil and not dirty then
-      wire = '{"stream_options":{"include_usage":true},' .. wire:match("^%s*{(.*)$")
+    local rest = not dirty and body.stream_options == nil and wire:match("^%s*{(.*)$")
+    if rest then
+      -- added in front, as text: the rest of the client's bytes stay as sent
+      wire = '{"stream_options":{"include_usage":true},' .. rest
     else
       body.stream_options = type(body.stream_options) == "table" and body.stream_options or {}
       body.stream_options.include_usage = true
@@ -330,7 +332,7 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
   end
   local function on_event(ev)
     local data = ev.data
-    if strip_usage and data:find('"usage"', 1, true) and data:find('"choices":%[%]') then
+    if strip_usage and data:find('"usage"', 1, true) and data:find('"choices"%s*:%s*%[%s*%]') then
       return true
     end
     local text = ev.type and ev.type ~= "message" and ("event: " .. ev.type .. "\ndata: " .. data .. "\n\n")
