@@ -227,6 +227,17 @@ T.test("strategies rewrite, route, answer, refuse; an error answers 500 and the 
   T.eq(cjson.decode(get(p.url .. "/llmrun/stats").body).counters.strategy_errors, 1)
 end)
 
+T.test("config routes: llm.route.fallback moves on past a failing upstream", function()
+  local p <close> = start { config = {
+    models = { dead = { provider = "openai", base_url = "http://127.0.0.1:9/v1", max_retries = 0 } },
+    routes = { smart = { "dead", "gpt-4o-mini" } } } }
+  local r = post(p.url .. "/v1/chat/completions", '{"model":"smart","messages":[{"role":"user","content":"hi"}]}')
+  T.eq(r.status, 200)
+  T.ok(#cjson.decode(r.body).choices[1].message.content > 0)
+  local names = cjson.decode(get(p.url .. "/v1/models").body).data
+  T.eq(#names, 2) -- the configured names: dead, smart
+end)
+
 T.test("proxy keys: clients must present one; the upstream gets the gateway's key", function()
   local up <close> = mock.start(mock.script(json_block(upstream_answer)))
   local p <close> = start { proxy_keys = { "pk-1" },
