@@ -5,7 +5,7 @@
  *     log:append(tag, case, model, provider, kind, simulated, started_at,
  *                latency_ms, ttft_ms, prompt, completion, cached, creation,
  *                input, cost, cache_kind, status, retries, error_kind,
- *                http_status, request_id)
+ *                http_status, request_id, client)
  *       -> nothing, or a message the first time a write failed since
  *          the last one was reported
  *     log:flush() -> true | nil, err     log:dropped()     log:close()
@@ -137,6 +137,7 @@ static int g_append(lua_State *L)
   r.error_kind = opt_str(L, 20);
   r.http_status = (int)luaL_optinteger(L, 21, 0);
   r.request_id = opt_str(L, 22);
+  r.client = opt_str(L, 23);
   if (!r.status)
     r.status = "ok";
   llm_calllog_append(log, &r);
@@ -334,6 +335,7 @@ static int r_calls(lua_State *L)
     set_str(L, "cache_kind", r.cache_kind);
     set_str(L, "error_kind", r.error_kind);
     set_str(L, "request_id", r.request_id);
+    set_str(L, "client", r.client);
     lua_pushboolean(L, r.simulated);
     lua_setfield(L, -2, "simulated");
     set_num(L, "retries", r.retries);

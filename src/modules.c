@@ -20,5 +20,6 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.batchstore", luaopen__llm_batchstore},
   {"_llm.sqlite", luaopen__llm_sqlite},
   {"_llm.replay", luaopen__llm_replay},
+  {"_llm.serve", luaopen__llm_serve},
   {NULL, NULL}
 };

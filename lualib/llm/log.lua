@@ -129,7 +129,8 @@ local function on_finish(call, resp, err, partial)
   if case ~= nil then case = tostring(case) end
   local problem = log:append(call.tag, case, m.name, m.provider, call.kind, m.simulated,
     call.started_at, latency, ttft, prompt, completion, cached, creation, input, cost,
-    cache, status, math.tointeger(retries) or 0, ekind, math.tointeger(estatus), rid)
+    cache, status, math.tointeger(retries) or 0, ekind, math.tointeger(estatus), rid,
+    call.context and call.context.client or nil)
   if problem then warn(problem) end
 end
 

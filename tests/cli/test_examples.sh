@@ -67,6 +67,13 @@ expect_out_has "batch: Batch API, at batch prices: 48 requests in 1 batch"
 expect_out_has "In one line: the batch arm cost 0.50x the sync arm"
 if [[ -s "$TMP/batch.html" ]]; then ok; else fail "batch_vs_sync: no HTML report"; fi
 
+# the gateway strategy, applied to a plain HTTP client through two gateways
+run_example proxy_strategy 20
+expect_status 0
+expect_out_has "strategy vs baseline"
+expect_out_has "contexts compressed"
+expect_out_has "accuracy (client's check)"
+
 # an example's report can be read back from the call log
 run report
 expect_status 0

@@ -3,6 +3,7 @@
 -- the server thread stops and closes its connections on the way out).
 local usage = [[
 usage: llmrun serve --sim [options]
+       llmrun serve --proxy [options]   (the gateway: llmrun serve --proxy --help)
 
 Runs the built-in OpenAI-compatible simulator until Ctrl-C. The first line
 on stdout is its base URL (e.g. http://127.0.0.1:8080/v1): point an OpenAI
@@ -42,6 +43,19 @@ local function fail(msg)
 end
 
 local function main(args)
+  for _, a in ipairs(args) do
+    if a == "--proxy" then
+      -- the gateway has its own options (lualib/llm/cli/serve_proxy.lua)
+      local P = require "llm.cli.serve_proxy"
+      local ok, o = pcall(P.parse, args)
+      if not ok then
+        if type(o) == "table" and o.done then return 0 end
+        if type(o) == "table" and o.usage then return fail(o.usage) end
+        error(o, 0)
+      end
+      return P.run(o, fail)
+    end
+  end
   local sim = require "llm.sim"
   local opts, cfg = {}, {}
   local want_sim, quiet = false, false
@@ -104,7 +118,7 @@ local function main(args)
     error(err, 0)
   end
   if not want_sim then
-    return fail("--sim is required (the simulator is the only server llmrun has)")
+    return fail("--sim (the simulator) or --proxy (the gateway) is required")
   end
   local host = opts.host or "127.0.0.1"
   local loopback = host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$")
@@ -148,8 +162,9 @@ local function main(args)
   while true do llm.sleep(3600) end
 end
 
+-- No usage field: main answers --help itself, so that `serve --proxy
+-- --help` gets the gateway's options (lualib/llm/cli.lua).
 return {
-  summary = "run the built-in OpenAI-compatible simulator (--sim) until Ctrl-C",
-  usage = usage,
+  summary = "run the simulator (--sim) or the gateway (--proxy) until Ctrl-C",
   main = main,
 }
