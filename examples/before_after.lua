@@ -23,12 +23,14 @@
 -- (optimized >= 5x faster, >= 3x cheaper, accuracy within 2 points) are
 -- checked against the measured numbers, never assumed.
 --
---   llmrun examples/before_after.lua [REPORT.html]
--- (default: before_after.html next to this script). With no API key set,
+--   llmrun examples/before_after.lua [REPORT.html [REPORT.json]]
+-- (default: before_after.html next to this script; the JSON report only
+-- when a path is given). With no API key set,
 -- calls go to the built-in simulator, which models the real models'
 -- latencies, prices and skills; the report then says SIMULATED.
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local html_path = arg and arg[1] or (here .. "/before_after.html")
+local json_path = arg and arg[2]
 
 local cases = assert(llm.data.jsonl(here .. "/data/workload.jsonl"))
 local SYSTEM = "Answer from the context with the value only."
@@ -128,6 +130,12 @@ end
 
 local ok, err = cmp:html(html_path)
 if ok then print("\nHTML report: " .. ok) else io.stderr:write("cannot write the HTML report: ", tostring(err), "\n") end
+if json_path then
+  local f = assert(io.open(json_path, "w"))
+  f:write(cmp:json())
+  f:close()
+  print("JSON report: " .. json_path)
+end
 print("Every call is in the call log: llmrun report " .. llm.log.run_id())
 cache:close()
 os.execute("rm -rf '" .. cache_dir .. "'")

@@ -71,7 +71,7 @@ EOF
 files=("$work"/files/*.txt)
 
 # llmrun
-if "$bin" --version 2>/dev/null | grep -q '^llmrun'; then
+if "$bin" --version 2>/dev/null | grep '^llmrun' >/dev/null; then
   LLMRUN_LUALIB="$root/lualib" "$bin" "$root/tests/bench/tokens_bench.lua" "$reps" "$encs" "${files[@]}" \
     >"$work/llmrun.txt"
 else

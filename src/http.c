@@ -160,7 +160,7 @@ struct llm_http {
   int stall_on_touch;
   llm_timer *timer;           /* header deadline, then the stall watch */
 
-  llm_http_sink sink;
+  llm_http_sink sink, tap;
   llm_http_notify on_headers, on_done;
   void *ud;
   llm_http_times t;
@@ -292,6 +292,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
       h->paused = 1;
       return CURL_WRITEFUNC_PAUSE;
     }
+    if (h->tap)
+      h->tap(h->ud, data, len, now);
     return len;
   }
   if (h->body.len + len > h->max_body) {
@@ -303,6 +305,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     h->error = LLM_HTTP_E_MEMORY;
     return 0;
   }
+  if (h->tap)
+    h->tap(h->ud, data, len, now);
   return len;
 }
 
@@ -451,6 +455,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   h->x.done = on_done;
   h->loop = loop;
   h->sink = req->sink;
+  h->tap = req->tap;
   h->on_headers = req->on_headers;
   h->on_done = req->on_done;
   h->ud = req->ud;

@@ -49,6 +49,11 @@ typedef struct llm_http_request {
   int insecure;                /* skip TLS verification (loud opt-in) */
   const char *ca_file;         /* extra CA bundle, or NULL */
   llm_http_sink sink;          /* NULL: buffer the body */
+  llm_http_sink tap;           /* optional: sees every body byte the transfer
+                                  takes (buffered, or accepted by the sink),
+                                  once, with its arrival time; its return
+                                  value is ignored (llm.record keeps the raw
+                                  chunks and their times this way) */
   llm_http_notify on_headers;  /* optional */
   llm_http_notify on_done;     /* required */
   void *ud;

@@ -6,7 +6,7 @@
  *                started_at=, latency_ms=, ttft_ms=, prompt_tokens=,
  *                completion_tokens=, cached_tokens=, cache_creation_tokens=,
  *                input_tokens=, cost=, cache_kind=, status=, retries=,
- *                error_kind=, http_status=, request_id=}
+ *                error_kind=, http_status=, request_id=, client=}
  *       (the fields reader:calls gives back; missing ones are stored as NULL)
  *       -> nothing, or an err the first time a write failed since the
  *          last one was reported
@@ -125,6 +125,7 @@ static int g_append(lua_State *L)
   r.status = str_field(L, "status");
   r.error_kind = str_field(L, "error_kind");
   r.request_id = str_field(L, "request_id");
+  r.client = str_field(L, "client");
   lua_getfield(L, 2, "simulated");
   r.simulated = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -288,7 +289,7 @@ static int r_calls(lua_State *L)
     return luaL_error(L, "%s", err);
   lua_newtable(L);
   while ((rc = llm_log_cursor_next_call(cu->c, &r)) == 1) {
-    lua_createtable(L, 0, 22);
+    lua_createtable(L, 0, 23);
     llm_set_string(L, "run_id", r.run_id);
     llm_set_string(L, "tag", r.tag);
     llm_set_string(L, "case", r.case_id);
@@ -299,6 +300,7 @@ static int r_calls(lua_State *L)
     llm_set_string(L, "cache_kind", r.cache_kind);
     llm_set_string(L, "error_kind", r.error_kind);
     llm_set_string(L, "request_id", r.request_id);
+    llm_set_string(L, "client", r.client);
     llm_set_boolean(L, "simulated", r.simulated);
     llm_set_count(L, "retries", r.retries);
     if (r.http_status)

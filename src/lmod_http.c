@@ -8,6 +8,9 @@
  *     openai-processing-ms, rate-limit and retry-after headers)
  *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
  *     -> stream (after the response headers)  |  nil, err
+ *   record = true (either call): keep every raw body chunk with its arrival
+ *     time, for llm.record: a request's result then has chunks= (below),
+ *     a stream answers stream:recording()
  *   stream:next() -> event {data=, type=, id=, t=} | nil (clean end) | nil, err
  *   stream:read_all([max]) -> the rest of the body (or its next max bytes at
  *     least, when max is given) as one string | nil, err
@@ -16,6 +19,10 @@
  *   stream:peek(n) -> the body's first n (<= 256) bytes, waiting for them
  *     (fewer if the body ends first); the stream still yields them
  *   stream:close()
+ *   stream:recording() -> {body=, chunks=} (record = true): every body byte
+ *     received so far, and chunks = '[[t_ms,bytes],...]', each piece's
+ *     arrival in ms after the transfer started (JSON text, as a cassette
+ *     stores it)
  *   http.parse_date(s) -> epoch seconds | nil
  *   http.max_host_connections([n]) -> the previous limit (0: none); sets it
  *     (default 1000, or LLMRUN_MAX_HOST_CONNECTIONS; src/loop.h says why)
@@ -25,9 +32,11 @@
  * stalled=true for a stream that stopped sending), message, curl_code. */
 #include <lauxlib.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "curl_lazy.h"
 #include "http.h"
 #include "lmod_util.h"
@@ -59,7 +68,70 @@ typedef struct transfer {
   llm_framing framing;    /* stream body -> queued events */
   size_t sniff_len;
   char sniff[SNIFF_MAX];
+  struct recording *rec;  /* record = true: raw chunks and their times */
 } transfer;
+
+/* What record = true keeps: the body bytes as they came and, per piece
+ * curl handed over, its arrival time and size. */
+typedef struct piece {
+  double t;
+  size_t len;
+} piece;
+
+typedef struct recording {
+  llm_buf body;
+  piece *pieces;
+  size_t n, npcap;
+  int failed;             /* out of memory: the recording is incomplete */
+} recording;
+
+static int rec_add(void *ud, const char *data, size_t len, double now)
+{
+  transfer *t = ud;
+  recording *r = t->rec;
+  if (!r || r->failed)
+    return 1;
+  if (llm_grow(&r->pieces, &r->npcap, r->n + 1, sizeof *r->pieces) != 0) {
+    r->failed = 1;
+    return 1;
+  }
+  llm_buf_put(&r->body, data, len);
+  if (r->body.failed) {
+    r->failed = 1;
+    return 1;
+  }
+  r->pieces[r->n].t = now;
+  r->pieces[r->n].len = len;
+  r->n++;
+  return 1;
+}
+
+static void rec_free(transfer *t)
+{
+  if (t->rec) {
+    llm_buf_free(&t->rec->body);
+    free(t->rec->pieces);
+    free(t->rec);
+    t->rec = NULL;
+  }
+}
+
+/* The pieces as '[[t_ms,bytes],...]', t_ms after the transfer started. */
+static void push_chunks(lua_State *L, transfer *t)
+{
+  luaL_Buffer b;
+  double start = llm_http_timing(t->h).start;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '[');
+  for (size_t i = 0; t->rec && i < t->rec->n; i++) {
+    char item[64];
+    double ms = (t->rec->pieces[i].t - start) * 1000.0;
+    snprintf(item, sizeof item, "%s[%.3f,%zu]", i ? "," : "", ms > 0 ? ms : 0.0, t->rec->pieces[i].len);
+    luaL_addstring(&b, item);
+  }
+  luaL_addchar(&b, ']');
+  luaL_pushresult(&b);
+}
 
 static transfer *check_transfer(lua_State *L)
 {
@@ -332,8 +404,16 @@ static transfer *new_transfer(lua_State *L, llm_http_request *req, const char *f
   req->ud = t;
   if (framing)
     req->sink = on_body;
+  lua_getfield(L, 1, "record");
+  if (lua_toboolean(L, -1)) {
+    if (!(t->rec = calloc(1, sizeof *t->rec)))
+      luaL_error(L, "out of memory");
+    req->tap = rec_add;
+  }
+  lua_pop(L, 1);
   t->h = llm_http_start(llm_sched_loop(s), req, err, sizeof err);
   if (!t->h) {
+    rec_free(t);
     lua_pop(L, 1);
     luaL_pushfail(L);
     push_error(L, "transport", err, 0, 0);
@@ -358,6 +438,10 @@ static int request_done(lua_State *L, int status, lua_KContext ctx)
   body = llm_http_body(t->h, &len);
   lua_pushlstring(L, body, len);
   lua_setfield(L, -2, "body");
+  if (t->rec) {
+    push_chunks(L, t);
+    lua_setfield(L, -2, "chunks");
+  }
   return 1;
 }
 
@@ -526,6 +610,25 @@ static int s_peek(lua_State *L)
   return wait_for(L, t, WANT_SNIFF, peek_done);
 }
 
+static int s_recording(lua_State *L)
+{
+  transfer *t = check_transfer(L);
+  if (!t->rec)
+    return luaL_error(L, "stream:recording(): the stream was not opened with record = true");
+  if (!t->h)
+    return luaL_error(L, "stream:recording(): the transfer is freed");
+  lua_createtable(L, 0, 3);
+  lua_pushlstring(L, t->rec->body.data ? t->rec->body.data : "", t->rec->body.len);
+  lua_setfield(L, -2, "body");
+  push_chunks(L, t);
+  lua_setfield(L, -2, "chunks");
+  if (t->rec->failed) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "incomplete");
+  }
+  return 1;
+}
+
 static int s_close(lua_State *L)
 {
   transfer *t = check_transfer(L);
@@ -542,6 +645,7 @@ static int s_gc(lua_State *L)
     t->h = NULL;
   }
   llm_framing_free(&t->framing);
+  rec_free(t);
   return 0;
 }
 
@@ -590,6 +694,7 @@ static const luaL_Reg stream_methods[] = {
   {"head", s_head},
   {"read_all", s_read_all},
   {"peek", s_peek},
+  {"recording", s_recording},
   {"close", s_close},
   {NULL, NULL}
 };

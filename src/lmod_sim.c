@@ -16,7 +16,8 @@
  *   ttft_ms=, tokens_per_s=, jitter=, faults = {[fault] = rate}, retry_after=,
  *   retry_after_ms=, should_retry=, header_delay_ms=, stall_ms=, fault_after=,
  *   error_body=, strict=, models = {ids}, seed=, cache_ttl_s=,
- *   rate_limit = {rpm=, tpm=}, max_body_bytes=} */
+ *   rate_limit = {rpm=, tpm=}, max_body_bytes=, batch_turnaround_s=, batch_expire_s=,
+ *   batch_fail_rate=} */
 #include <lauxlib.h>
 #include <limits.h>
 #include <math.h>
@@ -41,7 +42,8 @@ typedef struct lserver {
 static const char *const config_keys[] = {
   "profiles", "profile", "ttft_ms", "tokens_per_s", "jitter", "faults", "retry_after",
   "retry_after_ms", "should_retry", "header_delay_ms", "stall_ms", "fault_after", "error_body",
-  "strict", "models", "seed", "cache_ttl_s", "rate_limit", "max_body_bytes", NULL,
+  "strict", "models", "seed", "cache_ttl_s", "rate_limit", "max_body_bytes",
+  "batch_turnaround_s", "batch_expire_s", "batch_fail_rate", NULL,
 };
 
 #define INT_OPT_MAX 2e9 /* integer settings: milliseconds, token counts, rates */
@@ -163,6 +165,10 @@ static void read_config(lua_State *L, int idx, sim_config *c)
   c->cache_ttl_s = llm_opt_number(&o, "cache_ttl_s", c->cache_ttl_s, 0, HUGE_VAL);
   c->max_body_bytes = (size_t)llm_opt_number(&o, "max_body_bytes", (double)c->max_body_bytes, 0,
                                              HUGE_VAL);
+  c->batch_turnaround_s = llm_opt_number(&o, "batch_turnaround_s", c->batch_turnaround_s, 0,
+                                         HUGE_VAL);
+  c->batch_expire_s = llm_opt_number(&o, "batch_expire_s", c->batch_expire_s, 0, HUGE_VAL);
+  c->batch_fail_rate = llm_opt_number(&o, "batch_fail_rate", c->batch_fail_rate, 0, 1);
   c->strict = llm_opt_boolean(&o, "strict", c->strict);
   c->seed = (uint64_t)llm_opt_integer(&o, "seed", (lua_Integer)c->seed, LUA_MININTEGER,
                                       LUA_MAXINTEGER);

@@ -17,5 +17,9 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.cache", luaopen__llm_cache},
   {"_llm.canon", luaopen__llm_canon},
   {"_llm.json", luaopen__llm_json},
+  {"_llm.batchstore", luaopen__llm_batchstore},
+  {"_llm.sqlite", luaopen__llm_sqlite},
+  {"_llm.replay", luaopen__llm_replay},
+  {"_llm.serve", luaopen__llm_serve},
   {NULL, NULL}
 };

@@ -17,5 +17,9 @@ int luaopen__llm_sim(lua_State *L);
 int luaopen__llm_cache(lua_State *L);
 int luaopen__llm_canon(lua_State *L);
 int luaopen__llm_json(lua_State *L);
+int luaopen__llm_batchstore(lua_State *L);
+int luaopen__llm_sqlite(lua_State *L);
+int luaopen__llm_replay(lua_State *L);
+int luaopen__llm_serve(lua_State *L);
 
 #endif

@@ -4,7 +4,9 @@
 --   begin(model, kind, body, opts) -> call
 --   before(call) -> runs the before-hooks; the first one that returns a
 --                   response (a cache hit) or nil, err (a refused budget)
---                   decides the call without a request
+--                   decides the call without a request; the decided-hooks
+--                   then see that outcome (they may wait: llm.replay
+--                   keeps such a call's recorded place there)
 --   finish(call, resp, err [, partial]) -> checks the usage the server
 --                   reported (check_usage), runs the finish-hooks in
 --                   priority order (prices first, then observers),
@@ -17,7 +19,7 @@ local errors = require "llm.errors"
 
 local M = {}
 
-local before_hooks, finish_hooks, after_hooks = {}, {}, {}
+local before_hooks, decided_hooks, finish_hooks, after_hooks = {}, {}, {}, {}
 
 local function insert(list, fn, priority)
   list[#list + 1] = { fn = fn, priority = priority or 100 }
@@ -60,8 +62,15 @@ function M.on_after(fn, priority)
   check_hook("llm.calls.on_after", fn, priority)
   insert(after_hooks, fn, priority)
 end
+--- fn(call, resp, err): a before-hook decided the call (no request goes
+-- out); runs in the caller's task before finish, and may wait.
+function M.on_decided(fn, priority)
+  check_hook("llm.calls.on_decided", fn, priority)
+  insert(decided_hooks, fn, priority)
+end
 function M.off(fn)
   remove(before_hooks, fn)
+  remove(decided_hooks, fn)
   remove(finish_hooks, fn)
   remove(after_hooks, fn)
 end
@@ -87,7 +96,10 @@ end
 function M.before(call)
   for _, h in ipairs(before_hooks) do
     local resp, err = h.fn(call)
-    if resp ~= nil or err ~= nil then return resp, err end
+    if resp ~= nil or err ~= nil then
+      for _, d in ipairs(decided_hooks) do d.fn(call, resp, err) end
+      return resp, err
+    end
   end
   return nil
 end

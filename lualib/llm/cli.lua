@@ -6,7 +6,8 @@
 local M = {}
 
 -- In the order --help lists them.
-M.names = { "prompt", "chat", "serve", "tokens", "logs", "report", "cache" }
+M.names = { "prompt", "chat", "serve", "tokens", "logs", "report", "cache", "batch", "replay",
+            "cassette" }
 
 function M.run(name, args)
   local cmd = require("llm.cli." .. name)

@@ -15,8 +15,12 @@
 -- spec:
 --   cases       list of case tables (an llm.data result); an empty list runs
 --               nothing and gives an empty report with a note
---   variants    {name = fn | {run = fn, concurrency = n, tag = s}} or a list of
---               {name =, run =, ...} (list order is report order). fn(case)
+--   variants    {name = fn | {run = fn, concurrency = n, tag = s, batch = b}} or a
+--               list of {name =, run =, ...} (list order is report order).
+--               batch = true (or a table of llm.batch options) runs the
+--               variant's cases all at once and sends their m:chat calls
+--               through the Batch API (llm.batch_defer), after the other
+--               variants; its wall time is its own. fn(case)
 --               returns a response, or a table {ok =, score =, response =,
 --               error =}; nil, err or a raised error counts as an error of
 --               that case (the run goes on)
@@ -157,8 +161,12 @@ local function variant_of(name, v, spec)
     fail(("variant %s must be a function or a table with run = function"):format(tostring(name)))
   end
   local tag = (spec.tags and spec.tags[name]) or v.tag or tostring(name)
+  if v.batch ~= nil and v.batch ~= false and v.batch ~= true and type(v.batch) ~= "table" then
+    fail(("variant %s: batch must be true or a table of llm.batch options"):format(tostring(name)))
+  end
   return {
     name = tostring(name), run = v.run, tag = tag,
+    batch = v.batch and (v.batch == true and {} or v.batch) or nil,
     concurrency = pos_int(v.concurrency, "variant " .. tostring(name) .. " concurrency", 1),
     collector = cm.collector(), quality = { cases = {} }, hit_arm = { cases = {} },
     calls_arm = { cases = {} }, errors = {}, check_errors = {}, results = {},
@@ -260,7 +268,8 @@ end
 local function score_of(ex, v, case, cid, resp, result, crec)
   if ex.check then
     local cctx = { tag = "judge:" .. v.tag, case = cid, _experiment_case = false,
-                   _experiment_check = crec, _experiment_expected = ex.expected }
+                   _experiment_check = crec, _experiment_expected = ex.expected,
+                   _batch = false } -- a batch variant's checks call at once
     local ok, q, reason, shown = pcall(context.with, cctx, ex.check, case, resp, result)
     crec.closed = true
     if not ok then
@@ -407,6 +416,27 @@ local function run_blocks(ex, variants, cases, ids)
   end
 end
 
+-- A batch variant: every case (and repeat) at once inside a collector,
+-- so their calls go out as batches; its wall time is the whole run's.
+local function run_batch_variant(ex, v, cases, ids, progress, counter)
+  local defer = require "llm.batch_defer"
+  local units = {}
+  for _ = 1, ex.repeats do
+    for i = 1, #cases do units[#units + 1] = i end
+  end
+  local col = defer.collector(v.batch)
+  local t0 = now()
+  local ok, err = pcall(async.map, units, function(i)
+    col:run(run_case, ex, v, cases[i], ids[i], true, i)
+    counter.done = counter.done + 1
+    if progress then progress.update(counter.done, counter.total) end
+  end, { concurrency = math.max(#units, 1), progress = false })
+  col:close()
+  if not ok then error(err, 0) end
+  v.walls[#v.walls + 1] = (now() - t0) / ex.repeats
+  v.batch_summary = col:summary()
+end
+
 local function warm_up(ex, variants, cases, ids)
   local n = math.min(ex.warmup or 0, #cases)
   if n == 0 then return end
@@ -512,6 +542,18 @@ local function build(ex, variants, cases, wall)
         plural(t.hits, "cache hit"), t.call_errors > 0 and (", " .. plural(t.call_errors, "failed call")) or "",
         next(t.models) and (" (" .. models_line(t.models) .. ")") or "")
     end
+    if v.batch_summary then
+      local bs, ids_ = v.batch_summary.batches, {}
+      local nreq = 0
+      for _, b in ipairs(bs) do
+        nreq = nreq + (b.requests or 0)
+        ids_[#ids_ + 1] = tostring(b.id) .. (b.resumed and " (resumed)" or "")
+      end
+      notes[#notes + 1] = ("%s: Batch API, at batch prices: %s in %s (%s)%s; its wall time is its "
+        .. "own, from submission to the last result"):format(v.name, plural(nreq, "request"),
+        #bs == 1 and "1 batch" or (#bs .. " batches"), #ids_ > 0 and table.concat(ids_, ", ") or "none",
+        v.batch_summary.rounds > 1 and (", " .. v.batch_summary.rounds .. " rounds") or "")
+    end
     if #v.errors > 0 then
       local e = v.errors[1]
       notes[#notes + 1] = ("%s: %d of %d cases failed (first: case %s: %s)"):format(v.name, #v.errors,
@@ -614,11 +656,23 @@ function M.new(spec)
     io.stderr:write("llm.experiment: no cases to run (the case list is empty); the report is empty\n")
     return build(ex, variants, cases, 0)
   end
-  warm_up(ex, variants, cases, ids)
+  local sync, batched = {}, {}
+  for _, v in ipairs(variants) do
+    if v.batch then batched[#batched + 1] = v else sync[#sync + 1] = v end
+  end
+  warm_up(ex, sync, cases, ids)
   local t0 = now()
-  if ex.mode == "blocks" then run_blocks(ex, variants, cases, ids)
-  else run_interleaved(ex, variants, cases, ids) end
-  return build(ex, variants, cases, now() - t0)
+  if #sync > 0 then
+    if ex.mode == "blocks" then run_blocks(ex, sync, cases, ids)
+    else run_interleaved(ex, sync, cases, ids) end
+  end
+  local wall = now() - t0
+  if #batched > 0 then
+    local counter = { done = 0, total = ex.repeats * #cases * #batched }
+    local progress <close> = progress_for(ex, counter.total)
+    for _, v in ipairs(batched) do run_batch_variant(ex, v, cases, ids, progress, counter) end
+  end
+  return build(ex, variants, cases, #sync > 0 and wall or now() - t0)
 end
 
 -- ---- the comparison's face ---------------------------------------------------------------

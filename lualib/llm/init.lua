@@ -88,6 +88,10 @@ llm._lazy("experiment", function() return require "llm.experiment" end)
 llm._lazy("check", function() return require "llm.check" end)
 llm._lazy("compress", function() return require "llm.compress" end)
 llm._lazy("route", function() return require "llm.route" end)
+llm._lazy("batch", function() require("llm.log").install() return require "llm.batch" end)
+llm._lazy("record", function() return require "llm.record" end)
+llm._lazy("replay", function() return require "llm.replay" end)
+llm._lazy("cassette", function() return require "llm.cassette" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.
@@ -95,6 +99,11 @@ llm._lazy("route", function() return require "llm.route" end)
 local dry = os.getenv("LLMRUN_DRY_RUN")
 llm.dry_run = dry ~= nil and dry ~= "" and dry ~= "0"
 if llm.dry_run then require("llm.dryrun").install(llm) end
+
+-- LLMRUN_RECORD=run.cassette / LLMRUN_REPLAY=run.cassette: the run is
+-- recorded or answered from a recording (llm.record, llm.replay).
+local function set(name) local v = os.getenv(name) return v ~= nil and v ~= "" end
+if set("LLMRUN_RECORD") or set("LLMRUN_REPLAY") then require("llm.replay").install_from_env(llm) end
 
 return setmetatable(llm, {
   __index = function(t, k)

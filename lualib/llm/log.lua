@@ -136,6 +136,7 @@ local function on_finish(call, resp, err, partial)
     cache_creation_tokens = creation, input_tokens = input, cost = cost, cache_kind = cache,
     status = status, retries = math.tointeger(retries) or 0, error_kind = ekind,
     http_status = math.tointeger(estatus), request_id = rid,
+    client = call.context and call.context.client or nil,
   }
   if problem then warn(problem.message) end
 end

@@ -496,6 +496,8 @@ function Model:embed(input, opts)
         where[#ask] = i
       end
     end
+    -- what goes out, for the send stage (llm.record / llm.replay match it)
+    call.send_body = { input = ask, dimensions = opts.dimensions }
   end
   local r = self.format.embed_request(self.cfg, self.name, ask, opts)
   local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false, call))

@@ -298,6 +298,9 @@ function M.render(rep)
     i = 3
   end
   out[#out + 1] = '<p class="sub">' .. esc(head[i]) .. "</p>"
+  if head[i + 1] then -- REPLAYED: the answers came from a cassette (llm.replay)
+    out[#out + 1] = '<p class="sim" id="replayed">' .. esc(head[i + 1]) .. "</p>"
+  end
 
   -- the table
   out[#out + 1] = '<table id="metrics"><thead><tr><th>metric</th>'

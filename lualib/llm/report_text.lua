@@ -121,6 +121,11 @@ function M.header_lines(rep)
     :format(#names, #names == 1 and "" or "s", table.concat(names, ", "), rep.baseline,
       rep.paired and ("paired by case (" .. tostring(rep.cases) .. " cases)") or "unpaired",
       math.floor(rep.settings.level * 100 + 0.5), rep.settings.reps, rep.settings.seed)
+  -- while replaying a cassette: where the answers came from (last, so the
+  -- lines above keep their places)
+  local replay = package.loaded["llm.replay"]
+  local banner = replay and replay.banner()
+  if banner then lines[#lines + 1] = banner end
   return lines
 end
 
@@ -287,6 +292,8 @@ function M.data(rep)
     count_label = rep.count_label,
     paired = rep.paired or false, cases = rep.cases, settings = rep.settings,
     variants = variants, metrics = rows, notes = M.array { table.unpack(rep.notes) },
+    -- while replaying a cassette: where the answers came from (llm.replay)
+    replayed = package.loaded["llm.replay"] and package.loaded["llm.replay"].stamp() or nil,
   }
 end
 

@@ -71,7 +71,7 @@ local DEFAULT_PROMPT, DEFAULT_COMPLETION = 1000, 250
 -- as completion tokens: a cost estimate that left them out would rank
 -- gpt-5 or o3 as nearly free. The expected count for the request's effort
 -- (or Claude's thinking budget) is the simulator's documented rule
--- (src/sim_reasoning.c, README "The simulator's model"): 32 / 512 /
+-- (src/sim/sim_reasoning.c, README "The simulator's model"): 32 / 512 /
 -- 1,536 / 4,096 / 8,192 tokens for minimal / low / medium / high / xhigh,
 -- the model's default effort when none is given, a quarter of Claude's
 -- budget_tokens. The simulator bills the same tokens, so an estimate

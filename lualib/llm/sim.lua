@@ -122,6 +122,7 @@ function M.from_env()
   if strict and strict ~= "" and strict ~= "0" then cfg.strict = true end
   local rpm, tpm = env_number("LLMRUN_SIM_RPM"), env_number("LLMRUN_SIM_TPM")
   if rpm or tpm then cfg.rate_limit = { rpm = rpm, tpm = tpm } end
+  cfg.batch_turnaround_s = env_number("LLMRUN_SIM_BATCH_TURNAROUND_S")
   return cfg
 end
 

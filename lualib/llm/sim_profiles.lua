@@ -24,7 +24,7 @@
 -- source was found the value says "rough guess".
 --
 -- Reasoning models (o1, o3, o4-mini, gpt-5 / -mini / -nano): the simulator
--- adds the time of their hidden reasoning tokens (src/sim_reasoning.c: 1,536
+-- adds the time of their hidden reasoning tokens (src/sim/sim_reasoning.c: 1,536
 -- at the default medium effort) at the model's tokens per second before the
 -- first visible token, so their ttft here is the rest: a measured TTFT
 -- minus that reasoning time (floored at 0.5 s), or a rough guess. Real latency varies by

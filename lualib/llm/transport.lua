@@ -54,6 +54,11 @@ local debug_on = (os.getenv("LLMRUN_DEBUG") or "") ~= "" and os.getenv("LLMRUN_D
 local sensitive = { authorization = true, ["x-api-key"] = true, ["api-key"] = true,
                     ["proxy-authorization"] = true }
 
+--- Is this header name one that carries a credential?
+function M.is_secret_header(name)
+  return sensitive[name:lower()] == true
+end
+
 --- Header lines with secrets replaced by <redacted>.
 function M.redact(lines)
   local out = {}
@@ -131,6 +136,47 @@ function M.reset_quota_flags()
   exhausted = {}
 end
 
+-- ---- the send stage's taps (llm.record, llm.replay) -------------------------------
+
+-- A tap sees every attempt of a logical request, and may redirect or
+-- answer it: tap(spec, send) -> a send function for this request, or nil
+-- to stay out of it, or nil, err to fail the request unsent. send(kind,
+-- req, n) makes attempt n (0 first): kind "request" or "stream", req the
+-- table for _llm.http (a tap changes a copy), and it returns what
+-- http.request / http.stream return. Taps chain by priority: the lowest
+-- is nearest the caller (llm.record, 10: it sees what the caller sees),
+-- the highest nearest the network (llm.replay, 90).
+local taps = {}
+
+local function http_send(kind, req)
+  return http[kind](req)
+end
+
+function M.add_tap(name, fn, priority)
+  M.remove_tap(name)
+  taps[#taps + 1] = { name = name, fn = fn, priority = priority or 50 }
+  table.sort(taps, function(a, b) return a.priority < b.priority end)
+end
+
+function M.remove_tap(name)
+  for i, t in ipairs(taps) do
+    if t.name == name then table.remove(taps, i) return end
+  end
+end
+
+-- The send function for one logical request (the bare HTTP one when no
+-- tap is installed: the common case costs one comparison).
+local function sender(spec)
+  if #taps == 0 then return http_send end
+  local send = http_send
+  for i = #taps, 1, -1 do
+    local s, err = taps[i].fn(spec, send)
+    if err then return nil, err end
+    if s then send = s end
+  end
+  return send
+end
+
 -- ---- attempts ----------------------------------------------------------------------
 
 local function idempotency_key()
@@ -139,13 +185,19 @@ local function idempotency_key()
 end
 
 
--- Runs attempt(headers) until it succeeds, fails for good, or retries run
--- out. attempt returns ok_value, or nil, err, retryable, response_headers.
+-- Runs attempt(key_line, send, n) until it succeeds, fails for good, or
+-- retries run out. attempt returns ok_value, or nil, err, retryable,
+-- response_headers.
 local function with_retries(spec, attempt)
   local gone = exhausted_for(spec)
   if gone then
     return nil, errors.new("http", gone.message, {
       status = 429, code = gone.code, quota_exhausted = true, retries = 0 })
+  end
+  local send, serr = sender(spec) -- before the scale: a tap may set spec.retry_scale
+  if not send then
+    serr.retries = 0
+    return nil, serr
   end
   local max_retries = spec.max_retries or retry.DEFAULT_MAX_RETRIES
   local scale = spec.retry_scale or retry.scale
@@ -158,7 +210,7 @@ local function with_retries(spec, attempt)
       log("-> %s %s (attempt %d) [%s; %s]", spec.method or "GET", spec.url, n + 1,
           table.concat(M.redact(spec.headers or {}), "; "), key_line)
     end
-    local value, err, retryable, rheaders = attempt(key_line)
+    local value, err, retryable, rheaders = attempt(key_line, send, n)
     if value then
       log("<- %s %s ok in %.0f ms", spec.method or "GET", spec.url, (loop.now() - t0) * 1000)
       return value, n
@@ -178,13 +230,13 @@ end
 --- Buffered request -> response table (status, headers, body, t_*) and
 -- the number of retries, or nil, err.
 function M.request(spec)
-  return with_retries(spec, function(key_line)
-    local res, err = http.request {
+  return with_retries(spec, function(key_line, send, n)
+    local res, err = send("request", {
       method = spec.method, url = spec.url, headers = spec.headers, extra_header = key_line,
       body = spec.body,
       timeout = spec.timeout, connect_timeout = spec.connect_timeout,
       max_body = spec.max_body, insecure = spec.insecure, ca_file = spec.ca_file,
-    }
+    }, n)
     if not res then
       return nil, err, err.kind ~= "cancelled" and err.retryable ~= false
     end
@@ -229,14 +281,14 @@ end
 --- Streaming request -> an open _llm.http stream with a 2xx status and
 -- the number of retries, or nil, err.
 function M.open_stream(spec)
-  return with_retries(spec, function(key_line)
-    local s, err = http.stream {
+  return with_retries(spec, function(key_line, send, n)
+    local s, err = send("stream", {
       method = spec.method, url = spec.url, headers = spec.headers, extra_header = key_line,
       body = spec.body,
       timeout = spec.timeout, connect_timeout = spec.connect_timeout,
       stall_timeout = spec.stall_timeout, framing = spec.framing or "sse",
       insecure = spec.insecure, ca_file = spec.ca_file,
-    }
+    }, n)
     if not s then
       return nil, err, err.kind ~= "cancelled" and err.retryable ~= false
     end

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "mhd_lazy.h"
+#include "sim_batch.h"
 #include "sim_server.h"
 
 /* mixed into the seed so that seed 0 does not start the stream at 0 */
@@ -215,6 +216,7 @@ static void take_commands(sim_server *s)
     s->rng = s->cfg.seed ^ RNG_SALT;
     sim_cache_clear(s->cache);
     sim_attempts_clear(s->attempts);
+    sim_batches_clear(s->batches);
     memset(&s->rl, 0, sizeof s->rl);
   }
   if (s->pending_stop)
@@ -420,6 +422,7 @@ static void free_server(sim_server *s)
   sim_timers_free(&s->timers);
   sim_cache_free(s->cache);
   sim_attempts_free(s->attempts);
+  sim_batches_free(s->batches);
   sim_config_free(&s->cfg);
   if (s->pending_cfg) {
     sim_config_free(s->pending_cfg);
@@ -476,12 +479,13 @@ sim_server *sim_server_start(const sim_options *opt, const sim_config *cfg, char
     s->id_nonce = (uint64_t)sim_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s;
   s->cache = sim_cache_new();
   s->attempts = sim_attempts_new();
+  s->batches = sim_batches_new();
   s->nofile = raise_nofile();
   s->started = sim_now_ns();
   s->ep = epoll_create1(EPOLL_CLOEXEC);
   s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (!s->cache || !s->attempts || s->ep < 0 || s->timerfd < 0 || s->wakefd < 0) {
+  if (!s->cache || !s->attempts || !s->batches || s->ep < 0 || s->timerfd < 0 || s->wakefd < 0) {
     snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
     free_server(s);
     return NULL;
@@ -619,7 +623,9 @@ char *sim_server_stats_json(sim_server *s, size_t *len)
     json_put_int(&b, (int64_t)n);
     first = 0;
   }
-  llm_buf_puts(&b, "}}");
+  llm_buf_putc(&b, '}');
+  sim_batch_stats_json(s, &b);
+  llm_buf_putc(&b, '}');
   if (b.failed) {
     llm_buf_free(&b);
     return NULL;

@@ -5,7 +5,8 @@
  *
  * Endpoints: POST /v1/chat/completions (JSON and SSE), POST /v1/messages
  * (Anthropic's Messages API, JSON and SSE), POST /v1/embeddings,
- * GET /v1/models, GET /v1/models/{id}, GET /sim/stats. What the answers
+ * GET /v1/models, GET /v1/models/{id}, GET /sim/stats, and OpenAI's Batch
+ * API: /v1/files and /v1/batches (sim_files.c, sim_batch.c). What the answers
  * say comes from sim_model.h; this engine decides when bytes go out (per
  * model latency profiles with jitter), which faults to inject, and how
  * the usage, prefix-cache and rate-limit numbers look.
@@ -105,10 +106,18 @@ typedef struct sim_config {
   double cache_ttl_s;    /* prefix cache: idle entries expire after this */
   int rate_rpm, rate_tpm;/* simulated rate limits per minute; 0: none */
   size_t max_body_bytes; /* larger request bodies get 413 */
+  /* the Batch API (sim_batch.c) */
+  double batch_turnaround_s; /* creation to completion; < 0: 2 s, or 0 when the
+                                forced profile is "zero" */
+  double batch_expire_s;     /* a batch not done this long after creation expires
+                                (the 24 h completion window) */
+  double batch_fail_rate;    /* share of lines answered with a simulated 500 */
 } sim_config;
 
 /* Defaults: no profiles (everything is immediate), no faults, not strict,
- * seed 0, cache TTL 300 s, no rate limits, 32 MiB bodies, retry-after "1". */
+ * seed 0, cache TTL 300 s, no rate limits, 32 MiB bodies, retry-after "1",
+ * batches done in 2 s (0 under the zero profile), expiring after 24 h,
+ * with no failed lines. */
 void sim_config_init(sim_config *c);
 void sim_config_free(sim_config *c);
 /* Deep copy into an uninitialised dst. 0, or -1 when out of memory. */

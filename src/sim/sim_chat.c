@@ -298,3 +298,43 @@ void sim_chat_handle(sim_req *r, const json_value *body)
 done:
   sim_chat_req_free(&q);
 }
+
+/* ---- a batch line (sim_batch.c) --------------------------------------------------------------- */
+
+/* One request of a batch input file, answered at once by the same parser
+ * and model as the endpoint above: no latency, faults or rate limits
+ * (a batch runs outside them), a stream flag ignored. */
+unsigned sim_chat_answer_body(sim_server *s, const json_value *body, llm_buf *out)
+{
+  sim_req r;
+  sim_chat_req q;
+  sim_chat *c;
+  memset(&r, 0, sizeof r);
+  r.srv = s;
+  r.capture = out; /* replies (the errors of sim_chat_parse) land in out */
+  r.status = 500;
+  if (sim_chat_parse(&r, body, &q) != 0)
+    goto done;
+  if (s->cfg.strict && !sim_config_knows_model(&s->cfg, q.mr.model)) {
+    sim_reply_error(&r, 404, "invalid_request_error", NULL, "model_not_found",
+                    "The model `%.100s` does not exist or you do not have access to it.",
+                    q.mr.model);
+    goto done;
+  }
+  c = sim_chat_answer(&q.mr, q.n, &sim_openai_wire);
+  if (!c || prepare(&r, c) != 0) {
+    sim_chat_free(c);
+    sim_reply_error(&r, 500, "server_error", NULL, NULL,
+                    "The simulated model could not answer this request.");
+    goto done;
+  }
+  c->prompt_tokens += q.tool_tokens;
+  c->cached_tokens = sim_cache_lookup(s->cache, &q.mr, c->prompt_tokens, sim_now_ns(),
+                                      s->cfg.cache_ttl_s);
+  put_body(c, out);
+  sim_chat_free(c);
+  r.status = out->failed ? 500 : 200;
+done:
+  sim_chat_req_free(&q);
+  return r.status;
+}

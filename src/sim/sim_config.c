@@ -22,6 +22,8 @@ void sim_config_init(sim_config *c)
   /* Anthropic's documented request_too_large limit; OpenAI does not
    * publish one for chat bodies. */
   c->max_body_bytes = (size_t)32 << 20;
+  c->batch_turnaround_s = -1;
+  c->batch_expire_s = 86400; /* OpenAI's only completion window, "24h" */
 }
 
 void sim_config_free(sim_config *c)

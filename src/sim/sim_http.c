@@ -4,7 +4,8 @@
  * /v1/messages), the headers every response carries, unique ids, and the
  * moment a response is queued (now, or when its simulated latency is
  * over). Endpoints live in sim_chat.c, sim_messages.c, sim_embeddings.c
- * and sim_faults.c.
+ * and sim_faults.c; the Batch API's /v1/files and /v1/batches in
+ * sim_batch.c.
  *
  * Anthropic's errors (docs.claude.com/en/api/errors): {"type":"error",
  * "error":{"type":...,"message":...},"request_id":"req_..."}, the type
@@ -20,12 +21,15 @@
 #include <strings.h>
 
 #include "sim_internal.h"
+#include "sim_batch.h"
 #include "sim_server.h"
 
 /* ---- replies --------------------------------------------------------------------- */
 
 const char *sim_header(sim_req *r, const char *name)
 {
+  if (!r->conn) /* a batch line, answered inside the server: no headers */
+    return NULL;
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -43,6 +47,12 @@ void sim_reply_json(sim_req *r, unsigned status, llm_buf *b, int64_t send_at)
   struct MHD_Response *resp;
   size_t len;
   char *data;
+  if (r->capture) { /* a batch line: the body is the answer */
+    llm_buf_put(r->capture, b->data, b->len);
+    r->status = b->failed ? 500 : status;
+    llm_buf_free(b);
+    return;
+  }
   if (b->failed) {
     llm_buf_free(b);
     set_reply(r, 500, NULL, 0);
@@ -204,6 +214,8 @@ static void route(sim_req *r, const char **want_method)
     r->ep = SIM_EP_MODEL, *want_method = "GET";
   else if (strcmp(u, "/sim/stats") == 0)
     r->ep = SIM_EP_STATS, *want_method = "GET";
+  else if (sim_batch_route(u))
+    r->ep = SIM_EP_BATCH, *want_method = r->method; /* sim_batch.c checks methods */
   else
     r->ep = SIM_EP_UNKNOWN;
 }
@@ -257,6 +269,7 @@ static void handle(sim_req *r, int method_ok, const char *want_method)
   case SIM_EP_STATS: sim_stats_handle(r); return;
   case SIM_EP_MODELS: sim_models_handle(r, NULL); return;
   case SIM_EP_MODEL: sim_models_handle(r, r->url + 11); return;
+  case SIM_EP_BATCH: sim_batch_handle(r); return; /* its bodies are not all JSON */
   default: break;
   }
   if (r->bad_content_type) {
@@ -317,9 +330,11 @@ static enum MHD_Result first_call(sim_server *s, struct MHD_Connection *conn,
   atomic_fetch_add(&s->requests, 1);
   route(r, &r->want_method);
   new_request_id(r);
-  if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS || r->ep == SIM_EP_MESSAGES) &&
+  if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS || r->ep == SIM_EP_MESSAGES ||
+       r->ep == SIM_EP_BATCH) &&
       strcmp(method, r->want_method) == 0) {
-    r->bad_content_type = !is_json_type(sim_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
+    r->bad_content_type = r->ep != SIM_EP_BATCH &&
+                          !is_json_type(sim_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
     cl = sim_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     /* refuse before the body is sent (curl waits on Expect: 100-continue) */
     if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes)
@@ -343,7 +358,8 @@ enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const ch
     if (r->too_large)
       return MHD_YES;
     /* only JSON bodies for JSON endpoints are kept; others are drained */
-    if ((r->ep != SIM_EP_CHAT && r->ep != SIM_EP_EMBEDDINGS && r->ep != SIM_EP_MESSAGES) ||
+    if ((r->ep != SIM_EP_CHAT && r->ep != SIM_EP_EMBEDDINGS && r->ep != SIM_EP_MESSAGES &&
+         r->ep != SIM_EP_BATCH) ||
         r->bad_content_type)
       return MHD_YES;
     if (r->body.len + n > s->cfg.max_body_bytes)

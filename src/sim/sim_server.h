@@ -115,6 +115,7 @@ struct sim_server {
   sim_cache *cache;
   sim_attempts *attempts;
   sim_ratelimit rl;
+  struct sim_batches *batches; /* files and batches of the Batch API (sim_batch.c) */
   uint64_t rng;
   uint64_t next_id;
   uint64_t id_nonce;    /* from getrandom() at start: ids differ across processes */
@@ -136,7 +137,8 @@ struct sim_server {
 
 typedef enum sim_endpoint {
   SIM_EP_UNKNOWN, SIM_EP_CHAT, SIM_EP_EMBEDDINGS, SIM_EP_MODELS, SIM_EP_MODEL, SIM_EP_STATS,
-  SIM_EP_MESSAGES
+  SIM_EP_MESSAGES,
+  SIM_EP_BATCH    /* /v1/files and /v1/batches: sim_batch.c routes them further */
 } sim_endpoint;
 
 /* Which API's conventions a response follows (error bodies, headers). */
@@ -158,6 +160,9 @@ struct sim_req {
   /* the request body */
   llm_buf body;
   int bad_content_type, too_large;
+  /* set for a request answered inside the server (a batch line): replies
+   * are written here instead of going out (sim_reply_json) */
+  llm_buf *capture;
 
   /* the response, queued at send_at */
   struct MHD_Response *resp;

@@ -69,6 +69,8 @@ static const char *const migrations[LLM_CALLLOG_SCHEMA] = {
   "  error_kind TEXT, http_status INTEGER, request_id TEXT);",
   /* 2: finding the latest runs */
   "CREATE INDEX runs_by_start ON runs(started_at);",
+  /* 3: the client of a call made by the gateway (llmrun serve --proxy) */
+  "ALTER TABLE calls ADD COLUMN client TEXT;",
 };
 
 static int user_version(sqlite3 *db, int *v)
@@ -141,7 +143,7 @@ sqlerr:
 
 /* ---- the row buffer -------------------------------------------------------------- */
 
-enum { S_TAG, S_CASE, S_MODEL, S_PROVIDER, S_KIND, S_STATUS, S_CACHE, S_ERRKIND, S_REQID, NSTR };
+enum { S_TAG, S_CASE, S_MODEL, S_PROVIDER, S_KIND, S_STATUS, S_CACHE, S_ERRKIND, S_REQID, S_CLIENT, NSTR };
 enum { N_START, N_LATENCY, N_TTFT, N_COST, N_PROMPT, N_COMPLETION, N_CACHED, N_CREATION,
        N_INPUT, NNUM };
 #define NO_STR ((size_t)-1)
@@ -176,7 +178,7 @@ static size_t arena_put(rowbuf *b, const char *s)
 static int rowbuf_push(rowbuf *b, const llm_log_row *r)
 {
   const char *strs[NSTR] = {r->tag, r->case_id, r->model, r->provider, r->kind,
-                            r->status, r->cache_kind, r->error_kind, r->request_id};
+                            r->status, r->cache_kind, r->error_kind, r->request_id, r->client};
   srow *s;
   if (llm_grow(&b->rows, &b->cap, b->n + 1, sizeof *b->rows) != 0)
     return -1;
@@ -244,9 +246,9 @@ struct llm_calllog {
 
 static const char insert_call_sql[] =
   "INSERT INTO calls(run, tag, case_id, model, provider, kind, status, cache_kind,"
-  " error_kind, request_id, started_at, latency_ms, ttft_ms, cost, prompt_tokens,"
+  " error_kind, request_id, client, started_at, latency_ms, ttft_ms, cost, prompt_tokens,"
   " completion_tokens, cached_tokens, cache_creation_tokens, input_tokens, simulated,"
-  " retries, http_status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  " retries, http_status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static const char update_run_sql[] =
   "UPDATE runs SET first_call = coalesce(first_call, ?1), last_call = ?2 WHERE id = ?3";

@@ -27,7 +27,7 @@
 #include "metrics.h"
 
 /* The schema this build writes and reads. */
-#define LLM_CALLLOG_SCHEMA 2
+#define LLM_CALLLOG_SCHEMA 3
 
 typedef struct llm_calllog llm_calllog;
 
@@ -51,6 +51,7 @@ typedef struct llm_log_row {
   const char *tag, *case_id, *model, *provider, *kind;
   const char *status;   /* "ok" | "error" | "partial" | "cancelled" */
   const char *cache_kind, *error_kind, *request_id;
+  const char *client;   /* who asked, for calls a gateway made ("127.0.0.1:5432") */
   int simulated;
   int retries;
   int http_status;      /* 0: none */

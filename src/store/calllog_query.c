@@ -262,7 +262,7 @@ int llm_log_cursor_next_run(llm_log_cursor *c, llm_run_row *r)
   "r.run_id, c.tag, c.case_id, c.model, c.provider, c.kind, c.status, c.cache_kind," \
   " c.error_kind, c.request_id, c.simulated, c.retries, c.http_status, c.started_at," \
   " c.latency_ms, c.ttft_ms, c.cost, c.prompt_tokens, c.completion_tokens, c.cached_tokens," \
-  " c.cache_creation_tokens, c.input_tokens"
+  " c.cache_creation_tokens, c.input_tokens, c.client"
 
 llm_log_cursor *llm_calllog_calls(sqlite3 *db, const char *run_id, int64_t limit,
                                   char *err, size_t n)
@@ -314,6 +314,7 @@ int llm_log_cursor_next_call(llm_log_cursor *c, llm_log_row *r)
   r->cached_tokens = col_count(st, 19);
   r->cache_creation_tokens = col_count(st, 20);
   r->input_tokens = col_count(st, 21);
+  r->client = col_text(st, 22);
   return 1;
 }
 

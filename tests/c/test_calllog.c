@@ -226,15 +226,17 @@ static void test_migrations(void)
   log = open_log(path, 0, 0, "new-run");
   if (!log)
     return;
-  CHECK_INT(query_int(path, "PRAGMA user_version"), 2);
+  CHECK_INT(query_int(path, "PRAGMA user_version"), LLM_CALLLOG_SCHEMA);
   CHECK_INT(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'runs_by_start'"), 1);
+  /* 3: the gateway's client column, NULL for the old rows */
+  CHECK_INT(query_int(path, "SELECT count(*) FROM calls WHERE client IS NULL"), 1);
   CHECK_INT(query_int(path, "SELECT count(*) FROM calls"), 1); /* old rows kept */
   llm_calllog_close(log);
   /* idempotent: migrating again changes nothing */
   CHECK(sqlite3_open(path, &db) == SQLITE_OK);
   CHECK_INT(llm_calllog_migrate(db, LLM_CALLLOG_SCHEMA, err, sizeof err), 0);
   sqlite3_close(db);
-  CHECK_INT(query_int(path, "PRAGMA user_version"), 2);
+  CHECK_INT(query_int(path, "PRAGMA user_version"), LLM_CALLLOG_SCHEMA);
 }
 
 static void test_newer_schema(void)

@@ -42,5 +42,11 @@ expect_err_empty() { if [[ -z "$err" ]]; then ok; else fail "stderr not empty"; 
 
 finish() {
   echo "$(basename "$0"): $passed passed, $failed failed"
+  # a failed test keeps what it made (outputs, reports, logs) for a look
+  # afterwards, when LLMRUN_KEEP_FAILED names a directory
+  if [[ $failed -gt 0 && -n ${LLMRUN_KEEP_FAILED:-} ]]; then
+    mkdir -p "$LLMRUN_KEEP_FAILED"
+    cp -r "$TMP" "$LLMRUN_KEEP_FAILED/$(basename "$0" .sh)-$$" && echo "kept: $LLMRUN_KEEP_FAILED/$(basename "$0" .sh)-$$"
+  fi
   [[ $failed -eq 0 && $passed -gt 0 ]]
 }

@@ -60,6 +60,20 @@ expect_out_has "Where it came from: documents cut"
 if [[ -s "$TMP/before_after.html" ]]; then ok; else fail "before_after: no HTML report"; fi
 if [[ -z "$(ls "$TMP/cache" 2>/dev/null)" ]]; then ok; else fail "before_after left files in the cache directory"; fi
 
+run_example batch_vs_sync "$TMP/batch.html"
+expect_status 0
+expect_out_has "Batch vs sync: the same questions, two APIs"
+expect_out_has "batch: Batch API, at batch prices: 48 requests in 1 batch"
+expect_out_has "In one line: the batch arm cost 0.50x the sync arm"
+if [[ -s "$TMP/batch.html" ]]; then ok; else fail "batch_vs_sync: no HTML report"; fi
+
+# the gateway strategy, applied to a plain HTTP client through two gateways
+run_example proxy_strategy 20
+expect_status 0
+expect_out_has "strategy vs baseline"
+expect_out_has "contexts compressed"
+expect_out_has "accuracy (client's check)"
+
 # an example's report can be read back from the call log
 run report
 expect_status 0

@@ -47,16 +47,24 @@ fi
 if command -v openssl >/dev/null; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" \
     -days 1 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" >/dev/null 2>&1
-  port=$((20000 + RANDOM % 20000))
-  openssl s_server -quiet -accept "$port" -cert "$TMP/cert.pem" -key "$TMP/key.pem" -www \
-    >/dev/null 2>&1 &
-  tls_pid=$!
-  # until it listens (a fixed 0.5 s was too short on a loaded machine),
-  # at most 10 s
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/localhost/$port") 2>/dev/null && break
-    sleep 0.1
+  # a port below the kernel's ephemeral range (32768-60999), so no client
+  # socket of another test holds it; another try on a new port if taken;
+  # wait until it listens (a fixed 0.5 s was too short on a loaded machine)
+  listening=0
+  for _try in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 12000))
+    openssl s_server -quiet -accept "$port" -cert "$TMP/cert.pem" -key "$TMP/key.pem" -www \
+      >/dev/null 2>&1 &
+    tls_pid=$!
+    for _ in $(seq 300); do
+      if (exec 3<>"/dev/tcp/localhost/$port") 2>/dev/null; then listening=1; break; fi
+      kill -0 $tls_pid 2>/dev/null || break # the port was taken: it exited
+      sleep 0.1
+    done
+    [[ $listening == 1 ]] && break
+    kill $tls_pid 2>/dev/null
   done
+  [[ $listening == 1 ]] || fail "openssl s_server did not listen on port $port"
   cat >"$TMP/tls.lua" <<'LUA'
 local url = "https://localhost:" .. os.getenv("TLS_PORT") .. "/v1"
 -- s_server only answers GET with a page, so past TLS a chat POST gets no
@@ -68,6 +76,8 @@ local function try(extra)
   local r, err = llm.model(spec):chat "hi"
   local msg = err and err.message or ""
   local tls = msg:find("certificate", 1, true) or msg:find("SSL", 1, true)
+  -- no server at all proves nothing either way: say so, do not pass
+  if msg:find("Couldn't connect", 1, true) then return "no-server", msg end
   return tls and "tls-refused" or "tls-ok", msg
 end
 print(try {})                                  -- self-signed: refused

@@ -62,3 +62,57 @@ T.test("the host's directories", function()
   T.eq(ok, nil)
   is_typed(err, "io")
 end)
+
+T.test("the batch record", function()
+  local B = require "_llm.batchstore"
+  local dir = tmpdir()
+  local s, err = B.open(dir) -- a directory, not a file
+  T.eq(s, nil)
+  is_typed(err, "batch_store")
+  local st = assert(B.open(dir .. "/b.db"))
+  local rec = { batch_id = "b1", hash = "h", provider = "openai", base_url = "http://x" }
+  T.eq(st:put(rec), true)
+  rec.requests = "many"
+  T.err(function() st:put(rec) end, "'requests' must be an integer")
+  rec.requests, rec.colour = 3, "blue"
+  T.err(function() st:put(rec) end, "unknown key 'colour'")
+  st:close()
+  T.err(function() st:all() end, "closed batch record")
+end)
+
+T.test("the sqlite files of cassettes", function()
+  local sqlite = require "_llm.sqlite"
+  local dir = tmpdir()
+  local db, err = sqlite.open(dir .. "/none.db", "r")
+  T.eq(db, nil)
+  is_typed(err, "sqlite", "missing")
+  local f = assert(io.open(dir .. "/text.db", "w"))
+  f:write(("not a database\n"):rep(100))
+  f:close()
+  db, err = sqlite.open(dir .. "/text.db", "rw")
+  T.eq(db, nil)
+  is_typed(err, "sqlite", "notadb")
+  db = assert(sqlite.open(dir .. "/ok.db", "create"))
+  local rows, qerr = db:query("SELECT * FROM no_such_table")
+  T.eq(rows, nil)
+  is_typed(qerr, "sqlite", "error")
+  T.err(function() db:exec("SELECT ?") end, "1 parameters, 0 values")
+  db:close()
+  T.err(function() db:query("SELECT 1") end, "closed sqlite database")
+end)
+
+T.test("the replayer's server", function()
+  local server, err = require("_llm.replay").start(tmpdir() .. "/no.cassette")
+  T.eq(server, nil)
+  is_typed(err, "replay")
+end)
+
+T.test("the gateway's HTTP server", function()
+  local S = require "_llm.serve"
+  local srv, err = S.listen { host = "10.1.2.3" } -- not an address of this machine
+  T.eq(srv, nil)
+  is_typed(err, "serve")
+  T.err(function() S.listen { port = 70000 } end, "'port' must be an integer from 0 to 65535")
+  T.err(function() S.listen { idle_timeout = -1 } end, "'idle_timeout' must be a number >= 0")
+  T.err(function() S.listen { max_conections = 5 } end, "unknown key 'max_conections'")
+end)

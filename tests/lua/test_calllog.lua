@@ -318,7 +318,7 @@ T.test("append takes a row table: each field comes back from the reader", functi
     started_at = 1.7e9 + 1, latency_ms = 123.5, ttft_ms = 45.25, prompt_tokens = 10,
     completion_tokens = 20, cached_tokens = 3, cache_creation_tokens = 4, input_tokens = 5,
     cost = 0.0125, cache_kind = "exact", status = "error", retries = 2, error_kind = "http",
-    http_status = 503, request_id = "req_1",
+    http_status = 503, request_id = "req_1", client = "127.0.0.1:5432",
   }
   T.eq(log:append(row), nil)
   log:append { model = "m" } -- every other field missing: stored as NULL, status "ok"

@@ -3,6 +3,7 @@
 -- the server thread stops and closes its connections on the way out).
 local usage = [[
 usage: llmrun serve --sim [options]
+       llmrun serve --proxy [options]   (the gateway: llmrun serve --proxy --help)
 
 Runs the built-in OpenAI-compatible simulator until Ctrl-C. The first line
 on stdout is its base URL (e.g. http://127.0.0.1:8080/v1): point an OpenAI
@@ -24,12 +25,15 @@ options:
   --strict             unknown model names get 404 model_not_found
   --seed N             seed of the jitter and fault draws
   --rpm N, --tpm N     simulate rate limits per minute (x-ratelimit-* headers)
+  --batch-turnaround-s S  how long a batch takes (Batch API; default 2, 0 with
+                       --profile zero)
+  --batch-fail-rate X  share of batch lines answered with an error (0..1)
   -q, --quiet          no summary on stderr at exit
   -h, --help           this help
 
 Environment: LLMRUN_SIM_PROFILE, LLMRUN_SIM_TTFT_MS, LLMRUN_SIM_TOKENS_PER_S,
 LLMRUN_SIM_JITTER, LLMRUN_SIM_FAULTS, LLMRUN_SIM_SEED, LLMRUN_SIM_STRICT,
-LLMRUN_SIM_RPM, LLMRUN_SIM_TPM (options win). Per-request knobs (x-sim-*
+LLMRUN_SIM_RPM, LLMRUN_SIM_TPM, LLMRUN_SIM_BATCH_TURNAROUND_S (options win). Per-request knobs (x-sim-*
 headers, a "sim" object in the body): see README.md, "The simulator".
 ]]
 
@@ -39,6 +43,19 @@ local function fail(msg)
 end
 
 local function main(args)
+  for _, a in ipairs(args) do
+    if a == "--proxy" then
+      -- the gateway has its own options (lualib/llm/cli/serve_proxy.lua)
+      local P = require "llm.cli.serve_proxy"
+      local ok, o = pcall(P.parse, args)
+      if not ok then
+        if type(o) == "table" and o.done then return 0 end
+        if type(o) == "table" and o.usage then return fail(o.usage) end
+        error(o, 0)
+      end
+      return P.run(o, fail)
+    end
+  end
   local sim = require "llm.sim"
   local opts, cfg = {}, {}
   local want_sim, quiet = false, false
@@ -84,6 +101,10 @@ local function main(args)
       elseif a == "--rpm" or a == "--tpm" then
         cfg.rate_limit = cfg.rate_limit or {}
         cfg.rate_limit[a:sub(3)] = math.floor(number(a))
+      elseif a == "--batch-turnaround-s" then cfg.batch_turnaround_s = number(a)
+      elseif a == "--batch-fail-rate" then
+        cfg.batch_fail_rate = number(a)
+        if cfg.batch_fail_rate > 1 then error({ usage = "--batch-fail-rate must be from 0 to 1" }) end
       elseif a == "-q" or a == "--quiet" then quiet = true
       else
         error({ usage = "unknown option '" .. a .. "'" })
@@ -97,7 +118,7 @@ local function main(args)
     error(err, 0)
   end
   if not want_sim then
-    return fail("--sim is required (the simulator is the only server llmrun has)")
+    return fail("--sim (the simulator) or --proxy (the gateway) is required")
   end
   local host = opts.host or "127.0.0.1"
   local loopback = host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$")
@@ -141,8 +162,9 @@ local function main(args)
   while true do llm.sleep(3600) end
 end
 
+-- No usage field: main answers --help itself, so that `serve --proxy
+-- --help` gets the gateway's options (lualib/llm/cli.lua).
 return {
-  summary = "run the built-in OpenAI-compatible simulator (--sim) until Ctrl-C",
-  usage = usage,
+  summary = "run the simulator (--sim) or the gateway (--proxy) until Ctrl-C",
   main = main,
 }

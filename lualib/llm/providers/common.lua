@@ -5,8 +5,15 @@ local M = {}
 
 local null = cjson.null
 
+-- llm.replay sets this to the recording's provider environment (base
+-- URLs, whether keys were set), so models resolve as they did when the
+-- cassette was recorded: name -> value, or false for "unset".
+M.env_override = nil
+
 --- An environment variable, with "" counted as unset.
 function M.env(name)
+  local o = M.env_override
+  if o and o[name] ~= nil then return o[name] or nil end
   local v = os.getenv(name)
   if v == nil or v == "" then return nil end
   return v

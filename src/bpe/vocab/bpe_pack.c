@@ -1,5 +1,5 @@
 /* Build-time tool: turns a .tiktoken rank file into the vocabulary image
- * that src/bpe_builtin.c assembles into llmrun (layout: llm_bpe_blob_header
+ * that src/bpe/bpe_builtin.c assembles into llmrun (layout: llm_bpe_blob_header
  * in bpe_internal.h). Built and run by CMake; links only bpe_load.c.
  *   bpe_pack NAME INPUT.tiktoken EXPECTED_RANKS OUTPUT */
 #include <stdio.h>

@@ -1,0 +1,158 @@
+-- The gateway's pass-through calls: the client's request goes upstream as
+-- the client sent it (its bytes, when no strategy changed it), and the
+-- upstream's answer comes back as the upstream sent it, while the call
+-- still passes llmrun's call pipeline (llm.calls: cache lookup, budget,
+-- then prices, cache store, call log, metrics) like m:chat / m:stream.
+--
+-- Why not m:chat: a model call rebuilds the request from a Lua table
+-- (lua-cjson writes an empty JSON array as {}, and big integers as
+-- floats), and returns a parsed response; a gateway must not change what
+-- the client asked or what the upstream said. These functions mirror
+-- Model:chat and Model:stream (lualib/llm/model.lua) with the wire body
+-- given and the raw answer kept; the pipeline stages are the same calls.
+--
+--   chat(m, body, wire, opts [, on_answer]) -> resp (resp._body: the
+--       upstream's bytes, resp._headers) | nil, err; on_answer(res), when
+--       given, gets a 2xx upstream answer (status, headers, body) before the
+--       pipeline's finish stages (prices, cache store, call log) run, so a
+--       gateway can answer its client first
+--   stream(m, body, wire, opts, on_head, on_event) -> resp | nil, err
+--       on_head(headers) once the upstream stream has started;
+--       on_event(ev, state) for each event, returning false when the client
+--       is gone (the upstream transfer is then closed, the call logged as
+--       cancelled). A cache hit returns at once (resp.cached set, nothing
+--       emitted): the caller renders it.
+-- body: the request table the pipeline sees (the client's body without
+-- `model`, as Model.normalize would give it); wire: the bytes to send.
+-- opts.pass_headers: {name = value} of the client's request to send along
+-- (its API's beta and version headers), replacing the model's own.
+local calls = require "llm.calls"
+local transport = require "llm.transport"
+local response = require "llm.response"
+local errors = require "llm.errors"
+local loop = require "_llm.loop"
+
+local now = loop.now
+
+local M = {}
+
+-- The model's header lines, with the client's pass_headers in place of
+-- those of the same names.
+local function spec_for(m, url, wire, opts, stream)
+  local spec = m:_transport_spec(url, wire, opts, stream)
+  local pass = opts.pass_headers
+  if pass and next(pass) then
+    local lines = {}
+    for _, line in ipairs(spec.headers) do
+      local name = line:match("^([^:]+):")
+      if not (name and pass[name:lower()]) then lines[#lines + 1] = line end
+    end
+    for k, v in pairs(pass) do lines[#lines + 1] = k .. ": " .. v end
+    spec.headers = lines
+  end
+  return spec
+end
+
+--- The upstream URL of a chat request for model m.
+function M.chat_url(m)
+  if m.format.name == "anthropic" then return m.cfg.base_url .. "/v1/messages" end
+  return m.cfg.base_url .. "/chat/completions"
+end
+
+local function parse(fn, ...)
+  local ok, a, b = pcall(fn, ...)
+  if ok then return a, b end
+  return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
+end
+
+function M.chat(m, body, wire, opts, on_answer)
+  local call = calls.begin(m, "chat", body, opts)
+  local _ <close> = calls.guard(call)
+  local early, early_err = calls.before(call)
+  if early or early_err then return calls.finish(call, early, early_err) end
+  local res, retries = transport.request(spec_for(m, M.chat_url(m), wire, opts, false))
+  if not res then return calls.finish(call, nil, retries) end
+  if on_answer then on_answer(res) end
+  local parsed, perr = parse(m.format.parse_chat, res.body)
+  if not parsed then
+    perr.retries = retries
+    return calls.finish(call, nil, perr)
+  end
+  local latency = (res.t_end - call.t0) * 1000
+  return calls.finish(call, response.new {
+    text = parsed.text, tool_calls = parsed.tool_calls, finish_reason = parsed.finish_reason,
+    usage = parsed.usage, choices = parsed.choices, logprobs = parsed.logprobs,
+    ttft_ms = latency, latency_ms = latency,
+    model = parsed.model or m.name, provider = m.provider, simulated = m.simulated,
+    request_id = res.headers["x-request-id"] or res.headers["request-id"],
+    retries = retries, cached = false,
+    _body = res.body, _headers = res.headers,
+  })
+end
+
+function M.stream(m, body, wire, opts, on_head, on_event)
+  local call = calls.begin(m, "stream", body, opts)
+  local h, state, retries, request_id
+  -- cancelled mid-stream (the client left): close the upstream, log it
+  local _ <close> = calls.guard(call, function()
+    if h then h:close() end
+    calls.finish(call, nil, errors.new("cancelled", "the client closed the connection"))
+  end)
+  local early, early_err = calls.before(call)
+  if early or early_err then
+    if early then early.replay = nil end
+    return calls.finish(call, early, early_err)
+  end
+  h, retries = transport.open_stream(spec_for(m, M.chat_url(m), wire, opts, true))
+  if not h then return calls.finish(call, nil, retries) end
+  local head = h:head()
+  request_id = head.headers["x-request-id"] or head.headers["request-id"]
+  state = m.format.stream_begin()
+  on_head(head.headers)
+  local last_t
+  local function fail(err)
+    h:close()
+    local partial = m.format.stream_result(state)
+    if partial and partial.text ~= "" then err.partial_text = partial.text end
+    local presp = partial and response.new {
+      text = partial.text, finish_reason = partial.finish_reason, usage = partial.usage,
+      partial = true, error = err, model = partial.model or m.name, provider = m.provider,
+      simulated = m.simulated, cached = false, retries = retries,
+      ttft_ms = state.first_t and (state.first_t - call.t0) * 1000 or nil,
+      latency_ms = (now() - call.t0) * 1000,
+    } or nil
+    return calls.finish(call, nil, err, presp)
+  end
+  while true do
+    local ev, err = h:next()
+    if not ev then
+      if not err and not state.done then
+        err = errors.new("transport", "the stream ended before its end marker: the response is truncated",
+          { truncated = true })
+      end
+      if err then return fail(err) end
+      break
+    end
+    last_t = ev.t
+    local _, perr = parse(m.format.stream_event, state, ev)
+    if perr then state.error = perr end
+    if on_event(ev, state) == false then
+      h:close()
+      h = nil
+      return calls.finish(call, nil, errors.new("cancelled", "the client closed the connection"))
+    end
+    if state.error then return fail(state.error) end
+  end
+  h:close()
+  local r = m.format.stream_result(state)
+  return calls.finish(call, response.new {
+    text = r.text, tool_calls = r.tool_calls, finish_reason = r.finish_reason,
+    usage = r.usage, usage_missing = r.usage == nil or nil, logprobs = r.logprobs,
+    ttft_ms = state.first_t and (state.first_t - call.t0) * 1000 or nil,
+    latency_ms = ((last_t or now()) - call.t0) * 1000,
+    model = r.model or m.name, provider = m.provider, simulated = m.simulated,
+    request_id = request_id, retries = retries, cached = false,
+  })
+end
+
+return M
