@@ -108,15 +108,23 @@ static int cmp_double(const void *a, const void *b)
  * as its time to first byte matches what the server says it applied
  * (x-sim-ttft-ms), and the server applies what it planned within its
  * timer's precision (x-sim-ttft-planned-ms). Medians, not means: a shared
- * CI machine may pause any one call, or the server thread, for a while. */
-static void test_ttft_accuracy(void)
+ * CI machine may pause any one call, or the server thread, for a while.
+ * A busy machine (other builds, under the sanitizers) can slow a whole
+ * round of 40 streams, so a round over the bounds is measured again, up
+ * to three rounds: a real delay in the server or the client is in every
+ * round, and an early byte fails any round. */
+typedef struct ttft_round {
+  int ok;
+  double diff_median, diff_worst, late_median, late_min;
+} ttft_round;
+
+static ttft_round ttft_measure(void)
 {
   static const char *const hdrs[] = {"x-sim-ttft-ms: 20", NULL};
   enum { N = 40 };
   CURL *h = curl_easy_init();
   double diff[N], late[N];
-  sim_stats st;
-  int ok = 0;
+  ttft_round t = {0};
   sim_server_reset(srv);
   for (int i = 0; i < N; i++) {
     resp r = {0};
@@ -124,22 +132,40 @@ static void test_ttft_accuracy(void)
                chat_body("gpt-4o-mini", "x", "\"stream\":true,\"max_tokens\":2"), hdrs, 0, &r);
     if (i > 0 && header(&r, "x-sim-ttft-ms") && header(&r, "x-sim-ttft-planned-ms")) {
       double applied = atof(header(&r, "x-sim-ttft-ms"));
-      late[ok] = applied - atof(header(&r, "x-sim-ttft-planned-ms"));
-      diff[ok++] = fabs(r.ttfb_ms - applied); /* the first request also connected */
+      late[t.ok] = applied - atof(header(&r, "x-sim-ttft-planned-ms"));
+      diff[t.ok++] = fabs(r.ttfb_ms - applied); /* the first request also connected */
     }
     resp_free(&r);
   }
   curl_easy_cleanup(h);
-  CHECK_INT(ok, N - 1);
-  qsort(diff, (size_t)ok, sizeof *diff, cmp_double);
-  qsort(late, (size_t)ok, sizeof *late, cmp_double);
-  stats(&st);
-  printf("ttft: client vs applied over %d streams: median |diff| %.3f ms, worst %.3f ms; "
-         "server lateness: median %.3f ms, mean %.3f ms, max %.3f ms\n", ok, diff[ok / 2],
-         diff[ok - 1], late[ok / 2], st.ttft_late_mean_ms, st.ttft_late_max_ms);
-  CHECK(diff[ok / 2] < 1.0);
-  CHECK(late[0] >= 0);        /* never early */
-  CHECK(late[ok / 2] < 1.0);  /* not rounded to milliseconds or worse */
+  CHECK_INT(t.ok, N - 1);
+  if (t.ok == 0)
+    return t;
+  qsort(diff, (size_t)t.ok, sizeof *diff, cmp_double);
+  qsort(late, (size_t)t.ok, sizeof *late, cmp_double);
+  t.diff_median = diff[t.ok / 2];
+  t.diff_worst = diff[t.ok - 1];
+  t.late_median = late[t.ok / 2];
+  t.late_min = late[0];
+  return t;
+}
+
+static void test_ttft_accuracy(void)
+{
+  ttft_round t;
+  sim_stats st;
+  for (int round = 1;; round++) {
+    t = ttft_measure();
+    stats(&st);
+    printf("ttft (round %d): client vs applied over %d streams: median |diff| %.3f ms, worst "
+           "%.3f ms; server lateness: median %.3f ms, mean %.3f ms, max %.3f ms\n", round, t.ok,
+           t.diff_median, t.diff_worst, t.late_median, st.ttft_late_mean_ms, st.ttft_late_max_ms);
+    CHECK(t.late_min >= 0); /* never early, in any round */
+    if ((t.diff_median < 1.0 && t.late_median < 1.0) || round == 3)
+      break;
+  }
+  CHECK(t.diff_median < 1.0);
+  CHECK(t.late_median < 1.0); /* not rounded to milliseconds or worse */
 }
 
 /* ---- connections ------------------------------------------------------------------------- */
