@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,13 @@ typedef struct {
   void *ud;
 } callback;
 
+/* A descriptor watched for llm_loop_watch, found by its number. */
+typedef struct {
+  llm_loop_io_fn fn;
+  void *ud;
+  unsigned events;
+} io_watch;
+
 struct llm_loop {
   CURLM *multi;
   size_t nxfers;
@@ -51,6 +59,9 @@ struct llm_loop {
 
   callback *ring;    /* ready queue as a growable ring buffer */
   size_t head, count, capring;
+
+  io_watch *io;      /* indexed by fd; fn == NULL: not ours */
+  size_t nio, iocap;  /* watched count, array size */
 
   int wake_r, wake_w; /* self-pipe: signal handlers write, the poll reads */
   volatile sig_atomic_t interrupted;
@@ -140,6 +151,7 @@ void llm_loop_free(llm_loop *loop)
     free(loop->heap[i]);
   free(loop->heap);
   free(loop->ring);
+  free(loop->io);
   if (loop->multi)
     curl_multi_cleanup(loop->multi);
   if (loop->epfd >= 0)
@@ -177,7 +189,58 @@ void llm_loop_set_max_host_connections(llm_loop *loop, long n)
 
 size_t llm_loop_pending(const llm_loop *loop)
 {
-  return loop->nheap + loop->nxfers + loop->count;
+  return loop->nheap + loop->nxfers + loop->count + loop->nio;
+}
+
+/* ---- descriptors of our own ------------------------------------------------ */
+
+static uint32_t epoll_events(unsigned events)
+{
+  return ((events & LLM_IO_READ) ? (EPOLLIN | EPOLLRDHUP) : 0) |
+         ((events & LLM_IO_WRITE) ? EPOLLOUT : 0);
+}
+
+int llm_loop_watch(llm_loop *loop, int fd, unsigned events, llm_loop_io_fn fn, void *ud)
+{
+  io_watch *w;
+  if (fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  if ((size_t)fd >= loop->iocap) {
+    size_t cap = loop->iocap ? loop->iocap : 64;
+    io_watch *n;
+    while (cap <= (size_t)fd)
+      cap *= 2;
+    n = realloc(loop->io, cap * sizeof *n);
+    if (!n)
+      return -1;
+    memset(n + loop->iocap, 0, (cap - loop->iocap) * sizeof *n);
+    loop->io = n;
+    loop->iocap = cap;
+  }
+  w = &loop->io[fd];
+  if (w->fn) {
+    if (w->events != events && watch(loop, EPOLL_CTL_MOD, fd, epoll_events(events)) != 0)
+      return -1;
+  } else {
+    if (watch(loop, EPOLL_CTL_ADD, fd, epoll_events(events)) != 0)
+      return -1;
+    loop->nio++;
+  }
+  w->fn = fn;
+  w->ud = ud;
+  w->events = events;
+  return 0;
+}
+
+void llm_loop_unwatch(llm_loop *loop, int fd)
+{
+  if (fd < 0 || (size_t)fd >= loop->iocap || !loop->io[fd].fn)
+    return;
+  epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+  loop->io[fd].fn = NULL;
+  loop->nio--;
 }
 
 /* ---- timer heap ---------------------------------------------------------- */
@@ -448,6 +511,13 @@ int llm_loop_run_once(llm_loop *loop, double max_wait, int watch_fd)
       }
     } else if (fd == loop->watched_fd && fd == watch_fd) {
       flags |= LLM_LOOP_FD_READY;
+    } else if ((size_t)fd < loop->iocap && loop->io[fd].fn) {
+      /* one of ours; a handler may have unwatched it earlier in this batch,
+       * which the check above sees */
+      io_watch *w = &loop->io[fd];
+      w->fn(w->ud, ((e & (EPOLLIN | EPOLLRDHUP)) ? LLM_IO_READ : 0) |
+                   ((e & EPOLLOUT) ? LLM_IO_WRITE : 0) |
+                   ((e & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) ? LLM_IO_HUP : 0));
     } else if (loop->multi) {
       int mask = ((e & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                  ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);

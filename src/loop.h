@@ -64,7 +64,17 @@ void llm_loop_remove_xfer(llm_loop *loop, llm_xfer *x);
  * honest. Runs only C callbacks, never Lua. */
 void llm_loop_start_now(llm_loop *loop);
 
-/* Work the loop can still do: timers + transfers + queued callbacks. */
+/* Descriptors of our own (a server's listening and client sockets) beside
+ * curl's: fn(ud, events) runs from the loop turn when fd is ready, with
+ * LLM_IO_* bits. watch adds fd or changes what it waits for; unwatch
+ * before closing it. Returns 0, or -1 (errno set). */
+enum { LLM_IO_READ = 1, LLM_IO_WRITE = 2, LLM_IO_HUP = 4 };
+typedef void (*llm_loop_io_fn)(void *ud, unsigned events);
+int llm_loop_watch(llm_loop *loop, int fd, unsigned events, llm_loop_io_fn fn, void *ud);
+void llm_loop_unwatch(llm_loop *loop, int fd);
+
+/* Work the loop can still do: timers + transfers + queued callbacks +
+ * watched descriptors. */
 size_t llm_loop_pending(const llm_loop *loop);
 
 /* One turn: wait for I/O, a timer, an interrupt or watch_fd (if >= 0) to

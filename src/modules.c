@@ -17,5 +17,6 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.cache", luaopen__llm_cache},
   {"_llm.canon", luaopen__llm_canon},
   {"_llm.json", luaopen__llm_json},
+  {"_llm.redis", luaopen__llm_redis},
   {NULL, NULL}
 };

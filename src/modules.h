@@ -17,5 +17,6 @@ int luaopen__llm_sim(lua_State *L);
 int luaopen__llm_cache(lua_State *L);
 int luaopen__llm_canon(lua_State *L);
 int luaopen__llm_json(lua_State *L);
+int luaopen__llm_redis(lua_State *L);
 
 #endif
