@@ -399,6 +399,8 @@ static int c_send(lua_State *L)
   ud = lua_newuserdatauv(L, sizeof *ud, 0);
   *ud = ts;
   luaL_setmetatable(L, TICKET_MT);
+  /* nobody waits for it: let it leave now, even if the task then blocks */
+  llm_redis_flush(c->r);
   return 1;
 }
 

@@ -18,5 +18,8 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.canon", luaopen__llm_canon},
   {"_llm.json", luaopen__llm_json},
   {"_llm.redis", luaopen__llm_redis},
+  {"_llm.lru", luaopen__llm_lru},
+  {"_llm.vecindex", luaopen__llm_vecindex},
+  {"_llm.zlib", luaopen__llm_zlib},
   {NULL, NULL}
 };

@@ -18,5 +18,8 @@ int luaopen__llm_cache(lua_State *L);
 int luaopen__llm_canon(lua_State *L);
 int luaopen__llm_json(lua_State *L);
 int luaopen__llm_redis(lua_State *L);
+int luaopen__llm_lru(lua_State *L);
+int luaopen__llm_vecindex(lua_State *L);
+int luaopen__llm_zlib(lua_State *L);
 
 #endif

@@ -385,6 +385,12 @@ int llm_redis_command(llm_redis *r, int argc, const char **argv, const size_t *l
   return rc;
 }
 
+void llm_redis_flush(llm_redis *r)
+{
+  if (r->ac && (r->ac->c.flags & REDIS_CONNECTED) && (r->events & LLM_IO_WRITE))
+    redisAsyncHandleWrite(r->ac);
+}
+
 void llm_redis_cmd_abandon(llm_redis_cmd *c)
 {
   if (!c)

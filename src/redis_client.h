@@ -81,6 +81,11 @@ void llm_redis_free(llm_redis *r);
 int llm_redis_command(llm_redis *r, int argc, const char **argv, const size_t *lens,
                       double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
                       char *err, size_t errlen);
+/* Writes what is queued now instead of on the loop's next turn, so a
+ * write given without waiting leaves even if the caller then blocks.
+ * Runs no callback of a command still being written; a failure to write
+ * ends the connection as usual. Never call it from a done() callback. */
+void llm_redis_flush(llm_redis *r);
 /* The caller no longer wants the answer (its task was cancelled): done()
  * will not be called. The command itself may still run on the server. */
 void llm_redis_cmd_abandon(llm_redis_cmd *c);

@@ -88,6 +88,7 @@ llm._lazy("experiment", function() return require "llm.experiment" end)
 llm._lazy("check", function() return require "llm.check" end)
 llm._lazy("compress", function() return require "llm.compress" end)
 llm._lazy("route", function() return require "llm.route" end)
+llm._lazy("redis", function() return require "llm.redis" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.
