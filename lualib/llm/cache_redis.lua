@@ -541,7 +541,13 @@ function M.open_store(opts, stores, cachemod)
     owner = new_owner(), counts = {}, counted_at = now(), tickets = {}, sem = {},
     memory_hits = 0, redis_hits = 0,
   }, Store)
-  shared = { db = store, path = parsed.display, inflight = {}, warned = {}, session = {}, redis = true }
+  -- one warning per store: an unreachable Redis fails reads, stores and
+  -- locks alike, and saying so three times would not help
+  local warned = setmetatable({}, {
+    __index = function(t) return rawget(t, 1) end,
+    __newindex = function(t, k, v) rawset(t, 1, v) rawset(t, k, v) end,
+  })
+  shared = { db = store, path = parsed.display, inflight = {}, warned = warned, session = {}, redis = true }
   store.on_error = function(what, msg)
     cachemod._warn_once(shared, what, type(msg) == "table" and msg.message or msg)
   end
