@@ -6,7 +6,7 @@
 local M = {}
 
 -- In the order --help lists them.
-M.names = { "prompt", "chat", "serve", "tokens", "logs", "report", "cache" }
+M.names = { "prompt", "chat", "serve", "tokens", "logs", "report", "cache", "worker" }
 
 function M.run(name, args)
   local cmd = require("llm.cli." .. name)
