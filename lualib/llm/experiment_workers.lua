@@ -195,6 +195,7 @@ local function unpack_row(text)
   if type(e) == "table" then
     if e.llm_error then
       local f = e.llm_error
+      for k, x in pairs(f) do f[k] = math.tointeger(x) or x end -- an HTTP status is an integer
       t.error = require("llm.errors").new(f.kind or "error", f.message, f)
     elseif e.table then
       t.error = e.table
