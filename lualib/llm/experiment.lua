@@ -611,7 +611,7 @@ local function settings(spec)
     timeout = spec.timeout,
     pass_score = spec.pass_score == nil and 0.5 or spec.pass_score,
     pass_k = pos_int(spec.pass_k, "pass_k", 1),
-    claim_after = spec.claim_after,
+    claim_after = spec.claim_after, redis_wait = spec.redis_wait,
   }
   if not modes[ex.mode] then fail("mode must be \"interleaved\" or \"blocks\", got " .. tostring(ex.mode)) end
   if ex.timeout ~= nil and (type(ex.timeout) ~= "number" or ex.timeout <= 0) then

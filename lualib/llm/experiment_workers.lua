@@ -43,6 +43,7 @@ M.DEFAULT_WAIT = 300         -- seconds a worker waits for its experiment to be 
 M.KEEP_SECONDS = 86400
 M.GROUP = "workers"
 M.PROGRESS_EVERY = 5         -- seconds between progress lines when stderr is not a terminal
+M.OUTAGE_LIMIT = 300         -- seconds either side waits for an unreachable Redis before giving up
 
 local now = loop.now
 
@@ -296,7 +297,7 @@ local function workers_summary(t)
   for _, name in ipairs(t.order) do
     local w = t.workers[name]
     local r = rate_of(w)
-    parts[#parts + 1] = ("%s %d%s"):format(name, w.cases, r and (" at %.0f/s"):format(r) or "")
+    parts[#parts + 1] = ("%s %d runs%s"):format(name, w.cases, r and (" at %.0f/s"):format(r) or "")
   end
   return table.concat(parts, ", ")
 end
@@ -322,8 +323,8 @@ local function report(ex, cases, variants, I, units, t, meta, url)
   table.insert(notes, 2, ("spread over %d worker%s through %s: %s"):format(#t.order, #t.order == 1 and "" or "s",
     display and display.display or "Redis", workers_summary(t)))
   if t.reclaimed > 0 or t.twice > 0 then
-    table.insert(notes, 3, ("%d case%s reclaimed from a worker that stopped and run again; %d result%s "
-      .. "came twice (a case attempted twice is counted once)"):format(t.reclaimed,
+    table.insert(notes, 3, ("%d run%s of a case reclaimed from a worker that stopped and run again; %d "
+      .. "result%s came twice (a case attempted twice is counted once)"):format(t.reclaimed,
       t.reclaimed == 1 and " was" or "s were", t.twice, t.twice == 1 and "" or "s"))
   end
   local ws = {}
@@ -345,7 +346,7 @@ end
 local function progress_line(t, live, started)
   local done, total = t.got, t.total
   local el = now() - started
-  local parts = { ("%d/%d cases"):format(done, total) }
+  local parts = { ("%d/%d runs"):format(done, total) }
   if el > 0 and done > 0 then parts[#parts + 1] = ("%.0f/s"):format(done / el) end
   parts[#parts + 1] = ("workers %d live%s"):format(live, #t.order > 0 and (" (" .. workers_summary(t) .. ")") or "")
   if t.reclaimed > 0 then parts[#parts + 1] = ("reclaimed %d"):format(t.reclaimed) end
@@ -361,6 +362,7 @@ local function coordinate(url, ex, cases, variants, ids, I)
   local K = keys(name, run)
   local units, phases = unit_plan(ex, variants, #cases, I)
   local claim_after = ex.claim_after or M.DEFAULT_CLAIM_AFTER
+  local outage_limit = ex.redis_wait or M.OUTAGE_LIMIT
   local r, err = cl:pipeline({
     { "HSET", K.meta, "name", name, "fp", fingerprint(ex, cases, variants, ids), "units", #units,
       "state", "running", "claim_after", claim_after },
@@ -412,8 +414,10 @@ local function coordinate(url, ex, cases, variants, ids, I)
       else
         if not outage then
           outage = now()
-          say("llm.experiment: Redis at %s is unreachable (%s); waiting for it", redis.parse_url(url).display,
-            tostring(rerr and rerr.message or rerr))
+          say("llm.experiment: Redis at %s is unreachable (%s); waiting up to %d s for it",
+            redis.parse_url(url).display, tostring(rerr and rerr.message or rerr), outage_limit)
+        elseif now() - outage > outage_limit then
+          fail(url, ("Redis has been unreachable for %d s; giving up"):format(outage_limit), rerr)
         end
         bc:close()
         bc = cl:borrow()
@@ -564,6 +568,7 @@ local function serve(url, ex, cases, variants, ids, I)
   end
   local me = loop.current()
   local running, waiting, tasks, served, warned = 0, false, {}, 0, false
+  local outage_limit = w.wait or M.OUTAGE_LIMIT
   local heartbeat = cl:every(1, "HINCRBY", K.workers, w.name, 1)
   cl:send("HINCRBY", K.workers, w.name, 1)
 
@@ -584,10 +589,15 @@ local function serve(url, ex, cases, variants, ids, I)
         local r, err = cl:pipeline({
           { "XADD", K.results, "*", "u", u, "w", w.name, "re", reclaimed and 1 or 0, "row", payload },
           { "XACK", K.units, M.GROUP, entry.id } })
-        if r then break end
+        if r then
+          warned = false
+          break
+        end
         if not warned then
-          warned = true
+          warned = now()
           say("llmrun worker %s: cannot push a result (%s); retrying", w.name, tostring(err and err.message))
+        elseif now() - warned > outage_limit then
+          break -- left unacknowledged: another worker will run the case
         end
         loop.sleep(0.5)
       end
@@ -633,7 +643,11 @@ local function serve(url, ex, cases, variants, ids, I)
         end
         if not outage then
           outage = now()
-          say("llmrun worker %s: Redis is unreachable (%s); retrying", w.name, tostring(err.message))
+          say("llmrun worker %s: Redis is unreachable (%s); retrying for up to %d s", w.name,
+            tostring(err.message), outage_limit)
+        elseif now() - outage > outage_limit then
+          error(("llmrun worker %s: Redis has been unreachable for %d s; stopping"):format(w.name,
+            outage_limit), 0)
         end
         bc:close()
         bc = cl:borrow()

@@ -96,7 +96,7 @@ T.test("3,000 cases, 3 workers, one killed -9 halfway: every case once, numbers 
   T.ok(dist.workers.reclaimed >= 1, "the killed worker's cases were reclaimed: " .. dist.workers.reclaimed)
   T.eq(#dist.workers.list, 3)
   local err = read(dir .. "/coord.err")
-  T.ok(err:find("done: 3000/3000 cases", 1, true) and err:find("reclaimed", 1, true)
+  T.ok(err:find("done: 3000/3000 runs", 1, true) and err:find("reclaimed", 1, true)
     and err:find("w2 ", 1, true), err)
   -- the other workers end with the same report
   for w = 2, 3 do
@@ -118,7 +118,7 @@ T.test("blocks mode over workers: each variant's wall time, the same numbers", f
   local r <close> = mock.redis()
   local dir = scratch()
   local env = "NCASES=60 TWO=1 MODE=blocks LLMRUN_LOG=0"
-  os.execute(("%s %s worker %s %s/exp.lua >%s/w.out 2>&1 &"):format(env, bin, r.url, dir, dir))
+  os.execute(("(%s %s worker %s %s/exp.lua >%s/w.out 2>&1; echo $? >%s/w.st) &"):format(env, bin, r.url, dir, dir, dir))
   local p = io.popen(("%s %s %s/exp.lua --workers %s 2>%s/coord.err"):format(env, bin, dir, r.url, dir))
   local out = p:read("a")
   p:close()
@@ -130,6 +130,9 @@ T.test("blocks mode over workers: each variant's wall time, the same numbers", f
     local a, b = dist.variants[name], single.variants[name]
     T.eq({ a.results, a.passed, a.cost, a.walls }, { b.results, b.passed, b.cost, 2 }, name)
   end
+  local deadline = llm.now() + 30
+  while read(dir .. "/w.st") == "" and llm.now() < deadline do llm.sleep(0.05) end
+  T.eq(read(dir .. "/w.st"), "0\n", read(dir .. "/w.out"))
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
