@@ -78,11 +78,13 @@ elseif mode == "semwrite" or mode == "semread" then
     for i = 1, n do
       llm.sleep(0.02)
       for d = 1, 64 do vec[d] = math.sin(i * d) end
-      local t = llm.wallclock()
-      store:sem_add(a, "bench-space", i, ("k"):rep(32), vec, "p" .. i)
-      local f = assert(io.open(file .. "." .. i, "w"))
-      f:write(("%.6f"):format(t))
+      -- the time is written down first, so the reader never finds the
+      -- addition before its time
+      local f = assert(io.open(file .. "." .. i .. ".tmp", "w"))
+      f:write(("%.6f"):format(llm.wallclock()))
       f:close()
+      os.rename(file .. "." .. i .. ".tmp", file .. "." .. i)
+      store:sem_add(a, "bench-space", i, ("k"):rep(32), vec, "p" .. i)
     end
   else
     local delays = {}
