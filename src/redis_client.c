@@ -12,14 +12,20 @@
 #include <string.h>
 
 #include "hiredis_lazy.h"
+#include "redis_resolve.h"
 
 #define DEFAULT_CONNECT_TIMEOUT 2.0
+#define RESOLVED_FOR 30.0 /* seconds a resolved address is reused for new connections */
 
 struct llm_redis_cmd {
   llm_redis *r;
   llm_redis_done_fn done; /* NULL once abandoned or answered */
   void *ud;
   llm_timer *timer;
+  /* while the host name is being resolved: the command, queued */
+  char *buf;
+  size_t len;
+  llm_redis_cmd *next;
 };
 
 struct llm_redis_every {
@@ -52,6 +58,11 @@ struct llm_redis {
   llm_redis_every *repeats;
   llm_redis_stats stats;
   int closing;
+  llm_resolve *resolving;          /* the host name being resolved, or NULL */
+  char address[64];                /* its last address */
+  double resolved_at;
+  llm_redis_cmd *queue, *queue_tail; /* commands waiting for that */
+  size_t queued;
 };
 
 /* ---- the command's wire form (RESP arrays of bulk strings) ------------------ */
@@ -200,7 +211,7 @@ static int send_argv(llm_redis *r, int argc, const char **argv, double timeout,
 
 /* Opens a connection and queues AUTH and SELECT ahead of everything else.
  * 0, or -1 with the reason in r->last_error. */
-static int open_connection(llm_redis *r)
+static int open_connection(llm_redis *r, const char *address)
 {
   char err[256];
   redisAsyncContext *ac;
@@ -209,7 +220,7 @@ static int open_connection(llm_redis *r)
     return -1;
   }
   ac = r->url.socket[0] ? redisAsyncConnectUnix(r->url.socket)
-                        : redisAsyncConnect(r->url.host, r->url.port);
+                        : redisAsyncConnect(address, r->url.port);
   if (!ac) {
     note_error(r, "out of memory", NULL);
     return -1;
@@ -338,12 +349,75 @@ static int send_raw(llm_redis *r, const char *cmd, size_t len, double timeout,
   return 0;
 }
 
-/* A connection to send on: the open one, or a new one unless we are
- * waiting out a backoff. 0, or -1 with a message in err. */
+/* ---- commands waiting for a host name ---------------------------------------------- */
+
+static void enqueue(llm_redis *r, llm_redis_cmd *c)
+{
+  c->next = NULL;
+  if (r->queue_tail)
+    r->queue_tail->next = c;
+  else
+    r->queue = c;
+  r->queue_tail = c;
+  r->queued++;
+}
+
+/* Hands the queued commands to the new connection, or fails them all
+ * (message != NULL). */
+static void flush_queue(llm_redis *r, const char *message)
+{
+  llm_redis_cmd *c = r->queue;
+  r->queue = r->queue_tail = NULL;
+  r->queued = 0;
+  while (c) {
+    llm_redis_cmd *next = c->next;
+    int sent = 0;
+    if (c->done && !message && r->ac &&
+        redisAsyncFormattedCommand(r->ac, on_reply, c, c->buf, c->len) == REDIS_OK) {
+      r->pending++;
+      r->stats.commands++;
+      sent = 1;
+    }
+    free(c->buf);
+    c->buf = NULL;
+    if (!sent) {
+      if (c->done)
+        r->stats.failed++;
+      finish(c, NULL, LLM_REDIS_ETRANSPORT, message ? message : "connection closed");
+      free(c);
+    }
+    c = next;
+  }
+}
+
+static void on_resolved(void *ud, const char *address, const char *error)
+{
+  llm_redis *r = ud;
+  char msg[640];
+  r->resolving = NULL;
+  if (address) {
+    snprintf(r->address, sizeof r->address, "%s", address);
+    r->resolved_at = llm_now();
+    if (open_connection(r, address) == 0) {
+      flush_queue(r, NULL);
+      return;
+    }
+  } else {
+    note_error(r, error, NULL);
+    r->retry_at = llm_now() + r->backoff;
+    r->backoff = r->backoff * 2 > r->backoff_max ? r->backoff_max : r->backoff * 2;
+  }
+  snprintf(msg, sizeof msg, "redis at %.320s is unreachable (%.255s)", r->where, r->last_error);
+  flush_queue(r, msg);
+}
+
+/* A connection to send on: the open one, one being made (the host name
+ * resolving: commands queue), or a new one unless we are waiting out a
+ * backoff. 0, or -1 with a message in err. */
 static int ensure_connection(llm_redis *r, char *err, size_t errlen)
 {
   double now;
-  if (r->ac)
+  if (r->ac || r->resolving)
     return 0;
   if (r->closing) {
     snprintf(err, errlen, "redis at %s: the client was closed", r->where);
@@ -355,10 +429,44 @@ static int ensure_connection(llm_redis *r, char *err, size_t errlen)
              r->last_error[0] ? r->last_error : "no connection", r->retry_at - now);
     return -1;
   }
-  if (open_connection(r) != 0) {
-    snprintf(err, errlen, "redis at %.320s is unreachable (%.255s)", r->where, r->last_error);
+  if (r->url.socket[0] || llm_resolve_is_address(r->url.host)) {
+    if (open_connection(r, r->url.host) == 0)
+      return 0;
+  } else if (r->address[0] && now - r->resolved_at < RESOLVED_FOR) {
+    if (open_connection(r, r->address) == 0)
+      return 0;
+  } else {
+    r->resolving = llm_resolve_start(r->loop, r->url.host, on_resolved, r);
+    if (r->resolving)
+      return 0;
+    note_error(r, "cannot start resolving the host name", NULL);
+  }
+  snprintf(err, errlen, "redis at %.320s is unreachable (%.255s)", r->where, r->last_error);
+  return -1;
+}
+
+/* Sends cmd now, or queues a copy while the host name resolves. */
+static int send_or_queue(llm_redis *r, const char *cmd, size_t len, double timeout,
+                         llm_redis_done_fn done, void *ud, llm_redis_cmd **out)
+{
+  llm_redis_cmd *c;
+  if (r->ac)
+    return send_raw(r, cmd, len, timeout, done, ud, out);
+  c = calloc(1, sizeof *c);
+  if (!c || !(c->buf = malloc(len))) {
+    free(c);
     return -1;
   }
+  memcpy(c->buf, cmd, len);
+  c->len = len;
+  c->r = r;
+  c->done = done;
+  c->ud = ud;
+  if (timeout > 0)
+    c->timer = llm_timer_start(r->loop, timeout, command_timed_out, c);
+  enqueue(r, c);
+  if (out)
+    *out = c;
   return 0;
 }
 
@@ -378,7 +486,7 @@ int llm_redis_command(llm_redis *r, int argc, const char **argv, const size_t *l
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  rc = send_raw(r, cmd, len, timeout, done, ud, out);
+  rc = send_or_queue(r, cmd, len, timeout, done, ud, out);
   free(cmd);
   if (rc != 0)
     snprintf(err, errlen, "redis at %s: the connection is closing", r->where);
@@ -411,7 +519,7 @@ static void every_tick(void *ud)
   char err[320];
   e->timer = NULL;
   if (ensure_connection(r, err, sizeof err) == 0)
-    send_raw(r, e->cmd, e->len, e->interval * 4, NULL, NULL, NULL);
+    send_or_queue(r, e->cmd, e->len, e->interval * 4, NULL, NULL, NULL);
   e->timer = llm_timer_start(r->loop, e->interval, every_tick, e);
 }
 
@@ -485,6 +593,13 @@ void llm_redis_free(llm_redis *r)
   r->closing = 1;
   while (r->repeats)
     llm_redis_every_stop(r->repeats);
+  if (r->resolving) {
+    char msg[400];
+    llm_resolve_cancel(r->resolving);
+    r->resolving = NULL;
+    snprintf(msg, sizeof msg, "redis at %.320s: the client was closed", r->where);
+    flush_queue(r, msg);
+  }
   if (r->ac)
     redisAsyncFree(r->ac); /* pending commands end; ev_cleanup forgets ac */
   if (r->connect_timer)
@@ -519,7 +634,7 @@ size_t llm_redis_drain(llm_redis *r, double timeout)
   return r->pending;
 }
 
-size_t llm_redis_pending(const llm_redis *r) { return r->pending; }
+size_t llm_redis_pending(const llm_redis *r) { return r->pending + r->queued; }
 int llm_redis_connected(const llm_redis *r) { return r->ac && (r->ac->c.flags & REDIS_CONNECTED); }
 const char *llm_redis_last_error(const llm_redis *r) { return r->last_error; }
 const char *llm_redis_where(const llm_redis *r) { return r->where; }

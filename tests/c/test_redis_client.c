@@ -240,6 +240,44 @@ static void test_refused_and_abandoned(llm_loop *loop, const llm_redis_url *u)
   llm_redis_free(r);
 }
 
+/* A host name is resolved on a thread: commands given meanwhile queue and
+ * go out once connected; a name that does not resolve fails them. */
+static void test_host_names(llm_loop *loop, const llm_redis_url *u)
+{
+  llm_redis_url named = *u;
+  llm_redis *r;
+  const char *ping[] = {"PING"};
+  const char *echo[] = {"ECHO", "queued"};
+  result a, b;
+  snprintf(named.host, sizeof named.host, "localhost");
+  r = llm_redis_new(loop, &named, 1);
+  CHECK_INT(send_cmd(r, 2, &a, 1, ping), 0);
+  CHECK_INT(send_cmd(r, 2, &b, 2, echo), 0);
+  CHECK_INT(llm_redis_pending(r), 2);
+  wait_for(loop, &b.done, 1, 3);
+  CHECK_INT(a.done, 1);
+  CHECK_STR(a.str, "PONG");
+  CHECK_STR(b.str, "queued");
+  llm_redis_free(r);
+
+  snprintf(named.host, sizeof named.host, "no-such-host.invalid");
+  r = llm_redis_new(loop, &named, 1);
+  CHECK_INT(send_cmd(r, 2, &a, 1, ping), 0);
+  wait_for(loop, &a.done, 1, 10);
+  CHECK_INT(a.status, LLM_REDIS_ETRANSPORT);
+  if (!strstr(a.str, "cannot resolve"))
+    check_fail(__FILE__, __LINE__, "'%s' lacks 'cannot resolve'", a.str);
+  /* closed while resolving: the queued command fails, nothing leaks */
+  llm_redis_free(r);
+  named = *u;
+  snprintf(named.host, sizeof named.host, "localhost");
+  r = llm_redis_new(loop, &named, 1);
+  CHECK_INT(send_cmd(r, 2, &a, 1, ping), 0);
+  llm_redis_free(r);
+  CHECK_INT(a.done, 1);
+  CHECK_INT(a.status, LLM_REDIS_ETRANSPORT);
+}
+
 static void test_every_and_drain(llm_loop *loop, const llm_redis_url *u)
 {
   llm_redis *r = llm_redis_new(loop, u, 1);
@@ -288,6 +326,7 @@ int main(void)
   test_pipeline(loop, &u);
   test_timeout_and_reset(loop, &u);
   test_refused_and_abandoned(loop, &u);
+  test_host_names(loop, &u);
   test_every_and_drain(loop, &u);
   stop_server();
   llm_loop_free(loop);

@@ -19,7 +19,7 @@ mkdir -p "$dir"
 for _ in $(seq 1 20); do
   port=$want
   [[ $port == 0 || -z $port ]] && port=$((20000 + RANDOM % 40000))
-  timeout --signal=TERM --kill-after=2 "$secs" redis-server --port "$port" --bind 127.0.0.1 \
+  timeout --signal=TERM --kill-after=2 "$secs" redis-server --port "$port" --bind 127.0.0.1 -::1 \
     --save '' --appendonly no --dir "$dir" --logfile "$dir/redis-$port.log" \
     --daemonize no "$@" </dev/null >/dev/null 2>&1 &
   pid=$!
