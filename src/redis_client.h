@@ -11,7 +11,8 @@
  * exponential backoff: while it waits to retry, commands fail at once
  * ("unreachable ... next try in 0.4 s") instead of queueing forever, so a
  * Redis that is down costs a caller nothing but the error. AUTH and
- * SELECT from the URL go first on every new connection. Commands given
+ * SELECT from the URL go first on every new connection; a host name is
+ * resolved on a thread (redis_resolve.h), commands queueing meanwhile. Commands given
  * while a connection is open are pipelined: they are written together on
  * the loop's next turn and answered in order. A command that times out
  * fails and resets its connection (a server that does not answer one
