@@ -120,7 +120,9 @@ local function keys(name, run)
   local redis = require "llm.redis"
   local tag = "exp:" .. C.hex(C.sha256(name)):sub(1, 16)
   local k = { current = redis.key(tag, "current") }
-  for _, part in ipairs { "meta", "units", "results", "workers" } do k[part] = redis.key(tag, run or "", part) end
+  for _, part in ipairs { "meta", "units", "results", "workers", "beat" } do
+    k[part] = redis.key(tag, run or "", part)
+  end
   return k
 end
 
@@ -383,6 +385,8 @@ local function coordinate(url, ex, cases, variants, ids, I)
   local bc = cl:borrow()
   local from = "0-0"
   local started = now()
+  -- a sign of life for the workers: one that sees none for a while stops
+  local beat = cl:every(1, "INCR", K.beat)
   local beats, live, last_beat_change = {}, 0, now()
   local last_print, last_poll, hinted, outage = now(), 0, false, nil
   local walls = {}
@@ -414,10 +418,10 @@ local function coordinate(url, ex, cases, variants, ids, I)
       else
         if not outage then
           outage = now()
-          say("llm.experiment: Redis at %s is unreachable (%s); waiting up to %d s for it",
+          say("llm.experiment: Redis at %s is unreachable (%s); waiting up to %g s for it",
             redis.parse_url(url).display, tostring(rerr and rerr.message or rerr), outage_limit)
         elseif now() - outage > outage_limit then
-          fail(url, ("Redis has been unreachable for %d s; giving up"):format(outage_limit), rerr)
+          fail(url, ("Redis has been unreachable for %g s; giving up"):format(outage_limit), rerr)
         end
         bc:close()
         bc = cl:borrow()
@@ -426,8 +430,7 @@ local function coordinate(url, ex, cases, variants, ids, I)
       if now() - last_poll >= 1 then
         last_poll = now()
         local h = cl:call("HGETALL", K.workers)
-        local exists = cl:call("EXISTS", K.meta)
-        if exists == 0 then
+        if cl:call("HGET", K.meta, "state") == false then
           fail(url, "the experiment's state in Redis is gone", "was Redis restarted without persistence "
             .. "(appendonly) or flushed? Run the experiment again")
         end
@@ -440,8 +443,9 @@ local function coordinate(url, ex, cases, variants, ids, I)
             if now() - beats[h[i]].at < 3 then live = live + 1 end
           end
           if live > 0 then last_beat_change = now() end
-          if live == 0 and now() - last_beat_change > 10 and not hinted and ex.progress ~= false then
-            hinted = true
+          if live == 0 and now() - last_beat_change > 10 and now() - (hinted or 0) > 60
+              and ex.progress ~= false then
+            hinted = now()
             say("llm.experiment: no worker is serving %s; start one with: llmrun worker %s %s", name,
               redis.parse_url(url).display, script_name())
           end
@@ -461,6 +465,7 @@ local function coordinate(url, ex, cases, variants, ids, I)
       w[#w + 1] = (now() - t0) * ph.scale
     end
   end
+  beat:stop()
   cl:give_back(bc)
   local wall = now() - started
   local meta = { wall = wall }
@@ -473,6 +478,7 @@ local function coordinate(url, ex, cases, variants, ids, I)
     { "HSET", K.meta, "state", "done", "wall", wall, "walls", meta.walls or "" },
     { "EXPIRE", K.meta, M.KEEP_SECONDS }, { "EXPIRE", K.units, M.KEEP_SECONDS },
     { "EXPIRE", K.results, M.KEEP_SECONDS }, { "EXPIRE", K.workers, M.KEEP_SECONDS },
+    { "EXPIRE", K.beat, M.KEEP_SECONDS },
   })
   if tty then io.stderr:write("\r", progress_line(t, live, started), "\27[K\n") end
   if ex.progress ~= false then say("llm.experiment: done: %s", progress_line(t, live, started)) end
@@ -495,7 +501,7 @@ local function find_run(cl, url, name, fp, wait)
     if run == nil then
       if not warned then
         warned = true
-        say("llmrun worker: Redis at %s is unreachable (%s); retrying for %d s",
+        say("llmrun worker: Redis at %s is unreachable (%s); retrying for %g s",
           require("llm.redis").parse_url(url).display, tostring(err and err.message), wait)
       end
     elseif run then
@@ -512,7 +518,7 @@ local function find_run(cl, url, name, fp, wait)
       end
     end
     if now() >= deadline then
-      error(("llmrun worker: no coordinator enqueued %s within %d s (run the script with "
+      error(("llmrun worker: no coordinator enqueued %s within %g s (run the script with "
         .. "--workers %s)"):format(name, wait, require("llm.redis").parse_url(url).display), 0)
     end
     if not said then
@@ -616,15 +622,21 @@ local function serve(url, ex, cases, variants, ids, I)
 
   local bc = cl:borrow()
   local last_check, outage = 0, nil
+  local coordinator_beat, beat_seen = nil, now()
   while true do
     if now() - last_check >= 0.5 then
       last_check = now()
-      local r = cl:pipeline({ { "HGET", K.meta, "state" }, { "GET", K.current } })
+      local r = cl:pipeline({ { "HGET", K.meta, "state" }, { "GET", K.current }, { "GET", K.beat } })
       if r then
         if r[1] == "done" or (r[2] and r[2] ~= run) then break end
         if r[1] == false then
           error(("llmrun worker %s: the state of %s in Redis is gone (Redis restarted without persistence, "
             .. "or flushed); stopping"):format(w.name, name), 0)
+        end
+        if r[3] ~= coordinator_beat then coordinator_beat, beat_seen = r[3], now() end
+        if now() - beat_seen > outage_limit then
+          error(("llmrun worker %s: the coordinator of %s has shown no sign of life for %g s; stopping")
+            :format(w.name, name, outage_limit), 0)
         end
       end
     end
@@ -643,10 +655,10 @@ local function serve(url, ex, cases, variants, ids, I)
         end
         if not outage then
           outage = now()
-          say("llmrun worker %s: Redis is unreachable (%s); retrying for up to %d s", w.name,
+          say("llmrun worker %s: Redis is unreachable (%s); retrying for up to %g s", w.name,
             tostring(err.message), outage_limit)
         elseif now() - outage > outage_limit then
-          error(("llmrun worker %s: Redis has been unreachable for %d s; stopping"):format(w.name,
+          error(("llmrun worker %s: Redis has been unreachable for %g s; stopping"):format(w.name,
             outage_limit), 0)
         end
         bc:close()

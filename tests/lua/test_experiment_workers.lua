@@ -8,7 +8,9 @@ local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
 
-local bin = os.getenv("LLMRUN") or "llmrun"
+-- background processes run under `timeout`, so none outlives a failing test
+local raw_bin = os.getenv("LLMRUN") or "llmrun"
+local bin = "timeout 120 " .. raw_bin
 
 local function write(path, text)
   local f = assert(io.open(path, "w"))
@@ -78,8 +80,9 @@ T.test("3,000 cases, 3 workers, one killed -9 halfway: every case once, numbers 
   local dir = scratch()
   local env = "NCASES=3000 TTFT=2 LLMRUN_LOG=0"
   for w = 1, 3 do
-    os.execute(("%s %s worker --name w%d %s %s/exp.lua >%s/w%d.out 2>&1 & echo $! >%s/w%d.pid")
-      :format(env, bin, w, r.url, dir, dir, w, dir, w))
+    -- the worker's own pid (exec), to kill it and not its timeout
+    os.execute(("%s timeout 120 sh -c 'echo $$ >%s/w%d.pid; exec %s worker --name w%d %s %s/exp.lua' >%s/w%d.out 2>&1 &")
+      :format(env, dir, w, raw_bin, w, r.url, dir, dir, w))
   end
   os.execute(("(%s %s %s/exp.lua --workers %s >%s/coord.out 2>%s/coord.err; echo $? >%s/coord.st) &")
     :format(env, bin, dir, r.url, dir, dir, dir))
@@ -144,6 +147,25 @@ T.test("a worker whose experiment differs (other data) refuses it and says why",
   T.eq(status, 1)
   T.ok(err:find("differs", 1, true) and err:find("same script and data", 1, true), err)
   os.execute("kill " .. read(dir .. "/pid"):match("%d+"))
+  os.execute("rm -rf '" .. dir .. "'")
+end)
+
+T.test("a coordinator killed -9: its workers stop once it shows no sign of life", function()
+  local r <close> = mock.redis()
+  local dir = scratch()
+  local env = "NCASES=200 TTFT=50 LLMRUN_LOG=0"
+  os.execute(("%s timeout 120 sh -c 'echo $$ >%s/c.pid; exec %s %s/exp.lua --workers %s' >/dev/null 2>&1 &")
+    :format(env, dir, raw_bin, dir, r.url))
+  os.execute(("(%s %s worker --wait 1.5 %s %s/exp.lua >%s/w.out 2>&1; echo $? >%s/w.st) &")
+    :format(env, bin, r.url, dir, dir, dir))
+  local deadline = llm.now() + 30
+  while results_len(r) < 5 and llm.now() < deadline do llm.sleep(0.05) end
+  os.execute("kill -9 " .. read(dir .. "/c.pid"):match("%d+"))
+  local t0 = llm.now()
+  while read(dir .. "/w.st") == "" and llm.now() < deadline do llm.sleep(0.1) end
+  T.eq(read(dir .. "/w.st"), "1\n", read(dir .. "/w.out"))
+  T.ok(read(dir .. "/w.out"):find("no sign of life", 1, true), read(dir .. "/w.out"))
+  T.ok(llm.now() - t0 < 10, "stopped in bounded time")
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
