@@ -20,8 +20,9 @@ that dies leaves its cases to the others.
 
   --name NAME      this worker's name in progress and reports
                    (default: host name and a random suffix)
-  --wait SECONDS   how long to wait for the coordinator to enqueue an
-                   experiment (default 300)
+  --wait SECONDS   how long to wait for the coordinator (to enqueue an
+                   experiment, or to show a sign of life) and for an
+                   unreachable Redis, before giving up (default 300)
   -h, --help       print this help
 ]]
 
