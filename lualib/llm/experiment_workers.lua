@@ -386,7 +386,7 @@ local function coordinate(url, ex, cases, variants, ids, I)
   local from = "0-0"
   local started = now()
   -- a sign of life for the workers: one that sees none for a while stops
-  local beat = cl:every(1, "INCR", K.beat)
+  local beat <close> = cl:every(1, "INCR", K.beat) -- stopped however this ends
   local beats, live, last_beat_change = {}, 0, now()
   local last_print, last_poll, hinted, outage = now(), 0, false, nil
   local walls = {}
@@ -575,7 +575,7 @@ local function serve(url, ex, cases, variants, ids, I)
   local me = loop.current()
   local running, waiting, tasks, served, warned = 0, false, {}, 0, false
   local outage_limit = w.wait or M.OUTAGE_LIMIT
-  local heartbeat = cl:every(1, "HINCRBY", K.workers, w.name, 1)
+  local heartbeat <close> = cl:every(1, "HINCRBY", K.workers, w.name, 1)
   cl:send("HINCRBY", K.workers, w.name, 1)
 
   local function process(entry, reclaimed)
@@ -584,7 +584,7 @@ local function serve(url, ex, cases, variants, ids, I)
     local v = variants[vi]
     if u and i and v and cases[i] ~= nil then
       -- renew the claim while the case runs, so nobody takes it over
-      local keeper = cl:every(math.max(0.05, claim_after / 3), "XCLAIM", K.units, M.GROUP, w.name, 0,
+      local keeper <close> = cl:every(math.max(0.05, claim_after / 3), "XCLAIM", K.units, M.GROUP, w.name, 0,
         entry.id, "JUSTID")
       local row
       if sems[v] then row = sems[v]:with(I.compute_case, ex, v, cases[i], ids[i], true, i)
