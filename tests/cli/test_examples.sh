@@ -84,8 +84,10 @@ expect_out_has "baseline"
 if command -v redis-server >/dev/null 2>&1; then
   CASES=120 run_example distributed_experiment
   expect_status 0
-  expect_out_has "spread over 3 workers"
-  expect_out_has "Workers: 3"
+  # three start; how many take part before 120 zero-latency cases are gone
+  # depends on how fast they start (a loaded machine may leave one out)
+  expect_out_has "spread over "
+  expect_out_has "Workers: "
   expect_out_has "cost (total)"
   # the workers' calls are in the coordinator's run of the call log
   run report
