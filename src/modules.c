@@ -21,5 +21,9 @@ const luaL_Reg llm_preloaded_modules[] = {
   {"_llm.sqlite", luaopen__llm_sqlite},
   {"_llm.replay", luaopen__llm_replay},
   {"_llm.serve", luaopen__llm_serve},
+  {"_llm.redis", luaopen__llm_redis},
+  {"_llm.lru", luaopen__llm_lru},
+  {"_llm.vecindex", luaopen__llm_vecindex},
+  {"_llm.zlib", luaopen__llm_zlib},
   {NULL, NULL}
 };

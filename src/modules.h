@@ -21,5 +21,9 @@ int luaopen__llm_batchstore(lua_State *L);
 int luaopen__llm_sqlite(lua_State *L);
 int luaopen__llm_replay(lua_State *L);
 int luaopen__llm_serve(lua_State *L);
+int luaopen__llm_redis(lua_State *L);
+int luaopen__llm_lru(lua_State *L);
+int luaopen__llm_vecindex(lua_State *L);
+int luaopen__llm_zlib(lua_State *L);
 
 #endif

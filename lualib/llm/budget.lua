@@ -39,6 +39,12 @@
 -- partial response counts 0. Checking and reserving happen without
 -- yielding, so calls in flight at once (llm.map with 64 workers) can pass
 -- a cap only by what their real costs exceed their estimates.
+--
+-- Across processes: redis = "redis://host:6379/0" with a name shares the
+-- budget through Redis (reservations by Redis scripts; on_error = "fail"
+-- | "local" with processes = N when Redis is unreachable): see
+-- llm.budget_redis. b:shared_status() reads the shared totals, b:reset()
+-- forgets them.
 local calls = require "llm.calls"
 local errors = require "llm.errors"
 local pricing = require "llm.pricing"
@@ -153,6 +159,13 @@ local function refuse(b, cap, model, amount, why)
   })
 end
 
+local function settle(cap, amount, actual)
+  cap.n_in_flight = cap.n_in_flight - 1
+  -- exact zero when nothing is in flight: no float residue piles up
+  cap.in_flight = cap.n_in_flight == 0 and 0 or math.max(0, cap.in_flight - amount)
+  cap.spent = cap.spent + actual
+end
+
 local function before(call)
   if #open == 0 then return nil end
   local model = call.model
@@ -184,7 +197,8 @@ local function before(call)
         :format(model.name))
     end
     for _, cap in ipairs(a.caps) do
-      if would_pass(cap, est) then return refuse(b, cap, model, est) end
+      -- a shared budget's caps are checked in Redis, below
+      if not b.shared and would_pass(cap, est) then return refuse(b, cap, model, est) end
     end
     plans[i] = { b = b, caps = a.caps, amount = est }
   end
@@ -197,14 +211,24 @@ local function before(call)
     p.b.active = p.b.active + 1
   end
   reserved[call] = plans
+  -- shared budgets reserve across processes (this waits for Redis); a
+  -- refusal gives back what was reserved here and there
+  for i, p in ipairs(plans) do
+    if p.b.shared then
+      local ok, err = p.b.shared:reserve(p)
+      if not ok then
+        reserved[call] = nil
+        for j, q in ipairs(plans) do
+          for _, cap in ipairs(q.caps) do settle(cap, q.amount, 0) end
+          q.b.active = q.b.active - 1
+          if j < i and q.b.shared then q.b.shared:settle(q, 0) end
+        end
+        p.b.refused = p.b.refused + 1
+        return nil, err
+      end
+    end
+  end
   return nil
-end
-
-local function settle(cap, amount, actual)
-  cap.n_in_flight = cap.n_in_flight - 1
-  -- exact zero when nothing is in flight: no float residue piles up
-  cap.in_flight = cap.n_in_flight == 0 and 0 or math.max(0, cap.in_flight - amount)
-  cap.spent = cap.spent + actual
 end
 
 local function finish(call, resp, _err, partial)
@@ -222,6 +246,7 @@ local function finish(call, resp, _err, partial)
       end
     end
     for _, cap in ipairs(p.caps) do settle(cap, p.amount, actual) end
+    if p.b.shared then p.b.shared:settle(p, actual) end
     local b = p.b
     b.active = b.active - 1
     b.calls = b.calls + 1
@@ -253,7 +278,7 @@ local function check_usd(v, what)
 end
 
 local OPTS = { usd = true, model = true, models = true, name = true, completion_tokens = true,
-  unknown = true }
+  unknown = true, redis = true, on_error = true, processes = true, reservation_ttl = true }
 
 local function new(opts)
   if type(opts) ~= "table" then
@@ -291,6 +316,13 @@ local function new(opts)
     for k, v in pairs(opts.models) do
       if type(k) ~= "string" then error("llm.budget: models keys must be model names", 2) end
       b.per_model[k] = cap_new(check_usd(v, "models[\"" .. k .. "\"]"), k)
+    end
+  end
+  if opts.redis ~= nil then
+    require("llm.budget_redis").attach(b, opts)
+  else
+    for _, k in ipairs { "on_error", "processes", "reservation_ttl" } do
+      if opts[k] ~= nil then error("llm.budget: " .. k .. " applies to a budget shared through Redis (redis = URL)", 2) end
     end
   end
   -- replacing a named budget: the accounting carries over, the caps change
@@ -350,7 +382,22 @@ function Budget:status()
   s.name, s.model = self.name, self.model
   s.models = {}
   for k, cap in pairs(self.per_model) do s.models[k] = cap_status(cap) end
+  -- shared: the fields above are this process's; these, the last heard totals
+  if self.shared then s.shared = self.shared:status() end
   return s
+end
+
+--- A shared budget's totals over every process, read from Redis now
+-- (waits): {spent=, in_flight=, remaining=, models=, reservations=} | nil, err.
+function Budget:shared_status()
+  if not self.shared then return nil, errors.new("budget", "this budget is not shared (no redis = URL)") end
+  return self.shared:fetch()
+end
+
+--- Forgets a shared budget's spending, every process's (waits).
+function Budget:reset()
+  if not self.shared then error("b:reset() applies to a budget shared through Redis", 2) end
+  return self.shared:reset()
 end
 
 function Budget:remaining()

@@ -2,6 +2,8 @@
 --
 --   local c = llm.cache.open{ path=, namespace="default", ttl=, max_bytes=,
 --                             memory_bytes=, sampled=false, replay="instant" }
+--   local c = llm.cache.open{ redis = "redis://host:6379/0", ... }  -- shared by every
+--                             process that opens it (llm.cache_redis)
 --   local m = llm.model{ "gpt-4o-mini", cache = c }   -- or m:with_cache(c), or cache = true
 --   local r = m:chat "..."          -- r.cached: false | "exact" | "semantic"
 --   c:stats()  c:clear()  c:path()  c:namespace "other"
@@ -68,6 +70,7 @@ local function flush_all()
 end
 
 local function open_store(opts)
+  if opts.redis ~= nil then return require("llm.cache_redis").open_store(opts, stores, M) end
   local path = opts.path
   if path == nil then
     local p, err = C.default_path()
@@ -110,6 +113,8 @@ local open_keys = {
   path = "string", namespace = "string", ttl = "number", max_bytes = "number",
   memory_bytes = "number", max_entry_bytes = "number", busy_timeout_ms = "number",
   sampled = "boolean", replay = "string", readonly = "boolean",
+  -- the shared cache (llm.cache_redis)
+  redis = "string", compress_above = "number", lock_ttl = "number", redis_timeout = "number",
 }
 
 local function check_opts(opts, fname, extra)
@@ -176,8 +181,13 @@ function M.resolve(v)
   if v == nil or v == false then return nil end
   if v == true then return M.default() end
   if is_cache(v) then return v end
+  if type(v) == "string" and (v:find("^redis://") or v:find("^unix://")) then
+    local c, err = M.open { redis = v }
+    if not c then error("the cache " .. tostring(err), 3) end
+    return c
+  end
   error("the cache option must be a cache (llm.cache.open{...}, llm.cache.semantic{...}), "
-    .. "true or false, got " .. type(v), 3)
+    .. "a redis:// URL, true or false, got " .. type(v), 3)
 end
 
 --- A view of the same store under another namespace (same options).
@@ -492,6 +502,14 @@ local function run_plan(self, call, plan)
     plan.flight = { task = me, waiters = {} }
     shared.inflight[ikey] = plan.flight
     plan.ikey = ikey
+    -- a shared store: the same request may be in flight in another process
+    if shared.remote_flight and coroutine.isyieldable() then
+      local r = shared.remote_flight(self, plan)
+      if r then
+        finish_flight(shared, ikey, plan.flight, r)
+        return r
+      end
+    end
   end
   plan.cache = self
   call.cache_plan = plan
@@ -694,6 +712,7 @@ function Cache:_finish(call, resp, err)
     end
   end
   if fl then finish_flight(shared, plan.ikey, fl, good and resp or nil) end
+  if plan.remote then shared.remote_release(plan, good) end
 end
 
 calls.on_before(function(call)

@@ -7,7 +7,7 @@ local M = {}
 
 -- In the order --help lists them.
 M.names = { "prompt", "chat", "serve", "tokens", "logs", "report", "cache", "batch", "replay",
-            "cassette" }
+            "cassette", "worker" }
 
 function M.run(name, args)
   local cmd = require("llm.cli." .. name)

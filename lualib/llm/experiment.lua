@@ -264,7 +264,8 @@ end
 
 -- The check of one case runs in its own context: its calls (a judge's)
 -- are tagged "judge:<tag>" and counted in crec, not in the case's record.
--- -> quality, pass, reason, shown score (quality nil: left out)
+-- -> quality, pass, reason, shown score (quality nil: left out), and the
+-- check's failure when it raised or returned no verdict
 local function score_of(ex, v, case, cid, resp, result, crec)
   if ex.check then
     local cctx = { tag = "judge:" .. v.tag, case = cid, _experiment_case = false,
@@ -274,12 +275,10 @@ local function score_of(ex, v, case, cid, resp, result, crec)
     crec.closed = true
     if not ok then
       local msg = message_of(q)
-      v.check_errors[#v.check_errors + 1] = { case = cid, message = msg }
-      return nil, nil, "check failed: " .. msg
+      return nil, nil, "check failed: " .. msg, nil, msg
     end
     local quality, pass, why, s = verdict_of(ex, q, reason, shown)
-    if quality == nil then v.check_errors[#v.check_errors + 1] = { case = cid, message = why } end
-    return quality, pass, why, s
+    return quality, pass, why, s, quality == nil and why or nil
   end
   if result then
     local why = type(result.reason) == "string" and result.reason or nil
@@ -294,10 +293,12 @@ local function score_of(ex, v, case, cid, resp, result, crec)
   return nil
 end
 
--- Runs variant v on one case and records the row. measured = false for
--- warm-up runs (tagged "<tag>:warmup", nothing recorded).
-local function run_case(ex, v, case, cid, measured, index)
+-- Runs variant v on one case -> the case's row, plain data (an experiment
+-- spread over workers sends it to the coordinator, llm.experiment_workers).
+-- measured = false for warm-up runs (tagged "<tag>:warmup"): nothing.
+local function compute_case(ex, v, case, cid, measured, index)
   local rec = new_record()
+  rec.log_rows = ex.collect_log and {} or nil
   local ctx = { tag = measured and v.tag or (v.tag .. ":warmup"), case = cid, _experiment_case = rec }
   local t0 = now()
   local ok, a, b
@@ -308,47 +309,75 @@ local function run_case(ex, v, case, cid, measured, index)
   end
   local elapsed = (now() - t0) * 1000
   rec.closed = true
-  if not measured then return end
+  if not measured then return nil end
   local resp, result, err
   if ok then resp, result, err = unpack_result(a, b) else err = a end
 
-  local cost = not rec.cost_unknown and rec.cost or nil
   local ttft = rec.first_token and (rec.first_token - t0) * 1000 or nil
   if err == nil and ttft == nil then ttft = elapsed end -- a whole answer, no model call
-  v.collector:add(err == nil and OK or ERROR, elapsed, ttft, cost, nil, rec.prompt, rec.completion,
-    rec.cached, rec.retries, cid)
-  -- answered from cache: the response it returned is a hit (a semantic
-  -- hit still paid for an embedding call), or every call it made was one
-  local answered_from_cache = (type(resp) == "table" and resp.cached and true)
-    or (rec.hits > 0 and rec.hits == rec.calls)
-  local n = #v.hit_arm + 1
-  v.hit_arm[n], v.hit_arm.cases[n] = answered_from_cache and 1 or 0, cid
-  v.calls_arm[n], v.calls_arm.cases[n] = rec.calls - rec.hits, cid
-  -- a case is simulated unless it reached a real provider (one that made
-  -- no call at all counts as simulated once the variant made any simulated call)
-  if rec.calls > rec.simulated then v.real_cases = v.real_cases + 1 end
-  v.sim_calls = v.sim_calls + rec.simulated
-  v.cases_run = v.cases_run + 1
-
-  local score, pass, reason, shown
+  local score, pass, reason, shown, check_error
   local crec = new_record()
+  crec.log_rows = rec.log_rows and {} or nil
   if err ~= nil then
-    v.errors[#v.errors + 1] = { case = cid, message = message_of(err), error = err }
     pass, reason = false, "error: " .. message_of(err)
   else
-    score, pass, reason, shown = score_of(ex, v, case, cid, resp, result, crec)
+    score, pass, reason, shown, check_error = score_of(ex, v, case, cid, resp, result, crec)
   end
-  v.results[#v.results + 1] = { case = cid, index = index, score = score, pass = pass, reason = reason,
-    shown_score = shown, error = err, latency_ms = elapsed, response = resp, result = result,
-    calls = rec.calls, hits = rec.hits, cost = cost,
-    check_calls = crec.calls, check_cost = not crec.cost_unknown and crec.cost or nil }
-  v.check_totals.calls = v.check_totals.calls + crec.calls - crec.hits
-  v.check_totals.cost = v.check_totals.cost + crec.cost
-  if crec.cost_unknown then v.check_totals.cost_unknown = v.check_totals.cost_unknown + 1 end
+  local log
+  if rec.log_rows then
+    log = rec.log_rows
+    for _, row in ipairs(crec.log_rows) do log[#log + 1] = row end
+  end
+  return {
+    case = cid, index = index, elapsed = elapsed, ttft = ttft,
+    cost = not rec.cost_unknown and rec.cost or nil,
+    prompt = rec.prompt, completion = rec.completion, cached = rec.cached, retries = rec.retries,
+    -- answered from cache: the response it returned is a hit (a semantic
+    -- hit still paid for an embedding call), or every call it made was one
+    from_cache = (type(resp) == "table" and resp.cached and true) or (rec.hits > 0 and rec.hits == rec.calls),
+    calls = rec.calls, hits = rec.hits, simulated = rec.simulated, call_errors = rec.call_errors,
+    models = rec.models, error = err, response = resp, result = result,
+    score = score, pass = pass, reason = reason, shown = shown, check_error = check_error,
+    check_calls = crec.calls, check_hits = crec.hits, check_cost = crec.cost,
+    check_cost_unknown = crec.cost_unknown, log = log,
+  }
+end
+
+-- Adds a case's row (compute_case's, here or on a worker) to variant v.
+local function record_case(v, row)
+  local cid, err = row.case, row.error
+  v.collector:add(err == nil and OK or ERROR, row.elapsed, row.ttft, row.cost, nil, row.prompt,
+    row.completion, row.cached, row.retries, cid)
+  local n = #v.hit_arm + 1
+  v.hit_arm[n], v.hit_arm.cases[n] = row.from_cache and 1 or 0, cid
+  v.calls_arm[n], v.calls_arm.cases[n] = row.calls - row.hits, cid
+  -- a case is simulated unless it reached a real provider (one that made
+  -- no call at all counts as simulated once the variant made any simulated call)
+  if row.calls > row.simulated then v.real_cases = v.real_cases + 1 end
+  v.sim_calls = v.sim_calls + row.simulated
+  v.cases_run = v.cases_run + 1
+  if err ~= nil then
+    v.errors[#v.errors + 1] = { case = cid, message = message_of(err), error = err }
+  end
+  if row.check_error ~= nil then
+    v.check_errors[#v.check_errors + 1] = { case = cid, message = row.check_error }
+  end
+  v.results[#v.results + 1] = { case = cid, index = row.index, score = row.score, pass = row.pass,
+    reason = row.reason, shown_score = row.shown, error = err, latency_ms = row.elapsed,
+    response = row.response, result = row.result, calls = row.calls, hits = row.hits, cost = row.cost,
+    check_calls = row.check_calls, check_cost = not row.check_cost_unknown and row.check_cost or nil }
+  v.check_totals.calls = v.check_totals.calls + row.check_calls - row.check_hits
+  v.check_totals.cost = v.check_totals.cost + row.check_cost
+  if row.check_cost_unknown then v.check_totals.cost_unknown = v.check_totals.cost_unknown + 1 end
   -- per-variant totals over calls
   local t = v.totals
-  t.calls, t.hits, t.call_errors = t.calls + rec.calls, t.hits + rec.hits, t.call_errors + rec.call_errors
-  for name, k in pairs(rec.models) do t.models[name] = (t.models[name] or 0) + k end
+  t.calls, t.hits, t.call_errors = t.calls + row.calls, t.hits + row.hits, t.call_errors + row.call_errors
+  for name, k in pairs(row.models) do t.models[name] = (t.models[name] or 0) + k end
+end
+
+local function run_case(ex, v, case, cid, measured, index)
+  local row = compute_case(ex, v, case, cid, measured, index)
+  if row then record_case(v, row) end
 end
 
 -- ---- modes ---------------------------------------------------------------------------
@@ -366,15 +395,36 @@ local function semaphores(variants)
   return sems
 end
 
-local function run_interleaved(ex, variants, cases, ids)
+-- Interleaved mode's (variant, case) units, in run order: every variant
+-- on every case, rotated per case so that drift hits all alike.
+local function interleaved_units(ex, variants, ncases)
   local units, nv = {}, #variants
   for rep = 1, ex.repeats do
-    for i = 1, #cases do
+    for i = 1, ncases do
       for k = 0, nv - 1 do
         units[#units + 1] = { v = variants[(i + rep + k - 2) % nv + 1], i = i }
       end
     end
   end
+  return units
+end
+
+-- Blocks mode's batches: nb runs of consecutive case indexes, sizes
+-- differing by at most one.
+local function block_batches(ex, ncases)
+  local nb = math.min(ex.batches, ncases)
+  local batches = {}
+  for b = 1, nb do
+    local lo, hi = (b - 1) * ncases // nb + 1, b * ncases // nb
+    local idx = {}
+    for i = lo, hi do idx[#idx + 1] = i end
+    batches[b] = idx
+  end
+  return batches
+end
+
+local function run_interleaved(ex, variants, cases, ids)
+  local units = interleaved_units(ex, variants, #cases)
   local sems = semaphores(variants)
   local progress <close> = progress_for(ex, #units)
   local done = 0
@@ -388,14 +438,7 @@ local function run_interleaved(ex, variants, cases, ids)
 end
 
 local function run_blocks(ex, variants, cases, ids)
-  local nb = math.min(ex.batches, #cases)
-  local batches = {}
-  for b = 1, nb do -- consecutive runs of cases, sizes differing by at most one
-    local lo, hi = (b - 1) * #cases // nb + 1, b * #cases // nb
-    local idx = {}
-    for i = lo, hi do idx[#idx + 1] = i end
-    batches[b] = idx
-  end
+  local batches = block_batches(ex, #cases)
   local total = ex.repeats * #cases * #variants
   local progress <close> = progress_for(ex, total)
   local done, nv = 0, #variants
@@ -610,6 +653,7 @@ local function settings(spec)
     timeout = spec.timeout,
     pass_score = spec.pass_score == nil and 0.5 or spec.pass_score,
     pass_k = pos_int(spec.pass_k, "pass_k", 1),
+    claim_after = spec.claim_after, redis_wait = spec.redis_wait,
   }
   if not modes[ex.mode] then fail("mode must be \"interleaved\" or \"blocks\", got " .. tostring(ex.mode)) end
   if ex.timeout ~= nil and (type(ex.timeout) ~= "number" or ex.timeout <= 0) then
@@ -652,6 +696,13 @@ function M.new(spec)
   end
   local ids = {}
   for i, case in ipairs(cases) do ids[i] = id_of(spec, case, i) end
+  -- spread over workers through Redis (llm.experiment_workers): this
+  -- process enqueues the cases and waits, or, as `llmrun worker`, serves them
+  local workers = require "llm.experiment_workers"
+  local how, url = workers.plan(spec)
+  if how and #cases > 0 then
+    return workers.run(how, url, ex, cases, variants, ids, M._internal)
+  end
   if #cases == 0 then
     io.stderr:write("llm.experiment: no cases to run (the case list is empty); the report is empty\n")
     return build(ex, variants, cases, 0)
@@ -674,6 +725,12 @@ function M.new(spec)
   end
   return build(ex, variants, cases, #sync > 0 and wall or now() - t0)
 end
+
+-- What llm.experiment_workers needs to run cases elsewhere and report
+-- them here like a local run.
+M._internal = { compute_case = compute_case, record_case = record_case, build = build,
+  warm_up = warm_up, interleaved_units = interleaved_units, block_batches = block_batches,
+  semaphores = semaphores, message_of = message_of }
 
 -- ---- the comparison's face ---------------------------------------------------------------
 

@@ -92,6 +92,7 @@ llm._lazy("batch", function() require("llm.log").install() return require "llm.b
 llm._lazy("record", function() return require "llm.record" end)
 llm._lazy("replay", function() return require "llm.replay" end)
 llm._lazy("cassette", function() return require "llm.cassette" end)
+llm._lazy("redis", function() return require "llm.redis" end)
 
 -- llmrun --dry-run (main.c sets LLMRUN_DRY_RUN): models go to the
 -- simulator and a cost estimate prints at exit; see llm.dryrun.

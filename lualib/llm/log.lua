@@ -104,41 +104,49 @@ local function open(call)
   return log
 end
 
+--- The row a finished call makes, as a table with the fields log:append
+-- takes and reader:calls gives back (plain data: an experiment worker sends
+-- it to its coordinator, which logs it with M.append_row).
+function M.row_of(call, resp, err, partial)
+  local status, _, latency, ttft, cost, usage, retries, cache = outcome(call, resp, err, partial)
+  local m = call.model or {}
+  local row = { tag = call.tag, model = m.name, provider = m.provider, kind = call.kind,
+    simulated = m.simulated, started_at = call.started_at, latency_ms = latency, ttft_ms = ttft,
+    cost = cost, cache_kind = cache, status = status, retries = math.tointeger(retries) or 0 }
+  if usage then
+    row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    row.cached_tokens, row.cache_creation_tokens = usage.cached_tokens, usage.cache_creation_tokens
+    row.input_tokens = usage.input_tokens
+  end
+  if err ~= nil then
+    if type(err) == "table" then
+      row.error_kind, row.http_status, row.request_id = err.kind, math.tointeger(err.status), err.request_id
+    else
+      row.error_kind = "error"
+    end
+  elseif resp then
+    row.request_id = resp.request_id
+  end
+  if call.case ~= nil then row.case = tostring(call.case) end
+  row.client = call.context and call.context.client or nil -- the gateway's client address
+  return row
+end
+
+--- Logs a row (M.row_of's, maybe made in another process) in this run.
+function M.append_row(row)
+  if not state.enabled or state.broken then return end
+  local log = state.log or open { started_at = row.started_at, model = { simulated = row.simulated } }
+  if not log then return end
+  local problem = log:append(row)
+  if problem then warn(problem.message) end
+end
+
 -- The finish hook: one row per call, copied to C and committed off the
 -- caller's path by the writer thread.
 local function on_finish(call, resp, err, partial)
   if not state.enabled or state.broken then return end
-  local log = state.log or open(call)
-  if not log then return end
-  local status, _, latency, ttft, cost, usage, retries, cache = outcome(call, resp, err, partial)
-  local m = call.model or {}
-  local prompt, completion, cached, creation, input
-  if usage then
-    prompt, completion, cached = usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
-    creation, input = usage.cache_creation_tokens, usage.input_tokens
-  end
-  local ekind, estatus, rid
-  if err ~= nil then
-    if type(err) == "table" then
-      ekind, estatus, rid = err.kind, err.status, err.request_id
-    else
-      ekind = "error"
-    end
-  elseif resp then
-    rid = resp.request_id
-  end
-  local case = call.case
-  if case ~= nil then case = tostring(case) end
-  local problem = log:append {
-    tag = call.tag, case = case, model = m.name, provider = m.provider, kind = call.kind,
-    simulated = m.simulated, started_at = call.started_at, latency_ms = latency, ttft_ms = ttft,
-    prompt_tokens = prompt, completion_tokens = completion, cached_tokens = cached,
-    cache_creation_tokens = creation, input_tokens = input, cost = cost, cache_kind = cache,
-    status = status, retries = math.tointeger(retries) or 0, error_kind = ekind,
-    http_status = math.tointeger(estatus), request_id = rid,
-    client = call.context and call.context.client or nil,
-  }
-  if problem then warn(problem.message) end
+  if not state.log and not open(call) then return end
+  M.append_row(M.row_of(call, resp, err, partial))
 end
 
 local installed = false

@@ -79,4 +79,24 @@ run report
 expect_status 0
 expect_out_has "baseline"
 
+# the distributed experiment runs its own redis-server and 3 workers; without
+# redis-server (scripts/setup installs it) it says so and stops
+if command -v redis-server >/dev/null 2>&1; then
+  CASES=120 run_example distributed_experiment
+  expect_status 0
+  # three start; how many take part before 120 zero-latency cases are gone
+  # depends on how fast they start (a loaded machine may leave one out)
+  expect_out_has "spread over "
+  expect_out_has "Workers: "
+  expect_out_has "cost (total)"
+  # the workers' calls are in the coordinator's run of the call log
+  run report
+  expect_status 0
+  expect_out_has "2 variants (strong, small)"
+else
+  run_example distributed_experiment
+  expect_status 0
+  expect_out_has "needs redis-server"
+fi
+
 finish

@@ -72,4 +72,62 @@ function M.start(script, seconds) return start(script, seconds) end
 --- A hostile server: mock.hostile "echo-auth" (modes in tests/tools/mockhttp.c).
 function M.hostile(mode, seconds) return start(nil, seconds, mode) end
 
+--- A private redis-server on a free loopback port in a temporary directory
+-- (tests/tools/redis_server.sh), stopped at scope exit, on collection, or
+-- after opts.seconds (default 120) whatever happens to the test:
+--   local r <close> = mock.redis { password = "pw" }
+--   r.url  r.port  r:stop()  r:restart()  r:cli("GET", "k") -> output text
+-- Raises with a clear message when redis-server is not installed.
+function M.redis(opts)
+  opts = opts or {}
+  local root = os.getenv("LLMRUN_SOURCE_DIR") or "."
+  local dir = os.tmpname()
+  os.remove(dir)
+  local srv = { dir = dir, seconds = opts.seconds or 120, password = opts.password }
+  local extra = opts.password and ("--requirepass '" .. opts.password .. "'") or ""
+  local function launch(port)
+    local p = assert(io.popen(("REDIS_TEST_PASSWORD='%s' bash %s/tests/tools/redis_server.sh '%s' %d %d %s 2>&1")
+      :format(opts.password or "", root, dir, srv.seconds, port or 0, extra)))
+    local out = p:read("a")
+    p:close()
+    local port_s, pid = out:match("^(%d+) (%d+)")
+    if not port_s then error("cannot start redis-server: " .. out, 3) end
+    srv.port, srv.pid = tonumber(port_s), tonumber(pid)
+    srv.url = ("redis://%s127.0.0.1:%d/0"):format(opts.password and (":" .. opts.password .. "@") or "",
+      srv.port)
+  end
+  launch(nil)
+  local function kill(sig)
+    if srv.pid then os.execute(("kill -%s %d 2>/dev/null"):format(sig, srv.pid)) end
+    -- wait until the port no longer answers (at most ~2 s)
+    for _ = 1, 40 do
+      if os.execute(("redis-cli -p %d ping >/dev/null 2>&1"):format(srv.port)) ~= true then break end
+      os.execute("sleep 0.05")
+    end
+    srv.pid = nil
+  end
+  --- Runs redis-cli against the server; returns its output.
+  function srv:cli(...)
+    local args = {}
+    for i, a in ipairs { ... } do args[i] = "'" .. tostring(a):gsub("'", "'\\''") .. "'" end
+    local p = assert(io.popen(("redis-cli -p %d %s %s 2>&1"):format(self.port,
+      self.password and ("-a '" .. self.password .. "' --no-auth-warning") or "", table.concat(args, " "))))
+    local out = p:read("a")
+    p:close()
+    return (out:gsub("\n$", ""))
+  end
+  --- Stops the server (its data goes: no persistence), keeping the port.
+  function srv:kill() kill("TERM") end
+  --- Starts it again on the same port, empty.
+  function srv:start() launch(self.port) end
+  function srv:restart() kill("TERM") launch(self.port) end
+  function srv:stop()
+    if self.stopped then return end
+    self.stopped = true
+    kill("TERM")
+    os.execute("rm -rf '" .. dir .. "'")
+  end
+  return setmetatable(srv, { __gc = srv.stop, __close = srv.stop })
+end
+
 return M

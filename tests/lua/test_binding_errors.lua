@@ -116,3 +116,22 @@ T.test("the gateway's HTTP server", function()
   T.err(function() S.listen { idle_timeout = -1 } end, "'idle_timeout' must be a number >= 0")
   T.err(function() S.listen { max_conections = 5 } end, "unknown key 'max_conections'")
 end)
+
+T.test("compressed cache values", function()
+  local zlib = require "_llm.zlib"
+  local z = assert(zlib.deflate(("abc"):rep(100)))
+  T.eq(zlib.inflate(z, 300), ("abc"):rep(100))
+  local none, err = zlib.inflate("not zlib at all", 300)
+  T.eq(none, nil)
+  is_typed(err, "zlib", "corrupt")
+  none, err = zlib.inflate(z, -1)
+  T.eq(none, nil)
+  is_typed(err, "zlib", "corrupt")
+  T.err(function() zlib.deflate("x", 12) end, "level from 1 to 9")
+end)
+
+T.test("Redis URLs", function()
+  local none, err = require("_llm.redis").parse_url "http://not-redis"
+  T.eq(none, nil)
+  is_typed(err, "redis", "url")
+end)
