@@ -5,6 +5,11 @@
  *
  *   local srv = _llm.sim.start{host=, port=, allow_remote=, idle_timeout_s=}, config
  *   srv:url()  srv:port()  srv:configure(config)  srv:stats()  srv:reset()  srv:close()
+ *   srv:add_task{name=, difficulty=, options={...}, instructions={...},
+ *                cases={{input=, answer=, difficulty=}, ...}} -> number of cases
+ *     -- a labelled task (sim_tasks.h; a task of the same name is replaced);
+ *     -- raises on a bad spec. llm.sim.task builds the spec (lualib/llm/sim_task.lua)
+ *   srv:remove_tasks([name]) -> how many tasks were removed (no name: all)
  *   local tokens, effort, family = _llm.sim.reasoning(model [, effort [, budget_tokens]])
  *     -- the reasoning tokens a request of typical difficulty spends under
  *     -- the simulator's rule (sim_reasoning.c): 0 for a model that does not
@@ -25,6 +30,7 @@
 #include "json.h"
 #include "sim.h"
 #include "sim_model.h"
+#include "sim_tasks.h"
 
 #define SERVER_METATABLE "llm.sim.server"
 
@@ -362,6 +368,80 @@ static int s_stats(lua_State *L)
   return 1;
 }
 
+/* ---- labelled tasks ------------------------------------------------------------------ */
+
+/* A list of strings at field k of the table at idx, as a userdata-held
+ * array of pointers (the strings stay in the table). */
+static const char **string_list(lua_State *L, int idx, const char *k, size_t *n)
+{
+  const char **v;
+  *n = 0;
+  if (lua_getfield(L, idx, k) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushnil(L); /* keeps the stack shape: one slot per list */
+    return NULL;
+  }
+  luaL_argcheck(L, lua_istable(L, -1), 2, "task: options and instructions must be lists of strings");
+  *n = (size_t)luaL_len(L, -1);
+  v = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *v, 0);
+  for (size_t i = 0; i < *n; i++) {
+    if (lua_rawgeti(L, -2, (lua_Integer)i + 1) != LUA_TSTRING)
+      luaL_error(L, "task: %s[%d] must be a string", k, (int)i + 1);
+    v[i] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_remove(L, -2); /* the userdata stays; the list is kept alive by the spec */
+  return v;
+}
+
+static int s_add_task(lua_State *L)
+{
+  lserver *ls = check_server(L);
+  sim_task_spec spec;
+  sim_task_case *cases;
+  size_t n;
+  char err[256];
+  memset(&spec, 0, sizeof spec);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_getfield(L, 2, "name");
+  spec.name = luaL_checkstring(L, -1);
+  lua_getfield(L, 2, "difficulty");
+  spec.difficulty = luaL_optnumber(L, -1, 1.0);
+  spec.options = string_list(L, 2, "options", &spec.noptions);
+  spec.instructions = string_list(L, 2, "instructions", &spec.ninstructions);
+  luaL_argcheck(L, lua_getfield(L, 2, "cases") == LUA_TTABLE, 2, "task: cases must be a list");
+  n = (size_t)luaL_len(L, -1);
+  cases = lua_newuserdatauv(L, (n ? n : 1) * sizeof *cases, 0);
+  for (size_t i = 0; i < n; i++) {
+    int c;
+    lua_rawgeti(L, -2, (lua_Integer)i + 1);
+    c = lua_gettop(L);
+    if (!lua_istable(L, c))
+      return luaL_error(L, "task: cases[%d] must be a table {input=, answer=}", (int)i + 1);
+    lua_getfield(L, c, "input");
+    lua_getfield(L, c, "answer");
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "task: cases[%d] needs string input and answer", (int)i + 1);
+    cases[i].input = lua_tolstring(L, -2, &cases[i].input_len);
+    cases[i].answer = lua_tolstring(L, -1, &cases[i].answer_len);
+    lua_getfield(L, c, "difficulty");
+    cases[i].difficulty = luaL_optnumber(L, -1, 0);
+    lua_settop(L, c - 1); /* the strings live on in the case table */
+  }
+  if (sim_tasks_add(sim_server_tasks(ls->s), &spec, cases, n, err, sizeof err) != 0)
+    return luaL_error(L, "task %s: %s", spec.name, err);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
+static int s_remove_tasks(lua_State *L)
+{
+  lserver *ls = check_server(L);
+  const char *name = luaL_optstring(L, 2, NULL);
+  lua_pushinteger(L, (lua_Integer)sim_tasks_remove(sim_server_tasks(ls->s), name));
+  return 1;
+}
+
 static int s_close(lua_State *L)
 {
   lserver *ls = luaL_checkudata(L, 1, SERVER_METATABLE);
@@ -388,6 +468,8 @@ static const luaL_Reg server_methods[] = {
   {"configure", s_configure},
   {"reset", s_reset},
   {"stats", s_stats},
+  {"add_task", s_add_task},
+  {"remove_tasks", s_remove_tasks},
   {"close", s_close},
   {NULL, NULL}
 };

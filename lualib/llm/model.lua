@@ -305,6 +305,7 @@ function Model:chat(req, opts)
     ratelimit = ratelimit_of(res.headers),
     retries = retries,
     cached = false,
+    sim_skill = res.headers["x-sim-skill"],
     _body = res.body,
   }))
 end
@@ -345,7 +346,7 @@ local function stream_complete(s)
     latency_ms = (t_end - s.call.t0) * 1000,
     model = r.model or s.model.name, provider = s.model.provider,
     simulated = s.model.simulated, request_id = s.request_id,
-    ratelimit = s.ratelimit, retries = s.retries, cached = false,
+    ratelimit = s.ratelimit, retries = s.retries, cached = false, sim_skill = s.sim_skill,
   })
   calls.finish(s.call, s.response)
 end
@@ -456,6 +457,7 @@ function Model:stream(req, opts)
       s.http, s.retries = h, retries
       local head = h:head()
       s.request_id = head.headers["x-request-id"] or head.headers["request-id"]
+      s.sim_skill = head.headers["x-sim-skill"]
       s.ratelimit = ratelimit_of(head.headers)
       s.state = self.format.stream_begin(r.info)
     end
