@@ -18,7 +18,7 @@
  * - The verdict agrees with that with probability judge_acc(tier) (0.97
  *   frontier, 0.94 strong, 0.90 middle, 0.85 small); its error is scaled
  *   by temperature and reasoning effort as every skill's is. The draw
- *   depends on the model, the seed and the graded answer. */
+ *   depends on the model, the seed, the task and the graded answer. */
 #include "sim_internal.h"
 #include "sim_tasks.h"
 
@@ -151,7 +151,9 @@ int sim_skill_judge(const sim_request *req, const sim_prompt *p, uint64_t key,
     const sim_tier *tier = sim_tier_of(req->model, NULL);
     double err = (1.0 - tier->judge_acc) * sim_temperature_factor(req->temperature) *
                  (p->err_scale > 0 ? p->err_scale : 1.0);
+    /* the luck of this grading: the answer graded and what it answers */
     uint64_t jkey = sim_hash_bytes(sim_hash_str(key, "judge"), got.p, got.len);
+    jkey = sim_hash_bytes(jkey, task.p ? task.p : "", task.p ? task.n : 0);
     int correct = sim_unit_of(jkey) >= err;
     int pass = correct ? truth : !truth;
     sim_rng rng;

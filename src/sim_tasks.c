@@ -460,6 +460,27 @@ static int extend(const sim_tasks *t, const anchor *a, const char *s, size_t n, 
   return 1;
 }
 
+/* A part of one case inside the whole text of another (cases that share
+ * an ending: "... all in all.") says nothing: it goes. */
+static void drop_shadowed(seen_list *l)
+{
+  size_t j = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    const sim_task_seen *e = &l->v[i];
+    int shadowed = 0;
+    if (e->covered < e->item->len) {
+      for (size_t k = 0; k < l->n && !shadowed; k++) {
+        const sim_task_seen *w = &l->v[k];
+        shadowed = w->covered == w->item->len && w->at <= e->at &&
+                   e->at + e->covered <= w->at + w->covered;
+      }
+    }
+    if (!shadowed)
+      l->v[j++] = *e;
+  }
+  l->n = j;
+}
+
 int sim_tasks_scan(sim_tasks *t, const char *s, size_t n, sim_task_seen **out, size_t *nout)
 {
   seen_list l = {0};
@@ -502,6 +523,7 @@ int sim_tasks_scan(sim_tasks *t, const char *s, size_t n, sim_task_seen **out, s
   free(prefix);
   if (l.n > 1)
     qsort(l.v, l.n, sizeof *l.v, by_position);
+  drop_shadowed(&l);
   *out = l.v;
   *nout = l.n;
   return 0;
