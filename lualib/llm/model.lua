@@ -208,7 +208,31 @@ Model.normalize = normalize
 -- key is made from this, so two requests that send the same bytes share it.
 function Model:request_body(req)
   local body = normalize(req, self.defaults)
+  -- extra = {...}: fields sent as they are, past every check; the wires
+  -- merge them into the body they encode (and the cache key has them)
+  local extra = body.extra
+  body.extra = nil
+  if extra ~= nil and (type(extra) ~= "table" or getmetatable(extra) ~= nil) then
+    error("chat: extra must be a table of fields to send as they are, got " .. type(extra), 3)
+  end
+  -- mock_response: a scripted answer, which only the simulator gives
+  local mock = body.mock_response
+  body.mock_response = nil
+  if mock ~= nil then
+    if type(mock) ~= "string" then
+      error("chat: mock_response must be a string (the answer to give), got " .. type(mock), 3)
+    end
+    if not self.simulated then
+      error(("chat: mock_response is answered by the simulator only, and model %q goes to provider "
+        .. "%s: use a sim/ model (or llmrun --dry-run)"):format(self.name, self.provider), 3)
+    end
+    local e = {}
+    for k, v in pairs(extra or {}) do e[k] = v end
+    e.mock_response = mock
+    extra = e
+  end
   if self.format.prepare then body = self.format.prepare(body, self) end
+  if extra ~= nil and next(extra) ~= nil then body.extra = extra end
   return body
 end
 

@@ -157,9 +157,11 @@ function M.read_file(path)
   for k in pairs(settings) do
     if spec[k] == nil then return nil, ("%s: unknown task setting '%s'"):format(path, tostring(k)) end
   end
-  if type(spec.difficulty) == "string" or spec.difficulty == nil then
+  if spec.difficulty == nil then
     -- a per-case "difficulty" field is read when the task sets none
-    spec.difficulty = spec.difficulty or (cases[1] and cases[1].difficulty ~= nil and "difficulty" or nil)
+    for _, c in ipairs(cases) do
+      if c.difficulty ~= nil then spec.difficulty = "difficulty" break end
+    end
   end
   spec.name = spec.name or (path:match("([^/]+)%.jsonl?$") or path:match("([^/]+)$"))
   return spec
