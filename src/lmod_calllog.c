@@ -1,11 +1,11 @@
 /* _llm.calllog: the call log for Lua (policy lives in lualib/llm/log.lua).
  *
  *   calllog.open(path [, {batch_rows=, batch_ms=}]) -> log | nil, err
- *     log:set_run{run_id=, script=, version=, started_at=, simulated=}
+ *     log:set_run{run_id=, script=, version=, started_at=, simulated=, args=, cwd=}
  *     log:append(tag, case, model, provider, kind, simulated, started_at,
  *                latency_ms, ttft_ms, prompt, completion, cached, creation,
  *                input, cost, cache_kind, status, retries, error_kind,
- *                http_status, request_id)
+ *                http_status, request_id, prompt_text, response_text, error_text)
  *       -> nothing, or a message the first time a write failed since
  *          the last one was reported
  *     log:flush() -> true | nil, err     log:dropped()     log:close()
@@ -14,6 +14,10 @@
  *     reader:find_run([prefix]) -> id | nil, "none" | "ambiguous"
  *     reader:runs(limit) -> {{run_id=, script=, started_at=, calls=, ...}}
  *     reader:calls(run_id | nil, limit) -> {{run_id=, tag=, model=, ...}}
+ *     reader:search{run=, tag=, model=, status=, text=, limit=, texts=}
+ *       -> the calls that match, newest first by start time; with texts (or
+ *          text) each has prompt=, response=, error= when logged
+ *     reader:latest_in(cwd) -> the id of the directory's latest run | nil
  *     reader:collect(run_id, "tag" | "model" | "none")
  *       -> {{key=, simulated=, collector=}} in order of first appearance
  *     reader:close()
@@ -89,6 +93,8 @@ static int g_set_run(lua_State *L)
   run.run_id = field_str(L, 2, "run_id");
   run.script = field_str(L, 2, "script");
   run.version = field_str(L, 2, "version");
+  run.args = field_str(L, 2, "args");
+  run.cwd = field_str(L, 2, "cwd");
   lua_getfield(L, 2, "started_at");
   run.started_at = luaL_optnumber(L, -1, 0);
   lua_getfield(L, 2, "simulated");
@@ -137,6 +143,9 @@ static int g_append(lua_State *L)
   r.error_kind = opt_str(L, 20);
   r.http_status = (int)luaL_optinteger(L, 21, 0);
   r.request_id = opt_str(L, 22);
+  r.prompt_text = opt_str(L, 23);
+  r.response_text = opt_str(L, 24);
+  r.error_text = opt_str(L, 25);
   if (!r.status)
     r.status = "ok";
   llm_calllog_append(log, &r);
@@ -292,6 +301,8 @@ static int r_runs(lua_State *L)
     set_str(L, "run_id", run.run_id);
     set_str(L, "script", run.script);
     set_str(L, "version", run.version);
+    set_str(L, "args", run.args);
+    set_str(L, "cwd", run.cwd);
     set_num(L, "started_at", run.started_at);
     lua_pushboolean(L, run.simulated);
     lua_setfield(L, -2, "simulated");
@@ -309,18 +320,11 @@ static int r_runs(lua_State *L)
   return 1;
 }
 
-static int r_calls(lua_State *L)
+/* The rows of a call cursor as a list of tables. */
+static int push_calls(lua_State *L, sqlite3 *db, cursor_ud *cu)
 {
-  sqlite3 *db = check_reader(L);
-  const char *run_id = luaL_optstring(L, 2, NULL);
-  lua_Integer limit = luaL_optinteger(L, 3, 0);
-  char err[512];
-  cursor_ud *cu = push_cursor(L);
   llm_log_row r;
   int rc, i = 0;
-  cu->c = llm_calllog_calls(db, run_id, limit, err, sizeof err);
-  if (!cu->c)
-    return luaL_error(L, "%s", err);
   lua_newtable(L);
   while ((rc = llm_log_cursor_next_call(cu->c, &r)) == 1) {
     lua_createtable(L, 0, 22);
@@ -348,10 +352,67 @@ static int r_calls(lua_State *L)
     set_num(L, "cached_tokens", r.cached_tokens);
     set_num(L, "cache_creation_tokens", r.cache_creation_tokens);
     set_num(L, "input_tokens", r.input_tokens);
+    set_str(L, "prompt", r.prompt_text);
+    set_str(L, "response", r.response_text);
+    set_str(L, "error", r.error_text);
     lua_seti(L, -2, ++i);
   }
   if (rc < 0)
     return luaL_error(L, "call log: %s", sqlite3_errmsg(db));
+  return 1;
+}
+
+static int r_calls(lua_State *L)
+{
+  sqlite3 *db = check_reader(L);
+  const char *run_id = luaL_optstring(L, 2, NULL);
+  lua_Integer limit = luaL_optinteger(L, 3, 0);
+  char err[512];
+  cursor_ud *cu = push_cursor(L);
+  cu->c = llm_calllog_calls(db, run_id, limit, err, sizeof err);
+  if (!cu->c)
+    return luaL_error(L, "%s", err);
+  return push_calls(L, db, cu);
+}
+
+static int r_search(lua_State *L)
+{
+  sqlite3 *db = check_reader(L);
+  llm_log_filter f;
+  char err[512];
+  cursor_ud *cu;
+  memset(&f, 0, sizeof f);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  f.run_id = field_str(L, 2, "run");
+  f.tag = field_str(L, 2, "tag");
+  f.model = field_str(L, 2, "model");
+  f.status = field_str(L, 2, "status");
+  f.text = field_str(L, 2, "text");
+  lua_getfield(L, 2, "limit");
+  f.limit = (int64_t)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 2, "texts");
+  f.with_text = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  cu = push_cursor(L);
+  cu->c = llm_calllog_search(db, &f, err, sizeof err);
+  if (!cu->c)
+    return luaL_error(L, "%s", err);
+  return push_calls(L, db, cu);
+}
+
+static int r_latest_in(lua_State *L)
+{
+  sqlite3 *db = check_reader(L);
+  const char *cwd = luaL_checkstring(L, 2);
+  char id[256], err[512];
+  int rc = llm_calllog_latest_in(db, cwd, id, sizeof id, err, sizeof err);
+  if (rc < 0)
+    return luaL_error(L, "%s", err);
+  if (rc == 0) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  lua_pushstring(L, id);
   return 1;
 }
 
@@ -435,6 +496,8 @@ static const luaL_Reg reader_methods[] = {
   {"find_run", r_find_run},
   {"runs", r_runs},
   {"calls", r_calls},
+  {"search", r_search},
+  {"latest_in", r_latest_in},
   {"collect", r_collect},
   {"close", r_close},
   {NULL, NULL}

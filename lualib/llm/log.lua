@@ -14,11 +14,21 @@
 -- LLMRUN_LOG=0 (or off/false/no) turns logging off for the process; so
 -- does a dry run (`llmrun --dry-run`, LLMRUN_DRY_RUN): its simulated calls
 -- are an estimate, not a run to report on.
+--
+-- Each call's text is logged too, so `llmrun logs -q` finds it: the
+-- prompt (one "role: content" line per message; an embedding call's
+-- inputs), the answer (its text and tool calls) and the error message,
+-- each cut at TEXT_MAX bytes, with every configured API key masked
+-- (llm.untrusted). LLMRUN_LOG_TEXT=0 turns the texts off for the process,
+-- a model's log_text = false for its calls, a call's {log_text = false}
+-- for that call. The run records the script, its arguments and the
+-- working directory.
 local calllog = require "_llm.calllog"
 local host = require "_llm.host"
 local loop = require "_llm.loop"
 local calls = require "llm.calls"
 local outcome = require "llm.outcome"
+local untrusted = require "llm.untrusted"
 
 local M = {}
 
@@ -31,8 +41,16 @@ local function env_off()
   return dry ~= nil and dry ~= "" and dry ~= "0"
 end
 
+local function env_text_off()
+  local v = os.getenv("LLMRUN_LOG_TEXT")
+  return v ~= nil and (v == "0" or v:lower() == "off" or v:lower() == "false" or v:lower() == "no")
+end
+
+M.TEXT_MAX = 65536 -- bytes of each text kept per call
+
 local state = {
   enabled = not env_off(),
+  texts = not env_text_off(),
   log = nil,        -- the open log, once a call was made
   broken = false,   -- it could not be opened: do not retry every call
   warned = false,
@@ -65,6 +83,16 @@ local function script_name()
   return s ~= nil and tostring(s) or "(interactive)"
 end
 
+-- The script's arguments as a JSON array (nil when it has none).
+local function script_args()
+  local a = rawget(_G, "arg")
+  if type(a) ~= "table" or #a == 0 then return nil end
+  local list = {}
+  for i = 1, #a do list[i] = tostring(a[i]) end
+  local ok, text = pcall(require("cjson").encode, list)
+  return ok and text or nil
+end
+
 local function close()
   local log = state.log
   if not log then return end
@@ -93,6 +121,7 @@ local function open(call)
   log:set_run {
     run_id = M.run_id(), script = script_name(), version = host.version,
     started_at = call.started_at or loop.wallclock(), simulated = call.model and call.model.simulated or false,
+    args = script_args(), cwd = host.cwd and host.cwd() or nil,
   }
   state.log = log
   if not state.exit_hooked then
@@ -100,6 +129,85 @@ local function open(call)
     llm.on_exit(close)
   end
   return log
+end
+
+-- ---- texts ------------------------------------------------------------------------
+
+local function cut(s)
+  if type(s) ~= "string" then return nil end
+  if #s > M.TEXT_MAX then
+    local keep = s:sub(1, M.TEXT_MAX)
+    -- not inside a UTF-8 character
+    keep = keep:gsub("[\192-\255][\128-\191]*$", "")
+    s = keep .. ("\n[... %d bytes not logged]"):format(#s - #keep)
+  end
+  return untrusted.mask(s)
+end
+
+local function content_text(c)
+  if type(c) == "string" then return c end
+  if type(c) ~= "table" then return c == nil and "" or tostring(c) end
+  local parts = {}
+  for _, p in ipairs(c) do
+    if type(p) == "table" then
+      if type(p.text) == "string" then parts[#parts + 1] = p.text
+      elseif p.type then parts[#parts + 1] = "[" .. tostring(p.type) .. "]" end
+    elseif type(p) == "string" then
+      parts[#parts + 1] = p
+    end
+  end
+  return table.concat(parts, "\n")
+end
+
+local function calls_text(list)
+  local out = {}
+  for _, tc in ipairs(list) do
+    local f = type(tc) == "table" and tc["function"] or nil
+    if type(f) == "table" then
+      out[#out + 1] = ("[tool call %s(%s)]"):format(tostring(f.name), tostring(f.arguments or ""))
+    end
+  end
+  return table.concat(out, "\n")
+end
+
+--- The prompt of a call as text: "role: content" per message (an
+-- embedding call: its inputs, one a line).
+function M.prompt_text(call)
+  local body = call.body
+  if type(body) ~= "table" then return nil end
+  if type(body.messages) == "table" then
+    local lines = {}
+    for _, m in ipairs(body.messages) do
+      if type(m) == "table" then
+        local text = content_text(m.content)
+        if type(m.tool_calls) == "table" and #m.tool_calls > 0 then
+          text = (text ~= "" and (text .. "\n") or "") .. calls_text(m.tool_calls)
+        end
+        lines[#lines + 1] = tostring(m.role) .. ": " .. text
+      end
+    end
+    return table.concat(lines, "\n")
+  end
+  if type(body.input) == "table" then return table.concat(body.input, "\n") end
+  return nil
+end
+
+--- The answer of a call as text: its text and tool calls.
+function M.response_text(resp)
+  if type(resp) ~= "table" then return nil end
+  local text = type(resp.text) == "string" and resp.text or nil
+  local tcs = rawget(resp, "tool_calls")
+  if type(tcs) == "table" and #tcs > 0 then
+    text = (text and text ~= "" and (text .. "\n") or "") .. calls_text(tcs)
+  end
+  return text
+end
+
+local function texts_wanted(call)
+  if not state.texts then return false end
+  if call.opts and call.opts.log_text == false then return false end
+  if call.model and call.model.log_text == false then return false end
+  return true
 end
 
 -- The finish hook: one row per call, copied to C and committed off the
@@ -127,9 +235,18 @@ local function on_finish(call, resp, err, partial)
   end
   local case = call.case
   if case ~= nil then case = tostring(case) end
+  local ptext, rtext, etext
+  if texts_wanted(call) then
+    ptext = cut(M.prompt_text(call))
+    rtext = cut(M.response_text(resp or partial))
+    if err ~= nil then
+      etext = cut(type(err) == "table" and err.message ~= nil and tostring(err.message) or tostring(err))
+    end
+  end
   local problem = log:append(call.tag, case, m.name, m.provider, call.kind, m.simulated,
     call.started_at, latency, ttft, prompt, completion, cached, creation, input, cost,
-    cache, status, math.tointeger(retries) or 0, ekind, math.tointeger(estatus), rid)
+    cache, status, math.tointeger(retries) or 0, ekind, math.tointeger(estatus), rid,
+    ptext, rtext, etext)
   if problem then warn(problem) end
 end
 
@@ -151,6 +268,9 @@ function M.use(path)
   close()
   state.path, state.broken, state.warned = path, false, false
 end
+
+--- Texts (prompts, answers, errors) with each row, or not, from now on.
+function M.texts(on) state.texts = on and true or false end
 
 function M.off() state.enabled = false end
 function M.on() state.enabled = true; M.install() end

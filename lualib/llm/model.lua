@@ -2,7 +2,7 @@
 --
 -- spec: "name", "provider/name", or a table {name=, provider=, base_url=,
 -- api_key=, organization=, project=, timeout=, connect_timeout=,
--- stall_timeout=, max_retries=, retry_scale=, headers={Name=value},
+-- stall_timeout=, max_retries=, retry_scale=, headers={Name=value}, log_text=,
 -- defaults={temperature=..., max_tokens=...}, stream_usage=, drop_params=,
 -- cache=}.
 -- drop_params: what happens to a request parameter the model does not take
@@ -49,6 +49,7 @@ local spec_keys = {
   connect_timeout = "number", stall_timeout = "number", max_retries = "number",
   retry_scale = "number", headers = "table", defaults = "table",
   stream_usage = "boolean", insecure = "boolean", ca_file = "string", drop_params = "boolean",
+  log_text = "boolean",
   [1] = "string",
 }
 
@@ -117,6 +118,7 @@ local function new(spec)
     insecure = spec.insecure,
     ca_file = spec.ca_file,
     drop_params = spec.drop_params,
+    log_text = spec.log_text, -- false: the call log keeps no prompt or answer text
     cache = spec.cache ~= nil and require("llm.cache").resolve(spec.cache) or nil,
     dry_run_provider = dry_run_provider,
   }, Model)

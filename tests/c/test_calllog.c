@@ -112,7 +112,7 @@ static llm_calllog *open_log(const char *path, size_t rows, int ms, const char *
   char err[256];
   llm_calllog_opts o = {rows, ms};
   llm_calllog *log = llm_calllog_open(path, &o, err, sizeof err);
-  llm_run_info run = {run_id, "test.lua", "0.1.0", 1700000000.0, 1};
+  llm_run_info run = {run_id, "test.lua", "0.1.0", 1700000000.0, 1, "[\"--fast\"]", "/tmp/work"};
   if (!log) {
     check_fail(__FILE__, __LINE__, "open %s: %s", path, err);
     return NULL;
@@ -226,15 +226,32 @@ static void test_migrations(void)
   log = open_log(path, 0, 0, "new-run");
   if (!log)
     return;
-  CHECK_INT(query_int(path, "PRAGMA user_version"), 2);
+  CHECK_INT(query_int(path, "PRAGMA user_version"), 3);
   CHECK_INT(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'runs_by_start'"), 1);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'call_texts'"), 1);
   CHECK_INT(query_int(path, "SELECT count(*) FROM calls"), 1); /* old rows kept */
+  /* schema 3: a run's arguments and directory, a call's text in call_texts */
+  {
+    llm_log_row r = row_of(1, "t");
+    r.prompt_text = "user: What is 2 + 2?";
+    r.response_text = "4";
+    llm_calllog_append(log, &r);
+    r = row_of(2, "t"); /* no text: no row in call_texts */
+    llm_calllog_append(log, &r);
+  }
   llm_calllog_close(log);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM call_texts"), 1);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM call_texts t JOIN calls c ON c.id = t.call"
+                            " WHERE t.prompt = 'user: What is 2 + 2?' AND t.response = '4'"
+                            " AND t.error IS NULL AND c.case_id = 'case-1'"), 1);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM runs WHERE run_id = 'new-run'"
+                            " AND args = '[\"--fast\"]' AND cwd = '/tmp/work'"), 1);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM runs WHERE run_id = 'old-run' AND cwd IS NULL"), 1);
   /* idempotent: migrating again changes nothing */
   CHECK(sqlite3_open(path, &db) == SQLITE_OK);
   CHECK_INT(llm_calllog_migrate(db, LLM_CALLLOG_SCHEMA, err, sizeof err), 0);
   sqlite3_close(db);
-  CHECK_INT(query_int(path, "PRAGMA user_version"), 2);
+  CHECK_INT(query_int(path, "PRAGMA user_version"), 3);
 }
 
 static void test_newer_schema(void)
@@ -468,7 +485,7 @@ static void test_readers(void)
   const char *ids[] = {"20260101-000000-aaaaaa", "20260102-000000-bbbbbb", "20260102-000000-bbbbbc"};
   for (int k = 0; k < 3; k++) {
     llm_calllog_opts o = {0};
-    llm_run_info ri = {ids[k], "s.lua", "0.1.0", 1700000000.0 + k, 0};
+    llm_run_info ri = {ids[k], "s.lua", "0.1.0", 1700000000.0 + k, 0, NULL, k == 1 ? "/a" : "/b"};
     log = llm_calllog_open(path, &o, err, sizeof err);
     if (!log) {
       check_fail(__FILE__, __LINE__, "open: %s", err);
