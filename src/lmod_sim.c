@@ -6,7 +6,7 @@
  *   local srv = _llm.sim.start{host=, port=, allow_remote=, idle_timeout_s=}, config
  *   srv:url()  srv:port()  srv:configure(config)  srv:stats()  srv:reset()  srv:close()
  *   srv:add_task{name=, difficulty=, options={...}, instructions={...},
- *                cases={{input=, answer=, difficulty=}, ...}} -> number of cases
+ *                cases={{input=, answer=, difficulty=, group=}, ...}} -> number of cases
  *     -- a labelled task (sim_tasks.h; a task of the same name is replaced);
  *     -- raises on a bad spec. llm.sim.task builds the spec (lualib/llm/sim_task.lua)
  *   srv:remove_tasks([name]) -> how many tasks were removed (no name: all)
@@ -426,6 +426,10 @@ static int s_add_task(lua_State *L)
     cases[i].answer = lua_tolstring(L, -1, &cases[i].answer_len);
     lua_getfield(L, c, "difficulty");
     cases[i].difficulty = luaL_optnumber(L, -1, 0);
+    if (lua_getfield(L, c, "group") == LUA_TSTRING)
+      cases[i].group = lua_tolstring(L, -1, &cases[i].group_len);
+    else
+      cases[i].group = NULL;
     lua_settop(L, c - 1); /* the strings live on in the case table */
   }
   if (sim_tasks_add(sim_server_tasks(ls->s), &spec, cases, n, err, sizeof err) != 0)

@@ -8,7 +8,8 @@
  * - The case asked: the last registered case whose text is in the last
  *   user message (else the last one in the prompt that is not followed by
  *   its answer). Its text may be cut (truncated head or tail): the share
- *   of it present is f.
+ *   of it present is f, when at least 64 bytes of it are there (a shorter
+ *   piece is no evidence: other questions start the same way).
  * - Error rate e = task_err(tier) (0.04 frontier, 0.08 strong, 0.14
  *   middle, 0.22 small) x the temperature factor x the reasoning effort's
  *   factor (as for every skill), x 0.8 when the prompt asks to explain or
@@ -40,6 +41,10 @@
 
 #define MAX_EXAMPLES 5
 #define EXAMPLE_WINDOW 200   /* bytes after an example in which its answer counts */
+/* A cut case counts when this much of it is there: a shorter match is as
+ * likely another question that starts (or ends) the same way ("How do I
+ * print my ..." invoice or receipt) as a truncated one. */
+#define MIN_PART (2 * SIM_TASK_ANCHOR)
 static const char dont_know[] = "I don't know.";
 
 /* ---- the prompt, normalised ------------------------------------------------------------- */
@@ -116,7 +121,7 @@ static int find_target(const char *s, size_t n, const sim_task_seen *v, size_t n
       const sim_task_seen *e = &v[k];
       size_t head = 0, tail = 0;
       double share;
-      if (pass == 0 && (e->at < ufrom || e->at >= uto))
+      if ((pass == 0 && (e->at < ufrom || e->at >= uto)) || e->covered < MIN_PART)
         continue;
       for (size_t j = 0; j < nv; j++) {
         if (v[j].item != e->item || (pass == 0 && (v[j].at < ufrom || v[j].at >= uto)))

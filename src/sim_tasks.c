@@ -311,7 +311,9 @@ static int build_task(const sim_task_spec *spec, const sim_task_case *cases, siz
       return -1;
     }
     it->difficulty = c->difficulty > 0 ? c->difficulty : k->difficulty;
-    it->ident = sim_hash_bytes(sim_hash_str(SIM_HASH_INIT, k->name), it->text, it->len);
+    it->ident = c->group ? sim_hash_bytes(sim_hash_str(SIM_HASH_INIT, k->name), c->group, c->group_len) ^
+                           0x9e3779b97f4a7c15ULL
+                         : sim_hash_bytes(sim_hash_str(SIM_HASH_INIT, k->name), it->text, it->len);
     for (size_t o = 0; o < k->noptions; o++)
       if (strcmp(k->options_norm[o], it->answer_norm) == 0)
         it->option = (int)o;

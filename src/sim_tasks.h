@@ -48,6 +48,9 @@ typedef struct sim_task_case {
   const char *answer;                 /* its right answer */
   size_t answer_len;
   double difficulty;                  /* <= 0: the task's */
+  const char *group;                  /* cases of one group (paraphrases of one
+                                         question) share their luck; NULL: its own */
+  size_t group_len;
 } sim_task_case;
 
 typedef struct sim_tasks sim_tasks;
@@ -76,7 +79,8 @@ typedef struct sim_task_item {
   char *answer_norm;
   size_t answer_norm_len;
   double difficulty;
-  uint64_t ident;            /* hash of text: the case's luck does not depend on the prompt */
+  uint64_t ident;            /* hash of its group, else of text: the case's luck, which does
+                                not depend on the rest of the prompt */
   int option;                /* index of the answer among the options, or -1 */
 } sim_task_item;
 

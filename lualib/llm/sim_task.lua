@@ -17,6 +17,9 @@
 --     options = { "positive", "negative", "neutral" },   -- classification labels
 --     instructions = { "sentiment" },  -- keywords of the task's instructions
 --     difficulty = 1.5,              -- number, field or fn(case) (default 1)
+--     group = "group",               -- field or fn(case): cases of one group
+--                                    -- (paraphrases of one question) share their
+--                                    -- luck, as a model answers them alike
 --     name = "sentiment",            -- a task of the same name is replaced
 --   } -> { name =, cases =, kind = "classification" | "extraction" | "short answer" }
 --
@@ -27,7 +30,7 @@ local M = {}
 local INPUT_FIELDS = { "input", "question", "prompt", "query", "text", "user" }
 local ANSWER_FIELDS = { "expected", "answer", "label" }
 local KEYS = { cases = true, answer = true, input = true, options = true, instructions = true,
-               difficulty = true, name = true }
+               difficulty = true, name = true, group = true }
 
 local function fail(msg) error("llm.sim.task: " .. msg, 0) end
 
@@ -95,6 +98,7 @@ function M.build(spec)
     get_difficulty = getter(difficulty, {}, "difficulty")
     difficulty = nil
   end
+  local get_group = spec.group ~= nil and getter(spec.group, {}, "group") or nil
   local name = spec.name
   if name ~= nil and (type(name) ~= "string" or name == "") then fail("name must be a non-empty string") end
   local out = { name = name or "task", difficulty = difficulty or 1,
@@ -123,7 +127,8 @@ function M.build(spec)
     if out.options and not option_set[norm(answer)] then
       fail(("case %d: the answer %q is not one of the options"):format(i, answer))
     end
-    out.cases[i] = { input = input, answer = answer, difficulty = d }
+    local g = get_group and text_of(get_group(case)) or nil
+    out.cases[i] = { input = input, answer = answer, difficulty = d, group = g }
     if input:lower():find(answer:lower(), 1, true) then spans = spans + 1 end
   end
   local kind = out.options and "classification" or (spans * 2 >= #cases and "extraction" or "short answer")
@@ -135,8 +140,8 @@ end
 --- Reads a JSON Lines task file: one case per line ({"input": ...,
 -- "answer": ...}, the same default fields as llm.sim.task, and optionally
 -- "difficulty"), and at most one line {"task": {name=, options=,
--- instructions=, difficulty=, input=, answer=}} with the task's settings
--- (input and answer name the fields). -> a spec for llm.sim.task | nil, err
+-- instructions=, difficulty=, input=, answer=, group=}} with the task's
+-- settings (input, answer and group name the fields). -> a spec for llm.sim.task | nil, err
 function M.read_file(path)
   local data = require "llm.data"
   local rows, err = data.jsonl(path)
@@ -151,7 +156,7 @@ function M.read_file(path)
     end
   end
   local spec = { cases = cases }
-  for _, k in ipairs { "name", "options", "instructions", "difficulty", "input", "answer" } do
+  for _, k in ipairs { "name", "options", "instructions", "difficulty", "input", "answer", "group" } do
     if settings[k] ~= nil then spec[k] = settings[k] end
   end
   for k in pairs(settings) do

@@ -33,7 +33,7 @@ static sim_tasks *sentiment_task(void)
     snprintf(inputs[i], sizeof inputs[i],
              "Order %d arrived on day %d, well packed, and the blender I bought with it was %s, "
              "wrote customer %d.", i, i % 28 + 1, moods[i % 3], 1000 + i);
-    cases[i] = (sim_task_case){inputs[i], strlen(inputs[i]), labels[i % 3], strlen(labels[i % 3]), 0};
+    cases[i] = (sim_task_case){inputs[i], strlen(inputs[i]), labels[i % 3], strlen(labels[i % 3]), 0, NULL, 0};
   }
   CHECK(sim_tasks_add(t, &spec, cases, NCASES, err, sizeof err) == 0);
   return t;
@@ -140,11 +140,11 @@ static void test_bad_specs(void)
 {
   sim_tasks *t = sim_tasks_new();
   sim_task_spec spec = {"bad", 1.0, labels, 3, NULL, 0};
-  sim_task_case c = {"some text here", 14, "maybe", 5, 0};
+  sim_task_case c = {"some text here", 14, "maybe", 5, 0, NULL, 0};
   char err[128] = "";
   CHECK(sim_tasks_add(t, &spec, &c, 1, err, sizeof err) != 0);
   CHECK(strstr(err, "not one of the options") != NULL);
-  c = (sim_task_case){"   ", 3, "positive", 8, 0};
+  c = (sim_task_case){"   ", 3, "positive", 8, 0, NULL, 0};
   CHECK(sim_tasks_add(t, &spec, &c, 1, err, sizeof err) != 0);
   CHECK(strstr(err, "input text is empty") != NULL);
   CHECK_INT(sim_tasks_cases(t), 0);
@@ -255,7 +255,7 @@ static void test_extraction(void)
              i, 100 + i * 13, i, 30 + i % 4 * 15);
     static char ans[60][16];
     snprintf(ans[i], sizeof ans[i], "%d.%02d", 100 + i * 13, i);
-    cs[i] = (sim_task_case){in[i], strlen(in[i]), ans[i], strlen(ans[i]), 0};
+    cs[i] = (sim_task_case){in[i], strlen(in[i]), ans[i], strlen(ans[i]), 0, NULL, 0};
   }
   CHECK(sim_tasks_add(t, &spec, cs, 60, err, sizeof err) == 0);
   for (int i = 0; i < 60; i++) {
@@ -291,7 +291,7 @@ static void test_neighbour_span(void)
   int wrong = 0, spans = 1;
   for (int i = 0; i < 80; i++) {
     snprintf(in[i], sizeof in[i], "Ticket %d: the parcel left Porto Alegre yesterday for Lisbon city.", i);
-    cs[i] = (sim_task_case){in[i], strlen(in[i]), "Porto Alegre", 12, 0};
+    cs[i] = (sim_task_case){in[i], strlen(in[i]), "Porto Alegre", 12, 0, NULL, 0};
   }
   CHECK(sim_tasks_add(t, &spec, cs, 80, err, sizeof err) == 0);
   for (int i = 0; i < 80; i++) {
