@@ -5,6 +5,7 @@
 -- (warn once, keep calling: logging never fails a call).
 --
 --   llm.log.off() / llm.log.on() / llm.log.enabled()
+--   llm.log.texts(false)  no prompt or answer text from now on (true: again)
 --   llm.log.run_id()   this process's run id
 --   llm.log.path()     the database file
 --   llm.log.use(path)  log to another file from now on (tests, experiments)
