@@ -23,6 +23,9 @@
 /* A writer that cannot keep up (a disk much slower than the calls) must
  * not eat all memory: rows past this many waiting are dropped, counted. */
 #define MAX_PENDING (1u << 20)
+/* ...and the calls' texts waiting are bounded in bytes: past this, rows go
+ * in without their text rather than hold up to 64 KiB x 3 each in memory */
+#define MAX_PENDING_TEXT ((size_t)64 << 20)
 #define BUSY_TIMEOUT_MS 5000
 
 static void say(char *err, size_t n, const char *fmt, ...)
@@ -449,7 +452,14 @@ static void monotonic(struct timespec *ts) { clock_gettime(CLOCK_MONOTONIC, ts);
 int llm_calllog_append(llm_calllog *log, const llm_log_row *row)
 {
   int rc = 0;
+  llm_log_row bare;
   pthread_mutex_lock(&log->mu);
+  if (log->pending.alen > MAX_PENDING_TEXT &&
+      (row->prompt_text || row->response_text || row->error_text)) {
+    bare = *row;
+    bare.prompt_text = bare.response_text = bare.error_text = NULL;
+    row = &bare;
+  }
   if (log->pending.n >= MAX_PENDING) {
     log->dropped++;
     if (!__atomic_load_n(&log->error_new, __ATOMIC_RELAXED))

@@ -336,7 +336,7 @@ int sim_skill_task(const sim_request *req, const sim_prompt *p, uint64_t key,
   size_t nv = 0, ufrom, uto;
   target t;
   int found = 0;
-  if (!req->tasks || sim_task_prompt(req, &s, &ufrom, &uto) != 0) {
+  if (!req->tasks || sim_tasks_cases(req->tasks) == 0 || sim_task_prompt(req, &s, &ufrom, &uto) != 0) {
     sim_buf_free(&s);
     return 0;
   }

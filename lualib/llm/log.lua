@@ -147,7 +147,8 @@ end
 
 local function content_text(c)
   if type(c) == "string" then return c end
-  if type(c) ~= "table" then return c == nil and "" or tostring(c) end
+  if type(c) == "number" then return tostring(c) end
+  if type(c) ~= "table" then return "" end -- nil, cjson.null (a message with tool calls only)
   local parts = {}
   for _, p in ipairs(c) do
     if type(p) == "table" then

@@ -305,3 +305,58 @@ T.test("reports over several runs, and a run with no calls", function()
   T.eq(none, nil)
   T.eq(nwhy, "no runs logged yet")
 end)
+
+T.test("each call's text: prompt lines, tool calls, parts, embeddings, a cut, the opt-outs", function()
+  local db = tmpdir() .. "/texts.db"
+  llm.log.use(db)
+  local log = require "llm.log"
+  local response = require "llm.response"
+  local m = { name = "gpt-4o", provider = "sim", simulated = true }
+  local function call(tag, body, resp, opts, model)
+    opts = opts or {}
+    opts.tag = tag
+    local c = calls.begin(model or m, body.input and "embed" or "chat", body, opts)
+    calls.finish(c, resp and response.new(resp) or nil, resp == nil and llm.error("http", "boom " .. KEY) or nil)
+  end
+  require("llm.untrusted").add_secret(KEY)
+  call("chat", { messages = { { role = "system", content = "Be brief." },
+    { role = "user", content = { { type = "text", text = "Look:" }, { type = "image_url" } } },
+    { role = "assistant", content = cjson.null, tool_calls = { { id = "c1", type = "function",
+      ["function"] = { name = "get_weather", arguments = '{"city":"Oslo"}' } } } },
+    { role = "tool", tool_call_id = "c1", content = "sunny" } } },
+    { text = "It is sunny.", tool_calls = { { id = "c2", type = "function",
+      ["function"] = { name = "book", arguments = "{}" } } } })
+  call("embed", { input = { "first", "second" } }, { vectors = { { 1 }, { 2 } } })
+  call("big", { messages = { { role = "user", content = ("é"):rep(40000) } } }, { text = "ok" })
+  call("error", { messages = { { role = "user", content = "my key " .. KEY } } }, nil)
+  call("off", { messages = { { role = "user", content = "not logged" } } }, { text = "no" }, { log_text = false })
+  call("model off", { messages = { { role = "user", content = "not logged either" } } }, { text = "no" }, nil,
+    { name = "m", provider = "sim", simulated = true, log_text = false })
+  log.texts(false)
+  call("process off", { messages = { { role = "user", content = "nor this" } } }, { text = "no" })
+  log.texts(true)
+  T.ok(llm.log.flush())
+  local reader = assert(llm.log.reader(db))
+  local by = {}
+  for _, row in ipairs(reader:search { run = llm.log.run_id(), texts = true }) do by[row.tag] = row end
+  T.eq(by.chat.prompt, 'system: Be brief.\nuser: Look:\n[image_url]\nassistant: [tool call get_weather({"city":"Oslo"})]'
+    .. "\ntool: sunny")
+  T.eq(by.chat.response, "It is sunny.\n[tool call book({})]")
+  T.eq(by.embed.prompt, "first\nsecond")
+  T.eq(by.embed.response, nil)
+  T.ok(#by.big.prompt < 70000 and by.big.prompt:find("bytes not logged]", 1, true), #by.big.prompt)
+  T.ok(utf8.len(by.big.prompt), "cut on a character boundary")
+  T.eq(by.error.prompt, "user: my key <redacted>")
+  T.eq(by.error.error, "boom <redacted>")
+  for _, tag in ipairs { "off", "model off", "process off" } do
+    T.eq(by[tag].prompt, nil, tag)
+    T.eq(by[tag].response, nil, tag)
+  end
+  -- the search filters
+  T.eq(#reader:search { run = llm.log.run_id(), text = "SUNNY" }, 1)
+  T.eq(#reader:search { run = llm.log.run_id(), tag = "embed" }, 1)
+  T.eq(#reader:search { run = llm.log.run_id(), status = "error" }, 1)
+  T.eq(#reader:search { run = llm.log.run_id(), model = "m" }, 1)
+  reader:close()
+  for _, f in ipairs { db, db .. "-wal" } do T.ok(not read_file(f):find(KEY, 1, true), f) end
+end)

@@ -106,9 +106,9 @@ T.test("3. a semantic cache on 100 support questions: savings, and wrong answers
     return m:chat { system = "You are the support assistant. Answer in one sentence.", user = c.question,
                     temperature = 0 }
   end
-  local hits = {}
+  local hits, db = {}, T.tmpdb()
   local function cached(threshold)
-    local cache = llm.cache.semantic { embed = embed, threshold = threshold, path = ":memory:",
+    local cache = llm.cache.semantic { embed = embed, threshold = threshold, path = db,
                                        namespace = "faq-" .. threshold }
     local m = model("gpt-4o"):with_cache(cache)
     hits[threshold] = {}
@@ -152,7 +152,7 @@ T.test("3. a semantic cache on 100 support questions: savings, and wrong answers
   T.ok(wrong_hits > 0 and para_hits > 0, wrong_hits .. " wrong, " .. para_hits .. " right hits")
   -- the audit sees it before anything is served: a threshold no prompt
   -- reaches, and every similar pair above the floor compared for free
-  local audit = llm.cache.semantic { embed = embed, threshold = 0.999, path = ":memory:",
+  local audit = llm.cache.semantic { embed = embed, threshold = 0.999, path = db,
     namespace = "faq-audit", audit = { rate = 1, floor = 0.5 } }
   local m = model("gpt-4o"):with_cache(audit)
   for _, c in ipairs(faq) do assert(ask(m, c)) end
@@ -163,4 +163,6 @@ T.test("3. a semantic cache on 100 support questions: savings, and wrong answers
   T.ok(at[0.6].false_hit_rate > at[0.8].false_hit_rate, audit:format_audit(THRESHOLDS))
   T.ok(at[0.6].differed > 0)
   io.stderr:write(audit:format_audit(THRESHOLDS), "\n")
+  audit:close()
+  T.remove_db(db)
 end)

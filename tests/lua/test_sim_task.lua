@@ -86,12 +86,15 @@ T.test("Claude names (the anthropic wire) and streams answer the task too; the s
   local s = model("gpt-4o"):stream(with_options(cases[2]))
   for _ in s do end
   T.eq(s:result().sim_skill, "task")
+  local db = T.tmpdb()
   local cached = llm.model { name = "gpt-4o-mini", provider = "sim", headers = { ["x-sim-profile"] = "zero" },
-                             cache = llm.cache.open { path = ":memory:" } }
+                             cache = llm.cache.open { path = db } }
   assert(cached:chat { user = with_options(cases[3]), temperature = 0 })
   local hit = assert(cached:chat { user = with_options(cases[3]), temperature = 0 })
   T.eq(hit.cached, "exact")
   T.eq(hit.sim_skill, "task")
+  cached.cache:close()
+  T.remove_db(db)
   T.eq(model("gpt-4o"):chat("Tell me about the weather.").sim_skill, "filler")
 end)
 
