@@ -177,9 +177,18 @@ end
 function M.prompt_text(call)
   local body = call.body
   if type(body) ~= "table" then return nil end
-  if type(body.messages) == "table" then
+  local msgs = body.messages
+  if type(msgs) == "table" then
+    -- the usual one or two plain messages: no list to build
+    local m1, m2 = msgs[1], msgs[2]
+    if #msgs <= 2 and type(m1) == "table" and type(m1.content) == "string" and m1.tool_calls == nil then
+      if m2 == nil then return tostring(m1.role) .. ": " .. m1.content end
+      if type(m2) == "table" and type(m2.content) == "string" and m2.tool_calls == nil then
+        return tostring(m1.role) .. ": " .. m1.content .. "\n" .. tostring(m2.role) .. ": " .. m2.content
+      end
+    end
     local lines = {}
-    for _, m in ipairs(body.messages) do
+    for _, m in ipairs(msgs) do
       if type(m) == "table" then
         local text = content_text(m.content)
         if type(m.tool_calls) == "table" and #m.tool_calls > 0 then
