@@ -11,6 +11,11 @@
 --   workload.jsonl    a realistic stream for examples/before_after.lua:
 --                     context questions with exact repeats, paraphrases and
 --                     near-duplicates (same attribute, another entity)
+--   tickets.jsonl     labelled support tickets (5 teams), for classification
+--                     with llm.sim.task (examples/own_task.lua)
+--   support_faq.jsonl 100 support questions: originals, paraphrases (same
+--                     answer) and near twins (one word apart, another
+--                     answer), for semantic-cache experiments with llm.sim.task
 --
 -- The facts and questions follow the simulator's context-skill rules
 -- (src/sim/sim_context.c): "The <attribute> for the <entity> is <value>." and
@@ -564,6 +569,127 @@ local function workload()
   write_file("workload.jsonl", wl_fields, stream)
 end
 
+---------------------------------------------------------------------------
+-- tickets.jsonl: 100 support tickets, each with the team that handles it.
+-- A ticket that also mentions another team's topic is harder (difficulty 2).
+
+local ticket_fields = { "id", "text", "label", "difficulty" }
+
+local ticket_topics = {
+  billing = { "I was charged twice for order %s", "the invoice for order %s shows the wrong VAT number",
+              "my card was billed again for order %s after I downgraded my plan", "I see a charge for order %s that I do not recognise" },
+  shipping = { "order %s has not left the depot for a week", "the courier says order %s was delivered but it was not",
+               "the tracking page for order %s has not changed since Monday", "order %s went to my old address" },
+  returns = { "I want to send back order %s because it is too small", "the return label for order %s does not print",
+              "I returned order %s a month ago and have no refund yet", "the item in order %s arrived broken and I want to return it" },
+  account = { "I cannot log in since I changed my e-mail to %s", "my account is locked after three wrong passwords, user %s",
+              "please delete my account, customer number %s", "the two-factor code never arrives on phone %s" },
+  technical = { "the app crashes when I open order %s", "the checkout page shows error %s and stops",
+                "the website is blank in my browser since version %s", "search returns nothing for product %s" },
+}
+local ticket_labels = { "billing", "shipping", "returns", "account", "technical" }
+local ticket_openers = { "Hello,", "Hi team,", "Good morning,", "Dear support,", "Hey," }
+local ticket_closers = { "Thanks.", "Please help.", "Kind regards.", "Can you look into it?", "Thank you in advance." }
+
+local function tickets()
+  reseed(20260404)
+  local records = {}
+  for i = 1, 100 do
+    local label = ticket_labels[(i - 1) % #ticket_labels + 1]
+    local ref = tostring(range(100000, 999999))
+    local body = pick(ticket_topics[label]):format(ref)
+    local difficulty = 1
+    if rand(4) == 1 then -- a second topic makes it harder
+      local other = pick(ticket_labels)
+      while other == label do other = pick(ticket_labels) end
+      body = body .. ", and earlier " .. pick(ticket_topics[other]):format(tostring(range(100000, 999999)))
+      difficulty = 2
+    end
+    records[i] = { id = ("tk-%03d"):format(i), label = label, difficulty = difficulty,
+      text = ("%s %s (customer %s %s). %s"):format(pick(ticket_openers), body, person(),
+        tostring(range(1000, 9999)), pick(ticket_closers)) }
+  end
+  write_file("tickets.jsonl", ticket_fields, shuffle(records))
+end
+
+---------------------------------------------------------------------------
+-- support_faq.jsonl: 100 support questions. 40 originals ("How do I change
+-- my billing address?": 20 objects, two actions each), one paraphrase of
+-- each (same answer), and 20 near twins: an original's question about a
+-- sibling object that no original asks about ("... my billing e-mail?"),
+-- whose answer differs. Every extra comes after its original.
+
+local faq_fields = { "id", "group", "kind", "twin_of", "question", "answer" }
+
+-- object, menu path, its two actions, the twin object and its menu path
+local faq_objects = {
+  { "billing address", "Settings > Billing > Address", { "change", "update" }, "billing e-mail", "Settings > Billing > E-mail" },
+  { "shipping address", "Settings > Delivery > Address", { "change", "add" }, "return address", "Orders > Returns > Address" },
+  { "password", "Settings > Security > Password", { "reset", "change" }, "PIN", "Settings > Security > PIN" },
+  { "e-mail address", "Settings > Profile > E-mail", { "change", "verify" }, "backup e-mail address", "Settings > Recovery > E-mail" },
+  { "phone number", "Settings > Profile > Phone", { "change", "verify" }, "backup phone number", "Settings > Recovery > Phone" },
+  { "invoice", "Orders > Documents > Invoices", { "download", "print" }, "receipt", "Orders > Documents > Receipts" },
+  { "subscription", "Settings > Plan > Subscription", { "cancel", "pause" }, "newsletter", "Settings > Notifications > Newsletter" },
+  { "order", "Orders > Current", { "track", "cancel" }, "refund", "Orders > Returns > Refunds" },
+  { "payment card", "Settings > Billing > Cards", { "add", "remove" }, "gift card", "Wallet > Gift cards" },
+  { "username", "Settings > Profile > Username", { "change", "recover" }, "display name", "Settings > Profile > Display name" },
+  { "delivery slot", "Orders > Delivery > Slots", { "book", "change" }, "pickup slot", "Orders > Pickup > Slots" },
+  { "two-factor login", "Settings > Security > Two-factor", { "turn on", "turn off" }, "login alerts", "Settings > Security > Alerts" },
+  { "profile photo", "Settings > Profile > Photo", { "change", "remove" }, "cover photo", "Settings > Profile > Cover" },
+  { "wish list", "Lists > Wish list", { "share", "clear" }, "shopping list", "Lists > Shopping list" },
+  { "loyalty points", "Wallet > Points", { "check", "transfer" }, "gift points", "Wallet > Gift points" },
+  { "language", "Settings > Region > Language", { "change", "reset" }, "currency", "Settings > Region > Currency" },
+  { "time zone", "Settings > Region > Time zone", { "change", "set" }, "date format", "Settings > Region > Date format" },
+  { "marketing e-mails", "Settings > Notifications > Marketing", { "stop", "resume" }, "push notifications", "Settings > Notifications > Push" },
+  { "saved searches", "Search > Saved", { "delete", "export" }, "saved filters", "Search > Filters" },
+  { "API key", "Developer > Keys", { "rotate", "revoke" }, "webhook secret", "Developer > Webhooks" },
+}
+local faq_forms = {
+  "How do I %s my %s?",
+  "What is the way to %s my %s?",
+  "Can you tell me how to %s my %s?",
+  "I need to %s my %s. How do I do that?",
+  "Where do I go to %s my %s?",
+  "How can I %s my %s online?",
+}
+
+local function faq_answer(path, action)
+  return ("Open %s and choose %s."):format(path, capitalise(action))
+end
+
+local function support_faq()
+  reseed(20260505)
+  local originals = {}
+  for _, o in ipairs(faq_objects) do
+    for ai, action in ipairs(o[3]) do
+      originals[#originals + 1] = { obj = o, action = action, first = ai == 1 }
+    end
+  end
+  shuffle(originals)
+  local stream, extras = {}, {}
+  for i, it in ipairs(originals) do
+    local id = ("faq-%02d"):format(i)
+    local answer = faq_answer(it.obj[2], it.action)
+    stream[#stream + 1] = { id = id, group = id, kind = "original",
+      question = faq_forms[1]:format(it.action, it.obj[1]), answer = answer }
+    extras[#extras + 1] = { id = id .. "-p", group = id, kind = "paraphrase",
+      question = faq_forms[range(2, #faq_forms)]:format(it.action, it.obj[1]), answer = answer }
+    if it.first then -- the same question about the twin object: another answer
+      extras[#extras + 1] = { id = id .. "-t", group = id .. "-t", kind = "twin", twin_of = id,
+        question = faq_forms[1]:format(it.action, it.obj[4]), answer = faq_answer(it.obj[5], it.action) }
+    end
+  end
+  for _, e in ipairs(shuffle(extras)) do
+    local of = e.kind == "twin" and e.twin_of or e.group
+    local at
+    for i, r in ipairs(stream) do if r.id == of then at = i end end
+    table.insert(stream, range(at + 1, #stream + 1), e)
+  end
+  write_file("support_faq.jsonl", faq_fields, stream)
+end
+
 context_qa()
 arithmetic()
 workload()
+tickets()
+support_faq()

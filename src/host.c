@@ -123,6 +123,17 @@ static int h_xdg_dir(lua_State *L)
   return 1;
 }
 
+/* The working directory (runs record it, so `llmrun report` can pick the
+ * latest run of the directory it is called in). */
+static int h_cwd(lua_State *L)
+{
+  char path[PATH_MAX];
+  if (!getcwd(path, sizeof path))
+    return luaL_fileresult(L, 0, ".");
+  lua_pushstring(L, path);
+  return 1;
+}
+
 static int h_mkdir_p(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
@@ -138,6 +149,7 @@ int luaopen__llm_host(lua_State *L)
     {"isatty", h_isatty},
     {"xdg_dir", h_xdg_dir},
     {"mkdir_p", h_mkdir_p},
+    {"cwd", h_cwd},
     {NULL, NULL}
   };
   llm_host *h = host_of(L);

@@ -1,13 +1,15 @@
 /* _llm.calllog: the call log for Lua (policy lives in lualib/llm/log.lua).
  *
  *   calllog.open(path [, {batch_rows=, batch_ms=}]) -> log | nil, err
- *     log:set_run{run_id=, script=, version=, started_at=, simulated=}
+ *     log:set_run{run_id=, script=, version=, started_at=, simulated=, args=, cwd=}
  *     log:append{tag=, case=, model=, provider=, kind=, simulated=,
  *                started_at=, latency_ms=, ttft_ms=, prompt_tokens=,
  *                completion_tokens=, cached_tokens=, cache_creation_tokens=,
  *                input_tokens=, cost=, cache_kind=, status=, retries=,
- *                error_kind=, http_status=, request_id=, client=}
- *       (the fields reader:calls gives back; missing ones are stored as NULL)
+ *                error_kind=, http_status=, request_id=, client=,
+ *                prompt=, response=, error=}
+ *       (the fields reader:calls gives back; missing ones are stored as NULL;
+ *        prompt, response, error: the call's texts, kept in call_texts)
  *       -> nothing, or an err the first time a write failed since the
  *          last one was reported
  *     log:flush() -> true | nil, err     log:dropped()     log:close()
@@ -16,6 +18,10 @@
  *     reader:find_run([prefix]) -> id | nil, err (err.status "none" | "ambiguous")
  *     reader:runs(limit) -> {{run_id=, script=, started_at=, calls=, ...}}
  *     reader:calls(run_id | nil, limit) -> {{run_id=, tag=, model=, ...}}
+ *     reader:search{run=, tag=, model=, status=, text=, limit=, texts=}
+ *       -> the calls that match, newest first by start time; with texts (or
+ *          text) each has prompt=, response=, error= when logged
+ *     reader:latest_in(cwd) -> the id of the directory's latest run | nil
  *     reader:collect(run_id, "tag" | "model" | "none")
  *       -> {{key=, simulated=, collector=}} in order of first appearance
  *     reader:close()
@@ -72,6 +78,8 @@ static int g_set_run(lua_State *L)
   run.run_id = llm_opt_string(&o, "run_id", NULL, NULL);
   run.script = llm_opt_string(&o, "script", NULL, NULL);
   run.version = llm_opt_string(&o, "version", NULL, NULL);
+  run.args = llm_opt_string(&o, "args", NULL, NULL);
+  run.cwd = llm_opt_string(&o, "cwd", NULL, NULL);
   run.started_at = llm_opt_number(&o, "started_at", 0, 0, HUGE_VAL);
   run.simulated = llm_opt_boolean(&o, "simulated", 0);
   luaL_argcheck(L, run.run_id != NULL, 2, "run_id expected");
@@ -114,7 +122,7 @@ static int g_append(lua_State *L)
   llm_log_row r;
   char err[512];
   luaL_checktype(L, 2, LUA_TTABLE);
-  luaL_checkstack(L, 12, "call log row");
+  luaL_checkstack(L, 30, "call log row"); /* a string field may take two slots */
   memset(&r, 0, sizeof r);
   r.tag = str_field(L, "tag");
   r.case_id = str_field(L, "case");
@@ -126,6 +134,9 @@ static int g_append(lua_State *L)
   r.error_kind = str_field(L, "error_kind");
   r.request_id = str_field(L, "request_id");
   r.client = str_field(L, "client");
+  r.prompt_text = str_field(L, "prompt");
+  r.response_text = str_field(L, "response");
+  r.error_text = str_field(L, "error");
   lua_getfield(L, 2, "simulated");
   r.simulated = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -259,6 +270,8 @@ static int r_runs(lua_State *L)
     llm_set_string(L, "run_id", run.run_id);
     llm_set_string(L, "script", run.script);
     llm_set_string(L, "version", run.version);
+    llm_set_string(L, "args", run.args);
+    llm_set_string(L, "cwd", run.cwd);
     llm_set_count(L, "started_at", run.started_at);
     llm_set_boolean(L, "simulated", run.simulated);
     llm_set_count(L, "calls", (double)run.calls);
@@ -275,18 +288,11 @@ static int r_runs(lua_State *L)
   return 1;
 }
 
-static int r_calls(lua_State *L)
+/* The rows of a call cursor as a list of tables. */
+static int push_calls(lua_State *L, sqlite3 *db, cursor_ud *cu)
 {
-  sqlite3 *db = check_reader(L);
-  const char *run_id = luaL_optstring(L, 2, NULL);
-  lua_Integer limit = luaL_optinteger(L, 3, 0);
-  char err[512];
-  cursor_ud *cu = push_cursor(L);
   llm_log_row r;
   int rc, i = 0;
-  cu->c = llm_calllog_calls(db, run_id, limit, err, sizeof err);
-  if (!cu->c)
-    return luaL_error(L, "%s", err);
   lua_newtable(L);
   while ((rc = llm_log_cursor_next_call(cu->c, &r)) == 1) {
     lua_createtable(L, 0, 23);
@@ -314,10 +320,69 @@ static int r_calls(lua_State *L)
     llm_set_count(L, "cached_tokens", r.cached_tokens);
     llm_set_count(L, "cache_creation_tokens", r.cache_creation_tokens);
     llm_set_count(L, "input_tokens", r.input_tokens);
+    llm_set_string(L, "prompt", r.prompt_text);
+    llm_set_string(L, "response", r.response_text);
+    llm_set_string(L, "error", r.error_text);
     lua_seti(L, -2, ++i);
   }
   if (rc < 0)
     return luaL_error(L, "call log: %s", sqlite3_errmsg(db));
+  return 1;
+}
+
+static int r_calls(lua_State *L)
+{
+  sqlite3 *db = check_reader(L);
+  const char *run_id = luaL_optstring(L, 2, NULL);
+  lua_Integer limit = luaL_optinteger(L, 3, 0);
+  char err[512];
+  cursor_ud *cu = push_cursor(L);
+  cu->c = llm_calllog_calls(db, run_id, limit, err, sizeof err);
+  if (!cu->c)
+    return luaL_error(L, "%s", err);
+  return push_calls(L, db, cu);
+}
+
+static int r_search(lua_State *L)
+{
+  static const char *const known[] = {"run", "tag", "model", "status", "text", "limit", "texts",
+                                      NULL};
+  sqlite3 *db = check_reader(L);
+  llm_log_filter f;
+  llm_opts o;
+  char err[512];
+  cursor_ud *cu;
+  memset(&f, 0, sizeof f);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  o = llm_opts_at(L, 2, "reader:search");
+  llm_opts_only(&o, known);
+  f.run_id = llm_opt_string(&o, "run", NULL, NULL);
+  f.tag = llm_opt_string(&o, "tag", NULL, NULL);
+  f.model = llm_opt_string(&o, "model", NULL, NULL);
+  f.status = llm_opt_string(&o, "status", NULL, NULL);
+  f.text = llm_opt_string(&o, "text", NULL, NULL);
+  f.limit = (int64_t)llm_opt_integer(&o, "limit", 0, 0, LUA_MAXINTEGER);
+  f.with_text = llm_opt_boolean(&o, "texts", 0);
+  cu = push_cursor(L);
+  cu->c = llm_calllog_search(db, &f, err, sizeof err);
+  if (!cu->c)
+    return luaL_error(L, "%s", err);
+  return push_calls(L, db, cu);
+}
+
+static int r_latest_in(lua_State *L)
+{
+  sqlite3 *db = check_reader(L);
+  const char *cwd = luaL_checkstring(L, 2);
+  char id[256], err[512];
+  int rc = llm_calllog_latest_in(db, cwd, id, sizeof id, err, sizeof err);
+  if (rc < 0)
+    return luaL_error(L, "%s", err);
+  if (rc == 0) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  lua_pushstring(L, id);
   return 1;
 }
 
@@ -394,6 +459,8 @@ static const luaL_Reg reader_methods[] = {
   {"find_run", r_find_run},
   {"runs", r_runs},
   {"calls", r_calls},
+  {"search", r_search},
+  {"latest_in", r_latest_in},
   {"collect", r_collect},
   {"close", r_close},
   {NULL, NULL}

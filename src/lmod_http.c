@@ -338,11 +338,12 @@ static int push_failure(lua_State *L, transfer *t)
 
 /* On a success only the headers something reads are copied to Lua (every
  * string is garbage to collect later): request ids, the content type,
- * timing and rate limits. An error response gets all of them. */
+ * timing, rate limits and the simulator's x-sim-skill (which skill
+ * answered). An error response gets all of them. */
 static int kept_on_success(const char *name)
 {
   return strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
-         strcmp(name, "content-type") == 0 ||
+         strcmp(name, "content-type") == 0 || strcmp(name, "x-sim-skill") == 0 ||
          strcmp(name, "openai-processing-ms") == 0 || strncmp(name, "x-ratelimit-", 12) == 0 ||
          strncmp(name, "anthropic-ratelimit-", 20) == 0 || strncmp(name, "retry-after", 11) == 0;
 }

@@ -6,6 +6,11 @@
  *   local srv = _llm.sim.start{host=, port=, allow_remote=, idle_timeout_s=}, config
  *     -> server | nil, err (an llm.error of kind "sim": the port is taken...)
  *   srv:url()  srv:port()  srv:configure(config)  srv:stats()  srv:reset()  srv:close()
+ *   srv:add_task{name=, difficulty=, options={...}, instructions={...},
+ *                cases={{input=, answer=, difficulty=, group=}, ...}} -> number of cases
+ *     -- a labelled task (sim_tasks.h; a task of the same name is replaced);
+ *     -- raises on a bad spec. llm.sim.task builds the spec (lualib/llm/sim_task.lua)
+ *   srv:remove_tasks([name]) -> how many tasks were removed (no name: all)
  *   local tokens, effort, family = _llm.sim.reasoning(model [, effort [, budget_tokens]])
  *     -- the reasoning tokens a request of typical difficulty spends under
  *     -- the simulator's rule (sim_reasoning.c): 0 for a model that does not
@@ -30,6 +35,7 @@
 #include "lmod_util.h"
 #include "sim/sim.h"
 #include "sim/sim_model.h"
+#include "sim/sim_tasks.h"
 
 #define SERVER_METATABLE "llm.sim.server"
 
@@ -276,6 +282,85 @@ static int s_stats(lua_State *L)
   return 1;
 }
 
+/* ---- labelled tasks ------------------------------------------------------------------ */
+
+/* The list of strings at field k of the options, as a userdata-held array
+ * of pointers (the strings stay in the list, which the spec keeps alive).
+ * Leaves one slot on the stack per list (the array, or nil). */
+static const char **string_list(const llm_opts *o, const char *k, size_t *n)
+{
+  lua_State *L = o->L;
+  const char **v;
+  *n = 0;
+  if (!llm_opt_table(o, k)) {
+    lua_pushnil(L);
+    return NULL;
+  }
+  *n = (size_t)luaL_len(L, -1);
+  v = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *v, 0);
+  for (size_t i = 0; i < *n; i++) {
+    if (lua_rawgeti(L, -2, (lua_Integer)i + 1) != LUA_TSTRING)
+      luaL_error(L, "task: %s[%d] must be a string", k, (int)i + 1);
+    v[i] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_remove(L, -2);
+  return v;
+}
+
+/* Misuse raises: llm.sim.task (lualib/llm/sim_task.lua) checks a user's
+ * spec first, so a bad spec here is the library's own bug. */
+static int s_add_task(lua_State *L)
+{
+  sim_server *srv = check_server(L);
+  sim_task_spec spec;
+  sim_task_case *cases;
+  llm_opts o;
+  size_t n;
+  int list;
+  char err[256];
+  memset(&spec, 0, sizeof spec);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  o = llm_opts_at(L, 2, "task");
+  spec.name = llm_opt_string(&o, "name", NULL, NULL);
+  luaL_argcheck(L, spec.name != NULL, 2, "task: name expected");
+  spec.difficulty = llm_opt_number(&o, "difficulty", 1.0, -HUGE_VAL, HUGE_VAL);
+  spec.options = string_list(&o, "options", &spec.noptions);
+  spec.instructions = string_list(&o, "instructions", &spec.ninstructions);
+  luaL_argcheck(L, llm_opt_table(&o, "cases"), 2, "task: cases must be a list");
+  list = lua_gettop(L);
+  n = (size_t)luaL_len(L, list);
+  cases = lua_newuserdatauv(L, (n ? n : 1) * sizeof *cases, 0);
+  for (size_t i = 0; i < n; i++) {
+    llm_opts co;
+    int c;
+    lua_rawgeti(L, list, (lua_Integer)i + 1);
+    c = lua_gettop(L);
+    if (!lua_istable(L, c))
+      return luaL_error(L, "task: cases[%d] must be a table {input=, answer=}", (int)i + 1);
+    co = llm_opts_at(L, c, "task case");
+    cases[i].input = llm_opt_string(&co, "input", NULL, &cases[i].input_len);
+    cases[i].answer = llm_opt_string(&co, "answer", NULL, &cases[i].answer_len);
+    if (!cases[i].input || !cases[i].answer)
+      return luaL_error(L, "task: cases[%d] needs string input and answer", (int)i + 1);
+    cases[i].difficulty = llm_opt_number(&co, "difficulty", 0, -HUGE_VAL, HUGE_VAL);
+    cases[i].group = llm_opt_string(&co, "group", NULL, &cases[i].group_len);
+    lua_settop(L, c - 1); /* the strings live on in the case table */
+  }
+  if (sim_tasks_add(sim_server_tasks(srv), &spec, cases, n, err, sizeof err) != 0)
+    return luaL_error(L, "task %s: %s", spec.name, err);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
+static int s_remove_tasks(lua_State *L)
+{
+  sim_server *srv = check_server(L);
+  const char *name = luaL_optstring(L, 2, NULL);
+  lua_pushinteger(L, (lua_Integer)sim_tasks_remove(sim_server_tasks(srv), name));
+  return 1;
+}
+
 static int s_close(lua_State *L)
 {
   lserver *ls = luaL_checkudata(L, 1, SERVER_METATABLE);
@@ -302,6 +387,8 @@ static const luaL_Reg server_methods[] = {
   {"configure", s_configure},
   {"reset", s_reset},
   {"stats", s_stats},
+  {"add_task", s_add_task},
+  {"remove_tasks", s_remove_tasks},
   {"close", s_close},
   {NULL, NULL}
 };

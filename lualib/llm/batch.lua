@@ -356,7 +356,7 @@ function M.response_of(model, it, t_end)
     text = p.text, tool_calls = p.tool_calls, finish_reason = p.finish_reason, usage = p.usage,
     choices = p.choices, logprobs = p.logprobs, ttft_ms = latency, latency_ms = latency,
     model = p.model or model.name, provider = model.provider, simulated = model.simulated,
-    request_id = en.request_id, retries = 0, cached = false, _body = en.body,
+    request_id = en.request_id, retries = 0, cached = false, _body = en.body, sim_skill = en.sim_skill,
     batch = { id = it.batch_id, custom_id = it.custom_id, status = it.batch_status },
   }
 end

@@ -14,7 +14,8 @@
 --   * GET /v1/files/{id}/content: output and error lines {id, custom_id,
 --     response {status_code, request_id, body} | null, error {code,
 --     message} | null}, in any order; error codes batch_expired,
---     batch_cancelled, request_timeout;
+--     batch_cancelled, request_timeout; the simulator's answered lines
+--     also carry response.headers {"x-sim-skill"} (r.sim_skill);
 --   * POST /v1/batches/{id}/cancel: cancelling for up to 10 minutes, then
 --     cancelled with the partial results in the output file.
 -- The request line's body is exactly what m:chat would send
@@ -193,7 +194,13 @@ local function entry(model, doc, batch_id)
     local rid = nonnull(resp.request_id)
     local text = type(body) == "table" and cjson.encode(body) or tostring(body or "")
     if status >= 200 and status < 300 then
-      return wire.parsed_entry(model, cid, text, rid, where)
+      local en = wire.parsed_entry(model, cid, text, rid, where)
+      -- the simulator's line says which skill answered, as x-sim-skill does
+      local h = nonnull(resp.headers)
+      if en.parsed and type(h) == "table" and type(h["x-sim-skill"]) == "string" then
+        en.sim_skill = h["x-sim-skill"]
+      end
+      return en
     end
     local f = model.format.parse_error(status, text) or {}
     where.status, where.request_id, where.type, where.code = status, rid, f.type, f.code

@@ -323,7 +323,7 @@ end
 
 -- What the provider returned beside the text that a hit gives back too
 -- (README "Responses").
-local KEPT = { "refusal", "reasoning", "stop_sequence", "citations", "system_fingerprint" }
+local KEPT = { "refusal", "reasoning", "stop_sequence", "citations", "system_fingerprint", "sim_skill" }
 
 local function keep_extras(to, from)
   for _, k in ipairs(KEPT) do to[k] = from[k] end

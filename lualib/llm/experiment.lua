@@ -110,6 +110,8 @@ local function on_finish(call, resp, err, partial)
   rec.calls = rec.calls + 1
   local model = call.model or {}
   if model.simulated then rec.simulated = rec.simulated + 1 end
+  -- the simulator answered from no skill (free text): a check of it means little
+  if resp and resp.sim_skill == "filler" then rec.filler = rec.filler + 1 end
   if hit then
     rec.hits = rec.hits + 1
     return
@@ -132,7 +134,7 @@ local function on_finish(call, resp, err, partial)
 end
 
 local function new_record()
-  return { calls = 0, hits = 0, call_errors = 0, simulated = 0, cost = 0, cost_unknown = false,
+  return { calls = 0, hits = 0, call_errors = 0, simulated = 0, filler = 0, cost = 0, cost_unknown = false,
            prompt = 0, completion = 0, cached = 0, retries = 0, models = {} }
 end
 
@@ -171,7 +173,8 @@ local function variant_of(name, v, spec)
     collector = cm.collector(), quality = { cases = {} }, hit_arm = { cases = {} },
     calls_arm = { cases = {} }, errors = {}, check_errors = {}, results = {},
     walls = {}, real_cases = 0, sim_calls = 0, totals = new_record(), cases_run = 0,
-    check_totals = { calls = 0, cost = 0, cost_unknown = 0 },
+    check_totals = { calls = 0, cost = 0, cost_unknown = 0, filler = 0 },
+    answers = 0, filler = 0,
   }
 end
 
@@ -339,7 +342,9 @@ local function compute_case(ex, v, case, cid, measured, index)
     models = rec.models, error = err, response = resp, result = result,
     score = score, pass = pass, reason = reason, shown = shown, check_error = check_error,
     check_calls = crec.calls, check_hits = crec.hits, check_cost = crec.cost,
-    check_cost_unknown = crec.cost_unknown, log = log,
+    check_cost_unknown = crec.cost_unknown, check_filler = crec.filler, log = log,
+    -- an answer, and whether the simulator made it up from no skill (its filler note)
+    answered = response.is(resp), filler = response.is(resp) and resp.sim_skill == "filler",
   }
 end
 
@@ -368,6 +373,11 @@ local function record_case(v, row)
     check_calls = row.check_calls, check_cost = not row.check_cost_unknown and row.check_cost or nil }
   v.check_totals.calls = v.check_totals.calls + row.check_calls - row.check_hits
   v.check_totals.cost = v.check_totals.cost + row.check_cost
+  v.check_totals.filler = v.check_totals.filler + (row.check_filler or 0)
+  if row.answered then
+    v.answers = v.answers + 1
+    if row.filler then v.filler = v.filler + 1 end
+  end
   if row.check_cost_unknown then v.check_totals.cost_unknown = v.check_totals.cost_unknown + 1 end
   -- per-variant totals over calls
   local t = v.totals
@@ -615,6 +625,10 @@ local function build(ex, variants, cases, wall)
     end
   end
   for _, n in ipairs(repeat_notes) do notes[#notes + 1] = n end
+  -- answers the simulator made up from no skill: said first, and on stderr,
+  -- so that nobody reads their 0% as a measurement
+  local filler_notes = M.filler_notes(variants)
+  for i = #filler_notes, 1, -1 do table.insert(notes, 1, filler_notes[i]) end
   if ncases > 0 then
     notes[#notes + 1] = "each case's answers, verdicts and reasons: cmp:cases():print() (and the HTML report's case table)"
   end
@@ -628,6 +642,26 @@ local function build(ex, variants, cases, wall)
   end
   return setmetatable({ report = rep, variants = by_name, order = rv, ncases = ncases, mode = ex.mode,
     wall_s = wall, simulated = rep.simulated, _ex = ex, _cases = cases, _variants = variants }, Comparison)
+end
+
+--- Notes for variants whose answers (or whose judge's answers) were the
+-- simulator's filler text: a check on them measures nothing.
+function M.filler_notes(variants)
+  local out = {}
+  for _, v in ipairs(variants) do
+    if v.filler > 0 then
+      out[#out + 1] = ("%s: %d of %d answers were filler: the simulator has no skill for these "
+        .. "prompts; register the task with llm.sim.task or use a real provider (README \"The "
+        .. "simulator's model\")"):format(v.name, v.filler, v.answers)
+    end
+    local jf = v.check_totals.filler
+    if jf > 0 then
+      out[#out + 1] = ("%s: %d of %s were filler, not verdicts: the simulator's judge grades only "
+        .. "a task registered with llm.sim.task or an answer with a reference answer")
+        :format(v.name, jf, plural(v.check_totals.calls, "judge answer"))
+    end
+  end
+  return out
 end
 
 -- ---- entry -----------------------------------------------------------------------------
@@ -723,7 +757,9 @@ function M.new(spec)
     local progress <close> = progress_for(ex, counter.total)
     for _, v in ipairs(batched) do run_batch_variant(ex, v, cases, ids, progress, counter) end
   end
-  return build(ex, variants, cases, #sync > 0 and wall or now() - t0)
+  local cmp = build(ex, variants, cases, #sync > 0 and wall or now() - t0)
+  for _, n in ipairs(M.filler_notes(variants)) do io.stderr:write("llm.experiment: ", n, "\n") end
+  return cmp
 end
 
 -- What llm.experiment_workers needs to run cases elsewhere and report

@@ -134,7 +134,7 @@ json.decode_invalid_numbers(true)
 json.encode_sparse_array(true)
 
 local RESPONSE_FIELDS = { "text", "cached", "model", "provider", "simulated", "usage", "cost", "latency_ms",
-  "ttft_ms", "finish_reason", "similarity", "shared", "refusal" }
+  "ttft_ms", "finish_reason", "similarity", "shared", "refusal", "sim_skill" }
 
 local function plain(v, depth)
   if type(v) ~= "table" then
@@ -172,7 +172,7 @@ local function pack_row(row)
 end
 
 local INTS = { "index", "calls", "hits", "simulated", "call_errors", "prompt", "completion", "cached",
-  "retries", "check_calls", "check_hits" }
+  "retries", "check_calls", "check_hits", "check_filler" }
 local LOG_INTS = { "prompt", "completion", "cached", "creation", "input", "retries", "estatus" }
 
 local function unjson(v)

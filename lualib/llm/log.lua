@@ -5,6 +5,7 @@
 -- (warn once, keep calling: logging never fails a call).
 --
 --   llm.log.off() / llm.log.on() / llm.log.enabled()
+--   llm.log.texts(false)  no prompt or answer text from now on (true: again)
 --   llm.log.run_id()   this process's run id
 --   llm.log.path()     the database file
 --   llm.log.use(path)  log to another file from now on (tests, experiments)
@@ -15,12 +16,22 @@
 -- LLMRUN_LOG=0 (or off/false/no) turns logging off for the process; so
 -- does a dry run (`llmrun --dry-run`, LLMRUN_DRY_RUN): its simulated calls
 -- are an estimate, not a run to report on.
+--
+-- Each call's text is logged too, so `llmrun logs -q` finds it: the
+-- prompt (one "role: content" line per message; an embedding call's
+-- inputs), the answer (its text and tool calls) and the error message,
+-- each cut at TEXT_MAX bytes, with every configured API key masked
+-- (llm.untrusted). LLMRUN_LOG_TEXT=0 turns the texts off for the process,
+-- a model's log_text = false for its calls, a call's {log_text = false}
+-- for that call. The run records the script, its arguments and the
+-- working directory.
 local calllog = require "_llm.calllog"
 local host = require "_llm.host"
 local loop = require "_llm.loop"
 local calls = require "llm.calls"
 local errors = require "llm.errors"
 local outcome = require "llm.outcome"
+local untrusted = require "llm.untrusted"
 
 local M = {}
 
@@ -33,8 +44,16 @@ local function env_off()
   return dry ~= nil and dry ~= "" and dry ~= "0"
 end
 
+local function env_text_off()
+  local v = os.getenv("LLMRUN_LOG_TEXT")
+  return v ~= nil and (v == "0" or v:lower() == "off" or v:lower() == "false" or v:lower() == "no")
+end
+
+M.TEXT_MAX = 65536 -- bytes of each text kept per call
+
 local state = {
   enabled = not env_off(),
+  texts = not env_text_off(),
   log = nil,        -- the open log, once a call was made
   broken = false,   -- it could not be opened: do not retry every call
   warned = false,
@@ -67,6 +86,16 @@ local function script_name()
   return s ~= nil and tostring(s) or "(interactive)"
 end
 
+-- The script's arguments as a JSON array (nil when it has none).
+local function script_args()
+  local a = rawget(_G, "arg")
+  if type(a) ~= "table" or #a == 0 then return nil end
+  local list = {}
+  for i = 1, #a do list[i] = tostring(a[i]) end
+  local ok, text = pcall(require("cjson").encode, list)
+  return ok and text or nil
+end
+
 local function close()
   local log = state.log
   if not log then return end
@@ -95,6 +124,7 @@ local function open(call)
   log:set_run {
     run_id = M.run_id(), script = script_name(), version = host.version,
     started_at = call.started_at or loop.wallclock(), simulated = call.model and call.model.simulated or false,
+    args = script_args(), cwd = host.cwd and host.cwd() or nil,
   }
   state.log = log
   if not state.exit_hooked then
@@ -104,9 +134,100 @@ local function open(call)
   return log
 end
 
+-- ---- texts ------------------------------------------------------------------------
+
+local function cut(s)
+  if type(s) ~= "string" then return nil end
+  if #s > M.TEXT_MAX then
+    local keep = s:sub(1, M.TEXT_MAX)
+    -- not inside a UTF-8 character
+    keep = keep:gsub("[\192-\255][\128-\191]*$", "")
+    s = keep .. ("\n[... %d bytes not logged]"):format(#s - #keep)
+  end
+  return untrusted.mask(s)
+end
+
+local function content_text(c)
+  if type(c) == "string" then return c end
+  if type(c) == "number" then return tostring(c) end
+  if type(c) ~= "table" then return "" end -- nil, cjson.null (a message with tool calls only)
+  local parts = {}
+  for _, p in ipairs(c) do
+    if type(p) == "table" then
+      if type(p.text) == "string" then parts[#parts + 1] = p.text
+      elseif p.type then parts[#parts + 1] = "[" .. tostring(p.type) .. "]" end
+    elseif type(p) == "string" then
+      parts[#parts + 1] = p
+    end
+  end
+  return table.concat(parts, "\n")
+end
+
+local function calls_text(list)
+  local out = {}
+  for _, tc in ipairs(list) do
+    local f = type(tc) == "table" and tc["function"] or nil
+    if type(f) == "table" then
+      out[#out + 1] = ("[tool call %s(%s)]"):format(tostring(f.name), tostring(f.arguments or ""))
+    end
+  end
+  return table.concat(out, "\n")
+end
+
+--- The prompt of a call as text: "role: content" per message (an
+-- embedding call: its inputs, one a line).
+function M.prompt_text(call)
+  local body = call.body
+  if type(body) ~= "table" then return nil end
+  local msgs = body.messages
+  if type(msgs) == "table" then
+    -- the usual one or two plain messages: no list to build
+    local m1, m2 = msgs[1], msgs[2]
+    if #msgs <= 2 and type(m1) == "table" and type(m1.content) == "string" and m1.tool_calls == nil then
+      if m2 == nil then return tostring(m1.role) .. ": " .. m1.content end
+      if type(m2) == "table" and type(m2.content) == "string" and m2.tool_calls == nil then
+        return tostring(m1.role) .. ": " .. m1.content .. "\n" .. tostring(m2.role) .. ": " .. m2.content
+      end
+    end
+    local lines = {}
+    for _, m in ipairs(msgs) do
+      if type(m) == "table" then
+        local text = content_text(m.content)
+        if type(m.tool_calls) == "table" and #m.tool_calls > 0 then
+          text = (text ~= "" and (text .. "\n") or "") .. calls_text(m.tool_calls)
+        end
+        lines[#lines + 1] = tostring(m.role) .. ": " .. text
+      end
+    end
+    return table.concat(lines, "\n")
+  end
+  if type(body.input) == "table" then return table.concat(body.input, "\n") end
+  return nil
+end
+
+--- The answer of a call as text: its text and tool calls.
+function M.response_text(resp)
+  if type(resp) ~= "table" then return nil end
+  local text = type(resp.text) == "string" and resp.text or nil
+  local tcs = rawget(resp, "tool_calls")
+  if type(tcs) == "table" and #tcs > 0 then
+    text = (text and text ~= "" and (text .. "\n") or "") .. calls_text(tcs)
+  end
+  return text
+end
+
+local function texts_wanted(call)
+  if not state.texts then return false end
+  if call.opts and call.opts.log_text == false then return false end
+  if call.model and call.model.log_text == false then return false end
+  return true
+end
+
 --- The row a finished call makes, as a table with the fields log:append
--- takes and reader:calls gives back (plain data: an experiment worker sends
--- it to its coordinator, which logs it with M.append_row).
+-- takes and reader:calls gives back, with its texts (prompt, response,
+-- error) as reader:search { texts = true } gives them back. Plain data: an
+-- experiment worker sends it to its coordinator, which logs it with
+-- M.append_row.
 function M.row_of(call, resp, err, partial)
   local status, _, latency, ttft, cost, usage, retries, cache = outcome(call, resp, err, partial)
   local m = call.model or {}
@@ -129,6 +250,13 @@ function M.row_of(call, resp, err, partial)
   end
   if call.case ~= nil then row.case = tostring(call.case) end
   row.client = call.context and call.context.client or nil -- the gateway's client address
+  if texts_wanted(call) then
+    row.prompt = cut(M.prompt_text(call))
+    row.response = cut(M.response_text(resp or partial))
+    if err ~= nil then
+      row.error = cut(type(err) == "table" and err.message ~= nil and tostring(err.message) or tostring(err))
+    end
+  end
   return row
 end
 
@@ -167,6 +295,9 @@ function M.use(path)
   close()
   state.path, state.broken, state.warned = path, false, false
 end
+
+--- Texts (prompts, answers, errors) with each row, or not, from now on.
+function M.texts(on) state.texts = on and true or false end
 
 function M.off() state.enabled = false end
 function M.on() state.enabled = true; M.install() end

@@ -2,7 +2,7 @@
 --
 -- spec: "name", "provider/name", or a table {name=, provider=, base_url=,
 -- api_key=, organization=, project=, timeout=, connect_timeout=,
--- stall_timeout=, max_retries=, retry_scale=, headers={Name=value},
+-- stall_timeout=, max_retries=, retry_scale=, headers={Name=value}, log_text=,
 -- defaults={temperature=..., max_tokens=...}, stream_usage=, drop_params=,
 -- cache=}.
 -- drop_params: what happens to a request parameter the model does not take
@@ -49,6 +49,7 @@ local spec_keys = {
   connect_timeout = "number", stall_timeout = "number", max_retries = "number",
   retry_scale = "number", headers = "table", defaults = "table",
   stream_usage = "boolean", insecure = "boolean", ca_file = "string", drop_params = "boolean",
+  log_text = "boolean",
   [1] = "string",
 }
 
@@ -117,6 +118,7 @@ local function new(spec)
     insecure = spec.insecure,
     ca_file = spec.ca_file,
     drop_params = spec.drop_params,
+    log_text = spec.log_text, -- false: the call log keeps no prompt or answer text
     cache = spec.cache ~= nil and require("llm.cache").resolve(spec.cache) or nil,
     dry_run_provider = dry_run_provider,
   }, Model)
@@ -208,7 +210,31 @@ Model.normalize = normalize
 -- key is made from this, so two requests that send the same bytes share it.
 function Model:request_body(req)
   local body = normalize(req, self.defaults)
+  -- extra = {...}: fields sent as they are, past every check; the wires
+  -- merge them into the body they encode (and the cache key has them)
+  local extra = body.extra
+  body.extra = nil
+  if extra ~= nil and (type(extra) ~= "table" or getmetatable(extra) ~= nil) then
+    error("chat: extra must be a table of fields to send as they are, got " .. type(extra), 3)
+  end
+  -- mock_response: a scripted answer, which only the simulator gives
+  local mock = body.mock_response
+  body.mock_response = nil
+  if mock ~= nil then
+    if type(mock) ~= "string" then
+      error("chat: mock_response must be a string (the answer to give), got " .. type(mock), 3)
+    end
+    if not self.simulated then
+      error(("chat: mock_response is answered by the simulator only, and model %q goes to provider "
+        .. "%s: use a sim/ model (or llmrun --dry-run)"):format(self.name, self.provider), 3)
+    end
+    local e = {}
+    for k, v in pairs(extra or {}) do e[k] = v end
+    e.mock_response = mock
+    extra = e
+  end
   if self.format.prepare then body = self.format.prepare(body, self) end
+  if extra ~= nil and next(extra) ~= nil then body.extra = extra end
   return body
 end
 
@@ -305,6 +331,7 @@ function Model:chat(req, opts)
     ratelimit = ratelimit_of(res.headers),
     retries = retries,
     cached = false,
+    sim_skill = res.headers["x-sim-skill"],
     _body = res.body,
   }))
 end
@@ -345,7 +372,7 @@ local function stream_complete(s)
     latency_ms = (t_end - s.call.t0) * 1000,
     model = r.model or s.model.name, provider = s.model.provider,
     simulated = s.model.simulated, request_id = s.request_id,
-    ratelimit = s.ratelimit, retries = s.retries, cached = false,
+    ratelimit = s.ratelimit, retries = s.retries, cached = false, sim_skill = s.sim_skill,
   })
   calls.finish(s.call, s.response)
 end
@@ -456,6 +483,7 @@ function Model:stream(req, opts)
       s.http, s.retries = h, retries
       local head = h:head()
       s.request_id = head.headers["x-request-id"] or head.headers["request-id"]
+      s.sim_skill = head.headers["x-sim-skill"]
       s.ratelimit = ratelimit_of(head.headers)
       s.state = self.format.stream_begin(r.info)
     end

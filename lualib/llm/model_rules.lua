@@ -118,6 +118,22 @@ M.openai = {
   },
 }
 
+-- The request fields of OpenAI's chat completions API (its API reference,
+-- "Create chat completion", read 2026-11), besides `model`, which llmrun
+-- sets: a name outside this set is unknown, warned about once and sent
+-- (llm.params.check_fields). fields_by_provider adds what a provider of the
+-- same wire takes besides: the simulator's knob object `sim` and scripted
+-- answers `mock_response`.
+M.openai_fields = {
+  "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stream",
+  "stream_options", "stop", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs",
+  "top_logprobs", "user", "seed", "tools", "tool_choice", "parallel_tool_calls",
+  "response_format", "reasoning_effort", "modalities", "audio", "prediction",
+  "web_search_options", "store", "metadata", "service_tier", "verbosity", "functions",
+  "function_call", "prompt_cache_key", "safety_identifier", "prompt_cache_retention",
+}
+M.fields_by_provider = { sim = { "sim", "mock_response" } }
+
 -- Anthropic's Messages API, for every Claude model. strict: a parameter
 -- not listed is unknown there and raises.
 M.anthropic = {

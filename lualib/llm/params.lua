@@ -13,6 +13,19 @@
 -- rule's action decide ("drop" or "error"). A drop warns once per
 -- provider, model and parameter on stderr. Raising is misuse: the
 -- message names the parameter, the model and the provider.
+--
+-- Unknown fields (a name the provider's API does not have, usually a
+-- typo: `temprature`) follow one policy, README "Unknown request fields":
+-- where the real API rejects them (Anthropic, ctx.strict) they raise;
+-- OpenAI-compatible servers take extra fields (vLLM, OpenRouter, llama.cpp
+-- read their own), so there they are sent, with one warning per provider,
+-- model and field. Both name the nearest known field. A request's
+-- `extra = {...}` is sent as it is, without any check (the wires merge it
+-- into the body they encode).
+--
+--   nearest(name, known) -> the known name closest to name, or nil
+--   check_fields(body, known, ctx)   warns (or, ctx.strict, raises) once
+--                                    per unknown field
 local M = {}
 
 local warned = {}
@@ -68,6 +81,82 @@ function M.reset_warnings()
   warned = {}
 end
 
+-- Edit distance with transpositions (optimal string alignment), stopping
+-- early once it passes limit.
+local function distance(a, b, limit)
+  local la, lb = #a, #b
+  if math.abs(la - lb) > limit then return limit + 1 end
+  local prev2, prev, cur = {}, {}, {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    cur = { [0] = i }
+    local best = i
+    for j = 1, lb do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      local d = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        d = math.min(d, prev2[j - 2] + 1)
+      end
+      cur[j] = d
+      if d < best then best = d end
+    end
+    if best > limit then return limit + 1 end
+    prev2, prev = prev, cur
+  end
+  return prev[lb]
+end
+
+--- The known name nearest to name (an edit distance of at most a third of
+-- its length, at least 1; "_" and "-" and case do not count), or nil.
+function M.nearest(name, known)
+  if type(name) ~= "string" then return nil end
+  local plain = name:lower():gsub("[-_]", "")
+  local limit = math.max(1, #name // 3)
+  local best, best_d
+  for _, k in ipairs(known) do
+    local d = distance(plain, (k:lower():gsub("[-_]", "")), limit)
+    if d <= limit and (not best_d or d < best_d or (d == best_d and k < best)) then
+      best, best_d = k, d
+    end
+  end
+  return best
+end
+
+local function sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+local function did_you_mean(name, known)
+  local near = M.nearest(name, known)
+  return near and ("; did you mean '%s'?"):format(near) or ""
+end
+
+--- Checks body's top-level names against known (a set: name -> true).
+function M.check_fields(body, known, ctx)
+  local list
+  for k in pairs(body) do
+    if not known[k] and k ~= "extra" then
+      list = list or sorted_keys(known)
+      local hint = did_you_mean(k, list)
+      if ctx.strict then
+        error(("llm: unknown request field '%s' for %s: the API rejects unknown fields%s "
+          .. "(extra = {...} sends a field without any check)"):format(tostring(k), where(ctx), hint), 0)
+      end
+      local key = "unknown\0" .. ctx.provider .. "\0" .. ctx.model .. "\0" .. tostring(k)
+      if not warned[key] then
+        warned[key] = true
+        io.stderr:write(("llmrun: warning: request field '%s' is unknown to %s and sent as it is%s "
+          .. "(OpenAI-compatible servers may take fields of their own, OpenAI rejects unknown ones; "
+          .. "extra = {...} sends a field on purpose without this warning)\n"):format(tostring(k),
+          where(ctx), hint))
+      end
+    end
+  end
+end
+
 local function effort_none(body)
   local e = body.reasoning_effort
   return e == nil or e == "none"
@@ -83,9 +172,11 @@ function M.apply(params, body, ctx)
   for _, k in ipairs(names) do
     local v = body[k]
     local rule = params[k]
-    if rule == nil then
+    if rule == nil and k ~= "extra" then
       if ctx.strict then
-        error(("llm: unknown request parameter '%s' for %s"):format(tostring(k), where(ctx)), 0)
+        local known = {}
+        for name in pairs(params) do known[name] = true end
+        M.check_fields({ [k] = v }, known, ctx) -- raises, naming the nearest field
       end
     elseif type(rule) == "table" then
       local exempt = rule.unless_effort_none and effort_none(body)

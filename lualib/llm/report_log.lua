@@ -48,6 +48,14 @@ local function load_target(target)
   return target
 end
 
+-- Why `llmrun report` on an experiment's run is not its cmp:print().
+M.PER_CALL_NOTE = "rows are calls, not cases: an experiment's own report has one row per case, "
+  .. "so there a latency is a case's end-to-end time (all its calls, cache lookups and its own code) "
+  .. "and here each call's; cost and tokens are the same sums over the same calls (a check's calls "
+  .. "are their own group here, tagged judge:<variant>, as in the experiment's judge cost row); wall "
+  .. "time here runs from a tag's first call to its last; accuracy is only in the experiment's report "
+  .. "(the call log holds no checks)"
+
 local PER_CALL_MAX = 20000
 M.PER_CALL_MAX = PER_CALL_MAX
 
@@ -97,9 +105,10 @@ local function reprice_variant(pricing, rows, target, per_call)
 end
 
 --- from_log(opts) -> report | nil, err
--- opts: runs (list of ids or prefixes; empty: the latest), by ("tag" |
--- "model" | "none"), reprice (target), reader (an open reader), title,
--- reps, seed, level.
+-- opts: runs (list of ids or prefixes; empty: the latest run started in
+-- opts.cwd, else the latest of all: rep.chosen = {run=, why=, script=,
+-- args=} says which), by ("tag" | "model" | "none"), reprice (target),
+-- reader (an open reader), cwd, title, reps, seed, level.
 local build
 
 function M.from_log(opts)
@@ -114,10 +123,28 @@ function M.from_log(opts)
   return rep, rerr
 end
 
+-- No run named: the latest run started in this directory, else the
+-- latest of all; says which and why in chosen.
+local function default_run(reader, cwd)
+  if cwd and reader.latest_in then
+    local id = reader:latest_in(cwd)
+    if id then return id, ("the latest run in %s"):format(cwd) end
+  end
+  local id = reader:find_run(nil)
+  if id then
+    return id, cwd and ("no run was started in %s; the latest run of all"):format(cwd) or "the latest run"
+  end
+end
+
 build = function(opts, reader)
   local by = opts.by or "tag"
   local wanted = opts.runs or {}
-  if #wanted == 0 then wanted = { "" } end
+  local chosen
+  if #wanted == 0 then
+    local id, why = default_run(reader, opts.cwd)
+    if not id then return nil, "no runs logged yet" end
+    wanted, chosen = { id }, { run = id, why = why }
+  end
   local ids = {}
   for i, prefix in ipairs(wanted) do
     local id, why = reader:find_run(prefix ~= "" and prefix or nil)
@@ -195,10 +222,27 @@ build = function(opts, reader)
   end
 
   local title = opts.title or ("run " .. table.concat(ids, ", "))
-  return report.compare {
+  local rep = report.compare {
     variants = variants, baseline = baseline, title = title, extra_metrics = extra,
     reps = opts.reps, seed = opts.seed, level = opts.level,
   }
+  -- calls with case ids come from an experiment (or code like it): say
+  -- where this report's figures differ from the experiment's own
+  local has_cases = false
+  for _, id in ipairs(ids) do
+    for _, row in ipairs(reader:calls(id, 50)) do has_cases = has_cases or row.case ~= nil end
+  end
+  if has_cases then
+    rep.notes = rep.notes or {}
+    table.insert(rep.notes, 1, M.PER_CALL_NOTE)
+  end
+  if chosen then
+    for _, r in ipairs(reader:runs(0)) do
+      if r.run_id == chosen.run then chosen.script, chosen.args, chosen.started_at = r.script, r.args, r.started_at end
+    end
+    rep.chosen = chosen
+  end
+  return rep
 end
 
 return M

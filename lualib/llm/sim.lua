@@ -17,6 +17,7 @@ local M = {}
 
 local server      -- the shared in-process server, or nil
 local user = {}   -- what M.configure calls asked for, merged
+local tasks = {}  -- labelled tasks registered with M.task: {spec, ...} in order
 
 -- ---- profiles ------------------------------------------------------------
 
@@ -193,6 +194,7 @@ function M.start(opts)
   local s, err = C.start(listen, effective())
   if not s then return nil, err end
   server = s
+  for _, t in ipairs(tasks) do server:add_task(t) end
   return base_url()
 end
 
@@ -250,6 +252,47 @@ function M.stop()
     server:close()
     server = nil
   end
+end
+
+-- ---- labelled tasks ----------------------------------------------------------------
+
+--- llm.sim.task{cases =, answer =, input =, options =, instructions =,
+-- difficulty =, name =} registers labelled cases with the simulator (the
+-- shared server, now or when it starts): llm.sim_task says how, README
+-- "The simulator's model" what the simulator then does. A task of the
+-- same name is replaced. Returns {name =, cases =, kind =, options =}.
+function M.task(spec)
+  local ok, c_spec, info = pcall(require("llm.sim_task").build, spec)
+  if not ok then error(c_spec, 2) end
+  for i, t in ipairs(tasks) do
+    if t.name == c_spec.name then table.remove(tasks, i) break end
+  end
+  if server then
+    local added, err = pcall(server.add_task, server, c_spec)
+    if not added then error(err, 2) end
+  end
+  tasks[#tasks + 1] = c_spec
+  return info
+end
+
+--- Forgets the task of that name (every task without one). How many.
+function M.remove_tasks(name)
+  local n = 0
+  for i = #tasks, 1, -1 do
+    if name == nil or tasks[i].name == name then
+      table.remove(tasks, i)
+      n = n + 1
+    end
+  end
+  if server then server:remove_tasks(name) end
+  return n
+end
+
+--- The registered tasks: {{name =, cases =}, ...} in registration order.
+function M.tasks()
+  local out = {}
+  for i, t in ipairs(tasks) do out[i] = { name = t.name, cases = #t.cases } end
+  return out
 end
 
 -- A private server, not the shared one: llm.sim.new(opts, cfg) -> server

@@ -42,6 +42,7 @@
 #include "mhd_lazy.h"
 #include "sim_batch.h"
 #include "sim_server.h"
+#include "sim_tasks.h"
 
 /* mixed into the seed so that seed 0 does not start the stream at 0 */
 #define RNG_SALT 0x5851f42d4c957f2dull
@@ -423,6 +424,7 @@ static void free_server(sim_server *s)
   sim_cache_free(s->cache);
   sim_attempts_free(s->attempts);
   sim_batches_free(s->batches);
+  sim_tasks_free(s->tasks);
   sim_config_free(&s->cfg);
   if (s->pending_cfg) {
     sim_config_free(s->pending_cfg);
@@ -480,12 +482,13 @@ sim_server *sim_server_start(const sim_options *opt, const sim_config *cfg, char
   s->cache = sim_cache_new();
   s->attempts = sim_attempts_new();
   s->batches = sim_batches_new();
+  s->tasks = sim_tasks_new();
   s->nofile = raise_nofile();
   s->started = sim_now_ns();
   s->ep = epoll_create1(EPOLL_CLOEXEC);
   s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (!s->cache || !s->attempts || !s->batches || s->ep < 0 || s->timerfd < 0 || s->wakefd < 0) {
+  if (!s->cache || !s->attempts || !s->batches || !s->tasks || s->ep < 0 || s->timerfd < 0 || s->wakefd < 0) {
     snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
     free_server(s);
     return NULL;
@@ -631,4 +634,9 @@ char *sim_server_stats_json(sim_server *s, size_t *len)
     return NULL;
   }
   return llm_buf_take(&b, len);
+}
+
+sim_tasks *sim_server_tasks(sim_server *s)
+{
+  return s->tasks;
 }

@@ -164,6 +164,9 @@ int sim_server_configure(sim_server *s, const sim_config *cfg);
  * rate-limit windows and the attempt counts, and restarts the random
  * stream from the seed. */
 void sim_server_reset(sim_server *s);
+/* The server's labelled tasks (sim_tasks.h: add and remove them from any
+ * thread; requests that arrive after a change see it). */
+struct sim_tasks *sim_server_tasks(sim_server *s);
 /* Resumes and closes every connection, stops the thread, frees s. */
 void sim_server_stop(sim_server *s);
 

@@ -319,6 +319,7 @@ static void answer_line(sim_server *s, sim_batch *b, size_t i)
   json_doc *doc;
   const json_value *root = json_parse(b->input + ln->at, ln->len, &doc, NULL), *cid;
   llm_buf body, *out;
+  const char *skill = NULL;
   unsigned status;
   char rid[40];
   double u;
@@ -332,12 +333,17 @@ static void answer_line(sim_server *s, sim_batch *b, size_t i)
                    "request. Sorry about that! (simulated batch line failure)\",\"type\":"
                    "\"server_error\",\"param\":null,\"code\":null}}");
   } else {
-    status = sim_chat_answer_body(s, json_get(root, "body"), &body);
+    status = sim_chat_answer_body(s, json_get(root, "body"), &body, &skill);
   }
   out = status == 200 ? &b->out : &b->err;
   sim_batch_new_id(s->batches, "req_", rid, sizeof rid);
   put_line_head(s->batches, root, out);
-  llm_buf_printf(out, ",\"response\":{\"status_code\":%u,\"request_id\":\"%s\",\"body\":", status, rid);
+  llm_buf_printf(out, ",\"response\":{\"status_code\":%u,\"request_id\":\"%s\",", status, rid);
+  /* the skill that answered, as the endpoint's x-sim-skill header says it,
+   * so that a batch arm's filler answers are told apart too */
+  if (status == 200 && skill)
+    llm_buf_printf(out, "\"headers\":{\"x-sim-skill\":\"%s\"},", skill);
+  llm_buf_puts(out, "\"body\":");
   llm_buf_put(out, body.data ? body.data : "null", body.data ? trimmed(&body) : 4);
   llm_buf_puts(out, "},\"error\":null}\n");
   llm_buf_free(&body);

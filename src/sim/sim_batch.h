@@ -73,7 +73,9 @@ const char *sim_query(sim_req *r, const char *name);
 
 /* sim_chat.c: one chat request body answered at once, as the endpoint
  * would answer it (the completion or OpenAI's error object) into out;
- * returns the HTTP status. */
-unsigned sim_chat_answer_body(sim_server *s, const json_value *body, llm_buf *out);
+ * returns the HTTP status. *skill: the skill that answered (what the
+ * endpoint's x-sim-skill header says; a static string), NULL on an error. */
+unsigned sim_chat_answer_body(sim_server *s, const json_value *body, llm_buf *out,
+                              const char **skill);
 
 #endif

@@ -304,7 +304,8 @@ done:
 /* One request of a batch input file, answered at once by the same parser
  * and model as the endpoint above: no latency, faults or rate limits
  * (a batch runs outside them), a stream flag ignored. */
-unsigned sim_chat_answer_body(sim_server *s, const json_value *body, llm_buf *out)
+unsigned sim_chat_answer_body(sim_server *s, const json_value *body, llm_buf *out,
+                              const char **skill)
 {
   sim_req r;
   sim_chat_req q;
@@ -313,6 +314,7 @@ unsigned sim_chat_answer_body(sim_server *s, const json_value *body, llm_buf *ou
   r.srv = s;
   r.capture = out; /* replies (the errors of sim_chat_parse) land in out */
   r.status = 500;
+  *skill = NULL;
   if (sim_chat_parse(&r, body, &q) != 0)
     goto done;
   if (s->cfg.strict && !sim_config_knows_model(&s->cfg, q.mr.model)) {
@@ -332,6 +334,7 @@ unsigned sim_chat_answer_body(sim_server *s, const json_value *body, llm_buf *ou
   c->cached_tokens = sim_cache_lookup(s->cache, &q.mr, c->prompt_tokens, sim_now_ns(),
                                       s->cfg.cache_ttl_s);
   put_body(c, out);
+  *skill = c->answers[0].skill ? c->answers[0].skill : "filler";
   sim_chat_free(c);
   r.status = out->failed ? 500 : 200;
 done:

@@ -531,7 +531,7 @@ int sim_chat_parse(sim_req *r, const json_value *body, sim_chat_req *q)
       !q->mr.logprobs)
     return bad(r, "top_logprobs", "invalid_value",
                "Invalid 'top_logprobs': 'logprobs' must be true to use it.");
-  if (parse_tools(r, body, q) != 0)
+  if (parse_tools(r, body, q) != 0 || sim_mock_read(r, body, &q->mr) != 0)
     return -1;
   return check_reasoning(r, body, q);
 }

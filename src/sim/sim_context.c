@@ -414,26 +414,6 @@ int sim_context_lookup(const sim_prompt *p, const char **val, size_t *vlen)
   return r;
 }
 
-/* Appends v with one of its digits changed (v has one). */
-static void perturb_digit(llm_buf *out, const char *v, size_t n, sim_rng *rng)
-{
-  size_t digits = 0;
-  for (size_t i = 0; i < n; i++)
-    digits += v[i] >= '0' && v[i] <= '9';
-  if (!digits)
-    return;
-  size_t pick = sim_rng_below(rng, (uint32_t)digits), seen = 0;
-  size_t start = out->len;
-  sim_put_utf8(out, v, n);
-  for (size_t i = start; i < out->len; i++) {
-    char c = out->data[i];
-    if (c >= '0' && c <= '9' && seen++ == pick) {
-      out->data[i] = (char)('0' + (c - '0' + 1 + (int)sim_rng_below(rng, 9)) % 10);
-      break;
-    }
-  }
-}
-
 static int has_digit(const char *v, size_t n)
 {
   for (size_t i = 0; i < n; i++)
@@ -495,7 +475,7 @@ int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key, doub
     } else {
       sim_rng rng;
       sim_rng_init(&rng, sim_hash_str(qkey, "garble"));
-      perturb_digit(t, lk.match->value, lk.match->value_len, &rng);
+      sim_perturb_digit(t, lk.match->value, lk.match->value_len, &rng);
     }
     if (p->verbose)
       llm_buf_putc(t, '.');

@@ -35,6 +35,9 @@ double sim_unit_of(uint64_t key);
 /* Appends s[0..n) with every invalid UTF-8 sequence replaced by U+FFFD, so
  * text copied from a prompt can go into a JSON string. */
 void sim_put_utf8(llm_buf *b, const char *s, size_t n);
+/* Appends v[0..n) with one of its digits changed, chosen by rng: a wrong
+ * answer that looks like the right one (v must hold a digit). */
+void sim_perturb_digit(llm_buf *out, const char *v, size_t n, sim_rng *rng);
 
 /* ---- tokens (sim_tokens.c) ---------------------------------------------- */
 
@@ -55,6 +58,8 @@ typedef struct sim_tier {
   double arith_err;        /* error per unit of arithmetic difficulty */
   double ctx_err;          /* answer wrong although the fact is present */
   double ctx_halluc;       /* answer a distractor when the fact is absent */
+  double task_err;         /* a registered task's error per unit of difficulty */
+  double judge_acc;        /* a judge's verdict agrees with the right answer */
 } sim_tier;
 
 /* The model name as the tables see it: lower case, without a provider
@@ -85,7 +90,13 @@ typedef struct sim_skill_out {
   double difficulty;       /* for the reasoning token rule: 1 = typical */
 } sim_skill_out;
 
-enum { SIM_SKILL_NONE = 0, SIM_SKILL_ARITH, SIM_SKILL_CONTEXT };
+enum { SIM_SKILL_NONE = 0, SIM_SKILL_ARITH, SIM_SKILL_CONTEXT, SIM_SKILL_TASK, SIM_SKILL_JUDGE,
+       SIM_SKILL_TOOLS, SIM_SKILL_MOCK };
+
+/* The name of what answered (the x-sim-skill header): "arithmetic",
+ * "context", "task", "judge", "tools", "mock", or "filler" for free text
+ * from no skill (SIM_SKILL_NONE). */
+const char *sim_skill_name(int kind);
 
 /* The prompt as the skills see it: every message's content, and the last
  * user message on its own (the question lives there). */
@@ -107,6 +118,18 @@ int sim_skill_arith(const sim_prompt *p, const char *model, uint64_t key,
                     double temperature, sim_skill_out *out);
 int sim_skill_context(const sim_prompt *p, const char *model, uint64_t key,
                       double temperature, sim_skill_out *out);
+
+/* Labelled tasks (sim_task_skill.c) and the judge that grades their
+ * answers (sim_judge.c): both read req->tasks; each returns 0 when the
+ * prompt holds nothing they know. */
+int sim_skill_task(const sim_request *req, const sim_prompt *p, uint64_t key,
+                   sim_skill_out *out);
+int sim_skill_judge(const sim_request *req, const sim_prompt *p, uint64_t key,
+                    sim_skill_out *out);
+/* The prompt as the task skills read it: every message normalised
+ * (sim_tasks_normalize), joined by '\x01'; [*from, *to) is the last user
+ * message. 0, or -1 when out of memory. */
+int sim_task_prompt(const sim_request *req, llm_buf *b, size_t *from, size_t *to);
 
 /* Internal steps, exposed for the tests. */
 /* Finds the arithmetic question in s[0..n): 1 with its value and

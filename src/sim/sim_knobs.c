@@ -138,7 +138,7 @@ static int knob_bool(knob_src *k, const char *header, const char *field, int *ou
 static const char *const known_fields[] = {
   "profile", "ttft_ms", "tokens_per_s", "jitter", "fault", "fault_after", "retry_after",
   "retry_after_ms", "should_retry", "header_delay_ms", "stall_ms", "error_body",
-  "fault_attempts", NULL,
+  "fault_attempts", "mock_response", NULL,
 };
 
 static const sim_profile *named_profile(const sim_config *c, const char *name)

@@ -58,7 +58,7 @@ static const char *const top_fields[] = {
   "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature",
   "top_p", "top_k", "metadata", "tools", "tool_choice", "thinking", "cache_control",
   "service_tier", "container", "mcp_servers", "context_management", "output_config",
-  "inference_geo", "sim", NULL,
+  "inference_geo", "sim", "mock_response", NULL,
 };
 
 static int bad(sim_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -619,6 +619,8 @@ static int parse(sim_req *r, const json_value *body, amsg_req *q)
   q->mr.messages = q->msgs;
   q->mr.nmessages = q->nmsgs;
   q->mr.effort = SIM_EFFORT_NONE;
+  if (sim_mock_read(r, body, &q->mr) != 0)
+    return -1;
   if (q->nmsgs == 0 || (q->nmsgs == 1 && strcmp(q->msgs[0].role, "system") == 0))
     return bad(r, "messages: at least one message is required");
   return 0;

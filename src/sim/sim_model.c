@@ -1,6 +1,8 @@
 /* The simulator's model: turns a chat request into an answer (see
- * sim_model.h). Skills are tried in order (arithmetic, then answer from
- * the context); anything else gets free text. The answer is then cut at
+ * sim_model.h). A scripted answer (mock_response) wins; then tools; then
+ * skills are tried in order (a judge's grading, a registered labelled
+ * task, arithmetic, answer from the context); anything else gets free
+ * text ("filler": the answer's skill says which). The answer is then cut at
  * the first stop sequence and at max_tokens, and split into one piece per
  * token for streaming.
  *
@@ -299,7 +301,12 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
   int after_tools = n > 0 && is_role(&req->messages[n - 1], "tool");
   memset(&skill, 0, sizeof skill);
   skill.difficulty = 1.0;
-  if (tool >= 0) {
+  if (req->mock) { /* a scripted answer (mock_response) wins over every skill */
+    tool = -1;
+    skill.kind = SIM_SKILL_MOCK;
+    llm_buf_put(&skill.text, "", 0);
+    llm_buf_put(&skill.text, req->mock, req->mock_len);
+  } else if (tool >= 0) {
     calls = malloc(sizeof *calls);
     if (!calls || make_call(&req->tools[tool], &p, &calls[0]) != 0) {
       free(calls);
@@ -308,6 +315,7 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
       return -1;
     }
     ncalls = 1;
+    skill.kind = SIM_SKILL_TOOLS;
     skill.difficulty = 0.5;
     /* Claude says what it is about to do, unless a tool is forced */
     if (sim_is_claude(req->model) && req->tool_choice == SIM_TOOLS_AUTO) {
@@ -318,8 +326,11 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
       llm_buf_puts(&skill.text, "");
     }
   } else if (after_tools && sim_tools_answer(req, &skill.text)) {
+    skill.kind = SIM_SKILL_TOOLS;
     skill.difficulty = 0.5;
-  } else if (!sim_skill_arith(&p, req->model, skill_key, req->temperature, &skill) &&
+  } else if (!sim_skill_judge(req, &p, skill_key, &skill) &&
+             !sim_skill_task(req, &p, skill_key, &skill) &&
+             !sim_skill_arith(&p, req->model, skill_key, req->temperature, &skill) &&
              !sim_skill_context(&p, req->model, skill_key, req->temperature, &skill)) {
     memset(&skill, 0, sizeof skill);
     skill.difficulty = 1.0;
@@ -415,7 +426,8 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
     int in_answer = 0;
     for (size_t i = 0; i < count; i++) {
       double z;
-      if (skill.kind && !in_answer && ends[i] > skill.answer_at) {
+      if (skill.kind && skill.kind != SIM_SKILL_MOCK && skill.kind != SIM_SKILL_TOOLS &&
+          !in_answer && ends[i] > skill.answer_at) {
         in_answer = 1;
         z = skill.conf_z;
         sim_rng_normal(&rng); /* keep the stream aligned with free text */
@@ -440,7 +452,21 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
   out->tool_calls = calls;
   out->ntool_calls = ncalls;
   out->reasoning_tokens = reasoning;
+  out->skill = sim_skill_name(skill.kind);
   return 0;
+}
+
+const char *sim_skill_name(int kind)
+{
+  switch (kind) {
+  case SIM_SKILL_ARITH: return "arithmetic";
+  case SIM_SKILL_CONTEXT: return "context";
+  case SIM_SKILL_TASK: return "task";
+  case SIM_SKILL_JUDGE: return "judge";
+  case SIM_SKILL_TOOLS: return "tools";
+  case SIM_SKILL_MOCK: return "mock";
+  default: return "filler";
+  }
 }
 
 void sim_answer_free(sim_answer *a)

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 struct json_value; /* json.h: a tool's JSON schema */
+struct sim_tasks;  /* sim_tasks.h: registered labelled tasks */
 
 typedef struct sim_message {
   const char *role;       /* "system" | "user" | "assistant" | "tool" ... */
@@ -73,6 +74,13 @@ typedef struct sim_request {
                              by sim_reasoning_check (the model's default applied) */
   int thinking_budget;    /* > 0: Claude extended thinking with this budget_tokens */
   int thinking_adaptive;  /* Claude adaptive thinking (no budget) */
+  /* labelled tasks (sim_tasks.h) the task and judge skills look prompts
+   * up in; NULL: none */
+  struct sim_tasks *tasks;
+  /* a scripted answer (mock_response): when set, the answer is this text,
+   * cut by stop and max_tokens as any other */
+  const char *mock;
+  size_t mock_len;
 } sim_request;
 
 typedef struct sim_tool_call {
@@ -104,6 +112,9 @@ typedef struct sim_answer {
   size_t thinking_len;
   size_t *thinking_ends;
   size_t nthinking;
+  /* what answered (static string): "task", "judge", "arithmetic",
+   * "context", "tools", "mock", or "filler" (no skill: free text) */
+  const char *skill;
 } sim_answer;
 
 /* Fills *out for choice `choice` (0 .. n-1) of req. 0, or -1 on bad input

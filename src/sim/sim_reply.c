@@ -133,6 +133,7 @@ static void reply_stream(sim_req *r, sim_chat *c, const sim_plan *pl)
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
   MHD_add_response_header(resp, "x-sim-profile", pl->profile);
   MHD_add_response_header(resp, "x-sim-ttft-planned-ms", buf);
+  MHD_add_response_header(resp, "x-sim-skill", c->answers[0].skill ? c->answers[0].skill : "filler");
   r->resp = resp;
   r->status = 200;
 }
@@ -144,6 +145,7 @@ static void reply_json(sim_req *r, sim_chat *c, const sim_plan *pl)
   size_t len;
   struct MHD_Response *resp = NULL;
   int64_t send_at = c->step_at[c->nsteps - 1];
+  const char *skill = c->answers[0].skill ? c->answers[0].skill : "filler"; /* static */
   llm_buf_init(&b);
   c->wire->put_body(c, &b);
   snprintf(buf, sizeof buf, "%.3f", (double)(c->step_at[0] - r->t0) / 1e6);
@@ -190,6 +192,7 @@ static void reply_json(sim_req *r, sim_chat *c, const sim_plan *pl)
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
   MHD_add_response_header(resp, "x-sim-profile", pl->profile);
   MHD_add_response_header(resp, "x-sim-ttft-ms", buf);
+  MHD_add_response_header(resp, "x-sim-skill", skill);
   r->resp = resp;
   r->status = 200;
   r->send_at = send_at;

@@ -116,6 +116,7 @@ struct sim_server {
   sim_attempts *attempts;
   sim_ratelimit rl;
   struct sim_batches *batches; /* files and batches of the Batch API (sim_batch.c) */
+  struct sim_tasks *tasks;     /* labelled tasks (sim_tasks.h): own lock, any thread */
   uint64_t rng;
   uint64_t next_id;
   uint64_t id_nonce;    /* from getrandom() at start: ids differ across processes */
@@ -298,6 +299,10 @@ typedef struct sim_chat_req {
 
 /* 0, or -1 after replying 400 (q is then still to be freed). */
 int sim_chat_parse(sim_req *r, const json_value *body, sim_chat_req *q);
+/* sim_mock.c: the request's scripted answer (mock_response: body field,
+ * sim.mock_response, or header x-sim-mock-response) into mr->mock, and the
+ * server's labelled tasks into mr->tasks. 0, or -1 after replying 400. */
+int sim_mock_read(sim_req *r, const json_value *body, sim_request *mr);
 void sim_chat_req_free(sim_chat_req *q);
 
 /* sim_http.c: a new unique id, prefix then `len` base62 characters, from

@@ -4,18 +4,25 @@
  * against a strong one, so the simulator ranks model names in four tiers.
  * Rates are per answer (see README "The simulator's model"):
  *
- *   tier      arith_err  ctx_err  ctx_halluc   examples
- *   frontier    0.010     0.005     0.02       o1, o3, gpt-5, gpt-5.x, claude opus / sonnet 4+,
- *                                              gemini pro, grok-4, deepseek-reasoner
- *   strong      0.030     0.015     0.05       gpt-4o, gpt-4.1, gpt-4, o3-mini, o4-mini,
- *                                              gpt-5-mini, claude-3.5/3.7 sonnet, gemini flash
- *   middle      0.070     0.040     0.10       unknown names, claude-haiku-4.5, 70B open models
- *   small       0.120     0.080     0.20       gpt-4o-mini, gpt-4.1-mini, *nano*, gpt-3.5-turbo,
- *                                              claude-3/3.5 haiku, flash-lite, <= 9B open models
+ *   tier      arith_err  ctx_err  ctx_halluc  task_err  judge_acc  examples
+ *   frontier    0.010     0.005     0.02       0.04      0.97     o1, o3, gpt-5, gpt-5.x, claude
+ *                                                                  opus / sonnet 4+, gemini pro,
+ *                                                                  grok-4, deepseek-reasoner
+ *   strong      0.030     0.015     0.05       0.08      0.94     gpt-4o, gpt-4.1, gpt-4, o3-mini,
+ *                                                                  o4-mini, gpt-5-mini, claude-3.5/
+ *                                                                  3.7 sonnet, gemini flash
+ *   middle      0.070     0.040     0.10       0.14      0.90     unknown names, claude-haiku-4.5,
+ *                                                                  70B open models
+ *   small       0.120     0.080     0.20       0.22      0.85     gpt-4o-mini, gpt-4.1-mini, *nano*,
+ *                                                                  gpt-3.5-turbo, claude-3/3.5 haiku,
+ *                                                                  flash-lite, <= 9B open models
  *
  * arith_err is per unit of difficulty: P(right) = (1 - arith_err)^difficulty.
  * ctx_err is the chance of a wrong answer when the fact is in the prompt,
- * ctx_halluc of answering a distractor when it is not. The ordering
+ * ctx_halluc of answering a distractor when it is not. task_err is a
+ * registered task's error per unit of difficulty (sim_task_skill.c),
+ * judge_acc how often a judge's verdict agrees with the registered right
+ * answer (sim_judge.c). The ordering
  * follows price and public benchmark standing of the real models; the
  * numbers themselves are invented so that experiments show clear,
  * imperfect differences. */
@@ -27,10 +34,10 @@
 enum { FRONTIER, STRONG, MIDDLE, SMALL };
 
 static const sim_tier tiers[] = {
-  [FRONTIER] = {"frontier", 4, 0.010, 0.005, 0.02},
-  [STRONG] = {"strong", 3, 0.030, 0.015, 0.05},
-  [MIDDLE] = {"middle", 2, 0.070, 0.040, 0.10},
-  [SMALL] = {"small", 1, 0.120, 0.080, 0.20},
+  [FRONTIER] = {"frontier", 4, 0.010, 0.005, 0.02, 0.04, 0.97},
+  [STRONG] = {"strong", 3, 0.030, 0.015, 0.05, 0.08, 0.94},
+  [MIDDLE] = {"middle", 2, 0.070, 0.040, 0.10, 0.14, 0.90},
+  [SMALL] = {"small", 1, 0.120, 0.080, 0.20, 0.22, 0.85},
 };
 
 /* First match wins; '*' matches any run of characters, the rest of the

@@ -126,3 +126,24 @@ void sim_put_utf8(llm_buf *b, const char *s, size_t n)
   }
   llm_buf_put(b, s + start, i - start);
 }
+
+/* One digit changed: the context skill's garbled value and a task's wrong
+ * answer (the same rng draws in both, so answers stay as they were). */
+void sim_perturb_digit(llm_buf *out, const char *v, size_t n, sim_rng *rng)
+{
+  size_t digits = 0;
+  for (size_t i = 0; i < n; i++)
+    digits += v[i] >= '0' && v[i] <= '9';
+  if (!digits)
+    return;
+  size_t pick = sim_rng_below(rng, (uint32_t)digits), seen = 0;
+  size_t start = out->len;
+  sim_put_utf8(out, v, n);
+  for (size_t i = start; i < out->len; i++) {
+    char c = out->data[i];
+    if (c >= '0' && c <= '9' && seen++ == pick) {
+      out->data[i] = (char)('0' + (c - '0' + 1 + (int)sim_rng_below(rng, 9)) % 10);
+      break;
+    }
+  }
+}

@@ -24,6 +24,9 @@
 /* A writer that cannot keep up (a disk much slower than the calls) must
  * not eat all memory: rows past this many waiting are dropped, counted. */
 #define MAX_PENDING (1u << 20)
+/* ...and the calls' texts waiting are bounded in bytes: past this, rows go
+ * in without their text rather than hold up to 64 KiB x 3 each in memory */
+#define MAX_PENDING_TEXT ((size_t)64 << 20)
 #define BUSY_TIMEOUT_MS 5000
 
 static void say(char *err, size_t n, const char *fmt, ...)
@@ -71,6 +74,15 @@ static const char *const migrations[LLM_CALLLOG_SCHEMA] = {
   "CREATE INDEX runs_by_start ON runs(started_at);",
   /* 3: the client of a call made by the gateway (llmrun serve --proxy) */
   "ALTER TABLE calls ADD COLUMN client TEXT;",
+  /* 4: what a run was (its arguments, JSON, and working directory), and
+   * each call's text in a table of its own, so that scans of the calls for
+   * reports stay as compact as before */
+  "ALTER TABLE runs ADD COLUMN args TEXT;"
+  "ALTER TABLE runs ADD COLUMN cwd TEXT;"
+  "CREATE INDEX runs_by_cwd ON runs(cwd, started_at);"
+  "CREATE TABLE call_texts ("
+  "  call INTEGER PRIMARY KEY," /* calls.id */
+  "  prompt TEXT, response TEXT, error TEXT);",
 };
 
 static int user_version(sqlite3 *db, int *v)
@@ -97,6 +109,23 @@ static int newer_schema(int v, char *err, size_t n)
   return -1;
 }
 
+/* A schema-3 file with the call_texts table and no calls.client column? */
+static int texts_without_client(sqlite3 *db)
+{
+  sqlite3_stmt *st;
+  int found = 0;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT (SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+                         " AND name = 'call_texts'),"
+                         " (SELECT count(*) FROM pragma_table_info('calls') WHERE name = 'client')",
+                         -1, &st, NULL) != SQLITE_OK)
+    return 0;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    found = sqlite3_column_int(st, 0) > 0 && sqlite3_column_int(st, 1) == 0;
+  sqlite3_finalize(st);
+  return found;
+}
+
 int llm_calllog_migrate(sqlite3 *db, int upto, char *err, size_t n)
 {
   if (upto > LLM_CALLLOG_SCHEMA)
@@ -116,7 +145,19 @@ int llm_calllog_migrate(sqlite3 *db, int upto, char *err, size_t n)
       goto sqlerr;
     if (user_version(db, &v) != SQLITE_OK)
       goto rollback;
-    if (v < upto) {
+    if (v == 3 && upto > 3 && texts_without_client(db)) {
+      /* the schema 3 of a development build (issue 15's branch) had the
+       * texts of migration 4 and not the client column of 3: add that
+       * column, and it is schema 4 */
+      rc = sqlite3_exec(db, "ALTER TABLE calls ADD COLUMN client TEXT;"
+                            "PRAGMA user_version = 4;", NULL, NULL, &msg);
+      if (rc != SQLITE_OK) {
+        say(err, n, "call log migration 4 failed: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+      }
+    } else if (v < upto) {
       char pragma[64];
       rc = sqlite3_exec(db, migrations[v], NULL, NULL, &msg);
       if (rc != SQLITE_OK) {
@@ -143,7 +184,8 @@ sqlerr:
 
 /* ---- the row buffer -------------------------------------------------------------- */
 
-enum { S_TAG, S_CASE, S_MODEL, S_PROVIDER, S_KIND, S_STATUS, S_CACHE, S_ERRKIND, S_REQID, S_CLIENT, NSTR };
+enum { S_TAG, S_CASE, S_MODEL, S_PROVIDER, S_KIND, S_STATUS, S_CACHE, S_ERRKIND, S_REQID, S_CLIENT,
+       NSTR_CALL, S_PROMPT = NSTR_CALL, S_RESPONSE, S_ERRTEXT, NSTR };
 enum { N_START, N_LATENCY, N_TTFT, N_COST, N_PROMPT, N_COMPLETION, N_CACHED, N_CREATION,
        N_INPUT, NNUM };
 #define NO_STR ((size_t)-1)
@@ -178,7 +220,8 @@ static size_t arena_put(rowbuf *b, const char *s)
 static int rowbuf_push(rowbuf *b, const llm_log_row *r)
 {
   const char *strs[NSTR] = {r->tag, r->case_id, r->model, r->provider, r->kind,
-                            r->status, r->cache_kind, r->error_kind, r->request_id, r->client};
+                            r->status, r->cache_kind, r->error_kind, r->request_id, r->client,
+                            r->prompt_text, r->response_text, r->error_text};
   srow *s;
   if (llm_grow(&b->rows, &b->cap, b->n + 1, sizeof *b->rows) != 0)
     return -1;
@@ -220,7 +263,7 @@ static void rowbuf_free(rowbuf *b)
 
 struct llm_calllog {
   sqlite3 *db;
-  sqlite3_stmt *ins_call, *ins_run, *upd_run;
+  sqlite3_stmt *ins_call, *ins_run, *upd_run, *ins_text;
   llm_calllog_opts o;
 
   pthread_t thread;
@@ -233,7 +276,7 @@ struct llm_calllog {
   int flush_waiters, stopping;
 
   /* the run: written once, before the first row */
-  char *run_id, *script, *version;
+  char *run_id, *script, *version, *args, *cwd;
   double run_started;
   int run_simulated, run_set;
   sqlite3_int64 run_rowid;        /* 0 until written */
@@ -254,8 +297,11 @@ static const char update_run_sql[] =
   "UPDATE runs SET first_call = coalesce(first_call, ?1), last_call = ?2 WHERE id = ?3";
 
 static const char insert_run_sql[] =
-  "INSERT INTO runs(run_id, script, started_at, simulated, pid, llmrun_version)"
-  " VALUES (?,?,?,?,?,?)";
+  "INSERT INTO runs(run_id, script, started_at, simulated, pid, llmrun_version, args, cwd)"
+  " VALUES (?,?,?,?,?,?,?,?)";
+
+static const char insert_text_sql[] =
+  "INSERT INTO call_texts(call, prompt, response, error) VALUES (?,?,?,?)";
 
 static int create_private(const char *path, char *err, size_t n)
 {
@@ -347,7 +393,9 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
       sqlite3_prepare_v3(log->db, insert_run_sql, -1, SQLITE_PREPARE_PERSISTENT,
                          &log->ins_run, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(log->db, update_run_sql, -1, SQLITE_PREPARE_PERSISTENT,
-                         &log->upd_run, NULL) != SQLITE_OK) {
+                         &log->upd_run, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v3(log->db, insert_text_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                         &log->ins_text, NULL) != SQLITE_OK) {
     say(err, n, "call log: %s", sqlite3_errmsg(log->db));
     goto fail;
   }
@@ -370,6 +418,7 @@ fail:
   sqlite3_finalize(log->ins_call);
   sqlite3_finalize(log->ins_run);
   sqlite3_finalize(log->upd_run);
+  sqlite3_finalize(log->ins_text);
   sqlite3_close(log->db);
   free(log);
   return NULL;
@@ -393,6 +442,8 @@ void llm_calllog_set_run(llm_calllog *log, const llm_run_info *run)
     log->run_id = dupstr(run->run_id);
     log->script = dupstr(run->script);
     log->version = dupstr(run->version);
+    log->args = dupstr(run->args);
+    log->cwd = dupstr(run->cwd);
     log->run_started = run->started_at;
     log->run_simulated = run->simulated;
     log->run_set = 1;
@@ -418,7 +469,14 @@ static void monotonic(struct timespec *ts) { clock_gettime(CLOCK_MONOTONIC, ts);
 int llm_calllog_append(llm_calllog *log, const llm_log_row *row)
 {
   int rc = 0;
+  llm_log_row bare;
   pthread_mutex_lock(&log->mu);
+  if (log->pending.arena.len > MAX_PENDING_TEXT &&
+      (row->prompt_text || row->response_text || row->error_text)) {
+    bare = *row;
+    bare.prompt_text = bare.response_text = bare.error_text = NULL;
+    row = &bare;
+  }
   if (log->pending.n >= MAX_PENDING) {
     log->dropped++;
     if (!__atomic_load_n(&log->error_new, __ATOMIC_RELAXED))
@@ -461,6 +519,14 @@ static void bind_num(sqlite3_stmt *st, int i, double v, int integer)
     sqlite3_bind_double(st, i, v);
 }
 
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+  if (s)
+    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
 static int write_run(llm_calllog *log, const char *run_id, const char *script,
                      const char *version, double started, int simulated)
 {
@@ -478,6 +544,10 @@ static int write_run(llm_calllog *log, const char *run_id, const char *script,
     sqlite3_bind_text(st, 6, version, -1, SQLITE_STATIC);
   else
     sqlite3_bind_null(st, 6);
+  /* set once before the first row, never changed: read without the lock
+   * as the other run fields are */
+  bind_opt_text(st, 7, log->args);
+  bind_opt_text(st, 8, log->cwd);
   rc = sqlite3_step(st);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -487,37 +557,56 @@ static int write_run(llm_calllog *log, const char *run_id, const char *script,
   return 0;
 }
 
+/* The call just inserted: its text, when it has any. */
+static int write_text(llm_calllog *log, const rowbuf *b, const srow *r, sqlite3_int64 call)
+{
+  sqlite3_stmt *st = log->ins_text;
+  int rc;
+  if (r->str[S_PROMPT] == NO_STR && r->str[S_RESPONSE] == NO_STR && r->str[S_ERRTEXT] == NO_STR)
+    return 0;
+  sqlite3_bind_int64(st, 1, call);
+  bind_text(st, 2, b, r->str[S_PROMPT]);
+  bind_text(st, 3, b, r->str[S_RESPONSE]);
+  bind_text(st, 4, b, r->str[S_ERRTEXT]);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Inserts the rows, then records the run's call rowid range. */
 static int write_rows(llm_calllog *log, const rowbuf *b)
 {
   sqlite3_stmt *st = log->ins_call;
-  sqlite3_int64 first = 0;
+  sqlite3_int64 first = 0, last = 0;
   int rc;
   for (size_t i = 0; i < b->n; i++) {
     const srow *r = &b->rows[i];
     sqlite3_bind_int64(st, 1, log->run_rowid);
-    for (int k = 0; k < NSTR; k++)
+    for (int k = 0; k < NSTR_CALL; k++)
       bind_text(st, 2 + k, b, r->str[k]);
     for (int k = 0; k < NNUM; k++)
-      bind_num(st, 2 + NSTR + k, r->num[k], k >= N_PROMPT);
-    sqlite3_bind_int(st, 2 + NSTR + NNUM, r->simulated != 0);
-    sqlite3_bind_int(st, 3 + NSTR + NNUM, r->retries);
+      bind_num(st, 2 + NSTR_CALL + k, r->num[k], k >= N_PROMPT);
+    sqlite3_bind_int(st, 2 + NSTR_CALL + NNUM, r->simulated != 0);
+    sqlite3_bind_int(st, 3 + NSTR_CALL + NNUM, r->retries);
     if (r->http_status)
-      sqlite3_bind_int(st, 4 + NSTR + NNUM, r->http_status);
+      sqlite3_bind_int(st, 4 + NSTR_CALL + NNUM, r->http_status);
     else
-      sqlite3_bind_null(st, 4 + NSTR + NNUM);
+      sqlite3_bind_null(st, 4 + NSTR_CALL + NNUM);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
       return -1;
+    last = sqlite3_last_insert_rowid(log->db);
     if (i == 0)
-      first = sqlite3_last_insert_rowid(log->db);
+      first = last;
+    if (write_text(log, b, r, last) != 0)
+      return -1;
   }
   if (b->n == 0)
     return 0;
   st = log->upd_run;
   sqlite3_bind_int64(st, 1, first);
-  sqlite3_bind_int64(st, 2, sqlite3_last_insert_rowid(log->db));
+  sqlite3_bind_int64(st, 2, last);
   sqlite3_bind_int64(st, 3, log->run_rowid);
   rc = sqlite3_step(st);
   sqlite3_reset(st);
@@ -693,11 +782,14 @@ void llm_calllog_close(llm_calllog *log)
   sqlite3_finalize(log->ins_call);
   sqlite3_finalize(log->ins_run);
   sqlite3_finalize(log->upd_run);
+  sqlite3_finalize(log->ins_text);
   sqlite3_close(log->db);
   rowbuf_free(&log->pending);
   rowbuf_free(&log->writing);
   free(log->run_id);
   free(log->script);
   free(log->version);
+  free(log->args);
+  free(log->cwd);
   free(log);
 }

@@ -27,7 +27,7 @@
 #include "metrics.h"
 
 /* The schema this build writes and reads. */
-#define LLM_CALLLOG_SCHEMA 3
+#define LLM_CALLLOG_SCHEMA 4
 
 typedef struct llm_calllog llm_calllog;
 
@@ -43,6 +43,8 @@ typedef struct llm_run_info {
   const char *version;  /* llmrun's */
   double started_at;    /* wall clock, epoch seconds */
   int simulated;
+  const char *args;     /* the script's arguments as a JSON array; NULL: none */
+  const char *cwd;      /* the working directory */
 } llm_run_info;
 
 /* One call. NULL strings and NaN numbers are stored as NULL. */
@@ -58,6 +60,9 @@ typedef struct llm_log_row {
   double started_at, latency_ms, ttft_ms, cost;
   double prompt_tokens, completion_tokens, cached_tokens;
   double cache_creation_tokens, input_tokens;
+  /* the call's text (table call_texts; NULL: not logged): the prompt as
+   * "role: content" lines, the answer, the error message */
+  const char *prompt_text, *response_text, *error_text;
 } llm_log_row;
 
 /* ---- writing ------------------------------------------------------------------- */
@@ -108,6 +113,7 @@ typedef struct llm_log_cursor llm_log_cursor;
 
 typedef struct llm_run_row {
   const char *run_id, *script, *version;
+  const char *args, *cwd;  /* NULL for runs logged before schema 4 */
   double started_at;
   int simulated;
   int64_t calls, errors, hits;
@@ -122,6 +128,17 @@ llm_log_cursor *llm_calllog_calls(sqlite3 *db, const char *run_id, int64_t limit
 /* 1 with the next row (valid until the next call), 0 at the end, -1 on
  * an error. Use the function that matches the cursor. */
 int llm_log_cursor_next_run(llm_log_cursor *c, llm_run_row *out);
+/* The columns a call cursor reads, in order (r: runs, c: calls). */
+#define LLM_CALLLOG_CALL_COLUMNS \
+  "r.run_id, c.tag, c.case_id, c.model, c.provider, c.kind, c.status, c.cache_kind," \
+  " c.error_kind, c.request_id, c.simulated, c.retries, c.http_status, c.started_at," \
+  " c.latency_ms, c.ttft_ms, c.cost, c.prompt_tokens, c.completion_tokens, c.cached_tokens," \
+  " c.cache_creation_tokens, c.input_tokens, c.client"
+
+/* A cursor over a prepared statement that selects LLM_CALLLOG_CALL_COLUMNS
+ * (then, optionally, prompt, response, error); it owns st.
+ * NULL (st finalized) when out of memory. */
+llm_log_cursor *llm_log_cursor_wrap(sqlite3_stmt *st, char *err, size_t n);
 int llm_log_cursor_next_call(llm_log_cursor *c, llm_log_row *out);
 void llm_log_cursor_free(llm_log_cursor *c);
 
@@ -139,5 +156,25 @@ typedef struct llm_log_group {
 int llm_calllog_collect(sqlite3 *db, const char *run_id, llm_log_group_by by,
                         llm_log_group **groups, size_t *ngroups, char *err, size_t errlen);
 void llm_log_groups_free(llm_log_group *g, size_t n);
+
+/* ---- searching (calllog_search.c) ----------------------------------------------- */
+
+/* Which calls `llmrun logs` shows. NULL / 0 fields do not filter. */
+typedef struct llm_log_filter {
+  const char *run_id;   /* an exact id (resolve prefixes with llm_calllog_find_run) */
+  const char *tag, *model, *status;
+  const char *text;     /* a substring of the prompt, answer or error (any case) */
+  int64_t limit;        /* the newest this many; 0: all */
+  int with_text;        /* the rows carry prompt_text, response_text, error_text */
+} llm_log_filter;
+
+/* The calls that pass f, newest first by start time; read them with
+ * llm_log_cursor_next_call. NULL with a message on failure. */
+llm_log_cursor *llm_calllog_search(sqlite3 *db, const llm_log_filter *f, char *err, size_t n);
+
+/* The latest run started in directory cwd: 1 with its id in out, 0 when
+ * there is none, -1 on an error. */
+int llm_calllog_latest_in(sqlite3 *db, const char *cwd, char *out, size_t n, char *err,
+                          size_t errlen);
 
 #endif

@@ -132,6 +132,18 @@ static llm_log_cursor *cursor_new(sqlite3 *db, const char *sql, char *err, size_
   return c;
 }
 
+llm_log_cursor *llm_log_cursor_wrap(sqlite3_stmt *st, char *err, size_t n)
+{
+  llm_log_cursor *c = calloc(1, sizeof *c);
+  if (!c) {
+    say(err, n, "out of memory");
+    sqlite3_finalize(st);
+    return NULL;
+  }
+  c->st = st;
+  return c;
+}
+
 void llm_log_cursor_free(llm_log_cursor *c)
 {
   if (!c)
@@ -216,7 +228,8 @@ llm_log_cursor *llm_calllog_runs(sqlite3 *db, int64_t limit, char *err, size_t n
     " total(CASE WHEN " VALID_COST_SQL " THEN c.cost END), coalesce(sum(" COST_UNKNOWN_SQL "), 0),"
     " min(CASE WHEN " VALID_START_SQL " THEN c.started_at END),"
     " max(CASE WHEN " VALID_START_SQL " THEN c.started_at"
-    " + (CASE WHEN " VALID_LATENCY_SQL " THEN c.latency_ms ELSE 0 END) / 1000.0 END)"
+    " + (CASE WHEN " VALID_LATENCY_SQL " THEN c.latency_ms ELSE 0 END) / 1000.0 END),"
+    " r.args, r.cwd"
     " FROM (SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1) r"
     " LEFT JOIN calls c ON c.id BETWEEN r.first_call AND r.last_call AND c.run = r.id"
     " GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC";
@@ -253,16 +266,14 @@ int llm_log_cursor_next_run(llm_log_cursor *c, llm_run_row *r)
   r->cost_unknown = sqlite3_column_int64(c->st, 9);
   r->first_start = col_time(c->st, 10);
   r->last_end = col_time(c->st, 11);
+  r->args = col_text(c->st, 12);
+  r->cwd = col_text(c->st, 13);
   return 1;
 }
 
 /* ---- calls --------------------------------------------------------------------------- */
 
-#define CALL_COLUMNS \
-  "r.run_id, c.tag, c.case_id, c.model, c.provider, c.kind, c.status, c.cache_kind," \
-  " c.error_kind, c.request_id, c.simulated, c.retries, c.http_status, c.started_at," \
-  " c.latency_ms, c.ttft_ms, c.cost, c.prompt_tokens, c.completion_tokens, c.cached_tokens," \
-  " c.cache_creation_tokens, c.input_tokens, c.client"
+#define CALL_COLUMNS LLM_CALLLOG_CALL_COLUMNS
 
 llm_log_cursor *llm_calllog_calls(sqlite3 *db, const char *run_id, int64_t limit,
                                   char *err, size_t n)
@@ -315,6 +326,11 @@ int llm_log_cursor_next_call(llm_log_cursor *c, llm_log_row *r)
   r->cache_creation_tokens = col_count(st, 20);
   r->input_tokens = col_count(st, 21);
   r->client = col_text(st, 22);
+  if (sqlite3_column_count(st) >= 26) { /* a search with texts (calllog_search.c) */
+    r->prompt_text = col_text(st, 23);
+    r->response_text = col_text(st, 24);
+    r->error_text = col_text(st, 25);
+  }
   return 1;
 }
 

@@ -112,7 +112,7 @@ static llm_calllog *open_log(const char *path, size_t rows, int ms, const char *
   char err[256];
   llm_calllog_opts o = {rows, ms};
   llm_calllog *log = llm_calllog_open(path, &o, err, sizeof err);
-  llm_run_info run = {run_id, "test.lua", "0.1.0", 1700000000.0, 1};
+  llm_run_info run = {run_id, "test.lua", "0.1.0", 1700000000.0, 1, "[\"--fast\"]", "/tmp/work"};
   if (!log) {
     check_fail(__FILE__, __LINE__, "open %s: %s", path, err);
     return NULL;
@@ -230,13 +230,83 @@ static void test_migrations(void)
   CHECK_INT(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'runs_by_start'"), 1);
   /* 3: the gateway's client column, NULL for the old rows */
   CHECK_INT(query_int(path, "SELECT count(*) FROM calls WHERE client IS NULL"), 1);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'call_texts'"), 1);
   CHECK_INT(query_int(path, "SELECT count(*) FROM calls"), 1); /* old rows kept */
+  /* schema 4: a run's arguments and directory, a call's text in call_texts */
+  {
+    llm_log_row r = row_of(1, "t");
+    r.prompt_text = "user: What is 2 + 2?";
+    r.response_text = "4";
+    llm_calllog_append(log, &r);
+    r = row_of(2, "t"); /* no text: no row in call_texts */
+    llm_calllog_append(log, &r);
+  }
   llm_calllog_close(log);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM call_texts"), 1);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM call_texts t JOIN calls c ON c.id = t.call"
+                            " WHERE t.prompt = 'user: What is 2 + 2?' AND t.response = '4'"
+                            " AND t.error IS NULL AND c.case_id = 'case-1'"), 1);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM runs WHERE run_id = 'new-run'"
+                            " AND args = '[\"--fast\"]' AND cwd = '/tmp/work'"), 1);
+  CHECK_INT(query_int(path, "SELECT count(*) FROM runs WHERE run_id = 'old-run' AND cwd IS NULL"), 1);
   /* idempotent: migrating again changes nothing */
   CHECK(sqlite3_open(path, &db) == SQLITE_OK);
   CHECK_INT(llm_calllog_migrate(db, LLM_CALLLOG_SCHEMA, err, sizeof err), 0);
   sqlite3_close(db);
   CHECK_INT(query_int(path, "PRAGMA user_version"), LLM_CALLLOG_SCHEMA);
+}
+
+/* Files older builds left: main's schema 2 (before the client column) and
+ * 3 (client, no texts), and the schema 3 of issue 15's development branch
+ * (texts, no client). Each opens, migrates to the current schema with the
+ * client column and the texts, keeps its rows, and takes new ones. */
+static void test_old_schemas(void)
+{
+  static const char branch_schema_3[] =
+    "ALTER TABLE runs ADD COLUMN args TEXT;"
+    "ALTER TABLE runs ADD COLUMN cwd TEXT;"
+    "CREATE INDEX runs_by_cwd ON runs(cwd, started_at);"
+    "CREATE TABLE call_texts (call INTEGER PRIMARY KEY, prompt TEXT, response TEXT, error TEXT);"
+    "PRAGMA user_version = 3;";
+  static const struct { const char *name; int upto; const char *extra; } olds[] = {
+    {"main-2.db", 2, NULL},
+    {"main-3.db", 3, NULL},
+    {"branch-3.db", 2, branch_schema_3},
+  };
+  for (size_t i = 0; i < sizeof olds / sizeof olds[0]; i++) {
+    char path[512], err[256];
+    sqlite3 *db;
+    llm_calllog *log;
+    path_of(path, sizeof path, olds[i].name);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK_INT(llm_calllog_migrate(db, olds[i].upto, err, sizeof err), 0);
+    if (olds[i].extra)
+      CHECK(sqlite3_exec(db, olds[i].extra, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "INSERT INTO runs(run_id, started_at) VALUES ('old-run', 1);"
+                           "INSERT INTO calls(run, status, model) VALUES (1, 'ok', 'm');",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    log = open_log(path, 0, 0, "new-run");
+    if (!log)
+      continue;
+    {
+      llm_log_row r = row_of(1, "t");
+      r.client = "127.0.0.1:5000";
+      r.prompt_text = "user: hi";
+      llm_calllog_append(log, &r);
+    }
+    llm_calllog_close(log);
+    CHECK_INT(query_int(path, "PRAGMA user_version"), LLM_CALLLOG_SCHEMA);
+    CHECK_INT(query_int(path, "SELECT count(*) FROM calls"), 2);
+    CHECK_INT(query_int(path, "SELECT count(*) FROM calls WHERE client = '127.0.0.1:5000'"), 1);
+    CHECK_INT(query_int(path, "SELECT count(*) FROM call_texts WHERE prompt = 'user: hi'"), 1);
+    CHECK_INT(query_int(path, "SELECT count(*) FROM runs WHERE cwd = '/tmp/work'"), 1);
+    /* a reader opens it too, and migrating again changes nothing */
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK_INT(llm_calllog_migrate(db, LLM_CALLLOG_SCHEMA, err, sizeof err), 0);
+    sqlite3_close(db);
+    CHECK_INT(query_int(path, "PRAGMA user_version"), LLM_CALLLOG_SCHEMA);
+  }
 }
 
 static void test_newer_schema(void)
@@ -470,7 +540,7 @@ static void test_readers(void)
   const char *ids[] = {"20260101-000000-aaaaaa", "20260102-000000-bbbbbb", "20260102-000000-bbbbbc"};
   for (int k = 0; k < 3; k++) {
     llm_calllog_opts o = {0};
-    llm_run_info ri = {ids[k], "s.lua", "0.1.0", 1700000000.0 + k, 0};
+    llm_run_info ri = {ids[k], "s.lua", "0.1.0", 1700000000.0 + k, 0, NULL, k == 1 ? "/a" : "/b"};
     log = llm_calllog_open(path, &o, err, sizeof err);
     if (!log) {
       check_fail(__FILE__, __LINE__, "open: %s", err);
@@ -562,6 +632,7 @@ int main(void)
   test_files_and_rows();
   test_batching();
   test_migrations();
+  test_old_schemas();
   test_newer_schema();
   test_unwritable();
   test_full_disk();

@@ -28,14 +28,19 @@ run -e '
   db:count("default", "tokens_saved", 1234)
   db:count("default", "cost_saved", 0.5)
   db:count("default", "time_saved_ms", 61000)
+  -- a tiny saving (three cheap hits): still shown as what it is, not $0.0000
+  assert(db:put("tiny", C.sha256("t"), "v"))
+  db:count("tiny", "hits_exact", 3)
+  db:count("tiny", "cost_saved", 0.0000312)
   c:close()'
 expect_status 0
 
 run cache stats
 expect_status 0
-expect_out_has "4 responses"
+expect_out_has "5 responses"
 expect_out_has "default                 6                6/0/0        2    75.0%         1,234     \$0.5000      1m 01s"
 expect_out_has "other"
+expect_out_has "\$0.0000312"
 
 run cache stats --json -n default
 expect_status 0

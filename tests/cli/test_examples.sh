@@ -74,6 +74,15 @@ expect_out_has "strategy vs baseline"
 expect_out_has "contexts compressed"
 expect_out_has "accuracy (client's check)"
 
+run_example own_task "$TMP/own.html"
+expect_status 0
+expect_out_has "Registered 100 classification cases with the simulator"
+expect_out_has "Naming the labels:"
+expect_out_has "<- the cheapest within 95% of the best"
+expect_out_has "In one line:"
+[[ "$out$err" != *"answers were filler"* ]] && ok || fail "own_task: filler answers"
+if [[ -s "$TMP/own.html" ]]; then ok; else fail "own_task: no HTML report"; fi
+
 # an example's report can be read back from the call log
 run report
 expect_status 0

@@ -102,5 +102,30 @@ kill -INT "$pid"; wait "$pid"; st=$?
 check "quiet server exits 130" test "$st" -eq 130
 check "-q prints no summary" bash -c "! grep -q served '$tmp/err2'"
 
+# --task FILE: a labelled task, answered by its rules; x-sim-skill says so;
+# mock_response gives a scripted answer
+cat >"$tmp/task.jsonl" <<'TASK'
+{"task": {"name": "moods", "options": ["happy", "sad"]}}
+{"input": "The sun came out and we danced in the square all evening long.", "answer": "happy"}
+{"input": "The rain did not stop and the last train was cancelled again.", "answer": "sad"}
+TASK
+start_server "$tmp/out4" "$tmp/err4" --sim --profile zero --task "$tmp/task.jsonl"
+check "--task says what it registered" grep -q "task moods: 2 cases (classification)" "$tmp/err4"
+resp=$(http "$url" POST /v1/chat/completions \
+  '{"model":"o3","messages":[{"role":"user","content":"Happy or sad? The sun came out and we danced in the square all evening long."}]}')
+check "a registered case is answered by the task skill" grep -qi "^x-sim-skill: task" <<<"$resp"
+check "with one of the options" grep -Eq '"content":"(happy|sad)"' <<<"$resp"
+resp=$(http "$url" POST /v1/chat/completions "$chat")
+check "anything else is filler, and says so" grep -qi "^x-sim-skill: filler" <<<"$resp"
+resp=$(http "$url" POST /v1/chat/completions \
+  '{"model":"gpt-4o","mock_response":"Scripted.","messages":[{"role":"user","content":"Hi"}]}')
+check "mock_response is the answer" grep -q '"content":"Scripted."' <<<"$resp"
+check "and its skill is mock" grep -qi "^x-sim-skill: mock" <<<"$resp"
+kill -INT "$pid"; wait "$pid"
+echo '{"input": "x"}' >"$tmp/bad.jsonl"
+"$LLMRUN" serve --sim --task "$tmp/bad.jsonl" >/dev/null 2>"$tmp/err5"; st=$?
+check "a bad task file fails (exit 1)" test "$st" -eq 1
+check "naming the problem" grep -q "case 1 has no answer" "$tmp/err5"
+
 if [[ $fails -gt 0 ]]; then echo "$fails failed"; exit 1; fi
 echo "all passed"

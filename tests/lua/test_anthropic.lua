@@ -180,8 +180,14 @@ T.test("unknown and unmappable parameters raise, naming the parameter and the pr
   local srv = mock.start(script(reply(200, message)))
   local m = model_for(srv)
   local e = T.err(function() m:chat { messages = { { role = "user", content = "x" } }, temprature = 0.5 } end,
-    "unknown request parameter 'temprature'")
+    "unknown request field 'temprature'")
   T.ok(tostring(e):find("provider anthropic", 1, true), tostring(e))
+  -- it names the nearest field the API has
+  T.ok(tostring(e):find("did you mean 'temperature'?", 1, true), tostring(e))
+  -- extra = {...} sends a field without any check
+  local r = assert(m:chat { messages = { { role = "user", content = "x" } }, extra = { temprature = 0.5 } })
+  T.ok(r.text)
+  T.eq(require("cjson").decode(srv:requests()[1].body).temprature, 0.5)
   T.err(function() m:chat { messages = { { role = "user", content = "x" } }, logprobs = true } end,
     "parameter 'logprobs' is not supported for model \"claude-3-5-haiku-latest\" (provider anthropic")
   T.err(function() m:chat { messages = { { role = "user", content = "x" } }, n = 2 } end,
@@ -190,7 +196,7 @@ T.test("unknown and unmappable parameters raise, naming the parameter and the pr
     "'presence_penalty' is not supported")
   T.err(function() m:chat { messages = { { role = "user", content = { { type = "input_audio" } } } } } end,
     "content part type 'input_audio' has no Anthropic counterpart")
-  T.eq(#srv:requests(), 0)
+  T.eq(#srv:requests(), 1, "misuse sends nothing (the one request is the extra = {...} call's)")
   -- drop_params = true: dropped (with one warning), the call goes out
   local lenient = llm.model { name = "claude-3-5-haiku-latest", provider = "anthropic", base_url = srv.url,
                               api_key = KEY, drop_params = true }

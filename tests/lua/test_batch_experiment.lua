@@ -96,3 +96,20 @@ T.test("misuse: batch must be true or options", function()
     llm.experiment { cases = cases(1), progress = false, variants = { b = { batch = { nope = 1 }, run = ask } } }
   end, "unknown option 'nope'")
 end)
+
+T.test("a batch answer says which skill answered; a batch arm's filler answers get the note", function()
+  llm.sim.reset()
+  local res = llm.batch(m, { { user = "What is 2 + 3?" }, { user = "Summarise the plot of Hamlet." } }, QUIET)
+  T.eq(res[1].sim_skill, "arithmetic")
+  T.eq(res[2].sim_skill, "filler")
+  local prose = { { id = 1, question = "Summarise the plot of Hamlet.", answer = "revenge" },
+                  { id = 2, question = "Summarise the plot of Macbeth.", answer = "ambition" } }
+  local real, buf = io.stderr, {}
+  io.stderr = { write = function(self, ...) for _, s in ipairs { ... } do buf[#buf + 1] = s end return self end }
+  local ok, cmp = pcall(llm.experiment, { cases = prose, progress = false, check = llm.check.equals(),
+    variants = { b = { batch = QUIET, run = function(c) return m:chat(c.question) end } } })
+  io.stderr = real
+  assert(ok, cmp)
+  T.ok(table.concat(buf):find("b: 2 of 2 answers were filler", 1, true), table.concat(buf))
+  T.ok(cmp:text():find("2 of 2 answers were filler", 1, true))
+end)

@@ -320,13 +320,21 @@ T.test("append takes a row table: each field comes back from the reader", functi
     cost = 0.0125, cache_kind = "exact", status = "error", retries = 2, error_kind = "http",
     http_status = 503, request_id = "req_1", client = "127.0.0.1:5432",
   }
-  T.eq(log:append(row), nil)
+  -- the texts (call_texts) come back from reader:search with texts
+  local texts = { prompt = "user: hi", response = "hello", error = "HTTP 503" }
+  local full = {}
+  for k, v in pairs(row) do full[k] = v end
+  for k, v in pairs(texts) do full[k] = v end
+  T.eq(log:append(full), nil)
   log:append { model = "m" } -- every other field missing: stored as NULL, status "ok"
   assert(log:flush())
   log:close()
   local r = assert(calllog.reader(db))
   local got = r:calls(nil, 0)
+  local found = r:search { texts = true, model = "gpt-4o" }
   r:close()
+  T.eq(#found, 1)
+  for k, v in pairs(full) do T.eq(found[1][k], v, k) end
   T.eq(#got, 2)
   local back = got[1].model == "gpt-4o" and got[1] or got[2]
   local bare = back == got[1] and got[2] or got[1]
@@ -334,4 +342,59 @@ T.test("append takes a row table: each field comes back from the reader", functi
   T.eq(back.run_id, "20260301-000000-cccccc")
   T.eq({ bare.model, bare.status, bare.tag, bare.cost, bare.retries, bare.simulated },
        { "m", "ok", nil, nil, 0, false })
+end)
+
+T.test("each call's text: prompt lines, tool calls, parts, embeddings, a cut, the opt-outs", function()
+  local db = tmpdir() .. "/texts.db"
+  llm.log.use(db)
+  local log = require "llm.log"
+  local response = require "llm.response"
+  local m = { name = "gpt-4o", provider = "sim", simulated = true }
+  local function call(tag, body, resp, opts, model)
+    opts = opts or {}
+    opts.tag = tag
+    local c = calls.begin(model or m, body.input and "embed" or "chat", body, opts)
+    calls.finish(c, resp and response.new(resp) or nil, resp == nil and llm.error("http", "boom " .. KEY) or nil)
+  end
+  require("llm.untrusted").add_secret(KEY)
+  call("chat", { messages = { { role = "system", content = "Be brief." },
+    { role = "user", content = { { type = "text", text = "Look:" }, { type = "image_url" } } },
+    { role = "assistant", content = cjson.null, tool_calls = { { id = "c1", type = "function",
+      ["function"] = { name = "get_weather", arguments = '{"city":"Oslo"}' } } } },
+    { role = "tool", tool_call_id = "c1", content = "sunny" } } },
+    { text = "It is sunny.", tool_calls = { { id = "c2", type = "function",
+      ["function"] = { name = "book", arguments = "{}" } } } })
+  call("embed", { input = { "first", "second" } }, { vectors = { { 1 }, { 2 } } })
+  call("big", { messages = { { role = "user", content = ("é"):rep(40000) } } }, { text = "ok" })
+  call("error", { messages = { { role = "user", content = "my key " .. KEY } } }, nil)
+  call("off", { messages = { { role = "user", content = "not logged" } } }, { text = "no" }, { log_text = false })
+  call("model off", { messages = { { role = "user", content = "not logged either" } } }, { text = "no" }, nil,
+    { name = "m", provider = "sim", simulated = true, log_text = false })
+  log.texts(false)
+  call("process off", { messages = { { role = "user", content = "nor this" } } }, { text = "no" })
+  log.texts(true)
+  T.ok(llm.log.flush())
+  local reader = assert(llm.log.reader(db))
+  local by = {}
+  for _, row in ipairs(reader:search { run = llm.log.run_id(), texts = true }) do by[row.tag] = row end
+  T.eq(by.chat.prompt, 'system: Be brief.\nuser: Look:\n[image_url]\nassistant: [tool call get_weather({"city":"Oslo"})]'
+    .. "\ntool: sunny")
+  T.eq(by.chat.response, "It is sunny.\n[tool call book({})]")
+  T.eq(by.embed.prompt, "first\nsecond")
+  T.eq(by.embed.response, nil)
+  T.ok(#by.big.prompt < 70000 and by.big.prompt:find("bytes not logged]", 1, true), #by.big.prompt)
+  T.ok(utf8.len(by.big.prompt), "cut on a character boundary")
+  T.eq(by.error.prompt, "user: my key <redacted>")
+  T.eq(by.error.error, "boom <redacted>")
+  for _, tag in ipairs { "off", "model off", "process off" } do
+    T.eq(by[tag].prompt, nil, tag)
+    T.eq(by[tag].response, nil, tag)
+  end
+  -- the search filters
+  T.eq(#reader:search { run = llm.log.run_id(), text = "SUNNY" }, 1)
+  T.eq(#reader:search { run = llm.log.run_id(), tag = "embed" }, 1)
+  T.eq(#reader:search { run = llm.log.run_id(), status = "error" }, 1)
+  T.eq(#reader:search { run = llm.log.run_id(), model = "m" }, 1)
+  reader:close()
+  for _, f in ipairs { db, db .. "-wal" } do T.ok(not read_file(f):find(KEY, 1, true), f) end
 end)

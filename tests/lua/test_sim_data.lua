@@ -37,7 +37,7 @@ T.test("the generator reproduces the committed files", function()
   local status, out, err = T.llmrun("scripts/gen_sim_data.lua " .. dir)
   T.eq(status, 0, "generator exit status: " .. err)
   T.ok(out:find("workload.jsonl", 1, true), "generator output")
-  for _, name in ipairs({ "context_qa.jsonl", "arithmetic.jsonl", "workload.jsonl" }) do
+  for _, name in ipairs({ "context_qa.jsonl", "arithmetic.jsonl", "workload.jsonl", "tickets.jsonl", "support_faq.jsonl" }) do
     T.ok(read(dir .. "/" .. name) == read(DATA .. name), name .. " differs from a fresh run")
     os.remove(dir .. "/" .. name)
   end
@@ -46,7 +46,7 @@ end)
 
 T.test("the files stay modest", function()
   local total = 0
-  for _, name in ipairs({ "context_qa.jsonl", "arithmetic.jsonl", "workload.jsonl" }) do
+  for _, name in ipairs({ "context_qa.jsonl", "arithmetic.jsonl", "workload.jsonl", "tickets.jsonl", "support_faq.jsonl" }) do
     total = total + #read(DATA .. name)
   end
   T.ok(total < 2 * 1024 * 1024, "total " .. total .. " bytes")
@@ -124,4 +124,38 @@ T.test("workload: repeats and paraphrases follow their originals", function()
   end
   T.eq(kinds, { original = 48, ["repeat"] = 16, paraphrase = 16 })
   T.ok(near >= 6, "near-duplicates: " .. near)
+end)
+
+T.test("tickets: labelled, every team, unique texts", function()
+  local recs = records("tickets.jsonl")
+  T.eq(#recs, 100)
+  local labels, texts = {}, {}
+  for _, r in ipairs(recs) do
+    T.ok(r.id and r.text and r.label and (r.difficulty == 1 or r.difficulty == 2), r.id)
+    labels[r.label] = (labels[r.label] or 0) + 1
+    T.ok(not texts[r.text], "duplicate text " .. r.id)
+    texts[r.text] = true
+  end
+  T.eq(labels, { billing = 20, shipping = 20, returns = 20, account = 20, technical = 20 })
+end)
+
+T.test("support_faq: originals, paraphrases with their answer, near twins with another", function()
+  local recs = records("support_faq.jsonl")
+  T.eq(#recs, 100)
+  local seen, kinds = {}, {}
+  for _, r in ipairs(recs) do
+    kinds[r.kind] = (kinds[r.kind] or 0) + 1
+    if r.kind == "paraphrase" then
+      T.ok(seen[r.group], r.id .. " comes after its original")
+      T.eq(r.answer, seen[r.group].answer)
+      T.ok(r.question ~= seen[r.group].question)
+    elseif r.kind == "twin" then
+      T.ok(seen[r.twin_of], r.id .. " comes after its original")
+      T.ok(r.answer ~= seen[r.twin_of].answer)
+    else
+      T.eq(r.group, r.id)
+    end
+    seen[r.id] = r
+  end
+  T.eq(kinds, { original = 40, paraphrase = 40, twin = 20 })
 end)

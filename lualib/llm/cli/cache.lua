@@ -65,6 +65,16 @@ local function human_ms(ms)
   return ("%dh %02dm"):format(s // 3600, math.floor(s % 3600 / 60))
 end
 
+-- Dollars with enough digits that a saving shows: "$0" only for nothing,
+-- "$1.2345" from a cent up, else three significant digits ("$0.0000312").
+local function usd(v)
+  if v == nil or v ~= v then return "?" end
+  if v <= 0 then return "$0" end
+  if v >= 0.01 then return ("$%.4f"):format(v) end
+  local decimals = math.min(12, math.ceil(-math.log(v, 10)) + 2)
+  return ("$%." .. decimals .. "f"):format(v)
+end
+
 local function thousands(n)
   local s = ("%d"):format(math.floor(n + 0.5))
   return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
@@ -149,7 +159,7 @@ local function stats(opts)
     w:write(("%-16s %8s %20s %8s %8s %13s %11s %11s\n"):format(s.namespace, thousands(s.hits),
       ("%d/%d/%d"):format(s.exact_hits, s.semantic_hits, s.shared_hits), thousands(s.misses),
       s.hit_rate and ("%.1f%%"):format(s.hit_rate * 100) or "-", thousands(s.tokens_saved),
-      ("$%.4f"):format(s.cost_saved), human_ms(s.time_saved_ms)))
+      usd(s.cost_saved), human_ms(s.time_saved_ms)))
   end
   for _, s in ipairs(namespaces) do
     if s.audit then

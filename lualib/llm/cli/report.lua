@@ -7,7 +7,8 @@ C.usage = [[
 usage: llmrun report [RUN...] [--by tag|model] [--html FILE] [--json | --markdown | --csv]
                      [--reprice MODEL_OR_TABLE]
 
-Reports on RUN (an id or a unique prefix; default: the latest run) from
+Reports on RUN (an id or a unique prefix; default: the latest run started
+in the current directory, else the latest of all, and it says which) from
 the call log. Within one run, the calls are grouped by tag (or model) and
 the groups compared, "baseline" (or "before", else the first) being the
 baseline; with several runs, each run's groups are compared to the first.
@@ -37,10 +38,26 @@ function C.main(args)
   if opts.by and opts.by ~= "tag" and opts.by ~= "model" and opts.by ~= "none" then
     cli.usage_error("--by takes tag, model or none, not %s", opts.by)
   end
-  local rep, err = require("llm.report").from_log { runs = runs, by = opts.by, reprice = opts.reprice }
+  local host = require "_llm.host"
+  local rep, err = require("llm.report").from_log { runs = runs, by = opts.by, reprice = opts.reprice,
+    cwd = host.cwd and host.cwd() or nil }
   if not rep then
     io.stderr:write("llmrun report: ", err, "\n")
     return 1
+  end
+  if rep.chosen then
+    local c = rep.chosen
+    local script = c.script or "?"
+    local ok, args = pcall(require("cjson").decode, c.args or "[]")
+    if ok and type(args) == "table" and #args > 0 then
+      for i = 1, #args do args[i] = tostring(args[i]) end
+      script = script .. " " .. table.concat(args, " ")
+    end
+    if #script > 100 then script = script:sub(1, 97) .. "..." end
+    io.stderr:write(("llmrun report: run %s (%s: %s, started %s); name a run to choose another "
+      .. "(llmrun logs --runs lists them)\n"):format(c.run, c.why,
+      require("llm.untrusted").escape(script), c.started_at and os.date("%Y-%m-%d %H:%M:%S",
+      math.floor(c.started_at)) or "?"))
   end
   if opts.json then
     io.stdout:write(rep:json())

@@ -28,6 +28,11 @@ options:
   --batch-turnaround-s S  how long a batch takes (Batch API; default 2, 0 with
                        --profile zero)
   --batch-fail-rate X  share of batch lines answered with an error (0..1)
+  --task FILE          register a labelled task (may be repeated): JSON Lines,
+                       one case a line {"input": ..., "answer": ...}, and
+                       optionally one line {"task": {"name": ..., "options":
+                       [...], "instructions": [...], "difficulty": ...}}; see
+                       README "The simulator's model", labelled tasks
   -q, --quiet          no summary on stderr at exit
   -h, --help           this help
 
@@ -57,7 +62,7 @@ local function main(args)
     end
   end
   local sim = require "llm.sim"
-  local opts, cfg = {}, {}
+  local opts, cfg, task_files = {}, {}, {}
   local want_sim, quiet = false, false
   local i = 1
   local function value(name)
@@ -105,6 +110,7 @@ local function main(args)
       elseif a == "--batch-fail-rate" then
         cfg.batch_fail_rate = number(a)
         if cfg.batch_fail_rate > 1 then error({ usage = "--batch-fail-rate must be from 0 to 1" }) end
+      elseif a == "--task" then task_files[#task_files + 1] = value(a)
       elseif a == "-q" or a == "--quiet" then quiet = true
       else
         error({ usage = "unknown option '" .. a .. "'" })
@@ -140,6 +146,16 @@ local function main(args)
     end
   end
   if next(cfg) then sim.configure(cfg) end
+  for _, path in ipairs(task_files) do
+    local spec, terr = require("llm.sim_task").read_file(path)
+    local ok, info = false, terr
+    if spec then ok, info = pcall(sim.task, spec) end
+    if not ok then
+      io.stderr:write("llmrun serve: --task ", path, ": ", tostring(info), "\n")
+      return 1
+    end
+    io.stderr:write(("llmrun: task %s: %d cases (%s)\n"):format(info.name, info.cases, info.kind))
+  end
   local url, why = sim.start(opts)
   if not url then
     io.stderr:write("llmrun serve: ", why.message, "\n")

@@ -417,7 +417,11 @@ function M.encode(body, model, stream)
   end
   local b = p.b
   b.model, b.stream = model, stream or nil
+  -- extra = {...}: fields sent as they are, without any check
+  local saved = {}
+  for k, v in pairs(body.extra or {}) do saved[k] = { b[k] }; b[k] = v end
   local text = cjson.encode(b)
+  for k, old in pairs(saved) do b[k] = old[1] end
   b.model, b.stream = nil, nil
   return splice(text, p.raws), p.info
 end

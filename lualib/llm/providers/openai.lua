@@ -51,7 +51,22 @@ end
 --- Applies the model family's parameter rules (llm.model_rules.openai:
 -- reasoning models take max_completion_tokens and no sampling knobs)
 -- before the call; model: the llm.model (name, provider, drop_params).
+local known_cache = {}
+local function known_fields(provider)
+  local set = known_cache[provider]
+  if not set then
+    set = {}
+    for _, k in ipairs(rules.openai_fields) do set[k] = true end
+    for _, k in ipairs(rules.fields_by_provider[provider] or {}) do set[k] = true end
+    known_cache[provider] = set
+  end
+  return set
+end
+
 function P.prepare(body, model)
+  -- unknown fields (a typo) are sent with a warning: OpenAI-compatible
+  -- servers take fields of their own (llm.params says the policy)
+  params.check_fields(body, known_fields(model.provider), { model = model.name, provider = model.provider })
   local fam = params.family(rules.openai, model.name)
   if not fam then return body end
   return params.apply(fam.params, body, { model = model.name, provider = model.provider,
@@ -71,7 +86,17 @@ function P.chat_request(cfg, model, body, stream)
       added_usage = true
     end
   end
+  -- extra = {...}: fields sent as they are, merged in for the encoding only
+  local extra, saved = body.extra, nil
+  if extra ~= nil then
+    body.extra, saved = nil, {}
+    for k, v in pairs(extra) do saved[k] = { body[k] }; body[k] = v end
+  end
   local text = cjson.encode(body)
+  if extra ~= nil then
+    for k, old in pairs(saved) do body[k] = old[1] end
+    body.extra = extra
+  end
   body.model, body.stream = nil, nil
   if added_usage then body.stream_options = nil end
   return { url = cfg.base_url .. "/chat/completions", body = text }
