@@ -30,8 +30,9 @@
 local C = require "_llm.cache"
 local cjson = require "cjson"
 local loop = require "_llm.loop"
-local calls = require "llm.calls"
+local pipeline = require "llm.pipeline"
 local canon = require "llm.cache_canon"
+local context = require "llm.context"
 local errors = require "llm.errors"
 local response = require "llm.response"
 
@@ -100,7 +101,7 @@ local function open_store(opts)
   end
   if not exit_hook then
     exit_hook = true
-    llm.on_exit(flush_all)
+    require("_llm.host").on_exit(flush_all)
   end
   return shared
 end
@@ -177,8 +178,11 @@ end
 -- cache) or false/nil (none). Used by llm.model and m:with_cache.
 function M.resolve(v)
   if v == nil or v == false then return nil end
-  if v == true then return M.default() end
-  if is_cache(v) then return v end
+  if v == true then v = M.default() end
+  if v == nil or is_cache(v) then
+    if v then pipeline.use("cache") end
+    return v
+  end
   error("the cache option must be a cache (llm.cache.open{...}, llm.cache.semantic{...}), "
     .. "true or false, got " .. type(v), 3)
 end
@@ -456,7 +460,7 @@ end
 -- A leader that ended without finishing its call (its task was cancelled
 -- or failed) would hold its waiters forever: a watcher frees them.
 local function watch_leader(shared, ikey, fl)
-  fl.watcher = loop.spawn(function()
+  fl.watcher = context.spawn(function()
     while not fl.done do
       loop.sleep(0.05)
       local st = fl.task:status()
@@ -699,27 +703,41 @@ function Cache:_finish(call, resp, err)
   if fl then finish_flight(shared, plan.ikey, fl, good and resp or nil) end
 end
 
-calls.on_before(function(call)
-  local c = call.model.cache
-  if is_cache(c) then return c:_before(call) end
-end, 20)
+-- The stages (llm.pipeline: cache.lookup, cache.store), installed when a
+-- model is given a cache (M.resolve): they act on the call's model's cache.
 
-calls.on_finish(function(call, resp, err)
+--- cache.lookup, a before-stage: a hit answers the call.
+function M.lookup_stage(call)
   local c = call.model.cache
-  if is_cache(c) then c:_finish(call, resp, err) end
-end, 50)
+  if c ~= nil and getmetatable(c) == Cache then return c:_before(call) end
+end
 
-calls.on_after(function(call, resp)
+--- cache.store, a finish-stage: stores a good answer, counts a hit.
+function M.store_stage(call, resp, err)
+  local c = call.model.cache
+  if c ~= nil and getmetatable(c) == Cache then c:_finish(call, resp, err) end
+end
+
+--- cache.audit, an after-stage: a semantic hit's audit (it may wait).
+function M.audit_stage(call, resp)
   if call.semantic_audit then require("llm.cache_semantic").audit_after(call, resp) end
-end, 50)
+end
 
 -- ---- semantic caches ---------------------------------------------------------------------------
+
+-- What llm.cache_semantic may use of this module (its header lists it).
+local semantic_api = {
+  check_opts = check_opts, open_store = open_store, new_view = new_view,
+  read = function(c, key) return c:_lookup(key) end,
+  hit = hit_response,
+  warn = function(c, what, msg) warn_once(c.shared, what, msg) end,
+}
 
 --- llm.cache.semantic{embed = model, threshold = 0.92, scope = "request" |
 -- "model" | function(call) -> string, audit = {rate=, floor=, same=} | true,
 -- ...and any llm.cache.open option} -> cache | nil, err. See llm.cache_semantic.
 function M.semantic(opts)
-  return require("llm.cache_semantic").new(opts, check_opts, open_store, new_view)
+  return require("llm.cache_semantic").new(opts, semantic_api)
 end
 
 --- c:audit_table([thresholds]) -> rows {threshold, samples, differed,
@@ -745,9 +763,5 @@ function M.key(m, req)
     or require("llm.model").Model.normalize(req, m.defaults or {})
   return C.hex(sha256(assert(canon.request(m, "chat", body))))
 end
-M._count = count
-M._lookup_doc = function(self, key) return self:_lookup(key) end
-M._hit_response = hit_response
-M._warn_once = warn_once
 
 return M

@@ -24,7 +24,7 @@ local errors = require "llm.errors"
 local untrusted = require "llm.untrusted"
 local dryrun = require "llm.dryrun"
 local ratelimit_headers = require "llm.ratelimit_headers"
-require "llm.pricing" -- sets resp.cost on every call (its table loads on first use)
+local pipeline = require "llm.pipeline"
 
 local now = loop.now
 
@@ -53,6 +53,7 @@ local spec_keys = {
 }
 
 local function new(spec)
+  pipeline.install() -- the stages every call has: prices, the call log
   if type(spec) == "string" then spec = { name = spec } end
   if type(spec) ~= "table" then
     error("bad argument #1 to 'llm.model' (string or table expected, got " .. type(spec) .. ")", 2)

@@ -64,7 +64,7 @@ local function run_point(spec, threshold)
     error("llm.route.sweep: make(threshold) must return a model-like (with :chat)", 3)
   end
   local cases = spec.cases
-  local out = llm.map(cases, function(case, i)
+  local out = require("llm.async").map(cases, function(case, i)
     local req = spec.prompt(case)
     if req == nil then error(("llm.route.sweep: prompt(case %d) returned nil"):format(i), 0) end
     local id = type(case) == "table" and case.id or i

@@ -1,6 +1,7 @@
 -- llmrun serve --sim: the simulator as a stand-alone OpenAI-compatible
 -- server. Prints its base URL on stdout and serves until Ctrl-C (exit 130;
 -- the server thread stops and closes its connections on the way out).
+local llm = require "llm"
 local usage = [[
 usage: llmrun serve --sim [options]
 

@@ -1,0 +1,221 @@
+-- llm.pipeline: the stages every model call (m:chat, m:stream, m:embed)
+-- passes, in order, in one table; in the spirit of Lua's linit.c.
+--
+-- A call is: calls.begin (the record) -> BEFORE stages (the first that
+-- answers decides the call without a request) -> SEND (transport: the
+-- request, its attempts and retries; llm.model does it, see model.lua) ->
+-- FINISH stages (no waiting, shielded from interrupts) -> AFTER stages (may
+-- wait). Within a phase, stages run by priority, lower first; equal
+-- priorities run in registration order (a stable order, not table.sort's).
+--
+--  phase   prio  stage           owner: module . function        installed
+--  ------  ----  --------------  ------------------------------  ----------------------
+--  before   20   cache.lookup    llm.cache . lookup_stage        a model gets a cache
+--                  a hit answers before anything is spent, paced or sent
+--  before   50   (pacing)        llm.pacing: rpm/tpm buckets     (its branch adds the row)
+--                  after the cache (a hit takes no rate), before the budget
+--                  (a call waiting for a slot holds no reservation)
+--  before   90   budget.reserve  llm.budget . reserve_stage      the first llm.budget
+--                  last: reserves the worst case of a call that will be sent
+--  send      -   transport       llm.transport . request/open_stream, called by llm.model
+--                  taps on the send (pipeline.add("send", tap, prio, name)):
+--                  record (llm.record, 10: nearest the caller, sees what it sees),
+--                  replay (llm.replay, 90: nearest the network, answers from a
+--                  cassette); a Batch API call (llm.batch) sends through its own
+--                  path, not this stage, and runs the same before/finish stages
+--  finish    0   usage.check     llm.usage_check . stage         always (this file loads)
+--                  unusable token counts are dropped before anyone reads them
+--  finish   10   pricing         llm.pricing . price_stage       the first model
+--                  r.cost (and r.saved.cost of a hit) for everything after
+--  finish   20   budget.settle   llm.budget . settle_stage       the first llm.budget
+--                  the reservation becomes the real cost
+--  finish   25   dryrun          llm.dryrun . dryrun_stage       llmrun --dry-run (init.lua)
+--                  tallies the priced estimate of each simulated call
+--  finish   30   (record)        llm.record: writes the cassette the send tap captured
+--                  (its branch adds the row); after pricing, so the cost is in it
+--  finish   50   cache.store     llm.cache . store_stage         a model gets a cache
+--                  stores good answers, counts hits, frees waiting duplicates
+--  finish  100   calllog         llm.log . log_stage             the first model
+--  finish  100   metrics         llm.metrics . metrics_stage     the first active tracker
+--  finish  100   experiment      llm.experiment . experiment_stage  the first llm.experiment
+--  finish  100   progress        llm.progress . progress_stage   the first progress line
+--                  observers, last: they read the final resp (cost, cached...)
+--  after    50   cache.audit     llm.cache . audit_stage         a model gets a cache
+--                  a semantic hit's audit embeds two answers: it waits
+--
+-- The serve --proxy gateway makes its upstream calls through the same
+-- stages (calls.begin/before/finish around transport); Redis backends
+-- change where llm.cache and llm.budget keep their state, not the stages.
+--
+-- User hooks (llm.calls.on_before/on_finish/on_after, priority 100 by
+-- default) join the same lists. LLMRUN_PROFILE_STAGES=1 times every stage
+-- and prints a table at exit (see the end of this file).
+local loop = require "_llm.loop"
+
+local M = {}
+
+-- The default stages: {phase, priority, name, module, function, group}.
+-- A group is installed at once by M.use(group), by the code that first
+-- needs it (the "installed" column above); "core" by M.install() when the
+-- first model is made, "always" below, when this file loads.
+local STAGES = {
+  { "before",  20, "cache.lookup",   "llm.cache",          "lookup_stage",     "cache" },
+  { "before",  90, "budget.reserve", "llm.budget",         "reserve_stage",    "budget" },
+  { "finish",   0, "usage.check",    "llm.usage_check",    "stage",            "always" },
+  { "finish",  10, "pricing",        "llm.pricing",        "price_stage",      "core" },
+  { "finish",  20, "budget.settle",  "llm.budget",         "settle_stage",     "budget" },
+  { "finish",  25, "dryrun",         "llm.dryrun",         "dryrun_stage",     "dryrun" },
+  { "finish",  50, "cache.store",    "llm.cache",          "store_stage",      "cache" },
+  { "finish", 100, "calllog",        "llm.log",            "log_stage",        "core" },
+  { "finish", 100, "metrics",        "llm.metrics",        "metrics_stage",    "metrics" },
+  { "finish", 100, "experiment",     "llm.experiment",     "experiment_stage", "experiment" },
+  { "finish", 100, "progress",       "llm.progress",       "progress_stage",   "progress" },
+  { "after",   50, "cache.audit",    "llm.cache",          "audit_stage",      "cache" },
+}
+M.STAGES = STAGES
+
+-- phase -> list of {fn=, priority=, seq=, name=}, kept sorted.
+local lists = { before = {}, send = {}, finish = {}, after = {} }
+M.lists = lists
+local seq = 0
+
+-- ---- profiling (LLMRUN_PROFILE_STAGES=1) ------------------------------------------------
+
+local profile_on = (os.getenv("LLMRUN_PROFILE_STAGES") or "") ~= ""
+  and os.getenv("LLMRUN_PROFILE_STAGES") ~= "0"
+local prof = profile_on and {} or nil -- name -> {n=, s=}
+local now = loop.now
+
+local function charge(name, t0)
+  local p = prof[name]
+  if not p then
+    p = { n = 0, s = 0 }
+    prof[name] = p
+  end
+  p.n = p.n + 1
+  p.s = p.s + (now() - t0)
+end
+
+--- Time spent in a part of the call that is not a stage (llm.model's own
+-- work: "prepare", "send", "parse"), or nil when profiling is off, so the
+-- caller pays one upvalue test: `if timed then timed("parse", t0) end`.
+M.timed = profile_on and charge or nil
+
+local function timed_stage(name, fn)
+  return function(...)
+    local t0 = now()
+    local a, b = fn(...)
+    charge(name, t0)
+    return a, b
+  end
+end
+
+-- ---- registration ---------------------------------------------------------------------------
+
+--- add(phase, fn, priority, name): fn joins the phase after every entry
+-- of the same or a lower priority (so ties keep registration order).
+function M.add(phase, fn, priority, name)
+  local list = assert(lists[phase], "unknown pipeline phase")
+  priority = priority or 100
+  seq = seq + 1
+  local run = fn
+  if prof and phase ~= "send" then run = timed_stage(name or ("hook@" .. priority), fn) end
+  local entry = { fn = run, hook = fn, priority = priority, seq = seq, name = name }
+  local i = #list
+  while i > 0 and list[i].priority > priority do i = i - 1 end
+  table.insert(list, i + 1, entry)
+end
+
+--- Removes fn from every phase.
+function M.remove(fn)
+  for _, list in pairs(lists) do
+    for i = #list, 1, -1 do
+      if list[i].hook == fn then table.remove(list, i) end
+    end
+  end
+end
+
+--- The names (or "?") of a phase's entries, in the order they run.
+function M.order(phase)
+  local out = {}
+  for i, e in ipairs(lists[phase]) do out[i] = e.name or "?" end
+  return out
+end
+
+local installed = {}
+
+--- Installs the default stages of one group (once), e.g. "budget" when the
+-- first budget is made. The owning modules are loaded here, not before.
+function M.use(group)
+  if installed[group] then return end
+  installed[group] = true
+  for _, s in ipairs(STAGES) do
+    if s[6] == group then
+      local fn = require(s[4])[s[5]]
+      M.add(s[1], assert(fn, s[4] .. "." .. s[5] .. " is missing"), s[2], s[3])
+    end
+  end
+end
+
+--- The stages every call has: llm.model calls it for every model it makes
+-- (only the first one installs anything).
+function M.install()
+  M.use("core")
+end
+
+M.use("always")
+
+-- ---- running ---------------------------------------------------------------------------------
+
+local before_list, finish_list, after_list = lists.before, lists.finish, lists.after
+
+--- Before-stages: the first that returns resp, or nil, err, decides the call.
+function M.before(call)
+  for i = 1, #before_list do
+    local resp, err = before_list[i].fn(call)
+    if resp ~= nil or err ~= nil then return resp, err end
+  end
+  return nil
+end
+
+local function run_finish(call, resp, err, partial)
+  for i = 1, #finish_list do finish_list[i].fn(call, resp, err, partial) end
+end
+
+-- The finish-stages run shielded from interrupts: Ctrl-C or SIGTERM in the
+-- middle would leave, say, a cache entry without its call log row.
+local shield = loop.shield
+local isyieldable = coroutine.isyieldable
+
+--- Finish-stages (shielded, no waiting), then after-stages (they may wait;
+-- skipped for a cancelled call and where the task cannot wait).
+function M.finish(call, resp, err, partial)
+  shield(run_finish, call, resp, err, partial)
+  if after_list[1] and isyieldable() and not (err and err.kind == "cancelled") then
+    for i = 1, #after_list do after_list[i].fn(call, resp, err, partial) end
+  end
+end
+
+--- The send taps: tap(net, send) -> a send function for this request, or
+-- nil to stay out, or nil, err to fail it unsent; send(kind, net, url,
+-- body, key_line) makes one attempt ("request" or "stream") and returns
+-- what _llm.http returns. The lowest priority is nearest the caller.
+M.send_taps = lists.send
+
+-- ---- the profile table, at exit ---------------------------------------------------------------
+
+if prof then
+  require("_llm.host").on_exit(function()
+    local rows = {}
+    for name, p in pairs(prof) do rows[#rows + 1] = { name = name, n = p.n, s = p.s } end
+    table.sort(rows, function(a, b) return a.s > b.s end)
+    local out = { "llmrun: stage profile (wall time per call; send includes the network wait)\n",
+                  ("  %-18s %9s %12s %10s\n"):format("stage", "calls", "total ms", "us/call") }
+    for _, r in ipairs(rows) do
+      out[#out + 1] = ("  %-18s %9d %12.2f %10.2f\n"):format(r.name, r.n, r.s * 1e3, r.s / r.n * 1e6)
+    end
+    io.stderr:write(table.concat(out))
+  end)
+end
+
+return M
