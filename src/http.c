@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,8 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   }
   if (req->ca_file)
     curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+  if (req->max_idle_reuse > 0)
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)ceil(req->max_idle_reuse));
 
   /* A buffered transfer may take `timeout` in all. A stream only has to
    * start (send its headers) in time; after that the stall watch guards it. */

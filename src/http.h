@@ -46,6 +46,10 @@ typedef struct llm_http_request {
                                   not at every body byte: a server that sends
                                   only SSE comments stalls out */
   size_t max_body;             /* buffered transfers: cap, 0: 64 MiB */
+  double max_idle_reuse;       /* seconds a kept-alive connection may have been
+                                  idle and still carry this request, 0: curl's
+                                  118 (CURLOPT_MAXAGE_CONN): below a server's
+                                  idle close, a stale connection is not tried */
   int insecure;                /* skip TLS verification (loud opt-in) */
   const char *ca_file;         /* extra CA bundle, or NULL */
   llm_http_sink sink;          /* NULL: buffer the body */

@@ -1,13 +1,19 @@
 /* _llm.http: HTTP transfers for Lua tasks.
  *
- *   http.request{method=, url=, headers={...}, extra_header=, body=, timeout=,
- *                connect_timeout=, max_body=, insecure=, ca_file=}
+ *   http.request(spec [, url [, body [, extra_header]]])
+ *     spec: {method=, url=, headers={...}, extra_header=, body=, timeout=,
+ *            connect_timeout=, max_body=, max_idle_reuse=, insecure=, ca_file=}
  *     -> {status=, headers={name=value}, body=, t_start=, t_headers=,
  *         t_first_byte=, t_end=}  |  nil, err
  *     (headers: all of an error response's; of a success only request ids,
  *     openai-processing-ms, rate-limit and retry-after headers)
- *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
+ *   http.stream(spec [, url [, body [, extra_header]]])
+ *     spec: {... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
  *     -> stream (after the response headers)  |  nil, err
+ *   The spec is read as it is, so a model hands its network table (its
+ *   `net`: llm.transport) straight over; url, body and extra_header given
+ *   as arguments take the place of the spec's for this request (the body
+ *   and the per-attempt Idempotency-Key line of a model's call).
  *   stream:next() -> event {data=, type=, id=, t=} | nil (clean end) | nil, err
  *   stream:read_all([max]) -> the rest of the body (or its next max bytes at
  *     least, when max is given) as one string | nil, err
@@ -138,9 +144,10 @@ static void cancel_wait(llm_wait *w)
     llm_http_abort(t->h);
 }
 
-static int wait_for(lua_State *L, transfer *t, int want, lua_KFunction k)
+/* me: the waiting task, from llm_task_check_can_wait (done by the caller,
+ * once, before anything starts). */
+static int wait_for(lua_State *L, transfer *t, llm_task *me, int want, lua_KFunction k)
 {
-  llm_task *me = llm_task_check_can_wait(L, t->s, want == WANT_EVENT ? "stream:next" : "http request");
   if (t->waiter)
     return luaL_error(L, "another task is already waiting on this transfer");
   t->want = want;
@@ -168,16 +175,28 @@ static double opt_number(lua_State *L, int idx, const char *field, double def)
   return v;
 }
 
-/* Reads the request table at index 1. Strings stay valid while the table
- * is on the stack; header lines are collected in a userdata array. */
-static void read_request(lua_State *L, llm_http_request *req)
+/* A string option of the spec, or argument arg when that is given. The
+ * value stays on the stack (a field is pushed), keeping the string alive. */
+static const char *opt_string(lua_State *L, int arg, const char *field, const char *def)
+{
+  if (!lua_isnoneornil(L, arg))
+    return luaL_checkstring(L, arg);
+  lua_getfield(L, 1, field);
+  return luaL_optstring(L, -1, def);
+}
+
+/* Reads a request: the spec at index 1, and the url, body and extra
+ * header line at 2, 3 and 4 when given (see the top of this file). The
+ * options a stream alone has (stall_timeout) are read for streams only,
+ * so a model's spec serves both. Strings stay valid while the values
+ * are on the stack; header lines are collected in a userdata array. */
+static void read_request(lua_State *L, llm_http_request *req, int streaming)
 {
   size_t n = 0;
   const char **lines;
   luaL_checktype(L, 1, LUA_TTABLE);
   memset(req, 0, sizeof *req);
-  lua_getfield(L, 1, "url");
-  req->url = lua_tostring(L, -1);
+  req->url = opt_string(L, 2, "url", NULL);
   if (!req->url)
     luaL_error(L, "http request: url (string) expected");
   {
@@ -189,23 +208,29 @@ static void read_request(lua_State *L, llm_http_request *req)
   }
   lua_getfield(L, 1, "method");
   req->method = luaL_optstring(L, -1, "GET");
-  lua_getfield(L, 1, "body");
-  if (!lua_isnil(L, -1))
-    req->body = luaL_checklstring(L, -1, &req->body_len);
+  if (!lua_isnoneornil(L, 3)) {
+    req->body = luaL_checklstring(L, 3, &req->body_len);
+  } else {
+    lua_getfield(L, 1, "body");
+    if (!lua_isnil(L, -1))
+      req->body = luaL_checklstring(L, -1, &req->body_len);
+  }
   lua_getfield(L, 1, "ca_file");
   req->ca_file = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "insecure");
   req->insecure = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  lua_getfield(L, 1, "extra_header");
-  req->extra_header = luaL_optstring(L, -1, NULL);
+  req->extra_header = opt_string(L, 4, "extra_header", NULL);
   /* url, method, body, ca_file and extra_header stay on the stack to keep
    * their strings alive (a number is converted in its stack slot only) */
 
   req->timeout = opt_number(L, 1, "timeout", 0);
   req->connect_timeout = opt_number(L, 1, "connect_timeout", 0);
-  req->stall_timeout = opt_number(L, 1, "stall_timeout", 0);
-  req->max_body = (size_t)opt_number(L, 1, "max_body", 0);
+  req->max_idle_reuse = opt_number(L, 1, "max_idle_reuse", 0);
+  if (streaming)
+    req->stall_timeout = opt_number(L, 1, "stall_timeout", 0);
+  else
+    req->max_body = (size_t)opt_number(L, 1, "max_body", 0);
 
   lua_getfield(L, 1, "headers");
   if (!lua_isnil(L, -1)) {
@@ -371,12 +396,13 @@ static int l_request(lua_State *L)
 {
   llm_http_request req;
   transfer *t;
-  read_request(L, &req);
-  llm_task_check_can_wait(L, SCHED(L), "http request");
+  llm_task *me;
+  read_request(L, &req, 0);
+  me = llm_task_check_can_wait(L, SCHED(L), "http request");
   t = new_transfer(L, &req, NULL);
   if (!t)
     return 2;
-  return wait_for(L, t, WANT_DONE, request_done);
+  return wait_for(L, t, me, WANT_DONE, request_done);
 }
 
 /* ---- http.stream ------------------------------------------------------------------------------ */
@@ -397,19 +423,20 @@ static int l_stream(lua_State *L)
   llm_http_request req;
   transfer *t;
   const char *framing;
-  read_request(L, &req);
+  llm_task *me;
+  read_request(L, &req, 1);
   lua_getfield(L, 1, "framing");
   framing = luaL_optstring(L, -1, "raw");
   if (strcmp(framing, "sse") != 0 && strcmp(framing, "ndjson") != 0 && strcmp(framing, "raw") != 0)
     return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
   /* events, not bytes, prove a framed stream alive (src/http.h) */
   req.stall_on_touch = strcmp(framing, "raw") != 0;
-  llm_task_check_can_wait(L, SCHED(L), "http stream");
+  me = llm_task_check_can_wait(L, SCHED(L), "http stream");
   t = new_transfer(L, &req, framing);
   if (!t)
     return 2;
   t->self_idx = lua_absindex(L, -1);
-  return wait_for(L, t, WANT_HEADERS, stream_opened);
+  return wait_for(L, t, me, WANT_HEADERS, stream_opened);
 }
 
 static int s_status(lua_State *L)
@@ -477,7 +504,7 @@ static int next_done(lua_State *L, int status, lua_KContext ctx)
 static int s_next(lua_State *L)
 {
   transfer *t = check_transfer(L);
-  return wait_for(L, t, WANT_EVENT, next_done);
+  return wait_for(L, t, llm_task_check_can_wait(L, t->s, "stream:next"), WANT_EVENT, next_done);
 }
 
 static int read_all_done(lua_State *L, int status, lua_KContext ctx)
@@ -510,7 +537,8 @@ static int s_read_all(lua_State *L)
   t->want_bytes = (size_t)max;
   llm_framing_set_raw(&t->framing);
   llm_http_resume(t->h);
-  return wait_for(L, t, max > 0 ? WANT_BYTES : WANT_DONE, read_all_done);
+  return wait_for(L, t, llm_task_check_can_wait(L, t->s, "http request"),
+                  max > 0 ? WANT_BYTES : WANT_DONE, read_all_done);
 }
 
 static int peek_done(lua_State *L, int status, lua_KContext ctx)
@@ -529,7 +557,7 @@ static int s_peek(lua_State *L)
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0 && n <= SNIFF_MAX, 2, "a byte count from 0 to 256 expected");
   t->want_bytes = (size_t)n;
-  return wait_for(L, t, WANT_SNIFF, peek_done);
+  return wait_for(L, t, llm_task_check_can_wait(L, t->s, "http request"), WANT_SNIFF, peek_done);
 }
 
 static int s_close(lua_State *L)

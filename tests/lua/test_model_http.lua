@@ -254,9 +254,9 @@ T.test("misuse raises clear errors", function()
   T.err(function() m:chat {} end, "needs messages")
   T.err(function() m:chat { messages = { "hi" } } end, "messages[1] must be a table")
   T.err(function() m:embed {} end, "non-empty list")
-  local evil = llm.model { name = "x", provider = "openai", base_url = "http://127.0.0.1:1/v1",
-                           headers = { ["X-Evil"] = "a\r\nInjected: 1" } }
-  T.err(function() evil:chat "hi" end, "line break")
+  -- refused when the model is made, before any call
+  T.err(function() llm.model { name = "x", provider = "openai", base_url = "http://127.0.0.1:1/v1",
+                               headers = { ["X-Evil"] = "a\r\nInjected: 1" } } end, "line break")
   T.err(function() m:embed { 1 } end, "not a string")
   -- header lines must be strings: a number was converted on the stack,
   -- popped, and its freed text handed to curl

@@ -14,7 +14,7 @@ local P = { name = "openai" }
 P.DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 local common = require "llm.providers.common"
-local env, nonnull = common.env, common.nonnull
+local env, nonnull, snippet = common.env, common.nonnull, common.snippet
 
 --- Connection settings from the model spec, then the environment, as the
 -- official SDKs read it.
@@ -77,11 +77,6 @@ function P.chat_request(cfg, model, body, stream)
   return { url = cfg.base_url .. "/chat/completions", body = text }
 end
 
-local function snippet(s)
-  s = tostring(s or ""):gsub("%s+", " ")
-  if #s > 200 then s = s:sub(1, 200) .. "..." end
-  return s
-end
 
 --- OpenAI usage -> llmrun usage. Cached tokens are a subset of the
 -- prompt tokens and reasoning tokens a subset of the completion tokens.
@@ -338,5 +333,9 @@ function P.parse_error(status, body)
     param = nonnull(e.param),
   }
 end
+
+--- The llm.error of a non-2xx reply {status, headers, body}: the send
+-- stage (llm.model's Model:send) hands the reply here to be read.
+P.http_error = common.http_error_of(P.parse_error)
 
 return P
