@@ -54,13 +54,12 @@ local function parse_name(s)
   return nil, s
 end
 
+-- The options of the model itself; the network options (timeouts, TLS,
+-- retries...) are llm.transport's OPTIONS, checked there.
 local spec_keys = {
   name = "string", provider = "string", base_url = "string", api_key = "string|false",
-  organization = "string", project = "string", timeout = "number",
-  connect_timeout = "number", stall_timeout = "number", max_retries = "number",
-  retry_scale = "number", headers = "table", defaults = "table",
-  stream_usage = "boolean", insecure = "boolean", ca_file = "string", drop_params = "boolean",
-  max_idle_reuse = "number",
+  organization = "string", project = "string", headers = "table", defaults = "table",
+  stream_usage = "boolean", drop_params = "boolean",
   [1] = "string",
 }
 
@@ -72,7 +71,7 @@ local function new(spec)
   end
   for k, v in pairs(spec) do
     local want = spec_keys[k]
-    if want == nil and k ~= "cache" then
+    if want == nil and k ~= "cache" and not transport.OPTIONS[k] then
       error("llm.model: unknown option '" .. tostring(k) .. "'", 2)
     end
     if want == "string|false" then
@@ -109,19 +108,20 @@ local function new(spec)
   local format = provider.format_for and provider.format_for(name) or provider.format
   -- a server that quotes the key back gets it masked (llm.untrusted)
   untrusted.add_secret(cfg.api_key)
-  if spec.insecure then
-    io.stderr:write("llmrun: WARNING: TLS certificate checks are off for ", cfg.base_url, "\n")
-  end
   local net_opts = {}
   for k in pairs(transport.OPTIONS) do net_opts[k] = spec[k] end
   net_opts.headers = spec.headers
+  local net = transport.net(cfg, net_opts, format, 2)
+  if net.insecure then
+    io.stderr:write("llmrun: WARNING: TLS certificate checks are off for ", cfg.base_url, "\n")
+  end
   return setmetatable({
     name = name,
     provider = pname,
     simulated = provider.simulated == true,
     format = format,
     cfg = cfg,
-    net = transport.net(cfg, net_opts, format, 2),
+    net = net,
     headers = spec.headers, -- the extra headers as given (m.net has the lines)
     defaults = spec.defaults or {},
     drop_params = spec.drop_params,
