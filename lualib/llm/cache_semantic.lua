@@ -38,6 +38,7 @@
 local C = require "_llm.cache"
 local canon = require "llm.cache_canon"
 local errors = require "llm.errors"
+local messages = require "llm.messages"
 
 local M = {}
 
@@ -97,26 +98,9 @@ function M.compare_answers(sem, a, b)
 end
 
 -- The text of the last user message (string content, or the text parts
--- of a list of content parts).
+-- of a list of content parts), and its index.
 local function prompt_text(body)
-  local msgs = body.messages or {}
-  for i = #msgs, 1, -1 do
-    local m = msgs[i]
-    if m.role == "user" then
-      if type(m.content) == "string" then return m.content, i end
-      if type(m.content) == "table" then
-        local parts = {}
-        for _, p in ipairs(m.content) do
-          if type(p) == "table" and p.type == "text" and type(p.text) == "string" then
-            parts[#parts + 1] = p.text
-          end
-        end
-        if #parts > 0 then return table.concat(parts, "\n"), i end
-      end
-      return nil
-    end
-  end
-  return nil
+  return messages.last_user_text(body.messages)
 end
 
 local function hash64(s)

@@ -35,6 +35,7 @@ local untrusted = require "llm.untrusted"
 local dryrun = require "llm.dryrun"
 local ratelimit_headers = require "llm.ratelimit_headers"
 local pipeline = require "llm.pipeline"
+local streams = require "llm.streams"
 local retry = require "llm.retry"
 local common = require "llm.providers.common"
 
@@ -411,10 +412,7 @@ function Stream:next()
   if self.replay then
     -- an answer from a cache, replayed as deltas
     local delta = self.replay()
-    if delta then
-      if self.on_delta then self.on_delta(delta) end
-      return delta
-    end
+    if delta then return delta end
     self.replay = nil
   end
   if self.response then return nil end
@@ -445,24 +443,14 @@ function Stream:next()
       stream_fail(self, self.state.error)
       error(self.failed, 2)
     end
-    if delta then
-      if self.on_delta then self.on_delta(delta) end
-      return delta
-    end
+    if delta then return delta end
   end
 end
 
 Stream.__call = function(self) return self:next() end
 
 --- Consumes the rest of the stream; returns the final response, or nil, err.
-function Stream:result()
-  if (not self.response or self.replay) and not self.failed then
-    local ok, err = pcall(function() while self:next() do end end)
-    if not ok and not self.failed then error(err, 0) end
-  end
-  if self.failed then return nil, self.failed end
-  return self.response
-end
+Stream.result = streams.result
 
 function Stream:close()
   if self.http and not self.response and not self.failed then
@@ -480,8 +468,7 @@ function Model:stream(req, opts)
   opts = call_opts(self, opts)
   local body = self:request_body(req)
   local call = calls.begin(self, "stream", body, opts)
-  local s = setmetatable({ model = self, format = self.format, call = call,
-                           on_delta = opts.on_delta }, Stream)
+  local s = setmetatable({ model = self, format = self.format, call = call }, Stream)
   -- cancelled while opening or (on_delta) consuming: close it here; a
   -- stream returned to the caller is closed by its own __close
   local returned = false
@@ -514,11 +501,8 @@ function Model:stream(req, opts)
       s.state = self.format.stream_begin(r.info)
     end
   end
-  if opts.on_delta then
-    return s:result()
-  end
-  returned = true
-  return s, nil, nil, s
+  returned = opts.on_delta == nil
+  return streams.deliver(s, opts.on_delta)
 end
 
 -- ---- embeddings -----------------------------------------------------------------------------
