@@ -199,10 +199,19 @@ end
 
 -- ---- one attempt ---------------------------------------------------------------------
 
---- "Idempotency-Key: llmrun-<128 random bits>": one per logical request.
+-- Idempotency keys: 96 bits drawn once per process, then a count, so each
+-- logical request has its own key at the cost of one concatenation (the
+-- SDKs' keys are random UUIDs: unique, not secret; so are these). The
+-- clock and a fresh address are mixed in: two processes whose scripts
+-- seeded math.random alike still get different keys.
+local key_prefix = ("Idempotency-Key: llmrun-%08x%08x%08x-"):format(math.random(0, 0xffffffff),
+  math.random(0, 0xffffffff), fnv1a(("%.9f %s"):format(loop.wallclock(), tostring({}))))
+local key_count = 0
+
+--- "Idempotency-Key: llmrun-<96 random bits>-<count>": one per logical request.
 function M.idempotency_line()
-  return ("Idempotency-Key: llmrun-%08x%08x%08x%08x"):format(math.random(0, 0xffffffff),
-    math.random(0, 0xffffffff), math.random(0, 0xffffffff), math.random(0, 0xffffffff))
+  key_count = key_count + 1
+  return key_prefix .. key_count
 end
 
 local http_request, http_stream = http.request, http.stream

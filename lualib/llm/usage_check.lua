@@ -8,14 +8,11 @@ local M = {}
 -- Token counts above this are not a call's: a server bug or garbage.
 M.MAX_TOKENS = 1e10
 
-local mtype, floor = math.type, math.floor
-
 -- A whole number of tokens in 0..MAX_TOKENS (not negative, fractional,
--- 1e308, inf, nan, or not a number).
+-- 1e308, inf, nan, or not a number). Arithmetic only, no library call:
+-- this runs for every field of every call (nan fails v >= 0).
 local function is_count(v)
-  local t = mtype(v)
-  if t == "integer" then return v >= 0 and v <= M.MAX_TOKENS end
-  return t == "float" and v == v and v >= 0 and v <= M.MAX_TOKENS and v == floor(v)
+  return type(v) == "number" and v >= 0 and v <= M.MAX_TOKENS and v % 1 == 0
 end
 
 -- The usual fields first, in this order, so the warning names the same
@@ -27,9 +24,12 @@ local FIELDS = { "prompt_tokens", "completion_tokens", "total_tokens", "cached_t
 -- The first unusable field of usage u, with its value; nil when all are
 -- fine (the common case: one pass, no naming).
 local function bad_count(u)
-  local fine = true
+  local fine, max = true, M.MAX_TOKENS
   for _, v in pairs(u) do
-    if not is_count(v) then fine = false break end
+    if not (type(v) == "number" and v >= 0 and v <= max and v % 1 == 0) then
+      fine = false
+      break
+    end
   end
   if fine then return nil end
   for _, k in ipairs(FIELDS) do
