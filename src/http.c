@@ -439,7 +439,8 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
 {
   llm_http *h;
   CURL *e;
-  if (llm_curl_load(err, errlen) != 0 || llm_http_check_url(req->url, err, errlen) != 0)
+  if (llm_curl_load(err, errlen) != 0 ||
+      (!req->url_checked && llm_http_check_url(req->url, err, errlen) != 0))
     return NULL;
   raise_fd_limit();
   h = calloc(1, sizeof *h);

@@ -34,6 +34,7 @@ typedef void (*llm_http_notify)(void *ud, llm_http *h);
 typedef struct llm_http_request {
   const char *method;          /* "GET", "POST"... */
   const char *url;
+  int url_checked;             /* the caller ran llm_http_check_url on url */
   const char *const *headers;  /* "Name: value" strings, NULL-terminated */
   const char *extra_header;    /* one more line, or NULL (per-attempt headers) */
   const char *body;            /* copied; may be NULL */

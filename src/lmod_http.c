@@ -203,8 +203,11 @@ static void read_request(lua_State *L, llm_http_request *req, int streaming)
     /* a URL that is not http(s), or that curl cannot parse, is misuse:
      * raised here, never sent, never retried */
     char err[160];
-    if (llm_curl_load(NULL, 0) == 0 && llm_http_check_url(req->url, err, sizeof err) != 0)
-      luaL_error(L, "http request: %s", err);
+    if (llm_curl_load(NULL, 0) == 0) {
+      if (llm_http_check_url(req->url, err, sizeof err) != 0)
+        luaL_error(L, "http request: %s", err);
+      req->url_checked = 1; /* llm_http_start need not check it again */
+    }
   }
   lua_getfield(L, 1, "method");
   req->method = luaL_optstring(L, -1, "GET");

@@ -23,7 +23,7 @@ local M = {}
 local KINDS = { requests = "requests", tokens = "tokens",
                 ["input-tokens"] = "input_tokens", ["output-tokens"] = "output_tokens" }
 
-local find = string.find
+local byte = string.byte
 
 local UNIT = { h = 3600, m = 60, s = 1, ms = 1e-3, us = 1e-6, ["µs"] = 1e-6, ns = 1e-9 }
 
@@ -104,9 +104,12 @@ function M.parse(headers, now)
   if type(headers) ~= "table" then return nil end
   local out, any = nil, false
   for name, value in pairs(headers) do
-    -- every call reads its headers: the plain find rules out the others
-    -- (request ids, content type) before any lower-casing or pattern
-    if type(name) == "string" and find(name, "atelimit-", 1, true) then
+    -- every call reads its headers: the first letter (x-ratelimit-...,
+    -- anthropic-ratelimit-...) rules most out before any lower-casing
+    local b, b4
+    if type(name) == "string" then b, b4 = byte(name, 1), byte(name, 4) end
+    if ((b == 120 or b == 88) and (b4 == 97 or b4 == 65)) -- x-ra..., X-Ra...
+        or b == 97 or b == 65 then                          -- anthropic-...
       name = name:lower()
       local field, kind = name:match("^x%-ratelimit%-(%a+)%-([%a%-]+)$")
       if not field then

@@ -238,8 +238,6 @@ function M.sender(net, url)
   return send
 end
 
-local function is_ok(status) return status >= 200 and status < 300 end
-
 --- One attempt: send(kind, net, url, body, key_line, n).
 -- -> res (kind "request": {status, headers, body, t_*} with a 2xx status;
 --         "stream": an open _llm.http stream with a 2xx status)
@@ -259,7 +257,7 @@ function M.attempt(send, kind, net, url, body, key_line, n)
   end
   if kind == "stream" then
     local status = res:status()
-    if not is_ok(status) then
+    if status < 200 or status >= 300 then
       local head = res:head()
       head.body = res:read_all() or ""
       res:close()
@@ -270,7 +268,7 @@ function M.attempt(send, kind, net, url, body, key_line, n)
       if debug_on then M.log_failure(net, url, t0, e) end
       return nil, e, false
     end
-  elseif not is_ok(res.status) then
+  elseif res.status < 200 or res.status >= 300 then
     return nil, nil, res
   end
   if debug_on then log("<- %s %s ok in %.0f ms", net.method or "GET", url, (loop.now() - t0) * 1000) end

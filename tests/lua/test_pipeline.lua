@@ -94,3 +94,19 @@ T.test("a model installs the core stages; a budget, a tracker and a cache theirs
   T.eq(text, "usage.check;usage.check,pricing,calllog;cache.lookup,budget.reserve;"
     .. "usage.check,pricing,budget.settle,cache.store,calllog,metrics")
 end)
+
+T.test("LLMRUN_PROFILE_STAGES=1 times every stage and llm.model's own parts", function()
+  local status, _, err = T.llmrun([[-e '
+    local m = llm.model { name = "gpt-4o-mini", provider = "sim", headers = { ["x-sim-profile"] = "zero" } }
+    for i = 1, 3 do assert(m:chat("hi " .. i)) end
+  ']], { env = { LLMRUN_PROFILE_STAGES = "1", LLMRUN_LOG = "0" } })
+  T.eq(status, 0, err)
+  T.ok(err:find("stage profile", 1, true), err)
+  for _, stage in ipairs { "request", "encode", "send", "parse", "usage.check", "pricing", "calllog" } do
+    T.ok(err:find("\n  " .. stage .. " +3 ", 1), stage .. " in\n" .. err)
+  end
+  -- off by default: no table
+  local _, _, quiet = T.llmrun([[-e 'llm.model { name = "gpt-4o-mini", provider = "sim" }:chat "hi"']],
+    { env = { LLMRUN_LOG = "0" } })
+  T.ok(not quiet:find("stage profile", 1, true), quiet)
+end)
