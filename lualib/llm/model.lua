@@ -267,7 +267,7 @@ end
 
 local sleep = loop.sleep
 
---- m:send(kind, url, body, opts, call) -> res, retries | nil, err
+--- m:send(kind, url, body [, opts [, call]]) -> res, retries | nil, err
 -- kind "request": res = {status, headers, body, t_*} (2xx); "stream": an
 -- open _llm.http stream with a 2xx status. Each attempt goes through
 -- llm.transport with the model's network table (a copy only when opts
@@ -276,7 +276,7 @@ local sleep = loop.sleep
 -- again. call.retries is kept up to date, so a call cancelled mid-retry
 -- still counts its attempts. Also the gateway's way to send a request.
 function Model:send(kind, url, body, opts, call)
-  local net = transport.for_call(self.net, opts)
+  local net = transport.for_call(self.net, opts or NO_OPTS)
   local gone = transport.exhausted(net)
   if gone then return nil, gone end
   local send, serr = transport.sender(net, url)
@@ -289,15 +289,15 @@ function Model:send(kind, url, body, opts, call)
   local t_send = now()
   for n = 0, max_retries do
     local t_attempt = now()
-    call.retries = n
-    local res, err, retryable = transport.attempt(send, kind, net, url, body, key_line, n)
+    if call then call.retries = n end
+    local res, err, more = transport.attempt(send, kind, net, url, body, key_line, n)
     if res then
       if timed then timed("send", t_send) end
       return res, n
     end
-    local headers
-    if err == nil then -- a non-2xx reply (retryable): the provider reads it
-      local reply = retryable
+    local retryable, headers = more, nil
+    if err == nil then -- `more` is a non-2xx reply: the provider reads it
+      local reply = more
       headers = reply.headers
       local http_error = self.format.http_error or common.http_error_of(self.format.parse_error)
       err = http_error(reply)

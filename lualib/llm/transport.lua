@@ -120,9 +120,18 @@ end
 local CALL_OVERRIDES = { "timeout", "connect_timeout", "stall_timeout", "max_retries" }
 
 --- The network table of one call: the model's own, or a copy with the
--- call's overrides when opts has any.
+-- call's overrides when opts has any. opts.net = {field = value} replaces
+-- fields of the table for one request, for code that sends other requests
+-- with a model's settings: the gateway (headers = the client's lines), the
+-- Batch API (method = "GET", headers with another content type, max_body).
 function M.for_call(net, opts)
   local copy
+  local over = opts.net
+  if over then
+    copy = {}
+    for nk, nv in pairs(net) do copy[nk] = nv end
+    for nk, nv in pairs(over) do copy[nk] = nv end
+  end
   for i = 1, #CALL_OVERRIDES do
     local k = CALL_OVERRIDES[i]
     local v = opts[k]
