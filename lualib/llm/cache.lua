@@ -323,7 +323,8 @@ end
 local KEPT = { "refusal", "reasoning", "stop_sequence", "citations", "system_fingerprint" }
 
 local function keep_extras(to, from)
-  for _, k in ipairs(KEPT) do to[k] = from[k] end
+  -- rawget: a response's __index would decode its body for `raw`
+  for _, k in ipairs(KEPT) do to[k] = rawget(from, k) end
   return to
 end
 
@@ -481,19 +482,21 @@ local function wait_for_flight(shared, ikey, fl, me)
   while not fl.done do loop.suspend() end
 end
 
--- plan: {key=, lookup=fn() -> resp | nil, shared_hit=fn(resp) -> resp}
+-- plan: {key=, lookup=fn(cache, call, plan) -> resp | nil,
+--        shared_hit=fn(cache, call, plan, resp) -> resp}: functions of
+-- the kind of call, not closures made for each one
 local function run_plan(self, call, plan)
   local shared = self.shared
   local ikey = self.ns .. "\0" .. plan.key
   local me = loop.current()
   while true do
-    local r = plan.lookup()
+    local r = plan.lookup(self, call, plan)
     if r then return r end
     local fl = shared.inflight[ikey]
     -- never wait on ourselves (a stream this task has yet to read)
     if not fl or not me or fl.task == me or not coroutine.isyieldable() then break end
     wait_for_flight(shared, ikey, fl, me)
-    if fl.resp then return plan.shared_hit(fl.resp) end
+    if fl.resp then return plan.shared_hit(self, call, plan, fl.resp) end
   end
   if not shared.inflight[ikey] and me then
     plan.flight = { task = me, waiters = {} }
@@ -512,6 +515,23 @@ local function sampled(body)
   return type(t) == "number" and t > 0 and body.seed == nil
 end
 
+local function chat_lookup(self, call, plan)
+  local doc, created = self:_lookup(plan.key)
+  if doc then return hit_response(self, call, doc, "exact", { created = created }) end
+  if self.semantic and not plan.semantic_done then
+    plan.semantic_done = true
+    return self.semantic.lookup(self, call, plan)
+  end
+end
+
+local function chat_shared_hit(self, call, _, resp)
+  local doc = keep_extras({ text = resp.text, tool_calls = resp.tool_calls,
+                finish_reason = resp.finish_reason, choices = resp.choices, usage = resp.usage,
+                model = resp.model, latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms,
+                cost = resp.cost }, resp)
+  return hit_response(self, call, doc, "exact", { shared = true })
+end
+
 local function chat_plan(self, call)
   if not self.sampled and sampled(call.body) then
     count(self, "skipped")
@@ -522,24 +542,7 @@ local function chat_plan(self, call)
     count(self, "skipped")
     return nil
   end
-  local plan = { key = sha256(text), kind = "chat" }
-  local semantic_done = false
-  plan.lookup = function()
-    local doc, created = self:_lookup(plan.key)
-    if doc then return hit_response(self, call, doc, "exact", { created = created }) end
-    if self.semantic and not semantic_done then
-      semantic_done = true
-      return self.semantic.lookup(self, call, plan)
-    end
-  end
-  plan.shared_hit = function(resp)
-    local doc = keep_extras({ text = resp.text, tool_calls = resp.tool_calls,
-                  finish_reason = resp.finish_reason, choices = resp.choices, usage = resp.usage,
-                  model = resp.model, latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms,
-                  cost = resp.cost }, resp)
-    return hit_response(self, call, doc, "exact", { shared = true })
-  end
-  return plan
+  return { key = sha256(text), kind = "chat", lookup = chat_lookup, shared_hit = chat_shared_hit }
 end
 
 -- ---- embeddings --------------------------------------------------------------------------
@@ -566,6 +569,48 @@ local function embed_saved(call, list)
            model = call.model.name }
 end
 
+local function embed_lookup(self, call, plan)
+  local body, mid, dims = call.body, plan.mid, plan.dims
+  local shared, known, cached_texts = self.shared, {}, {}
+  if shared.db and not shared.broken then
+    for i, h in ipairs(plan.hashes) do
+      local v, msg = shared.db:embed_get(mid, dims, h)
+      if v then
+        known[i] = v
+        cached_texts[#cached_texts + 1] = body.input[i]
+      elseif msg then
+        count(self, "errors")
+        warn_once(shared, "reading failed", msg)
+        break
+      end
+    end
+  end
+  if #cached_texts == #body.input then
+    local latency = (now() - call.t0) * 1000
+    call.cache_hit = self
+    return response.new {
+      vectors = known, usage = { prompt_tokens = 0, total_tokens = 0 }, latency_ms = latency,
+      lookup_ms = latency,
+      model = call.model.name, provider = call.model.provider, simulated = call.model.simulated,
+      retries = 0, cached = "exact", saved = embed_saved(call, cached_texts),
+    }
+  end
+  plan.known, plan.cached_texts = known, cached_texts
+  -- the model requests only the texts missing here
+  call.known_vectors = #cached_texts > 0 and known or nil
+end
+
+local function embed_shared_hit(self, call, _, resp)
+  call.cache_hit = self
+  local latency = (now() - call.t0) * 1000
+  return response.new {
+    vectors = resp.vectors, usage = { prompt_tokens = 0, total_tokens = 0 },
+    latency_ms = latency, lookup_ms = latency, model = resp.model, provider = resp.provider,
+    simulated = resp.simulated, retries = 0, cached = "exact", shared = true,
+    saved = { usage = resp.usage, model = resp.model, latency_ms = resp.latency_ms, cost = resp.cost },
+  }
+end
+
 local function embed_plan(self, call)
   local body = call.body
   local mid = canon.model_identity(call.model)
@@ -575,47 +620,9 @@ local function embed_plan(self, call)
     count(self, "skipped")
     return nil
   end
-  local plan = { key = sha256(text), kind = "embed", mid = mid, dims = dims, hashes = {} }
+  local plan = { key = sha256(text), kind = "embed", mid = mid, dims = dims, hashes = {},
+                 lookup = embed_lookup, shared_hit = embed_shared_hit }
   for i, t in ipairs(body.input) do plan.hashes[i] = sha256(t) end
-  plan.lookup = function()
-    local shared, known, cached_texts = self.shared, {}, {}
-    if shared.db and not shared.broken then
-      for i, h in ipairs(plan.hashes) do
-        local v, msg = shared.db:embed_get(mid, dims, h)
-        if v then
-          known[i] = v
-          cached_texts[#cached_texts + 1] = body.input[i]
-        elseif msg then
-          count(self, "errors")
-          warn_once(shared, "reading failed", msg)
-          break
-        end
-      end
-    end
-    if #cached_texts == #body.input then
-      local latency = (now() - call.t0) * 1000
-      call.cache_hit = self
-      return response.new {
-        vectors = known, usage = { prompt_tokens = 0, total_tokens = 0 }, latency_ms = latency,
-        lookup_ms = latency,
-        model = call.model.name, provider = call.model.provider, simulated = call.model.simulated,
-        retries = 0, cached = "exact", saved = embed_saved(call, cached_texts),
-      }
-    end
-    plan.known, plan.cached_texts = known, cached_texts
-    -- the model requests only the texts missing here
-    call.known_vectors = #cached_texts > 0 and known or nil
-  end
-  plan.shared_hit = function(resp)
-    call.cache_hit = self
-    local latency = (now() - call.t0) * 1000
-    return response.new {
-      vectors = resp.vectors, usage = { prompt_tokens = 0, total_tokens = 0 },
-      latency_ms = latency, lookup_ms = latency, model = resp.model, provider = resp.provider,
-      simulated = resp.simulated, retries = 0, cached = "exact", shared = true,
-      saved = { usage = resp.usage, model = resp.model, latency_ms = resp.latency_ms, cost = resp.cost },
-    }
-  end
   return plan
 end
 
