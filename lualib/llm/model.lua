@@ -41,7 +41,7 @@ local common = require "llm.providers.common"
 
 local now = loop.now
 -- LLMRUN_PROFILE_STAGES: llm.model's own parts are timed too (nil when off)
-local timed = pipeline.timed
+local timed, cpu = pipeline.timed, pipeline.cpu
 
 local Model = {}
 Model.__index = Model
@@ -292,7 +292,7 @@ function Model:send(kind, url, body, opts, call)
     if call then call.retries = n end
     local res, err, more = transport.attempt(send, kind, net, url, body, key_line, n)
     if res then
-      if timed then timed("send", t_send) end
+      if timed then timed("send", t_send, now) end
       return res, n
     end
     local retryable, headers = more, nil
@@ -319,7 +319,7 @@ end
 --- m:chat(req [, opts]) -> response | nil, err
 -- opts: timeout, max_retries, tag, case (for the call log).
 function Model:chat(req, opts)
-  local t = timed and now()
+  local t = timed and cpu()
   opts = call_opts(self, opts)
   local body = self:request_body(req)
   if timed then timed("request", t) end
@@ -335,12 +335,12 @@ function Model:chat(req, opts)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
 
-  t = timed and now()
+  t = timed and cpu()
   local r = self.format.chat_request(self.cfg, self.name, body, false)
   if timed then timed("encode", t) end
   local res, retries = self:send("request", r.url, r.body, opts, call)
   if not res then return calls.finish(call, nil, retries) end
-  t = timed and now()
+  t = timed and cpu()
   local parsed, perr = parse(self.format.parse_chat, res.body, r.info)
   if not parsed then
     perr.retries = retries

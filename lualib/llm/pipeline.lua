@@ -83,27 +83,33 @@ local seq = 0
 
 local profile_on = (os.getenv("LLMRUN_PROFILE_STAGES") or "") ~= ""
   and os.getenv("LLMRUN_PROFILE_STAGES") ~= "0"
-local prof = profile_on and {} or nil -- name -> {n=, s=}
-local now = loop.now
+local prof = profile_on and {} or nil -- name -> {n=, s=, wall=}
+-- CPU time of the process (os.clock): a stage that does not wait is timed
+-- without the time other processes took the core meanwhile (a wall clock
+-- would count it); the call log's writer thread is in it too. The send
+-- waits, so it gets the wall clock (loop.now): the network's time.
+local cpu, now = os.clock, loop.now
+M.cpu, M.now = cpu, now
 
-local function charge(name, t0)
+local function charge(name, t0, clock)
   local p = prof[name]
   if not p then
-    p = { n = 0, s = 0 }
+    p = { n = 0, s = 0, wall = clock == now }
     prof[name] = p
   end
   p.n = p.n + 1
-  p.s = p.s + (now() - t0)
+  p.s = p.s + ((clock or cpu)() - t0)
 end
 
---- Time spent in a part of the call that is not a stage (llm.model's own
--- work: "prepare", "send", "parse"), or nil when profiling is off, so the
--- caller pays one upvalue test: `if timed then timed("parse", t0) end`.
+--- Charges a part of the call that is not a stage (llm.model's own work:
+-- "request", "encode", "parse" from t0 = M.cpu(); "send" from t0 = M.now()
+-- with clock = M.now), or nil when profiling is off, so the caller pays
+-- one upvalue test: `if timed then timed("parse", t0) end`.
 M.timed = profile_on and charge or nil
 
 local function timed_stage(name, fn)
   return function(...)
-    local t0 = now()
+    local t0 = cpu()
     local a, b = fn(...)
     charge(name, t0)
     return a, b
@@ -207,12 +213,13 @@ M.send_taps = lists.send
 if prof then
   require("_llm.host").on_exit(function()
     local rows = {}
-    for name, p in pairs(prof) do rows[#rows + 1] = { name = name, n = p.n, s = p.s } end
+    for name, p in pairs(prof) do rows[#rows + 1] = { name = name, n = p.n, s = p.s, wall = p.wall } end
     table.sort(rows, function(a, b) return a.s > b.s end)
-    local out = { "llmrun: stage profile (wall time per call; send includes the network wait)\n",
+    local out = { "llmrun: stage profile (CPU time per call; send: wall time, with the network's)\n",
                   ("  %-18s %9s %12s %10s\n"):format("stage", "calls", "total ms", "us/call") }
     for _, r in ipairs(rows) do
-      out[#out + 1] = ("  %-18s %9d %12.2f %10.2f\n"):format(r.name, r.n, r.s * 1e3, r.s / r.n * 1e6)
+      out[#out + 1] = ("  %-18s %9d %12.2f %10.2f%s\n"):format(r.name, r.n, r.s * 1e3,
+        r.s / r.n * 1e6, r.wall and "  (wall)" or "")
     end
     io.stderr:write(table.concat(out))
   end)
