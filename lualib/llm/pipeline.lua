@@ -16,17 +16,20 @@
 --                  after the cache (a hit takes no rate), before the budget
 --                  (a call waiting for a slot holds no reservation)
 --  before   90   budget.reserve  llm.budget . reserve_stage      the first llm.budget
---                  last: reserves the worst case of a call that will be sent
---  send      -   transport       llm.transport . request/open_stream, called by llm.model
+--                  reserves the worst case of a call that will be sent
+--  before  200   (batch defer)   llm.batch: a deferred call joins a batch (its branch)
+--                  after the cache and the budget: a hit or a refusal is never batched
+--  send      -   transport       Model:send (model.lua) -> llm.transport.attempt
 --                  taps on the send (pipeline.add("send", tap, prio, name)):
 --                  record (llm.record, 10: nearest the caller, sees what it sees),
 --                  replay (llm.replay, 90: nearest the network, answers from a
---                  cassette); a Batch API call (llm.batch) sends through its own
---                  path, not this stage, and runs the same before/finish stages
+--                  cassette); a Batch API request goes through Model:send with
+--                  opts.net (its method, content type, size cap)
 --  finish    0   usage.check     llm.usage_check . stage         always (this file loads)
 --                  unusable token counts are dropped before anyone reads them
 --  finish   10   pricing         llm.pricing . price_stage       the first model
 --                  r.cost (and r.saved.cost of a hit) for everything after
+--  finish   11   (batch price)   llm.batch: the Batch API's price (its branch)
 --  finish   20   budget.settle   llm.budget . settle_stage       the first llm.budget
 --                  the reservation becomes the real cost
 --  finish   25   dryrun          llm.dryrun . dryrun_stage       llmrun --dry-run (init.lua)
@@ -44,8 +47,9 @@
 --                  a semantic hit's audit embeds two answers: it waits
 --
 -- The serve --proxy gateway makes its upstream calls through the same
--- stages (calls.begin/before/finish around transport); Redis backends
--- change where llm.cache and llm.budget keep their state, not the stages.
+-- stages (calls.begin/before/finish around Model:send, opts.net.headers for
+-- the client's lines); Redis backends change where llm.cache and
+-- llm.budget keep their state, not the stages.
 --
 -- User hooks (llm.calls.on_before/on_finish/on_after, priority 100 by
 -- default) join the same lists. LLMRUN_PROFILE_STAGES=1 times every stage
