@@ -143,9 +143,29 @@ static int h_mkdir_p(lua_State *L)
   return 1;
 }
 
+/* Functions run when llmrun exits (llm.on_exit), kept in the registry so
+ * that neither C nor the library reaches for the global `llm` to find
+ * them. on_exit(fn) appends; run_exit_hooks runs them last first. */
+static char EXIT_HOOKS_KEY;
+
+static int h_on_exit(lua_State *L)
+{
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &EXIT_HOOKS_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &EXIT_HOOKS_KEY);
+  }
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  return 0;
+}
+
 int luaopen__llm_host(lua_State *L)
 {
   static const luaL_Reg funcs[] = {
+    {"on_exit", h_on_exit},
     {"isatty", h_isatty},
     {"xdg_dir", h_xdg_dir},
     {"mkdir_p", h_mkdir_p},
@@ -498,14 +518,27 @@ int llm_host_run_main(llm_host *h, int nargs)
 
 /* ---- shutting down -------------------------------------------------------------------------- */
 
+/* Runs every exit hook, even after one fails (each under its own pcall),
+ * then raises the first error. They run outside any task: they cannot
+ * wait. */
 static int run_exit_hooks(lua_State *L)
 {
-  lua_getglobal(L, "llm");
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_getfield(L, -1, "_run_exit_hooks");
-    if (lua_type(L, -1) == LUA_TFUNCTION)
-      lua_call(L, 0, 0);
+  int first_err = 0;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &EXIT_HOOKS_KEY) != LUA_TTABLE)
+    return 0;
+  lua_pushnil(L); /* they run once */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &EXIT_HOOKS_KEY);
+  for (lua_Integer i = (lua_Integer)lua_rawlen(L, 1); i >= 1; i--) {
+    lua_rawgeti(L, 1, i);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+      if (!first_err)
+        first_err = lua_gettop(L); /* keep the first message on the stack */
+      else
+        lua_pop(L, 1);
+    }
   }
+  if (first_err)
+    return lua_error(L); /* the top is the first message */
   return 0;
 }
 

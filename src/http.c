@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,7 +442,8 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
 {
   llm_http *h;
   CURL *e;
-  if (llm_curl_load(err, errlen) != 0 || llm_http_check_url(req->url, err, errlen) != 0)
+  if (llm_curl_load(err, errlen) != 0 ||
+      (!req->url_checked && llm_http_check_url(req->url, err, errlen) != 0))
     return NULL;
   raise_fd_limit();
   h = calloc(1, sizeof *h);
@@ -532,6 +534,8 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   }
   if (req->ca_file)
     curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+  if (req->max_idle_reuse > 0)
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)ceil(req->max_idle_reuse));
 
   /* A buffered transfer may take `timeout` in all. A stream only has to
    * start (send its headers) in time; after that the stall watch guards it. */

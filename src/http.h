@@ -34,6 +34,7 @@ typedef void (*llm_http_notify)(void *ud, llm_http *h);
 typedef struct llm_http_request {
   const char *method;          /* "GET", "POST"... */
   const char *url;
+  int url_checked;             /* the caller ran llm_http_check_url on url */
   const char *const *headers;  /* "Name: value" strings, NULL-terminated */
   const char *extra_header;    /* one more line, or NULL (per-attempt headers) */
   const char *body;            /* copied; may be NULL */
@@ -46,6 +47,10 @@ typedef struct llm_http_request {
                                   not at every body byte: a server that sends
                                   only SSE comments stalls out */
   size_t max_body;             /* buffered transfers: cap, 0: 64 MiB */
+  double max_idle_reuse;       /* seconds a kept-alive connection may have been
+                                  idle and still carry this request, 0: curl's
+                                  118 (CURLOPT_MAXAGE_CONN): below a server's
+                                  idle close, a stale connection is not tried */
   int insecure;                /* skip TLS verification (loud opt-in) */
   const char *ca_file;         /* extra CA bundle, or NULL */
   llm_http_sink sink;          /* NULL: buffer the body */

@@ -1,16 +1,22 @@
 /* _llm.http: HTTP transfers for Lua tasks.
  *
- *   http.request{method=, url=, headers={...}, extra_header=, body=, timeout=,
- *                connect_timeout=, max_body=, insecure=, ca_file=}
+ *   http.request(spec [, url [, body [, extra_header]]])
+ *     spec: {method=, url=, headers={...}, extra_header=, body=, timeout=,
+ *            connect_timeout=, max_body=, max_idle_reuse=, insecure=, ca_file=}
  *     -> {status=, headers={name=value}, body=, t_start=, t_headers=,
  *         t_first_byte=, t_end=}  |  nil, err
  *     (headers: all of an error response's; of a success only request ids,
  *     openai-processing-ms, rate-limit and retry-after headers)
- *   http.stream{... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
+ *   http.stream(spec [, url [, body [, extra_header]]])
+ *     spec: {... same ..., stall_timeout=, framing="sse"|"ndjson"|"raw"}
  *     -> stream (after the response headers)  |  nil, err
- *   record = true (either call): keep every raw body chunk with its arrival
- *     time, for llm.record: a request's result then has chunks= (below),
- *     a stream answers stream:recording()
+ *   The spec is read as it is, so a model hands its network table (its
+ *   `net`: llm.transport) straight over; url, body and extra_header given
+ *   as arguments take the place of the spec's for this request (the body
+ *   and the per-attempt Idempotency-Key line of a model's call).
+ *   record = true in the spec (either call): keep every raw body chunk
+ *     with its arrival time, for llm.record: a request's result then has
+ *     chunks= (below), a stream answers stream:recording()
  *   stream:next() -> event {data=, type=, id=, t=} | nil (clean end) | nil, err
  *   stream:read_all([max]) -> the rest of the body (or its next max bytes at
  *     least, when max is given) as one string | nil, err
@@ -211,9 +217,10 @@ static void cancel_wait(llm_wait *w)
     llm_http_abort(t->h);
 }
 
-static int wait_for(lua_State *L, transfer *t, int want, lua_KFunction k)
+/* me: the waiting task, from llm_task_check_can_wait (done by the caller,
+ * once, before anything starts). */
+static int wait_for(lua_State *L, transfer *t, llm_task *me, int want, lua_KFunction k)
 {
-  llm_task *me = llm_task_check_can_wait(L, t->s, want == WANT_EVENT ? "stream:next" : "http request");
   if (t->waiter)
     return luaL_error(L, "another task is already waiting on this transfer");
   t->want = want;
@@ -241,44 +248,75 @@ static double opt_number(lua_State *L, int idx, const char *field, double def)
   return v;
 }
 
-/* Reads the request table at index 1. Strings stay valid while the table
- * is on the stack; header lines are collected in a userdata array. */
-static void read_request(lua_State *L, llm_http_request *req)
+/* Was argument arg given (and not nil)? nargs: the call's argument count,
+ * taken before anything was pushed (a pushed field must not pass for an
+ * argument). */
+static int given(lua_State *L, int nargs, int arg)
+{
+  return arg <= nargs && !lua_isnil(L, arg);
+}
+
+/* A string option of the spec, or argument arg when that is given. The
+ * value stays on the stack (a field is pushed), keeping the string alive. */
+static const char *opt_string(lua_State *L, int nargs, int arg, const char *field,
+                              const char *def)
+{
+  if (given(L, nargs, arg))
+    return luaL_checkstring(L, arg);
+  lua_getfield(L, 1, field);
+  return luaL_optstring(L, -1, def);
+}
+
+/* Reads a request: the spec at index 1, and the url, body and extra
+ * header line at 2, 3 and 4 when given (see the top of this file). The
+ * options a stream alone has (stall_timeout) are read for streams only,
+ * so a model's spec serves both. Strings stay valid while the values
+ * are on the stack; header lines are collected in a userdata array. */
+static void read_request(lua_State *L, llm_http_request *req, int streaming)
 {
   size_t n = 0;
   const char **lines;
+  int nargs = lua_gettop(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   memset(req, 0, sizeof *req);
-  lua_getfield(L, 1, "url");
-  req->url = lua_tostring(L, -1);
+  req->url = opt_string(L, nargs, 2, "url", NULL);
   if (!req->url)
     luaL_error(L, "http request: url (string) expected");
   {
     /* a URL that is not http(s), or that curl cannot parse, is misuse:
      * raised here, never sent, never retried */
     char err[160];
-    if (llm_curl_load(NULL, 0) == 0 && llm_http_check_url(req->url, err, sizeof err) != 0)
-      luaL_error(L, "http request: %s", err);
+    if (llm_curl_load(NULL, 0) == 0) {
+      if (llm_http_check_url(req->url, err, sizeof err) != 0)
+        luaL_error(L, "http request: %s", err);
+      req->url_checked = 1; /* llm_http_start need not check it again */
+    }
   }
   lua_getfield(L, 1, "method");
   req->method = luaL_optstring(L, -1, "GET");
-  lua_getfield(L, 1, "body");
-  if (!lua_isnil(L, -1))
-    req->body = luaL_checklstring(L, -1, &req->body_len);
+  if (given(L, nargs, 3)) {
+    req->body = luaL_checklstring(L, 3, &req->body_len);
+  } else {
+    lua_getfield(L, 1, "body");
+    if (!lua_isnil(L, -1))
+      req->body = luaL_checklstring(L, -1, &req->body_len);
+  }
   lua_getfield(L, 1, "ca_file");
   req->ca_file = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "insecure");
   req->insecure = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  lua_getfield(L, 1, "extra_header");
-  req->extra_header = luaL_optstring(L, -1, NULL);
+  req->extra_header = opt_string(L, nargs, 4, "extra_header", NULL);
   /* url, method, body, ca_file and extra_header stay on the stack to keep
    * their strings alive (a number is converted in its stack slot only) */
 
   req->timeout = opt_number(L, 1, "timeout", 0);
   req->connect_timeout = opt_number(L, 1, "connect_timeout", 0);
-  req->stall_timeout = opt_number(L, 1, "stall_timeout", 0);
-  req->max_body = (size_t)opt_number(L, 1, "max_body", 0);
+  req->max_idle_reuse = opt_number(L, 1, "max_idle_reuse", 0);
+  if (streaming)
+    req->stall_timeout = opt_number(L, 1, "stall_timeout", 0);
+  else
+    req->max_body = (size_t)opt_number(L, 1, "max_body", 0);
 
   lua_getfield(L, 1, "headers");
   if (!lua_isnil(L, -1)) {
@@ -450,12 +488,13 @@ static int l_request(lua_State *L)
 {
   llm_http_request req;
   transfer *t;
-  read_request(L, &req);
-  llm_task_check_can_wait(L, SCHED(L), "http request");
+  llm_task *me;
+  read_request(L, &req, 0);
+  me = llm_task_check_can_wait(L, SCHED(L), "http request");
   t = new_transfer(L, &req, NULL);
   if (!t)
     return 2;
-  return wait_for(L, t, WANT_DONE, request_done);
+  return wait_for(L, t, me, WANT_DONE, request_done);
 }
 
 /* ---- http.stream ------------------------------------------------------------------------------ */
@@ -476,19 +515,20 @@ static int l_stream(lua_State *L)
   llm_http_request req;
   transfer *t;
   const char *framing;
-  read_request(L, &req);
+  llm_task *me;
+  read_request(L, &req, 1);
   lua_getfield(L, 1, "framing");
   framing = luaL_optstring(L, -1, "raw");
   if (strcmp(framing, "sse") != 0 && strcmp(framing, "ndjson") != 0 && strcmp(framing, "raw") != 0)
     return luaL_error(L, "unknown framing '%s' (sse, ndjson or raw)", framing);
   /* events, not bytes, prove a framed stream alive (src/http.h) */
   req.stall_on_touch = strcmp(framing, "raw") != 0;
-  llm_task_check_can_wait(L, SCHED(L), "http stream");
+  me = llm_task_check_can_wait(L, SCHED(L), "http stream");
   t = new_transfer(L, &req, framing);
   if (!t)
     return 2;
   t->self_idx = lua_absindex(L, -1);
-  return wait_for(L, t, WANT_HEADERS, stream_opened);
+  return wait_for(L, t, me, WANT_HEADERS, stream_opened);
 }
 
 static int s_status(lua_State *L)
@@ -556,7 +596,7 @@ static int next_done(lua_State *L, int status, lua_KContext ctx)
 static int s_next(lua_State *L)
 {
   transfer *t = check_transfer(L);
-  return wait_for(L, t, WANT_EVENT, next_done);
+  return wait_for(L, t, llm_task_check_can_wait(L, t->s, "stream:next"), WANT_EVENT, next_done);
 }
 
 static int read_all_done(lua_State *L, int status, lua_KContext ctx)
@@ -589,7 +629,8 @@ static int s_read_all(lua_State *L)
   t->want_bytes = (size_t)max;
   llm_framing_set_raw(&t->framing);
   llm_http_resume(t->h);
-  return wait_for(L, t, max > 0 ? WANT_BYTES : WANT_DONE, read_all_done);
+  return wait_for(L, t, llm_task_check_can_wait(L, t->s, "http request"),
+                  max > 0 ? WANT_BYTES : WANT_DONE, read_all_done);
 }
 
 static int peek_done(lua_State *L, int status, lua_KContext ctx)
@@ -608,7 +649,7 @@ static int s_peek(lua_State *L)
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0 && n <= SNIFF_MAX, 2, "a byte count from 0 to 256 expected");
   t->want_bytes = (size_t)n;
-  return wait_for(L, t, WANT_SNIFF, peek_done);
+  return wait_for(L, t, llm_task_check_can_wait(L, t->s, "http request"), WANT_SNIFF, peek_done);
 }
 
 static int s_recording(lua_State *L)

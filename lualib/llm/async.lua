@@ -8,7 +8,8 @@
 local loop = require "_llm.loop"
 local errors = require "llm.errors"
 
-local spawn, current, suspend, wake, sleep = loop.spawn, loop.current, loop.suspend,
+local spawn = require("llm.context").spawn -- children inherit the context
+local current, suspend, wake, sleep = loop.current, loop.suspend,
   loop.wake, loop.sleep
 local pack, unpack = table.pack, table.unpack
 local isyieldable = coroutine.isyieldable

@@ -54,6 +54,7 @@ local async = require "llm.async"
 local calls = require "llm.calls"
 local context = require "llm.context"
 local errors = require "llm.errors"
+local pipeline = require "llm.pipeline"
 local pricing = require "llm.pricing"
 local response = require "llm.response"
 local store_mod = require "llm.batch_store"
@@ -75,17 +76,18 @@ end
 
 -- ---- prices -----------------------------------------------------------------------
 
--- After the price hook (priority 10) and before the budget, the call log
--- and every observer: a batch request costs the Batch API price.
+-- batch.price, a finish-stage (llm.pipeline, installed by the first batch
+-- sent): after the prices (priority 10) and before the budget, the call
+-- log and every observer, a batch request costs the Batch API price.
 local BATCH = { batch = true }
-calls.on_finish(function(call, resp)
+function M.price_stage(call, resp)
   if not call.batch or type(resp) ~= "table" or resp.cached or type(resp.usage) ~= "table" then
     return
   end
   local e = pricing.get(call.model.name)
   if not e and type(resp.model) == "string" then e = pricing.get(resp.model) end
   resp.cost = e and pricing.cost_with(e, resp.usage, BATCH) or nil
-end, 11)
+end
 
 -- ---- options ----------------------------------------------------------------------
 
@@ -312,6 +314,7 @@ end
 -- Returns the batches' summaries. For llm.batch and llm.batch_defer.
 function M.send(model, items, opts)
   local A = M.adapter_for(model, 3)
+  pipeline.use("batch") -- batch.price
   local log = require "llm.log"
   local ctx = {
     model = model, opts = opts, adapter = A, poll = poll_settings(model, opts),

@@ -10,8 +10,8 @@
 --   col:close()           -- after every participant returned
 --   col:summary()         -- {batches = {...llm.batch summaries}, rounds = n}
 --
--- How: a calls.on_before hook (priority 200, after the cache and the
--- budget) takes a chat call whose task runs inside a collector, parks the
+-- How: the batch.defer before-stage (llm.pipeline, priority 200, after
+-- the cache and the budget; installed by the first collector) takes a chat call whose task runs inside a collector, parks the
 -- task, and returns the answer once it is known, so the rest of the call's
 -- life (prices at batch rates, budget, cache store, call log, experiment
 -- accounting) is the usual one. The collector's own task sends what is
@@ -24,8 +24,8 @@
 local loop = require "_llm.loop"
 local canon = require "_llm.canon"
 local async = require "llm.async"
-local calls = require "llm.calls"
 local context = require "llm.context"
+local pipeline = require "llm.pipeline"
 local errors = require "llm.errors"
 
 local M = {}
@@ -105,11 +105,12 @@ function M.collector(opts)
   if type(idle) ~= "number" or idle <= 0 then error("batch options: idle_s must be a number > 0", 2) end
   o.idle_s = nil
   require("llm.batch").check_opts(o, "batch options", 3)
+  pipeline.use("batch_defer")
   local self = setmetatable({
     opts = o, pending = {}, active = 0, rounds = 0, batches = {},
     last_arrival = loop.now(), idle_s = idle,
   }, Collector)
-  self.watcher = loop.spawn(watch, self)
+  self.watcher = context.spawn(watch, self) -- it keeps the variant's context
   return self
 end
 
@@ -164,12 +165,14 @@ function Collector:summary()
   return { batches = self.batches, rounds = self.rounds }
 end
 
-calls.on_before(function(call)
+--- batch.defer, a before-stage: a chat call made inside a collector waits
+-- for its batch's answer.
+function M.defer_stage(call)
   if call.kind ~= "chat" or call.batch then return nil end
   local ctx = call.context
   local col = ctx and ctx._batch
   if not col then return nil end
   return col:defer(call)
-end, 200)
+end
 
 return M

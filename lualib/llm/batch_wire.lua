@@ -1,6 +1,7 @@
 -- What the Batch API adapters (llm.batch_openai, llm.batch_anthropic)
 -- share: requests made with the model's connection settings (its headers,
--- key, timeouts and retries, through llm.transport), JSON answers, and an
+-- key, timeouts and retries: Model:send with opts.net for the method, the
+-- content type and the size cap), JSON answers, and an
 -- answer line turned into the fields of a response by the provider's own
 -- parser (format.parse_chat), as m:chat reads a response.
 --
@@ -10,7 +11,6 @@ local cjson = require "cjson"
 local loop = require "_llm.loop"
 local errors = require "llm.errors"
 local retry = require "llm.retry"
-local transport = require "llm.transport"
 
 local M = {}
 
@@ -20,9 +20,8 @@ M.MAX_DOWNLOAD = 1e9
 
 -- The model's header lines with the content type of this request.
 local function header_lines(model, content_type)
-  local lines = model.format.headers(model.cfg, model.headers)
   local out = {}
-  for _, h in ipairs(lines) do
+  for _, h in ipairs(model.net.headers) do
     if not h:lower():match("^content%-type:") then out[#out + 1] = h end
   end
   if content_type then out[#out + 1] = "Content-Type: " .. content_type end
@@ -33,15 +32,12 @@ end
 function M.raw(ctx, method, url, body, content_type, over)
   local m = ctx.model
   local max_retries = over and over.max_retries
-  if max_retries == nil then max_retries = ctx.opts.max_retries or m.max_retries end
-  return transport.request {
-    method = method, url = url, body = body,
-    headers = header_lines(m, body and (content_type or "application/json") or nil),
-    timeout = m.timeout, connect_timeout = m.connect_timeout,
-    max_retries = max_retries, retry_scale = m.retry_scale,
-    account = m.cfg.api_key, insecure = m.insecure, ca_file = m.ca_file,
-    parse_error = m.format.parse_error, max_body = M.MAX_DOWNLOAD,
-  }
+  if max_retries == nil then max_retries = ctx.opts.max_retries end
+  return m:send("request", url, body, {
+    max_retries = max_retries, -- nil: the model's
+    net = { method = method, max_body = M.MAX_DOWNLOAD,
+            headers = header_lines(m, body and (content_type or "application/json") or nil) },
+  })
 end
 
 --- The same, its body decoded as a JSON object.
@@ -69,7 +65,7 @@ end
 function M.backoff(ctx, n, err)
   local d = type(err) == "table" and err.retry_after or nil
   if type(d) ~= "number" or d < 0 or d > 60 then d = math.min(0.5 * 2 ^ n, 8) end
-  loop.sleep(d * (ctx.model.retry_scale or retry.scale))
+  loop.sleep(d * (ctx.model.net.retry_scale or retry.scale))
 end
 
 --- An answer's body text -> {custom_id=, parsed=, body=, request_id=} or

@@ -21,8 +21,8 @@
 -- "refuse" (default) | "allow" (calls to models without a price pass and
 -- count as 0).
 --
--- How it decides: before a call is sent (a calls.on_before hook at
--- priority 90, so a cache before-hook with a lower number answers hits
+-- How it decides: before a call is sent (the budget.reserve stage at
+-- priority 90, so the cache's lookup with a lower number answers hits
 -- first and they are never refused), the call's cost is estimated: its
 -- prompt tokens (llm.tokens.chat when llm.tokens exists, else an
 -- approximation: 3 + per message 4 + ceil(bytes of its text / 4)) and its
@@ -33,7 +33,7 @@
 -- in-flight estimates + this estimate would pass a cap that applies, the
 -- call returns nil, err with err.kind == "budget" and is never sent;
 -- otherwise the estimate is reserved. When the call finishes (a finish
--- hook at priority 20, after prices are set at 10) the reservation is
+-- stage, budget.settle at priority 20, after prices are set at 10) the reservation is
 -- released and the real cost (resp.cost) is added to spent; a response
 -- without a known cost counts its estimate, and a failed call with no
 -- partial response counts 0. Checking and reserving happen without
@@ -44,8 +44,8 @@
 -- budget through Redis (reservations by Redis scripts; on_error = "fail"
 -- | "local" with processes = N when Redis is unreachable): see
 -- llm.budget_redis. b:shared_status() reads the shared totals, b:reset()
--- forgets them.
-local calls = require "llm.calls"
+-- forgets them. Its reservations are made and settled by the same stages.
+local pipeline = require "llm.pipeline"
 local errors = require "llm.errors"
 local pricing = require "llm.pricing"
 
@@ -62,7 +62,6 @@ local open = {}                                    -- open budgets, oldest first
 -- weak keys, so a call that never finishes (a stream dropped unclosed)
 -- is not kept alive by its reservation (which then stays counted).
 local reserved = setmetatable({}, { __mode = "k" })
-local hooks_on = false
 
 -- ---- estimating a call -------------------------------------------------------------
 
@@ -254,15 +253,12 @@ local function finish(call, resp, _err, partial)
   end
 end
 
--- Installed with the first budget and kept: with no budget open, the
--- before hook returns at once, and the finish hook must stay to settle
--- calls still in flight under a closed budget.
-local function install_hooks()
-  if hooks_on then return end
-  hooks_on = true
-  calls.on_before(before, 90)
-  calls.on_finish(finish, 20)
-end
+-- The stages (llm.pipeline: budget.reserve, budget.settle), installed with
+-- the first budget and kept: with no budget open, the reserve stage
+-- returns at once, and the settle stage must stay to settle calls still
+-- in flight under a closed budget.
+M.reserve_stage = before
+M.settle_stage = finish
 
 -- ---- the budget object -------------------------------------------------------------------
 
@@ -337,7 +333,7 @@ local function new(opts)
     end
   end
   open[#open + 1] = b
-  install_hooks()
+  pipeline.use("budget")
   return b
 end
 

@@ -32,8 +32,9 @@
 local C = require "_llm.cache"
 local cjson = require "cjson"
 local loop = require "_llm.loop"
-local calls = require "llm.calls"
+local pipeline = require "llm.pipeline"
 local canon = require "llm.cache_canon"
+local context = require "llm.context"
 local response = require "llm.response"
 
 local now = loop.now
@@ -69,8 +70,11 @@ local function flush_all()
   end
 end
 
+-- What a store backend (llm.cache_redis) may use of this module.
+local store_api = { DEFAULT_MEMORY_BYTES = M.DEFAULT_MEMORY_BYTES, warn_once = warn_once }
+
 local function open_store(opts)
-  if opts.redis ~= nil then return require("llm.cache_redis").open_store(opts, stores, M) end
+  if opts.redis ~= nil then return require("llm.cache_redis").open_store(opts, stores, store_api) end
   local path = opts.path
   if path == nil then
     local p, err = C.default_path()
@@ -102,7 +106,7 @@ local function open_store(opts)
   end
   if not exit_hook then
     exit_hook = true
-    llm.on_exit(flush_all)
+    require("_llm.host").on_exit(flush_all)
   end
   return shared
 end
@@ -179,12 +183,15 @@ end
 -- cache) or false/nil (none). Used by llm.model and m:with_cache.
 function M.resolve(v)
   if v == nil or v == false then return nil end
-  if v == true then return M.default() end
-  if is_cache(v) then return v end
+  if v == true then v = M.default() end
   if type(v) == "string" and (v:find("^redis://") or v:find("^unix://")) then
     local c, err = M.open { redis = v }
     if not c then error("the cache " .. tostring(err), 3) end
-    return c
+    v = c
+  end
+  if v == nil or is_cache(v) then
+    if v then pipeline.use("cache") end
+    return v
   end
   error("the cache option must be a cache (llm.cache.open{...}, llm.cache.semantic{...}), "
     .. "a redis:// URL, true or false, got " .. type(v), 3)
@@ -326,7 +333,8 @@ end
 local KEPT = { "refusal", "reasoning", "stop_sequence", "citations", "system_fingerprint", "sim_skill" }
 
 local function keep_extras(to, from)
-  for _, k in ipairs(KEPT) do to[k] = from[k] end
+  -- rawget: a response's __index would decode its body for `raw`
+  for _, k in ipairs(KEPT) do to[k] = rawget(from, k) end
   return to
 end
 
@@ -463,7 +471,7 @@ end
 -- A leader that ended without finishing its call (its task was cancelled
 -- or failed) would hold its waiters forever: a watcher frees them.
 local function watch_leader(shared, ikey, fl)
-  fl.watcher = loop.spawn(function()
+  fl.watcher = context.spawn(function()
     while not fl.done do
       loop.sleep(0.05)
       local st = fl.task:status()
@@ -484,19 +492,21 @@ local function wait_for_flight(shared, ikey, fl, me)
   while not fl.done do loop.suspend() end
 end
 
--- plan: {key=, lookup=fn() -> resp | nil, shared_hit=fn(resp) -> resp}
+-- plan: {key=, lookup=fn(cache, call, plan) -> resp | nil,
+--        shared_hit=fn(cache, call, plan, resp) -> resp}: functions of
+-- the kind of call, not closures made for each one
 local function run_plan(self, call, plan)
   local shared = self.shared
   local ikey = self.ns .. "\0" .. plan.key
   local me = loop.current()
   while true do
-    local r = plan.lookup()
+    local r = plan.lookup(self, call, plan)
     if r then return r end
     local fl = shared.inflight[ikey]
     -- never wait on ourselves (a stream this task has yet to read)
     if not fl or not me or fl.task == me or not coroutine.isyieldable() then break end
     wait_for_flight(shared, ikey, fl, me)
-    if fl.resp then return plan.shared_hit(fl.resp) end
+    if fl.resp then return plan.shared_hit(self, call, plan, fl.resp) end
   end
   if not shared.inflight[ikey] and me then
     plan.flight = { task = me, waiters = {} }
@@ -504,7 +514,7 @@ local function run_plan(self, call, plan)
     plan.ikey = ikey
     -- a shared store: the same request may be in flight in another process
     if shared.remote_flight and coroutine.isyieldable() then
-      local r = shared.remote_flight(self, plan)
+      local r = shared.remote_flight(self, call, plan)
       if r then
         finish_flight(shared, ikey, plan.flight, r)
         return r
@@ -523,6 +533,23 @@ local function sampled(body)
   return type(t) == "number" and t > 0 and body.seed == nil
 end
 
+local function chat_lookup(self, call, plan)
+  local doc, created = self:_lookup(plan.key)
+  if doc then return hit_response(self, call, doc, "exact", { created = created }) end
+  if self.semantic and not plan.semantic_done then
+    plan.semantic_done = true
+    return self.semantic.lookup(self, call, plan)
+  end
+end
+
+local function chat_shared_hit(self, call, _, resp)
+  local doc = keep_extras({ text = resp.text, tool_calls = resp.tool_calls,
+                finish_reason = resp.finish_reason, choices = resp.choices, usage = resp.usage,
+                model = resp.model, latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms,
+                cost = resp.cost }, resp)
+  return hit_response(self, call, doc, "exact", { shared = true })
+end
+
 local function chat_plan(self, call)
   if not self.sampled and sampled(call.body) then
     count(self, "skipped")
@@ -533,24 +560,7 @@ local function chat_plan(self, call)
     count(self, "skipped")
     return nil
   end
-  local plan = { key = sha256(text), kind = "chat" }
-  local semantic_done = false
-  plan.lookup = function()
-    local doc, created = self:_lookup(plan.key)
-    if doc then return hit_response(self, call, doc, "exact", { created = created }) end
-    if self.semantic and not semantic_done then
-      semantic_done = true
-      return self.semantic.lookup(self, call, plan)
-    end
-  end
-  plan.shared_hit = function(resp)
-    local doc = keep_extras({ text = resp.text, tool_calls = resp.tool_calls,
-                  finish_reason = resp.finish_reason, choices = resp.choices, usage = resp.usage,
-                  model = resp.model, latency_ms = resp.latency_ms, ttft_ms = resp.ttft_ms,
-                  cost = resp.cost }, resp)
-    return hit_response(self, call, doc, "exact", { shared = true })
-  end
-  return plan
+  return { key = sha256(text), kind = "chat", lookup = chat_lookup, shared_hit = chat_shared_hit }
 end
 
 -- ---- embeddings --------------------------------------------------------------------------
@@ -577,6 +587,48 @@ local function embed_saved(call, list)
            model = call.model.name }
 end
 
+local function embed_lookup(self, call, plan)
+  local body, mid, dims = call.body, plan.mid, plan.dims
+  local shared, known, cached_texts = self.shared, {}, {}
+  if shared.db and not shared.broken then
+    for i, h in ipairs(plan.hashes) do
+      local v, err = shared.db:embed_get(mid, dims, h)
+      if v then
+        known[i] = v
+        cached_texts[#cached_texts + 1] = body.input[i]
+      elseif err then
+        count(self, "errors")
+        warn_once(shared, "reading failed", err.message)
+        break
+      end
+    end
+  end
+  if #cached_texts == #body.input then
+    local latency = (now() - call.t0) * 1000
+    call.cache_hit = self
+    return response.new {
+      vectors = known, usage = { prompt_tokens = 0, total_tokens = 0 }, latency_ms = latency,
+      lookup_ms = latency,
+      model = call.model.name, provider = call.model.provider, simulated = call.model.simulated,
+      retries = 0, cached = "exact", saved = embed_saved(call, cached_texts),
+    }
+  end
+  plan.known, plan.cached_texts = known, cached_texts
+  -- the model requests only the texts missing here
+  call.known_vectors = #cached_texts > 0 and known or nil
+end
+
+local function embed_shared_hit(self, call, _, resp)
+  call.cache_hit = self
+  local latency = (now() - call.t0) * 1000
+  return response.new {
+    vectors = resp.vectors, usage = { prompt_tokens = 0, total_tokens = 0 },
+    latency_ms = latency, lookup_ms = latency, model = resp.model, provider = resp.provider,
+    simulated = resp.simulated, retries = 0, cached = "exact", shared = true,
+    saved = { usage = resp.usage, model = resp.model, latency_ms = resp.latency_ms, cost = resp.cost },
+  }
+end
+
 local function embed_plan(self, call)
   local body = call.body
   local mid = canon.model_identity(call.model)
@@ -586,47 +638,9 @@ local function embed_plan(self, call)
     count(self, "skipped")
     return nil
   end
-  local plan = { key = sha256(text), kind = "embed", mid = mid, dims = dims, hashes = {} }
+  local plan = { key = sha256(text), kind = "embed", mid = mid, dims = dims, hashes = {},
+                 lookup = embed_lookup, shared_hit = embed_shared_hit }
   for i, t in ipairs(body.input) do plan.hashes[i] = sha256(t) end
-  plan.lookup = function()
-    local shared, known, cached_texts = self.shared, {}, {}
-    if shared.db and not shared.broken then
-      for i, h in ipairs(plan.hashes) do
-        local v, err = shared.db:embed_get(mid, dims, h)
-        if v then
-          known[i] = v
-          cached_texts[#cached_texts + 1] = body.input[i]
-        elseif err then
-          count(self, "errors")
-          warn_once(shared, "reading failed", err.message)
-          break
-        end
-      end
-    end
-    if #cached_texts == #body.input then
-      local latency = (now() - call.t0) * 1000
-      call.cache_hit = self
-      return response.new {
-        vectors = known, usage = { prompt_tokens = 0, total_tokens = 0 }, latency_ms = latency,
-        lookup_ms = latency,
-        model = call.model.name, provider = call.model.provider, simulated = call.model.simulated,
-        retries = 0, cached = "exact", saved = embed_saved(call, cached_texts),
-      }
-    end
-    plan.known, plan.cached_texts = known, cached_texts
-    -- the model requests only the texts missing here
-    call.known_vectors = #cached_texts > 0 and known or nil
-  end
-  plan.shared_hit = function(resp)
-    call.cache_hit = self
-    local latency = (now() - call.t0) * 1000
-    return response.new {
-      vectors = resp.vectors, usage = { prompt_tokens = 0, total_tokens = 0 },
-      latency_ms = latency, lookup_ms = latency, model = resp.model, provider = resp.provider,
-      simulated = resp.simulated, retries = 0, cached = "exact", shared = true,
-      saved = { usage = resp.usage, model = resp.model, latency_ms = resp.latency_ms, cost = resp.cost },
-    }
-  end
   return plan
 end
 
@@ -715,27 +729,41 @@ function Cache:_finish(call, resp, err)
   if plan.remote then shared.remote_release(plan, good) end
 end
 
-calls.on_before(function(call)
-  local c = call.model.cache
-  if is_cache(c) then return c:_before(call) end
-end, 20)
+-- The stages (llm.pipeline: cache.lookup, cache.store), installed when a
+-- model is given a cache (M.resolve): they act on the call's model's cache.
 
-calls.on_finish(function(call, resp, err)
+--- cache.lookup, a before-stage: a hit answers the call.
+function M.lookup_stage(call)
   local c = call.model.cache
-  if is_cache(c) then c:_finish(call, resp, err) end
-end, 50)
+  if c ~= nil and getmetatable(c) == Cache then return c:_before(call) end
+end
 
-calls.on_after(function(call, resp)
+--- cache.store, a finish-stage: stores a good answer, counts a hit.
+function M.store_stage(call, resp, err)
+  local c = call.model.cache
+  if c ~= nil and getmetatable(c) == Cache then c:_finish(call, resp, err) end
+end
+
+--- cache.audit, an after-stage: a semantic hit's audit (it may wait).
+function M.audit_stage(call, resp)
   if call.semantic_audit then require("llm.cache_semantic").audit_after(call, resp) end
-end, 50)
+end
 
 -- ---- semantic caches ---------------------------------------------------------------------------
+
+-- What llm.cache_semantic may use of this module (its header lists it).
+local semantic_api = {
+  check_opts = check_opts, open_store = open_store, new_view = new_view,
+  read = function(c, key) return c:_lookup(key) end,
+  hit = hit_response,
+  warn = function(c, what, msg) warn_once(c.shared, what, msg) end,
+}
 
 --- llm.cache.semantic{embed = model, threshold = 0.92, scope = "request" |
 -- "model" | function(call) -> string, audit = {rate=, floor=, same=} | true,
 -- ...and any llm.cache.open option} -> cache | nil, err. See llm.cache_semantic.
 function M.semantic(opts)
-  return require("llm.cache_semantic").new(opts, check_opts, open_store, new_view)
+  return require("llm.cache_semantic").new(opts, semantic_api)
 end
 
 --- c:audit_table([thresholds]) -> rows {threshold, samples, differed,
@@ -761,9 +789,5 @@ function M.key(m, req)
     or require("llm.model").Model.normalize(req, m.defaults or {})
   return C.hex(sha256(assert(canon.request(m, "chat", body))))
 end
-M._count = count
-M._lookup_doc = function(self, key) return self:_lookup(key) end
-M._hit_response = hit_response
-M._warn_once = warn_once
 
 return M

@@ -483,7 +483,7 @@ local function ms(s) return math.max(1, math.floor(s * 1000)) end
 -- Before the call goes upstream (it missed here and no task of this
 -- process is fetching it): lead it across processes, or wait for the
 -- process that does. Returns a response (the other's answer) or nil (go).
-local function remote_flight(store, cache, plan)
+local function remote_flight(store, cache, call, plan)
   local shared = cache.shared
   local key_hex = hex(plan.key)
   local t = tag(cache.ns)
@@ -506,7 +506,7 @@ local function remote_flight(store, cache, plan)
       local wait = left > 0 and left / 1000 + 0.05 or 0.05
       store:wait_done(done, key_hex, res[2], math.min(wait, deadline - now()))
     end
-    local r = plan.lookup()
+    local r = plan.lookup(cache, call, plan)
     if r then
       r.shared = true
       return r
@@ -528,7 +528,8 @@ end
 -- ---- opening ------------------------------------------------------------------------------------
 
 --- The shared state llm.cache keeps per store, for a Redis URL.
--- stores: llm.cache's table of open stores; cachemod: llm.cache.
+-- stores: llm.cache's table of open stores; cachemod: what llm.cache
+-- lends its stores ({DEFAULT_MEMORY_BYTES=, warn_once=}).
 function M.open_store(opts, stores, cachemod)
   local url = opts.redis
   local parsed, perr = redis.parse_url(url)
@@ -556,11 +557,11 @@ function M.open_store(opts, stores, cachemod)
   })
   shared = { db = store, path = parsed.display, inflight = {}, warned = warned, session = {}, redis = true }
   store.on_error = function(what, msg)
-    cachemod._warn_once(shared, what, type(msg) == "table" and msg.message or msg)
+    cachemod.warn_once(shared, what, type(msg) == "table" and msg.message or msg)
   end
-  shared.remote_flight = function(cache, plan)
+  shared.remote_flight = function(cache, call, plan)
     if plan.kind ~= "chat" then return nil end
-    return remote_flight(store, cache, plan)
+    return remote_flight(store, cache, call, plan)
   end
   shared.remote_release = function(plan, good) remote_release(store, plan, good) end
   stores[id] = shared

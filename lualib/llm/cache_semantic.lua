@@ -37,11 +37,17 @@
 --   3. else (short answers that differ after normalizing): different.
 local C = require "_llm.cache"
 local canon = require "llm.cache_canon"
+local messages = require "llm.messages"
 
 local M = {}
 
--- llm.cache (which loads this module on first use)
-local function cachemod() return require "llm.cache" end
+-- What this module uses of llm.cache, and nothing else (llm.cache passes
+-- it to M.new; see semantic_api there):
+--   check_opts(opts, fname, extra), open_store(opts), new_view(shared, opts)
+--   read(cache, key) -> the stored answer (a doc), created | nil
+--   hit(cache, call, doc, kind, extra) -> the response of a hit
+--   warn(cache, what, msg): a storage problem, reported once per store
+local api
 
 M.DEFAULT_THRESHOLD = 0.92
 M.DEFAULT_AUDIT_RATE = 0.05
@@ -91,26 +97,9 @@ function M.compare_answers(sem, a, b)
 end
 
 -- The text of the last user message (string content, or the text parts
--- of a list of content parts).
+-- of a list of content parts), and its index.
 local function prompt_text(body)
-  local msgs = body.messages or {}
-  for i = #msgs, 1, -1 do
-    local m = msgs[i]
-    if m.role == "user" then
-      if type(m.content) == "string" then return m.content, i end
-      if type(m.content) == "table" then
-        local parts = {}
-        for _, p in ipairs(m.content) do
-          if type(p) == "table" and p.type == "text" and type(p.text) == "string" then
-            parts[#parts + 1] = p.text
-          end
-        end
-        if #parts > 0 then return table.concat(parts, "\n"), i end
-      end
-      return nil
-    end
-  end
-  return nil
+  return messages.last_user_text(body.messages)
 end
 
 local function hash64(s)
@@ -146,7 +135,7 @@ local function embed_prompt(cache, sem, text)
   local r, err = sem.embed:embed(text, sem.dimensions and { dimensions = sem.dimensions } or nil)
   local v = r and r.vectors and r.vectors[1]
   if type(v) ~= "table" or #v == 0 then
-    cachemod()._warn_once(cache.shared, "embedding a prompt failed",
+    api.warn(cache, "embedding a prompt failed",
       err and tostring(err) or "no vector")
     return nil
   end
@@ -155,7 +144,7 @@ end
 
 -- Before-hook part, after an exact miss: nil, or a semantic hit.
 local function lookup(cache, call, plan)
-  local sem, mod = cache.semantic, cachemod()
+  local sem = cache.semantic
   local db = cache.shared.db
   local text, last = prompt_text(call.body)
   if not text or not db then return nil end
@@ -166,12 +155,12 @@ local function lookup(cache, call, plan)
   plan.sem = { vec = vec, scope = scope, prompt = text }
   local key, sim, id, matched = db:sem_search(cache.ns, sem.space, scope, vec)
   if not key then
-    if sim then mod._warn_once(cache.shared, "searching similar prompts failed", sim.message) end
+    if sim then api.warn(cache, "searching similar prompts failed", sim.message) end
     return nil
   end
   local audit = sem.audit
   if sim >= sem.threshold then
-    local doc, created = mod._lookup_doc(cache, key)
+    local doc, created = api.read(cache, key)
     if not doc then
       db:sem_remove(cache.ns, sem.space, id) -- its response is gone
       return nil
@@ -181,11 +170,11 @@ local function lookup(cache, call, plan)
       plan.audit = { similarity = sim, cached_text = doc.text, weight = 1 / audit.rate }
       return nil
     end
-    return mod._hit_response(cache, call, doc, "semantic",
+    return api.hit(cache, call, doc, "semantic",
       { similarity = sim, prompt = matched, created = created })
   end
   if audit and sim >= audit.floor then
-    local doc = mod._lookup_doc(cache, key)
+    local doc = api.read(cache, key)
     if doc then plan.audit = { similarity = sim, cached_text = doc.text, weight = 1 } end
   end
   return nil
@@ -193,16 +182,16 @@ end
 
 -- Finish-hook part, after a successful upstream answer.
 local function after(cache, call, plan, resp, stored)
-  local sem, mod = cache.semantic, cachemod()
+  local sem = cache.semantic
   local db = cache.shared.db
   if not db then return end
   if stored and plan.sem then
     local id, err = db:sem_add(cache.ns, sem.space, plan.sem.scope, plan.key, plan.sem.vec,
                                plan.sem.prompt)
-    if not id then mod._warn_once(cache.shared, "storing failed", err.message) end
+    if not id then api.warn(cache, "storing failed", err.message) end
   end
   -- the comparison may embed both answers: it waits, so it runs after
-  -- the finish-hooks (M.audit_after, a calls.on_after hook)
+  -- the finish-stages (M.audit_after, from the cache.audit after-stage)
   if plan.audit then call.semantic_audit = { cache = cache, plan = plan } end
 end
 
@@ -213,16 +202,16 @@ function M.audit_after(call, resp)
   if not pending or not resp then return end
   call.semantic_audit = nil
   local cache, plan = pending.cache, pending.plan
-  local sem, mod, db = cache.semantic, cachemod(), cache.shared.db
+  local sem, db = cache.semantic, cache.shared.db
   if not db then return end
   local same, how, answer_sim = M.compare_answers(sem, plan.audit.cached_text, resp.text)
   if same == nil then
-    mod._warn_once(cache.shared, "the audit's comparator raised", how)
+    api.warn(cache, "the audit's comparator raised", how)
     return
   end
   local differs = not same
   local ok, err = db:audit_add(cache.ns, plan.audit.similarity, differs, plan.audit.weight)
-  if not ok then mod._warn_once(cache.shared, "storing failed", err.message) end
+  if not ok then api.warn(cache, "storing failed", err.message) end
   resp.audit = { similarity = plan.audit.similarity, differed = differs, compared = how,
                  answer_similarity = answer_sim }
 end
@@ -230,8 +219,9 @@ end
 local semantic_keys = { embed = "table", threshold = "number", scope = "any", audit = "any",
                         dimensions = "number" }
 
-function M.new(opts, check_opts, open_store, new_view)
-  opts = check_opts(opts, "llm.cache.semantic", semantic_keys)
+function M.new(opts, cache_api)
+  api = cache_api
+  opts = api.check_opts(opts, "llm.cache.semantic", semantic_keys)
   local embed = opts.embed
   if type(embed) ~= "table" or type(embed.embed) ~= "function" then
     error("llm.cache.semantic: embed must be an embedding model (llm.model \"...\")", 3)
@@ -268,9 +258,9 @@ function M.new(opts, check_opts, open_store, new_view)
     audit = { rate = rate, floor = floor, same = audit.same, custom = audit.same ~= nil,
               similarity = similarity }
   end
-  local shared, err = open_store(opts)
+  local shared, err = api.open_store(opts)
   if not shared then return nil, err end
-  local c = new_view(shared, opts)
+  local c = api.new_view(shared, opts)
   c.semantic = {
     -- prompt vectors go through the same store, so repeated prompts are
     -- free; counted under "<namespace>/prompts", apart from the requests

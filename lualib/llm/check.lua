@@ -137,10 +137,7 @@ local function request_text(req)
   if type(req) == "string" then return req end
   if type(req) ~= "table" then return nil end
   if req.user then return tostring(req.user) end
-  local msgs = req.messages or {}
-  for i = #msgs, 1, -1 do
-    if msgs[i].role == "user" and type(msgs[i].content) == "string" then return msgs[i].content end
-  end
+  return (require("llm.messages").last_user_text(req.messages))
 end
 
 -- Options shared by the checks that compare with an expected value.

@@ -3,6 +3,8 @@
 -- main returns an exit status (nil means 0). Usage errors exit 2. A
 -- command that goes on reading lines (llmrun chat) sets M.session (see
 -- src/repl.c) before main returns.
+local errors = require "llm.errors"
+
 local M = {}
 
 -- In the order --help lists them.
@@ -23,11 +25,11 @@ function M.run(name, args)
     if type(status) == "table" and status.usage_error then
       io.stderr:write("llmrun ", name, ": ", status.message, "\n",
         "Try 'llmrun ", name, " --help'.\n")
-      llm.exit(2)
+      errors.exit(2)
     end
     error(status, 0)
   end
-  if status ~= nil and status ~= 0 then llm.exit(status) end
+  if status ~= nil and status ~= 0 then errors.exit(status) end
 end
 
 function M.summary()

@@ -11,14 +11,16 @@
 -- it. A task spawned inside `with` starts with the context its parent had
 -- at spawn time, and keeps it when the parent's `with` ends (a background
 -- task started by a variant stays labelled as that variant's).
+local loop = require "_llm.loop"
+
 local M = {}
 
 local by_task = setmetatable({}, { __mode = "k" })
 local NO_TASK = {}   -- the key for code that runs outside any task
-local current_task   -- loop.current, set by install
+local current_task, raw_spawn = loop.current, loop.spawn
 
 local function key()
-  return current_task and current_task() or NO_TASK
+  return current_task() or NO_TASK
 end
 
 --- The context of the running task (a table; read it, do not change it),
@@ -56,22 +58,20 @@ function M.with(values, fn, ...)
   return fn(...)
 end
 
---- Wraps loop.spawn so that a new task starts with its parent's context.
--- Called once by init.lua, before anything keeps a reference to spawn.
-function M.install(loop)
-  current_task = loop.current
-  local raw_spawn = loop.spawn
-  loop.spawn = function(fn, ...)
-    local parent = current_task()
-    local ctx = parent and by_task[parent]
-    -- without a context (the common case) the spawn is untouched; a
-    -- non-function goes straight to the C spawn for its usual error
-    if ctx == nil or type(fn) ~= "function" then return raw_spawn(fn, ...) end
-    return raw_spawn(function(...)
-      by_task[current_task()] = ctx
-      return fn(...)
-    end, ...)
-  end
+--- spawn(fn, ...) -> task: the one spawn of the library (llm.spawn, and
+-- llm.async's combinators use it): loop.spawn, but the new task starts
+-- with its parent's context. Code that spawns must use this one, never
+-- copy a context into a task itself.
+function M.spawn(fn, ...)
+  local parent = current_task()
+  local ctx = parent and by_task[parent]
+  -- without a context (the common case) the spawn is untouched; a
+  -- non-function goes straight to the C spawn for its usual error
+  if ctx == nil or type(fn) ~= "function" then return raw_spawn(fn, ...) end
+  return raw_spawn(function(...)
+    by_task[current_task()] = ctx
+    return fn(...)
+  end, ...)
 end
 
 return M

@@ -151,12 +151,14 @@ end
 
 local installed = false
 
-function M.install(llm)
+--- The dryrun stage (llm.pipeline): tallies each simulated call's estimate.
+M.dryrun_stage = on_finish
+
+function M.install()
   if installed then return end
   installed = true
-  require "llm.pricing" -- prices first (priority 10), then this observer
-  require("llm.calls").on_finish(on_finish, 20)
-  llm.on_exit(function() io.stderr:write(M.summary()) end)
+  require("llm.pipeline").use("dryrun")
+  require("_llm.host").on_exit(function() io.stderr:write(M.summary()) end)
 end
 
 return M

@@ -78,7 +78,7 @@
 local cm = require "_llm.metrics"
 local loop = require "_llm.loop"
 local async = require "llm.async"
-local calls = require "llm.calls"
+local pipeline = require "llm.pipeline"
 local context = require "llm.context"
 local outcome = require "llm.outcome"
 local report = require "llm.report"
@@ -99,8 +99,8 @@ M.Comparison = Comparison
 
 -- The record of the case a call belongs to travels in the call's context
 -- (a check's calls: the record of that case's check, costed apart).
-local hooked = false
-local function on_finish(call, resp, err, partial)
+--- The experiment stage (llm.pipeline): the call counts for its case.
+function M.experiment_stage(call, resp, err, partial)
   local ctx = call.context
   local rec = ctx and (ctx._experiment_case or ctx._experiment_check)
   if not rec or rec.closed then return end
@@ -724,10 +724,7 @@ function M.new(spec)
   end
   local ok, ex, cases, variants = pcall(settings, spec)
   if not ok then error(ex, 2) end
-  if not hooked then
-    hooked = true
-    calls.on_finish(on_finish, 100)
-  end
+  pipeline.use("experiment")
   local ids = {}
   for i, case in ipairs(cases) do ids[i] = id_of(spec, case, i) end
   -- spread over workers through Redis (llm.experiment_workers): this

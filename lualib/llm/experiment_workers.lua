@@ -35,6 +35,7 @@
 local C = require "_llm.cache"
 local cjson = require "cjson"
 local loop = require "_llm.loop"
+local context = require "llm.context"
 
 local M = {}
 
@@ -529,17 +530,18 @@ local function find_run(cl, url, name, fp, wait)
   end
 end
 
-local hook_on = false
+--- worker.log, a finish-stage (llm.pipeline, installed by a worker's first
+-- case): the call-log row of each call a case makes, kept with the case
+-- for its coordinator, which logs it in its own run.
+function M.log_stage(call, resp, err, partial)
+  local ctx = call.context
+  local rec = ctx and (ctx._experiment_case or ctx._experiment_check)
+  if not rec or not rec.log_rows or rec.closed then return end
+  rec.log_rows[#rec.log_rows + 1] = require("llm.log").row_of(call, resp, err, partial)
+end
+
 local function install_log_hook()
-  if hook_on then return end
-  hook_on = true
-  local log = require "llm.log"
-  require("llm.calls").on_finish(function(call, resp, err, partial)
-    local ctx = call.context
-    local rec = ctx and (ctx._experiment_case or ctx._experiment_check)
-    if not rec or not rec.log_rows or rec.closed then return end
-    rec.log_rows[#rec.log_rows + 1] = log.row_of(call, resp, err, partial)
-  end, 100)
+  require("llm.pipeline").use("worker")
 end
 
 local function entries_of(list)
@@ -616,7 +618,7 @@ local function serve(url, ex, cases, variants, ids, I)
   local function start(entries, reclaimed)
     for _, e in ipairs(entries) do
       running = running + 1
-      tasks[#tasks + 1] = loop.spawn(process, e, reclaimed)
+      tasks[#tasks + 1] = context.spawn(process, e, reclaimed)
     end
   end
 

@@ -8,9 +8,8 @@ local loop = require "_llm.loop"
 local host = require "_llm.host"
 
 require("llm.corobridge").install(loop)
--- before llm.async keeps a reference to spawn: children inherit a context
+-- the spawn of the library: children inherit their parent's llm.context
 local context = require "llm.context"
-context.install(loop)
 local async = require "llm.async"
 local errors = require "llm.errors"
 
@@ -18,7 +17,7 @@ local llm = {
   version = host.version,
 
   -- tasks (C primitives)
-  spawn = loop.spawn,
+  spawn = context.spawn,
   sleep = loop.sleep,
   now = loop.now,
   wallclock = loop.wallclock,
@@ -42,8 +41,7 @@ local llm = {
 
 -- name -> loader; the loader's result replaces the entry on first access.
 local lazy = {
-  -- the call log starts with the first model (not at start-up)
-  model = function() require("llm.log").install() return require("llm.model").new end,
+  model = function() return require("llm.model").new end,
   providers = function() return require "llm.providers" end,
   http = function() return require "_llm.http" end,
   calls = function() return require "llm.calls" end,
@@ -61,24 +59,14 @@ function llm._lazy(name, loader)
 end
 
 -- Functions run when llmrun exits, even after an error or Ctrl-C (flush a
--- log, print a summary). They run outside any task, so they cannot wait.
-local exit_hooks = {}
-
+-- log, print a summary), last registered first. They run outside any
+-- task, so they cannot wait. The list is the host's (_llm.host.on_exit,
+-- kept in the registry), which library modules use directly.
 function llm.on_exit(fn)
   if type(fn) ~= "function" then
     error("bad argument #1 to 'llm.on_exit' (function expected, got " .. type(fn) .. ")", 2)
   end
-  exit_hooks[#exit_hooks + 1] = fn
-end
-
-function llm._run_exit_hooks()
-  local first_err
-  for i = #exit_hooks, 1, -1 do
-    local ok, err = pcall(exit_hooks[i])
-    if not ok and first_err == nil then first_err = err end
-  end
-  exit_hooks = {}
-  if first_err ~= nil then error(first_err, 0) end
+  host.on_exit(fn)
 end
 
 llm._lazy("sim", function() return require "llm.sim" end)
@@ -99,12 +87,12 @@ llm._lazy("redis", function() return require "llm.redis" end)
 -- llm.dry_run tells a script so (to skip what only a real run can tell).
 local dry = os.getenv("LLMRUN_DRY_RUN")
 llm.dry_run = dry ~= nil and dry ~= "" and dry ~= "0"
-if llm.dry_run then require("llm.dryrun").install(llm) end
+if llm.dry_run then require("llm.dryrun").install() end
 
 -- LLMRUN_RECORD=run.cassette / LLMRUN_REPLAY=run.cassette: the run is
 -- recorded or answered from a recording (llm.record, llm.replay).
 local function set(name) local v = os.getenv(name) return v ~= nil and v ~= "" end
-if set("LLMRUN_RECORD") or set("LLMRUN_REPLAY") then require("llm.replay").install_from_env(llm) end
+if set("LLMRUN_RECORD") or set("LLMRUN_REPLAY") then require("llm.replay").install_from_env() end
 
 return setmetatable(llm, {
   __index = function(t, k)

@@ -28,8 +28,8 @@
 local calllog = require "_llm.calllog"
 local host = require "_llm.host"
 local loop = require "_llm.loop"
-local calls = require "llm.calls"
 local errors = require "llm.errors"
+local pipeline = require "llm.pipeline"
 local outcome = require "llm.outcome"
 local untrusted = require "llm.untrusted"
 
@@ -129,7 +129,7 @@ local function open(call)
   state.log = log
   if not state.exit_hooked then
     state.exit_hooked = true
-    llm.on_exit(close)
+    host.on_exit(close)
   end
   return log
 end
@@ -269,22 +269,19 @@ function M.append_row(row)
   if problem then warn(problem.message) end
 end
 
--- The finish hook: one row per call, copied to C and committed off the
--- caller's path by the writer thread.
+-- The calllog stage (llm.pipeline): one row per call, copied to C and
+-- committed off the caller's path by the writer thread.
 local function on_finish(call, resp, err, partial)
   if not state.enabled or state.broken then return end
   if not state.log and not open(call) then return end
   M.append_row(M.row_of(call, resp, err, partial))
 end
 
-local installed = false
+M.log_stage = on_finish
 
---- Hooks the log into llm.calls (once). llm.model does this on first use.
-function M.install()
-  if installed then return end
-  installed = true
-  calls.on_finish(on_finish, 100)
-end
+--- Installs the stages every call has (llm.pipeline's "core": prices and
+-- this log) now; the first model does it anyway.
+function M.install() pipeline.use("core") end
 
 --- Logs to path from the next call on (the current file is flushed and
 -- closed; the run keeps its id).

@@ -31,7 +31,7 @@
 -- is loaded; a call without a price is "unknown", never 0.
 local cm = require "_llm.metrics"
 local loop = require "_llm.loop"
-local calls = require "llm.calls"
+local pipeline = require "llm.pipeline"
 local outcome = require "llm.outcome"
 
 local M = {}
@@ -47,7 +47,6 @@ Tracker.__index = Tracker
 Tracker.__name = "llm.tracker"
 
 local active = {}   -- trackers currently collecting, in creation order
-local hooked = false
 
 local function add_call(t, call, resp, err, partial)
   local _, flags, latency, ttft, cost, usage, retries = outcome(call, resp, err, partial)
@@ -66,7 +65,8 @@ local function matches(t, tag)
   return want == tag
 end
 
-local function on_finish(call, resp, err, partial)
+--- The metrics stage (llm.pipeline): each active tracker collects the call.
+function M.metrics_stage(call, resp, err, partial)
   for i = 1, #active do
     local t = active[i]
     if matches(t, call.tag) then add_call(t, call, resp, err, partial) end
@@ -76,10 +76,7 @@ end
 local function activate(t)
   for _, x in ipairs(active) do if x == t then return end end
   active[#active + 1] = t
-  if not hooked then
-    hooked = true
-    calls.on_finish(on_finish, 100)
-  end
+  pipeline.use("metrics")
 end
 
 local function deactivate(t)

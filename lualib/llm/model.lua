@@ -2,9 +2,19 @@
 --
 -- spec: "name", "provider/name", or a table {name=, provider=, base_url=,
 -- api_key=, organization=, project=, timeout=, connect_timeout=,
--- stall_timeout=, max_retries=, retry_scale=, headers={Name=value}, log_text=,
--- defaults={temperature=..., max_tokens=...}, stream_usage=, drop_params=,
--- cache=}.
+-- stall_timeout=, max_idle_reuse=, max_retries=, retry_scale=, insecure=,
+-- ca_file=, headers={Name=value}, log_text=, defaults={temperature=...,
+-- max_tokens=...}, stream_usage=, drop_params=, cache=}. The network
+-- options (base URL, headers, timeouts, TLS, retries) become one checked
+-- table, m.net (llm.transport), that goes to the HTTP binding as it is.
+--
+-- What m:chat does, in order (the stages are llm.pipeline's table):
+--   request_body (normalize + the provider's parameter rules) ->
+--   calls.begin -> calls.before (cache lookup, budget...) ->
+--   format.chat_request (the wire bytes) -> Model:send (attempts through
+--   llm.transport; a non-2xx reply read by format.http_error; retries by
+--   llm.retry) -> format.parse_chat -> calls.finish (usage check, price,
+--   budget, cache store, call log, observers).
 -- drop_params: what happens to a request parameter the model does not take
 -- (llm.model_rules): true drops it, false raises; unset, the rule decides
 -- (reasoning models' sampling knobs are dropped with a warning, anything
@@ -24,16 +34,18 @@ local errors = require "llm.errors"
 local untrusted = require "llm.untrusted"
 local dryrun = require "llm.dryrun"
 local ratelimit_headers = require "llm.ratelimit_headers"
-require "llm.pricing" -- sets resp.cost on every call (its table loads on first use)
+local pipeline = require "llm.pipeline"
+local streams = require "llm.streams"
+local retry = require "llm.retry"
+local common = require "llm.providers.common"
 
 local now = loop.now
+-- LLMRUN_PROFILE_STAGES: llm.model's own parts are timed too (nil when off)
+local timed, cpu = pipeline.timed, pipeline.cpu
 
 local Model = {}
 Model.__index = Model
 Model.__name = "llm.model"
-
-local DEFAULT_TIMEOUT = 600     -- seconds, the SDKs' default
-local DEFAULT_STALL = 60        -- seconds without a byte ends a stream
 
 -- ---- construction ---------------------------------------------------------
 
@@ -43,24 +55,24 @@ local function parse_name(s)
   return nil, s
 end
 
+-- The options of the model itself; the network options (timeouts, TLS,
+-- retries...) are llm.transport's OPTIONS, checked there.
 local spec_keys = {
   name = "string", provider = "string", base_url = "string", api_key = "string|false",
-  organization = "string", project = "string", timeout = "number",
-  connect_timeout = "number", stall_timeout = "number", max_retries = "number",
-  retry_scale = "number", headers = "table", defaults = "table",
-  stream_usage = "boolean", insecure = "boolean", ca_file = "string", drop_params = "boolean",
-  log_text = "boolean",
+  organization = "string", project = "string", headers = "table", defaults = "table",
+  stream_usage = "boolean", drop_params = "boolean", log_text = "boolean",
   [1] = "string",
 }
 
 local function new(spec)
+  pipeline.install() -- the stages every call has: prices, the call log
   if type(spec) == "string" then spec = { name = spec } end
   if type(spec) ~= "table" then
     error("bad argument #1 to 'llm.model' (string or table expected, got " .. type(spec) .. ")", 2)
   end
   for k, v in pairs(spec) do
     local want = spec_keys[k]
-    if want == nil and k ~= "cache" then
+    if want == nil and k ~= "cache" and not transport.OPTIONS[k] then
       error("llm.model: unknown option '" .. tostring(k) .. "'", 2)
     end
     if want == "string|false" then
@@ -90,33 +102,29 @@ local function new(spec)
     error(("llm.model: unknown provider '%s' (known: %s)"):format(pname,
       table.concat(providers.names(), ", ")), 2)
   end
-  if spec.max_retries and (math.type(spec.max_retries) ~= "integer" or spec.max_retries < 0) then
-    error("llm.model: max_retries must be an integer >= 0", 2)
-  end
   local cfg = provider.configure(spec, name)
   cfg.stream_usage = spec.stream_usage
   transport.check_base_url(cfg.base_url, spec.base_url and "base_url" or pname, 2)
+  -- the simulator speaks anthropic for Claude names, openai otherwise
+  local format = provider.format_for and provider.format_for(name) or provider.format
   -- a server that quotes the key back gets it masked (llm.untrusted)
   untrusted.add_secret(cfg.api_key)
-  if spec.insecure then
+  local net_opts = {}
+  for k in pairs(transport.OPTIONS) do net_opts[k] = spec[k] end
+  net_opts.headers = spec.headers
+  local net = transport.net(cfg, net_opts, format, 2)
+  if net.insecure then
     io.stderr:write("llmrun: WARNING: TLS certificate checks are off for ", cfg.base_url, "\n")
   end
   return setmetatable({
     name = name,
     provider = pname,
     simulated = provider.simulated == true,
-    -- the simulator speaks anthropic for Claude names, openai otherwise
-    format = provider.format_for and provider.format_for(name) or provider.format,
+    format = format,
     cfg = cfg,
-    headers = spec.headers,
+    net = net,
+    headers = spec.headers, -- the extra headers as given (m.net has the lines)
     defaults = spec.defaults or {},
-    timeout = spec.timeout or DEFAULT_TIMEOUT,
-    connect_timeout = spec.connect_timeout,
-    stall_timeout = spec.stall_timeout or DEFAULT_STALL,
-    max_retries = spec.max_retries,
-    retry_scale = spec.retry_scale,
-    insecure = spec.insecure,
-    ca_file = spec.ca_file,
     drop_params = spec.drop_params,
     log_text = spec.log_text, -- false: the call log keeps no prompt or answer text
     cache = spec.cache ~= nil and require("llm.cache").resolve(spec.cache) or nil,
@@ -124,12 +132,20 @@ local function new(spec)
   }, Model)
 end
 
---- m:with{...} -> a copy with some settings changed (defaults are merged).
+--- m:with{...} -> a copy with some settings changed (defaults are merged;
+-- a network option makes a new m.net).
 function Model:with(changes)
   local copy = setmetatable({}, Model)
   for k, v in pairs(self) do copy[k] = v end
-  copy._header_lines = nil
+  local net_opts
   for k, v in pairs(changes or {}) do
+    if transport.OPTIONS[k] or k == "headers" or k == "cfg" then
+      if not net_opts then
+        net_opts = {}
+        for nk, nv in pairs(self.net.options) do net_opts[nk] = nv end
+      end
+      if k ~= "cfg" then net_opts[k] = v end
+    end
     if k == "defaults" then
       local d = {}
       for dk, dv in pairs(self.defaults) do d[dk] = dv end
@@ -137,10 +153,11 @@ function Model:with(changes)
       copy.defaults = d
     elseif k == "cache" then
       copy.cache = require("llm.cache").resolve(v)
-    else
+    elseif not transport.OPTIONS[k] then
       copy[k] = v
     end
   end
+  if net_opts then copy.net = transport.net(copy.cfg, net_opts, copy.format, 2) end
   return copy
 end
 
@@ -260,36 +277,70 @@ local function parse(fn, ...)
   return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
 end
 
+-- A call without options shares this one (never written to).
+local NO_OPTS = setmetatable({}, { __newindex = function() error("call options are read-only", 2) end })
+
 local function call_opts(self, opts)
-  if opts ~= nil and type(opts) ~= "table" then
+  if opts == nil then return NO_OPTS end
+  if type(opts) ~= "table" then
     error("bad argument #2 (table of call options expected, got " .. type(opts) .. ")", 3)
   end
-  return opts or {}
+  return opts
 end
 
--- call: the llm.calls record; transport keeps call.retries up to date, so
--- a call cancelled mid-retry still counts the attempts it made.
-function Model:_transport_spec(url, body, opts, stream, call)
-  -- the header lines are the same for every call of this model
-  local headers = self._header_lines
-  if not headers then
-    headers = self.format.headers(self.cfg, self.headers)
-    self._header_lines = headers
+-- ---- send: the request and its attempts (llm.pipeline's send stage) ----------------
+
+local sleep = loop.sleep
+
+--- m:send(kind, url, body [, opts [, call]]) -> res, retries | nil, err
+-- kind "request": res = {status, headers, body, t_*} (2xx); "stream": an
+-- open _llm.http stream with a 2xx status. Each attempt goes through
+-- llm.transport with the model's network table (a copy only when opts
+-- overrides it) and the same Idempotency-Key; a non-2xx reply is read by
+-- the provider (format.http_error) and llm.retry decides whether to try
+-- again. call.retries is kept up to date, so a call cancelled mid-retry
+-- still counts its attempts. Also the gateway's way to send a request.
+function Model:send(kind, url, body, opts, call)
+  local net = transport.for_call(self.net, opts or NO_OPTS)
+  local gone = transport.exhausted(net)
+  if gone then return nil, gone end
+  -- the send taps (llm.record, llm.replay) may hand back another network
+  -- table: record's asks _llm.http for the raw chunks, replay's takes no
+  -- time between replayed attempts
+  local send, snet = transport.sender(net, url, call)
+  if not send then
+    snet.retries = 0
+    return nil, snet
   end
-  return {
-    method = "POST", url = url, body = body,
-    headers = headers,
-    timeout = opts.timeout or self.timeout,
-    connect_timeout = opts.connect_timeout or self.connect_timeout,
-    stall_timeout = stream and (opts.stall_timeout or self.stall_timeout) or nil,
-    max_retries = opts.max_retries or self.max_retries,
-    retry_scale = self.retry_scale,
-    account = self.cfg.api_key,
-    insecure = self.insecure, ca_file = self.ca_file,
-    parse_error = self.format.parse_error,
-    framing = "sse",
-    call = call,
-  }
+  net = snet
+  local max_retries = net.max_retries or retry.DEFAULT_MAX_RETRIES
+  local key_line = transport.idempotency_line()
+  local t_send = now()
+  for n = 0, max_retries do
+    local t_attempt = now()
+    if call then call.retries = n end
+    local res, err, more = transport.attempt(send, kind, net, url, body, key_line, n)
+    if res then
+      if timed then timed("send", t_send, now) end
+      return res, n
+    end
+    local retryable, headers = more, nil
+    if err == nil then -- `more` is a non-2xx reply: the provider reads it
+      local reply = more
+      headers = reply.headers
+      local http_error = self.format.http_error or common.http_error_of(self.format.parse_error)
+      err = http_error(reply)
+      retryable = retry.should_retry_status(reply.status, headers)
+      transport.log_failure(net, url, t_attempt, err)
+      if err.quota_exhausted then
+        transport.mark_exhausted(net, err)
+        retryable = false
+      end
+    end
+    err.retries = n
+    if not retryable or n == max_retries then return nil, err end
+    sleep(retry.delay(n, headers) * (net.retry_scale or retry.scale))
+  end
 end
 
 -- ---- chat ---------------------------------------------------------------------------
@@ -297,8 +348,10 @@ end
 --- m:chat(req [, opts]) -> response | nil, err
 -- opts: timeout, max_retries, tag, case (for the call log).
 function Model:chat(req, opts)
+  local t = timed and cpu()
   opts = call_opts(self, opts)
   local body = self:request_body(req)
+  if timed then timed("request", t) end
   if self.format.must_stream and self.format.must_stream(body) then
     -- e.g. Anthropic refuses long non-streaming requests: stream, collect
     local o = {}
@@ -311,29 +364,34 @@ function Model:chat(req, opts)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
 
+  t = timed and cpu()
   local r = self.format.chat_request(self.cfg, self.name, body, false)
-  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false, call))
+  if timed then timed("encode", t) end
+  local res, retries = self:send("request", r.url, r.body, opts, call)
   if not res then return calls.finish(call, nil, retries) end
+  t = timed and cpu()
   local parsed, perr = parse(self.format.parse_chat, res.body, r.info)
   if not parsed then
     perr.retries = retries
     return calls.finish(call, nil, perr)
   end
+  -- what llm.model measured, into the provider's fresh result (it wins)
   local latency = (res.t_end - call.t0) * 1000
-  return calls.finish(call, new_response(parsed, {
-    -- without streaming, the first token arrives with the last one
-    ttft_ms = latency,
-    latency_ms = latency,
-    model = parsed.model or self.name,
-    provider = self.provider,
-    simulated = self.simulated,
-    request_id = res.headers["x-request-id"] or res.headers["request-id"],
-    ratelimit = ratelimit_of(res.headers),
-    retries = retries,
-    cached = false,
-    sim_skill = res.headers["x-sim-skill"],
-    _body = res.body,
-  }))
+  local headers = res.headers
+  parsed.ttft_ms = latency -- without streaming, the first token comes with the last
+  parsed.latency_ms = latency
+  parsed.model = parsed.model or self.name
+  parsed.provider = self.provider
+  parsed.simulated = self.simulated
+  parsed.request_id = headers["x-request-id"] or headers["request-id"] or parsed.request_id
+  parsed.ratelimit = ratelimit_of(headers) or parsed.ratelimit
+  parsed.retries = retries
+  parsed.cached = false
+  parsed.sim_skill = headers["x-sim-skill"] -- which simulator skill answered
+  parsed._body = res.body
+  local resp = response.new(parsed)
+  if timed then timed("parse", t) end
+  return calls.finish(call, resp)
 end
 
 -- ---- streaming ------------------------------------------------------------------------
@@ -384,10 +442,7 @@ function Stream:next()
   if self.replay then
     -- an answer from a cache, replayed as deltas
     local delta = self.replay()
-    if delta then
-      if self.on_delta then self.on_delta(delta) end
-      return delta
-    end
+    if delta then return delta end
     self.replay = nil
   end
   if self.response then return nil end
@@ -418,24 +473,14 @@ function Stream:next()
       stream_fail(self, self.state.error)
       error(self.failed, 2)
     end
-    if delta then
-      if self.on_delta then self.on_delta(delta) end
-      return delta
-    end
+    if delta then return delta end
   end
 end
 
 Stream.__call = function(self) return self:next() end
 
 --- Consumes the rest of the stream; returns the final response, or nil, err.
-function Stream:result()
-  if (not self.response or self.replay) and not self.failed then
-    local ok, err = pcall(function() while self:next() do end end)
-    if not ok and not self.failed then error(err, 0) end
-  end
-  if self.failed then return nil, self.failed end
-  return self.response
-end
+Stream.result = streams.result
 
 function Stream:close()
   if self.http and not self.response and not self.failed then
@@ -453,8 +498,7 @@ function Model:stream(req, opts)
   opts = call_opts(self, opts)
   local body = self:request_body(req)
   local call = calls.begin(self, "stream", body, opts)
-  local s = setmetatable({ model = self, format = self.format, call = call,
-                           on_delta = opts.on_delta }, Stream)
+  local s = setmetatable({ model = self, format = self.format, call = call }, Stream)
   -- cancelled while opening or (on_delta) consuming: close it here; a
   -- stream returned to the caller is closed by its own __close
   local returned = false
@@ -475,7 +519,7 @@ function Model:stream(req, opts)
     calls.finish(call, nil, early_err)
   else
     local r = self.format.chat_request(self.cfg, self.name, body, true)
-    local h, retries = transport.open_stream(self:_transport_spec(r.url, r.body, opts, true, call))
+    local h, retries = self:send("stream", r.url, r.body, opts, call)
     if not h then
       s.failed = retries
       calls.finish(call, nil, retries)
@@ -488,11 +532,8 @@ function Model:stream(req, opts)
       s.state = self.format.stream_begin(r.info)
     end
   end
-  if opts.on_delta then
-    return s:result()
-  end
-  returned = true
-  return s, nil, nil, s
+  returned = opts.on_delta == nil
+  return streams.deliver(s, opts.on_delta)
 end
 
 -- ---- embeddings -----------------------------------------------------------------------------
@@ -528,7 +569,7 @@ function Model:embed(input, opts)
     call.send_body = { input = ask, dimensions = opts.dimensions }
   end
   local r = self.format.embed_request(self.cfg, self.name, ask, opts)
-  local res, retries = transport.request(self:_transport_spec(r.url, r.body, opts, false, call))
+  local res, retries = self:send("request", r.url, r.body, opts, call)
   if not res then return calls.finish(call, nil, retries) end
   local parsed, perr = parse(self.format.parse_embed, res.body, #ask)
   if not parsed then return calls.finish(call, nil, perr) end

@@ -404,11 +404,10 @@ function M.price_response(call, r)
   r.cost = call_cost(call, r.model, r.usage)
 end
 
-local function on_finish(call, resp, _err, partial)
+--- The pricing stage (llm.pipeline, finish at 10: before the budget, the
+-- cache and the observers read resp.cost).
+function M.price_stage(call, resp, _err, partial)
   M.price_response(call, resp or partial)
 end
-
--- Priority 10: before observers (metrics, the call log) at 100.
-require("llm.calls").on_finish(on_finish, 10)
 
 return M

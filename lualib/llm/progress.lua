@@ -1,14 +1,14 @@
 -- The progress line llm.map draws on stderr:
 --   ███████▌            37/120  4.1/s  ETA 20s  $0.0123  hits 25%
 -- done/total, items per second, time left, cost so far and cache hit rate
--- of the model calls finished meanwhile (from the llm.calls hooks). Only
+-- of the model calls finished meanwhile (the progress stage of llm.pipeline). Only
 -- on a terminal that wants it: stderr a TTY, NO_COLOR unset or empty
 -- (https://no-color.org/), TERM not "dumb"; only for more than a few
 -- items; one line at a time (a map inside a map draws nothing). Redrawn at
 -- most ten times a second; the last state stays on screen.
 local host = require "_llm.host"
 local loop = require "_llm.loop"
-local calls = require "llm.calls"
+local pipeline = require "llm.pipeline"
 
 local M = {}
 
@@ -16,6 +16,19 @@ M.MIN_ITEMS = 6       -- fewer items finish before a bar would help
 M.INTERVAL = 0.1      -- seconds between redraws
 
 local showing = nil   -- the progress line on screen, if any
+local counting = {}   -- progress objects not finished yet: they count calls
+
+--- The progress stage (llm.pipeline): every unfinished progress object
+-- counts the call, its cost and whether it was a cache hit.
+function M.progress_stage(_, resp, _, partial)
+  local r = resp or partial
+  for i = 1, #counting do
+    local p = counting[i]
+    p.calls = p.calls + 1
+    if r and r.cached then p.hits = p.hits + 1
+    elseif r and type(r.cost) == "number" then p.cost = p.cost + r.cost end
+  end
+end
 
 --- Whether a progress line should be drawn for total items.
 function M.wanted(total)
@@ -72,13 +85,8 @@ function M.new(total, opts)
     write = opts.write or function(s) io.stderr:write(s) io.stderr:flush() end,
   }, Progress)
   p.t0 = p.now()
-  p.hook = function(_, resp, _, partial)
-    p.calls = p.calls + 1
-    local r = resp or partial
-    if r and r.cached then p.hits = p.hits + 1
-    elseif r and type(r.cost) == "number" then p.cost = p.cost + r.cost end
-  end
-  calls.on_finish(p.hook, 100)
+  counting[#counting + 1] = p
+  pipeline.use("progress")
   p.update = function(done, tot)
     p.done, p.total = done, tot or p.total
     local t = p.now()
@@ -94,7 +102,9 @@ end
 function Progress:finish()
   if self.finished then return end
   self.finished = true
-  calls.off(self.hook)
+  for i = #counting, 1, -1 do
+    if counting[i] == self then table.remove(counting, i) end
+  end
   if showing == self then showing = nil end
   if self.drawn then
     if self.drawn ~= self.done then -- the last update fell between redraws

@@ -25,9 +25,10 @@
 -- body: the request table the pipeline sees (the client's body without
 -- `model`, as Model.normalize would give it); wire: the bytes to send.
 -- opts.pass_headers: {name = value} of the client's request to send along
--- (its API's beta and version headers), replacing the model's own.
+-- (its API's beta and version headers), replacing the model's own: they go
+-- to Model:send as opts.net.headers, the send stage's way to change the
+-- model's network table for one request.
 local calls = require "llm.calls"
-local transport = require "llm.transport"
 local response = require "llm.response"
 local errors = require "llm.errors"
 local loop = require "_llm.loop"
@@ -36,21 +37,21 @@ local now = loop.now
 
 local M = {}
 
--- The model's header lines, with the client's pass_headers in place of
--- those of the same names.
-local function spec_for(m, url, wire, opts, stream)
-  local spec = m:_transport_spec(url, wire, opts, stream)
+-- The options of Model:send: the call's, and the model's header lines
+-- with the client's pass_headers in place of those of the same names.
+local function send_opts(m, opts)
   local pass = opts.pass_headers
-  if pass and next(pass) then
-    local lines = {}
-    for _, line in ipairs(spec.headers) do
-      local name = line:match("^([^:]+):")
-      if not (name and pass[name:lower()]) then lines[#lines + 1] = line end
-    end
-    for k, v in pairs(pass) do lines[#lines + 1] = k .. ": " .. v end
-    spec.headers = lines
+  if not (pass and next(pass)) then return opts end
+  local lines = {}
+  for _, line in ipairs(m.net.headers) do
+    local name = line:match("^([^:]+):")
+    if not (name and pass[name:lower()]) then lines[#lines + 1] = line end
   end
-  return spec
+  for k, v in pairs(pass) do lines[#lines + 1] = k .. ": " .. v end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.net = { headers = lines }
+  return o
 end
 
 --- The upstream URL of a chat request for model m.
@@ -70,7 +71,7 @@ function M.chat(m, body, wire, opts, on_answer)
   local _ <close> = calls.guard(call)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
-  local res, retries = transport.request(spec_for(m, M.chat_url(m), wire, opts, false))
+  local res, retries = m:send("request", M.chat_url(m), wire, send_opts(m, opts), call)
   if not res then return calls.finish(call, nil, retries) end
   if on_answer then on_answer(res) end
   local parsed, perr = parse(m.format.parse_chat, res.body)
@@ -103,7 +104,7 @@ function M.stream(m, body, wire, opts, on_head, on_event)
     if early then early.replay = nil end
     return calls.finish(call, early, early_err)
   end
-  h, retries = transport.open_stream(spec_for(m, M.chat_url(m), wire, opts, true))
+  h, retries = m:send("stream", M.chat_url(m), wire, send_opts(m, opts), call)
   if not h then return calls.finish(call, nil, retries) end
   local head = h:head()
   request_id = head.headers["x-request-id"] or head.headers["request-id"]

@@ -23,6 +23,8 @@ local M = {}
 local KINDS = { requests = "requests", tokens = "tokens",
                 ["input-tokens"] = "input_tokens", ["output-tokens"] = "output_tokens" }
 
+local byte = string.byte
+
 local UNIT = { h = 3600, m = 60, s = 1, ms = 1e-3, us = 1e-6, ["µs"] = 1e-6, ns = 1e-9 }
 
 --- "1h2m3.5s" / "20ms" / "7.66s" / "3" -> seconds, or nil.
@@ -100,9 +102,14 @@ end
 --- parse(headers, now) -> table | nil (see the top of this file).
 function M.parse(headers, now)
   if type(headers) ~= "table" then return nil end
-  local out, any = {}, false
+  local out, any = nil, false
   for name, value in pairs(headers) do
-    if type(name) == "string" then
+    -- every call reads its headers: the first letter (x-ratelimit-...,
+    -- anthropic-ratelimit-...) rules most out before any lower-casing
+    local b, b4
+    if type(name) == "string" then b, b4 = byte(name, 1), byte(name, 4) end
+    if ((b == 120 or b == 88) and (b4 == 97 or b4 == 65)) -- x-ra..., X-Ra...
+        or b == 97 or b == 65 then                          -- anthropic-...
       name = name:lower()
       local field, kind = name:match("^x%-ratelimit%-(%a+)%-([%a%-]+)$")
       if not field then
@@ -113,6 +120,7 @@ function M.parse(headers, now)
         local v
         if field == "reset" then v = reset_seconds(value, now) else v = number(value) end
         if v then
+          out = out or {}
           local t = slot(out, key)
           t[field] = v
           if field == "reset" and now then t.reset_at = now + v end

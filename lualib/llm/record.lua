@@ -12,12 +12,13 @@
 -- besides the ones that matter); source = text for meta.source.
 -- LLMRUN_RECORD_MODE sets mode for LLMRUN_RECORD.
 --
--- How: a stage of the call pipeline in two places. The send stage's tap
--- (llm.transport) marks each attempt `record = true`, so _llm.http keeps
--- its raw body pieces with their arrival times, and notes the attempt on
--- the call. The finish hook (after prices and the call log) writes the
--- call (its canonical request, the call log's columns, the answer) and
--- its attempts. Cache hits and refused calls are written too (no
+-- How: stages of the call pipeline (rows of llm.pipeline's table,
+-- installed by start, taken out by stop). The send stage's tap asks for
+-- `record = true` in the network table of the call's attempts, so
+-- _llm.http keeps their raw body pieces with their arrival times, and
+-- notes each attempt on the call. The finish stage (after prices and the
+-- call log) writes the call (its canonical request, the call log's
+-- columns, the answer) and its attempts. Cache hits and refused calls are written too (no
 -- exchange): they are part of the run's traffic, for what-ifs.
 -- Writes go to sqlite in one transaction, committed every 250 ms or 256
 -- calls and at stop (and at exit); stop checkpoints the WAL into the
@@ -25,8 +26,7 @@
 local loop = require "_llm.loop"
 local sqlite = require "_llm.sqlite"
 local cachelib = require "_llm.cache"
-local calls = require "llm.calls"
-local transport = require "llm.transport"
+local pipeline = require "llm.pipeline"
 local canon = require "llm.cache_canon"
 local cassette = require "llm.cassette"
 local outcome = require "llm.outcome"
@@ -156,9 +156,9 @@ local function header_json(headers, keep, mask)
   return next(t) and canon.encode(t) or nil
 end
 
-local function request_headers_json(req)
+local function request_headers_json(lines)
   local t = {}
-  for _, line in ipairs(req.headers or {}) do
+  for _, line in ipairs(lines or {}) do
     local name, value = line:match("^([^:]+):%s*(.*)$")
     if name then
       name = name:lower()
@@ -188,7 +188,7 @@ end
 -- call_err: how the call ended (a stream cut after its headers is
 -- marked with it).
 local function write_exchange(call_id, att, last, call_err)
-  local req = att.req
+  local net = att.net
   local status, headers, body, chunks, t_start, headers_ms, end_ms, err = 0, nil, nil, nil, att.t0
   local res = att.result
   if att.kind == "request" and res then
@@ -220,7 +220,7 @@ local function write_exchange(call_id, att, last, call_err)
   exec([[INSERT INTO exchanges (call, attempt, method, path, request_headers, status, headers,
          body, chunks, t_start, headers_ms, end_ms, error)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
-    call_id, att.n, req.method or "GET", path_of(req.url), request_headers_json(req), status,
+    call_id, att.n, net.method or "GET", path_of(att.url), request_headers_json(net.headers), status,
     header_json(headers, rec.keep, masked), body and sqlite.blob(body) or nil, chunks,
     t_start - rec.t0, headers_ms, end_ms, error_json(err))
   rec.exchanges = rec.exchanges + 1
@@ -236,6 +236,7 @@ local function note_provider(call)
   end
 end
 
+-- record.write, a finish-stage: the call and its attempts into the cassette.
 local function on_finish(call, resp, err, partial)
   if not rec or (rec.only and not call.replay_live) then return end
   rec.ev = rec.ev + 1
@@ -289,8 +290,8 @@ local function on_finish(call, resp, err, partial)
   if not ok then warn(tostring(why)) end
 end
 
--- Stamps each call with its place in the run (calls are written when
--- they finish, in another order).
+-- record.begin, a before-stage: stamps each call with its place in the run
+-- (calls are written when they finish, in another order).
 local function on_before(call)
   if rec and not call.record_seq then
     rec.seq = rec.seq + 1
@@ -300,19 +301,26 @@ local function on_before(call)
   end
 end
 
-local function tap(spec, send)
-  local call = spec.call
+-- record.tap, a send tap (nearest the caller): every attempt of a model
+-- call is noted on the call; its network table asks _llm.http to keep the
+-- body's pieces and their times (record = true).
+local function tap(net, _, send, call)
   if not rec or not call or (rec.only and not call.replay_live) then return nil end
   local list = {}
   call.record_attempts = list
-  return function(kind, req, n)
-    req.record = true
+  local rnet = {}
+  for k, v in pairs(net) do rnet[k] = v end
+  rnet.record = true
+  return function(kind, anet, url, body, key_line, n)
     local t0 = loop.now()
-    local a, b = send(kind, req, n)
-    list[#list + 1] = { kind = kind, req = req, n = n, result = a, err = b, t0 = t0, t1 = loop.now() }
+    local a, b = send(kind, anet, url, body, key_line, n)
+    list[#list + 1] = { kind = kind, net = anet, url = url, n = n, result = a, err = b, t0 = t0,
+                        t1 = loop.now() }
     return a, b
-  end
+  end, rnet
 end
+
+M.before_stage, M.send_tap, M.finish_stage = on_before, tap, on_finish
 
 -- ---- starting and stopping -------------------------------------------------------------------
 
@@ -385,13 +393,10 @@ function M.start(path, opts)
   -- only = true (llm.replay's "live" policy): only the calls the replay
   -- sent to the provider (call.replay_live) are added
   rec.only = opts.only and true or nil
-  calls.on_before(on_before, 1)
-  calls.on_finish(on_finish, 150) -- after prices (10) and the call log (100)
-  transport.add_tap("record", tap, 10)
-  local host_llm = M._llm or rawget(_G, "llm")
-  if not exit_hooked and host_llm then
+  pipeline.use("record") -- record.begin, record.tap, record.write
+  if not exit_hooked then
     exit_hooked = true
-    host_llm.on_exit(function() if rec then M.stop() end end)
+    host.on_exit(function() if rec then M.stop() end end)
   end
   return path
 end
@@ -400,9 +405,7 @@ end
 -- into the file. -> {path=, calls=, exchanges=} (nil when none ran).
 function M.stop()
   if not rec then return nil end
-  calls.off(on_before)
-  calls.off(on_finish)
-  transport.remove_tap("record")
+  pipeline.drop("record")
   local r = rec
   commit()
   r.cas:set_meta("providers", canon.encode(setmetatable(r.providers, nil)))

@@ -113,7 +113,7 @@ function M.client(url, opts)
   clients[url] = cl
   if not exit_hooked then
     exit_hooked = true
-    llm.on_exit(drain_all)
+    require("_llm.host").on_exit(drain_all)
   end
   return cl
 end

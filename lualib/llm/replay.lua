@@ -21,7 +21,7 @@
 -- How. Models resolve as they did when recording: the provider variables
 -- come from the cassette (base URLs; keys as a placeholder unless
 -- "live" needs the real one), so the user's script does not change. A
--- tap in the send stage (llm.transport) matches each logical request on
+-- tap in the send stage (llm.pipeline's replay.tap) matches each logical request on
 -- its canonical form (llm.cache_canon, the cache key's, minus the
 -- ignored fields) and sends its attempts to the replayer, a loopback
 -- server on its own thread (src/store/replay_server.h) that plays the
@@ -35,7 +35,8 @@
 local loop = require "_llm.loop"
 local json = require "_llm.json"
 local server_lib = require "_llm.replay"
-local calls = require "llm.calls"
+local host = require "_llm.host"
+local pipeline = require "llm.pipeline"
 local transport = require "llm.transport"
 local canon = require "llm.cache_canon"
 local cassette = require "llm.cassette"
@@ -258,7 +259,7 @@ end
 
 -- The replayer's URL for one attempt of a recorded call.
 local function replay_send(entry, send)
-  return function(kind, req, n)
+  return function(kind, net, _, body, key_line, n)
     local ex = entry.attempts[n + 1] or entry.attempts[#entry.attempts]
     local final = n + 1 >= #entry.attempts
     st.stats.attempts = st.stats.attempts + 1
@@ -271,10 +272,9 @@ local function replay_send(entry, send)
         { stalled = e.stalled, replayed = true })
     end
     local r = {}
-    for k, v in pairs(req) do r[k] = v end
-    r.url = st.url .. ex.path
+    for k, v in pairs(net) do r[k] = v end
     local h = {}
-    for _, line in ipairs(req.headers or {}) do
+    for _, line in ipairs(net.headers or {}) do
       local name = line:match("^([^:]+):")
       -- the replayer needs no credentials: none go to it
       if not (name and transport.is_secret_header(name)) then h[#h + 1] = line end
@@ -282,7 +282,7 @@ local function replay_send(entry, send)
     h[#h + 1] = ("x-llmrun-replay: %d %.6f %.17g"):format(ex.id, st.timed and loop.now() or 0,
       st.timed and st.speed or 0)
     r.headers = h
-    local a, b = send(kind, r, n)
+    local a, b = send(kind, r, st.url .. ex.path, body, key_line, n)
     if final and st.order then
       if kind == "stream" and a then
         -- a 2xx stream finishes when its reader reaches the end
@@ -302,20 +302,19 @@ local function path_tail(url)
 end
 
 -- The simulator's URL for a request with no recording (policy "sim").
-local function sim_send(spec, call, send)
+local function sim_send(url, call, send)
   local base = (call.model.cfg and call.model.cfg.base_url) or ""
-  local rest = spec.url:sub(1, #base) == base and spec.url:sub(#base + 1) or path_tail(spec.url)
+  local rest = url:sub(1, #base) == base and url:sub(#base + 1) or path_tail(url)
   local sim_url = require("llm.sim").ensure()
-  return function(kind, req, n)
-    local r = {}
-    for k, v in pairs(req) do r[k] = v end
-    r.url = sim_url .. rest
-    return send(kind, r, n)
+  return function(kind, net, _, body, key_line, n)
+    return send(kind, net, sim_url .. rest, body, key_line, n)
   end
 end
 
-local function tap(spec, send)
-  local call = spec.call
+-- replay.tap, a send tap (nearest the network): a recorded request's
+-- attempts go to the replayer; one with no recording fails, goes to the
+-- simulator or goes live (opts.missing).
+local function tap(net, url, send, call)
   if not st or not call then return nil end -- not a model call: untouched
   local key, text = call.replay_key, call.replay_text
   if key == nil or call.send_body then key, text = call_key(call, true) end
@@ -323,8 +322,13 @@ local function tap(spec, send)
   if entry then
     call.replay_entry = entry
     st.stats.replayed = st.stats.replayed + 1
-    if not st.timed then spec.retry_scale = 0 end -- instantly: no waits between attempts
-    return replay_send(entry, send)
+    local rnet
+    if not st.timed then -- instantly: no waits between attempts
+      rnet = {}
+      for k, v in pairs(net) do rnet[k] = v end
+      rnet.retry_scale = 0
+    end
+    return replay_send(entry, send), rnet
   end
   st.stats.missing = st.stats.missing + 1
   local message = miss_message(call, key, text, q)
@@ -338,13 +342,13 @@ local function tap(spec, send)
     -- the call counts as simulated wherever it is measured
     call.model = setmetatable({ simulated = true }, { __index = call.model })
     st.stats.sim = st.stats.sim + 1
-    return sim_send(spec, call, send)
+    return sim_send(url, call, send)
   end
   return nil, errors.new("replay", message, { retryable = false, missing = true })
 end
 
--- The begin of every call keeps its recorded turn (llm.replay_order); it
--- runs first among the before-hooks, before a cache looks at the call.
+-- replay.begin, a before-stage: every call keeps its recorded turn
+-- (llm.replay_order); it runs first, before a cache looks at the call.
 local function on_before(call)
   if not st then return end
   local key, text = call_key(call)
@@ -358,13 +362,14 @@ local function on_before(call)
   end
 end
 
--- A call a cache (or a budget) decided: its finish waits for its turn
--- here, where it still may (a follower that shared another call's answer
+-- replay.turn, a decided-stage: a call a cache (or a budget) decided waits
+-- for its finish's turn here, where it still may (a follower that shared another call's answer
 -- resumes when the scheduler gets to it, which the recording did later).
 local function on_decided(call)
   if st and st.order and call.replay_recorded then st.order:finish(call.replay_recorded) end
 end
 
+-- replay.mark, a finish-stage: a replayed answer says so (r.replayed).
 local function on_finish(call, resp)
   if not st then return end
   -- a call that finished where it could not wait (a cache hit, a failure)
@@ -378,6 +383,8 @@ local function on_finish(call, resp)
     resp.replayed = "live"
   end
 end
+
+M.before_stage, M.decided_stage, M.send_tap, M.finish_stage = on_before, on_decided, tap, on_finish
 
 -- ---- starting and stopping ---------------------------------------------------------------
 
@@ -472,10 +479,7 @@ function M.start(path, opts)
   end
   st.server, st.url = server, server:url()
   require("llm.providers.common").env_override = replay_env(cas, missing == "live")
-  transport.add_tap("replay", tap, 90)
-  calls.on_before(on_before, 0)
-  calls.on_decided(on_decided, 50)
-  calls.on_finish(on_finish, 5)
+  pipeline.use("replay") -- replay.begin, replay.turn, replay.tap, replay.mark
   if missing == "live" then
     local rok, rerr = record.start(path, { mode = "append", only = true, source = "replay --live" })
     if not rok then
@@ -483,10 +487,9 @@ function M.start(path, opts)
       return nil, rerr
     end
   end
-  local host_llm = M._llm or rawget(_G, "llm")
-  if not exit_hooked and host_llm then
+  if not exit_hooked then
     exit_hooked = true
-    host_llm.on_exit(function()
+    host.on_exit(function()
       if not st then return end
       local line = M.summary()
       M.stop()
@@ -498,10 +501,7 @@ end
 
 function M.stop()
   if not st then return end
-  transport.remove_tap("replay")
-  calls.off(on_before)
-  calls.off(on_decided)
-  calls.off(on_finish)
+  pipeline.drop("replay")
   if st.missing == "live" and record.active() == st.path then record.stop() end
   require("llm.providers.common").env_override = nil
   st.server:stop()
@@ -585,8 +585,7 @@ local function same_file(a, b)
   return norm(a) == norm(b)
 end
 
-function M.install_from_env(llm)
-  M._llm, record._llm = llm, llm -- the global is not set yet: exit hooks go here
+function M.install_from_env()
   local rp, rc = env("LLMRUN_REPLAY"), env("LLMRUN_RECORD")
   if rp and rc and same_file(rp, rc) then
     error(("llmrun: LLMRUN_RECORD and LLMRUN_REPLAY name the same cassette (%s): a replay "

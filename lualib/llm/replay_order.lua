@@ -19,6 +19,7 @@
 -- instead of hanging; after MAX_SKIPS of them the order is given up (the
 -- run goes on unordered). The skips are counted.
 local loop = require "_llm.loop"
+local spawn = require("llm.context").spawn
 
 local M = {}
 
@@ -164,7 +165,7 @@ local function wait(o, w)
   o.nwaiting = o.nwaiting + 1
   o.stats.waits = o.stats.waits + 1
   local _ <close> = setmetatable({ o = o, w = w }, guard_mt)
-  if not o.watchdog then o.watchdog = loop.spawn(watchdog, o) end
+  if not o.watchdog then o.watchdog = spawn(watchdog, o) end
   loop.suspend()
 end
 

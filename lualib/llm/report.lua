@@ -225,14 +225,20 @@ end
 -- samples the percentile bootstrap collapses to [p, p] when every answer
 -- is right (or wrong); Wilson's interval stays honest there ([95.4, 100]
 -- for 80 of 80 at 95%).
-local function wilson(k, n, level)
-  if n == 0 then return nil end
-  local z = level >= 0.99 and 2.5758 or level >= 0.95 and 1.96 or level >= 0.9 and 1.6449 or 1.2816
+-- wilson_z takes the normal quantile z itself (llm.route.sweep: 1.959964).
+local function wilson_z(k, n, z)
+  if n == 0 then return nil, nil end
   local p = k / n
   local den = 1 + z * z / n
   local centre = (p + z * z / (2 * n)) / den
   local half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
   return math.max(0, centre - half), math.min(1, centre + half)
+end
+M.wilson_z = wilson_z
+
+local function wilson(k, n, level)
+  local z = level >= 0.99 and 2.5758 or level >= 0.95 and 1.96 or level >= 0.9 and 1.6449 or 1.2816
+  return wilson_z(k, n, z)
 end
 M.wilson = wilson
 

@@ -350,7 +350,7 @@ function M.render(rep)
     for _, n in ipairs(rep.notes) do out[#out + 1] = "<li>" .. esc(n) .. "</li>" end
     out[#out + 1] = "</ul>"
   end
-  out[#out + 1] = '<p class="notes">Made by llmrun ' .. esc(llm and llm.version or "") ..
+  out[#out + 1] = '<p class="notes">Made by llmrun ' .. esc(require("_llm.host").version) ..
     ". Intervals: percentile bootstrap (Wilson score for accuracy); " .. (rep.count_label == "cases"
       and "latencies are per case, end to end (cache hits included, failed cases excluded).</p>"
       or "latencies exclude cache hits and failed calls.</p>")

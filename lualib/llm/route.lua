@@ -36,7 +36,7 @@ end
 
 --- as_model(x, what) -> a model-like: a model name becomes llm.model(name).
 function M.as_model(x, what, level)
-  if type(x) == "string" then return llm.model(x) end
+  if type(x) == "string" then return require("llm.model").new(x) end
   if is_model_like(x) then return x end
   error(("%s: a model, a model-like table (with :chat) or a model name expected, got %s")
     :format(what or "llm.route", type(x)), (level or 1) + 1)

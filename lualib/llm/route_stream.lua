@@ -6,6 +6,7 @@
 -- (a cascade's accepted cheap answer).
 local errors = require "llm.errors"
 local loop = require "_llm.loop"
+local streams = require "llm.streams"
 
 local M = {}
 
@@ -27,19 +28,19 @@ function M.switching(spec)
 end
 
 function Switching:_fail(err)
-  self.err = err
+  self.failed = err
   if self.spec.failed then self.spec.failed(err, self.errs) end
 end
 
 function Switching:next()
   if self.done then return nil end
-  if self.err then error(self.err, 2) end
+  if self.failed then error(self.failed, 2) end
   while true do
     if not self.inner then
       local s, name = self.spec.open(self.i)
       if not s then
         self:_fail(self.last_err or errors.new("route", "no model to stream from"))
-        error(self.err, 2)
+        error(self.failed, 2)
       end
       self.inner, self.name = s, name
     end
@@ -52,7 +53,7 @@ function Switching:next()
       local resp, err = self.inner:result()
       if not resp then
         self:_fail(err or errors.new("route", "the stream ended without a response"))
-        error(self.err, 2)
+        error(self.failed, 2)
       end
       self.response = self.spec.finish(resp, self.i, self.errs)
       self.done = true
@@ -72,19 +73,12 @@ function Switching:next()
   end
 end
 
-function Switching:result()
-  if not self.done and not self.err then
-    local ok, e = pcall(function() while self:next() do end end)
-    if not ok and not self.err then error(e, 0) end
-  end
-  if self.err then return nil, self.err end
-  return self.response
-end
+Switching.result = streams.result
 
 function Switching:close()
   if self.inner then pcall(self.inner.close, self.inner) end
-  if not self.done and not self.err then
-    self.err = errors.new("cancelled", "stream closed before its end")
+  if not self.done and not self.failed then
+    self.failed = errors.new("cancelled", "stream closed before its end")
   end
 end
 
@@ -126,23 +120,7 @@ Replay.__close = Replay.close
 
 -- ---- delivering -------------------------------------------------------------------------------
 
---- deliver(s, on_delta) -> as llm.model's m:stream: with on_delta, the
--- stream is consumed here (each delta to on_delta) and the result is
--- the response or nil, err; without, the generic-for triple.
-function M.deliver(s, on_delta)
-  if on_delta then
-    while true do
-      local ok, d = pcall(s.next, s)
-      if not ok then
-        if errors.is(d) then return nil, d end
-        error(d, 0)
-      end
-      if d == nil then break end
-      on_delta(d)
-    end
-    return s:result()
-  end
-  return s, nil, nil, s
-end
+--- deliver(s, on_delta): as llm.model's m:stream (llm.streams.deliver).
+M.deliver = streams.deliver
 
 return M

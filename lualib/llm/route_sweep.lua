@@ -25,13 +25,7 @@ Sweep.__name = "llm.route.sweep"
 -- it stays inside [0, 1] and behaves at 0% and 100%, where the normal
 -- approximation does not (Wilson 1927; Brown, Cai & DasGupta 2001).
 local function wilson(k, n, z)
-  if n == 0 then return nil, nil end
-  z = z or 1.959964
-  local p = k / n
-  local d = 1 + z * z / n
-  local centre = (p + z * z / (2 * n)) / d
-  local half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-  return math.max(0, centre - half), math.min(1, centre + half)
+  return require("llm.report").wilson_z(k, n, z or 1.959964)
 end
 M.wilson = wilson
 
@@ -64,7 +58,7 @@ local function run_point(spec, threshold)
     error("llm.route.sweep: make(threshold) must return a model-like (with :chat)", 3)
   end
   local cases = spec.cases
-  local out = llm.map(cases, function(case, i)
+  local out = require("llm.async").map(cases, function(case, i)
     local req = spec.prompt(case)
     if req == nil then error(("llm.route.sweep: prompt(case %d) returned nil"):format(i), 0) end
     local id = type(case) == "table" and case.id or i

@@ -32,6 +32,7 @@
 -- error shape, or Anthropic's under /v1/messages.
 local S = require "_llm.serve"
 local loop = require "_llm.loop"
+local spawn = require("llm.context").spawn -- handlers keep the starter's context
 
 local M = {}
 
@@ -123,11 +124,11 @@ function M.listen(opts, handler)
     url = ("http://%s:%d"):format(host:find(":") and "[" .. host .. "]" or host, raw:port()),
   }, Server)
   local on_error = opts.on_error
-  srv.acceptor = loop.spawn(function()
+  srv.acceptor = spawn(function()
     while true do
       local r = raw:accept()
       if not r then return end
-      r:bind(loop.spawn(serve_one, r, handler, on_error))
+      r:bind(spawn(serve_one, r, handler, on_error))
     end
   end)
   return srv

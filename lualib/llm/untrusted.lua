@@ -112,4 +112,14 @@ function M.clean(s)
   return M.escape(M.mask(s))
 end
 
+--- The first max characters (default 200) of a body quoted in a message,
+-- white space runs folded into one space, "..." when cut. (Masking and
+-- escaping happen where the message is made and shown.)
+function M.snippet(body, max)
+  max = max or 200
+  local s = tostring(body or ""):gsub("%s+", " ")
+  if #s > max then s = s:sub(1, max) .. "..." end
+  return s
+end
+
 return M

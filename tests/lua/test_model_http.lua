@@ -254,9 +254,9 @@ T.test("misuse raises clear errors", function()
   T.err(function() m:chat {} end, "needs messages")
   T.err(function() m:chat { messages = { "hi" } } end, "messages[1] must be a table")
   T.err(function() m:embed {} end, "non-empty list")
-  local evil = llm.model { name = "x", provider = "openai", base_url = "http://127.0.0.1:1/v1",
-                           headers = { ["X-Evil"] = "a\r\nInjected: 1" } }
-  T.err(function() evil:chat "hi" end, "line break")
+  -- refused when the model is made, before any call
+  T.err(function() llm.model { name = "x", provider = "openai", base_url = "http://127.0.0.1:1/v1",
+                               headers = { ["X-Evil"] = "a\r\nInjected: 1" } } end, "line break")
   T.err(function() m:embed { 1 } end, "not a string")
   -- header lines must be strings: a number was converted on the stack,
   -- popped, and its freed text handed to curl
@@ -291,4 +291,33 @@ T.test("LLMRUN_DEBUG logs requests with secrets redacted", function()
   T.ok(err:find("attempt 2", 1, true))
   T.eq(err:find(KEY, 1, true), nil, "the key never appears")
   T.eq(status, 0)
+end)
+
+-- Model:send is the send stage alone (what the gateway and the Batch API
+-- use): the model's network table, with opts.net replacing fields of it
+-- for one request; a non-2xx answer read by the provider.
+T.test("m:send: opts.net overrides the method and header lines for one request", function()
+  local srv = mock.start(script(reply(200, '{"ok":true}'),
+    reply(404, '{"error":{"message":"no such batch","type":"invalid_request_error","code":"nope"}}')))
+  local m = model_for(srv)
+  local res, retries = m:send("request", srv.url .. "/v1/batches/b1", nil,
+    { net = { method = "GET", headers = { "Accept: application/json", "X-Mine: 1" } } })
+  T.eq(res.status, 200)
+  T.eq(retries, 0)
+  T.eq(res.body, '{"ok":true}')
+  local r2, err = m:send("request", srv.url .. "/v1/batches/b2", "x", { net = { method = "DELETE" } })
+  T.eq(r2, nil)
+  T.eq(err.kind, "http")
+  T.eq(err.status, 404)
+  T.eq(err.code, "nope")
+  T.eq(err.message, "no such batch")
+  local reqs = srv:requests()
+  T.eq(reqs[1].method, "GET")
+  T.eq(reqs[1].headers["x-mine"], "1")
+  T.eq(reqs[1].headers["authorization"], nil, "the override replaced the model's lines")
+  T.ok(reqs[1].headers["idempotency-key"])
+  T.eq(reqs[2].method, "DELETE")
+  T.ok(reqs[2].headers["authorization"], "the model's lines otherwise")
+  T.eq(m.net.method, "POST", "the model's own table is untouched")
+  srv:stop()
 end)

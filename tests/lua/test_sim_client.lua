@@ -126,3 +126,22 @@ T.test("embeddings: similar texts are close, dimensions honoured", function()
     + llm.tokens.count("How can I reset my password?", "text-embedding-3-small")
     + llm.tokens.count("Best pizza in Naples", "text-embedding-3-small"))
 end)
+
+-- max_idle_reuse (a network option: transport's table, the C reader, the
+-- request struct, CURLOPT_MAXAGE_CONN): a kept-alive connection idle for
+-- longer than that is not reused, so a server's idle close is never met.
+-- curl counts whole seconds (idle 2.1 s > 1 s); the control without the
+-- option reuses the same connection after the same wait.
+T.test("max_idle_reuse: a connection idle longer than that is not reused", function()
+  local function new_connections_after_idle(extra)
+    local m = model("gpt-4o-mini", extra)
+    assert(m:chat { user = "a", max_tokens = 2 })
+    llm.sleep(2.1)
+    local before = llm.sim.stats().connections_total
+    assert(m:chat { user = "b", max_tokens = 2 })
+    return llm.sim.stats().connections_total - before
+  end
+  T.eq(new_connections_after_idle({}), 0, "by default the idle connection is reused")
+  T.eq(new_connections_after_idle({ max_idle_reuse = 1 }), 1, "with max_idle_reuse = 1 it is not")
+  T.err(function() model("gpt-4o-mini", { max_idle_reuse = -1 }) end, "max_idle_reuse")
+end)

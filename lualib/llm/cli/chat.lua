@@ -4,6 +4,7 @@
 -- background work going on while the prompt waits); each line runs as a
 -- task, so Ctrl-C during an answer cancels that answer (the turn is
 -- forgotten, the conversation goes on) and Ctrl-D leaves.
+local llm = require "llm"
 local cli = require "llm.cli"
 local prompt = require "llm.cli.prompt"
 

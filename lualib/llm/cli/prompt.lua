@@ -1,5 +1,6 @@
 -- llmrun prompt: one prompt, the answer streamed to stdout, the numbers
 -- (tokens, TTFT, latency, cost) to stderr.
+local llm = require "llm"
 local cli = require "llm.cli"
 local cjson = require "cjson"
 

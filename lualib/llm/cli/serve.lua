@@ -1,6 +1,7 @@
 -- llmrun serve --sim: the simulator as a stand-alone OpenAI-compatible
 -- server. Prints its base URL on stdout and serves until Ctrl-C (exit 130;
 -- the server thread stops and closes its connections on the way out).
+local llm = require "llm"
 local usage = [[
 usage: llmrun serve --sim [options]
        llmrun serve --proxy [options]   (the gateway: llmrun serve --proxy --help)
@@ -165,7 +166,7 @@ local function main(args)
   io.stdout:flush()
   io.stderr:write("llmrun: simulator listening on ", url, " (Ctrl-C to stop)\n")
   if not quiet then
-    llm.on_exit(function()
+    require("_llm.host").on_exit(function()
       local st = sim.stats()
       if st then
         io.stderr:write(("llmrun: served %d requests (%d faults injected, peak %d connections)\n")

@@ -166,7 +166,7 @@ function M.run(o, fail)
     strategy and (", strategy " .. o.script) or "", #keys > 0 and ", proxy keys required" or "",
     " (Ctrl-C to stop)\n")
   if not o.quiet then
-    llm.on_exit(function()
+    require("_llm.host").on_exit(function()
       local st = p:stats()
       io.stderr:write(("llmrun: gateway answered %d requests (%d from the cache), $%.6f upstream\n"):format(
         st.requests, st.cache_hits.exact + st.cache_hits.semantic, st.cost_usd))

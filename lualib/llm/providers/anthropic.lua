@@ -34,7 +34,7 @@ P.DEFAULT_MAX_TOKENS = request.DEFAULT_MAX_TOKENS
 P.NONSTREAMING_MAX_TOKENS = 21333
 
 local common = require "llm.providers.common"
-local env, nonnull = common.env, common.nonnull
+local env, nonnull, snippet = common.env, common.nonnull, common.snippet
 
 function P.configure(spec)
   local base = spec.base_url or env("ANTHROPIC_BASE_URL") or P.DEFAULT_BASE_URL
@@ -108,11 +108,6 @@ function P.usage(u)
   }
 end
 
-local function snippet(s)
-  s = tostring(s or ""):gsub("%s+", " ")
-  if #s > 200 then s = s:sub(1, 200) .. "..." end
-  return s
-end
 
 -- What every result carries beyond text and tool calls, from the message
 -- (parsed) or the stream's assembled message.
@@ -337,5 +332,8 @@ end
 
 -- Same shapes as OpenAI's parser knows ({"type":"error","error":{...}}).
 P.parse_error = require("llm.providers.openai").parse_error
+
+--- The llm.error of a non-2xx reply (see the openai format).
+P.http_error = common.http_error_of(P.parse_error)
 
 return P

@@ -1,5 +1,10 @@
 -- Small pieces every wire format needs.
 local cjson = require "cjson"
+local errors = require "llm.errors"
+local loop = require "_llm.loop"
+local ratelimit_headers = require "llm.ratelimit_headers"
+local retry = require "llm.retry"
+local untrusted = require "llm.untrusted"
 
 local M = {}
 
@@ -27,6 +32,39 @@ function M.is_loopback(url)
   host = host:gsub(":%d*$", "")
   return host == "localhost" or host:match("%.localhost$") ~= nil
     or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+M.snippet = untrusted.snippet
+
+--- The llm.error of a non-2xx reply {status, headers, body}, from the
+-- fields a provider's parse_error read in its body (nil when it found
+-- none: the message is then the body's first 300 characters).
+function M.http_error(res, fields)
+  local h = res.headers or {}
+  local e = {
+    status = res.status,
+    request_id = h["x-request-id"] or h["request-id"],
+    retry_after = retry.server_delay(h),
+    -- the limits the server reported, for pacing: {requests=, tokens=, ...}
+    ratelimit = ratelimit_headers.parse(h, loop.wallclock()),
+  }
+  if fields then
+    e.type, e.code, e.param = fields.type, fields.code, fields.param
+  end
+  local message = fields and fields.message
+  if not message or message == "" then
+    local s = untrusted.snippet(res.body, 300)
+    message = s ~= "" and s or "(empty body)"
+  end
+  if retry.is_quota_exhausted(res.status, fields) then e.quota_exhausted = true end
+  return errors.new("http", message, e)
+end
+
+--- A format's http_error: its own parse_error read by M.http_error.
+function M.http_error_of(parse_error)
+  return function(res)
+    return M.http_error(res, parse_error and parse_error(res.status, res.body) or nil)
+  end
 end
 
 --- JSON null (cjson.null) as nil.

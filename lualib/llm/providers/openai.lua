@@ -9,12 +9,13 @@ local params = require "llm.params"
 local rules = require "llm.model_rules"
 
 local null = cjson.null
+local EMPTY = setmetatable({}, { __newindex = function() error("read-only") end })
 local P = { name = "openai" }
 
 P.DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 local common = require "llm.providers.common"
-local env, nonnull = common.env, common.nonnull
+local env, nonnull, snippet = common.env, common.nonnull, common.snippet
 
 --- Connection settings from the model spec, then the environment, as the
 -- official SDKs read it.
@@ -63,11 +64,20 @@ local function known_fields(provider)
   return set
 end
 
+-- model name -> its family in rules.openai, or false: the patterns are
+-- matched once per name, not on every call
+local families = {}
+
 function P.prepare(body, model)
   -- unknown fields (a typo) are sent with a warning: OpenAI-compatible
   -- servers take fields of their own (llm.params says the policy)
   params.check_fields(body, known_fields(model.provider), { model = model.name, provider = model.provider })
-  local fam = params.family(rules.openai, model.name)
+  local name = model.name
+  local fam = families[name]
+  if fam == nil then
+    fam = params.family(rules.openai, name) or false
+    families[name] = fam
+  end
   if not fam then return body end
   return params.apply(fam.params, body, { model = model.name, provider = model.provider,
     family = fam.family, drop_params = model.drop_params })
@@ -102,29 +112,33 @@ function P.chat_request(cfg, model, body, stream)
   return { url = cfg.base_url .. "/chat/completions", body = text }
 end
 
-local function snippet(s)
-  s = tostring(s or ""):gsub("%s+", " ")
-  if #s > 200 then s = s:sub(1, 200) .. "..." end
-  return s
-end
 
 --- OpenAI usage -> llmrun usage. Cached tokens are a subset of the
 -- prompt tokens and reasoning tokens a subset of the completion tokens.
 -- prompt_tokens_details.cache_write_tokens (newer models; OpenRouter)
 -- become cache_creation_tokens, priced at the cache-write price.
+-- (Every call reads a usage and a result: the null tests are written out
+-- here, as `x == null`, instead of a nonnull() call per field.)
 function P.usage(u)
   if type(u) ~= "table" then return nil end
-  local pd = nonnull(u.prompt_tokens_details) or {}
-  local cd = nonnull(u.completion_tokens_details) or {}
-  local prompt = nonnull(u.prompt_tokens) or 0
-  local completion = nonnull(u.completion_tokens) or 0
+  local pd, cd = u.prompt_tokens_details, u.completion_tokens_details
+  if not pd or pd == null then pd = EMPTY end
+  if not cd or cd == null then cd = EMPTY end
+  local prompt, completion, total = u.prompt_tokens, u.completion_tokens, u.total_tokens
+  local cached, written, reasoning = pd.cached_tokens, pd.cache_write_tokens, cd.reasoning_tokens
+  if not prompt or prompt == null then prompt = 0 end
+  if not completion or completion == null then completion = 0 end
+  if not total or total == null then total = prompt + completion end
+  if not cached or cached == null then cached = 0 end
+  if written == null then written = nil end
+  if not reasoning or reasoning == null then reasoning = 0 end
   return {
     prompt_tokens = prompt,
     completion_tokens = completion,
-    total_tokens = nonnull(u.total_tokens) or (prompt + completion),
-    cached_tokens = nonnull(pd.cached_tokens) or 0,
-    cache_creation_tokens = nonnull(pd.cache_write_tokens),
-    reasoning_tokens = nonnull(cd.reasoning_tokens) or 0,
+    total_tokens = total,
+    cached_tokens = cached,
+    cache_creation_tokens = written,
+    reasoning_tokens = reasoning,
   }
 end
 
@@ -140,10 +154,10 @@ end
 -- refusal, reasoning text (DeepSeek's reasoning_content; "reasoning" as
 -- OpenRouter and Groq name it), citations (url_citation annotations).
 local function message_extras(r, msg)
-  r.refusal = nonnull(msg.refusal)
-  r.reasoning = nonnull(msg.reasoning_content) or nonnull(msg.reasoning)
-  if type(r.reasoning) ~= "string" then r.reasoning = nil end
-  local ann = nonnull(msg.annotations)
+  local refusal, reasoning, ann = msg.refusal, msg.reasoning_content, msg.annotations
+  if refusal ~= null then r.refusal = refusal end
+  if not reasoning or reasoning == null then reasoning = msg.reasoning end
+  if type(reasoning) == "string" then r.reasoning = reasoning end
   if type(ann) == "table" and #ann > 0 then r.citations = ann end
 end
 
@@ -159,22 +173,30 @@ function P.parse_chat(text)
   if type(first) ~= "table" then
     return nil, errors.new("parse", "chat response has no choices: " .. snippet(text))
   end
-  local msg = nonnull(first.message) or {}
-  local lp = nonnull(first.logprobs)
+  local msg = first.message
+  if not msg or msg == null then msg = EMPTY end -- a number there: a parse error
+  local lp = first.logprobs
+  local content, tool_calls, finish = msg.content, msg.tool_calls, first.finish_reason
+  local model, id, fingerprint, tier = doc.model, doc.id, doc.system_fingerprint, doc.service_tier
+  if tool_calls == null then tool_calls = nil end
+  if finish == null then finish = nil end
+  if model == null then model = nil end
+  if id == null then id = nil end
+  if fingerprint == null then fingerprint = nil end
+  if tier == null then tier = nil end
   local r = {
-    text = nonnull(msg.content) or "",
+    text = type(content) == "string" and content or common.text(content or ""),
     -- per-token {token=, logprob=, ...} when the request asked for logprobs
     logprobs = type(lp) == "table" and nonnull(lp.content) or nil,
-    tool_calls = nonnull(msg.tool_calls),
-    finish_reason = nonnull(first.finish_reason),
-    usage = P.usage(nonnull(doc.usage)),
-    model = nonnull(doc.model),
-    id = nonnull(doc.id),
-    system_fingerprint = nonnull(doc.system_fingerprint),
-    service_tier = nonnull(doc.service_tier),
+    tool_calls = tool_calls,
+    finish_reason = finish,
+    usage = P.usage(doc.usage),
+    model = model,
+    id = id,
+    system_fingerprint = fingerprint,
+    service_tier = tier,
     choices = #choices > 1 and choices or nil,
   }
-  r.text = common.text(r.text)
   message_extras(r, msg)
   return r
 end
@@ -363,5 +385,9 @@ function P.parse_error(status, body)
     param = nonnull(e.param),
   }
 end
+
+--- The llm.error of a non-2xx reply {status, headers, body}: the send
+-- stage (llm.model's Model:send) hands the reply here to be read.
+P.http_error = common.http_error_of(P.parse_error)
 
 return P
