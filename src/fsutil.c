@@ -1,10 +1,12 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int llm_mkdir_p(const char *path, mode_t mode)
 {
@@ -77,4 +79,36 @@ int llm_file_exists(const char *path)
 {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int llm_create_private(const char *path, char *err, size_t n)
+{
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  int fd, saved;
+  if (slash && slash != path) {
+    size_t len = (size_t)(slash - path);
+    if (len >= sizeof dir) {
+      snprintf(err, n, "path too long: %s", path);
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    if (llm_mkdir_p(dir, 0700) != 0) {
+      saved = errno;
+      snprintf(err, n, "cannot create the directory %s: %s", dir, strerror(saved));
+      errno = saved;
+      return -1;
+    }
+  }
+  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    saved = errno;
+    snprintf(err, n, "cannot open %s: %s", path, strerror(saved));
+    errno = saved;
+    return -1;
+  }
+  close(fd);
+  return 0;
 }

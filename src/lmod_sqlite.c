@@ -92,33 +92,6 @@ static int fail_db(lua_State *L, db *d, int rc)
 /* The file is made 0600 (its directory 0700) before sqlite sees it:
  * sqlite would create it 0644 minus the umask, and gives the -wal and
  * -shm files the database file's mode. */
-static int create_private(const char *path, char *err, size_t errlen)
-{
-  char dir[PATH_MAX];
-  const char *slash = strrchr(path, '/');
-  int fd;
-  if (slash && slash != path) {
-    size_t n = (size_t)(slash - path);
-    if (n >= sizeof dir) {
-      snprintf(err, errlen, "path too long: %s", path);
-      return -1;
-    }
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-    if (llm_mkdir_p(dir, 0700) != 0) {
-      snprintf(err, errlen, "cannot create the directory %s: %s", dir, strerror(errno));
-      return -1;
-    }
-  }
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-    return -1;
-  }
-  close(fd);
-  return 0;
-}
-
 static int l_open(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
@@ -128,7 +101,7 @@ static int l_open(lua_State *L)
   db *d;
   if (mode < 2 && !llm_file_exists(path))
     return llm_fail(L, "sqlite", "missing", "no such file: %s", path);
-  if (mode == 2 && create_private(path, err, sizeof err) != 0)
+  if (mode == 2 && llm_create_private(path, err, sizeof err) != 0)
     return push_fail(L, err, SQLITE_CANTOPEN);
   d = llm_new_object(L, sizeof *d, DB_MT);
   flags = (mode == 0 ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX |

@@ -65,6 +65,10 @@ typedef struct sim_tier {
 /* The model name as the tables see it: lower case, without a provider
  * prefix ("sim/", "openai/") or "ft:"; at most cap-1 bytes. */
 void sim_model_name(const char *model, char *out, size_t cap);
+
+/* 1 if s matches pat as a whole, where '*' stands for any run of
+ * characters (the model-family tables' patterns). */
+int sim_glob_match(const char *pat, const char *s);
 /* Tier of a model and how long its free-text answers run (1.0 = typical). */
 const sim_tier *sim_tier_of(const char *model, double *verbosity);
 

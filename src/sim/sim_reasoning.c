@@ -115,35 +115,12 @@ static const struct {
 
 static const sim_reasoning_rules ordinary = {NULL, 0, 0, 1, SIM_PARAM_OK, SIM_PARAM_OK, 0, NULL};
 
-/* '*' glob against the whole string (as sim_tiers.c). */
-static int glob(const char *pat, const char *s)
-{
-  const char *star = NULL, *resume = NULL;
-  while (*s) {
-    if (*pat == '*') {
-      star = pat++;
-      resume = s;
-    } else if (*pat == *s) {
-      pat++;
-      s++;
-    } else if (star) {
-      pat = star + 1;
-      s = ++resume;
-    } else {
-      return 0;
-    }
-  }
-  while (*pat == '*')
-    pat++;
-  return *pat == '\0';
-}
-
 const sim_reasoning_rules *sim_reasoning_rules_of(const char *model)
 {
   char name[128];
   sim_model_name(model, name, sizeof name);
   for (size_t i = 0; i < sizeof families / sizeof *families; i++)
-    if (glob(families[i].glob, name))
+    if (sim_glob_match(families[i].glob, name))
       return &families[i].r;
   return &ordinary;
 }

@@ -106,8 +106,8 @@ static const struct {
   {"*72b*", MIDDLE, 1.0},
 };
 
-/* Glob match with '*' only; iterative with one backtrack point. */
-static int glob_match(const char *pat, const char *s)
+/* Iterative, with one backtrack point. */
+int sim_glob_match(const char *pat, const char *s)
 {
   const char *star = NULL, *resume = NULL;
   while (*s) {
@@ -156,7 +156,7 @@ const sim_tier *sim_tier_of(const char *model, double *verbosity)
   char name[128];
   sim_model_name(model, name, sizeof name);
   for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
-    if (glob_match(rules[i].glob, name)) {
+    if (sim_glob_match(rules[i].glob, name)) {
       if (verbosity)
         *verbosity = rules[i].verbosity;
       return &tiers[rules[i].tier];

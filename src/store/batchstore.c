@@ -101,38 +101,10 @@ sqlerr:
   return -1;
 }
 
-/* The file is made 0600 (in a 0700 directory) before sqlite opens it. */
-static int create_private(const char *path, char *err, size_t n)
-{
-  const char *slash = strrchr(path, '/');
-  int fd;
-  if (slash && slash != path) {
-    char dir[4096];
-    size_t len = (size_t)(slash - path);
-    if (len >= sizeof dir) {
-      say(err, n, "batch record path too long");
-      return -1;
-    }
-    memcpy(dir, path, len);
-    dir[len] = '\0';
-    if (llm_mkdir_p(dir, 0700) != 0) {
-      say(err, n, "cannot create %s: %s", dir, strerror(errno));
-      return -1;
-    }
-  }
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    say(err, n, "cannot open %s: %s", path, strerror(errno));
-    return -1;
-  }
-  close(fd);
-  return 0;
-}
-
 llm_batchstore *llm_batchstore_open(const char *path, char *err, size_t n)
 {
   llm_batchstore *s;
-  if (create_private(path, err, n) != 0)
+  if (llm_create_private(path, err, n) != 0)
     return NULL;
   if (!(s = calloc(1, sizeof *s))) {
     say(err, n, "out of memory");

@@ -303,35 +303,6 @@ static const char insert_run_sql[] =
 static const char insert_text_sql[] =
   "INSERT INTO call_texts(call, prompt, response, error) VALUES (?,?,?,?)";
 
-static int create_private(const char *path, char *err, size_t n)
-{
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  int fd;
-  if (slash && slash != path) {
-    size_t len = (size_t)(slash - path);
-    if (len >= sizeof dir) {
-      say(err, n, "call log path too long");
-      return -1;
-    }
-    memcpy(dir, path, len);
-    dir[len] = '\0';
-    if (llm_mkdir_p(dir, 0700) != 0) {
-      say(err, n, "cannot create %s: %s", dir, strerror(errno));
-      return -1;
-    }
-  }
-  /* Created 0600 here, before sqlite opens it (sqlite would use 0644 minus
-   * the umask); an existing file keeps the mode its owner gave it. */
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    say(err, n, "cannot open %s: %s", path, strerror(errno));
-    return -1;
-  }
-  close(fd);
-  return 0;
-}
-
 static int setup_connection(sqlite3 *db, char *err, size_t n)
 {
   char *msg = NULL;
@@ -352,7 +323,7 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
   llm_calllog *log;
   pthread_condattr_t ca;
   int v = 0;
-  if (create_private(path, err, n) != 0)
+  if (llm_create_private(path, err, n) != 0)
     return NULL;
   log = calloc(1, sizeof *log);
   if (!log) {
