@@ -220,12 +220,22 @@ int main(void)
   port = atoi(strrchr(replay_server_url(s), ':') + 1);
   CHECK(strncmp(replay_server_url(s), "http://127.0.0.1:", 17) == 0);
 
-  /* timed, from the client's own start */
-  fd = connect_to(port);
-  t0 = now_s();
-  snprintf(hdr, sizeof hdr, "1 %.6f 1", t0);
-  send_request(fd, hdr);
-  read_reply(fd, &r);
+  /* timed, from the client's own start. The gaps between pieces can only
+   * be judged when the first piece came on time (a late one shrinks the
+   * next gap, the schedule being absolute): up to three tries for one that
+   * did, on a loaded machine. */
+  fd = -1;
+  for (int tries = 0; tries < 3; tries++) {
+    if (fd >= 0)
+      close(fd);
+    fd = connect_to(port);
+    t0 = now_s();
+    snprintf(hdr, sizeof hdr, "1 %.6f 1", t0);
+    send_request(fd, hdr);
+    read_reply(fd, &r);
+    if (r.n == 3 && r.t[0] - t0 < 0.050)
+      break;
+  }
   CHECK_INT(r.status, 200);
   CHECK(strstr(r.head, "x-request-id: req_1") != NULL);
   CHECK(strstr(r.head, "content-type: text/event-stream") != NULL);
