@@ -1,5 +1,5 @@
 -- llm.batch: chat requests sent through a provider's Batch API (OpenAI's
--- Batch API, Anthropic's Message Batches; the simulator speaks OpenAI's),
+-- Batch API, Anthropic's Message Batches; the simulator speaks both),
 -- at batch prices, with results in input order.
 --
 --   local results, errors = llm.batch(model, requests [, opts])

@@ -86,6 +86,7 @@ void sim_batches_clear(sim_batches *b)
   free(b->batches);
   b->batches = NULL;
   b->nbatches = b->capbatches = 0;
+  sim_msgbatches_free_all(b);
   sim_files_free_all(b);
   atomic_store(&b->files_uploaded, 0);
   atomic_store(&b->batches_created, 0);
@@ -93,6 +94,11 @@ void sim_batches_clear(sim_batches *b)
   atomic_store(&b->lines_answered, 0);
   atomic_store(&b->lines_failed, 0);
   atomic_store(&b->lines_expired, 0);
+  atomic_store(&b->msg_batches_created, 0);
+  atomic_store(&b->msg_batches_canceled, 0);
+  atomic_store(&b->msg_requests_answered, 0);
+  atomic_store(&b->msg_requests_errored, 0);
+  atomic_store(&b->msg_requests_not_run, 0);
 }
 
 void sim_batches_free(sim_batches *b)
@@ -120,13 +126,20 @@ void sim_batch_stats_json(sim_server *s, llm_buf *out)
   sim_batches *b = s->batches;
   llm_buf_printf(out, ",\"batch\":{\"files_uploaded\":%llu,\"batches_created\":%llu,"
                  "\"batches_cancelled\":%llu,\"lines_answered\":%llu,\"lines_failed\":%llu,"
-                 "\"lines_expired\":%llu}",
+                 "\"lines_expired\":%llu,\"message_batches_created\":%llu,"
+                 "\"message_batches_canceled\":%llu,\"message_requests_answered\":%llu,"
+                 "\"message_requests_errored\":%llu,\"message_requests_not_run\":%llu}",
             (unsigned long long)atomic_load(&b->files_uploaded),
             (unsigned long long)atomic_load(&b->batches_created),
             (unsigned long long)atomic_load(&b->batches_cancelled),
             (unsigned long long)atomic_load(&b->lines_answered),
             (unsigned long long)atomic_load(&b->lines_failed),
-            (unsigned long long)atomic_load(&b->lines_expired));
+            (unsigned long long)atomic_load(&b->lines_expired),
+            (unsigned long long)atomic_load(&b->msg_batches_created),
+            (unsigned long long)atomic_load(&b->msg_batches_canceled),
+            (unsigned long long)atomic_load(&b->msg_requests_answered),
+            (unsigned long long)atomic_load(&b->msg_requests_errored),
+            (unsigned long long)atomic_load(&b->msg_requests_not_run));
 }
 
 /* ---- validation ------------------------------------------------------------------------ */
@@ -322,12 +335,9 @@ static void answer_line(sim_server *s, sim_batch *b, size_t i)
   const char *skill = NULL;
   unsigned status;
   char rid[40];
-  double u;
   llm_buf_init(&body);
   cid = json_get(root, "custom_id");
-  u = sim_unit_of(sim_mix64(sim_hash_str(sim_hash_u64(SIM_HASH_INIT, s->cfg.seed),
-                                         json_is_string(cid) ? cid->u.string.ptr : "")));
-  if (u < b->fail_rate) {
+  if (sim_batch_line_fails(s, b->fail_rate, json_is_string(cid) ? cid->u.string.ptr : "")) {
     status = 500;
     llm_buf_puts(&body, "{\"error\":{\"message\":\"The server had an error while processing your "
                    "request. Sorry about that! (simulated batch line failure)\",\"type\":"
@@ -357,15 +367,25 @@ static void answer_line(sim_server *s, sim_batch *b, size_t i)
     atomic_fetch_add(&s->batches->lines_failed, 1);
 }
 
+int sim_batch_line_fails(sim_server *s, double rate, const char *custom_id)
+{
+  return sim_unit_of(sim_mix64(sim_hash_str(sim_hash_u64(SIM_HASH_INIT, s->cfg.seed),
+                                            custom_id))) < rate;
+}
+
+size_t sim_batch_due(size_t n, double t, double v, double p)
+{
+  size_t target = n;
+  if (p > v && t < p)
+    target = t <= v ? 0 : (size_t)((double)n * (t - v) / (p - v));
+  return target > n ? n : target;
+}
+
 /* Answers the lines due by t seconds after creation: in proportion to
  * the time spent in progress, [v, p). */
 static void answer_until(sim_server *s, sim_batch *b, double t, double v, double p)
 {
-  size_t target = b->nlines;
-  if (p > v && t < p)
-    target = t <= v ? 0 : (size_t)((double)b->nlines * (t - v) / (p - v));
-  if (target > b->nlines)
-    target = b->nlines;
+  size_t target = sim_batch_due(b->nlines, t, v, p);
   while (b->next < target)
     answer_line(s, b, b->next++);
 }
@@ -546,6 +566,26 @@ static int knob(sim_req *r, const char *name, double max, double *out)
   return 1;
 }
 
+int sim_batch_knobs(sim_req *r, double *turnaround, double *expire, double *fail)
+{
+  sim_server *s = r->srv;
+  *turnaround = s->cfg.batch_turnaround_s;
+  *expire = s->cfg.batch_expire_s;
+  *fail = s->cfg.batch_fail_rate;
+  if (*turnaround < 0) { /* unset: 2 s, or none under the zero profile (the server's or
+                             the request's, as a dry run asks for it) */
+    const char *p = sim_header(r, "x-sim-profile");
+    if (!p)
+      p = s->cfg.profile;
+    *turnaround = p && strcmp(p, "zero") == 0 ? 0 : 2;
+  }
+  if (knob(r, "x-sim-batch-turnaround-s", 86400 * 7, turnaround) < 0 ||
+      knob(r, "x-sim-batch-expire-s", 86400 * 7, expire) < 0 ||
+      knob(r, "x-sim-batch-fail-rate", 1, fail) < 0)
+    return -1;
+  return 0;
+}
+
 static int bad(sim_req *r, const char *param, const char *code, const char *msg)
 {
   sim_reply_error(r, 400, "invalid_request_error", param, code, "%s", msg);
@@ -579,23 +619,13 @@ static void create(sim_req *r)
   const json_value *root = json_parse(r->body.data ? r->body.data : "", r->body.len, &doc, &jerr), *v;
   sim_batch *b = NULL;
   sim_file *f;
-  double turnaround = s->cfg.batch_turnaround_s, expire = s->cfg.batch_expire_s,
-         fail = s->cfg.batch_fail_rate;
-  if (turnaround < 0) { /* unset: 2 s, or none under the zero profile (the server's or
-                            the request's, as a dry run asks for it) */
-    const char *p = sim_header(r, "x-sim-profile");
-    if (!p)
-      p = s->cfg.profile;
-    turnaround = p && strcmp(p, "zero") == 0 ? 0 : 2;
-  }
+  double turnaround, expire, fail;
   if (!root || root->type != JSON_OBJECT) {
     sim_reply_error(r, 400, "invalid_request_error", NULL, NULL,
                     "We could not parse the JSON body of your request.");
     goto done;
   }
-  if (knob(r, "x-sim-batch-turnaround-s", 86400 * 7, &turnaround) < 0 ||
-      knob(r, "x-sim-batch-expire-s", 86400 * 7, &expire) < 0 ||
-      knob(r, "x-sim-batch-fail-rate", 1, &fail) < 0)
+  if (sim_batch_knobs(r, &turnaround, &expire, &fail) != 0)
     goto done;
   v = json_get(root, "input_file_id");
   if (!json_is_string(v)) {

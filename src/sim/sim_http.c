@@ -5,7 +5,7 @@
  * moment a response is queued (now, or when its simulated latency is
  * over). Endpoints live in sim_chat.c, sim_messages.c, sim_embeddings.c
  * and sim_faults.c; the Batch API's /v1/files and /v1/batches in
- * sim_batch.c.
+ * sim_batch.c, Anthropic's /v1/messages/batches in sim_msgbatch.c.
  *
  * Anthropic's errors (docs.claude.com/en/api/errors): {"type":"error",
  * "error":{"type":...,"message":...},"request_id":"req_..."}, the type
@@ -28,8 +28,10 @@
 
 const char *sim_header(sim_req *r, const char *name)
 {
-  if (!r->conn) /* a batch line, answered inside the server: no headers */
-    return NULL;
+  if (!r->conn) /* a batch line, answered inside the server: no headers but its
+                   batch's version */
+    return r->line_version && strcasecmp(name, "anthropic-version") == 0 ? r->line_version
+                                                                          : NULL;
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -216,6 +218,8 @@ static void route(sim_req *r, const char **want_method)
     r->ep = SIM_EP_STATS, *want_method = "GET";
   else if (sim_batch_route(u))
     r->ep = SIM_EP_BATCH, *want_method = r->method; /* sim_batch.c checks methods */
+  else if (sim_msgbatch_route(u))
+    r->ep = SIM_EP_MSGBATCH, r->wire = SIM_WIRE_ANTHROPIC, *want_method = r->method;
   else
     r->ep = SIM_EP_UNKNOWN;
 }
@@ -270,6 +274,7 @@ static void handle(sim_req *r, int method_ok, const char *want_method)
   case SIM_EP_MODELS: sim_models_handle(r, NULL); return;
   case SIM_EP_MODEL: sim_models_handle(r, r->url + 11); return;
   case SIM_EP_BATCH: sim_batch_handle(r); return; /* its bodies are not all JSON */
+  case SIM_EP_MSGBATCH: sim_msgbatch_handle(r); return; /* it parses its own */
   default: break;
   }
   if (r->bad_content_type) {
@@ -331,9 +336,9 @@ static enum MHD_Result first_call(sim_server *s, struct MHD_Connection *conn,
   route(r, &r->want_method);
   new_request_id(r);
   if ((r->ep == SIM_EP_CHAT || r->ep == SIM_EP_EMBEDDINGS || r->ep == SIM_EP_MESSAGES ||
-       r->ep == SIM_EP_BATCH) &&
+       r->ep == SIM_EP_BATCH || r->ep == SIM_EP_MSGBATCH) &&
       strcmp(method, r->want_method) == 0) {
-    r->bad_content_type = r->ep != SIM_EP_BATCH &&
+    r->bad_content_type = r->ep != SIM_EP_BATCH && r->ep != SIM_EP_MSGBATCH &&
                           !is_json_type(sim_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
     cl = sim_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     /* refuse before the body is sent (curl waits on Expect: 100-continue) */
@@ -359,7 +364,7 @@ enum MHD_Result sim_http_handle(void *cls, struct MHD_Connection *conn, const ch
       return MHD_YES;
     /* only JSON bodies for JSON endpoints are kept; others are drained */
     if ((r->ep != SIM_EP_CHAT && r->ep != SIM_EP_EMBEDDINGS && r->ep != SIM_EP_MESSAGES &&
-         r->ep != SIM_EP_BATCH) ||
+         r->ep != SIM_EP_BATCH && r->ep != SIM_EP_MSGBATCH) ||
         r->bad_content_type)
       return MHD_YES;
     if (r->body.len + n > s->cfg.max_body_bytes)

@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim_batch.h"
 #include "sim_internal.h"
 #include "sim_messages.h"
 
@@ -524,6 +525,17 @@ static int read_tool_choice(sim_req *r, const json_value *tc, amsg_req *q)
   return 0;
 }
 
+int sim_messages_check_version(sim_req *r)
+{
+  const char *ver = sim_header(r, "anthropic-version");
+  if (!ver)
+    return bad(r, "anthropic-version: header is required");
+  if (strcmp(ver, "2023-06-01") != 0 && strcmp(ver, "2023-01-01") != 0 &&
+      strcmp(ver, "2026-10-21") != 0)
+    return bad(r, "anthropic-version: \"%.40s\" is not a valid version", ver);
+  return 0;
+}
+
 static int parse(sim_req *r, const json_value *body, amsg_req *q)
 {
   const json_value *model = json_get(body, "model"), *v;
@@ -531,11 +543,8 @@ static int parse(sim_req *r, const json_value *body, amsg_req *q)
   int64_t i64;
   memset(q, 0, sizeof *q);
   q->mr.temperature = 1.0;
-  if (!ver)
-    return bad(r, "anthropic-version: header is required");
-  if (strcmp(ver, "2023-06-01") != 0 && strcmp(ver, "2023-01-01") != 0 &&
-      strcmp(ver, "2026-10-21") != 0)
-    return bad(r, "anthropic-version: \"%.40s\" is not a valid version", ver);
+  if (sim_messages_check_version(r) != 0)
+    return -1;
   for (size_t i = 0; i < body->u.object.n; i++) {
     const char *k = body->u.object.members[i].key;
     size_t j = 0;
@@ -668,4 +677,56 @@ void sim_messages_handle(sim_req *r, const json_value *body)
   sim_chat_send(r, c, &pl, q.stream);
 done:
   amsg_req_free(&q);
+}
+
+/* ---- a Message Batch request (sim_msgbatch.c) ------------------------------------------------ */
+
+/* One request's params, answered at once by the same parser, model and
+ * prompt cache as the endpoint above: no latency, faults or rate limits
+ * (a batch runs outside them), a stream flag ignored. */
+unsigned sim_messages_answer_body(sim_server *s, const json_value *params, const char *version,
+                                  const char *rid, llm_buf *out)
+{
+  sim_req r;
+  amsg_req q;
+  amsg_usage u;
+  sim_chat *c;
+  memset(&r, 0, sizeof r);
+  r.srv = s;
+  r.wire = SIM_WIRE_ANTHROPIC;
+  r.capture = out; /* replies (the errors of parse) land in out */
+  r.line_version = version;
+  r.status = 500;
+  snprintf(r.id, sizeof r.id, "%s", rid);
+  if (!params || params->type != JSON_OBJECT) {
+    memset(&q, 0, sizeof q);
+    bad(&r, "params: Input should be a valid dictionary");
+    goto done;
+  }
+  if (parse(&r, params, &q) != 0)
+    goto done;
+  if (s->cfg.strict && !sim_config_knows_model(&s->cfg, q.mr.model)) {
+    sim_reply_error(&r, 404, "not_found_error", NULL, NULL, "model: %.100s", q.mr.model);
+    goto done;
+  }
+  if (!(c = sim_chat_answer(&q.mr, 1, &sim_anthropic_wire))) {
+    sim_reply_error(&r, 500, "api_error", NULL, NULL,
+                    "The simulated model could not answer this request.");
+    goto done;
+  }
+  r.t0 = sim_now_ns();
+  amsg_cache_apply(s, &q, r.t0, &u);
+  c->prompt_tokens = amsg_input_total(&q);
+  c->cached_tokens = u.cache_read;
+  if (amsg_prepare(&r, c, &u, &q.mr) != 0) {
+    sim_chat_free(c);
+    sim_reply_error(&r, 500, "api_error", NULL, NULL, "Out of memory.");
+    goto done;
+  }
+  sim_anthropic_wire.put_body(c, out);
+  sim_chat_free(c);
+  r.status = out->failed ? 500 : 200;
+done:
+  amsg_req_free(&q);
+  return r.status;
 }

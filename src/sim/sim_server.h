@@ -139,7 +139,8 @@ struct sim_server {
 typedef enum sim_endpoint {
   SIM_EP_UNKNOWN, SIM_EP_CHAT, SIM_EP_EMBEDDINGS, SIM_EP_MODELS, SIM_EP_MODEL, SIM_EP_STATS,
   SIM_EP_MESSAGES,
-  SIM_EP_BATCH    /* /v1/files and /v1/batches: sim_batch.c routes them further */
+  SIM_EP_BATCH,   /* /v1/files and /v1/batches: sim_batch.c routes them further */
+  SIM_EP_MSGBATCH /* /v1/messages/batches...: sim_msgbatch.c */
 } sim_endpoint;
 
 /* Which API's conventions a response follows (error bodies, headers). */
@@ -164,6 +165,9 @@ struct sim_req {
   /* set for a request answered inside the server (a batch line): replies
    * are written here instead of going out (sim_reply_json) */
   llm_buf *capture;
+  /* a Message Batch request: the anthropic-version header its batch was
+   * created with, what sim_header answers for that name */
+  const char *line_version;
 
   /* the response, queued at send_at */
   struct MHD_Response *resp;

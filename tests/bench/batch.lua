@@ -10,9 +10,12 @@
 --   llmrun tests/bench/batch.lua submit N OFFSET
 --     the batch alone, printing "resumed=<bool> id=<id> seconds=<s>"
 --     (the kill -9 part runs this twice)
+-- BENCH_BATCH_MODEL picks the model (default gpt-4o-mini, OpenAI's Batch
+-- API; a Claude name goes through Anthropic's Message Batches).
 local mode, n, offset = arg[1], tonumber(arg[2] or 1000), tonumber(arg[3] or 0)
 local url = assert(os.getenv("SIM_URL"), "SIM_URL names the simulator's base URL")
-local m = llm.model { "gpt-4o-mini", provider = "sim", base_url = url }
+local NAME = os.getenv("BENCH_BATCH_MODEL") or "gpt-4o-mini"
+local m = llm.model { NAME, provider = "sim", base_url = url }
 
 -- mixed prompt lengths: arithmetic, short questions and long documents
 local filler = ("The committee reviewed the figures for the quarter and noted that revenue grew "
@@ -58,10 +61,11 @@ for i = 1, n do
     same = same + 1
   end
   batch_cost, sync_cost = batch_cost + b.cost, sync_cost + s.cost
-  table_price = table_price + llm.pricing.cost("gpt-4o-mini", b.usage, { batch = true })
+  table_price = table_price + llm.pricing.cost(NAME, b.usage, { batch = true })
   prompt, completion = prompt + b.usage.prompt_tokens, completion + b.usage.completion_tokens
 end
-print(("requests              %d (%d batch%s), %d prompt + %d completion tokens"):format(n,
+print(("requests              %d to %s (%s, %d batch%s), %d prompt + %d completion tokens"):format(n, NAME,
+  m.format.name == "anthropic" and "Message Batches" or "Batch API",
   #res.batches, #res.batches == 1 and "" or "es", prompt, completion))
 local sec = res.batches[1].seconds
 print(("batch wall time       %.2f s: %.2f s building and uploading %d requests, %.2f s waiting "
@@ -73,7 +77,7 @@ print(("sync wall time        %.2f s (64 at a time, zero-latency profile)"):form
 print(("results in order      %d / %d"):format(in_order, n))
 print(("answers as m:chat's   %d / %d"):format(same, n))
 print(("batch cost            $%.6f"):format(batch_cost))
-print(("Batch API price       $%.6f (gpt-4o-mini batch_input/batch_output from the table)"):format(table_price))
+print(("Batch API price       $%.6f (%s's batch prices from the table)"):format(table_price, NAME))
 print(("sync cost             $%.6f"):format(sync_cost))
 print(("batch / sync          %.6f"):format(batch_cost / sync_cost))
 local exact = math.abs(batch_cost - table_price) <= 1e-12 * n

@@ -146,6 +146,39 @@ async function main() {
     check('error event: raises mid-stream', /Overloaded|overloaded_error/.test(String(e.message || e)), String(e));
   }
 
+  // Message Batches: create, retrieve (polled until ended), list, results
+  // (the SDK fetches results_url as given and decodes the JSONL), delete
+  const sync = await client.messages.create({ model, max_tokens: 64, messages });
+  const before = (await stats()).batch.message_batches_created;
+  const created = await client.messages.batches.create({ requests: [
+    { custom_id: 'sum', params: { model, max_tokens: 64, messages } },
+    { custom_id: 'too-long', params: { model, max_tokens: 10000000, messages } },
+  ] }, { headers: { 'x-sim-batch-turnaround-s': '0.2' } });
+  check('batch: created', created.type === 'message_batch' && /^msgbatch_01/.test(created.id) &&
+        created.processing_status === 'in_progress' && created.results_url === null &&
+        created.request_counts.processing === 2, created);
+  let batch = created;
+  for (let i = 0; i < 100 && batch.processing_status !== 'ended'; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    batch = await client.messages.batches.retrieve(created.id);
+  }
+  check('batch: ended', batch.processing_status === 'ended' && typeof batch.ended_at === 'string' &&
+        !isNaN(Date.parse(batch.ended_at)) && batch.request_counts.succeeded === 1 &&
+        batch.request_counts.errored === 1, batch);
+  const page = await client.messages.batches.list({ limit: 1 });
+  check('batch: list', page.data.length === 1 && page.data[0].id === created.id, page.data);
+  const got = {};
+  for await (const line of await client.messages.batches.results(created.id)) got[line.custom_id] = line.result;
+  check('batch: a succeeded result with the Messages API answer', got.sum && got.sum.type === 'succeeded' &&
+        got.sum.message.content[0].text === '42' && got.sum.message.usage.input_tokens === sync.usage.input_tokens &&
+        got.sum.message.usage.output_tokens === sync.usage.output_tokens, got.sum);
+  check('batch: an errored result with the API error', got['too-long'] && got['too-long'].type === 'errored' &&
+        got['too-long'].error.error.type === 'invalid_request_error' &&
+        /max_tokens/.test(got['too-long'].error.error.message), got['too-long']);
+  check('batch: one create', (await stats()).batch.message_batches_created === before + 1);
+  const deleted = await client.messages.batches.delete(created.id);
+  check('batch: deleted', deleted.type === 'message_batch_deleted' && deleted.id === created.id, deleted);
+
   if (failed) {
     console.log(failed + ' failed');
     process.exit(1);

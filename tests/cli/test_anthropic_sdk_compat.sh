@@ -3,7 +3,8 @@
 # `@anthropic-ai/sdk` npm package (pinned below) against `llmrun serve
 # --sim`: messages.create, streaming (raw events and the stream helper),
 # tools over two turns, extended thinking, a 529 and a 429 the SDK retries,
-# typed errors, an error event mid-stream (tests/cli/anthropic_sdk_compat.js).
+# typed errors, an error event mid-stream, Message Batches (create,
+# retrieve, list, results, delete) (tests/cli/anthropic_sdk_compat.js).
 # Node is a test oracle only; llmrun never needs it.
 #
 # The package is installed once with npm into a cache under the build tree

@@ -1,7 +1,8 @@
 -- llm.batch on Anthropic's Message Batches API, against the scripted
--- server with responses in the API reference's shapes (the simulator has
--- no Anthropic endpoints on this branch): the request sent, polling until
--- "ended", every kind of result, Batch API prices, cancel and list.
+-- server with responses in the API reference's shapes: the request sent,
+-- polling until "ended", every kind of result, Batch API prices, cancel
+-- and list. test_batch_anthropic_sim.lua runs the same client against the
+-- simulator's Message Batches.
 local T = ...
 local mock = require "mock"
 local cjson = require "cjson"
