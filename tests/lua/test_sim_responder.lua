@@ -328,3 +328,21 @@ T.test("a cache hit skips the responder; embeddings and other providers never se
   c:close()
   T.remove_db(path)
 end)
+
+T.test("the simulator refuses a malformed mock_tool_calls on both wires (400)", function()
+  for _, name in ipairs { "gpt-4o-mini", "claude-haiku-4-5" } do
+    local m = llm.model { name = name, provider = "sim", max_retries = 0,
+                          headers = { ["x-sim-profile"] = "zero" } }
+    for _, bad in ipairs { "nope", {}, { { name = "" } }, { { name = "f", arguments = "[1]" } } } do
+      local r, err = m:chat { user = "hi", max_tokens = 20, extra = { mock_tool_calls = bad } }
+      T.eq(r, nil, name)
+      T.eq(err.status, 400, name)
+      T.ok(err.message:find("mock_tool_calls", 1, true), err.message)
+    end
+    -- the knob object takes it too
+    local r = assert(m:chat { user = "hi", max_tokens = 50,
+      extra = { sim = { mock_tool_calls = { { name = "ping" } } } } })
+    T.eq(r.tool_calls[1]["function"].name, "ping")
+    T.eq(r.tool_calls[1]["function"].arguments, "{}")
+  end
+end)
