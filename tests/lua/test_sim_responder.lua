@@ -346,3 +346,20 @@ T.test("the simulator refuses a malformed mock_tool_calls on both wires (400)", 
     T.eq(r.tool_calls[1]["function"].arguments, "{}")
   end
 end)
+
+T.test("record/replay: the recording keeps the request as made and the scripted answer", function()
+  local path = T.tmpdb()
+  local m = model "gpt-4o-mini"
+  assert(llm.record.start(path))
+  with_responder(function(req) return "recorded script for " .. req.user end, function()
+    T.eq(assert(m:chat "one").text, "recorded script for one")
+  end)
+  llm.record.stop()
+  -- replayed without the responder: the same request matches, the answer is the script's
+  assert(llm.replay.start(path, { replay = "instant" }))
+  local r = assert(m:chat "one")
+  llm.replay.stop()
+  T.eq(r.text, "recorded script for one")
+  T.ok(r.replayed, "answered from the recording")
+  T.remove_db(path)
+end)
