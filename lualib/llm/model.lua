@@ -377,6 +377,7 @@ function Model:chat(req, opts)
     return self:stream(req, o)
   end
   local call = calls.begin(self, "chat", body, opts)
+  call.scriptable = true -- its bytes come from wire_request: llm.sim_responder may script it
   local _ <close> = calls.guard(call)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
@@ -515,6 +516,7 @@ function Model:stream(req, opts)
   opts = call_opts(self, opts)
   local body = self:request_body(req)
   local call = calls.begin(self, "stream", body, opts)
+  call.scriptable = true
   local s = setmetatable({ model = self, format = self.format, call = call }, Stream)
   -- cancelled while opening or (on_delta) consuming: close it here; a
   -- stream returned to the caller is closed by its own __close

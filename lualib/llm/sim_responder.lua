@@ -42,9 +42,10 @@
 -- caller of m:chat / m:stream unchanged (the call ends as cancelled in the
 -- call log, as any call an error cuts short).
 --
--- Which calls: chat and stream calls of simulated models (provider sim,
+-- Which calls: m:chat and m:stream of simulated models (provider sim,
 -- Claude names routed to the simulator, every model under --dry-run);
--- embeddings and calls to other providers never see fn. The stage runs
+-- embeddings, calls to other providers, llm.batch's lines and the serve
+-- --proxy gateway's pass-through calls never see fn. The stage runs
 -- after the cache, the budget and a batch collector (llm.pipeline): a
 -- cache hit, a refused budget and a batched call are decided without it.
 -- call.body is left as the caller made it (the cache key, the call log and
@@ -222,7 +223,9 @@ M.fields_of = fields_of
 -- call itself (the simulator answers it).
 function M.before_stage(call)
   local fn = current
-  if not fn or (call.kind ~= "chat" and call.kind ~= "stream") then return nil end
+  -- only calls whose request llm.model writes (m:chat, m:stream): not the
+  -- Batch API's lines, nor the gateway's pass-through of a client's bytes
+  if not fn or not call.scriptable then return nil end
   local m = call.model
   if type(m) ~= "table" or not m.simulated then return nil end
   call.sim_extra = fields_of(fn(request_of(call)), call)

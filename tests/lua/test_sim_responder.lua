@@ -363,3 +363,18 @@ T.test("record/replay: the recording keeps the request as made and the scripted 
   T.ok(r.replayed, "answered from the recording")
   T.remove_db(path)
 end)
+
+T.test("llm.batch's lines are not scripted (their bytes are the Batch API's, not m:chat's)", function()
+  llm.sim.configure { batch_turnaround_s = 0.2, batch_fail_rate = 0 }
+  local store = T.tmpdb()
+  local calls = 0
+  with_responder(function() calls = calls + 1 return "scripted" end, function()
+    local res, errs = llm.batch(model "gpt-4o-mini", { "What is 2 + 3?", "What is 4 + 4?" },
+      { quiet = true, store = store })
+    T.eq(errs.count, 0)
+    T.eq(res.n, 2)
+    T.ok(res[1].text ~= "scripted" and res[2].text ~= "scripted", res[1].text)
+  end)
+  T.eq(calls, 0)
+  T.remove_db(store)
+end)
