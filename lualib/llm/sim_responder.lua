@@ -124,7 +124,9 @@ local function tool_call(c, i)
   if not plain(c) then bad("tool_calls[%d] must be a table {name =, arguments =}", i) end
   local f = plain(c["function"]) and c["function"] or c -- OpenAI's shape too
   local name, args = f.name, f.arguments
-  if type(name) ~= "string" or name == "" then bad("tool_calls[%d].name must be a non-empty string", i) end
+  if type(name) ~= "string" or name == "" then
+    bad("tool_calls[%d].name must be a non-empty string", i)
+  end
   if args ~= nil and type(args) ~= "string" and not plain(args) then
     bad("tool_calls[%d].arguments must be a table or a JSON object text, got %s", i, type(args))
   end
@@ -146,10 +148,14 @@ local ERROR_KEYS = { status = true, fault = true, message = true, attempts = tru
 local function error_knobs(e, sim)
   if not plain(e) then bad("error must be a table {status =, message =, attempts =}") end
   for k in pairs(e) do
-    if not ERROR_KEYS[k] then bad("unknown field error.%s (known: status, fault, message, attempts, retry_after)", tostring(k)) end
+    if not ERROR_KEYS[k] then
+      bad("unknown field error.%s (known: status, fault, message, attempts, retry_after)", tostring(k))
+    end
   end
   local st, fault = e.status, e.fault
-  if (st == nil) == (fault == nil) then bad("error needs a status (429, 500...) or a fault name, one of them") end
+  if (st == nil) == (fault == nil) then
+    bad("error needs a status (429, 500...) or a fault name, one of them")
+  end
   if st ~= nil then
     if math.type(st) ~= "integer" or st < 400 or st > 599 then
       bad("error.status must be an HTTP error status from 400 to 599, got %s", tostring(st))
@@ -187,7 +193,9 @@ local function fields_of(ans, call)
       type(ans))
   end
   for k in pairs(ans) do
-    if not ANSWER_KEYS[k] then bad("unknown answer field '%s' (known: content, tool_calls, error, sim)", tostring(k)) end
+    if not ANSWER_KEYS[k] then
+      bad("unknown answer field '%s' (known: content, tool_calls, error, sim)", tostring(k))
+    end
   end
   local out, sim = {}, {}
   -- the request's own sim knobs (extra = {sim = ...}) stay, the script's win
