@@ -343,6 +343,23 @@ function Model:send(kind, url, body, opts, call)
   end
 end
 
+-- The wire request of a chat or stream call. A scripted answer
+-- (llm.sim_responder left it in call.sim_extra) joins the body's extra
+-- fields for the encoding only: call.body stays the request the caller
+-- made, which the cache key, the call log and record/replay read.
+local function wire_request(self, call, body, stream)
+  local add = call.sim_extra
+  if not add then return self.format.chat_request(self.cfg, self.name, body, stream) end
+  local extra, e = body.extra, {}
+  for k, v in pairs(extra or {}) do e[k] = v end
+  for k, v in pairs(add) do e[k] = v end
+  body.extra = e
+  local ok, r = pcall(self.format.chat_request, self.cfg, self.name, body, stream)
+  body.extra = extra
+  if not ok then error(r, 0) end
+  return r
+end
+
 -- ---- chat ---------------------------------------------------------------------------
 
 --- m:chat(req [, opts]) -> response | nil, err
@@ -360,12 +377,13 @@ function Model:chat(req, opts)
     return self:stream(req, o)
   end
   local call = calls.begin(self, "chat", body, opts)
+  call.scriptable = true -- its bytes come from wire_request: llm.sim_responder may script it
   local _ <close> = calls.guard(call)
   local early, early_err = calls.before(call)
   if early or early_err then return calls.finish(call, early, early_err) end
 
   t = timed and cpu()
-  local r = self.format.chat_request(self.cfg, self.name, body, false)
+  local r = wire_request(self, call, body, false)
   if timed then timed("encode", t) end
   local res, retries = self:send("request", r.url, r.body, opts, call)
   if not res then return calls.finish(call, nil, retries) end
@@ -498,6 +516,7 @@ function Model:stream(req, opts)
   opts = call_opts(self, opts)
   local body = self:request_body(req)
   local call = calls.begin(self, "stream", body, opts)
+  call.scriptable = true
   local s = setmetatable({ model = self, format = self.format, call = call }, Stream)
   -- cancelled while opening or (on_delta) consuming: close it here; a
   -- stream returned to the caller is closed by its own __close
@@ -518,7 +537,7 @@ function Model:stream(req, opts)
     s.failed = early_err
     calls.finish(call, nil, early_err)
   else
-    local r = self.format.chat_request(self.cfg, self.name, body, true)
+    local r = wire_request(self, call, body, true)
     local h, retries = self:send("stream", r.url, r.body, opts, call)
     if not h then
       s.failed = retries

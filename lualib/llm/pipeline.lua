@@ -30,6 +30,10 @@
 --  before   200   batch.defer     llm.batch_defer . defer_stage   the first collector
 --                   a call inside a batch variant waits for its batch's answer;
 --                   after the cache and the budget: a hit or a refusal is never batched
+--  before   210   sim.responder   llm.sim_responder . before_stage  llm.sim.responder(fn)
+--                   asks the user's responder for a simulated call's answer,
+--                   which goes out with the request (the simulator answers it);
+--                   last: a hit, a refusal or a batched call never reaches it
 --  decided   50   replay.turn     llm.replay . decided_stage      llm.replay.start
 --                   a call a cache or budget decided waits for its recorded
 --                   turn to finish (it may wait here, not in the finish stages)
@@ -93,6 +97,7 @@ local STAGES = {
   { "before",   20, "cache.lookup",   "llm.cache",          "lookup_stage",     "cache" },
   { "before",   90, "budget.reserve", "llm.budget",         "reserve_stage",    "budget" },
   { "before",  200, "batch.defer",    "llm.batch_defer",    "defer_stage",      "batch_defer" },
+  { "before",  210, "sim.responder",  "llm.sim_responder",  "before_stage",     "responder" },
   { "decided",  50, "replay.turn",    "llm.replay",         "decided_stage",    "replay" },
   { "send",     10, "record.tap",     "llm.record",         "send_tap",         "record" },
   { "send",     90, "replay.tap",     "llm.replay",         "send_tap",         "replay" },

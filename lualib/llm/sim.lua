@@ -295,6 +295,16 @@ function M.tasks()
   return out
 end
 
+-- ---- scripted answers ------------------------------------------------------------
+
+--- llm.sim.responder(fn) -> the previous responder: fn(req) scripts the
+-- answers of simulated chat and stream calls (llm.sim_responder says how);
+-- llm.sim.responder(nil) removes it, llm.sim.responder() returns it.
+function M.responder(...)
+  local prev = require("llm.sim_responder").responder(...) -- not a tail call: error levels
+  return prev
+end
+
 -- A private server, not the shared one: llm.sim.new(opts, cfg) -> server
 -- userdata with :url() :configure(cfg) :stats() :reset() :close().
 function M.new(opts, cfg)

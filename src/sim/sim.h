@@ -80,6 +80,9 @@ typedef struct sim_fault_params {
                             < 0: after half of them */
   int error_body;        /* 0: JSON (502 defaults to HTML, as from a CDN),
                             1: JSON, 2: HTML, 3: empty */
+  char message[256];     /* a JSON error's message instead of the usual one; ""
+                            none (per request only: x-sim-error-message /
+                            sim.error_message, which llm.sim.responder sends) */
 } sim_fault_params;
 
 typedef struct sim_fault_rate {

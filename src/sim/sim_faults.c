@@ -106,6 +106,9 @@ static void status_fault(sim_req *r, const sim_plan *p, int status)
     llm_buf_init(&b);
     llm_buf_puts(&b, "");
     sim_reply_json(r, (unsigned)status, &b, 0);
+  } else if (p->fp.message[0]) { /* a scripted error's own message */
+    sim_reply_error(r, (unsigned)status, e ? e->type : status < 500 ? "invalid_request_error"
+                    : "server_error", NULL, e ? e->code : NULL, "%s", p->fp.message);
   } else if (e) {
     sim_reply_error(r, (unsigned)status, e->type, NULL, e->code, "%s (simulated fault)",
                     e->message);
@@ -126,6 +129,10 @@ int sim_fault_reply(sim_req *r, const sim_plan *p)
   case SIM_FAULT_RATE_LIMIT:
     if (p->fp.error_body >= 2)
       status_fault(r, p, 429);
+    else if (p->fp.message[0])
+      sim_reply_error(r, 429, r->wire == SIM_WIRE_ANTHROPIC ? "rate_limit_error" : "requests",
+                      NULL, r->wire == SIM_WIRE_ANTHROPIC ? NULL : "rate_limit_exceeded", "%s",
+                      p->fp.message);
     else if (r->wire == SIM_WIRE_ANTHROPIC)
       sim_reply_error(r, 429, "rate_limit_error", NULL, NULL,
                       "This request would exceed the rate limit for your organization "

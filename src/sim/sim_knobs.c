@@ -138,7 +138,7 @@ static int knob_bool(knob_src *k, const char *header, const char *field, int *ou
 static const char *const known_fields[] = {
   "profile", "ttft_ms", "tokens_per_s", "jitter", "fault", "fault_after", "retry_after",
   "retry_after_ms", "should_retry", "header_delay_ms", "stall_ms", "error_body",
-  "fault_attempts", "mock_response", NULL,
+  "fault_attempts", "mock_response", "mock_tool_calls", "error_message", NULL,
 };
 
 static const sim_profile *named_profile(const sim_config *c, const char *name)
@@ -269,7 +269,9 @@ int sim_plan_request(sim_req *r, const json_value *body, const char *model, sim_
       knob_bool(&k, "x-sim-should-retry", "should_retry", &p->fp.should_retry) == KNOB_BAD ||
       knob_int(&k, "x-sim-header-delay-ms", "header_delay_ms", &p->fp.header_delay_ms) ==
         KNOB_BAD ||
-      knob_int(&k, "x-sim-stall-ms", "stall_ms", &p->fp.stall_ms) == KNOB_BAD)
+      knob_int(&k, "x-sim-stall-ms", "stall_ms", &p->fp.stall_ms) == KNOB_BAD ||
+      knob_string(&k, "x-sim-error-message", "error_message", p->fp.message,
+                  sizeof p->fp.message) == KNOB_BAD)
     return -1;
   st = knob_string(&k, "x-sim-error-body", "error_body", buf, sizeof buf);
   if (st == KNOB_BAD)

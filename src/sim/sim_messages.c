@@ -59,7 +59,7 @@ static const char *const top_fields[] = {
   "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature",
   "top_p", "top_k", "metadata", "tools", "tool_choice", "thinking", "cache_control",
   "service_tier", "container", "mcp_servers", "context_management", "output_config",
-  "inference_geo", "sim", "mock_response", NULL,
+  "inference_geo", "sim", "mock_response", "mock_tool_calls", NULL,
 };
 
 static int bad(sim_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

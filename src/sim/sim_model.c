@@ -1,8 +1,8 @@
 /* The simulator's model: turns a chat request into an answer (see
- * sim_model.h). A scripted answer (mock_response) wins; then tools; then
- * skills are tried in order (a judge's grading, a registered labelled
- * task, arithmetic, answer from the context); anything else gets free
- * text ("filler": the answer's skill says which). The answer is then cut at
+ * sim_model.h). A scripted answer (mock_response, mock_tool_calls) wins;
+ * then tools; then skills are tried in order (a judge's grading, a
+ * registered labelled task, arithmetic, answer from the context); anything
+ * else gets free text ("filler": the answer's skill says which). The answer is then cut at
  * the first stop sequence and at max_tokens, and split into one piece per
  * token for streaming.
  *
@@ -24,6 +24,8 @@
  * finishes with "length", as the real reasoning models do. */
 #include "sim_model.h"
 #include "sim_internal.h"
+
+#include "json.h"
 
 #include <limits.h>
 #include <math.h>
@@ -196,30 +198,70 @@ static void free_calls(sim_tool_call *calls, size_t n)
   free(calls);
 }
 
-/* The call of tool t with arguments from the user's text. 0, or -1. */
-static int make_call(const sim_tool *t, const sim_prompt *p, sim_tool_call *call)
+/* A call of tool `name` with the arguments in args (taken over, freed on
+ * failure): its streaming pieces and its tokens. 0, or -1. */
+static int finish_call(const char *name, llm_buf *args, sim_tool_call *call)
 {
-  llm_buf args = {0};
   long n;
   memset(call, 0, sizeof *call);
-  sim_tools_arguments(t, p->last_user, p->last_user_len, &args);
-  call->name = strdup(t->name ? t->name : "");
-  if (args.failed || !args.data || !call->name) {
-    llm_buf_free(&args);
+  call->name = strdup(name ? name : "");
+  if (args->failed || !args->data || !call->name) {
+    llm_buf_free(args);
     free(call->name);
+    call->name = NULL;
     return -1;
   }
-  call->arguments = args.data;
-  call->arguments_len = args.len;
-  n = split_pieces(args.data, args.len, &call->piece_ends);
+  call->arguments = args->data;
+  call->arguments_len = args->len;
+  n = split_pieces(args->data, args->len, &call->piece_ends);
   if (n < 0) {
     free(call->name);
     free(call->arguments);
+    memset(call, 0, sizeof *call);
     return -1;
   }
   call->npieces = (size_t)n;
   /* the name, the arguments and the call's framing (7: a rough figure) */
   call->tokens = (int)n + sim_model_count_tokens(call->name, strlen(call->name)) + 7;
+  return 0;
+}
+
+/* The call of tool t with arguments from the user's text. 0, or -1. */
+static int make_call(const sim_tool *t, const sim_prompt *p, sim_tool_call *call)
+{
+  llm_buf args = {0};
+  sim_tools_arguments(t, p->last_user, p->last_user_len, &args);
+  return finish_call(t->name, &args, call);
+}
+
+/* The scripted calls (mock_tool_calls, checked by sim_mock_read): their
+ * arguments as given, an object written compactly, absent as {}. The
+ * count in *n, or -1 (nothing left allocated). */
+static int mock_calls(const json_value *list, sim_tool_call **out, size_t *n)
+{
+  size_t count = list->u.array.n;
+  sim_tool_call *calls = calloc(count, sizeof *calls);
+  *out = NULL;
+  *n = 0;
+  if (!calls)
+    return -1;
+  for (size_t i = 0; i < count; i++) {
+    const json_value *c = &list->u.array.items[i], *a = json_get(c, "arguments");
+    llm_buf args = {0};
+    llm_buf_put(&args, "", 0);
+    if (a && a->type == JSON_STRING)
+      llm_buf_put(&args, a->u.string.ptr, a->u.string.len);
+    else if (a && a->type == JSON_OBJECT)
+      json_put_value(&args, a);
+    else
+      llm_buf_puts(&args, "{}");
+    if (finish_call(json_get(c, "name")->u.string.ptr, &args, &calls[i]) != 0) {
+      free_calls(calls, i);
+      return -1;
+    }
+  }
+  *out = calls;
+  *n = count;
   return 0;
 }
 
@@ -301,11 +343,19 @@ int sim_model_answer(const sim_request *req, int choice, sim_answer *out)
   int after_tools = n > 0 && is_role(&req->messages[n - 1], "tool");
   memset(&skill, 0, sizeof skill);
   skill.difficulty = 1.0;
-  if (req->mock) { /* a scripted answer (mock_response) wins over every skill */
+  if (req->mock || req->mock_tool_calls) {
+    /* a scripted answer (mock_response, mock_tool_calls) wins over every skill */
     tool = -1;
     skill.kind = SIM_SKILL_MOCK;
     llm_buf_put(&skill.text, "", 0);
-    llm_buf_put(&skill.text, req->mock, req->mock_len);
+    if (req->mock)
+      llm_buf_put(&skill.text, req->mock, req->mock_len);
+    if (req->mock_tool_calls && mock_calls(req->mock_tool_calls, &calls, &ncalls) != 0) {
+      llm_buf_free(&skill.text);
+      free(texts);
+      free(lens);
+      return -1;
+    }
   } else if (tool >= 0) {
     calls = malloc(sizeof *calls);
     if (!calls || make_call(&req->tools[tool], &p, &calls[0]) != 0) {

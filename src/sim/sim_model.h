@@ -81,6 +81,10 @@ typedef struct sim_request {
    * cut by stop and max_tokens as any other */
   const char *mock;
   size_t mock_len;
+  /* scripted tool calls (mock_tool_calls): an array of {name, arguments}
+   * that sim_mock_read checked; the answer calls these (after the mock
+   * text, if any) instead of any skill. NULL: none */
+  const struct json_value *mock_tool_calls;
 } sim_request;
 
 typedef struct sim_tool_call {

@@ -5,6 +5,7 @@
  * fixed seeds, so they are deterministic: a tolerance here is a statement
  * about the model's design, not a guard against flakiness. */
 #include "check.h"
+#include "json.h"
 #include "sim/sim_internal.h"
 #include "sim/sim_model.h"
 
@@ -789,6 +790,64 @@ static void test_threads(void)
     CHECK(ws[i].digest == alone.digest);
 }
 
+/* ---- scripted tool calls (mock_tool_calls) ------------------------------- */
+
+/* The scripted calls win over skills and over the simulator's own tool
+ * rule, in order, with their arguments as given (an object written
+ * compactly, a JSON text kept byte for byte, absent as {}), their tokens
+ * counted; a max_tokens they do not fit drops them ("length"). */
+static void test_mock_tool_calls(void)
+{
+  static const char list[] =
+    "[{\"name\":\"get_weather\",\"arguments\":{ \"city\" : \"Lyon\" }},"
+    "{\"name\":\"lookup\",\"arguments\":\"{\\\"q\\\": 1}\"},"
+    "{\"name\":\"ping\"}]";
+  json_doc *doc = NULL;
+  json_error err;
+  const json_value *calls = json_parse(list, sizeof list - 1, &doc, &err);
+  CHECK(calls != NULL);
+  chat c;
+  sim_answer a;
+  chat_init(&c, "gpt-4o", NULL, "What is 2 + 2?");
+  c.req.mock_tool_calls = calls;
+  CHECK_INT(sim_model_answer(&c.req, 0, &a), 0);
+  CHECK_STR(a.skill, "mock");
+  CHECK_STR(a.finish_reason, "tool_calls");
+  CHECK_INT(a.len, 0);
+  CHECK_INT(a.ntool_calls, 3);
+  CHECK_STR(a.tool_calls[0].name, "get_weather");
+  CHECK_STR(a.tool_calls[0].arguments, "{\"city\":\"Lyon\"}");
+  CHECK_STR(a.tool_calls[1].name, "lookup");
+  CHECK_STR(a.tool_calls[1].arguments, "{\"q\": 1}");
+  CHECK_STR(a.tool_calls[2].arguments, "{}");
+  int tokens = 0;
+  for (size_t i = 0; i < a.ntool_calls; i++) {
+    CHECK(a.tool_calls[i].npieces > 0);
+    CHECK_INT(a.tool_calls[i].piece_ends[a.tool_calls[i].npieces - 1],
+              a.tool_calls[i].arguments_len);
+    tokens += a.tool_calls[i].tokens;
+  }
+  CHECK_INT(a.completion_tokens, tokens);
+  sim_answer_free(&a);
+
+  /* with a scripted text: the text first, then the calls */
+  c.req.mock = "Let me check.";
+  c.req.mock_len = strlen(c.req.mock);
+  CHECK_INT(sim_model_answer(&c.req, 0, &a), 0);
+  CHECK(answer_is(&a, "Let me check."));
+  CHECK_INT(a.ntool_calls, 3);
+  CHECK_STR(a.finish_reason, "tool_calls");
+  sim_answer_free(&a);
+
+  /* too few tokens left for the calls: none is made */
+  c.req.max_tokens = 4;
+  CHECK_INT(sim_model_answer(&c.req, 0, &a), 0);
+  CHECK_INT(a.ntool_calls, 0);
+  CHECK_STR(a.finish_reason, "length");
+  sim_answer_free(&a);
+  json_free(doc);
+}
+
 int main(void)
 {
   test_tokens();
@@ -801,6 +860,7 @@ int main(void)
   test_context_rules();
   test_context_rates();
   test_context_compression();
+  test_mock_tool_calls();
   test_bad_input();
   test_threads();
   return check_report("sim_model");

@@ -88,6 +88,13 @@ run report
 expect_status 0
 expect_out_has "baseline"
 
+# scripted answers test a user's own agent on both wires, offline
+run_example responder
+expect_status 0
+expect_out_has "a 429 is retried by the client, once"
+expect_out_has "All checks passed."
+[[ "$out" != *"FAIL"* ]] && ok || fail "responder: a check failed"
+
 # the distributed experiment runs its own redis-server and 3 workers; without
 # redis-server (scripts/setup installs it) it says so and stops
 if command -v redis-server >/dev/null 2>&1; then
