@@ -21,17 +21,12 @@ sdk_require_node() {
 # sdk_dir NAME-VERSION: the package cache beside the binary, in the build tree
 sdk_dir() { echo "$(cd "$(dirname "$LLMRUN")" && pwd)/test-cache/$1"; }
 
-# sdk_install DIR PACKAGE@VERSION: installs once; skips the test on failure
+# sdk_install DIR PACKAGE@VERSION: installs once (scripts/npm_install, which
+# also keeps two tests from installing into one DIR at once); skips the
+# test when npm fails
 sdk_install() {
-  if [[ ! -f $1/node_modules/${2%@*}/package.json ]]; then
-    mkdir -p "$1"
-    if ! timeout 180 npm install --prefix "$1" --no-audit --no-fund --no-save --loglevel=error "$2" \
-         >"$1/npm.log" 2>&1; then
-      tail -n 5 "$1/npm.log"
-      rm -rf "$1/node_modules"
-      skip "npm could not install $2 (is the registry reachable?)"
-    fi
-  fi
+  "$(dirname "${BASH_SOURCE[0]}")/../../scripts/npm_install" "$1" "$2" ||
+    skip "npm could not install $2 (is the registry reachable?)"
 }
 
 # sdk_serve TMP ARGS...: starts `llmrun ARGS` (a server that prints its URL
