@@ -82,8 +82,14 @@ expect_err_has "Cannot cancel a batch with status 'completed'"
 "$LLMRUN" "$TMP/job.lua" 40 >"$TMP/second.out" 2>"$TMP/second.err" &
 job=$!
 pids+=($job)
-for _ in $(seq 200); do [[ "$(sim_stats)" == "2 2" ]] && break; sleep 0.05; done
+# the simulator counts the batch before the client records its id: wait
+# for the record too, or the list's first line is still the first batch
+for _ in $(seq 200); do
+  [[ "$(sim_stats)" == "2 2" && $("$LLMRUN" batch list --json | wc -l) -ge 2 ]] && break
+  sleep 0.05
+done
 id2=$("$LLMRUN" batch list --json | head -n1 | sed 's/.*"batch_id":"\([^"]*\)".*/\1/')
+if [[ $id2 != "$id" ]]; then ok; else fail "the second batch was not recorded"; fi
 run batch cancel "$id2"
 expect_status 0
 expect_out_has "$id2  cancel"
