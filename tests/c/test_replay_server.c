@@ -225,7 +225,8 @@ int main(void)
    * next gap, the schedule being absolute): up to three tries for one that
    * did, on a loaded machine. */
   fd = -1;
-  for (int tries = 0; tries < 3; tries++) {
+  int on_time = 0;
+  for (int tries = 0; tries < 3 && !on_time; tries++) {
     if (fd >= 0)
       close(fd);
     fd = connect_to(port);
@@ -233,8 +234,7 @@ int main(void)
     snprintf(hdr, sizeof hdr, "1 %.6f 1", t0);
     send_request(fd, hdr);
     read_reply(fd, &r);
-    if (r.n == 3 && r.t[0] - t0 < 0.050)
-      break;
+    on_time = r.n == 3 && r.t[0] - t0 < 0.050;
   }
   CHECK_INT(r.status, 200);
   CHECK(strstr(r.head, "x-request-id: req_1") != NULL);
@@ -247,7 +247,11 @@ int main(void)
   CHECK((r.t[0] - t0) * 1000 >= 39.5 && (r.t[0] - t0) * 1000 < 40 + SLACK_MS);
   CHECK((r.t[1] - t0) * 1000 >= 79.5 && (r.t[1] - t0) * 1000 < 80 + SLACK_MS);
   CHECK((r.t[2] - t0) * 1000 >= 119.5 && (r.t[2] - t0) * 1000 < 120 + SLACK_MS);
-  CHECK(r.t[1] - r.t[0] > 0.030 && r.t[2] - r.t[1] > 0.030); /* the gaps are kept */
+  if (on_time)
+    CHECK(r.t[1] - r.t[0] > 0.030 && r.t[2] - r.t[1] > 0.030); /* the gaps are kept */
+  else
+    printf("replay_server: gaps not judged: the first piece came over 10 ms late in 3 tries "
+           "(a loaded machine)\n");
 
   /* the same connection again, twice as fast */
   t0 = now_s();
