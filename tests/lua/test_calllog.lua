@@ -56,9 +56,9 @@ T.test("every call is a row: ok, error, partial stream, cache hit; never the key
   local r2, err2 = m:chat("bad", { tag = "baseline", case = 2 })
   T.eq(r2, nil)
   T.eq(err2.status, 400)
-  -- a stream cut short after some text, as model.lua reports it (SSE
-  -- framing is not wired into _llm.http on this branch yet, so the stream
-  -- outcome is produced directly)
+  -- a stream cut short after some text, as model.lua reports it (the
+  -- outcome is handed to calls.finish directly: this test is about the
+  -- log's row, test_stream.lua about how a cut stream is read)
   local sc = calls.begin(m, "stream", {}, { tag = "stream" })
   calls.finish(sc, nil, llm.error("transport", "cut", { truncated = true }),
     require("llm.response").new { text = "half", partial = true,
