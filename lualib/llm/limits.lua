@@ -419,7 +419,7 @@ local function release(lim, e, usage, sent, failed_429)
       local b = lim.buckets[kind]
       if b then b:give(amount, t) end
     end
-  elseif lim.shared and e.shared_id then
+  elseif lim.shared and (e.shared_id or e.offline) then
     lim.shared:refund(e, back)
   end
   grant(lim)
@@ -539,11 +539,16 @@ function Limiter:learn(rl, t)
     end
   end
   if changed then self:apply(t) end
+  -- a remaining count above the buckets' small cap changes nothing: only
+  -- a provider nearly out (other clients of the key) lowers the level
   for kind in pairs(KINDS) do
     local r, b = rl[kind], self.buckets[kind]
-    if type(r) == "table" and sane(r.remaining) and b then b:correct(r.remaining, t) end
-    if type(r) == "table" and sane(r.remaining) and self.shared then
-      self.shared:correct(kind, r.remaining)
+    if type(r) == "table" and sane(r.remaining) then
+      if b and r.remaining < b.cap then b:correct(r.remaining, t) end
+      local limit = self.limits[kind]
+      if self.shared and limit and r.remaining < limit * (self.spec.burst or bucket.DEFAULT_BURST) then
+        self.shared:correct(kind, r.remaining)
+      end
     end
   end
 end
