@@ -292,3 +292,21 @@ T.test("a call cancelled while it waits gives its place and its reservation back
   T.ok(lim.buckets.requests.level > -0.5, "the cancelled call's request came back: " .. lim.buckets.requests.level)
   fresh()
 end)
+
+T.test("the gateway's pass-through calls are paced too: its limits, its headers learned", function()
+  fresh()
+  llm.sim.configure { rate_limit = { tpm = 500000, count = "usage" } }
+  local fwd = require "llm.proxy_forward"
+  local m = llm.model { "sim/gpt-4o-mini", headers = { ["x-sim-profile"] = "zero" }, limits = { tpm = 1000 } }
+  local body = { messages = { { role = "user", content = "hi" } }, max_tokens = 2000 }
+  local wire = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":2000}'
+  local r, err = fwd.chat(m, body, wire, {})
+  T.eq(r, nil)
+  T.eq(err.kind, "limit")
+  local ok = fwd.chat(m, { messages = body.messages, max_tokens = 10 },
+    '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":10}', {})
+  T.ok(ok, "a call that fits goes")
+  T.eq(llm.limits.stats()[1].learned.tpm, 500000, "learned from the upstream's headers")
+  T.eq(llm.limits.stats()[1].admitted, 1)
+  fresh()
+end)
