@@ -12,7 +12,10 @@
 -- max_concurrency; burst (the bucket's cap as a fraction of a limit,
 -- default 0.005), completion_tokens (what a request without max_tokens is
 -- expected to generate, default 1024), learn (default true: limits,
--- remaining counts and retry-after from the provider's headers),
+-- remaining counts and retry-after from the provider's headers), refund
+-- (default true: a call gives back what its real usage left of its
+-- reservation; false for a provider that counts prompt + max_tokens and
+-- keeps it, as OpenAI documents its token estimate),
 -- redis / on_error / processes (shared by every process, llm.limits_redis).
 -- They apply per (provider, base URL, API key, model): two llm.model objects
 -- for the same account and model share one limiter. Where they come from,
@@ -69,7 +72,7 @@ M.KINDS = KINDS
 
 local FIELDS = { rpm = "limit", tpm = "limit", itpm = "limit", otpm = "limit",
   max_concurrency = "count", burst = "fraction", completion_tokens = "count",
-  learn = "boolean", redis = "string", on_error = "string", processes = "count" }
+  learn = "boolean", refund = "boolean", redis = "string", on_error = "string", processes = "count" }
 
 -- ---- specs -------------------------------------------------------------------------------
 
@@ -81,7 +84,7 @@ local function check_spec(spec, where, level)
     local want = FIELDS[k]
     if not want then
       error(("%s: unknown limit '%s' (known: rpm, tpm, itpm, otpm, max_concurrency, burst, "
-        .. "completion_tokens, learn, redis, on_error, processes)"):format(where, tostring(k)), level + 1)
+        .. "completion_tokens, learn, refund, redis, on_error, processes)"):format(where, tostring(k)), level + 1)
     end
     local ok
     if want == "limit" then ok = type(v) == "number" and v > 0 and v <= M.MAX_LIMIT
@@ -408,7 +411,7 @@ local function release(lim, e, usage, sent, failed_429)
   local back = {}
   if not sent or failed_429 then
     for kind, c in pairs(e.cost) do back[kind] = c end
-  elseif usage then
+  elseif usage and lim.spec.refund ~= false then
     local p = tonumber(usage.prompt_tokens) or 0
     local c = tonumber(usage.completion_tokens) or 0
     local real = { requests = 1, tokens = p + c, input_tokens = p, output_tokens = c }

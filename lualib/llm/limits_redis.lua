@@ -192,6 +192,7 @@ function Shared:reserve(e)
       end
       if r[1] == 1 then
         e.shared_id = true
+        self.lim.waiting_for = nil
         if self.warned then
           self.warned = false
           io.stderr:write(("llmrun: limits for %s: Redis at %s answers again; the shared limits "

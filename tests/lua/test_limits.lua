@@ -310,3 +310,20 @@ T.test("the gateway's pass-through calls are paced too: its limits, its headers 
   T.eq(llm.limits.stats()[1].admitted, 1)
   fresh()
 end)
+
+T.test("a provider that counts prompt + max_tokens and keeps it: refund = false stays under it", function()
+  fresh()
+  -- the simulator's default counting: prompt + max_tokens at admission, nothing given back
+  llm.sim.configure { rate_limit = { tpm = 600000 } }
+  local before = llm.sim.stats().rate_limited
+  local m = llm.model { "sim/gpt-4o-mini", headers = { ["x-sim-ttft-ms"] = "5", ["x-sim-tokens-per-s"] = "0" },
+                        limits = { tpm = 600000, refund = false, learn = false } }
+  -- 40 calls of ~150 prompt + 400 max_tokens: ~22,000 tokens reserved, 2.2 s at this
+  -- limit; with refunds the pacer would count their usage (about half) and go faster
+  local wall, _, retries, fails = run_calls(m, 40, 400, { max_retries = 0 })
+  T.eq(fails, 0)
+  T.eq(retries, 0)
+  T.eq(llm.sim.stats().rate_limited - before, 0)
+  T.ok(wall > 1.5, ("paced by what was reserved: %.2f s"):format(wall))
+  fresh()
+end)
