@@ -319,7 +319,8 @@ local function completion_tokens(call, lim)
   if call.kind == "embed" then return 0 end
   local body = call.body or {}
   local n = body.max_completion_tokens or body.max_tokens
-  if math.type(n) == "integer" and n > 0 then return n end
+  -- a number from JSON (the gateway's bodies) is a float: 10.0
+  if type(n) == "number" and n > 0 and n < math.huge then return math.ceil(n) end
   n = lim.spec.completion_tokens or M.DEFAULT_COMPLETION_TOKENS
   local ok, r = pcall(function()
     return require("llm.route").expected_reasoning(call.model.name, nil, body)

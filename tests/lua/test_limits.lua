@@ -327,3 +327,22 @@ T.test("a provider that counts prompt + max_tokens and keeps it: refund = false 
   T.ok(wall > 1.5, ("paced by what was reserved: %.2f s"):format(wall))
   fresh()
 end)
+
+T.test("through the gateway over HTTP: a request that never fits is a 429 not to retry", function()
+  fresh()
+  local http = require "_llm.http"
+  local p = assert(require("llm.proxy").start { config = { models = {
+    ["gpt-4o-mini"] = { provider = "sim", name = "gpt-4o-mini", limits = { tpm = 1000 } } } } })
+  local res = assert(http.request { method = "POST", url = p.url .. "/v1/chat/completions", timeout = 10,
+    headers = { "Content-Type: application/json" },
+    body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":5000}' })
+  T.eq(res.status, 429)
+  T.eq(res.headers["x-should-retry"], "false")
+  T.ok(res.body:find("request_too_large", 1, true) and res.body:find("never", 1, true), res.body)
+  local ok = assert(http.request { method = "POST", url = p.url .. "/v1/chat/completions", timeout = 10,
+    headers = { "Content-Type: application/json" },
+    body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":10}' })
+  T.eq(ok.status, 200, ok.body)
+  p:close()
+  fresh()
+end)
