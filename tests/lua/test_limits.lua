@@ -346,3 +346,14 @@ T.test("through the gateway over HTTP: a request that never fits is a 429 not to
   p:close()
   fresh()
 end)
+
+T.test("the simulator's and the gateway's options: rate_limit.count, --rate-limit", function()
+  T.err(function() llm.sim.configure { rate_limit = { tpm = 10, count = "bogus" } } end, "count")
+  llm.sim.configure { rate_limit = false }
+  local o = require("llm.cli.serve_proxy").parse { "--proxy", "--rate-limit", "gpt-4o:rpm=5,tpm=100",
+                                                   "--rate-limit", "*:max_concurrency=4" }
+  T.eq(o.rate_limits, { ["gpt-4o"] = { rpm = 5, tpm = 100 }, ["*"] = { max_concurrency = 4 } })
+  local ok, e = pcall(require("llm.cli.serve_proxy").parse, { "--proxy", "--rate-limit", "gpt-4o:tpm=-1" })
+  T.eq(ok, false)
+  T.ok(type(e) == "table" and tostring(e.usage):find("tpm must be", 1, true), tostring(e and e.usage))
+end)

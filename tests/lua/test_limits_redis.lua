@@ -148,3 +148,23 @@ T.test("Redis restarted mid-run, on_error = \"fail\": refused during the outage,
   end
   T.ok(ok, "works again (the script is loaded again after NOSCRIPT)")
 end)
+
+T.test("Redis restarted mid-run, on_error = \"local\": calls go on with 1/N meanwhile, shared again after", function()
+  fresh()
+  local r <close> = mock.redis()
+  local m = llm.model { "sim/gpt-4o-mini", headers = { ["x-sim-profile"] = "zero" },
+                        limits = { rpm = 100000, redis = r.url, on_error = "local", processes = 3 } }
+  assert(m:chat "before")
+  T.eq(llm.limits.stats()[1].shared.offline, false)
+  r:kill()
+  for i = 1, 3 do assert(m:chat("during " .. i), "goes on locally") end
+  T.eq(llm.limits.stats()[1].shared.offline, true)
+  T.near(limits.for_model(m).shared.offline.requests.limit, 100000 / 3, 1e-6, "a third of the limit")
+  r:start()
+  for _ = 1, 40 do
+    assert(m:chat "after")
+    if not llm.limits.stats()[1].shared.offline then break end
+    llm.sleep(0.05)
+  end
+  T.eq(llm.limits.stats()[1].shared.offline, false, "shared again")
+end)
