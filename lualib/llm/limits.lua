@@ -434,7 +434,8 @@ local guard_mt = {
     local e = g.e
     if e.done then return end
     e.cancelled = true
-    if e.granted then release(g.lim, e, nil, false) end
+    if e.granted then release(g.lim, e, nil, false)
+    else grant(g.lim) end -- drops it from the queue (and the timer, if it was the last)
   end,
 }
 

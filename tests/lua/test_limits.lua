@@ -290,6 +290,7 @@ T.test("a call cancelled while it waits gives its place and its reservation back
   T.eq(s.in_flight, 0)
   local lim = limits.for_model(m)
   T.ok(lim.buckets.requests.level > -0.5, "the cancelled call's request came back: " .. lim.buckets.requests.level)
+  T.eq(lim.timer, nil, "no timer left waking the limiter for nobody")
   fresh()
 end)
 
