@@ -465,7 +465,7 @@ local function pace_stage(call)
       and not lim.shared then
     -- nothing known yet: the call goes; its headers may teach the limits
     lim.window.in_flight = lim.window.in_flight + 1
-    call.pace = { lim = lim, cost = {}, t_start = now(), slot = true, done = true }
+    call.pace = { lim = lim, t_start = now(), fast = true }
     return nil
   end
   local cost = M.cost_of(call, lim)
@@ -609,6 +609,11 @@ local function settle_stage(call, resp, err, partial)
     lim.window:overload(e.t_start, now())
   elseif resp and sent then
     lim.window:success()
+  end
+  if e.fast then -- nothing was reserved: only its slot
+    lim.window.in_flight = lim.window.in_flight - 1
+    if lim.head <= lim.tail then grant(lim) end
+    return
   end
   release(lim, e, r and r.usage, sent, err and err.status == 429)
 end
