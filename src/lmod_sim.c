@@ -21,7 +21,7 @@
  *   ttft_ms=, tokens_per_s=, jitter=, faults = {[fault] = rate}, retry_after=,
  *   retry_after_ms=, should_retry=, header_delay_ms=, stall_ms=, fault_after=,
  *   error_body=, strict=, models = {ids}, seed=, cache_ttl_s=,
- *   rate_limit = {rpm=, tpm=}, max_body_bytes=, batch_turnaround_s=, batch_expire_s=,
+ *   rate_limit = {rpm=, tpm=, count="max_tokens"|"usage"}, max_body_bytes=, batch_turnaround_s=, batch_expire_s=,
  *   batch_fail_rate=} */
 #include <lauxlib.h>
 #include <limits.h>
@@ -182,6 +182,14 @@ static void read_config(lua_State *L, int idx, sim_config *c)
     llm_opts ro = llm_opts_at(L, -1, "sim config: rate_limit");
     c->rate_rpm = opt_int(&ro, "rpm", c->rate_rpm);
     c->rate_tpm = opt_int(&ro, "tpm", c->rate_tpm);
+    lua_getfield(L, -1, "count");
+    if (!lua_isnil(L, -1)) {
+      const char *cnt = lua_tostring(L, -1);
+      if (!cnt || (strcmp(cnt, "usage") != 0 && strcmp(cnt, "max_tokens") != 0))
+        luaL_error(L, "sim config: rate_limit.count must be \"usage\" or \"max_tokens\"");
+      c->rate_count_usage = strcmp(cnt, "usage") == 0;
+    }
+    lua_pop(L, 1);
     lua_pop(L, 1);
   }
 }

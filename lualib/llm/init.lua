@@ -50,6 +50,7 @@ local lazy = {
   report = function() return require "llm.report" end,
   pricing = function() return require "llm.pricing" end,
   budget = function() return require "llm.budget" end,
+  limits = function() return require "llm.limits" end,
   context = function() return context end,
   cache = function() return require "llm.cache" end,
 }

@@ -4,7 +4,8 @@
 -- api_key=, organization=, project=, timeout=, connect_timeout=,
 -- stall_timeout=, max_idle_reuse=, max_retries=, retry_scale=, insecure=,
 -- ca_file=, headers={Name=value}, log_text=, defaults={temperature=...,
--- max_tokens=...}, stream_usage=, drop_params=, cache=}. The network
+-- max_tokens=...}, stream_usage=, drop_params=, cache=, limits={rpm=, tpm=,
+-- itpm=, otpm=, max_concurrency=, ...} (llm.limits)}. The network
 -- options (base URL, headers, timeouts, TLS, retries) become one checked
 -- table, m.net (llm.transport), that goes to the HTTP binding as it is.
 --
@@ -61,7 +62,7 @@ local spec_keys = {
   name = "string", provider = "string", base_url = "string", api_key = "string|false",
   organization = "string", project = "string", headers = "table", defaults = "table",
   stream_usage = "boolean", drop_params = "boolean", log_text = "boolean",
-  [1] = "string",
+  limits = "table", [1] = "string",
 }
 
 local function new(spec)
@@ -83,6 +84,7 @@ local function new(spec)
       error(("llm.model: option '%s' must be a %s, got %s"):format(tostring(k), want, type(v)), 2)
     end
   end
+  if spec.limits ~= nil then require("llm.limits").check_spec(spec.limits, "llm.model", 2) end
   local name = spec.name or spec[1]
   if type(name) ~= "string" or name == "" then
     error("llm.model: a model name is required", 2)
@@ -127,6 +129,7 @@ local function new(spec)
     defaults = spec.defaults or {},
     drop_params = spec.drop_params,
     log_text = spec.log_text, -- false: the call log keeps no prompt or answer text
+    limits = spec.limits, -- rate limits of this account and model (llm.limits)
     cache = spec.cache ~= nil and require("llm.cache").resolve(spec.cache) or nil,
     dry_run_provider = dry_run_provider,
   }, Model)
@@ -336,10 +339,19 @@ function Model:send(kind, url, body, opts, call)
         transport.mark_exhausted(net, err)
         retryable = false
       end
+      -- the pacer (llm.limits) hears of an overload at once: a 429 with
+      -- retry-after pauses every call queued for the key, not only this one
+      local pace = call and call.pace
+      local st = reply.status
+      if pace and (st == 429 or st == 529 or st == 503) and not err.quota_exhausted then
+        pace.lim:rejected(pace, st, headers, err, net.retry_scale or retry.scale)
+      end
     end
     err.retries = n
     if not retryable or n == max_retries then return nil, err end
     sleep(retry.delay(n, headers) * (net.retry_scale or retry.scale))
+    local pace = call and call.pace
+    if pace then pace.lim:wait_pause() end
   end
 end
 

@@ -21,9 +21,10 @@
 --                   a hit answers before anything is spent, paced or sent; a
 --                   shared (Redis) cache takes the cross-process lock of a
 --                   miss here (llm.cache_redis) and cache.store releases it
---  before    50   (pacing)        llm.pacing: rpm/tpm buckets     (its branch adds the row)
+--  before    50   pacing          llm.limits . pace_stage         the first model
 --                   after the cache (a hit takes no rate), before the budget
---                   (a call waiting for a slot holds no reservation)
+--                   (a call waiting for a slot holds no reservation); waits
+--                   for the rpm/tpm buckets and the concurrency window
 --  before    90   budget.reserve  llm.budget . reserve_stage      the first llm.budget
 --                   reserves the worst case of a call that will be sent (a
 --                   budget shared through Redis reserves there, llm.budget_redis)
@@ -60,6 +61,9 @@
 --                   the reservation becomes the real cost
 --  finish    25   dryrun          llm.dryrun . dryrun_stage       llmrun --dry-run (init.lua)
 --                   tallies the priced estimate of each simulated call
+--  finish    30   pacing.settle   llm.limits . settle_stage       the first model
+--                   refunds what the call did not use, learns from its
+--                   headers, lets the next waiting calls in
 --  finish    50   cache.store     llm.cache . store_stage         a model gets a cache
 --                   stores good answers, counts hits, frees waiting duplicates
 --  finish   100   calllog         llm.log . log_stage             the first model
@@ -95,6 +99,7 @@ local STAGES = {
   { "before",    0, "replay.begin",   "llm.replay",         "before_stage",     "replay" },
   { "before",    1, "record.begin",   "llm.record",         "before_stage",     "record" },
   { "before",   20, "cache.lookup",   "llm.cache",          "lookup_stage",     "cache" },
+  { "before",   50, "pacing",         "llm.limits",         "pace_stage",       "core" },
   { "before",   90, "budget.reserve", "llm.budget",         "reserve_stage",    "budget" },
   { "before",  200, "batch.defer",    "llm.batch_defer",    "defer_stage",      "batch_defer" },
   { "before",  210, "sim.responder",  "llm.sim_responder",  "before_stage",     "responder" },
@@ -107,6 +112,7 @@ local STAGES = {
   { "finish",   11, "batch.price",    "llm.batch",          "price_stage",      "batch" },
   { "finish",   20, "budget.settle",  "llm.budget",         "settle_stage",     "budget" },
   { "finish",   25, "dryrun",         "llm.dryrun",         "dryrun_stage",     "dryrun" },
+  { "finish",   30, "pacing.settle",  "llm.limits",         "settle_stage",     "core" },
   { "finish",   50, "cache.store",    "llm.cache",          "store_stage",      "cache" },
   { "finish",  100, "calllog",        "llm.log",            "log_stage",        "core" },
   { "finish",  100, "metrics",        "llm.metrics",        "metrics_stage",    "metrics" },

@@ -1,7 +1,9 @@
 -- The progress line llm.map draws on stderr:
 --   ███████▌            37/120  4.1/s  ETA 20s  $0.0123  hits 25%
 -- done/total, items per second, time left, cost so far and cache hit rate
--- of the model calls finished meanwhile (the progress stage of llm.pipeline). Only
+-- of the model calls finished meanwhile (the progress stage of llm.pipeline),
+-- and what the pacer does (llm.limits: the concurrency bound, "waiting for
+-- TPM"). Only
 -- on a terminal that wants it: stderr a TTY, NO_COLOR unset or empty
 -- (https://no-color.org/), TERM not "dumb"; only for more than a few
 -- items; one line at a time (a map inside a map draws nothing). Redrawn at
@@ -58,8 +60,16 @@ local function duration(s)
   return ("%dh%02dm"):format(s // 3600, math.floor(s % 3600) // 60)
 end
 
---- The line for a state (exposed for tests).
-function M.line(done, total, elapsed, cost, calls_n, hits)
+-- What the pacer says (llm.limits: "conc 12  waiting for TPM"), when it
+-- is loaded; nil otherwise.
+local function pacing_text()
+  local limits = package.loaded["llm.limits"]
+  return limits and limits.progress_text() or nil
+end
+
+--- The line for a state (exposed for tests); pacing: the pacer's words
+-- (default: llm.limits.progress_text()).
+function M.line(done, total, elapsed, cost, calls_n, hits, pacing)
   local parts = { bar(done, total), ("%d/%d"):format(done, total) }
   if elapsed > 0 and done > 0 then
     local rate = done / elapsed
@@ -72,6 +82,8 @@ function M.line(done, total, elapsed, cost, calls_n, hits)
   if calls_n > 0 and hits > 0 then
     parts[#parts + 1] = ("hits %.0f%%"):format(hits / calls_n * 100)
   end
+  if pacing == nil then pacing = pacing_text() end
+  if pacing then parts[#parts + 1] = pacing end
   return table.concat(parts, "  ")
 end
 

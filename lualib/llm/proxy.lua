@@ -58,6 +58,15 @@ local function from_error(ctx, err)
   if kind == "budget" then
     return fail(ctx, 429, err.message, ctx.api == "anthropic" and "rate_limit_error" or "insufficient_quota",
       "budget_exceeded", true)
+  elseif kind == "limit" then
+    -- the pacer (llm.limits): a request above a per-minute limit never fits
+    -- (429 "request too large", as OpenAI answers it, not to be retried);
+    -- shared limits whose Redis is unreachable: 503
+    if err.unreachable then
+      return fail(ctx, 503, err.message, "api_error", "rate_limits_unavailable")
+    end
+    return fail(ctx, 429, err.message, ctx.api == "anthropic" and "rate_limit_error" or "tokens",
+      "request_too_large", true)
   elseif kind == "http" and err.status then
     return fail(ctx, err.status, err.message, err.type or (ctx.api == "anthropic" and "api_error" or nil), err.code)
   elseif kind == "timeout" then

@@ -32,8 +32,15 @@ local calls = require "llm.calls"
 local response = require "llm.response"
 local errors = require "llm.errors"
 local loop = require "_llm.loop"
+local ratelimit_headers = require "llm.ratelimit_headers"
 
 local now = loop.now
+
+-- The upstream's rate-limit headers, for the pacer (llm.limits learns the
+-- limits of each upstream key and model from them).
+local function ratelimit_of(headers)
+  return ratelimit_headers.parse(headers, loop.wallclock())
+end
 
 local M = {}
 
@@ -86,6 +93,7 @@ function M.chat(m, body, wire, opts, on_answer)
     ttft_ms = latency, latency_ms = latency,
     model = parsed.model or m.name, provider = m.provider, simulated = m.simulated,
     request_id = res.headers["x-request-id"] or res.headers["request-id"],
+    ratelimit = ratelimit_of(res.headers),
     retries = retries, cached = false,
     _body = res.body, _headers = res.headers,
   })
@@ -108,6 +116,7 @@ function M.stream(m, body, wire, opts, on_head, on_event)
   if not h then return calls.finish(call, nil, retries) end
   local head = h:head()
   request_id = head.headers["x-request-id"] or head.headers["request-id"]
+  local ratelimit = ratelimit_of(head.headers)
   state = m.format.stream_begin()
   on_head(head.headers)
   local last_t
@@ -152,7 +161,7 @@ function M.stream(m, body, wire, opts, on_head, on_event)
     ttft_ms = state.first_t and (state.first_t - call.t0) * 1000 or nil,
     latency_ms = ((last_t or now()) - call.t0) * 1000,
     model = r.model or m.name, provider = m.provider, simulated = m.simulated,
-    request_id = request_id, retries = retries, cached = false,
+    request_id = request_id, ratelimit = ratelimit, retries = retries, cached = false,
   })
 end
 

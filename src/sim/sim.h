@@ -108,6 +108,9 @@ typedef struct sim_config {
   uint64_t seed;         /* the server's random stream (jitter, fault draws) */
   double cache_ttl_s;    /* prefix cache: idle entries expire after this */
   int rate_rpm, rate_tpm;/* simulated rate limits per minute; 0: none */
+  int rate_count_usage;  /* 1: a request's tokens are its prompt plus the completion it gets
+                            (known before it is admitted: the answer is made first); 0: its
+                            prompt plus max_tokens, OpenAI's documented estimate */
   size_t max_body_bytes; /* larger request bodies get 413 */
   /* the Batch API (sim_batch.c) */
   double batch_turnaround_s; /* creation to completion; < 0: 2 s, or 0 when the

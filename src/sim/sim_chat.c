@@ -286,8 +286,10 @@ void sim_chat_handle(sim_req *r, const json_value *body)
   }
   c->prompt_tokens += q.tool_tokens;
   c->include_usage = q.include_usage;
-  /* a rate limit counts the prompt plus what the request may generate */
-  tokens = c->prompt_tokens + (q.mr.max_tokens > 0 ? q.mr.max_tokens * q.n : 0);
+  /* a rate limit counts the prompt plus what the request may generate, or
+   * (count = "usage") what it will generate: the answer is already made */
+  tokens = c->prompt_tokens + (s->cfg.rate_count_usage ? c->completion_tokens
+                               : q.mr.max_tokens > 0 ? q.mr.max_tokens * q.n : 0);
   if (sim_ratelimit_check(r, q.mr.model, tokens)) {
     sim_chat_free(c);
     goto done;

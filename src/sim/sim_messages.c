@@ -662,7 +662,8 @@ void sim_messages_handle(sim_req *r, const json_value *body)
   }
   total = amsg_input_total(&q);
   /* a rate limit counts the prompt plus what the request may generate */
-  if (sim_ratelimit_check(r, q.mr.model, total + q.mr.max_tokens)) {
+  if (sim_ratelimit_check(r, q.mr.model, total + (s->cfg.rate_count_usage ? c->completion_tokens
+                                                  : q.mr.max_tokens))) {
     sim_chat_free(c);
     goto done;
   }

@@ -58,13 +58,13 @@ T.test("requiring a module installs nothing; use() installs its group once, in t
   pipeline.install()
   pipeline.install()
   local names = pipeline.order("finish")
-  T.eq(names, { "usage.check", "pricing", "calllog" })
+  T.eq(names, { "usage.check", "pricing", "pacing.settle", "calllog" })
   pipeline.use("budget")
   pipeline.use("metrics")
   pipeline.use("cache")
-  T.eq(pipeline.order("before"), { "cache.lookup", "budget.reserve" })
-  T.eq(pipeline.order("finish"), { "usage.check", "pricing", "budget.settle", "cache.store",
-                                    "calllog", "metrics" })
+  T.eq(pipeline.order("before"), { "cache.lookup", "pacing", "budget.reserve" })
+  T.eq(pipeline.order("finish"), { "usage.check", "pricing", "budget.settle", "pacing.settle",
+                                    "cache.store", "calllog", "metrics" })
   T.eq(pipeline.order("after"), { "cache.audit" })
 end)
 
@@ -91,8 +91,8 @@ T.test("a model installs the core stages; a budget, a tracker and a cache theirs
     io.write(table.concat(p.order("before"), ","), ";", table.concat(p.order("finish"), ","))
   ']])
   T.eq(status, 0, err)
-  T.eq(text, "usage.check;usage.check,pricing,calllog;cache.lookup,budget.reserve;"
-    .. "usage.check,pricing,budget.settle,cache.store,calllog,metrics")
+  T.eq(text, "usage.check;usage.check,pricing,pacing.settle,calllog;cache.lookup,pacing,budget.reserve;"
+    .. "usage.check,pricing,budget.settle,pacing.settle,cache.store,calllog,metrics")
 end)
 
 T.test("LLMRUN_PROFILE_STAGES=1 times every stage and llm.model's own parts", function()
@@ -147,11 +147,11 @@ T.test("main's features are rows too: requiring them installs nothing, using the
   ']], { env = { LLMRUN_LOG = "0" } })
   T.eq(status, 0, err)
   T.eq(text, "same;"
-    .. "record.begin|record.tap|usage.check,pricing,calllog,record.write;"
-    .. "||usage.check,pricing,calllog;"
-    .. "replay.begin|replay.turn|replay.tap|usage.check,replay.mark,pricing,calllog;"
+    .. "record.begin,pacing|record.tap|usage.check,pricing,pacing.settle,calllog,record.write;"
+    .. "pacing||usage.check,pricing,pacing.settle,calllog;"
+    .. "replay.begin,pacing|replay.turn|replay.tap|usage.check,replay.mark,pricing,pacing.settle,calllog;"
     .. "true;;"
-    .. "usage.check,pricing,batch.price,calllog")
+    .. "usage.check,pricing,batch.price,pacing.settle,calllog")
 end)
 
 T.test("a send tap sees the network table, the URL and the call; it may change the table", function()

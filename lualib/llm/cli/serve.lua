@@ -26,6 +26,8 @@ options:
   --strict             unknown model names get 404 model_not_found
   --seed N             seed of the jitter and fault draws
   --rpm N, --tpm N     simulate rate limits per minute (x-ratelimit-* headers)
+  --rate-count usage   the limits count prompt + the completion made (default max_tokens:
+                       prompt + max_tokens, OpenAI's documented estimate)
   --batch-turnaround-s S  how long a batch takes (Batch API; default 2, 0 with
                        --profile zero)
   --batch-fail-rate X  share of batch lines answered with an error (0..1)
@@ -107,6 +109,11 @@ local function main(args)
       elseif a == "--rpm" or a == "--tpm" then
         cfg.rate_limit = cfg.rate_limit or {}
         cfg.rate_limit[a:sub(3)] = math.floor(number(a))
+      elseif a == "--rate-count" then
+        local c = value(a)
+        if c ~= "usage" and c ~= "max_tokens" then error({ usage = "--rate-count must be usage or max_tokens" }) end
+        cfg.rate_limit = cfg.rate_limit or {}
+        cfg.rate_limit.count = c
       elseif a == "--batch-turnaround-s" then cfg.batch_turnaround_s = number(a)
       elseif a == "--batch-fail-rate" then
         cfg.batch_fail_rate = number(a)

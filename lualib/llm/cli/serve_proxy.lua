@@ -25,6 +25,8 @@ options:
                          then come from the environment or the config, and the
                          clients' keys are not passed on
   --budget USD           refuse calls once this much is spent (all models)
+  --rate-limit SPEC      pace upstream calls: MODEL:rpm=N,tpm=N[,itpm=,otpm=,
+                         max_concurrency=] (repeatable; "*" for every model)
   --key-budget USD       the same per proxy key (or per client key)
   --max-connections N    cap on open connections (default 1024; then 503)
   --max-body-bytes N     request body limit (default 32 MiB; then 413)
@@ -74,6 +76,11 @@ function M.parse(args)
     elseif a:match("^%-%-cache=") then o.cache = a:match("^%-%-cache=(.*)$")
     elseif a == "--proxy-key" then o.keys[#o.keys + 1] = value(a)
     elseif a == "--budget" then o.budget = number(value(a), a)
+    elseif a == "--rate-limit" then
+      local ok, t = pcall(require("llm.limits").parse_env, value(a))
+      if not ok then error({ usage = "--rate-limit: " .. tostring(t) }) end
+      o.rate_limits = o.rate_limits or {}
+      for k, v in pairs(t) do o.rate_limits[k] = v end
     elseif a == "--key-budget" then o.key_budget = number(value(a), a)
     elseif a == "--max-connections" then o.limits.max_connections = math.floor(number(value(a), a))
     elseif a == "--max-body-bytes" then o.limits.max_body_bytes = math.floor(number(value(a), a))
@@ -148,6 +155,12 @@ function M.run(o, fail)
     local bo = { usd = budget, models = b.models, name = "proxy" }
     M.budget = llm.budget(bo)
   end
+  -- rate limits per upstream model (llm.limits; each upstream key gets its
+  -- own limiter): the config's rate_limits, then --rate-limit
+  local rl = {}
+  for k, v in pairs(type(cfg.rate_limits) == "table" and cfg.rate_limits or {}) do rl[k] = v end
+  for k, v in pairs(o.rate_limits or {}) do rl[k] = v end
+  for name, spec in pairs(rl) do llm.limits.set(name, spec) end
   local limits = {}
   for k, v in pairs(type(cfg.limits) == "table" and cfg.limits or {}) do limits[k] = v end
   for k, v in pairs(o.limits) do limits[k] = v end
