@@ -27,6 +27,7 @@ typedef struct memory {
   void *alloc_ud;
   size_t used, limit; /* limit 0: none */
   int hit;            /* an allocation was refused; cleared below the limit */
+  int retrying;       /* the next growth is Lua's retry after its full collection */
   unsigned long refused; /* allocations refused so far */
 } memory;
 
@@ -191,9 +192,16 @@ int luaopen__llm_host(lua_State *L)
  * sqlite's or Lua's "unprotected error" abort. */
 #define MEMORY_RESERVE ((size_t)1 << 20)
 
+/* What a full collection must bring the live data under, for a script
+ * at the limit to go on: a table that only grows would otherwise free a
+ * little garbage at each refusal and go on, one full collection per few
+ * allocations, for seconds (minutes on a loaded machine). */
+#define MEMORY_GO_ON(limit) ((limit) / 20 * 19)
+
 /* Counts every block of the Lua state and refuses a growth past the
- * limit: Lua then raises its memory error (after a full collection and a
- * second try), which fails the script like any error. */
+ * limit: Lua then collects in full and tries again; when the collection
+ * left the live data within 5% of the limit, the retry is refused too and
+ * Lua raises its memory error, which fails the script like any error. */
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
   memory *m = ud;
@@ -207,8 +215,12 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
   }
   if (m->limit && nsize > old) {
     size_t cap = m->limit + (m->hit ? MEMORY_RESERVE : 0);
-    if (m->used - old + nsize > cap) {
+    int after_gc = m->retrying;
+    m->retrying = 0;
+    if (m->used - old + nsize > cap ||
+        (after_gc && !m->hit && m->used - old + nsize > MEMORY_GO_ON(m->limit))) {
       m->hit = 1;
+      m->retrying = 1;
       m->refused++;
       return NULL;
     }
