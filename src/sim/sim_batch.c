@@ -317,15 +317,6 @@ static void put_line_head(sim_batches *bs, const json_value *root, llm_buf *out)
   put_custom_id(root, out);
 }
 
-/* Drops the trailing line end of a body that goes inside a line. */
-static size_t trimmed(const llm_buf *b)
-{
-  size_t n = b->len;
-  while (n && (b->data[n - 1] == '\n' || b->data[n - 1] == ' '))
-    n--;
-  return n;
-}
-
 static void answer_line(sim_server *s, sim_batch *b, size_t i)
 {
   const line *ln = &b->lines[i];
@@ -354,7 +345,7 @@ static void answer_line(sim_server *s, sim_batch *b, size_t i)
   if (status == 200 && skill)
     llm_buf_printf(out, "\"headers\":{\"x-sim-skill\":\"%s\"},", skill);
   llm_buf_puts(out, "\"body\":");
-  llm_buf_put(out, body.data ? body.data : "null", body.data ? trimmed(&body) : 4);
+  llm_buf_put(out, body.data ? body.data : "null", body.data ? sim_batch_trimmed(&body) : 4);
   llm_buf_puts(out, "},\"error\":null}\n");
   llm_buf_free(&body);
   json_free(doc);

@@ -18,6 +18,17 @@
 #include <stdint.h>
 
 #include "sim_server.h"
+#include "buf.h"
+
+/* The length of a body without its trailing line end and spaces: an
+ * answer that goes inside a JSONL line. */
+static inline size_t sim_batch_trimmed(const llm_buf *b)
+{
+  size_t n = b->len;
+  while (n && (b->data[n - 1] == '\n' || b->data[n - 1] == ' '))
+    n--;
+  return n;
+}
 
 /* OpenAI's documented limits for a batch input file (Batch API reference,
  * "input_file_id": up to 50,000 requests, up to 200 MB). */

@@ -117,6 +117,17 @@ void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *
   sim_reply_json(r, status, &b, 0);
 }
 
+int sim_reply_bad(sim_req *r, const char *fmt, ...)
+{
+  char msg[640];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  sim_reply_error(r, 400, "invalid_request_error", NULL, NULL, "%s", msg);
+  return -1;
+}
+
 void sim_add_common_headers(sim_req *r, struct MHD_Response *resp)
 {
   if (r->wire == SIM_WIRE_ANTHROPIC) {

@@ -62,19 +62,6 @@ static const char *const top_fields[] = {
   "inference_geo", "sim", "mock_response", "mock_tool_calls", NULL,
 };
 
-static int bad(sim_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int bad(sim_req *r, const char *fmt, ...)
-{
-  char msg[640];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  sim_reply_error(r, 400, "invalid_request_error", NULL, NULL, "%s", msg);
-  return -1;
-}
-
 void amsg_req_free(amsg_req *q)
 {
   for (size_t i = 0; i < q->nowned; i++)
@@ -122,14 +109,14 @@ static int cache_ttl(sim_req *r, const json_value *cc, const char *where, int *t
     return 0;
   type = json_get(cc, "type");
   if (!json_is_string(type) || strcmp(type->u.string.ptr, "ephemeral") != 0)
-    return bad(r, "%scache_control.type: Input should be 'ephemeral'", where);
+    return sim_reply_bad(r, "%scache_control.type: Input should be 'ephemeral'", where);
   t = json_get(cc, "ttl");
   if (!t || t->type == JSON_NULL || (json_is_string(t) && strcmp(t->u.string.ptr, "5m") == 0))
     *ttl = 300;
   else if (json_is_string(t) && strcmp(t->u.string.ptr, "1h") == 0)
     *ttl = 3600;
   else
-    return bad(r, "%scache_control.ttl: Input should be '5m' or '1h'", where);
+    return sim_reply_bad(r, "%scache_control.ttl: Input should be '5m' or '1h'", where);
   return 0;
 }
 
@@ -155,10 +142,10 @@ static int read_tools(sim_req *r, const json_value *tools, amsg_req *q)
   if (!tools || tools->type == JSON_NULL)
     return 0;
   if (tools->type != JSON_ARRAY)
-    return bad(r, "tools: Input should be a valid list");
+    return sim_reply_bad(r, "tools: Input should be a valid list");
   q->tools = calloc(tools->u.array.n ? tools->u.array.n : 1, sizeof *q->tools);
   if (!q->tools)
-    return bad(r, "tools: out of memory");
+    return sim_reply_bad(r, "tools: out of memory");
   for (size_t i = 0; i < tools->u.array.n; i++) {
     const json_value *t = &tools->u.array.items[i], *type = json_get(t, "type");
     const json_value *name = json_get(t, "name"), *schema = json_get(t, "input_schema");
@@ -168,11 +155,11 @@ static int read_tools(sim_req *r, const json_value *tools, amsg_req *q)
     int ttl, server = json_is_string(type) && strcmp(type->u.string.ptr, "custom") != 0;
     snprintf(where, sizeof where, "tools.%zu.", i);
     if (t->type != JSON_OBJECT)
-      return bad(r, "tools.%zu: Input should be a valid dictionary", i);
+      return sim_reply_bad(r, "tools.%zu: Input should be a valid dictionary", i);
     if (!json_is_string(name))
-      return bad(r, "tools.%zu.custom.name: Field required", i);
+      return sim_reply_bad(r, "tools.%zu.custom.name: Field required", i);
     if (!server && (!schema || schema->type != JSON_OBJECT))
-      return bad(r, "tools.%zu.custom.input_schema: Field required", i);
+      return sim_reply_bad(r, "tools.%zu.custom.input_schema: Field required", i);
     if (cache_ttl(r, json_get(t, "cache_control"), where, &ttl) != 0)
       return -1;
     if (!server) { /* server tools (web search...) are never called here */
@@ -188,7 +175,7 @@ static int read_tools(sim_req *r, const json_value *tools, amsg_req *q)
                        sim_model_count_tokens(def.data, def.len) + (i ? 0 : q->tool_prompt),
                        ttl) != 0) {
       llm_buf_free(&def);
-      return bad(r, "tools: out of memory");
+      return sim_reply_bad(r, "tools: out of memory");
     }
     llm_buf_free(&def);
   }
@@ -203,14 +190,14 @@ static int read_system(sim_req *r, const json_value *sys, amsg_req *q)
   if (!sys || sys->type == JSON_NULL)
     return 0;
   if (!json_is_string(sys) && sys->type != JSON_ARRAY)
-    return bad(r, "system: Input should be a valid string");
+    return sim_reply_bad(r, "system: Input should be a valid string");
   llm_buf_init(&all);
   if (json_is_string(sys)) {
     llm_buf_put(&all, sys->u.string.ptr, sys->u.string.len);
     if (amsg_add_block(q, "system", sys->u.string.ptr, sys->u.string.len,
                        sim_model_count_tokens(sys->u.string.ptr, sys->u.string.len) + 3, 0)) {
       llm_buf_free(&all);
-      return bad(r, "system: out of memory");
+      return sim_reply_bad(r, "system: out of memory");
     }
   }
   for (size_t i = 0; sys->type == JSON_ARRAY && i < sys->u.array.n; i++) {
@@ -220,7 +207,7 @@ static int read_system(sim_req *r, const json_value *sys, amsg_req *q)
     snprintf(where, sizeof where, "system.%zu.", i);
     if (!json_is_string(text)) {
       llm_buf_free(&all);
-      return bad(r, "system.%zu.text: Field required", i);
+      return sim_reply_bad(r, "system.%zu.text: Field required", i);
     }
     if (cache_ttl(r, json_get(b, "cache_control"), where, &ttl) != 0) {
       llm_buf_free(&all);
@@ -233,13 +220,13 @@ static int read_system(sim_req *r, const json_value *sys, amsg_req *q)
                        sim_model_count_tokens(text->u.string.ptr, text->u.string.len) +
                          (i ? 0 : 3), ttl)) {
       llm_buf_free(&all);
-      return bad(r, "system: out of memory");
+      return sim_reply_bad(r, "system: out of memory");
     }
   }
   {
     size_t len = all.len;
     if (!(joined = own(q, &all)) || add_msg(q, "system", joined, len, NULL) != 0)
-      return bad(r, "system: out of memory");
+      return sim_reply_bad(r, "system: out of memory");
   }
   return 0;
 }
@@ -285,7 +272,7 @@ static int check_answered(sim_req *r, const json_value *msgs, size_t i)
                               id->u.string.ptr);
   }
   if (len)
-    return bad(r, "messages.%zu: `tool_use` ids were found without `tool_result` blocks "
+    return sim_reply_bad(r, "messages.%zu: `tool_use` ids were found without `tool_result` blocks "
                "immediately after: %s. Each `tool_use` block must have a corresponding "
                "`tool_result` block in the next message.", i, ids);
   return 0;
@@ -309,7 +296,7 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
   int ttl, tokens = 0;
   snprintf(where, sizeof where, "messages.%zu.content.%zu.", i, k);
   if (b->type != JSON_OBJECT || !json_is_string(type))
-    return bad(r, "messages.%zu.content.%zu: Input should be a valid dictionary or object",
+    return sim_reply_bad(r, "messages.%zu.content.%zu: Input should be a valid dictionary or object",
                i, k);
   t = type->u.string.ptr;
   if (cache_ttl(r, json_get(b, "cache_control"), where, &ttl) != 0)
@@ -320,14 +307,14 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
     const json_value *s = json_get(b, "text");
     if (!json_is_string(s)) {
       llm_buf_free(&raw);
-      return bad(r, "%stext.text: Field required", where);
+      return sim_reply_bad(r, "%stext.text: Field required", where);
     }
     llm_buf_put(text, s->u.string.ptr, s->u.string.len);
     tokens = sim_model_count_tokens(s->u.string.ptr, s->u.string.len);
   } else if (strcmp(t, "image") == 0) {
     if (!json_get(b, "source")) {
       llm_buf_free(&raw);
-      return bad(r, "%simage.source: Field required", where);
+      return sim_reply_bad(r, "%simage.source: Field required", where);
     }
     tokens = IMAGE_TOKENS;
   } else if (strcmp(t, "document") == 0) {
@@ -348,12 +335,12 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
     const char *s;
     if (!json_is_string(id)) {
       llm_buf_free(&raw);
-      return bad(r, "%stool_result.tool_use_id: Field required", where);
+      return sim_reply_bad(r, "%stool_result.tool_use_id: Field required", where);
     }
     name = tool_use_name(msgs, i, id->u.string.ptr);
     if (!name || strcmp(role, "user") != 0) {
       llm_buf_free(&raw);
-      return bad(r, "messages.%zu.content.%zu: unexpected `tool_use_id` found in "
+      return sim_reply_bad(r, "messages.%zu.content.%zu: unexpected `tool_use_id` found in "
                  "`tool_result` blocks: %.60s. Each `tool_result` block must have a "
                  "corresponding `tool_use` block in the previous message.", i, k,
                  id->u.string.ptr);
@@ -364,7 +351,7 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
     tokens = sim_model_count_tokens(res.data ? res.data : "", res.len) + 5;
     if (!(s = own(q, &res)) || add_msg(q, "tool", s, len, name) != 0) {
       llm_buf_free(&raw);
-      return bad(r, "messages: out of memory");
+      return sim_reply_bad(r, "messages: out of memory");
     }
   } else if (strcmp(t, "thinking") == 0 || strcmp(t, "redacted_thinking") == 0) {
     tokens = 0; /* earlier turns' thinking is not counted as input */
@@ -373,13 +360,13 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
     tokens = sim_model_count_tokens(raw.data ? raw.data : "", raw.len);
   } else {
     llm_buf_free(&raw);
-    return bad(r, "%stype: Input tag '%.40s' found using 'type' does not match any of the "
+    return sim_reply_bad(r, "%stype: Input tag '%.40s' found using 'type' does not match any of the "
                "expected tags: %s", where, t, block_types);
   }
   snprintf(kind, sizeof kind, "%s:%s", role, t);
   if (amsg_add_block(q, kind, raw.data, raw.len, tokens + (*first ? 3 : 0), ttl) != 0) {
     llm_buf_free(&raw);
-    return bad(r, "messages: out of memory");
+    return sim_reply_bad(r, "messages: out of memory");
   }
   *first = 0;
   llm_buf_free(&raw);
@@ -389,11 +376,11 @@ static int read_block(sim_req *r, const json_value *msgs, size_t i, size_t k, am
 static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
 {
   if (!msgs)
-    return bad(r, "messages: Field required");
+    return sim_reply_bad(r, "messages: Field required");
   if (msgs->type != JSON_ARRAY)
-    return bad(r, "messages: Input should be a valid list");
+    return sim_reply_bad(r, "messages: Input should be a valid list");
   if (msgs->u.array.n == 0)
-    return bad(r, "messages: at least one message is required");
+    return sim_reply_bad(r, "messages: at least one message is required");
   for (size_t i = 0; i < msgs->u.array.n; i++) {
     const json_value *m = &msgs->u.array.items[i], *role = json_get(m, "role");
     const json_value *content = json_get(m, "content");
@@ -401,18 +388,18 @@ static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
     llm_buf text;
     int first = 1;
     if (m->type != JSON_OBJECT)
-      return bad(r, "messages.%zu: Input should be a valid dictionary", i);
+      return sim_reply_bad(r, "messages.%zu: Input should be a valid dictionary", i);
     if (!json_is_string(role))
-      return bad(r, "messages.%zu.role: Field required", i);
+      return sim_reply_bad(r, "messages.%zu.role: Field required", i);
     rl = role->u.string.ptr;
     if (strcmp(rl, "system") == 0)
-      return bad(r, "messages: Unexpected role \"system\". The Messages API accepts a top-level "
+      return sim_reply_bad(r, "messages: Unexpected role \"system\". The Messages API accepts a top-level "
                     "`system` parameter, not \"system\" as an input message role.");
     if (strcmp(rl, "user") != 0 && strcmp(rl, "assistant") != 0)
-      return bad(r, "messages.%zu.role: Input should be 'user' or 'assistant'", i);
+      return sim_reply_bad(r, "messages.%zu.role: Input should be 'user' or 'assistant'", i);
     rl = strcmp(rl, "user") == 0 ? "user" : "assistant";
     if (!content)
-      return bad(r, "messages.%zu.content: Field required", i);
+      return sim_reply_bad(r, "messages.%zu.content: Field required", i);
     llm_buf_init(&text);
     if (json_is_string(content)) {
       llm_buf_put(&text, content->u.string.ptr, content->u.string.len);
@@ -420,7 +407,7 @@ static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
                          sim_model_count_tokens(content->u.string.ptr, content->u.string.len) +
                            3, 0) != 0) {
         llm_buf_free(&text);
-        return bad(r, "messages: out of memory");
+        return sim_reply_bad(r, "messages: out of memory");
       }
     } else if (content->type == JSON_ARRAY) {
       for (size_t k = 0; k < content->u.array.n; k++)
@@ -430,7 +417,7 @@ static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
         }
     } else {
       llm_buf_free(&text);
-      return bad(r, "messages.%zu.content: Input should be a valid string", i);
+      return sim_reply_bad(r, "messages.%zu.content: Input should be a valid string", i);
     }
     if (strcmp(rl, "assistant") == 0 && check_answered(r, msgs, i) != 0) {
       llm_buf_free(&text);
@@ -441,7 +428,7 @@ static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
       size_t len = text.len;
       const char *s = own(q, &text);
       if (!s || add_msg(q, rl, s, len, NULL) != 0)
-        return bad(r, "messages: out of memory");
+        return sim_reply_bad(r, "messages: out of memory");
     } else {
       llm_buf_free(&text);
     }
@@ -452,7 +439,7 @@ static int read_messages(sim_req *r, const json_value *msgs, amsg_req *q)
 static int read_int(sim_req *r, const json_value *v, const char *name, int64_t *out)
 {
   if (!json_int64(v, out))
-    return bad(r, "%s: Input should be a valid integer", name);
+    return sim_reply_bad(r, "%s: Input should be a valid integer", name);
   return 0;
 }
 
@@ -465,7 +452,7 @@ static int read_thinking(sim_req *r, const json_value *body, amsg_req *q)
     return 0;
   type = json_get(th, "type");
   if (!json_is_string(type))
-    return bad(r, "thinking.type: Field required");
+    return sim_reply_bad(r, "thinking.type: Field required");
   if (strcmp(type->u.string.ptr, "disabled") == 0)
     return 0;
   if (strcmp(type->u.string.ptr, "adaptive") == 0) {
@@ -473,28 +460,28 @@ static int read_thinking(sim_req *r, const json_value *body, amsg_req *q)
   } else if (strcmp(type->u.string.ptr, "enabled") == 0) {
     const json_value *b = json_get(th, "budget_tokens");
     if (!b)
-      return bad(r, "thinking.enabled.budget_tokens: Field required");
+      return sim_reply_bad(r, "thinking.enabled.budget_tokens: Field required");
     if (read_int(r, b, "thinking.enabled.budget_tokens", &budget) != 0)
       return -1;
     if (budget < 1024)
-      return bad(r, "thinking.enabled.budget_tokens: Input should be greater than or equal to "
+      return sim_reply_bad(r, "thinking.enabled.budget_tokens: Input should be greater than or equal to "
                     "1024");
     if (budget >= q->mr.max_tokens)
-      return bad(r, "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult "
+      return sim_reply_bad(r, "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult "
                     "our documentation at https://docs.claude.com/en/docs/build-with-claude/"
                     "extended-thinking#max-tokens-and-context-window-size");
     q->mr.thinking_budget = (int)budget;
   } else {
-    return bad(r, "thinking: Input tag '%.40s' found using 'type' does not match any of the "
+    return sim_reply_bad(r, "thinking: Input tag '%.40s' found using 'type' does not match any of the "
                   "expected tags: 'enabled', 'disabled', 'adaptive'", type->u.string.ptr);
   }
   if (temp && temp->type == JSON_NUMBER && temp->u.number.value != 1.0)
-    return bad(r, "`temperature` may only be set to 1 when thinking is enabled or in adaptive "
+    return sim_reply_bad(r, "`temperature` may only be set to 1 when thinking is enabled or in adaptive "
                   "mode. Please consult our documentation at https://platform.claude.com/docs/"
                   "en/build-with-claude/extended-thinking");
   if (json_is_string(tc) && (strcmp(tc->u.string.ptr, "any") == 0 ||
                              strcmp(tc->u.string.ptr, "tool") == 0))
-    return bad(r, "Thinking may not be enabled when tool_choice forces tool use.");
+    return sim_reply_bad(r, "Thinking may not be enabled when tool_choice forces tool use.");
   return 0;
 }
 
@@ -505,7 +492,7 @@ static int read_tool_choice(sim_req *r, const json_value *tc, amsg_req *q)
     return 0;
   type = json_get(tc, "type");
   if (tc->type != JSON_OBJECT || !json_is_string(type))
-    return bad(r, "tool_choice.type: Field required");
+    return sim_reply_bad(r, "tool_choice.type: Field required");
   if (strcmp(type->u.string.ptr, "auto") == 0) {
     q->mr.tool_choice = SIM_TOOLS_AUTO;
   } else if (strcmp(type->u.string.ptr, "any") == 0) {
@@ -515,11 +502,11 @@ static int read_tool_choice(sim_req *r, const json_value *tc, amsg_req *q)
   } else if (strcmp(type->u.string.ptr, "tool") == 0) {
     name = json_get(tc, "name");
     if (!json_is_string(name))
-      return bad(r, "tool_choice.tool.name: Field required");
+      return sim_reply_bad(r, "tool_choice.tool.name: Field required");
     q->mr.tool_choice = SIM_TOOLS_NAMED;
     q->mr.tool_choice_name = name->u.string.ptr;
   } else {
-    return bad(r, "tool_choice: Input tag '%.40s' found using 'type' does not match any of the "
+    return sim_reply_bad(r, "tool_choice: Input tag '%.40s' found using 'type' does not match any of the "
                   "expected tags: 'auto', 'any', 'tool', 'none'", type->u.string.ptr);
   }
   return 0;
@@ -529,10 +516,10 @@ int sim_messages_check_version(sim_req *r)
 {
   const char *ver = sim_header(r, "anthropic-version");
   if (!ver)
-    return bad(r, "anthropic-version: header is required");
+    return sim_reply_bad(r, "anthropic-version: header is required");
   if (strcmp(ver, "2023-06-01") != 0 && strcmp(ver, "2023-01-01") != 0 &&
       strcmp(ver, "2026-10-21") != 0)
-    return bad(r, "anthropic-version: \"%.40s\" is not a valid version", ver);
+    return sim_reply_bad(r, "anthropic-version: \"%.40s\" is not a valid version", ver);
   return 0;
 }
 
@@ -554,53 +541,53 @@ static int parse(sim_req *r, const json_value *body, amsg_req *q)
     if (!top_fields[j] || (strcmp(ver, "2026-10-21") == 0 &&
                            (!strcmp(k, "temperature") || !strcmp(k, "top_p") ||
                             !strcmp(k, "top_k"))))
-      return bad(r, "%.64s: Extra inputs are not permitted", k);
+      return sim_reply_bad(r, "%.64s: Extra inputs are not permitted", k);
   }
   if (!model)
-    return bad(r, "model: Field required");
+    return sim_reply_bad(r, "model: Field required");
   if (!json_is_string(model) || !model->u.string.len)
-    return bad(r, "model: Input should be a valid string");
+    return sim_reply_bad(r, "model: Input should be a valid string");
   q->mr.model = model->u.string.ptr;
   v = json_get(body, "max_tokens");
   if (!v)
-    return bad(r, "max_tokens: Field required");
+    return sim_reply_bad(r, "max_tokens: Field required");
   if (read_int(r, v, "max_tokens", &i64) != 0)
     return -1;
   if (i64 < 1)
-    return bad(r, "max_tokens: Input should be greater than or equal to 1");
+    return sim_reply_bad(r, "max_tokens: Input should be greater than or equal to 1");
   {
     const sim_claude_rules *cr = sim_claude_rules_of(q->mr.model);
     if (cr->max_output && i64 > cr->max_output)
-      return bad(r, "max_tokens: %lld > %d, which is the maximum allowed number of output "
+      return sim_reply_bad(r, "max_tokens: %lld > %d, which is the maximum allowed number of output "
                     "tokens for %.80s", (long long)i64, cr->max_output, q->mr.model);
   }
   q->mr.max_tokens = i64 > 1 << 30 ? 1 << 30 : (int)i64;
   v = json_get(body, "temperature");
   if (v && v->type != JSON_NULL && sim_claude_rules_of(q->mr.model)->no_temperature)
-    return bad(r, "`temperature` is deprecated for this model.");
+    return sim_reply_bad(r, "`temperature` is deprecated for this model.");
   if (v && v->type != JSON_NULL) {
     if (v->type != JSON_NUMBER)
-      return bad(r, "temperature: Input should be a valid number");
+      return sim_reply_bad(r, "temperature: Input should be a valid number");
     if (v->u.number.value < 0)
-      return bad(r, "temperature: Input should be greater than or equal to 0");
+      return sim_reply_bad(r, "temperature: Input should be greater than or equal to 0");
     if (v->u.number.value > 1)
-      return bad(r, "temperature: Input should be less than or equal to 1");
+      return sim_reply_bad(r, "temperature: Input should be less than or equal to 1");
     q->mr.temperature = v->u.number.value;
   }
   v = json_get(body, "stream");
   if (v && v->type != JSON_NULL && v->type != JSON_TRUE && v->type != JSON_FALSE)
-    return bad(r, "stream: Input should be a valid boolean");
+    return sim_reply_bad(r, "stream: Input should be a valid boolean");
   q->stream = v && v->type == JSON_TRUE;
   v = json_get(body, "stop_sequences");
   if (v && v->type != JSON_NULL) {
     if (v->type != JSON_ARRAY)
-      return bad(r, "stop_sequences: Input should be a valid list");
+      return sim_reply_bad(r, "stop_sequences: Input should be a valid list");
     q->stop = calloc(v->u.array.n ? v->u.array.n : 1, sizeof *q->stop);
     if (!q->stop)
-      return bad(r, "stop_sequences: out of memory");
+      return sim_reply_bad(r, "stop_sequences: out of memory");
     for (size_t i = 0; i < v->u.array.n; i++) {
       if (!json_is_string(&v->u.array.items[i]))
-        return bad(r, "stop_sequences.%zu: Input should be a valid string", i);
+        return sim_reply_bad(r, "stop_sequences.%zu: Input should be a valid string", i);
       q->stop[q->mr.nstop++] = v->u.array.items[i].u.string.ptr;
     }
     q->mr.stop = q->stop;
@@ -623,7 +610,7 @@ static int parse(sim_req *r, const json_value *body, amsg_req *q)
   if (q->auto_ttl_s)
     q->breakpoints++;
   if (q->breakpoints > MAX_BREAKPOINTS)
-    return bad(r, "A maximum of %d blocks with cache_control may be provided. Found %d.",
+    return sim_reply_bad(r, "A maximum of %d blocks with cache_control may be provided. Found %d.",
                MAX_BREAKPOINTS, q->breakpoints);
   q->mr.messages = q->msgs;
   q->mr.nmessages = q->nmsgs;
@@ -631,7 +618,7 @@ static int parse(sim_req *r, const json_value *body, amsg_req *q)
   if (sim_mock_read(r, body, &q->mr) != 0)
     return -1;
   if (q->nmsgs == 0 || (q->nmsgs == 1 && strcmp(q->msgs[0].role, "system") == 0))
-    return bad(r, "messages: at least one message is required");
+    return sim_reply_bad(r, "messages: at least one message is required");
   return 0;
 }
 
@@ -701,7 +688,7 @@ unsigned sim_messages_answer_body(sim_server *s, const json_value *params, const
   snprintf(r.id, sizeof r.id, "%s", rid);
   if (!params || params->type != JSON_OBJECT) {
     memset(&q, 0, sizeof q);
-    bad(&r, "params: Input should be a valid dictionary");
+    sim_reply_bad(&r, "params: Input should be a valid dictionary");
     goto done;
   }
   if (parse(&r, params, &q) != 0)

@@ -116,14 +116,6 @@ static void put_head(const sim_msgbatch *b, size_t i, llm_buf *out)
   llm_buf_puts(out, ",\"result\":");
 }
 
-static size_t trimmed(const llm_buf *b)
-{
-  size_t n = b->len;
-  while (n && (b->data[n - 1] == '\n' || b->data[n - 1] == ' '))
-    n--;
-  return n;
-}
-
 static void answer(sim_server *s, sim_msgbatch *b, size_t i)
 {
   char rid[40];
@@ -146,7 +138,7 @@ static void answer(sim_server *s, sim_msgbatch *b, size_t i)
   llm_buf_puts(&b->results, status == 200 ? "{\"type\":\"succeeded\",\"message\":"
                                           : "{\"type\":\"errored\",\"error\":");
   if (body.data && !body.failed)
-    llm_buf_put(&b->results, body.data, trimmed(&body));
+    llm_buf_put(&b->results, body.data, sim_batch_trimmed(&body));
   else
     llm_buf_puts(&b->results, "{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
                               "\"message\":\"Out of memory.\"}}");
@@ -278,19 +270,6 @@ static void reply_batch(sim_req *r, const sim_msgbatch *b)
 
 /* ---- create ------------------------------------------------------------------------------------ */
 
-static int bad(sim_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int bad(sim_req *r, const char *fmt, ...)
-{
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  sim_reply_error(r, 400, "invalid_request_error", NULL, NULL, "%s", msg);
-  return -1;
-}
-
 static int id_ok(const json_value *v)
 {
   if (v->u.string.len < 1 || v->u.string.len > 64)
@@ -324,35 +303,35 @@ static int check_body(sim_req *r, const json_value *root)
   int dup = 0;
   for (size_t i = 0; i < root->u.object.n; i++)
     if (strcmp(root->u.object.members[i].key, "requests") != 0)
-      return bad(r, "%.64s: Extra inputs are not permitted", root->u.object.members[i].key);
+      return sim_reply_bad(r, "%.64s: Extra inputs are not permitted", root->u.object.members[i].key);
   if (!(reqs = json_get(root, "requests")))
-    return bad(r, "requests: Field required");
+    return sim_reply_bad(r, "requests: Field required");
   if (reqs->type != JSON_ARRAY)
-    return bad(r, "requests: Input should be a valid list");
+    return sim_reply_bad(r, "requests: Input should be a valid list");
   if ((n = reqs->u.array.n) == 0)
-    return bad(r, "requests: List should have at least 1 item after validation, not 0");
+    return sim_reply_bad(r, "requests: List should have at least 1 item after validation, not 0");
   if (n > MAX_REQUESTS)
-    return bad(r, "requests: List should have at most %d items after validation, not %zu",
+    return sim_reply_bad(r, "requests: List should have at most %d items after validation, not %zu",
                MAX_REQUESTS, n);
   for (size_t i = 0; i < n; i++) {
     const json_value *q = &reqs->u.array.items[i], *v;
     if (q->type != JSON_OBJECT)
-      return bad(r, "requests.%zu: Input should be a valid dictionary", i);
+      return sim_reply_bad(r, "requests.%zu: Input should be a valid dictionary", i);
     for (size_t k = 0; k < q->u.object.n; k++) {
       const char *key = q->u.object.members[k].key;
       if (strcmp(key, "custom_id") != 0 && strcmp(key, "params") != 0)
-        return bad(r, "requests.%zu.%.64s: Extra inputs are not permitted", i, key);
+        return sim_reply_bad(r, "requests.%zu.%.64s: Extra inputs are not permitted", i, key);
     }
     if (!(v = json_get(q, "custom_id")))
-      return bad(r, "requests.%zu.custom_id: Field required", i);
+      return sim_reply_bad(r, "requests.%zu.custom_id: Field required", i);
     if (!json_is_string(v))
-      return bad(r, "requests.%zu.custom_id: Input should be a valid string", i);
+      return sim_reply_bad(r, "requests.%zu.custom_id: Input should be a valid string", i);
     if (!id_ok(v))
-      return bad(r, "requests.%zu.custom_id: String should match pattern '" ID_PATTERN "'", i);
+      return sim_reply_bad(r, "requests.%zu.custom_id: String should match pattern '" ID_PATTERN "'", i);
     if (!(v = json_get(q, "params")))
-      return bad(r, "requests.%zu.params: Field required", i);
+      return sim_reply_bad(r, "requests.%zu.params: Field required", i);
     if (v->type != JSON_OBJECT)
-      return bad(r, "requests.%zu.params: Input should be a valid dictionary", i);
+      return sim_reply_bad(r, "requests.%zu.params: Input should be a valid dictionary", i);
   }
   if (!(ids = malloc(n * sizeof *ids))) {
     sim_reply_error(r, 500, "api_error", NULL, NULL, "Out of memory.");
@@ -365,7 +344,7 @@ static int check_body(sim_req *r, const json_value *root)
   qsort(ids, n, sizeof *ids, cmp_cid);
   for (size_t i = 1; i < n && !dup; i++)
     if (cmp_cid(&ids[i], &ids[i - 1]) == 0) {
-      bad(r, "requests: custom_id '%s' appears more than once; each request of a Message Batch "
+      sim_reply_bad(r, "requests: custom_id '%s' appears more than once; each request of a Message Batch "
              "needs a unique custom_id.", ids[i].s);
       dup = 1;
     }
@@ -384,17 +363,17 @@ static void create(sim_req *r)
   double turnaround, expire, fail;
   struct timespec now;
   if (r->bad_content_type) {
-    bad(r, "Invalid Content-Type: the body must be JSON.");
+    sim_reply_bad(r, "Invalid Content-Type: the body must be JSON.");
     return;
   }
   root = json_parse(r->body.data ? r->body.data : "", r->body.len, &doc, &jerr);
   if (!root) {
-    bad(r, "We could not parse the JSON body of your request: %s at byte %zu.", jerr.message,
+    sim_reply_bad(r, "We could not parse the JSON body of your request: %s at byte %zu.", jerr.message,
         jerr.offset);
     return;
   }
   if (root->type != JSON_OBJECT) {
-    bad(r, "The request body must be a JSON object, not %s.", json_type_name(root->type));
+    sim_reply_bad(r, "The request body must be a JSON object, not %s.", json_type_name(root->type));
     goto fail;
   }
   if (sim_batch_knobs(r, &turnaround, &expire, &fail) != 0 || check_body(r, root) != 0)
@@ -440,12 +419,12 @@ static long list_limit(sim_req *r)
     return 20;
   v = strtol(lim, &end, 10);
   if (end == lim || *end)
-    return bad(r, "limit: Input should be a valid integer, unable to parse string as an "
+    return sim_reply_bad(r, "limit: Input should be a valid integer, unable to parse string as an "
                   "integer");
   if (v < 1)
-    return bad(r, "limit: Input should be greater than or equal to 1");
+    return sim_reply_bad(r, "limit: Input should be greater than or equal to 1");
   if (v > 1000)
-    return bad(r, "limit: Input should be less than or equal to 1000");
+    return sim_reply_bad(r, "limit: Input should be less than or equal to 1000");
   return v;
 }
 
@@ -462,7 +441,7 @@ static void list(sim_req *r)
   if (limit < 0)
     return;
   if (after && before) {
-    bad(r, "Only one of before_id and after_id may be given.");
+    sim_reply_bad(r, "Only one of before_id and after_id may be given.");
     return;
   }
   if (before) {
@@ -510,7 +489,7 @@ static void cancel(sim_req *r, sim_msgbatch *b)
   sim_server *s = r->srv;
   advance(s, b);
   if (b->status == M_ENDED) {
-    bad(r, "Message Batch %s has already ended and cannot be canceled.", b->id);
+    sim_reply_bad(r, "Message Batch %s has already ended and cannot be canceled.", b->id);
     return;
   }
   if (b->status == M_IN_PROGRESS) {
@@ -527,7 +506,7 @@ static void results(sim_req *r, sim_msgbatch *b)
   struct MHD_Response *resp;
   advance(r->srv, b);
   if (b->status != M_ENDED) {
-    bad(r, "Message Batch %s has not ended yet: its results are available once its "
+    sim_reply_bad(r, "Message Batch %s has not ended yet: its results are available once its "
            "processing_status is 'ended'.", b->id);
     return;
   }
@@ -551,7 +530,7 @@ static void delete(sim_req *r, size_t at)
   llm_buf out;
   advance(r->srv, b);
   if (b->status != M_ENDED) {
-    bad(r, "Message Batch %s is still being processed: cancel it and delete it once it has "
+    sim_reply_bad(r, "Message Batch %s is still being processed: cancel it and delete it once it has "
            "ended.", b->id);
     return;
   }

@@ -214,6 +214,9 @@ void sim_reply_json(sim_req *r, unsigned status, llm_buf *b, int64_t send_at);
 void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *param,
                      const char *code, const char *fmt, ...)
   __attribute__((format(printf, 6, 7)));
+/* A 400 invalid_request_error with no param or code (the Anthropic
+ * endpoints' checks); returns -1, what those checks return. */
+int sim_reply_bad(sim_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds the request id (x-request-id, or request-id for Anthropic), the
  * provider's version headers and server. */
 void sim_add_common_headers(sim_req *r, struct MHD_Response *resp);
