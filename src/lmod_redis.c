@@ -15,7 +15,9 @@
  *   client:every(interval, cmd, arg...) -> repeater (repeater:stop())
  *   client:drain(timeout) -> commands still pending (blocks: for the end of a run)
  *   client:info() -> {where=, connected=, pending=, last_error=, commands=,
- *       replies=, failed=, timeouts=, refused=, connects=, disconnects=}
+ *       replies=, failed=, timeouts=, refused=, connects=, disconnects=,
+ *       cluster=, and for a Redis Cluster: nodes=, moved=, asks=, map_refreshes=}
+ *   redis.key_slot(key) -> the key's Redis Cluster slot (0..16383)
  *   client:close()
  *
  * Replies: a string or status is a string, an integer an integer, nil is
@@ -462,7 +464,7 @@ static int c_info(lua_State *L)
   client *c = check_client(L, 1);
   llm_redis_stats st;
   llm_redis_get_stats(c->r, &st);
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 17);
   llm_set_string(L, "where", llm_redis_where(c->r));
   llm_set_boolean(L, "connected", llm_redis_connected(c->r));
   llm_set_integer(L, "pending", (lua_Integer)llm_redis_pending(c->r));
@@ -475,6 +477,13 @@ static int c_info(lua_State *L)
   llm_set_integer(L, "refused", (lua_Integer)st.refused);
   llm_set_integer(L, "connects", (lua_Integer)st.connects);
   llm_set_integer(L, "disconnects", (lua_Integer)st.disconnects);
+  llm_set_boolean(L, "cluster", llm_redis_is_cluster(c->r));
+  if (llm_redis_is_cluster(c->r)) {
+    llm_set_integer(L, "nodes", (lua_Integer)st.nodes);
+    llm_set_integer(L, "moved", (lua_Integer)st.moved);
+    llm_set_integer(L, "asks", (lua_Integer)st.asks);
+    llm_set_integer(L, "map_refreshes", (lua_Integer)st.map_refreshes);
+  }
   return 1;
 }
 
@@ -553,6 +562,14 @@ static int l_parse_url(lua_State *L)
   return 1;
 }
 
+static int l_key_slot(lua_State *L)
+{
+  size_t len;
+  const char *key = luaL_checklstring(L, 1, &len);
+  lua_pushinteger(L, (lua_Integer)llm_redis_key_slot(key, len));
+  return 1;
+}
+
 static const luaL_Reg client_methods[] = {
   {"call", c_call},
   {"pipeline", c_pipeline},
@@ -596,6 +613,7 @@ static const luaL_Reg funcs[] = {
   {"connect", l_connect},
   {"available", l_available},
   {"parse_url", l_parse_url},
+  {"key_slot", l_key_slot},
   {NULL, NULL}
 };
 
