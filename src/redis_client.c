@@ -464,15 +464,22 @@ int llm_redis_command(llm_redis *r, int argc, const char **argv, const size_t *l
                       double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
                       char *err, size_t errlen)
 {
-  size_t len;
-  char *cmd;
   int slot = r->cluster ? llm_redis_command_slot(argc, argv, lens) : -1;
-  cmd = format_command(argc, argv, lens, &len);
+  return llm_redis_command_at(r, slot, argc, argv, lens, timeout, done, ud, out, err, errlen);
+}
+
+int llm_redis_command_at(llm_redis *r, int slot, int argc, const char **argv, const size_t *lens,
+                         double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
+                         char *err, size_t errlen)
+{
+  size_t len;
+  char *cmd = format_command(argc, argv, lens, &len);
   if (!cmd) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  return route_and_send(r, cmd, len, slot, timeout, done, ud, out, err, errlen);
+  return route_and_send(r, cmd, len, slot < 16384 ? slot : -1, timeout, done, ud, out, err,
+                        errlen);
 }
 
 static void flush_one(llm_redis *r)

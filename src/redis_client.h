@@ -107,6 +107,15 @@ void llm_redis_free(llm_redis *r);
 int llm_redis_command(llm_redis *r, int argc, const char **argv, const size_t *lens,
                       double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
                       char *err, size_t errlen);
+/* As llm_redis_command, sent to the cluster node that holds slot whatever
+ * the command's keys (a SCAN of each node: llm_redis_shard_slots); on a
+ * single server the same as llm_redis_command. */
+int llm_redis_command_at(llm_redis *r, int slot, int argc, const char **argv, const size_t *lens,
+                         double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
+                         char *err, size_t errlen);
+/* One slot of each cluster node that holds slots (to reach every master),
+ * at most max; 0 for a single server. */
+size_t llm_redis_shard_slots(const llm_redis *r, int *slots, size_t max);
 /* Writes what is queued now instead of on the loop's next turn, so a
  * write given without waiting leaves even if the caller then blocks.
  * Runs no callback of a command still being written; a failure to write

@@ -369,6 +369,23 @@ size_t llm_rcluster_nodes(const llm_redis *r, llm_redis **out, size_t max)
   return k;
 }
 
+size_t llm_redis_shard_slots(const llm_redis *r, int *slots, size_t max)
+{
+  const llm_rcluster *cl = r->cluster;
+  int seen[LLM_RCLUSTER_MAX_NODES] = {0};
+  size_t k = 0;
+  if (!cl)
+    return 0;
+  for (int s = 0; s < SLOTS && k < max; s++) {
+    unsigned idx = cl->slots[s];
+    if (idx != NO_NODE && !seen[idx]) {
+      seen[idx] = 1;
+      slots[k++] = s;
+    }
+  }
+  return k;
+}
+
 void llm_rcluster_stats(const llm_redis *r, llm_redis_stats *st)
 {
   llm_rcluster *cl = r->cluster;

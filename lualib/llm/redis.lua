@@ -4,6 +4,7 @@
 --   local r = llm.redis.client "redis://127.0.0.1:6379/0"   -- one per URL per process
 --   r:call("GET", k)           -> reply | nil, err   (waits; default timeout r.timeout)
 --   r:call_timeout(s, "GET", k)
+--   r:shard_slots() / r:call_at(slot, "SCAN", ...)  -> each node of a Redis Cluster
 --   r:pipeline { {"SET", k, v}, {"GET", k} } -> {reply...} | nil, err
 --   r:send("SET", k, v)        -> ticket | nil, err  (does not wait: for finish hooks)
 --   r:every(seconds, "PEXPIRE", k, ms) -> repeater (keeps a lock alive; :stop())
@@ -134,6 +135,10 @@ function Client:__tostring() return "redis " .. self.display end
 
 function Client:call(...) return self.c:call(self.timeout, ...) end
 function Client:call_timeout(t, ...) return self.c:call(t, ...) end
+--- On a Redis Cluster: the command on the node holding slot; shard_slots()
+-- gives one slot per node ({} for a single server), to visit every node.
+function Client:call_at(slot, ...) return self.c:call_at(slot, self.timeout, ...) end
+function Client:shard_slots() return self.c:shard_slots() end
 function Client:pipeline(list, t) return self.c:pipeline(t or self.timeout, list) end
 function Client:send(...) return self.c:send(...) end
 function Client:every(interval, ...) return self.c:every(interval, ...) end

@@ -1,6 +1,7 @@
 -- llmrun against a real Redis Cluster (three masters, mock.redis_cluster),
 -- always through a URL naming one node: the shared cache hit from another
--- process with namespaces on every node, a shared budget (its scripts
+-- process with namespaces on every node (and cleared on every node), a
+-- shared budget (its scripts
 -- loaded node by node, again after SCRIPT FLUSH), a distributed
 -- experiment whose processes each name a different node, a slot migrated
 -- under a client (ASK, then MOVED), a single server left as it was (no
@@ -109,10 +110,13 @@ T.test("the cache shared across processes, namespaces on all three nodes, one no
   ]]):format(llm.inspect(ns), llm.inspect(texts), url, url))
   T.eq(sts[1], 0, outs[1] .. errs[1])
   T.eq(outs[1], "exact true exact true exact true true\ttrue\n", errs[1])
-  -- clearing a namespace reaches its node (SCAN routed by its hash tag)
+  -- clearing a namespace reaches its node (SCAN routed by its hash tag);
+  -- clearing them all reaches every node
   local c3 = assert(llm.cache.open { redis = url, namespace = ns[3] })
-  T.eq(c3:clear(ns[3]), 1)
+  T.eq(c3:clear(), 1)
   T.eq(cl.nodes[3]:cli("--scan", "--pattern", ("llmrun:{cache:%s}:v:*"):format(ns[3])), "")
+  T.eq(c3:clear { namespace = "*" }, 2)
+  for i = 1, 3 do T.eq(cl.nodes[i]:cli("--scan", "--pattern", "llmrun:{cache:*"), "", "node " .. i) end
 end)
 
 T.test("a budget shared by two processes, its keys on another node; scripts reloaded per node", function()
