@@ -88,8 +88,9 @@ typedef struct llm_redis_stats {
 unsigned llm_redis_key_slot(const char *key, size_t len);
 /* The slot a command goes to by its first key, or -1 for a command
  * without keys (EVAL/EVALSHA: the first key after numkeys; XREAD and
- * XREADGROUP: the first stream after STREAMS; SCAN: the hash tag of its
- * MATCH pattern, when it has one). */
+ * XREADGROUP: the first stream after STREAMS; XGROUP, XINFO, OBJECT,
+ * MEMORY: the key after the subcommand; SCAN: the hash tag of its MATCH
+ * pattern, when it has one). */
 int llm_redis_command_slot(int argc, const char **argv, const size_t *lens);
 
 /* A client for url; nothing happens until the first command.

@@ -123,7 +123,8 @@ int llm_redis_command_slot(int argc, const char **argv, const size_t *lens)
         return pattern_slot(argv[i + 1], lens[i + 1]);
     return -1;
   }
-  if (is(cmd, n, "OBJECT") || is(cmd, n, "MEMORY") || is(cmd, n, "XINFO"))
+  /* a subcommand first, then the key: XGROUP CREATE key ..., XINFO STREAM key */
+  if (is(cmd, n, "XGROUP") || is(cmd, n, "XINFO") || is(cmd, n, "OBJECT") || is(cmd, n, "MEMORY"))
     return argc > 2 ? (int)llm_redis_key_slot(argv[2], lens[2]) : -1;
   return (int)llm_redis_key_slot(argv[1], lens[1]);
 }

@@ -201,6 +201,30 @@ print(require("cjson").encode { results = #v.results, ids = n, errors = #v.error
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
+T.test("once the map is read, each kind of command goes straight to its key's node", function()
+  local c = llm.redis.client(url)
+  -- on node 3: a command routed by its subcommand's name would miss it
+  -- ("CREATE" is a slot of node 2's)
+  local tag = name_on(3, function(n) return n end)
+  T.eq(cl:node_of(R.key_slot("CREATE")), 2)
+  local k = llm.redis.key(tag, "s")
+  assert(c:call("SET", llm.redis.key(tag, "x"), 1))
+  for _ = 1, 100 do
+    if (c:info().map_refreshes or 0) >= 1 then break end
+    llm.sleep(0.01)
+  end
+  local moved = c:info().moved
+  T.eq(c:call("XGROUP", "CREATE", k, "g", "$", "MKSTREAM"), "OK")
+  T.ok(c:call("XADD", k, "*", "f", "v"))
+  local got = assert(c:call("XREADGROUP", "GROUP", "g", "w", "COUNT", 1, "STREAMS", k, ">"))
+  T.eq(got[1][1], k)
+  T.ok(c:call("XINFO", "STREAM", k))
+  T.eq(c:call("EVAL", "return redis.call('XLEN', KEYS[1])", 1, k), 1)
+  local scan = assert(c:call("SCAN", 0, "MATCH", "llmrun:{" .. tag .. "}:*", "COUNT", 1000))
+  T.eq(#scan[2], 2, "both keys of the tag, found on its node")
+  T.eq(c:info().moved, moved, "no redirection")
+end)
+
 T.test("a slot migrated under a client: ASK while it moves, MOVED after, both followed", function()
   local c = llm.redis.client(url)
   local key = llm.redis.key(name_on(1, function(n) return n end), "k")
