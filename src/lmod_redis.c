@@ -7,6 +7,10 @@
  *       display=} | nil, err (kind "redis", status "url"; never the password)
  *
  *   client:call(timeout, cmd, arg...) -> reply | nil, err     (waits: yields the task)
+ *   client:call_at(slot, timeout, cmd, arg...)  (on the cluster node holding
+ *       slot, whatever the keys: to reach each node; as call on one server)
+ *   client:shard_slots() -> {slot...}: one slot per cluster node holding any
+ *       ({} for a single server, or before the client knows the cluster)
  *   client:pipeline(timeout, {{cmd, arg...}, ...}) -> {reply...} | nil, err
  *       (one round trip; an element is an llm.error where that command
  *       got an error reply)
@@ -15,7 +19,9 @@
  *   client:every(interval, cmd, arg...) -> repeater (repeater:stop())
  *   client:drain(timeout) -> commands still pending (blocks: for the end of a run)
  *   client:info() -> {where=, connected=, pending=, last_error=, commands=,
- *       replies=, failed=, timeouts=, refused=, connects=, disconnects=}
+ *       replies=, failed=, timeouts=, refused=, connects=, disconnects=,
+ *       cluster=, and for a Redis Cluster: nodes=, moved=, asks=, map_refreshes=}
+ *   redis.key_slot(key) -> the key's Redis Cluster slot (0..16383)
  *   client:close()
  *
  * Replies: a string or status is a string, an integer an integer, nil is
@@ -252,14 +258,15 @@ static int start_op(lua_State *L, call_op *op)
   return llm_task_suspend(L, op->s, &op->base, (lua_KContext)op, call_done);
 }
 
-static int c_call(lua_State *L)
+/* call (at -1: by the command's key) and call_at (the node of slot at) */
+static int do_call(lua_State *L, int at, int first)
 {
   client *c = check_client(L, 1);
-  double timeout = check_timeout(L, 2);
+  double timeout = check_timeout(L, first);
   const char *argv[MAX_ARGS];
   size_t lens[MAX_ARGS];
   char err[512];
-  int argc = collect_args(L, 3, lua_gettop(L), argv, lens);
+  int argc = collect_args(L, first + 1, lua_gettop(L), argv, lens), rc;
   llm_task *t = llm_task_check_can_wait(L, SCHED(L), "redis call");
   call_op *op = calloc(1, sizeof *op + sizeof(slot));
   if (!op)
@@ -267,12 +274,37 @@ static int c_call(lua_State *L)
   op->n = 1;
   op->task = t;
   op->slots[0].op = op;
-  if (llm_redis_command(c->r, argc, argv, lens, timeout, slot_done, &op->slots[0],
-                        &op->slots[0].cmd, err, sizeof err) != 0) {
+  rc = at < 0 ? llm_redis_command(c->r, argc, argv, lens, timeout, slot_done, &op->slots[0],
+                                  &op->slots[0].cmd, err, sizeof err)
+              : llm_redis_command_at(c->r, at, argc, argv, lens, timeout, slot_done,
+                                     &op->slots[0], &op->slots[0].cmd, err, sizeof err);
+  if (rc != 0) {
     free(op);
     return llm_fail(L, "transport", NULL, "%s", err);
   }
   return start_op(L, op);
+}
+
+static int c_call(lua_State *L) { return do_call(L, -1, 2); }
+
+static int c_call_at(lua_State *L)
+{
+  lua_Integer slot = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, slot >= 0 && slot < 16384, 2, "a cluster slot (0..16383) expected");
+  return do_call(L, (int)slot, 3);
+}
+
+static int c_shard_slots(lua_State *L)
+{
+  client *c = check_client(L, 1);
+  int slots[256];
+  size_t n = llm_redis_shard_slots(c->r, slots, 256);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_pushinteger(L, slots[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
 }
 
 static int c_pipeline(lua_State *L)
@@ -462,7 +494,7 @@ static int c_info(lua_State *L)
   client *c = check_client(L, 1);
   llm_redis_stats st;
   llm_redis_get_stats(c->r, &st);
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 17);
   llm_set_string(L, "where", llm_redis_where(c->r));
   llm_set_boolean(L, "connected", llm_redis_connected(c->r));
   llm_set_integer(L, "pending", (lua_Integer)llm_redis_pending(c->r));
@@ -475,6 +507,13 @@ static int c_info(lua_State *L)
   llm_set_integer(L, "refused", (lua_Integer)st.refused);
   llm_set_integer(L, "connects", (lua_Integer)st.connects);
   llm_set_integer(L, "disconnects", (lua_Integer)st.disconnects);
+  llm_set_boolean(L, "cluster", llm_redis_is_cluster(c->r));
+  if (llm_redis_is_cluster(c->r)) {
+    llm_set_integer(L, "nodes", (lua_Integer)st.nodes);
+    llm_set_integer(L, "moved", (lua_Integer)st.moved);
+    llm_set_integer(L, "asks", (lua_Integer)st.asks);
+    llm_set_integer(L, "map_refreshes", (lua_Integer)st.map_refreshes);
+  }
   return 1;
 }
 
@@ -553,8 +592,18 @@ static int l_parse_url(lua_State *L)
   return 1;
 }
 
+static int l_key_slot(lua_State *L)
+{
+  size_t len;
+  const char *key = luaL_checklstring(L, 1, &len);
+  lua_pushinteger(L, (lua_Integer)llm_redis_key_slot(key, len));
+  return 1;
+}
+
 static const luaL_Reg client_methods[] = {
   {"call", c_call},
+  {"call_at", c_call_at},
+  {"shard_slots", c_shard_slots},
   {"pipeline", c_pipeline},
   {"send", c_send},
   {"every", c_every},
@@ -596,6 +645,7 @@ static const luaL_Reg funcs[] = {
   {"connect", l_connect},
   {"available", l_available},
   {"parse_url", l_parse_url},
+  {"key_slot", l_key_slot},
   {NULL, NULL}
 };
 

@@ -1,69 +1,19 @@
 /* The asynchronous Redis client: hiredis's async context with its event
  * hooks on our loop, connection management and per-command timeouts.
  * See redis_client.h for the contract. */
-#include "redis_client.h"
+#include "redis_client_impl.h"
 
 #include <errno.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hiredis_lazy.h"
-#include "redis_resolve.h"
 
 #define DEFAULT_CONNECT_TIMEOUT 2.0
 #define RESOLVED_FOR 30.0 /* seconds a resolved address is reused for new connections */
-
-struct llm_redis_cmd {
-  llm_redis *r;
-  llm_redis_done_fn done; /* NULL once abandoned or answered */
-  void *ud;
-  llm_timer *timer;
-  /* while the host name is being resolved: the command, queued */
-  char *buf;
-  size_t len;
-  llm_redis_cmd *next;
-};
-
-struct llm_redis_every {
-  llm_redis *r;
-  char *cmd; /* argv, formatted once */
-  size_t len;
-  int argc;
-  const char **argv;
-  size_t *lens;
-  double interval;
-  llm_timer *timer;
-  llm_redis_every *next;
-};
-
-struct llm_redis {
-  llm_loop *loop;
-  llm_redis_url url;
-  char where[320];
-  double connect_timeout;
-  redisAsyncContext *ac; /* NULL while there is no connection */
-  unsigned long gen;     /* counts connections, to notice one replaced */
-  int fd;                /* the descriptor the loop watches for ac, or -1 */
-  unsigned events;       /* LLM_IO_* bits hiredis wants */
-  llm_timer *connect_timer;
-  double retry_at;   /* no new connection before this (llm_now) */
-  double backoff, backoff_min, backoff_max;
-  char last_error[256];
-  char reset_reason[256]; /* why we closed a connection ourselves */
-  size_t pending;         /* commands hiredis holds a callback for */
-  llm_redis_every *repeats;
-  llm_redis_stats stats;
-  int closing;
-  llm_resolve *resolving;          /* the host name being resolved, or NULL */
-  char address[64];                /* its last address */
-  double resolved_at;
-  llm_redis_cmd *queue, *queue_tail; /* commands waiting for that */
-  size_t queued;
-};
+#define MAX_CONNS LLM_RCLUSTER_MAX_NODES /* a cluster client's node connections */
 
 /* ---- the command's wire form (RESP arrays of bulk strings) ------------------ */
 
@@ -190,23 +140,166 @@ static void connect_timed_out(void *ud)
 
 static void handshake_done(void *ud, const redisReply *reply, int status, const char *message);
 
-static int send_raw(llm_redis *r, const char *cmd, size_t len, double timeout,
-                    llm_redis_done_fn done, void *ud, llm_redis_cmd **out);
+/* ---- commands ---------------------------------------------------------------------- */
+
+llm_redis_cmd *llm_rconn_cmd_new(llm_redis *top, char *buf, size_t len, llm_redis_done_fn done,
+                                 void *ud)
+{
+  llm_redis_cmd *c = calloc(1, sizeof *c);
+  if (!c) {
+    free(buf);
+    return NULL;
+  }
+  c->r = c->top = top;
+  c->buf = buf;
+  c->len = len;
+  c->done = done;
+  c->ud = ud;
+  return c;
+}
+
+static void cmd_free(llm_redis_cmd *c)
+{
+  free(c->buf);
+  free(c);
+}
+
+static void finish(llm_redis_cmd *c, const redisReply *reply, int status, const char *message)
+{
+  llm_redis_done_fn done = c->done;
+  c->done = NULL;
+  if (c->timer) {
+    llm_timer_stop(c->r->loop, c->timer);
+    c->timer = NULL;
+  }
+  if (done)
+    done(c->ud, reply, status, message);
+}
+
+void llm_rconn_end(llm_redis_cmd *c, const redisReply *reply, int status, const char *message)
+{
+  if (c->done && status != LLM_REDIS_OK)
+    c->r->stats.failed++;
+  finish(c, reply, status, message);
+  cmd_free(c);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+  llm_redis_cmd *c = privdata;
+  llm_redis *r = c->r;
+  const redisReply *rep = reply;
+  r->pending--;
+  if (rep) {
+    r->stats.replies++;
+    /* a cluster node pointing elsewhere: the command goes there */
+    if (rep->type == REDIS_REPLY_ERROR && llm_rcluster_redirect(c, rep))
+      return;
+    finish(c, rep, LLM_REDIS_OK, NULL);
+  } else {
+    /* the connection went: say why, in the words we have */
+    char msg[640];
+    const char *why = r->reset_reason[0] ? r->reset_reason
+                      : ac->err           ? ac->errstr
+                      : r->closing        ? "the client was closed"
+                                          : "connection closed";
+    snprintf(msg, sizeof msg, "redis at %.320s: %.255s", r->where, why);
+    if (c->done)
+      r->stats.failed++;
+    if (r->parent)
+      llm_rcluster_node_failed(r->parent);
+    finish(c, NULL, LLM_REDIS_ETRANSPORT, msg);
+  }
+  cmd_free(c);
+}
+
+static void command_timed_out(void *ud)
+{
+  llm_redis_cmd *c = ud;
+  llm_redis *r = c->r;
+  char msg[400];
+  c->timer = NULL;
+  r->stats.timeouts++;
+  snprintf(msg, sizeof msg, "redis at %.320s did not answer in time", r->where);
+  finish(c, NULL, LLM_REDIS_ETIMEOUT, msg);
+  reset(r, "a command timed out; connection reset");
+}
+
+/* ---- commands waiting for a host name ---------------------------------------------- */
+
+static void enqueue(llm_redis *r, llm_redis_cmd *c)
+{
+  c->next = NULL;
+  if (r->queue_tail)
+    r->queue_tail->next = c;
+  else
+    r->queue = c;
+  r->queue_tail = c;
+  r->queued++;
+}
+
+/* Hands the queued commands to the new connection, or fails them all
+ * (message != NULL). */
+static void flush_queue(llm_redis *r, const char *message)
+{
+  llm_redis_cmd *c = r->queue;
+  r->queue = r->queue_tail = NULL;
+  r->queued = 0;
+  while (c) {
+    llm_redis_cmd *next = c->next;
+    int sent = 0;
+    if (c->done && !message && r->ac &&
+        redisAsyncFormattedCommand(r->ac, on_reply, c, c->buf, c->len) == REDIS_OK) {
+      r->pending++;
+      r->stats.commands++;
+      sent = 1;
+    }
+    if (!sent)
+      llm_rconn_end(c, NULL, LLM_REDIS_ETRANSPORT, message ? message : "connection closed");
+    c = next;
+  }
+}
+
+int llm_rconn_dispatch(llm_redis *r, llm_redis_cmd *c, double timeout)
+{
+  c->r = r;
+  if (r->ac) {
+    if (redisAsyncFormattedCommand(r->ac, on_reply, c, c->buf, c->len) != REDIS_OK)
+      return -1;
+    r->pending++;
+    r->stats.commands++;
+  } else if (r->resolving) {
+    enqueue(r, c);
+  } else {
+    return -1;
+  }
+  if (timeout > 0)
+    c->timer = llm_timer_start(r->loop, timeout, command_timed_out, c);
+  return 0;
+}
+
+/* Sends (or queues) c; on failure c is freed. */
+static int dispatch_timed(llm_redis *r, llm_redis_cmd *c, double timeout)
+{
+  if (llm_rconn_dispatch(r, c, timeout) != 0) {
+    cmd_free(c);
+    return -1;
+  }
+  return 0;
+}
 
 static int send_argv(llm_redis *r, int argc, const char **argv, double timeout,
                      llm_redis_done_fn done, void *ud)
 {
   size_t lens[4], len;
+  llm_redis_cmd *c;
   char *cmd;
-  int rc;
   for (int i = 0; i < argc; i++)
     lens[i] = strlen(argv[i]);
   cmd = format_command(argc, argv, lens, &len);
-  if (!cmd)
+  if (!cmd || !(c = llm_rconn_cmd_new(r, cmd, len, done, ud)))
     return -1;
-  rc = send_raw(r, cmd, len, timeout, done, ud, NULL);
-  free(cmd);
-  return rc;
+  return dispatch_timed(r, c, timeout);
 }
 
 /* Opens a connection and queues AUTH and SELECT ahead of everything else.
@@ -278,118 +371,6 @@ static void handshake_done(void *ud, const redisReply *reply, int status, const 
   }
 }
 
-/* ---- commands ---------------------------------------------------------------------- */
-
-static void finish(llm_redis_cmd *c, const redisReply *reply, int status, const char *message)
-{
-  llm_redis_done_fn done = c->done;
-  c->done = NULL;
-  if (c->timer) {
-    llm_timer_stop(c->r->loop, c->timer);
-    c->timer = NULL;
-  }
-  if (done)
-    done(c->ud, reply, status, message);
-}
-
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-  llm_redis_cmd *c = privdata;
-  llm_redis *r = c->r;
-  r->pending--;
-  if (reply) {
-    r->stats.replies++;
-    finish(c, reply, LLM_REDIS_OK, NULL);
-  } else {
-    /* the connection went: say why, in the words we have */
-    char msg[640];
-    const char *why = r->reset_reason[0] ? r->reset_reason
-                      : ac->err           ? ac->errstr
-                      : r->closing        ? "the client was closed"
-                                          : "connection closed";
-    snprintf(msg, sizeof msg, "redis at %.320s: %.255s", r->where, why);
-    if (c->done)
-      r->stats.failed++;
-    finish(c, NULL, LLM_REDIS_ETRANSPORT, msg);
-  }
-  free(c);
-}
-
-static void command_timed_out(void *ud)
-{
-  llm_redis_cmd *c = ud;
-  llm_redis *r = c->r;
-  char msg[400];
-  c->timer = NULL;
-  r->stats.timeouts++;
-  snprintf(msg, sizeof msg, "redis at %.320s did not answer in time", r->where);
-  finish(c, NULL, LLM_REDIS_ETIMEOUT, msg);
-  reset(r, "a command timed out; connection reset");
-}
-
-static int send_raw(llm_redis *r, const char *cmd, size_t len, double timeout,
-                    llm_redis_done_fn done, void *ud, llm_redis_cmd **out)
-{
-  llm_redis_cmd *c = calloc(1, sizeof *c);
-  if (!c)
-    return -1;
-  c->r = r;
-  c->done = done;
-  c->ud = ud;
-  if (redisAsyncFormattedCommand(r->ac, on_reply, c, cmd, len) != REDIS_OK) {
-    free(c);
-    return -1;
-  }
-  r->pending++;
-  r->stats.commands++;
-  if (timeout > 0)
-    c->timer = llm_timer_start(r->loop, timeout, command_timed_out, c);
-  if (out)
-    *out = c;
-  return 0;
-}
-
-/* ---- commands waiting for a host name ---------------------------------------------- */
-
-static void enqueue(llm_redis *r, llm_redis_cmd *c)
-{
-  c->next = NULL;
-  if (r->queue_tail)
-    r->queue_tail->next = c;
-  else
-    r->queue = c;
-  r->queue_tail = c;
-  r->queued++;
-}
-
-/* Hands the queued commands to the new connection, or fails them all
- * (message != NULL). */
-static void flush_queue(llm_redis *r, const char *message)
-{
-  llm_redis_cmd *c = r->queue;
-  r->queue = r->queue_tail = NULL;
-  r->queued = 0;
-  while (c) {
-    llm_redis_cmd *next = c->next;
-    int sent = 0;
-    if (c->done && !message && r->ac &&
-        redisAsyncFormattedCommand(r->ac, on_reply, c, c->buf, c->len) == REDIS_OK) {
-      r->pending++;
-      r->stats.commands++;
-      sent = 1;
-    }
-    free(c->buf);
-    c->buf = NULL;
-    if (!sent) {
-      if (c->done)
-        r->stats.failed++;
-      finish(c, NULL, LLM_REDIS_ETRANSPORT, message ? message : "connection closed");
-      free(c);
-    }
-    c = next;
-  }
-}
-
 static void on_resolved(void *ud, const char *address, const char *error)
 {
   llm_redis *r = ud;
@@ -411,10 +392,15 @@ static void on_resolved(void *ud, const char *address, const char *error)
   flush_queue(r, msg);
 }
 
+int llm_rconn_usable(const llm_redis *r)
+{
+  return r->ac || r->resolving || llm_now() >= r->retry_at;
+}
+
 /* A connection to send on: the open one, one being made (the host name
  * resolving: commands queue), or a new one unless we are waiting out a
  * backoff. 0, or -1 with a message in err. */
-static int ensure_connection(llm_redis *r, char *err, size_t errlen)
+int llm_rconn_ensure(llm_redis *r, char *err, size_t errlen)
 {
   double now;
   if (r->ac || r->resolving)
@@ -445,26 +431,30 @@ static int ensure_connection(llm_redis *r, char *err, size_t errlen)
   return -1;
 }
 
-/* Sends cmd now, or queues a copy while the host name resolves. */
-static int send_or_queue(llm_redis *r, const char *cmd, size_t len, double timeout,
-                         llm_redis_done_fn done, void *ud, llm_redis_cmd **out)
+/* Sends the formatted command buf (taken over) to the connection for its
+ * slot. 0, or -1 with a message in err (done() never called). */
+static int route_and_send(llm_redis *r, char *buf, size_t len, int slot, double timeout,
+                          llm_redis_done_fn done, void *ud, llm_redis_cmd **out, char *err,
+                          size_t errlen)
 {
+  llm_redis *conn = llm_rcluster_route(r, slot);
   llm_redis_cmd *c;
-  if (r->ac)
-    return send_raw(r, cmd, len, timeout, done, ud, out);
-  c = calloc(1, sizeof *c);
-  if (!c || !(c->buf = malloc(len))) {
-    free(c);
+  if (llm_rconn_ensure(conn, err, errlen) != 0) {
+    free(buf);
+    r->stats.refused++;
+    if (conn != r)
+      llm_rcluster_node_failed(r);
     return -1;
   }
-  memcpy(c->buf, cmd, len);
-  c->len = len;
-  c->r = r;
-  c->done = done;
-  c->ud = ud;
-  if (timeout > 0)
-    c->timer = llm_timer_start(r->loop, timeout, command_timed_out, c);
-  enqueue(r, c);
+  c = llm_rconn_cmd_new(r, buf, len, done, ud);
+  if (!c) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (dispatch_timed(conn, c, timeout) != 0) {
+    snprintf(err, errlen, "redis at %s: the connection is closing", conn->where);
+    return -1;
+  }
   if (out)
     *out = c;
   return 0;
@@ -474,29 +464,37 @@ int llm_redis_command(llm_redis *r, int argc, const char **argv, const size_t *l
                       double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
                       char *err, size_t errlen)
 {
+  int slot = r->cluster ? llm_redis_command_slot(argc, argv, lens) : -1;
+  return llm_redis_command_at(r, slot, argc, argv, lens, timeout, done, ud, out, err, errlen);
+}
+
+int llm_redis_command_at(llm_redis *r, int slot, int argc, const char **argv, const size_t *lens,
+                         double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
+                         char *err, size_t errlen)
+{
   size_t len;
-  char *cmd;
-  int rc;
-  if (ensure_connection(r, err, errlen) != 0) {
-    r->stats.refused++;
-    return -1;
-  }
-  cmd = format_command(argc, argv, lens, &len);
+  char *cmd = format_command(argc, argv, lens, &len);
   if (!cmd) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  rc = send_or_queue(r, cmd, len, timeout, done, ud, out);
-  free(cmd);
-  if (rc != 0)
-    snprintf(err, errlen, "redis at %s: the connection is closing", r->where);
-  return rc;
+  return route_and_send(r, cmd, len, slot < 16384 ? slot : -1, timeout, done, ud, out, err,
+                        errlen);
+}
+
+static void flush_one(llm_redis *r)
+{
+  if (r->ac && (r->ac->c.flags & REDIS_CONNECTED) && (r->events & LLM_IO_WRITE))
+    redisAsyncHandleWrite(r->ac);
 }
 
 void llm_redis_flush(llm_redis *r)
 {
-  if (r->ac && (r->ac->c.flags & REDIS_CONNECTED) && (r->events & LLM_IO_WRITE))
-    redisAsyncHandleWrite(r->ac);
+  llm_redis *nodes[MAX_CONNS];
+  size_t n = llm_rcluster_nodes(r, nodes, MAX_CONNS);
+  flush_one(r);
+  for (size_t i = 0; i < n; i++)
+    flush_one(nodes[i]);
 }
 
 void llm_redis_cmd_abandon(llm_redis_cmd *c)
@@ -517,9 +515,13 @@ static void every_tick(void *ud)
   llm_redis_every *e = ud;
   llm_redis *r = e->r;
   char err[320];
+  char *buf = malloc(e->len);
   e->timer = NULL;
-  if (ensure_connection(r, err, sizeof err) == 0)
-    send_or_queue(r, e->cmd, e->len, e->interval * 4, NULL, NULL, NULL);
+  if (buf) {
+    memcpy(buf, e->cmd, e->len);
+    /* a failure (down, backing off) is retried at the next tick */
+    route_and_send(r, buf, e->len, e->slot, e->interval * 4, NULL, NULL, NULL, err, sizeof err);
+  }
   e->timer = llm_timer_start(r->loop, e->interval, every_tick, e);
 }
 
@@ -535,6 +537,7 @@ llm_redis_every *llm_redis_every_start(llm_redis *r, double interval, int argc, 
     return NULL;
   }
   e->r = r;
+  e->slot = llm_redis_command_slot(argc, argv, lens);
   e->interval = interval > 0.001 ? interval : 0.001;
   e->timer = llm_timer_start(r->loop, e->interval, every_tick, e);
   if (!e->timer) {
@@ -580,6 +583,23 @@ llm_redis *llm_redis_new(llm_loop *loop, const llm_redis_url *url, double connec
   return r;
 }
 
+llm_redis *llm_rconn_new_node(llm_redis *top, const char *host, int port)
+{
+  llm_redis_url u = top->url;
+  llm_redis *n;
+  snprintf(u.host, sizeof u.host, "%s", host);
+  u.port = port;
+  u.socket[0] = '\0';
+  n = llm_redis_new(top->loop, &u, top->connect_timeout);
+  memset(&u, 0, sizeof u);
+  if (!n)
+    return NULL;
+  n->parent = top;
+  n->backoff_min = n->backoff = top->backoff_min;
+  n->backoff_max = top->backoff_max;
+  return n;
+}
+
 void llm_redis_set_backoff(llm_redis *r, double min_s, double max_s)
 {
   r->backoff_min = r->backoff = min_s > 0 ? min_s : 0;
@@ -593,6 +613,7 @@ void llm_redis_free(llm_redis *r)
   r->closing = 1;
   while (r->repeats)
     llm_redis_every_stop(r->repeats);
+  llm_rcluster_free(r); /* the nodes' connections: their commands end too */
   if (r->resolving) {
     char msg[400];
     llm_resolve_cancel(r->resolving);
@@ -609,33 +630,95 @@ void llm_redis_free(llm_redis *r)
   free(r);
 }
 
+static size_t pending_all(const llm_redis *r, llm_redis **nodes, size_t n)
+{
+  size_t p = r->pending;
+  for (size_t i = 0; i < n; i++)
+    p += nodes[i]->pending;
+  return p;
+}
+
+/* Polls every connection of the client (a cluster's nodes too: a
+ * redirected write moves to another) until nothing is pending. */
 size_t llm_redis_drain(llm_redis *r, double timeout)
 {
   double deadline = llm_now() + timeout;
-  while (r->ac && r->pending > 0) {
-    redisAsyncContext *ac = r->ac;
+  llm_redis *conns[MAX_CONNS + 1];
+  size_t n = 1 + llm_rcluster_nodes(r, conns + 1, MAX_CONNS);
+  conns[0] = r;
+  while (pending_all(r, conns + 1, n - 1) > 0) {
+    struct pollfd pfd[MAX_CONNS + 1];
+    llm_redis *who[MAX_CONNS + 1];
+    size_t k = 0;
     double left = deadline - llm_now();
-    struct pollfd pfd = {.fd = ac->c.fd, .events = POLLIN};
-    int n;
+    int got;
     if (left <= 0)
       break;
-    if (r->events & LLM_IO_WRITE)
-      pfd.events |= POLLOUT;
-    n = poll(&pfd, 1, (int)(left * 1000) + 1);
-    if (n < 0 && errno != EINTR)
+    for (size_t i = 0; i < n; i++) {
+      if (!conns[i]->ac)
+        continue;
+      who[k] = conns[i];
+      pfd[k].fd = conns[i]->ac->c.fd;
+      pfd[k].events = POLLIN | ((conns[i]->events & LLM_IO_WRITE) ? POLLOUT : 0);
+      pfd[k].revents = 0;
+      k++;
+    }
+    if (k == 0)
       break;
-    if (n <= 0)
-      continue;
-    if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
-      redisAsyncHandleRead(ac);
-    if (r->ac == ac && (pfd.revents & POLLOUT))
-      redisAsyncHandleWrite(ac);
+    got = poll(pfd, (nfds_t)k, (int)(left * 1000) + 1);
+    if (got < 0 && errno != EINTR)
+      break;
+    for (size_t i = 0; got > 0 && i < k; i++) {
+      redisAsyncContext *ac = who[i]->ac;
+      if (!ac || ac->c.fd != pfd[i].fd)
+        continue;
+      if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+        redisAsyncHandleRead(ac);
+      if (who[i]->ac == ac && (pfd[i].revents & POLLOUT))
+        redisAsyncHandleWrite(ac);
+    }
+    n = 1 + llm_rcluster_nodes(r, conns + 1, MAX_CONNS); /* a redirection may add one */
   }
-  return r->pending;
+  return pending_all(r, conns + 1, n - 1);
 }
 
-size_t llm_redis_pending(const llm_redis *r) { return r->pending + r->queued; }
-int llm_redis_connected(const llm_redis *r) { return r->ac && (r->ac->c.flags & REDIS_CONNECTED); }
-const char *llm_redis_last_error(const llm_redis *r) { return r->last_error; }
+size_t llm_redis_pending(const llm_redis *r)
+{
+  llm_redis *nodes[MAX_CONNS];
+  size_t n = llm_rcluster_nodes(r, nodes, MAX_CONNS), p = r->pending + r->queued;
+  for (size_t i = 0; i < n; i++)
+    p += nodes[i]->pending + nodes[i]->queued;
+  return p;
+}
+
+int llm_redis_connected(const llm_redis *r)
+{
+  llm_redis *nodes[MAX_CONNS];
+  size_t n = llm_rcluster_nodes(r, nodes, MAX_CONNS);
+  if (r->ac && (r->ac->c.flags & REDIS_CONNECTED))
+    return 1;
+  for (size_t i = 0; i < n; i++)
+    if (nodes[i]->ac && (nodes[i]->ac->c.flags & REDIS_CONNECTED))
+      return 1;
+  return 0;
+}
+
+/* The client's own failure, else a node's (a cluster node down). */
+const char *llm_redis_last_error(const llm_redis *r)
+{
+  llm_redis *nodes[MAX_CONNS];
+  size_t n = llm_rcluster_nodes(r, nodes, MAX_CONNS);
+  for (size_t i = 0; !r->last_error[0] && i < n; i++)
+    if (nodes[i]->last_error[0])
+      return nodes[i]->last_error;
+  return r->last_error;
+}
+
 const char *llm_redis_where(const llm_redis *r) { return r->where; }
-void llm_redis_get_stats(const llm_redis *r, llm_redis_stats *out) { *out = r->stats; }
+int llm_redis_is_cluster(const llm_redis *r) { return r->cluster != NULL; }
+
+void llm_redis_get_stats(const llm_redis *r, llm_redis_stats *out)
+{
+  *out = r->stats;
+  llm_rcluster_stats(r, out);
+}

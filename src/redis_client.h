@@ -18,6 +18,15 @@
  * fails and resets its connection (a server that does not answer one
  * command in time will not answer the next ones either).
  *
+ * Redis Cluster: the URL may name any node. The first MOVED or ASK reply
+ * shows the server is a cluster node; the client then reads the slot map
+ * (CLUSTER SLOTS), sends each command to the node that holds its first
+ * key's slot (one more connection per node, opened on first use),
+ * follows MOVED (updating the map, and reading it again) and ASK (ASKING,
+ * then the command, on the named node), at most LLM_REDIS_MAX_REDIRECTS
+ * times a command. Nothing changes for a server that is not a cluster: it
+ * never redirects, so the client never sends it anything more.
+ *
  * No lua.h: the binding (lmod_redis.c) turns replies into Lua values. */
 #ifndef LLMRUN_REDIS_CLIENT_H
 #define LLMRUN_REDIS_CLIENT_H
@@ -65,7 +74,24 @@ typedef struct llm_redis_stats {
   unsigned long long refused;     /* failed at once: unreachable, backoff */
   unsigned long long connects;    /* connections established */
   unsigned long long disconnects; /* connections lost or reset */
+  /* Redis Cluster (0 for a single server) */
+  unsigned long long moved;          /* MOVED replies followed */
+  unsigned long long asks;           /* ASK replies followed */
+  unsigned long long map_refreshes;  /* slot maps read (CLUSTER SLOTS answered) */
+  unsigned long long nodes;          /* nodes known */
 } llm_redis_stats;
+
+/* Redirections one command follows before it fails. */
+#define LLM_REDIS_MAX_REDIRECTS 5
+/* Redis Cluster's slot of a key: CRC16 of its hash tag (the part between
+ * the first { and the next }, when not empty) or of the whole key, mod 16384. */
+unsigned llm_redis_key_slot(const char *key, size_t len);
+/* The slot a command goes to by its first key, or -1 for a command
+ * without keys (EVAL/EVALSHA: the first key after numkeys; XREAD and
+ * XREADGROUP: the first stream after STREAMS; XGROUP, XINFO, OBJECT,
+ * MEMORY: the key after the subcommand; SCAN: the hash tag of its MATCH
+ * pattern, when it has one). */
+int llm_redis_command_slot(int argc, const char **argv, const size_t *lens);
 
 /* A client for url; nothing happens until the first command.
  * connect_timeout: seconds (<= 0: 2). NULL when out of memory. */
@@ -82,6 +108,15 @@ void llm_redis_free(llm_redis *r);
 int llm_redis_command(llm_redis *r, int argc, const char **argv, const size_t *lens,
                       double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
                       char *err, size_t errlen);
+/* As llm_redis_command, sent to the cluster node that holds slot whatever
+ * the command's keys (a SCAN of each node: llm_redis_shard_slots); on a
+ * single server the same as llm_redis_command. */
+int llm_redis_command_at(llm_redis *r, int slot, int argc, const char **argv, const size_t *lens,
+                         double timeout, llm_redis_done_fn done, void *ud, llm_redis_cmd **out,
+                         char *err, size_t errlen);
+/* One slot of each cluster node that holds slots (to reach every master),
+ * at most max; 0 for a single server. */
+size_t llm_redis_shard_slots(const llm_redis *r, int *slots, size_t max);
 /* Writes what is queued now instead of on the loop's next turn, so a
  * write given without waiting leaves even if the caller then blocks.
  * Runs no callback of a command still being written; a failure to write
@@ -111,7 +146,10 @@ int llm_redis_connected(const llm_redis *r);
 /* The last connection failure, or "" (for messages). */
 const char *llm_redis_last_error(const llm_redis *r);
 const char *llm_redis_where(const llm_redis *r);
+/* Counts over the client's connections (its nodes' too). */
 void llm_redis_get_stats(const llm_redis *r, llm_redis_stats *out);
+/* Whether the server turned out to be a Redis Cluster node. */
+int llm_redis_is_cluster(const llm_redis *r);
 
 /* Backoff bounds between connection attempts, in seconds (tests shorten
  * them). Defaults: 0.05 doubling to 2. */

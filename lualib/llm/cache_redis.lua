@@ -195,17 +195,28 @@ end
 
 local function glob_escape(s) return (s:gsub("[%*%?%[%]\\]", "\\%0")) end
 
--- Every key matching pattern, SCAN by SCAN (bounded by SCAN_LIMIT).
+-- Every key matching pattern, SCAN by SCAN (bounded by SCAN_LIMIT). On a
+-- Redis Cluster a pattern with a plain hash tag is one slot's (the client
+-- sends SCAN there); one whose tag is a glob ("{cache:*") is scanned on
+-- every node.
 local function scan(self, pattern, fn)
-  local cursor, seen = "0", 0
-  repeat
-    local r, err = self.cl:call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-    if not r then return nil, err end
-    cursor = r[1]
-    local ok, ferr = fn(r[2])
-    if ok == nil then return nil, ferr end
-    seen = seen + #r[2]
-  until cursor == "0" or seen >= M.SCAN_LIMIT
+  local seen = 0
+  local nodes = { false }
+  if self.cl:info().cluster and pattern:find("{[^}]*[*?[\\]") then nodes = self.cl:shard_slots() end
+  if #nodes == 0 then nodes = { false } end -- the map not read yet: as on one server
+  for _, slot in ipairs(nodes) do
+    local cursor = "0"
+    repeat
+      local r, err
+      if slot then r, err = self.cl:call_at(slot, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+      else r, err = self.cl:call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000) end
+      if not r then return nil, err end
+      cursor = r[1]
+      local ok, ferr = fn(r[2])
+      if ok == nil then return nil, ferr end
+      seen = seen + #r[2]
+    until cursor == "0" or seen >= M.SCAN_LIMIT
+  end
   return true
 end
 
@@ -224,7 +235,15 @@ function Store:clear(ns, expired_only)
       cmd[#cmd + 1] = k
       if k:find(":v:", 1, true) then n = n + 1 end
     end
-    local r, e = self.cl:call(table.unpack(cmd))
+    local r, e
+    if ns == nil and self.cl:info().cluster then
+      -- keys of several namespaces: one slot each, so one UNLINK each
+      local each = {}
+      for i, k in ipairs(keys) do each[i] = { "UNLINK", k } end
+      r, e = self.cl:pipeline(each)
+    else
+      r, e = self.cl:call(table.unpack(cmd))
+    end
     if not r then return nil, e end
     return true
   end)

@@ -4,6 +4,7 @@
 --   local r = llm.redis.client "redis://127.0.0.1:6379/0"   -- one per URL per process
 --   r:call("GET", k)           -> reply | nil, err   (waits; default timeout r.timeout)
 --   r:call_timeout(s, "GET", k)
+--   r:shard_slots() / r:call_at(slot, "SCAN", ...)  -> each node of a Redis Cluster
 --   r:pipeline { {"SET", k, v}, {"GET", k} } -> {reply...} | nil, err
 --   r:send("SET", k, v)        -> ticket | nil, err  (does not wait: for finish hooks)
 --   r:every(seconds, "PEXPIRE", k, ms) -> repeater (keeps a lock alive; :stop())
@@ -15,6 +16,7 @@
 --   s:send(r, {key}, {5}) -> ticket              (EVAL with the text: nobody is there to retry)
 --
 --   llm.redis.key("cache:default", "v", hex) -> "llmrun:{cache:default}:v:<hex>"
+--   llm.redis.key_slot(key) -> its Redis Cluster slot (0..16383)
 --
 -- Replies: strings, integers, false for nil, lists. Failures: nil, err with
 -- err.kind "transport" (unreachable: while the client waits to reconnect,
@@ -25,7 +27,15 @@
 -- Keys: every key is "llmrun:{<tag>}:..." with the part in braces a Redis
 -- Cluster hash tag, so the keys a script touches together (a cache entry,
 -- its lock and its notification stream; a budget's caps and reservations)
--- are in one slot. Scripts read time from Redis (redis.call("TIME")), never
+-- are in one slot.
+--
+-- Redis Cluster: a URL naming any node works. The client (C) learns the
+-- server is a cluster from its first MOVED or ASK reply, then sends each
+-- command to its first key's node, one connection per node, following
+-- MOVED and ASK (r:info() counts them: moved, asks, nodes). A command is
+-- routed by one key, so a command or script touches keys of one hash tag
+-- (SCAN is routed by its MATCH pattern's hash tag); scripts are loaded
+-- into each node as they first run there. Scripts read time from Redis (redis.call("TIME")), never
 -- from the clients, whose clocks may differ.
 --
 -- Adding an atomic operation (e.g. a rate limiter's token bucket): write
@@ -72,6 +82,9 @@ end
 
 --- Whether libhiredis can be loaded: true | false, message.
 M.available = C.available
+
+--- A key's Redis Cluster slot (CRC16 of its hash tag, mod 16384).
+M.key_slot = C.key_slot
 
 --- The URL's parts without secrets: {host=, port=, socket=, db=, display=,
 -- has_password=} | nil, err (err.kind "redis", err.status "url").
@@ -122,6 +135,10 @@ function Client:__tostring() return "redis " .. self.display end
 
 function Client:call(...) return self.c:call(self.timeout, ...) end
 function Client:call_timeout(t, ...) return self.c:call(t, ...) end
+--- On a Redis Cluster: the command on the node holding slot; shard_slots()
+-- gives one slot per node ({} for a single server), to visit every node.
+function Client:call_at(slot, ...) return self.c:call_at(slot, self.timeout, ...) end
+function Client:shard_slots() return self.c:shard_slots() end
 function Client:pipeline(list, t) return self.c:pipeline(t or self.timeout, list) end
 function Client:send(...) return self.c:send(...) end
 function Client:every(interval, ...) return self.c:every(interval, ...) end
@@ -168,7 +185,10 @@ local function eval_args(verb, what, keys, args)
 end
 
 --- Runs the script: EVALSHA, and after NOSCRIPT (a server that has not
--- seen it, or restarted) SCRIPT LOAD and EVALSHA once more.
+-- seen it, or restarted) SCRIPT LOAD and EVALSHA once more. On a Redis
+-- Cluster SCRIPT LOAD (no key) would reach some node, not necessarily the
+-- one of the keys: there NOSCRIPT is answered by EVAL with the text, which
+-- runs the script and keeps it on the keys' node for the next EVALSHA.
 function Script:run(cl, keys, args, timeout)
   local t = timeout or cl.timeout
   for _ = 1, 2 do
@@ -180,6 +200,9 @@ function Script:run(cl, keys, args, timeout)
     local reply, err = cl.c:call(t, table.unpack(eval_args("EVALSHA", self.sha, keys, args)))
     if reply ~= nil or not (errors.is(err, "redis") and tostring(err.message):find("^NOSCRIPT")) then
       return reply, err
+    end
+    if cl.c:info().cluster then
+      return cl.c:call(t, table.unpack(eval_args("EVAL", self.source, keys, args)))
     end
     self.sha = nil
   end

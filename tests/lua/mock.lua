@@ -77,6 +77,7 @@ function M.hostile(mode, seconds) return start(nil, seconds, mode) end
 -- after opts.seconds (default 120) whatever happens to the test:
 --   local r <close> = mock.redis { password = "pw" }
 --   r.url  r.port  r:stop()  r:restart()  r:cli("GET", "k") -> output text
+-- opts.args: more redis-server options (one shell-quoted string).
 -- Raises with a clear message when redis-server is not installed.
 function M.redis(opts)
   opts = opts or {}
@@ -84,7 +85,8 @@ function M.redis(opts)
   local dir = os.tmpname()
   os.remove(dir)
   local srv = { dir = dir, seconds = opts.seconds or 120, password = opts.password }
-  local extra = opts.password and ("--requirepass '" .. opts.password .. "'") or ""
+  local extra = (opts.password and ("--requirepass '" .. opts.password .. "'") or "")
+    .. " " .. (opts.args or "")
   local function launch(port)
     local p = assert(io.popen(("REDIS_TEST_PASSWORD='%s' bash %s/tests/tools/redis_server.sh '%s' %d %d %s 2>&1")
       :format(opts.password or "", root, dir, srv.seconds, port or 0, extra)))
@@ -128,6 +130,55 @@ function M.redis(opts)
     os.execute("rm -rf '" .. dir .. "'")
   end
   return setmetatable(srv, { __gc = srv.stop, __close = srv.stop })
+end
+
+--- A private Redis Cluster of three masters (no replicas), each a
+-- M.redis server in its own directory, slots split in three equal ranges
+-- (CLUSTER ADDSLOTSRANGE, then CLUSTER MEET: faster than redis-cli
+-- --cluster create), ready (cluster_state:ok on every node) when it
+-- returns; stopped with its nodes:
+--   local c <close> = mock.redis_cluster()
+--   c.nodes[i] (M.redis servers: .url .port :cli() :kill())  c.ranges[i] = {first, last}
+--   c:node_of(slot) -> i   c:id(i) -> node id
+-- A node that fails is noticed by the others within a second
+-- (cluster-node-timeout 1000), and they go on serving their own slots
+-- (cluster-require-full-coverage no). Raises when the cluster does not
+-- form within 15 s.
+function M.redis_cluster(opts)
+  opts = opts or {}
+  local c = { nodes = {}, ranges = { { 0, 5460 }, { 5461, 10922 }, { 10923, 16383 } } }
+  function c:stop()
+    for _, n in ipairs(self.nodes) do n:stop() end
+  end
+  setmetatable(c, { __gc = c.stop, __close = c.stop })
+  for i = 1, 3 do
+    c.nodes[i] = M.redis { seconds = opts.seconds, args = "--cluster-enabled yes "
+      .. "--cluster-config-file nodes.conf --cluster-node-timeout 1000 "
+      .. "--cluster-require-full-coverage no" }
+  end
+  for i, n in ipairs(c.nodes) do
+    local out = n:cli("CLUSTER", "ADDSLOTSRANGE", c.ranges[i][1], c.ranges[i][2])
+    if out ~= "OK" then c:stop() error("CLUSTER ADDSLOTSRANGE: " .. out, 2) end
+  end
+  for i = 2, 3 do c.nodes[1]:cli("CLUSTER", "MEET", "127.0.0.1", c.nodes[i].port) end
+  local ok = 0
+  for _ = 1, 300 do
+    ok = 0
+    for _, n in ipairs(c.nodes) do
+      if n:cli("CLUSTER", "INFO"):find("cluster_state:ok", 1, true)
+        and select(2, n:cli("CLUSTER", "NODES"):gsub("master", "")) == 3 then
+        ok = ok + 1
+      end
+    end
+    if ok == 3 then break end
+    os.execute("sleep 0.05")
+  end
+  if ok < 3 then c:stop() error("the Redis Cluster did not form in 15 s", 2) end
+  function c:node_of(slot)
+    for i, r in ipairs(self.ranges) do if slot >= r[1] and slot <= r[2] then return i end end
+  end
+  function c:id(i) return self.nodes[i]:cli("CLUSTER", "MYID") end
+  return c
 end
 
 return M
