@@ -410,7 +410,7 @@ function M.run(model, requests, opts)
     call.batch = true
     items[i] = { index = i, call = call, body = body }
   end
-  local todo = {}
+  local to_send = {}
   for _, it in ipairs(items) do
     -- a budget may refuse a request before it is sent
     local early, early_err = calls.before(it.call)
@@ -418,10 +418,10 @@ function M.run(model, requests, opts)
       it.resp, it.err, it.decided = early, early_err, true
     else
       it.call.kind = "batch"
-      todo[#todo + 1] = it
+      to_send[#to_send + 1] = it
     end
   end
-  local summary = #todo > 0 and M.send(model, todo, opts) or {}
+  local summary = #to_send > 0 and M.send(model, to_send, opts) or {}
   local t_end = loop.now()
   local results, errs = { n = #requests, batches = summary }, { count = 0 }
   for i, it in ipairs(items) do
@@ -483,24 +483,22 @@ local function context_for(id, opts)
     rec and rec.batch_id or id
 end
 
---- The provider's state of a batch: {id, status, total, completed,
--- failed, terminal, ...} | nil, err. opts: store, model.
-function M.status(id, opts)
+-- Runs the adapter's poll or cancel on a batch and records the state it
+-- answers.
+local function ask_provider(what, id, opts)
   local ctx, bid = context_for(id, opts)
   if not ctx then return nil, bid end
-  local st, err = ctx.adapter.poll(ctx, bid)
+  local st, err = ctx.adapter[what](ctx, bid)
   if st then store_mod.call(ctx.store, "set_status", bid, ctx.model.cfg.base_url, st.status, store_mod.now()) end
   return st, err
 end
 
+--- The provider's state of a batch: {id, status, total, completed,
+-- failed, terminal, ...} | nil, err. opts: store, model.
+function M.status(id, opts) return ask_provider("poll", id, opts) end
+
 --- Asks the provider to cancel a batch: its state | nil, err.
-function M.cancel(id, opts)
-  local ctx, bid = context_for(id, opts)
-  if not ctx then return nil, bid end
-  local st, err = ctx.adapter.cancel(ctx, bid)
-  if st then store_mod.call(ctx.store, "set_status", bid, ctx.model.cfg.base_url, st.status, store_mod.now()) end
-  return st, err
-end
+function M.cancel(id, opts) return ask_provider("cancel", id, opts) end
 
 --- The results of an ended batch: {state =, entries = {custom_id ->
 -- {parsed =, ...} | {err =}}, malformed = n} | nil, err.

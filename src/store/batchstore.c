@@ -64,7 +64,6 @@ static int migrate(sqlite3 *db, char *err, size_t n)
 {
   for (;;) {
     int v = 0;
-    char *msg = NULL, pragma[48];
     if (version_of(db, &v) != SQLITE_OK)
       goto sqlerr;
     if (v > LLM_BATCHSTORE_SCHEMA) {
@@ -78,17 +77,9 @@ static int migrate(sqlite3 *db, char *err, size_t n)
       goto sqlerr;
     if (version_of(db, &v) != SQLITE_OK)
       goto rollback;
-    if (v < LLM_BATCHSTORE_SCHEMA) {
-      if (sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK) {
-        say(err, n, "batch record migration %d failed: %s", v + 1, msg ? msg : "?");
-        sqlite3_free(msg);
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return -1;
-      }
-      snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-      if (sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK)
-        goto rollback;
-    }
+    if (v < LLM_BATCHSTORE_SCHEMA &&
+        llm_sqlite_migrate_step(db, migrations[v], v + 1, "batch record", err, n) != 0)
+      return -1;
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
       goto rollback;
   }

@@ -157,18 +157,9 @@ int llm_calllog_migrate(sqlite3 *db, int upto, char *err, size_t n)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
       }
-    } else if (v < upto) {
-      char pragma[64];
-      rc = sqlite3_exec(db, migrations[v], NULL, NULL, &msg);
-      if (rc != SQLITE_OK) {
-        say(err, n, "call log migration %d failed: %s", v + 1, msg ? msg : sqlite3_errstr(rc));
-        sqlite3_free(msg);
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return -1;
-      }
-      snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-      if (sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK)
-        goto rollback;
+    } else if (v < upto &&
+               llm_sqlite_migrate_step(db, migrations[v], v + 1, "call log", err, n) != 0) {
+      return -1;
     }
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
       goto rollback;

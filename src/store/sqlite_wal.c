@@ -158,3 +158,20 @@ void llm_sqlite_describe_failure(sqlite3 *db, int rc, const char *path, char *ou
   }
   snprintf(out, n, "%s: %s", path, msg);
 }
+
+int llm_sqlite_migrate_step(sqlite3 *db, const char *sql, int version, const char *what,
+                            char *err, size_t n)
+{
+  char *msg = NULL, pragma[48];
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if (rc == SQLITE_OK) {
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version);
+    rc = sqlite3_exec(db, pragma, NULL, NULL, &msg);
+  }
+  if (rc == SQLITE_OK)
+    return 0;
+  snprintf(err, n, "%s migration %d failed: %s", what, version, msg ? msg : sqlite3_errstr(rc));
+  sqlite3_free(msg);
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  return -1;
+}

@@ -46,4 +46,11 @@ int llm_sqlite_is_readonly_failure(int rc);
  * the -wal file), so the file and its directory are checked here. */
 void llm_sqlite_describe_failure(sqlite3 *db, int rc, const char *path, char *out, size_t n);
 
+/* One schema migration inside the caller's open write transaction: runs
+ * sql, then sets user_version to version. On failure writes "<what>
+ * migration <version> failed: <sqlite's message>" to err, rolls back and
+ * returns -1; 0 otherwise. */
+int llm_sqlite_migrate_step(sqlite3 *db, const char *sql, int version, const char *what,
+                            char *err, size_t n);
+
 #endif

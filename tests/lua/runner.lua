@@ -109,6 +109,22 @@ function T.tmpdir()
   return d
 end
 
+-- Writes text to path (binary, as given).
+function T.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- The contents of path, or `missing` (nil unless given) when it cannot be read.
+function T.read_file(path, missing)
+  local f = io.open(path, "rb")
+  if not f then return missing end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 package.loaded.testing = T
 
 local chunk = assert(loadfile(file))

@@ -9,11 +9,7 @@ local mock = require "mock"
 local srv = mock.redis()
 local bin = os.getenv("LLMRUN") or "llmrun"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = T.write_file
 
 local function run_many(n, code)
   local dir = T.tmpdir()

@@ -19,19 +19,9 @@ end
 
 local function reply(text) return "status 200\nheader Content-Type: application/json\nbody " .. chat_body(text) .. "\n" end
 
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local write = T.write_file
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = T.read_file
 
 -- A script that makes n calls with distinct prompts through a cache and
 -- prints each answer, then the cached flag of a repeat of the first.

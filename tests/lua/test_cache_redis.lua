@@ -12,11 +12,7 @@ local R = require "_llm.redis"
 local srv = mock.redis()
 local bin = os.getenv("LLMRUN") or "llmrun"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = T.write_file
 
 -- Runs n copies of a script at once (each gets its index as arg[1]);
 -- returns their outputs (stdout and stderr together) and exit statuses.

@@ -12,19 +12,9 @@ local cjson = require "cjson"
 local raw_bin = os.getenv("LLMRUN") or "llmrun"
 local bin = "timeout 120 " .. raw_bin
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = T.write_file
 
-local function read(path)
-  local f = io.open(path)
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return T.read_file(path, "") end
 
 -- The experiment every process runs: arithmetic cases on the simulator,
 -- checked; prints its numbers as JSON on stdout.

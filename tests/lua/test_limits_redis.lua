@@ -8,11 +8,7 @@ local limits = require "llm.limits"
 local srv = mock.redis()
 local bin = os.getenv("LLMRUN") or "llmrun"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = T.write_file
 
 local function fresh()
   limits.reset()

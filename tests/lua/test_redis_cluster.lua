@@ -19,19 +19,9 @@ local raw_bin = os.getenv("LLMRUN") or "llmrun"
 local bin = "timeout 60 " .. raw_bin
 local moved_slot -- the slot the migration test moves (names avoid it)
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = T.write_file
 
-local function read(path)
-  local f = io.open(path)
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return T.read_file(path, "") end
 
 -- Runs n copies of a script at once (each gets its index as arg[1]);
 -- returns their stdouts, stderrs and exit statuses.
