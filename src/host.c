@@ -20,6 +20,7 @@
 #include "lmod_protect.h"
 #include "lmod_util.h"
 #include "modules.h"
+#include "pool_alloc.h"
 
 /* Lua's memory, counted by limited_alloc: the limit of --max-memory. */
 typedef struct memory {
@@ -36,6 +37,7 @@ struct llm_host {
   llm_loop *loop;
   llm_sched *sched;
   memory mem;
+  llm_pool *pool; /* the state's small blocks (pool_alloc.h) */
   char lualib[PATH_MAX];
 };
 
@@ -274,6 +276,55 @@ static memory *memory_of(lua_State *L)
 
 /* ---- creating the state ----------------------------------------------------------- */
 
+/* The state is made with lua_newstate (for its allocator), so the two
+ * things luaL_newstate would set are set here, as lauxlib sets them: a
+ * panic that says what went wrong, and warnings off until "@on". */
+static int panic(lua_State *L)
+{
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "llmrun: PANIC: unprotected error in call to Lua API (%s)\n", msg ? msg : "error object is not a string");
+  return 0; /* Lua aborts */
+}
+
+static void warn_on(void *ud, const char *msg, int tocont);
+static void warn_off(void *ud, const char *msg, int tocont);
+
+/* A control message ("@on", "@off"); anything else starting with "@" is
+ * ignored, as lauxlib does. 1 when msg was one. */
+static int warn_control(lua_State *L, const char *msg, int tocont)
+{
+  if (tocont || *msg != '@')
+    return 0;
+  if (strcmp(msg, "@off") == 0)
+    lua_setwarnf(L, warn_off, L);
+  else if (strcmp(msg, "@on") == 0)
+    lua_setwarnf(L, warn_on, L);
+  return 1;
+}
+
+static void warn_cont(void *ud, const char *msg, int tocont)
+{
+  fputs(msg, stderr);
+  if (tocont)
+    return;
+  fputs("\n", stderr);
+  lua_setwarnf((lua_State *)ud, warn_on, ud);
+}
+
+static void warn_on(void *ud, const char *msg, int tocont)
+{
+  if (warn_control(ud, msg, tocont))
+    return;
+  fputs("Lua warning: ", stderr);
+  lua_setwarnf((lua_State *)ud, warn_cont, ud);
+  warn_cont(ud, msg, tocont);
+}
+
+static void warn_off(void *ud, const char *msg, int tocont)
+{
+  warn_control(ud, msg, tocont);
+}
+
 static void preload(lua_State *L)
 {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -326,9 +377,12 @@ llm_host *llm_host_new(void)
   }
   /* A peer closing a socket must be an error return, not a dead process. */
   signal(SIGPIPE, SIG_IGN);
-  h->L = luaL_newstate();
+  h->pool = llm_pool_new();
+  h->L = h->pool ? lua_newstate(llm_pool_alloc, h->pool) : NULL;
   if (h->L) {
-    /* count from here on: what luaL_newstate took so far is the start */
+    lua_atpanic(h->L, panic);
+    lua_setwarnf(h->L, warn_off, h->L);
+    /* count from here on: what lua_newstate took so far is the start */
     h->mem.alloc = lua_getallocf(h->L, &h->mem.alloc_ud);
     h->mem.used = (size_t)lua_gc(h->L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(h->L, LUA_GCCOUNTB, 0);
     lua_setallocf(h->L, limited_alloc, &h->mem);
@@ -339,6 +393,7 @@ llm_host *llm_host_new(void)
     fputs("llmrun: cannot create the Lua state or the event loop\n", stderr);
     if (h->L)
       lua_close(h->L);
+    llm_pool_free(h->pool);
     llm_loop_free(h->loop);
     free(h);
     return NULL;
@@ -576,6 +631,7 @@ int llm_host_close(llm_host *h, int status, int warn_running)
     status = llm_host_interrupted_status(h);
   signal_target = NULL;
   lua_close(h->L); /* collects tasks: unobserved failures are reported now */
+  llm_pool_free(h->pool);
   if (llm_sched_uncaught(h->sched) > 0 && status == LLM_EXIT_OK)
     status = LLM_EXIT_FAIL;
   llm_sched_free(h->sched);

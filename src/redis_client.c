@@ -452,7 +452,7 @@ static int route_and_send(llm_redis *r, char *buf, size_t len, int slot, double 
     return -1;
   }
   if (dispatch_timed(conn, c, timeout) != 0) {
-    snprintf(err, errlen, "redis at %s: the connection is closing", conn->where);
+    snprintf(err, errlen, "redis at %.200s: the connection is closing", conn->where);
     return -1;
   }
   if (out)
