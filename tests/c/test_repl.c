@@ -70,6 +70,14 @@ static int wait_child(int *status, double timeout)
   return 0;
 }
 
+/* The offset just past the first s in the output from mark (or outlen):
+ * where to look for what comes after it. */
+static size_t past(const char *s, size_t mark)
+{
+  const char *at = strstr(out + mark, s);
+  return at ? (size_t)(at - out) + strlen(s) : outlen;
+}
+
 static void send_keys(const char *s)
 {
   ssize_t n = write(master, s, strlen(s));
@@ -147,13 +155,26 @@ int main(void)
   mark = outlen;
   send_keys("print('still', 6*7)\n");
   CHECK(expect("still\t42", mark, 2));
+  mark = past("still\t42", mark);
 
-  /* Ctrl-C at the prompt drops the partial line */
+  /* Ctrl-C at the prompt drops the partial line. Each key is typed once
+   * the REPL shows it is ready for it, as a person would: the prompt after
+   * the last output, the echo of the partial line, the new prompt (keys
+   * typed before readline is back are echoed and buffered by the terminal,
+   * and a Ctrl-C then is the previous line's). Kept,
+   * "12 +" would make the next line an arithmetic error after its print. */
+  CHECK(expect("> ", mark, 5));
+  mark = outlen;
   send_keys("12 +");
+  CHECK(expect("12 +", mark, 5));
+  mark = outlen;
   send_keys("\x03");
+  CHECK(expect("> ", mark, 5));
   mark = outlen;
   send_keys("print('after', 40+2)\n");
-  CHECK(expect("after\t42", mark, 2));
+  CHECK(expect("after\t42", mark, 5));
+  CHECK(expect("> ", mark, 2));
+  CHECK(strstr(out + mark, "arithmetic") == NULL);
 
   /* background tasks keep running while the prompt waits */
   send_keys("bg = llm.spawn(function() llm.sleep(0.1) return 'bg done' end)\n");
