@@ -297,15 +297,24 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
   if api == "anthropic" then pbody.model = nil end
   if not body.stream then
     -- with no on_response to run first, the client gets the upstream's
-    -- answer as soon as it arrives; prices, the cache store and the call
-    -- log follow (a cache store is a sqlite write)
+    -- answer as soon as it arrives, and a cache hit as soon as it is
+    -- found; prices, the cache store and the call log follow (a cache
+    -- store is a sqlite write)
     local answered = false
-    local early = not (self.strategy and self.strategy.on_response) and function(res)
+    local now_ok = not (self.strategy and self.strategy.on_response)
+    local early = now_ok and function(res)
       answered = true
       ctx.status = 200
       req:respond(200, pass_headers({ ["Content-Type"] = "application/json" }, res.headers), res.body)
     end or nil
-    local resp, err = forward.chat(m, pbody, wire, opts, early)
+    local early_hit = now_ok and function(hit)
+      answered = true
+      ctx.status = 200
+      hit.cost = 0 -- what the pricing stage gives every hit
+      req:respond(200, answer_headers(JSON, hit), api == "anthropic" and A.message(hit, body.model)
+        or O.encode(O.completion(hit, body.model)))
+    end or nil
+    local resp, err = forward.chat(m, pbody, wire, opts, early, early_hit)
     if answered then
       if resp then self:after_response(resp, ctx) end
       return

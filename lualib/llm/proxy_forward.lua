@@ -11,11 +11,12 @@
 -- Model:chat and Model:stream (lualib/llm/model.lua) with the wire body
 -- given and the raw answer kept; the pipeline stages are the same calls.
 --
---   chat(m, body, wire, opts [, on_answer]) -> resp (resp._body: the
---       upstream's bytes, resp._headers) | nil, err; on_answer(res), when
+--   chat(m, body, wire, opts [, on_answer [, on_hit]]) -> resp (resp._body:
+--       the upstream's bytes, resp._headers) | nil, err; on_answer(res), when
 --       given, gets a 2xx upstream answer (status, headers, body) before the
 --       pipeline's finish stages (prices, cache store, call log) run, so a
---       gateway can answer its client first
+--       gateway can answer its client first; on_hit(resp) the same for a
+--       cache hit (before its call log row and hit counts)
 --   stream(m, body, wire, opts, on_head, on_event) -> resp | nil, err
 --       on_head(headers) once the upstream stream has started;
 --       on_event(ev, state) for each event, returning false when the client
@@ -73,10 +74,11 @@ local function parse(fn, ...)
   return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
 end
 
-function M.chat(m, body, wire, opts, on_answer)
+function M.chat(m, body, wire, opts, on_answer, on_hit)
   local call = calls.begin(m, "chat", body, opts)
   local _ <close> = calls.guard(call)
   local early, early_err = calls.before(call)
+  if early and on_hit and early.cached then on_hit(early) end
   if early or early_err then return calls.finish(call, early, early_err) end
   local res, retries = m:send("request", M.chat_url(m), wire, send_opts(m, opts), call)
   if not res then return calls.finish(call, nil, retries) end

@@ -119,8 +119,14 @@ T.test("cache hits, tags and cases from headers, the simulator by default", func
   local cache = assert(llm.cache.open { path = path })
   local p <close> = start { cache = cache }
   local seen = {}
-  local function hook(call, resp) seen[#seen + 1] = { tag = call.tag, case = call.case, cached = resp and resp.cached } end
+  -- answered: the client had its answer before the call's finish stages
+  -- (call log, hit counts) ran, for a hit as for a forwarded call
+  local function hook(call, resp)
+    seen[#seen + 1] = { tag = call.tag, case = call.case, cached = resp and resp.cached,
+                        answered = p.server:stats().responses == #seen + 1 }
+  end
   calls.on_finish(hook)
+  local _ <close> = setmetatable({}, { __close = function() calls.off(hook) end }) -- even when a check fails
   local body = '{"model":"gpt-4o-mini","temperature":0,"messages":[{"role":"user","content":"What is 17 + 25?"}]}'
   local a = post(p.url .. "/v1/chat/completions", body, { "x-llmrun-tag: before", "x-llmrun-case: q1" })
   local b = post(p.url .. "/v1/chat/completions", body, { "x-llmrun-tag: before", "x-llmrun-case: q1" })
@@ -129,8 +135,8 @@ T.test("cache hits, tags and cases from headers, the simulator by default", func
   local da, db = cjson.decode(a.body), cjson.decode(b.body)
   T.eq(db.choices[1].message.content, da.choices[1].message.content)
   T.eq(db.usage.prompt_tokens, da.usage.prompt_tokens) -- the original usage, shown again
-  T.eq(seen[1], { tag = "before", case = "q1", cached = false })
-  T.eq(seen[2], { tag = "before", case = "q1", cached = "exact" })
+  T.eq(seen[1], { tag = "before", case = "q1", cached = false, answered = true })
+  T.eq(seen[2], { tag = "before", case = "q1", cached = "exact", answered = true })
   local st = cjson.decode(get(p.url .. "/llmrun/stats").body)
   T.eq(st.cache_hits.exact, 1)
   T.eq(st.requests, 2)
