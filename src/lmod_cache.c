@@ -1,7 +1,10 @@
 /* _llm.cache: the cache store (src/store/cache.h) for Lua.
  *
  *   cache.open{path=, memory_bytes=, max_bytes=, max_entry_bytes=,
- *              busy_timeout_ms=, readonly=} -> store | nil, err
+ *              busy_timeout_ms=, readonly=, write_delay=} -> store | nil, err
+ *     write_delay: seconds a put may wait in memory so that the puts of
+ *     that time are written in one transaction (cache_defer.c; default 0:
+ *     each put written at once; the gateway uses 0.05, like the call log)
  *   cache.sha256(s) -> 32 raw bytes      cache.hex(s) -> lower-case hex
  *   cache.default_path() -> path | nil, err
  *   cache.kernel() -> the vector kernel in use ("avx2+fma" | "portable")
@@ -32,19 +35,27 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "digest.h"
 #include "lmod_util.h"
+#include "loop.h"
 #include "store/cache.h"
 #include "store/vecindex.h"
+#include "task.h"
 
 #define STORE_MT "llm.cache.store"
+#define DEFAULT_WRITE_DELAY 0.0
 
 typedef struct store {
   llm_cache *c;
+  llm_loop *loop;    /* NULL: puts are written at once */
+  llm_timer *timer;  /* armed while puts wait */
+  double delay;
+  int warned;        /* a failed batch was reported */
 } store;
 
 static double wallclock(void)
@@ -123,11 +134,30 @@ static int l_open(lua_State *L)
   cfg.busy_timeout_ms = (int)llm_opt_integer(&o, "busy_timeout_ms", 0, 0, INT_MAX);
   cfg.schema_limit = (int)llm_opt_integer(&o, "schema_limit", 0, 0, INT_MAX);
   cfg.readonly = llm_opt_boolean(&o, "readonly", 0);
+  double delay = llm_opt_number(&o, "write_delay", DEFAULT_WRITE_DELAY, 0, 60);
+  llm_sched *sched = llm_sched_of(L);
   s = llm_new_object(L, sizeof *s, STORE_MT);
+  s->loop = delay > 0 && sched ? llm_sched_loop(sched) : NULL;
+  s->delay = delay;
+  cfg.defer_puts = s->loop != NULL;
   s->c = llm_cache_open(&cfg, &status, err, sizeof err);
   if (!s->c)
     return llm_fail(L, "cache", llm_cache_status_name(status), "%s", err);
   return 1;
+}
+
+/* The timer: the puts of the last write_delay go to disk together. A
+ * failure has no caller to return to: it is said once per store (and
+ * counted, llm_cache_deferred_failures). */
+static void write_deferred(void *ud)
+{
+  store *s = ud;
+  s->timer = NULL;
+  if (!s->c || llm_cache_write_deferred(s->c) == LLM_CACHE_OK || s->warned)
+    return;
+  s->warned = 1;
+  fprintf(stderr, "llmrun: the cache could not store responses (%ld lost so far): %s\n",
+          llm_cache_deferred_failures(s->c), llm_cache_errmsg(s->c));
 }
 
 static int l_sha256(lua_State *L)
@@ -190,6 +220,7 @@ static int s_get(lua_State *L)
 
 static int s_put(lua_State *L)
 {
+  store *s = luaL_checkudata(L, 1, STORE_MT);
   llm_cache *c = check_open(L);
   const char *ns = luaL_checkstring(L, 2);
   const uint8_t *key = check_key(L, 3);
@@ -201,6 +232,12 @@ static int s_put(lua_State *L)
   status = llm_cache_put(c, ns, key, value, len, wallclock(), ttl);
   if (status != LLM_CACHE_OK)
     return fail(L, c, status);
+  if (s->loop && !s->timer && llm_cache_deferred(c) > 0 &&
+      !(s->timer = llm_timer_start(s->loop, s->delay, write_deferred, s))) {
+    /* no timer (out of memory): no waiting either */
+    if ((status = llm_cache_write_deferred(c)) != LLM_CACHE_OK)
+      return fail(L, c, status);
+  }
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -511,6 +548,15 @@ static int s_schema(lua_State *L)
 static int s_close(lua_State *L)
 {
   store *s = luaL_checkudata(L, 1, STORE_MT);
+  if (s->timer) {
+    llm_timer_stop(s->loop, s->timer);
+    s->timer = NULL;
+  }
+  if (s->c && llm_cache_write_deferred(s->c) != LLM_CACHE_OK && !s->warned) {
+    s->warned = 1;
+    fprintf(stderr, "llmrun: the cache could not store responses (%ld lost): %s\n",
+            llm_cache_deferred_failures(s->c), llm_cache_errmsg(s->c));
+  }
   if (s->c) {
     llm_cache_close(s->c);
     s->c = NULL;

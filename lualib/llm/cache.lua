@@ -90,6 +90,7 @@ local function open_store(opts)
     max_entry_bytes = opts.max_entry_bytes,
     busy_timeout_ms = opts.busy_timeout_ms,
     readonly = opts.readonly,
+    write_delay = opts.write_delay,
   }
   if not db then return nil, err end
   shared = { db = db, path = db:path(), inflight = {}, warned = {}, session = {} }
@@ -116,7 +117,7 @@ end
 local open_keys = {
   path = "string", namespace = "string", ttl = "number", max_bytes = "number",
   memory_bytes = "number", max_entry_bytes = "number", busy_timeout_ms = "number",
-  sampled = "boolean", replay = "string", readonly = "boolean",
+  sampled = "boolean", replay = "string", readonly = "boolean", write_delay = "number",
   -- the shared cache (llm.cache_redis)
   redis = "string", compress_above = "number", lock_ttl = "number", redis_timeout = "number",
 }
@@ -136,7 +137,7 @@ local function check_opts(opts, fname, extra)
   if opts.replay and opts.replay ~= "instant" and opts.replay ~= "timed" then
     error(fname .. ": replay must be \"instant\" or \"timed\"", 3)
   end
-  for _, k in ipairs { "ttl", "max_bytes", "memory_bytes", "max_entry_bytes" } do
+  for _, k in ipairs { "ttl", "max_bytes", "memory_bytes", "max_entry_bytes", "write_delay" } do
     if opts[k] and not (opts[k] >= 0) then error(("%s: %s must be >= 0"):format(fname, k), 3) end
   end
   return opts

@@ -198,6 +198,11 @@ int cache_begin(llm_cache *c)
   sqlite3_stmt *st;
   if (c->readonly)
     return cache_error(c, LLM_CACHE_EREADONLY, "%s is read-only", c->path);
+  if (c->ndeferred && !c->writing_deferred) { /* waiting puts come first */
+    int status = llm_cache_write_deferred(c);
+    if (status != LLM_CACHE_OK)
+      return status;
+  }
   st = cache_stmt(c, S_BEGIN);
   if (!st)
     return LLM_CACHE_EIO;
@@ -541,6 +546,7 @@ llm_cache *llm_cache_open(const llm_cache_config *cfg, int *status, char *err, s
   }
   c->path = strdup(cfg->path && cfg->path[0] ? cfg->path : def);
   c->max_bytes = cfg->max_bytes;
+  c->defer_puts = cfg->defer_puts;
   c->max_entry_bytes = cfg->max_entry_bytes ? cfg->max_entry_bytes : DEFAULT_MAX_ENTRY;
   c->data_version = -1;
   if (!c->path)
@@ -567,12 +573,14 @@ void llm_cache_close(llm_cache *c)
   if (!c)
     return;
   if (c->db) {
+    llm_cache_write_deferred(c);
     llm_cache_flush(c);
     for (int i = 0; i < S_COUNT; i++)
       sqlite3_finalize(c->st[i]);
     sqlite3_close(c->db);
   }
   cache_drop_spaces(c);
+  cache_defer_free(c);
   for (int i = 0; i < c->npending; i++)
     free(c->pending[i].ns);
   free(c->pending);
@@ -652,6 +660,23 @@ int llm_cache_get(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_
       return LLM_CACHE_OK;
     }
   }
+  if (c->ndeferred) {
+    const deferred_put *d = cache_defer_find(c, ns, key);
+    if (d) {
+      if (d->expires > 0 && d->expires <= now) {
+        c->misses++;
+        return LLM_CACHE_MISS;
+      }
+      if (!(hit->data = cache_keep(c, d->data, d->len)))
+        return cache_error(c, LLM_CACHE_ENOMEM, "out of memory reading %s", c->path);
+      hit->len = d->len;
+      hit->created = d->created;
+      hit->expires = d->expires;
+      hit->from_memory = 1;
+      c->memory_hits++;
+      return LLM_CACHE_OK;
+    }
+  }
   st = cache_stmt(c, S_GET);
   if (!st)
     return LLM_CACHE_EIO;
@@ -687,33 +712,44 @@ int llm_cache_get(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_
   return LLM_CACHE_MISS;
 }
 
-int llm_cache_put(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_SIZE],
-                  const void *data, size_t len, double now, double ttl)
+int cache_insert(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_SIZE],
+                 const void *data, size_t len, double now, double expires)
 {
-  double expires = ttl > 0 ? now + ttl : 0;
-  sqlite3_stmt *st;
-  int status;
-  if (len > c->max_entry_bytes)
-    return cache_error(c, LLM_CACHE_ETOOBIG, "a value of %zu bytes is over the %zu-byte limit "
-                       "for one entry", len, c->max_entry_bytes);
-  if ((status = cache_begin(c)) != LLM_CACHE_OK)
-    return status;
-  st = cache_stmt(c, S_PUT);
-  if (!st) {
-    status = LLM_CACHE_EIO;
-    goto fail;
-  }
+  sqlite3_stmt *st = cache_stmt(c, S_PUT);
+  if (!st)
+    return LLM_CACHE_EIO;
   sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, key, LLM_CACHE_KEY_SIZE, SQLITE_STATIC);
   sqlite3_bind_blob64(st, 3, data, len, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, (sqlite3_int64)(len + strlen(ns) + LLM_CACHE_KEY_SIZE + 24));
   sqlite3_bind_double(st, 5, now);
   sqlite3_bind_double(st, 6, expires);
-  if ((status = cache_run(c, st, "storing a response")) != LLM_CACHE_OK)
-    goto fail;
-  if ((status = cache_before_commit(c, now)) != LLM_CACHE_OK)
-    goto fail;
-  if ((status = cache_commit(c)) != LLM_CACHE_OK)
+  return cache_run(c, st, "storing a response");
+}
+
+int llm_cache_put(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_SIZE],
+                  const void *data, size_t len, double now, double ttl)
+{
+  double expires = ttl > 0 ? now + ttl : 0;
+  int status;
+  if (len > c->max_entry_bytes)
+    return cache_error(c, LLM_CACHE_ETOOBIG, "a value of %zu bytes is over the %zu-byte limit "
+                       "for one entry", len, c->max_entry_bytes);
+  if (c->defer_puts) {
+    if (c->readonly)
+      return cache_error(c, LLM_CACHE_EREADONLY, "%s is read-only", c->path);
+    status = cache_defer_add(c, ns, key, data, len, now, expires);
+  } else {
+    if ((status = cache_begin(c)) != LLM_CACHE_OK)
+      return status;
+    if ((status = cache_insert(c, ns, key, data, len, now, expires)) != LLM_CACHE_OK ||
+        (status = cache_before_commit(c, now)) != LLM_CACHE_OK) {
+      cache_rollback(c);
+      return status;
+    }
+    status = cache_commit(c);
+  }
+  if (status != LLM_CACHE_OK)
     return status;
   if (c->lru) {
     char lk[512];
@@ -722,9 +758,6 @@ int llm_cache_put(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_
       llm_lru_put(c->lru, lk, lklen, data, len, now, expires);
   }
   return LLM_CACHE_OK;
-fail:
-  cache_rollback(c);
-  return status;
 }
 
 int llm_cache_delete(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_SIZE])

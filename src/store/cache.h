@@ -40,6 +40,7 @@ typedef struct llm_cache_config {
   int busy_timeout_ms;      /* 0: 5000 */
   int readonly;             /* open an existing file for reading only */
   int schema_limit;         /* tests: migrate no further than this; 0: all */
+  int defer_puts;           /* puts wait in memory for llm_cache_write_deferred */
 } llm_cache_config;
 
 enum llm_cache_status {
@@ -97,6 +98,17 @@ int llm_cache_get(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_
 int llm_cache_put(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_SIZE],
                   const void *data, size_t len, double now, double ttl);
 int llm_cache_delete(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_SIZE]);
+
+/* With defer_puts, a put waits in memory (gets in this process find it)
+ * until this writes every waiting one in one transaction; any other write,
+ * the statistics, info and close write them first. The caller calls it
+ * soon after a put (llmrun: 50 ms): another process sees an entry only
+ * then. A failed write drops the batch (a full disk would fail again) and
+ * counts its entries in llm_cache_deferred_failures. */
+int llm_cache_write_deferred(llm_cache *c);
+/* Puts waiting to be written. */
+int llm_cache_deferred(const llm_cache *c);
+long llm_cache_deferred_failures(const llm_cache *c);
 /* Removes a namespace's entries, vectors and statistics (ns NULL: the
  * whole store, embeddings and audit records included); with expired_only,
  * only entries expired at now. *removed: entries removed (may be NULL). */

@@ -30,6 +30,15 @@ typedef struct pending_stats {
   int dirty;
 } pending_stats;
 
+/* A response store waiting to be written (cache_defer.c). */
+typedef struct deferred_put {
+  char *ns;
+  uint8_t key[LLM_CACHE_KEY_SIZE];
+  char *data;
+  size_t len;
+  double created, expires;
+} deferred_put;
+
 /* One semantic space loaded in memory. */
 typedef struct sem_space {
   char *ns, *space;
@@ -56,6 +65,11 @@ struct llm_cache {
   double last_shared_check;  /* monotonic seconds of the last look for other processes' clears */
   double last_purge;
   int64_t memory_hits, disk_hits, misses;
+  int defer_puts;           /* puts wait for llm_cache_write_deferred */
+  deferred_put *deferred;
+  size_t cap_deferred, deferred_bytes;
+  int ndeferred, writing_deferred;
+  long deferred_failures;
   char errmsg[512];
 };
 
@@ -77,6 +91,16 @@ int cache_write_stats(llm_cache *c);
 int cache_before_commit(llm_cache *c, double now);
 int cache_commit(llm_cache *c);
 void cache_rollback(llm_cache *c);
+/* Inserts or replaces a response row in the open write transaction. */
+int cache_insert(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_SIZE],
+                 const void *data, size_t len, double now, double expires);
+/* Deferred puts (cache_defer.c): keep one (written at once past the
+ * batch's bounds), find a waiting one, forget them all. */
+int cache_defer_add(llm_cache *c, const char *ns, const uint8_t key[LLM_CACHE_KEY_SIZE],
+                    const void *data, size_t len, double now, double expires);
+const deferred_put *cache_defer_find(const llm_cache *c, const char *ns,
+                                     const uint8_t key[LLM_CACHE_KEY_SIZE]);
+void cache_defer_free(llm_cache *c);
 /* Copies len bytes into c->buf (NUL-terminated); NULL when out of memory. */
 char *cache_keep(llm_cache *c, const void *data, size_t len);
 /* Empties the memory layer when another process cleared the store. */

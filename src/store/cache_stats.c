@@ -77,7 +77,9 @@ int llm_cache_count(llm_cache *c, const char *ns, int counter, double amount)
 
 int llm_cache_flush(llm_cache *c)
 {
-  int dirty = 0, status;
+  int dirty = 0, status = llm_cache_write_deferred(c);
+  if (status != LLM_CACHE_OK)
+    return status;
   for (int i = 0; i < c->npending; i++)
     dirty |= c->pending[i].dirty;
   if (!dirty || c->readonly)
@@ -146,7 +148,9 @@ int llm_cache_stats(llm_cache *c, const char *ns,
 {
   llm_cache_ns_stats s;
   sqlite3_stmt *st;
-  int rc, status = LLM_CACHE_OK;
+  int rc, status = llm_cache_write_deferred(c); /* entries waiting count too */
+  if (status != LLM_CACHE_OK)
+    return status;
   if (ns) {
     if ((status = ns_stats(c, ns, &s)) == LLM_CACHE_OK)
       fn(ud, &s);
@@ -206,8 +210,10 @@ static int64_t count_rows(llm_cache *c, const char *text, int *status)
 
 int llm_cache_info_get(llm_cache *c, llm_cache_info *out)
 {
-  int status = LLM_CACHE_OK;
+  int status = llm_cache_write_deferred(c); /* entries waiting count too */
   memset(out, 0, sizeof *out);
+  if (status != LLM_CACHE_OK)
+    return status;
   out->bytes = count_rows(c, "SELECT bytes FROM totals WHERE id = 1", &status);
   if (status == LLM_CACHE_OK)
     out->entries = count_rows(c, "SELECT count(*) FROM entries", &status);

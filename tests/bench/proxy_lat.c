@@ -11,13 +11,16 @@
  *   stream) in microseconds, then per-block medians (10 blocks) so the
  *   script can put an interval on differences.
  *
- * Every request but in "hit" mode carries a unique prompt (a counter), so
- * a gateway's cache misses and forwards. Loopback only; N <= 100000. */
+ * Every request but in "hit" mode carries a unique prompt (a counter, and
+ * the run's own number: a later run, e.g. the streamed one after the JSON
+ * one, must not find the earlier run's answers), so a gateway's cache
+ * misses and forwards. Loopback only; N <= 100000. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_TARGETS 8
 #define BLOCKS 10
@@ -72,6 +75,7 @@ int main(int argc, char **argv)
   int n, nt = 0, stream, hit;
   target t[MAX_TARGETS];
   char body[512];
+  unsigned run = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
   if (argc < 4) {
     fprintf(stderr, "usage: proxy_lat N chat|stream|hit name=url[|Header: v]...\n");
     return 2;
@@ -121,8 +125,8 @@ int main(int argc, char **argv)
       xfer xf = {0};
       snprintf(body, sizeof body,
                "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,%s\"messages\":[{\"role\":\"user\","
-               "\"content\":\"Name three primes. (warm %d)\"}]}",
-               stream ? "\"stream\":true," : "", hit ? 0 : w);
+               "\"content\":\"Name three primes. (run %u, warm %d)\"}]}",
+               stream ? "\"stream\":true," : "", run, hit ? 0 : w);
       curl_easy_setopt(t[k].e, CURLOPT_WRITEDATA, &xf);
       curl_easy_setopt(t[k].e, CURLOPT_POSTFIELDS, body);
       curl_easy_perform(t[k].e);
@@ -134,8 +138,8 @@ int main(int argc, char **argv)
       long code = 0;
       snprintf(body, sizeof body,
                "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,%s\"messages\":[{\"role\":\"user\","
-               "\"content\":\"Name three primes. (request %d)\"}]}",
-               stream ? "\"stream\":true," : "", hit ? 0 : i + 1000);
+               "\"content\":\"Name three primes. (run %u, request %d)\"}]}",
+               stream ? "\"stream\":true," : "", run, hit ? 0 : i + 1000);
       curl_easy_setopt(x->e, CURLOPT_WRITEDATA, &xf);
       curl_easy_setopt(x->e, CURLOPT_POSTFIELDS, body);
       xf.t0 = now_s();

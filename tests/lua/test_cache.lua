@@ -591,3 +591,37 @@ T.test("embeddings: a batch of hundreds of texts stores and reads back (Lua stac
   c:close()
   remove_db(path)
 end)
+
+T.test("write_delay: puts wait in memory, seen here at once and elsewhere once written together", function()
+  local C = require "_llm.cache"
+  local path = tmpdb()
+  -- no memory layer, so a get here is answered by the waiting puts themselves
+  local a = assert(C.open { path = path, memory_bytes = 0, write_delay = 0.05 })
+  local b = assert(C.open { path = path, memory_bytes = 0 }) -- another connection: another process
+  local k1, k2, k3, k4 = C.sha256("1"), C.sha256("2"), C.sha256("3"), C.sha256("4")
+  T.ok(a:put("ns", k1, "v1"))
+  T.eq((a:get("ns", k1)), "v1")
+  T.eq(b:get("ns", k1), nil) -- not written yet
+  llm.sleep(0.25)
+  T.eq((b:get("ns", k1)), "v1") -- the timer wrote it
+  -- a newer value replaces a waiting one; any other write goes after them
+  T.ok(a:put("ns", k2, "v2"))
+  T.ok(a:put("ns", k2, "v2 again"))
+  T.eq((a:get("ns", k2)), "v2 again")
+  T.ok(a:delete("ns", k1))
+  T.eq(b:get("ns", k1), nil)
+  T.eq((b:get("ns", k2)), "v2 again")
+  -- the counts include what waits; close writes what waits
+  T.ok(a:put("ns", k3, "v3"))
+  T.eq(a:info().entries, 2)
+  T.ok(a:put("ns", k4, "v4"))
+  T.eq(b:get("ns", k4), nil)
+  a:close()
+  T.eq((b:get("ns", k4)), "v4")
+  b:close()
+  -- the option through llm.cache.open, checked like the others
+  T.err(function() llm.cache.open { path = path, write_delay = -1 } end, "write_delay must be >= 0")
+  local c = assert(llm.cache.open { path = path, write_delay = 0.01 })
+  c:close()
+  remove_db(path)
+end)
