@@ -221,6 +221,15 @@ local function db(self)
   return d
 end
 
+--- Writes what waits (answers stored within write_delay, statistics) now,
+-- for another process to see: -> true | nil, err.
+function Cache:flush()
+  local d = self.shared.db
+  if not d then error("this cache is closed", 2) end
+  if not d.flush then return true end
+  return d:flush()
+end
+
 --- Closes the store (every view of it). Pending statistics are written.
 function Cache:close()
   local shared = self.shared

@@ -621,7 +621,17 @@ T.test("write_delay: puts wait in memory, seen here at once and elsewhere once w
   b:close()
   -- the option through llm.cache.open, checked like the others
   T.err(function() llm.cache.open { path = path, write_delay = -1 } end, "write_delay must be >= 0")
-  local c = assert(llm.cache.open { path = path, write_delay = 0.01 })
+  remove_db(path)
+  path = tmpdb()
+  local c = assert(llm.cache.open { path = path, write_delay = 10 })
+  local d = assert(C.open { path = path, memory_bytes = 0 })
+  local m = llm.model { name = "gpt-4o-mini", provider = "sim", cache = c }
+  local r = assert(m:chat { user = "What is 2 + 2?", temperature = 0 })
+  T.eq(r.cached, false)
+  T.eq(d:info().entries, 0) -- waiting (for up to 10 s)
+  T.ok(c:flush())
+  T.eq(d:info().entries, 1)
+  d:close()
   c:close()
   remove_db(path)
 end)
