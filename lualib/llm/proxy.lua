@@ -357,7 +357,12 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
       or ("data: " .. data .. "\n\n")
     return req:write(text) ~= nil
   end
-  local resp, err = forward.stream(m, pbody, wire, opts, on_head, on_event)
+  local ended = false
+  local function on_end() -- the client's stream ends with the upstream's
+    ended = true
+    req:finish()
+  end
+  local resp, err = forward.stream(m, pbody, wire, opts, on_head, on_event, on_end)
   if not resp then
     if not started then return from_error(ctx, err) end
     if err and err.kind ~= "cancelled" then
@@ -365,7 +370,7 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
       req:write(api == "anthropic" and A.error_event(msg) or O.sse { error = { message = msg, type = "api_error" } })
       ctx.status = 502
     end
-    req:finish()
+    if not ended then req:finish() end
     return
   end
   resp = self:after_response(resp, ctx)
@@ -382,7 +387,7 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
       req:write(chunks .. O.stream_tail(id, body.model, created, resp, not strip_usage))
     end
   end
-  req:finish()
+  if not ended then req:finish() end
 end
 
 -- ---- chat: Anthropic clients -----------------------------------------------------------------

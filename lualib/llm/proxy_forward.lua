@@ -17,12 +17,15 @@
 --       pipeline's finish stages (prices, cache store, call log) run, so a
 --       gateway can answer its client first; on_hit(resp) the same for a
 --       cache hit (before its call log row and hit counts)
---   stream(m, body, wire, opts, on_head, on_event) -> resp | nil, err
+--   stream(m, body, wire, opts, on_head, on_event [, on_end]) -> resp | nil, err
 --       on_head(headers) once the upstream stream has started;
---       on_event(ev, state) for each event, returning false when the client
---       is gone (the upstream transfer is then closed, the call logged as
---       cancelled). A cache hit returns at once (resp.cached set, nothing
---       emitted): the caller renders it.
+--       on_event(ev, state) for each event as it arrives (state: the stream
+--       read so far, this event not yet in it), returning false when the
+--       client is gone (the upstream transfer is then closed, the call
+--       logged as cancelled); on_end() once the upstream stream has ended
+--       whole, before the pipeline's finish stages, so the client's stream
+--       can end first. A cache hit returns at once (resp.cached set,
+--       nothing emitted): the caller renders it.
 -- body: the request table the pipeline sees (the client's body without
 -- `model`, as Model.normalize would give it); wire: the bytes to send.
 -- opts.pass_headers: {name = value} of the client's request to send along
@@ -101,7 +104,7 @@ function M.chat(m, body, wire, opts, on_answer, on_hit)
   })
 end
 
-function M.stream(m, body, wire, opts, on_head, on_event)
+function M.stream(m, body, wire, opts, on_head, on_event, on_end)
   local call = calls.begin(m, "stream", body, opts)
   local h, state, retries, request_id
   -- cancelled mid-stream (the client left): close the upstream, log it
@@ -146,16 +149,18 @@ function M.stream(m, body, wire, opts, on_head, on_event)
       break
     end
     last_t = ev.t
-    local _, perr = parse(m.format.stream_event, state, ev)
-    if perr then state.error = perr end
+    -- the client first: reading the event can wait the few microseconds
     if on_event(ev, state) == false then
       h:close()
       h = nil
       return calls.finish(call, nil, errors.new("cancelled", "the client closed the connection"))
     end
+    local _, perr = parse(m.format.stream_event, state, ev)
+    if perr then state.error = perr end
     if state.error then return fail(state.error) end
   end
   h:close()
+  if on_end then on_end() end
   local r = m.format.stream_result(state)
   return calls.finish(call, response.new {
     text = r.text, tool_calls = r.tool_calls, finish_reason = r.finish_reason,

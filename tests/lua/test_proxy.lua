@@ -95,9 +95,16 @@ local sse_stream = table.concat({
 T.test("a stream passes through; usage is asked for, and shown only to a client that asked", function()
   local up <close> = mock.start(mock.script(sse_stream))
   local p <close> = start { config = { models = { m1 = { provider = "openai", base_url = up.url .. "/v1" } } } }
-  local finished = {}
-  local function hook(call, resp) if resp then finished[#finished + 1] = resp end end
+  local finished, ended_first = {}, {}
+  local function hook(call, resp)
+    if resp then
+      finished[#finished + 1] = resp
+      -- the client's stream had ended before the call's finish stages ran
+      ended_first[#ended_first + 1] = p.server:stats().responses == #finished
+    end
+  end
   calls.on_finish(hook)
+  local _ <close> = setmetatable({}, { __close = function() calls.off(hook) end })
   local evs = stream_events(p.url .. "/v1/chat/completions",
     '{"model":"m1","stream":true,"messages":[{"role":"user","content":"hi"}]}')
   local body = cjson.decode(up:requests()[1].body)
@@ -111,7 +118,7 @@ T.test("a stream passes through; usage is asked for, and shown only to a client 
     '{"model":"m1","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}')
   T.eq(#evs, 6)
   T.eq(cjson.decode(evs[5].data).usage.total_tokens, 7)
-  calls.off(hook)
+  T.eq(ended_first, { true, true })
 end)
 
 T.test("cache hits, tags and cases from headers, the simulator by default", function()
