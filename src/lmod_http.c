@@ -465,14 +465,27 @@ static transfer *new_transfer(lua_State *L, llm_http_request *req, const char *f
 
 /* ---- http.request: buffered ------------------------------------------------------------ */
 
+/* The transfer is over once its result is built: its curl handle goes
+ * back to the pool now, not when the collector gets to the userdata
+ * (with 64 calls in flight the pool would run dry meanwhile, and every
+ * call would pay curl_easy_init and its large allocations). */
+static void release(transfer *t)
+{
+  llm_http_free(t->h);
+  t->h = NULL;
+}
+
 static int request_done(lua_State *L, int status, lua_KContext ctx)
 {
   transfer *t = (transfer *)ctx;
   size_t len;
   const char *body;
   (void)status;
-  if (llm_http_state(t->h) != LLM_HTTP_DONE)
-    return push_failure(L, t);
+  if (llm_http_state(t->h) != LLM_HTTP_DONE) {
+    int n = push_failure(L, t);
+    release(t);
+    return n;
+  }
   push_response_head(L, t);
   body = llm_http_body(t->h, &len);
   lua_pushlstring(L, body, len);
@@ -481,6 +494,7 @@ static int request_done(lua_State *L, int status, lua_KContext ctx)
     push_chunks(L, t);
     lua_setfield(L, -2, "chunks");
   }
+  release(t);
   return 1;
 }
 
