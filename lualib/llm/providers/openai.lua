@@ -161,7 +161,11 @@ local function message_extras(r, msg)
   if type(ann) == "table" and #ann > 0 then r.citations = ann end
 end
 
-function P.parse_chat(text)
+--- The reference reader of a chat completion body (text) -> result | nil, err.
+-- P.parse_chat reads the usual shape in C (_llm.json.openai_chat, the same
+-- rules written out there) and comes here for anything else; a test holds
+-- the two to the same results.
+function P.parse_chat_lua(text)
   local doc, err = decode(text, "chat response")
   if not doc then return nil, err end
   if doc.error and doc.error ~= null then
@@ -199,6 +203,14 @@ function P.parse_chat(text)
   }
   message_extras(r, msg)
   return r
+end
+
+local openai_chat = json.openai_chat
+
+function P.parse_chat(text)
+  local r = openai_chat(text)
+  if r then return r end
+  return P.parse_chat_lua(text)
 end
 
 -- ---- streaming ---------------------------------------------------------------------
