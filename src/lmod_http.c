@@ -380,10 +380,16 @@ static int push_failure(lua_State *L, transfer *t)
  * answered). An error response gets all of them. */
 static int kept_on_success(const char *name)
 {
-  return strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
-         strcmp(name, "content-type") == 0 || strcmp(name, "x-sim-skill") == 0 ||
-         strcmp(name, "openai-processing-ms") == 0 || strncmp(name, "x-ratelimit-", 12) == 0 ||
-         strncmp(name, "anthropic-ratelimit-", 20) == 0 || strncmp(name, "retry-after", 11) == 0;
+  switch (name[0]) { /* most names are ruled out by their first letter */
+  case 'x':
+    return strcmp(name, "x-request-id") == 0 || strcmp(name, "x-sim-skill") == 0 ||
+           strncmp(name, "x-ratelimit-", 12) == 0;
+  case 'r': return strcmp(name, "request-id") == 0 || strncmp(name, "retry-after", 11) == 0;
+  case 'c': return strcmp(name, "content-type") == 0;
+  case 'o': return strcmp(name, "openai-processing-ms") == 0;
+  case 'a': return strncmp(name, "anthropic-ratelimit-", 20) == 0;
+  default: return 0;
+  }
 }
 
 static void push_headers(lua_State *L, transfer *t)
