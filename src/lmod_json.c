@@ -249,7 +249,9 @@ static int push_openai_chat(lua_State *L, const json_value *doc)
   content = json_get(msg, "content");
   if (!absent(content) && content->type != JSON_STRING)
     return 0; /* a number or a list of parts: common.text decides */
-  lua_createtable(L, 0, 12);
+  /* room for llm.model's measured fields too (latency, request id...):
+   * one allocation, no rehash when it adds them */
+  lua_createtable(L, 0, 24);
   if (absent(content))
     lua_pushliteral(L, "");
   else

@@ -68,10 +68,27 @@ end
 -- matched once per name, not on every call
 local families = {}
 
+-- name -> provider -> {model=, provider=}: the context check_fields names
+-- in a warning, made once per model rather than on every call (read only)
+local contexts = {}
+local function context_of(model)
+  local by_provider = contexts[model.name]
+  if not by_provider then
+    by_provider = {}
+    contexts[model.name] = by_provider
+  end
+  local ctx = by_provider[model.provider]
+  if not ctx then
+    ctx = { model = model.name, provider = model.provider }
+    by_provider[model.provider] = ctx
+  end
+  return ctx
+end
+
 function P.prepare(body, model)
   -- unknown fields (a typo) are sent with a warning: OpenAI-compatible
   -- servers take fields of their own (llm.params says the policy)
-  params.check_fields(body, known_fields(model.provider), { model = model.name, provider = model.provider })
+  params.check_fields(body, known_fields(model.provider), context_of(model))
   local name = model.name
   local fam = families[name]
   if fam == nil then
@@ -81,6 +98,18 @@ function P.prepare(body, model)
   if not fam then return body end
   return params.apply(fam.params, body, { model = model.name, provider = model.provider,
     family = fam.family, drop_params = model.drop_params })
+end
+
+-- base URL -> its chat completions URL: one string per base URL, not a
+-- concatenation per call
+local chat_urls = {}
+local function chat_url(base)
+  local url = chat_urls[base]
+  if not url then
+    url = base .. "/chat/completions"
+    chat_urls[base] = url
+  end
+  return url
 end
 
 --- body: the normalized request (messages + parameters), without model.
@@ -109,7 +138,7 @@ function P.chat_request(cfg, model, body, stream)
   end
   body.model, body.stream = nil, nil
   if added_usage then body.stream_options = nil end
-  return { url = cfg.base_url .. "/chat/completions", body = text }
+  return { url = chat_url(cfg.base_url), body = text }
 end
 
 
