@@ -221,6 +221,9 @@ static int add_header(llm_http *h, const char *line, size_t n)
     v++;
   if (llm_grow(&h->headers, &h->capheaders, h->nheaders + 1, sizeof *h->headers) != 0)
     return -1;
+  /* room for a usual response's headers at once, not five doublings from 64 */
+  if (h->hbuf.cap == 0 && llm_buf_reserve(&h->hbuf, 1024) != 0)
+    return -1;
   hd = &h->headers[h->nheaders];
   hd->name = h->hbuf.len;
   if (hbuf_put(h, line, (size_t)(colon - line), 1) != 0)
