@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,10 +180,24 @@ static void clear_headers(llm_http *h)
  * x-request-id end up printed on terminals and stored in the call log. */
 static int is_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
 
+/* Might any of these 8 bytes be a control byte (< 0x20, or 0x7f)? A zero
+ * byte in x shows in (x - 0x01..) & ~x & 0x80..; bytes >= 0x80 are never
+ * flagged. (Tabs are flagged too, and then looked at one by one.) */
+static int maybe_ctl8(const char *s)
+{
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  uint64_t w, del;
+  memcpy(&w, s, 8);
+  del = w ^ (ones * 0x7f);
+  return ((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs) != 0;
+}
+
 static int hbuf_put(llm_http *h, const char *s, size_t n, int lower)
 {
-  size_t need = n;
-  for (size_t i = 0; i < n; i++)
+  size_t need = n, i = 0;
+  while (i + 8 <= n && !maybe_ctl8(s + i))
+    i += 8;
+  for (; i < n; i++)
     if (is_ctl((unsigned char)s[i]))
       need += 3;
   llm_buf *b = &h->hbuf;

@@ -38,7 +38,7 @@ static arena_block *first_block(json_doc *d)
 #define FIRST_BLOCK_MAX 32768
 static size_t first_block_size(size_t len)
 {
-  size_t cap = len * 3 + 512; /* about what small documents take: nodes + strings */
+  size_t cap = len * 6 + 1024; /* about what small documents take: nodes + strings */
   if (cap < FIRST_BLOCK_MIN)
     cap = FIRST_BLOCK_MIN;
   if (cap > FIRST_BLOCK_MAX)
@@ -46,12 +46,13 @@ static size_t first_block_size(size_t len)
   return ALIGN_UP(cap);
 }
 
-static void *arena_alloc(json_doc *d, size_t n)
+/* n bytes at the given alignment (a power of two, at most max_align_t's). */
+static void *arena_get(json_doc *d, size_t n, size_t align)
 {
   arena_block *b = d->blocks;
-  n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-  if (!b || b->cap - b->used < n) {
-    size_t cap = n > 8192 ? n : 8192;
+  size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
+  if (!b || at > b->cap || b->cap - at < n) {
+    size_t cap = ALIGN_UP(n > 8192 ? n : 8192);
     arena_block *nb = malloc(sizeof *nb + cap);
     if (!nb)
       return NULL;
@@ -67,11 +68,16 @@ static void *arena_alloc(json_doc *d, size_t n)
       d->blocks = nb;
     }
     b = nb;
+    at = 0; /* data is aligned for anything */
   }
-  void *p = (char *)b->data + b->used;
-  b->used += n;
-  return p;
+  b->used = at + n;
+  return (char *)b->data + at;
 }
+
+/* Nodes (values, members, arrays of them): aligned for any of them. */
+static void *arena_alloc(json_doc *d, size_t n) { return arena_get(d, n, sizeof(max_align_t)); }
+/* Strings and number texts: bytes, packed. */
+static char *arena_chars(json_doc *d, size_t n) { return arena_get(d, n, 1); }
 
 void json_free(json_doc *doc)
 {
@@ -306,11 +312,24 @@ static char *put_utf8(char *o, unsigned cp)
  * send a plain word to the byte-by-byte path. */
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
-static int swar_special(uint64_t w)
+static uint64_t swar_special(uint64_t w)
 {
   uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
-  return ((((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash) | ((w - ONES * 0x20) & ~w) |
-           w) & HIGHS) != 0;
+  return (((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash) | ((w - ONES * 0x20) & ~w) | w) &
+         HIGHS;
+}
+
+/* The offset of the first byte that needs a look in a word with such
+ * bytes (the lowest flag is exact: false positives only sit above a true
+ * one); 0 where the byte order is not little-endian (look from the start). */
+static size_t first_special(uint64_t mask)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return (size_t)__builtin_ctzll(mask) >> 3;
+#else
+  (void)mask;
+  return 0;
+#endif
 }
 
 static int parse_string(parser *ps, const char **out, size_t *outlen)
@@ -321,9 +340,16 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
   /* first pass: find the end, validate bytes */
   for (;;) {
     /* plain bytes eight at a time (most of a body is plain ASCII text) */
-    uint64_t w;
-    while (q < ps->end && (size_t)(ps->end - q) >= 8 && (memcpy(&w, q, 8), !swar_special(w)))
-      q += 8; /* (q may be past the end after an escape at the very end) */
+    uint64_t w, special;
+    /* (q may be past the end after an escape at the very end) */
+    while (q < ps->end && (size_t)(ps->end - q) >= 8) {
+      memcpy(&w, q, 8);
+      if ((special = swar_special(w)) != 0) {
+        q += first_special(special);
+        break;
+      }
+      q += 8;
+    }
     if (q >= ps->end) {
       fail(ps, q, "%s", "unterminated string");
       return -1;
@@ -350,7 +376,7 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
     }
     q++;
   }
-  buf = arena_alloc(ps->doc, (size_t)(q - p) + 1);
+  buf = arena_chars(ps->doc, (size_t)(q - p) + 1);
   if (!buf) {
     oom(ps);
     return -1;
@@ -452,7 +478,7 @@ static int parse_number(parser *ps, json_value *v)
   n = (size_t)(p - s);
   /* the text is kept in the arena, so the doc never points into the
    * caller's buffer (which may be freed before the doc) */
-  copy = arena_alloc(ps->doc, n + 1);
+  copy = arena_chars(ps->doc, n + 1);
   if (!copy) {
     oom(ps);
     return -1;
@@ -484,7 +510,8 @@ static int parse_number(parser *ps, json_value *v)
 
 static int push_val(parser *ps, const json_value *v)
 {
-  if (grow_scratch(&ps->vals, &ps->capvals, ps->nvals + 1, sizeof *ps->vals, ps->vals0) != 0) {
+  if (ps->nvals == ps->capvals &&
+      grow_scratch(&ps->vals, &ps->capvals, ps->nvals + 1, sizeof *ps->vals, ps->vals0) != 0) {
     oom(ps);
     return -1;
   }
@@ -494,7 +521,8 @@ static int push_val(parser *ps, const json_value *v)
 
 static int push_mem(parser *ps, const json_member *m)
 {
-  if (grow_scratch(&ps->mems, &ps->capmems, ps->nmems + 1, sizeof *ps->mems, ps->mems0) != 0) {
+  if (ps->nmems == ps->capmems &&
+      grow_scratch(&ps->mems, &ps->capmems, ps->nmems + 1, sizeof *ps->mems, ps->mems0) != 0) {
     oom(ps);
     return -1;
   }
