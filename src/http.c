@@ -1,8 +1,8 @@
 /* One HTTP transfer on the shared multi handle. See http.h. */
 #include "http.h"
 
-#include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,8 +139,8 @@ typedef struct header {
 struct llm_http {
   llm_xfer x;                 /* first: the loop hands this back in done() */
   llm_loop *loop;
-  struct curl_slist *req_headers;
-  char *req_body;
+  struct curl_slist *req_headers; /* with the body copy: one block (own_request) */
+  size_t body_at;             /* the body copy's offset in that block */
   char curl_err[CURL_ERROR_SIZE];
   char message[CURL_ERROR_SIZE + 128];
 
@@ -180,22 +180,41 @@ static void clear_headers(llm_http *h)
  * x-request-id end up printed on terminals and stored in the call log. */
 static int is_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
 
+/* Might any of these 8 bytes be a control byte (< 0x20, or 0x7f)? A zero
+ * byte in x shows in (x - 0x01..) & ~x & 0x80..; bytes >= 0x80 are never
+ * flagged. (Tabs are flagged too, and then looked at one by one.) */
+static int maybe_ctl8(const char *s)
+{
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  uint64_t w, del;
+  memcpy(&w, s, 8);
+  del = w ^ (ones * 0x7f);
+  return ((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs) != 0;
+}
+
 static int hbuf_put(llm_http *h, const char *s, size_t n, int lower)
 {
-  size_t need = n;
-  for (size_t i = 0; i < n; i++)
+  size_t need = n, i = 0;
+  while (i + 8 <= n && !maybe_ctl8(s + i))
+    i += 8;
+  for (; i < n; i++)
     if (is_ctl((unsigned char)s[i]))
       need += 3;
   llm_buf *b = &h->hbuf;
   if (llm_buf_reserve(b, need + 1) != 0) /* the string and its NUL */
     return -1;
-  for (size_t i = 0, o = b->len; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (is_ctl(c)) {
-      snprintf(b->data + o, 5, "\\x%02x", c);
-      o += 4;
-    } else {
-      b->data[o++] = lower ? (char)tolower(c) : (char)c;
+  if (need == n && !lower) {
+    memcpy(b->data + b->len, s, n);
+  } else {
+    for (size_t i = 0, o = b->len; i < n; i++) {
+      unsigned char c = (unsigned char)s[i];
+      if (is_ctl(c)) {
+        snprintf(b->data + o, 5, "\\x%02x", c);
+        o += 4;
+      } else {
+        /* ASCII lower case (header names are tokens), whatever the locale */
+        b->data[o++] = lower && c >= 'A' && c <= 'Z' ? (char)(c + 32) : (char)c;
+      }
     }
   }
   b->data[b->len + need] = '\0';
@@ -216,6 +235,9 @@ static int add_header(llm_http *h, const char *line, size_t n)
   while (v < end && (*v == ' ' || *v == '\t'))
     v++;
   if (llm_grow(&h->headers, &h->capheaders, h->nheaders + 1, sizeof *h->headers) != 0)
+    return -1;
+  /* room for a usual response's headers at once, not five doublings from 64 */
+  if (h->hbuf.cap == 0 && llm_buf_reserve(&h->hbuf, 1024) != 0)
     return -1;
   hd = &h->headers[h->nheaders];
   hd->name = h->hbuf.len;
@@ -438,6 +460,54 @@ static void raise_fd_limit(void)
 
 static long ms(double seconds) { return (long)(seconds * 1000.0 + 0.5); }
 
+/* The request's header list and a copy of its body, in one allocation
+ * (not two per header line and one for the body): the list's nodes, then
+ * the lines, then the body. curl only reads a CURLOPT_HTTPHEADER list, and
+ * its owner frees it, so it can be laid out as we like. */
+static int own_request(llm_http *h, const llm_http_request *req)
+{
+  /* no "Expect: 100-continue" round trip before large bodies */
+  static const char expect[] = "Expect:";
+  size_t n = 1, bytes = sizeof expect;
+  struct curl_slist *nodes;
+  char *o;
+  for (const char *const *p = req->headers; p && *p; p++, n++)
+    bytes += strlen(*p) + 1;
+  if (req->extra_header) {
+    n++;
+    bytes += strlen(req->extra_header) + 1;
+  }
+  nodes = malloc(n * sizeof *nodes + bytes + (req->body ? req->body_len + 1 : 0));
+  if (!nodes)
+    return -1;
+  o = (char *)(nodes + n);
+  n = 0;
+  for (const char *const *p = req->headers; p && *p; p++) {
+    size_t len = strlen(*p) + 1;
+    nodes[n].data = memcpy(o, *p, len);
+    o += len;
+    nodes[n].next = &nodes[n + 1];
+    n++;
+  }
+  if (req->extra_header) {
+    size_t len = strlen(req->extra_header) + 1;
+    nodes[n].data = memcpy(o, req->extra_header, len);
+    o += len;
+    nodes[n].next = &nodes[n + 1];
+    n++;
+  }
+  nodes[n].data = memcpy(o, expect, sizeof expect);
+  nodes[n].next = NULL;
+  o += sizeof expect;
+  if (req->body && req->body_len)
+    memcpy(o, req->body, req->body_len);
+  h->req_headers = nodes;
+  h->body_at = (size_t)(o - (char *)nodes);
+  return 0;
+}
+
+static char *request_body(llm_http *h) { return (char *)h->req_headers + h->body_at; }
+
 llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err, size_t errlen)
 {
   llm_http *h;
@@ -466,20 +536,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   h->stall_timeout = req->stall_timeout;
   h->stall_on_touch = req->stall_on_touch;
 
-  for (const char *const *p = req->headers; p && *p; p++) {
-    struct curl_slist *l = curl_slist_append(h->req_headers, *p);
-    if (!l)
-      goto oom;
-    h->req_headers = l;
-  }
-  if (req->extra_header) {
-    struct curl_slist *l = curl_slist_append(h->req_headers, req->extra_header);
-    if (!l)
-      goto oom;
-    h->req_headers = l;
-  }
-  /* no "Expect: 100-continue" round trip before large bodies */
-  if (!(h->req_headers = curl_slist_append(h->req_headers, "Expect:")))
+  if (own_request(h, req) != 0)
     goto oom;
 
   {
@@ -501,11 +558,7 @@ llm_http *llm_http_start(llm_loop *loop, const llm_http_request *req, char *err,
   }
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
   if (req->body) {
-    h->req_body = malloc(req->body_len ? req->body_len : 1);
-    if (!h->req_body)
-      goto oom;
-    memcpy(h->req_body, req->body, req->body_len);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->req_body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, request_body(h));
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->req_headers);
@@ -582,8 +635,7 @@ void llm_http_free(llm_http *h)
   llm_http_abort(h);
   stop_timer(h);
   easy_put(h->x.easy);
-  curl_slist_free_all(h->req_headers);
-  free(h->req_body);
+  free(h->req_headers);
   free(h->headers);
   llm_buf_free(&h->hbuf);
   llm_buf_free(&h->body);

@@ -22,14 +22,37 @@ typedef struct arena_block {
 struct json_doc {
   arena_block *blocks;
   json_value root;
+  /* then, in the same allocation, the first arena block (first_block) */
 };
 
-static void *arena_alloc(json_doc *d, size_t n)
+#define ALIGN_UP(n) (((n) + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1))
+static arena_block *first_block(json_doc *d)
+{
+  return (arena_block *)((char *)d + ALIGN_UP(sizeof *d));
+}
+
+/* The first block's size for a text of len bytes: a small document's whole
+ * tree in the doc's one allocation (a parse used to cost a calloc, an 8 KB
+ * block and the scratch stacks' reallocations), a large one's first part. */
+#define FIRST_BLOCK_MIN 1024
+#define FIRST_BLOCK_MAX 32768
+static size_t first_block_size(size_t len)
+{
+  size_t cap = len * 6 + 1024; /* about what small documents take: nodes + strings */
+  if (cap < FIRST_BLOCK_MIN)
+    cap = FIRST_BLOCK_MIN;
+  if (cap > FIRST_BLOCK_MAX)
+    cap = FIRST_BLOCK_MAX;
+  return ALIGN_UP(cap);
+}
+
+/* n bytes at the given alignment (a power of two, at most max_align_t's). */
+static void *arena_get(json_doc *d, size_t n, size_t align)
 {
   arena_block *b = d->blocks;
-  n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-  if (!b || b->cap - b->used < n) {
-    size_t cap = n > 8192 ? n : 8192;
+  size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
+  if (!b || at > b->cap || b->cap - at < n) {
+    size_t cap = ALIGN_UP(n > 8192 ? n : 8192);
     arena_block *nb = malloc(sizeof *nb + cap);
     if (!nb)
       return NULL;
@@ -45,11 +68,16 @@ static void *arena_alloc(json_doc *d, size_t n)
       d->blocks = nb;
     }
     b = nb;
+    at = 0; /* data is aligned for anything */
   }
-  void *p = (char *)b->data + b->used;
-  b->used += n;
-  return p;
+  b->used = at + n;
+  return (char *)b->data + at;
 }
+
+/* Nodes (values, members, arrays of them): aligned for any of them. */
+static void *arena_alloc(json_doc *d, size_t n) { return arena_get(d, n, sizeof(max_align_t)); }
+/* Strings and number texts: bytes, packed. */
+static char *arena_chars(json_doc *d, size_t n) { return arena_get(d, n, 1); }
 
 void json_free(json_doc *doc)
 {
@@ -57,7 +85,8 @@ void json_free(json_doc *doc)
     return;
   for (arena_block *b = doc->blocks, *next; b; b = next) {
     next = b->next;
-    free(b);
+    if (b != first_block(doc))
+      free(b);
   }
   free(doc);
 }
@@ -74,7 +103,31 @@ typedef struct parser {
   size_t nvals, capvals;
   json_member *mems;
   size_t nmems, capmems;
+  /* their first room, on the C stack: most documents never need more */
+#define SCRATCH0 32
+  json_value vals0[SCRATCH0];
+  json_member mems0[SCRATCH0];
 } parser;
+
+/* llm_grow for a scratch stack that starts in the parser's own array:
+ * the first growth copies it to the heap. */
+static int grow_scratch(void *items, size_t *cap, size_t need, size_t size, void *inline0)
+{
+  void **p = items;
+  if (need <= *cap)
+    return 0;
+  if (*p == inline0) {
+    size_t ncap = *cap * 2 >= need ? *cap * 2 : need;
+    void *heap = malloc(ncap * size);
+    if (!heap)
+      return -1;
+    memcpy(heap, inline0, *cap * size);
+    *p = heap;
+    *cap = ncap;
+    return 0;
+  }
+  return llm_grow(items, cap, need, size);
+}
 
 static void fail(parser *ps, const unsigned char *at, const char *fmt, const char *arg)
 {
@@ -173,8 +226,15 @@ int json_utf8_scrub(const char *text, size_t len, char **out, size_t *outlen)
   const unsigned char *p = (const unsigned char *)text, *end = p + len, *ok;
   char *buf, *o;
   size_t n;
-  while (p < end && (*p < 0x80 || (n = utf8_len(p, end)) != 0))
+  for (;;) {
+    /* ASCII eight bytes at a time (memcpy: no alignment assumed) */
+    uint64_t w;
+    while ((size_t)(end - p) >= 8 && (memcpy(&w, p, 8), (w & 0x8080808080808080ull) == 0))
+      p += 8;
+    if (p == end || (*p >= 0x80 && (n = utf8_len(p, end)) == 0))
+      break;
     p += *p < 0x80 ? 1 : n;
+  }
   if (p == end)
     return 0; /* valid: nothing to replace */
   /* each bad byte becomes at most 3 bytes */
@@ -246,6 +306,32 @@ static char *put_utf8(char *o, unsigned cp)
 /* ps->p is at the opening quote. The unescaped text is never longer than
  * the escaped one (\uXXXX is 6 bytes for at most 3 of UTF-8; a pair is 12
  * for 4), so one allocation of the raw length suffices. */
+/* Does any of the 8 bytes in w need a look: '"', '\\', a control byte
+ * (< 0x20) or a byte of a multi-byte sequence (>= 0x80)? Bit tricks: a
+ * zero byte in x shows in (x - 0x01..) & ~x & 0x80..; false positives only
+ * send a plain word to the byte-by-byte path. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static uint64_t swar_special(uint64_t w)
+{
+  uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
+  return (((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash) | ((w - ONES * 0x20) & ~w) | w) &
+         HIGHS;
+}
+
+/* The offset of the first byte that needs a look in a word with such
+ * bytes (the lowest flag is exact: false positives only sit above a true
+ * one); 0 where the byte order is not little-endian (look from the start). */
+static size_t first_special(uint64_t mask)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return (size_t)__builtin_ctzll(mask) >> 3;
+#else
+  (void)mask;
+  return 0;
+#endif
+}
+
 static int parse_string(parser *ps, const char **out, size_t *outlen)
 {
   const unsigned char *p = ps->p + 1, *q = p;
@@ -253,6 +339,17 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
   char *buf, *o;
   /* first pass: find the end, validate bytes */
   for (;;) {
+    /* plain bytes eight at a time (most of a body is plain ASCII text) */
+    uint64_t w, special;
+    /* (q may be past the end after an escape at the very end) */
+    while (q < ps->end && (size_t)(ps->end - q) >= 8) {
+      memcpy(&w, q, 8);
+      if ((special = swar_special(w)) != 0) {
+        q += first_special(special);
+        break;
+      }
+      q += 8;
+    }
     if (q >= ps->end) {
       fail(ps, q, "%s", "unterminated string");
       return -1;
@@ -279,7 +376,7 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
     }
     q++;
   }
-  buf = arena_alloc(ps->doc, (size_t)(q - p) + 1);
+  buf = arena_chars(ps->doc, (size_t)(q - p) + 1);
   if (!buf) {
     oom(ps);
     return -1;
@@ -344,6 +441,7 @@ static int parse_number(parser *ps, json_value *v)
   const unsigned char *p = ps->p, *s = p;
   char *copy, *endp;
   size_t n;
+  int plain = 1; /* an integer literal: no fraction, no exponent */
   if (p < ps->end && *p == '-')
     p++;
   if (p < ps->end && *p == '0') {
@@ -356,6 +454,7 @@ static int parse_number(parser *ps, json_value *v)
     return -1;
   }
   if (p < ps->end && *p == '.') {
+    plain = 0;
     p++;
     if (p >= ps->end || *p < '0' || *p > '9') {
       fail_char(ps, p, "expected a digit after '.'");
@@ -365,6 +464,7 @@ static int parse_number(parser *ps, json_value *v)
       p++;
   }
   if (p < ps->end && (*p == 'e' || *p == 'E')) {
+    plain = 0;
     p++;
     if (p < ps->end && (*p == '+' || *p == '-'))
       p++;
@@ -378,7 +478,7 @@ static int parse_number(parser *ps, json_value *v)
   n = (size_t)(p - s);
   /* the text is kept in the arena, so the doc never points into the
    * caller's buffer (which may be freed before the doc) */
-  copy = arena_alloc(ps->doc, n + 1);
+  copy = arena_chars(ps->doc, n + 1);
   if (!copy) {
     oom(ps);
     return -1;
@@ -386,7 +486,16 @@ static int parse_number(parser *ps, json_value *v)
   memcpy(copy, s, n);
   copy[n] = '\0';
   v->type = JSON_NUMBER;
-  v->u.number.value = strtod(copy, &endp);
+  if (plain && n - (*s == '-') <= 15) {
+    /* at most 15 digits: below 2^53, so the integer is exactly the double
+     * strtod would round it to (most numbers in a response are counts) */
+    int64_t acc = 0;
+    for (size_t i = *s == '-'; i < n; i++)
+      acc = acc * 10 + (s[i] - '0');
+    v->u.number.value = *s == '-' ? -(double)acc : (double)acc;
+  } else {
+    v->u.number.value = strtod(copy, &endp);
+  }
   if (isinf(v->u.number.value)) {
     fail(ps, s, "%s", "number out of range");
     return -1;
@@ -401,7 +510,8 @@ static int parse_number(parser *ps, json_value *v)
 
 static int push_val(parser *ps, const json_value *v)
 {
-  if (llm_grow(&ps->vals, &ps->capvals, ps->nvals + 1, sizeof *ps->vals) != 0) {
+  if (ps->nvals == ps->capvals &&
+      grow_scratch(&ps->vals, &ps->capvals, ps->nvals + 1, sizeof *ps->vals, ps->vals0) != 0) {
     oom(ps);
     return -1;
   }
@@ -411,7 +521,8 @@ static int push_val(parser *ps, const json_value *v)
 
 static int push_mem(parser *ps, const json_member *m)
 {
-  if (llm_grow(&ps->mems, &ps->capmems, ps->nmems + 1, sizeof *ps->mems) != 0) {
+  if (ps->nmems == ps->capmems &&
+      grow_scratch(&ps->mems, &ps->capmems, ps->nmems + 1, sizeof *ps->mems, ps->mems0) != 0) {
     oom(ps);
     return -1;
   }
@@ -559,7 +670,8 @@ const json_value *json_parse(const char *text, size_t len, json_doc **docp, json
 {
   parser ps;
   json_error scratch;
-  json_doc *doc = calloc(1, sizeof *doc);
+  size_t first = first_block_size(len);
+  json_doc *doc = malloc(ALIGN_UP(sizeof *doc) + sizeof(arena_block) + first);
   *docp = NULL;
   if (!err)
     err = &scratch;
@@ -568,7 +680,16 @@ const json_value *json_parse(const char *text, size_t len, json_doc **docp, json
     snprintf(err->message, sizeof err->message, "out of memory");
     return NULL;
   }
-  memset(&ps, 0, sizeof ps);
+  doc->blocks = first_block(doc);
+  doc->blocks->next = NULL;
+  doc->blocks->used = 0;
+  doc->blocks->cap = first;
+  ps.failed = 0;
+  ps.nvals = ps.nmems = 0;
+  ps.vals = ps.vals0;
+  ps.capvals = SCRATCH0;
+  ps.mems = ps.mems0;
+  ps.capmems = SCRATCH0;
   ps.p = ps.start = (const unsigned char *)text;
   ps.end = ps.p + len;
   ps.doc = doc;
@@ -578,8 +699,10 @@ const json_value *json_parse(const char *text, size_t len, json_doc **docp, json
     if (ps.p != ps.end)
       fail_char(&ps, ps.p, "trailing data after the value");
   }
-  free(ps.vals);
-  free(ps.mems);
+  if (ps.vals != ps.vals0)
+    free(ps.vals);
+  if (ps.mems != ps.mems0)
+    free(ps.mems);
   if (ps.failed) {
     json_free(doc);
     return NULL;

@@ -87,28 +87,53 @@ static int g_set_run(lua_State *L)
   return 0;
 }
 
-/* A number field, or NaN (stored as NULL) when it is not a number. */
-static double num_field(lua_State *L, const char *k)
+/* The row's field names, interned once in a table that is append's
+ * upvalue: each field is then read with a table lookup by a string Lua
+ * already has, without lua_getfield's lookup of the C string (26 per
+ * call). In the order of enum row_key. */
+static const char *const ROW_KEYS[] = {
+  "tag", "case", "model", "provider", "kind", "cache_kind", "status", "error_kind", "request_id",
+  "client", "prompt", "response", "error", "simulated", "started_at", "latency_ms", "ttft_ms",
+  "prompt_tokens", "completion_tokens", "cached_tokens", "cache_creation_tokens", "input_tokens",
+  "cost", "retries", "http_status",
+};
+enum row_key {
+  K_TAG, K_CASE, K_MODEL, K_PROVIDER, K_KIND, K_CACHE_KIND, K_STATUS, K_ERROR_KIND, K_REQUEST_ID,
+  K_CLIENT, K_PROMPT, K_RESPONSE, K_ERROR, K_SIMULATED, K_STARTED_AT, K_LATENCY_MS, K_TTFT_MS,
+  K_PROMPT_TOKENS, K_COMPLETION_TOKENS, K_CACHED_TOKENS, K_CACHE_CREATION_TOKENS, K_INPUT_TOKENS,
+  K_COST, K_RETRIES, K_HTTP_STATUS, K_COUNT
+};
+_Static_assert(sizeof ROW_KEYS / sizeof ROW_KEYS[0] == K_COUNT, "one name per row key");
+
+/* Pushes row[key] (the row at index 2); returns its type. */
+static int row_get(lua_State *L, enum row_key k)
 {
-  double v = lua_getfield(L, 2, k) == LUA_TNUMBER ? lua_tonumber(L, -1) : NAN;
+  lua_rawgeti(L, lua_upvalueindex(1), (lua_Integer)k + 1);
+  return lua_gettable(L, 2);
+}
+
+/* A number field, or NaN (stored as NULL) when it is not a number. */
+static double num_field(lua_State *L, enum row_key k)
+{
+  double v = row_get(L, k) == LUA_TNUMBER ? lua_tonumber(L, -1) : NAN;
   lua_pop(L, 1);
   return v;
 }
 
 /* A string field, or NULL; any other value is stored as its text, which
  * stays alive on the stack until append returns (hence no pop here). */
-static const char *str_field(lua_State *L, const char *k)
+static const char *str_field(lua_State *L, enum row_key k)
 {
-  int t = lua_getfield(L, 2, k);
+  int t = row_get(L, k);
   if (t == LUA_TNIL)
     return NULL;
   return t == LUA_TSTRING ? lua_tostring(L, -1) : luaL_tolstring(L, -1, NULL);
 }
 
-static int int_field(lua_State *L, const char *k)
+static int int_field(lua_State *L, enum row_key k)
 {
   lua_Integer v = 0;
-  if (lua_getfield(L, 2, k) == LUA_TNUMBER)
+  if (row_get(L, k) == LUA_TNUMBER)
     v = lua_tointeger(L, -1);
   lua_pop(L, 1);
   return v < INT_MIN || v > INT_MAX ? 0 : (int)v;
@@ -124,33 +149,33 @@ static int g_append(lua_State *L)
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checkstack(L, 30, "call log row"); /* a string field may take two slots */
   memset(&r, 0, sizeof r);
-  r.tag = str_field(L, "tag");
-  r.case_id = str_field(L, "case");
-  r.model = str_field(L, "model");
-  r.provider = str_field(L, "provider");
-  r.kind = str_field(L, "kind");
-  r.cache_kind = str_field(L, "cache_kind");
-  r.status = str_field(L, "status");
-  r.error_kind = str_field(L, "error_kind");
-  r.request_id = str_field(L, "request_id");
-  r.client = str_field(L, "client");
-  r.prompt_text = str_field(L, "prompt");
-  r.response_text = str_field(L, "response");
-  r.error_text = str_field(L, "error");
-  lua_getfield(L, 2, "simulated");
+  r.tag = str_field(L, K_TAG);
+  r.case_id = str_field(L, K_CASE);
+  r.model = str_field(L, K_MODEL);
+  r.provider = str_field(L, K_PROVIDER);
+  r.kind = str_field(L, K_KIND);
+  r.cache_kind = str_field(L, K_CACHE_KIND);
+  r.status = str_field(L, K_STATUS);
+  r.error_kind = str_field(L, K_ERROR_KIND);
+  r.request_id = str_field(L, K_REQUEST_ID);
+  r.client = str_field(L, K_CLIENT);
+  r.prompt_text = str_field(L, K_PROMPT);
+  r.response_text = str_field(L, K_RESPONSE);
+  r.error_text = str_field(L, K_ERROR);
+  row_get(L, K_SIMULATED);
   r.simulated = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  r.started_at = num_field(L, "started_at");
-  r.latency_ms = num_field(L, "latency_ms");
-  r.ttft_ms = num_field(L, "ttft_ms");
-  r.prompt_tokens = num_field(L, "prompt_tokens");
-  r.completion_tokens = num_field(L, "completion_tokens");
-  r.cached_tokens = num_field(L, "cached_tokens");
-  r.cache_creation_tokens = num_field(L, "cache_creation_tokens");
-  r.input_tokens = num_field(L, "input_tokens");
-  r.cost = num_field(L, "cost");
-  r.retries = int_field(L, "retries");
-  r.http_status = int_field(L, "http_status");
+  r.started_at = num_field(L, K_STARTED_AT);
+  r.latency_ms = num_field(L, K_LATENCY_MS);
+  r.ttft_ms = num_field(L, K_TTFT_MS);
+  r.prompt_tokens = num_field(L, K_PROMPT_TOKENS);
+  r.completion_tokens = num_field(L, K_COMPLETION_TOKENS);
+  r.cached_tokens = num_field(L, K_CACHED_TOKENS);
+  r.cache_creation_tokens = num_field(L, K_CACHE_CREATION_TOKENS);
+  r.input_tokens = num_field(L, K_INPUT_TOKENS);
+  r.cost = num_field(L, K_COST);
+  r.retries = int_field(L, K_RETRIES);
+  r.http_status = int_field(L, K_HTTP_STATUS);
   if (!r.status)
     r.status = "ok";
   llm_calllog_append(log, &r);
@@ -441,7 +466,7 @@ static int r_tostring(lua_State *L)
 
 static const luaL_Reg log_methods[] = {
   {"set_run", g_set_run},
-  {"append", g_append},
+  /* append: set in luaopen, with its upvalue */
   {"flush", g_flush},
   {"dropped", g_dropped},
   {"close", g_close},
@@ -496,6 +521,17 @@ int luaopen__llm_calllog(lua_State *L)
   luaL_requiref(L, "_llm.metrics", luaopen__llm_metrics, 0);
   lua_pop(L, 1);
   llm_class_register(L, LOG_MT, log_metamethods, log_methods, NULL);
+  /* append gets the interned row keys as its upvalue */
+  luaL_getmetatable(L, LOG_MT);
+  lua_getfield(L, -1, "__index");
+  lua_createtable(L, K_COUNT, 0);
+  for (int i = 0; i < K_COUNT; i++) {
+    lua_pushstring(L, ROW_KEYS[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushcclosure(L, g_append, 1);
+  lua_setfield(L, -2, "append");
+  lua_pop(L, 2);
   llm_class_register(L, READER_MT, reader_metamethods, reader_methods, NULL);
   llm_class_register(L, CURSOR_MT, cursor_metamethods, NULL, NULL);
   llm_class_register(L, GROUPS_MT, groups_metamethods, NULL, NULL);

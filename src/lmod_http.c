@@ -380,10 +380,16 @@ static int push_failure(lua_State *L, transfer *t)
  * answered). An error response gets all of them. */
 static int kept_on_success(const char *name)
 {
-  return strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
-         strcmp(name, "content-type") == 0 || strcmp(name, "x-sim-skill") == 0 ||
-         strcmp(name, "openai-processing-ms") == 0 || strncmp(name, "x-ratelimit-", 12) == 0 ||
-         strncmp(name, "anthropic-ratelimit-", 20) == 0 || strncmp(name, "retry-after", 11) == 0;
+  switch (name[0]) { /* most names are ruled out by their first letter */
+  case 'x':
+    return strcmp(name, "x-request-id") == 0 || strcmp(name, "x-sim-skill") == 0 ||
+           strncmp(name, "x-ratelimit-", 12) == 0;
+  case 'r': return strcmp(name, "request-id") == 0 || strncmp(name, "retry-after", 11) == 0;
+  case 'c': return strcmp(name, "content-type") == 0;
+  case 'o': return strcmp(name, "openai-processing-ms") == 0;
+  case 'a': return strncmp(name, "anthropic-ratelimit-", 20) == 0;
+  default: return 0;
+  }
 }
 
 static void push_headers(lua_State *L, transfer *t)
@@ -465,14 +471,27 @@ static transfer *new_transfer(lua_State *L, llm_http_request *req, const char *f
 
 /* ---- http.request: buffered ------------------------------------------------------------ */
 
+/* The transfer is over once its result is built: its curl handle goes
+ * back to the pool now, not when the collector gets to the userdata
+ * (with 64 calls in flight the pool would run dry meanwhile, and every
+ * call would pay curl_easy_init and its large allocations). */
+static void release(transfer *t)
+{
+  llm_http_free(t->h);
+  t->h = NULL;
+}
+
 static int request_done(lua_State *L, int status, lua_KContext ctx)
 {
   transfer *t = (transfer *)ctx;
   size_t len;
   const char *body;
   (void)status;
-  if (llm_http_state(t->h) != LLM_HTTP_DONE)
-    return push_failure(L, t);
+  if (llm_http_state(t->h) != LLM_HTTP_DONE) {
+    int n = push_failure(L, t);
+    release(t);
+    return n;
+  }
   push_response_head(L, t);
   body = llm_http_body(t->h, &len);
   lua_pushlstring(L, body, len);
@@ -481,6 +500,7 @@ static int request_done(lua_State *L, int status, lua_KContext ctx)
     push_chunks(L, t);
     lua_setfield(L, -2, "chunks");
   }
+  release(t);
   return 1;
 }
 

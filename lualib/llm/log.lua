@@ -216,6 +216,8 @@ function M.response_text(resp)
   return text
 end
 
+local NO_MODEL = {}
+
 local function texts_wanted(call)
   if not state.texts then return false end
   if call.opts and call.opts.log_text == false then return false end
@@ -230,34 +232,39 @@ end
 -- M.append_row.
 function M.row_of(call, resp, err, partial)
   local status, _, latency, ttft, cost, usage, retries, cache = outcome(call, resp, err, partial)
-  local m = call.model or {}
-  local row = { tag = call.tag, model = m.name, provider = m.provider, kind = call.kind,
-    simulated = m.simulated, started_at = call.started_at, latency_ms = latency, ttft_ms = ttft,
-    cost = cost, cache_kind = cache, status = status, retries = math.tointeger(retries) or 0 }
-  if usage then
-    row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-    row.cached_tokens, row.cache_creation_tokens = usage.cached_tokens, usage.cache_creation_tokens
-    row.input_tokens = usage.input_tokens
-  end
+  local m = call.model or NO_MODEL
+  local error_kind, http_status, request_id
   if err ~= nil then
     if type(err) == "table" then
-      row.error_kind, row.http_status, row.request_id = err.kind, math.tointeger(err.status), err.request_id
+      error_kind, http_status, request_id = err.kind, math.tointeger(err.status), err.request_id
     else
-      row.error_kind = "error"
+      error_kind = "error"
     end
   elseif resp then
-    row.request_id = resp.request_id
+    request_id = resp.request_id
   end
-  if call.case ~= nil then row.case = tostring(call.case) end
-  row.client = call.context and call.context.client or nil -- the gateway's client address
+  local case, ctx = call.case, call.context
+  local prompt, response, error_text
   if texts_wanted(call) then
-    row.prompt = cut(M.prompt_text(call))
-    row.response = cut(M.response_text(resp or partial))
+    prompt = cut(M.prompt_text(call))
+    response = cut(M.response_text(resp or partial))
     if err ~= nil then
-      row.error = cut(type(err) == "table" and err.message ~= nil and tostring(err.message) or tostring(err))
+      error_text = cut(type(err) == "table" and err.message ~= nil and tostring(err.message) or tostring(err))
     end
   end
-  return row
+  -- one constructor with every field (nil where absent): the table is
+  -- sized once instead of growing field by field
+  return { tag = call.tag, model = m.name, provider = m.provider, kind = call.kind,
+    simulated = m.simulated, started_at = call.started_at, latency_ms = latency, ttft_ms = ttft,
+    cost = cost, cache_kind = cache, status = status, retries = math.tointeger(retries) or 0,
+    prompt_tokens = usage and usage.prompt_tokens, completion_tokens = usage and usage.completion_tokens,
+    cached_tokens = usage and usage.cached_tokens,
+    cache_creation_tokens = usage and usage.cache_creation_tokens,
+    input_tokens = usage and usage.input_tokens,
+    error_kind = error_kind, http_status = http_status, request_id = request_id,
+    case = case ~= nil and tostring(case) or nil,
+    client = ctx and ctx.client or nil, -- the gateway's client address
+    prompt = prompt, response = response, error = error_text }
 end
 
 --- Logs a row (M.row_of's, maybe made in another process) in this run.

@@ -190,7 +190,9 @@ end
 
 -- A chat request as the user wrote it -> the body parameters (no model).
 local function normalize(req, defaults)
-  local body = {}
+  -- a constructor naming the usual fields sizes the table once (fields
+  -- left nil take no room); the wire adds model (and stream) for a moment
+  local body = { messages = nil, max_tokens = nil, model = nil, stream = nil }
   for k, v in pairs(defaults) do body[k] = v end
   if type(req) == "string" then
     body.messages = { { role = "user", content = req } }
@@ -211,14 +213,12 @@ local function normalize(req, defaults)
     if req.system then table.insert(msgs, 1, { role = "system", content = req.system }) end
     body.messages = msgs
   else
-    local msgs = {}
-    if req.system then msgs[#msgs + 1] = { role = "system", content = req.system } end
     local user = req.user or req.prompt
-    if user then msgs[#msgs + 1] = { role = "user", content = user } end
-    if #msgs == 0 or not user then
+    if not user then
       error("chat: the request needs messages, or a user (or prompt) text", 3)
     end
-    body.messages = msgs
+    local u = { role = "user", content = user }
+    body.messages = req.system and { { role = "system", content = req.system }, u } or { u }
   end
   if #body.messages == 0 then error("chat: messages is empty", 3) end
   return body
@@ -267,7 +267,28 @@ local function new_response(parsed, fields)
   return response.new(fields)
 end
 
+-- Header name -> could it be a rate-limit header (its name says
+-- "ratelimit", in any case)? Most responses have none, and the names
+-- repeat: the answer is kept per name (a bounded number of them), so a
+-- response without one costs a few lookups, no parse and no clock read.
+local maybe_ratelimit, maybe_n = {}, 0
+local function has_ratelimit_header(headers)
+  for name in pairs(headers) do
+    local m = maybe_ratelimit[name]
+    if m == nil then
+      m = type(name) == "string" and name:lower():find("ratelimit", 1, true) ~= nil
+      if maybe_n < 512 then
+        maybe_ratelimit[name] = m
+        maybe_n = maybe_n + 1
+      end
+    end
+    if m then return true end
+  end
+  return false
+end
+
 local function ratelimit_of(headers)
+  if type(headers) ~= "table" or not has_ratelimit_header(headers) then return nil end
   return ratelimit_headers.parse(headers, loop.wallclock())
 end
 

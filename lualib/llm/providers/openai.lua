@@ -68,10 +68,27 @@ end
 -- matched once per name, not on every call
 local families = {}
 
+-- name -> provider -> {model=, provider=}: the context check_fields names
+-- in a warning, made once per model rather than on every call (read only)
+local contexts = {}
+local function context_of(model)
+  local by_provider = contexts[model.name]
+  if not by_provider then
+    by_provider = {}
+    contexts[model.name] = by_provider
+  end
+  local ctx = by_provider[model.provider]
+  if not ctx then
+    ctx = { model = model.name, provider = model.provider }
+    by_provider[model.provider] = ctx
+  end
+  return ctx
+end
+
 function P.prepare(body, model)
   -- unknown fields (a typo) are sent with a warning: OpenAI-compatible
   -- servers take fields of their own (llm.params says the policy)
-  params.check_fields(body, known_fields(model.provider), { model = model.name, provider = model.provider })
+  params.check_fields(body, known_fields(model.provider), context_of(model))
   local name = model.name
   local fam = families[name]
   if fam == nil then
@@ -81,6 +98,18 @@ function P.prepare(body, model)
   if not fam then return body end
   return params.apply(fam.params, body, { model = model.name, provider = model.provider,
     family = fam.family, drop_params = model.drop_params })
+end
+
+-- base URL -> its chat completions URL: one string per base URL, not a
+-- concatenation per call
+local chat_urls = {}
+local function chat_url(base)
+  local url = chat_urls[base]
+  if not url then
+    url = base .. "/chat/completions"
+    chat_urls[base] = url
+  end
+  return url
 end
 
 --- body: the normalized request (messages + parameters), without model.
@@ -109,7 +138,7 @@ function P.chat_request(cfg, model, body, stream)
   end
   body.model, body.stream = nil, nil
   if added_usage then body.stream_options = nil end
-  return { url = cfg.base_url .. "/chat/completions", body = text }
+  return { url = chat_url(cfg.base_url), body = text }
 end
 
 
@@ -161,7 +190,11 @@ local function message_extras(r, msg)
   if type(ann) == "table" and #ann > 0 then r.citations = ann end
 end
 
-function P.parse_chat(text)
+--- The reference reader of a chat completion body (text) -> result | nil, err.
+-- P.parse_chat reads the usual shape in C (_llm.json.openai_chat, the same
+-- rules written out there) and comes here for anything else; a test holds
+-- the two to the same results.
+function P.parse_chat_lua(text)
   local doc, err = decode(text, "chat response")
   if not doc then return nil, err end
   if doc.error and doc.error ~= null then
@@ -199,6 +232,14 @@ function P.parse_chat(text)
   }
   message_extras(r, msg)
   return r
+end
+
+local openai_chat = json.openai_chat
+
+function P.parse_chat(text)
+  local r = openai_chat(text)
+  if r then return r end
+  return P.parse_chat_lua(text)
 end
 
 -- ---- streaming ---------------------------------------------------------------------
