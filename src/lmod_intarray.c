@@ -85,6 +85,7 @@ static int probe(lua_State *L)
   int ok = 1;
   if (lua_version(L) != 504)
     return 0;
+  luaL_checkstack(L, 2, "probing the table layout");
   /* lua_rawseti, then read the array */
   llm_push_u32_array_api(L, v, 4);
   a = array_of(L);
