@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "bpe/bpe.h"
+#include "lmod_intarray.h"
 #include "lmod_util.h"
 
 static const llm_bpe *check_encoding(lua_State *L, int arg)
@@ -76,12 +77,8 @@ static int l_encode(lua_State *L)
   llm_bpe_ids *ids = encode_boxed(L, e, text, len, check_flags(L, 3));
   if (!ids || ids->n > (size_t)INT_MAX)
     return out_of_memory(L);
-  /* presized: each id is one store into the array part */
-  lua_createtable(L, (int)ids->n, 0);
-  for (size_t i = 0; i < ids->n; i++) {
-    lua_pushinteger(L, ids->ids[i]);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
+  /* presized: each id is one store into the array part (lmod_intarray.c) */
+  llm_push_u32_array(L, ids->ids, ids->n);
   llm_bpe_ids_free(ids);
   return 1;
 }

@@ -70,6 +70,35 @@ T.test("weird text never raises and round-trips", function()
   end
 end)
 
+-- encode's table is filled straight from C (src/lmod_intarray.c); the ids
+-- as text (ids_text) come from the same C array without a table.
+T.test("encode's table: exactly the ids, for 0, 1 and many", function()
+  local tok = require "_llm.tok"
+  local scripts = assert(T.read_file("tests/tokens/corpus/scripts.txt"))
+  local emoji = assert(T.read_file("tests/tokens/corpus/emoji.txt")):sub(1, 20000)
+  local texts = { "", "a", "hello world", "ʹʺʻʼʽ˂˃˄˅ˆ", scripts, emoji .. scripts,
+    "<|endoftext|>x" .. scripts:sub(1, 3000) .. "<|endoftext|>" }
+  for _, enc in ipairs { "o200k_base", "cl100k_base" } do
+    for i, s in ipairs(texts) do
+      for _, special in ipairs { false, true } do
+        local ids = tokens.encode(s, enc, { special = special })
+        local what = ("%s text %d special %s"):format(enc, i, special)
+        T.eq(#ids, tokens.count(s, enc, { special = special }), what)
+        T.eq(rawlen(ids), #ids, what)
+        local keys = 0
+        for _ in pairs(ids) do keys = keys + 1 end
+        T.eq(keys, #ids, what)
+        T.ok(math.type(ids[1] or 0) == "integer", what)
+        T.ok(table.concat(ids, " ") == tok.ids_text(s, enc, special, " "), what)
+        ids[#ids + 1] = 5 -- an ordinary table: it grows
+        T.eq(#ids, tokens.count(s, enc, { special = special }) + 1, what)
+      end
+    end
+  end
+  T.eq(#tokens.encode("a", "o200k_base"), 1)
+  T.eq(#tokens.encode("hello world", "o200k_base"), 2)
+end)
+
 T.test("misuse raises", function()
   T.err(function() tokens.count(nil) end, "string expected")
   T.err(function() tokens.count({}) end, "string expected")
