@@ -20,7 +20,8 @@ options:
                          a table, or .json); see README, "Gateway"
   --script FILE          a strategy: on_request(req, ctx), on_response(resp, ctx)
   --cache [MODE]         answer repeats from llmrun's cache: exact (default) or
-                         semantic:THRESHOLD (e.g. semantic:0.92)
+                         semantic:THRESHOLD (e.g. semantic:0.92); new answers are
+                         written 50 ms at a time (config: cache_options.write_delay)
   --proxy-key K          clients must send this key (repeatable); upstream keys
                          then come from the environment or the config, and the
                          clients' keys are not passed on
