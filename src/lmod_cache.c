@@ -25,6 +25,8 @@
  *   store:audit_add(ns, similarity, differs, weight) -> true
  *   store:audit_table(ns, {thresholds}) -> {{threshold=, samples=, differed=, false_hit_rate=}...}
  *   store:path(), store:readonly() -> bool [, why], store:schema(), store:close()
+ *   store:lost() -> answers dropped by failed write_delay batches so far, and
+ *     why the last batch failed (llm.cache counts them as errors and says so)
  *
  * Runtime failures (I/O, a full disk, a read-only file, corruption)
  * return nil, err: an llm.error of kind "cache" whose status names the
@@ -55,7 +57,6 @@ typedef struct store {
   llm_loop *loop;    /* NULL: puts are written at once */
   llm_timer *timer;  /* armed while puts wait */
   double delay;
-  int warned;        /* a failed batch was reported */
 } store;
 
 static double wallclock(void)
@@ -147,17 +148,22 @@ static int l_open(lua_State *L)
 }
 
 /* The timer: the puts of the last write_delay go to disk together. A
- * failure has no caller to return to: it is said once per store (and
- * counted, llm_cache_deferred_failures). */
+ * failure has no caller to return to: it is counted (store:lost), and
+ * llm.cache reports it at its next store, its stats or the exit. */
 static void write_deferred(void *ud)
 {
   store *s = ud;
   s->timer = NULL;
-  if (!s->c || llm_cache_write_deferred(s->c) == LLM_CACHE_OK || s->warned)
-    return;
-  s->warned = 1;
-  fprintf(stderr, "llmrun: the cache could not store responses (%ld lost so far): %s\n",
-          llm_cache_deferred_failures(s->c), llm_cache_errmsg(s->c));
+  if (s->c)
+    llm_cache_write_deferred(s->c);
+}
+
+static int s_lost(lua_State *L)
+{
+  llm_cache *c = check_open(L);
+  lua_pushinteger(L, (lua_Integer)llm_cache_deferred_failures(c));
+  lua_pushstring(L, llm_cache_deferred_error(c));
+  return 2;
 }
 
 static int l_sha256(lua_State *L)
@@ -552,11 +558,6 @@ static int s_close(lua_State *L)
     llm_timer_stop(s->loop, s->timer);
     s->timer = NULL;
   }
-  if (s->c && llm_cache_write_deferred(s->c) != LLM_CACHE_OK && !s->warned) {
-    s->warned = 1;
-    fprintf(stderr, "llmrun: the cache could not store responses (%ld lost): %s\n",
-            llm_cache_deferred_failures(s->c), llm_cache_errmsg(s->c));
-  }
   if (s->c) {
     llm_cache_close(s->c);
     s->c = NULL;
@@ -581,6 +582,7 @@ static const luaL_Reg store_methods[] = {
   {"clear", s_clear},
   {"count", s_count},
   {"flush", s_flush},
+  {"lost", s_lost},
   {"stats", s_stats},
   {"info", s_info},
   {"integrity", s_integrity},

@@ -64,9 +64,25 @@ local function warn_once(shared, what, msg)
     " (the call's result is still returned; this is reported once)\n")
 end
 
+-- Answers that a write_delay batch could not write (a full disk...) since
+-- the last look: -> how many, and why. Said once, like a failed store.
+local function newly_lost(shared)
+  local d = shared.db
+  if not (d and d.lost) then return 0 end
+  local n, why = d:lost()
+  local new = n - (shared.lost_seen or 0)
+  if new <= 0 then return 0 end
+  shared.lost_seen = n
+  warn_once(shared, "storing failed", why)
+  return new
+end
+
 local function flush_all()
   for _, shared in pairs(stores) do
-    if shared.db then pcall(shared.db.flush, shared.db) end
+    if shared.db then
+      pcall(shared.db.flush, shared.db)
+      newly_lost(shared)
+    end
   end
 end
 
@@ -227,7 +243,9 @@ function Cache:flush()
   local d = self.shared.db
   if not d then error("this cache is closed", 2) end
   if not d.flush then return true end
-  return d:flush()
+  local ok, err = d:flush()
+  self:_count_lost()
+  return ok, err
 end
 
 --- Closes the store (every view of it). Pending statistics are written.
@@ -276,6 +294,13 @@ local function count(self, name, amount)
   if d and amount ~= 0 and name ~= "priced_hits" then d:count(self.ns, name, amount) end
 end
 
+-- Answers a write_delay batch could not write count as errors of the
+-- view that notices them (and are said once).
+function Cache:_count_lost()
+  local lost = newly_lost(self.shared)
+  if lost > 0 then count(self, "errors", lost) end
+end
+
 local function summarize(c)
   local hits = c.hits_exact + c.hits_semantic + c.hits_shared
   local lookups = hits + c.misses
@@ -311,6 +336,12 @@ function Cache:stats(opts)
     s.entries, s.bytes, s.vectors = row.entries or 0, row.bytes or 0, row.vectors or 0
     s.namespace = self.ns
     return s
+  end
+  local shared = self.shared
+  if shared.db and shared.db.lost and not shared.readonly then
+    -- what waits is written now, so a failure to write it counts here
+    pcall(shared.db.flush, shared.db)
+    self:_count_lost()
   end
   local s = summarize(session_counts(self))
   s.namespace = self.ns
@@ -450,6 +481,7 @@ function Cache:_store(key, resp)
     return false
   end
   local done, err = shared.db:put(self.ns, key, value, self.ttl)
+  self:_count_lost() -- earlier answers a batch could not write
   if not done then
     if err.status == "too_big" then
       count(self, "skipped")

@@ -109,6 +109,8 @@ int llm_cache_write_deferred(llm_cache *c);
 /* Puts waiting to be written. */
 int llm_cache_deferred(const llm_cache *c);
 long llm_cache_deferred_failures(const llm_cache *c);
+/* Why the last failed batch failed ("" when none has). */
+const char *llm_cache_deferred_error(const llm_cache *c);
 /* Removes a namespace's entries, vectors and statistics (ns NULL: the
  * whole store, embeddings and audit records included); with expired_only,
  * only entries expired at now. *removed: entries removed (may be NULL). */

@@ -86,6 +86,7 @@ void cache_defer_free(llm_cache *c)
 
 int llm_cache_deferred(const llm_cache *c) { return c->ndeferred; }
 long llm_cache_deferred_failures(const llm_cache *c) { return c->deferred_failures; }
+const char *llm_cache_deferred_error(const llm_cache *c) { return c->deferred_why; }
 
 int llm_cache_write_deferred(llm_cache *c)
 {
@@ -109,8 +110,10 @@ int llm_cache_write_deferred(llm_cache *c)
   else
     cache_rollback(c);
 done:
-  if (status != LLM_CACHE_OK)
+  if (status != LLM_CACHE_OK) {
     c->deferred_failures += c->ndeferred;
+    memcpy(c->deferred_why, c->errmsg, sizeof c->deferred_why); /* the same size */
+  }
   /* written or not, the batch is done with: retrying a full disk or a
    * read-only file at every turn would only repeat the failure */
   cache_defer_free(c);

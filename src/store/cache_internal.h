@@ -70,6 +70,7 @@ struct llm_cache {
   size_t cap_deferred, deferred_bytes;
   int ndeferred, writing_deferred;
   long deferred_failures;
+  char deferred_why[512];   /* why the last batch could not be written (errmsg's size) */
   char errmsg[512];
 };
 

@@ -160,14 +160,17 @@ T.test("a read-only cache: hits are served, storing fails once, calls go on", fu
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
-T.test("a full disk: every call returns its result, one warning, the file stays intact", function()
+for _, delay in ipairs { 0, 0.05 } do
+T.test(("a full disk: every call returns its result, one warning, the file stays intact (write_delay %g)")
+    :format(delay), function()
   local dir = tmpdir()
   local path = dir .. "/full.db"
   local big = string.rep("x", 150 * 1024)
   local srv = mock.start(reply(big))
   local file = dir .. "/fill.lua"
+  -- with a write_delay the answers fail together, when their batch is written
   write(file, ([[
-local c = assert(llm.cache.open{path=%q})
+local c = assert(llm.cache.open{path=%q, write_delay = ]] .. delay .. [[})
 local m = llm.model { name = "gpt-4o-mini", provider = "openai", base_url = %q, api_key = "k", cache = c }
 local ok = 0
 for i = 1, 12 do
@@ -192,6 +195,7 @@ print(ok, c:stats().errors > 0)
   srv:stop()
   os.execute("rm -rf '" .. dir .. "'")
 end)
+end
 
 T.test("a huge response is cached whole; over max_entry_bytes it is skipped quietly", function()
   local dir = tmpdir()
