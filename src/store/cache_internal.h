@@ -1,6 +1,7 @@
-/* Shared by the cache engine's files (cache.c: the store and responses;
+/* Shared by the cache engine's files (cache.c: statements, transactions
+ * and responses; cache_open.c: opening, the schema, closing;
  * cache_stats.c: statistics; cache_vectors.c: embeddings, semantic
- * vectors and audits).
+ * vectors and audits; cache_defer.c: stores waiting for their batch).
  * Not for other code: use cache.h. */
 #ifndef LLMRUN_CACHE_INTERNAL_H
 #define LLMRUN_CACHE_INTERNAL_H
