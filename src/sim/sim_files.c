@@ -293,17 +293,7 @@ static void list_files(sim_req *r)
 
 static void content(sim_req *r, const sim_file *f)
 {
-  /* copied: the file may go (a reset) while the response is being sent */
-  struct MHD_Response *resp =
-    MHD_create_response_from_buffer(f->len, f->data, MHD_RESPMEM_MUST_COPY);
-  if (!resp) {
-    sim_reply_error(r, 500, "server_error", NULL, NULL, "Out of memory.");
-    return;
-  }
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-  r->resp = resp;
-  r->status = 200;
-  r->send_at = 0;
+  sim_reply_copy(r, f->data, f->len, "application/octet-stream");
 }
 
 void sim_files_handle(sim_req *r, const char *rest)

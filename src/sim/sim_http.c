@@ -71,6 +71,18 @@ void sim_reply_json(sim_req *r, unsigned status, llm_buf *b, int64_t send_at)
   set_reply(r, status, resp, send_at);
 }
 
+void sim_reply_copy(sim_req *r, const void *data, size_t len, const char *content_type)
+{
+  struct MHD_Response *resp =
+    MHD_create_response_from_buffer(len, (void *)(data ? data : ""), MHD_RESPMEM_MUST_COPY);
+  if (!resp) {
+    sim_reply_error(r, 500, "server_error", NULL, NULL, "Out of memory.");
+    return;
+  }
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  set_reply(r, 200, resp, 0);
+}
+
 static const char *anthropic_type(unsigned status)
 {
   switch (status) {

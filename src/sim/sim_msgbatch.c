@@ -503,24 +503,13 @@ static void cancel(sim_req *r, sim_msgbatch *b)
 
 static void results(sim_req *r, sim_msgbatch *b)
 {
-  struct MHD_Response *resp;
   advance(r->srv, b);
   if (b->status != M_ENDED) {
     sim_reply_bad(r, "Message Batch %s has not ended yet: its results are available once its "
            "processing_status is 'ended'.", b->id);
     return;
   }
-  /* copied: the batch may go (a reset) while the response is being sent */
-  resp = MHD_create_response_from_buffer(b->results.len, b->results.data ? b->results.data : "",
-                                         MHD_RESPMEM_MUST_COPY);
-  if (!resp) {
-    sim_reply_error(r, 500, "api_error", NULL, NULL, "Out of memory.");
-    return;
-  }
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/binary");
-  r->resp = resp;
-  r->status = 200;
-  r->send_at = 0;
+  sim_reply_copy(r, b->results.data, b->results.len, "application/binary");
 }
 
 static void delete(sim_req *r, size_t at)

@@ -211,6 +211,10 @@ void sim_req_free(sim_req *r);
  * "error":{type,message},"request_id":...} with the type its docs give
  * for the status (type, param and code are then not used). */
 void sim_reply_json(sim_req *r, unsigned status, llm_buf *b, int64_t send_at);
+/* A 200 with a copy of len bytes (what they belong to may go, a reset,
+ * while the response is sent) and that Content-Type; a 500 when out of
+ * memory. */
+void sim_reply_copy(sim_req *r, const void *data, size_t len, const char *content_type);
 void sim_reply_error(sim_req *r, unsigned status, const char *type, const char *param,
                      const char *code, const char *fmt, ...)
   __attribute__((format(printf, 6, 7)));

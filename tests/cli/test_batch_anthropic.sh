@@ -6,6 +6,7 @@
 # |cancel` on the recorded Anthropic batches. test_batch.sh does the same
 # for OpenAI's Batch API.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/batch_lib.sh"
 
 export XDG_DATA_HOME="$TMP/data" OPENAI_API_KEY= ANTHROPIC_API_KEY=
 pids=()
@@ -35,16 +36,7 @@ sim_stats() { # the simulator's Message Batches created
 }
 
 # the first run is killed while its batch is in progress
-"$LLMRUN" "$TMP/job.lua" >"$TMP/first.out" 2>"$TMP/first.err" &
-job=$!
-pids+=($job)
-for _ in $(seq 200); do [[ "$(sim_stats)" == "1" ]] && break; sleep 0.05; done
-sleep 0.3
-kill -9 "$job" 2>/dev/null
-wait "$job" 2>/dev/null
-status=0; out=$(sim_stats); err=""
-expect_out "1"
-if grep -q "^done" "$TMP/first.out"; then fail "the first run finished before it was killed"; else ok; fi
+kill_midway "$TMP/job.lua" "1"
 
 # the rerun resumes it: no second create
 run "$TMP/job.lua"

@@ -125,6 +125,28 @@ function T.read_file(path, missing)
   return s
 end
 
+-- Runs n copies of a script at once (each gets its index as arg[1], the
+-- call log off) with cmd (default: this llmrun); returns their stdouts,
+-- stderrs and exit statuses.
+function T.run_many(n, code, cmd)
+  local bin = cmd or os.getenv("LLMRUN") or "llmrun"
+  local dir = T.tmpdir()
+  T.write_file(dir .. "/s.lua", code)
+  local parts = {}
+  for i = 1, n do
+    parts[#parts + 1] = ("(LLMRUN_LOG=0 %s %s/s.lua %d >%s/out%d 2>%s/err%d; echo $? >%s/st%d) &")
+      :format(bin, dir, i, dir, i, dir, i, dir, i)
+  end
+  os.execute(table.concat(parts, " ") .. " wait")
+  local outs, errs, sts = {}, {}, {}
+  for i = 1, n do
+    outs[i], errs[i] = T.read_file(dir .. "/out" .. i, ""), T.read_file(dir .. "/err" .. i, "")
+    sts[i] = tonumber(T.read_file(dir .. "/st" .. i, ""))
+  end
+  os.execute("rm -rf '" .. dir .. "'")
+  return outs, errs, sts
+end
+
 package.loaded.testing = T
 
 local chunk = assert(loadfile(file))

@@ -7,23 +7,9 @@ local calls = require "llm.calls"
 
 local m = llm.model "gpt-4o-mini"
 
-local function questions(n, offset)
-  local out = {}
-  for i = 1, n do out[i] = ("What is %d + %d?"):format(i + (offset or 0), 7) end
-  return out
-end
-
-local function stats() return llm.sim.stats().batch end
-
--- every test starts from an empty simulator with quick batches
-local function fresh(cfg)
-  llm.sim.reset()
-  -- the zero profile: the synchronous calls compared with the batch's are instant
-  local c = { batch_turnaround_s = 0.2, batch_fail_rate = 0, batch_expire_s = 86400, faults = false,
-              profile = "zero" }
-  for k, v in pairs(cfg or {}) do c[k] = v end
-  llm.sim.configure(c)
-end
+-- every test starts from an empty simulator with quick batches (fresh)
+local F = require "sim_batch_fixture"
+local questions, stats, fresh = F.questions, F.stats, F.fresh
 
 local store = T.tmpname and T.tmpname() or (os.tmpname() .. ".db")
 local Q = { quiet = true, store = store }

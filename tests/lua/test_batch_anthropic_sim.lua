@@ -12,21 +12,8 @@ local T = ...
 local NAME = "claude-haiku-4-5"
 local m = llm.model(NAME) -- no key: the simulator, Anthropic's wire format
 
-local function questions(n, offset)
-  local out = {}
-  for i = 1, n do out[i] = ("What is %d + %d?"):format(i + (offset or 0), 7) end
-  return out
-end
-
-local function stats() return llm.sim.stats().batch end
-
-local function fresh(cfg)
-  llm.sim.reset()
-  local c = { batch_turnaround_s = 0.2, batch_fail_rate = 0, batch_expire_s = 86400, faults = false,
-              profile = "zero" }
-  for k, v in pairs(cfg or {}) do c[k] = v end
-  llm.sim.configure(c)
-end
+local F = require "sim_batch_fixture"
+local questions, stats, fresh = F.questions, F.stats, F.fresh
 
 local store = T.tmpname and T.tmpname() or (os.tmpname() .. ".db")
 local function opts(extra)
@@ -37,6 +24,15 @@ end
 
 local function latest_record()
   return require("_llm.batchstore").open(store):all(1)[1]
+end
+
+-- The id of the newest recorded batch once pred(record) holds (4 s at most).
+local function wait_record(pred)
+  for _ = 1, 200 do
+    llm.sleep(0.02)
+    local rec = latest_record()
+    if rec and pred(rec) then return rec.batch_id end
+  end
 end
 
 T.test("a Claude model batches through /v1/messages/batches, not OpenAI's endpoints", function()
@@ -140,12 +136,7 @@ T.test("cancel while it runs: the requests not run get batch_cancelled", functio
   fresh { batch_turnaround_s = 4 }
   local qs = questions(20, 600)
   local task = llm.spawn(function() return llm.batch(m, qs, opts()) end)
-  local id
-  for _ = 1, 200 do
-    llm.sleep(0.02)
-    local rec = latest_record()
-    if rec and rec.requests == 20 and rec.status == "in_progress" then id = rec.batch_id break end
-  end
+  local id = wait_record(function(rec) return rec.requests == 20 and rec.status == "in_progress" end)
   T.ok(id, "the batch started")
   llm.sleep(1.0)
   local st = assert(llm.batch.cancel(id, { store = store }))
@@ -171,12 +162,7 @@ T.test("a script stopped while its batch runs: the rerun resumes it, no second c
   -- the first run stops (its task is abandoned, as a killed script would
   -- leave it) once the batch is recorded; the batch goes on in the simulator
   local first = llm.spawn(function() return llm.batch(m, qs, opts()) end)
-  local id
-  for _ = 1, 200 do
-    llm.sleep(0.02)
-    local rec = latest_record()
-    if rec and rec.requests == 12 and rec.batch_id:match("^msgbatch_") then id = rec.batch_id break end
-  end
+  local id = wait_record(function(rec) return rec.requests == 12 and rec.batch_id:match("^msgbatch_") end)
   T.ok(id, "the batch was recorded")
   first:cancel()
   first:wait()

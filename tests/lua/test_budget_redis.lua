@@ -11,27 +11,8 @@ local bin = os.getenv("LLMRUN") or "llmrun"
 
 local write = T.write_file
 
-local function run_many(n, code)
-  local dir = T.tmpdir()
-  write(dir .. "/s.lua", code)
-  local parts = {}
-  for i = 1, n do
-    parts[#parts + 1] = ("(LLMRUN_LOG=0 %s %s/s.lua %d >%s/out%d 2>%s/err%d; echo $? >%s/st%d) &")
-      :format(bin, dir, i, dir, i, dir, i, dir, i)
-  end
-  os.execute(table.concat(parts, " ") .. " wait")
-  local outs, errs, sts = {}, {}, {}
-  for i = 1, n do
-    for _, x in ipairs { { outs, "out" }, { errs, "err" }, { sts, "st" } } do
-      local f = io.open(dir .. "/" .. x[2] .. i)
-      x[1][i] = f and f:read("a") or ""
-      if f then f:close() end
-    end
-    sts[i] = tonumber(sts[i])
-  end
-  os.execute("rm -rf '" .. dir .. "'")
-  return outs, errs, sts
-end
+local run_many = T.run_many
+local shared_budget_run = require "shared_budget_run"
 
 local function name() return "b" .. math.random(1, 1 << 30) end
 
@@ -43,26 +24,8 @@ T.test("one cap over three processes: their spending together stays under it", f
   local n = name()
   -- each call costs at most its estimate (max_tokens bounds the answer),
   -- so the processes together may never pass the cap
-  local outs, errs, sts = run_many(3, ([[
-    local b = llm.budget { usd = 0.0006, name = %q, redis = %q }
-    local m = llm.model { "sim/gpt-4o-mini", headers = { ["x-sim-ttft-ms"] = "20" } }
-    local spent, ok, refused = 0, 0, 0
-    local list = {}
-    for i = 1, 40 do list[i] = i end
-    llm.map(list, function(i)
-      local r, err = m:chat { user = "Count to five, process " .. arg[1] .. " call " .. i, max_tokens = 200 }
-      if r then ok, spent = ok + 1, spent + r.cost
-      elseif err.kind == "budget" then refused = refused + 1
-      else error(tostring(err)) end
-    end, { concurrency = 4 })
-    print(("%%d %%d %%.9f"):format(ok, refused, spent))
-  ]]):format(n, srv.url))
-  local total, oks, refusals = 0, 0, 0
-  for i = 1, 3 do
-    T.eq(sts[i], 0, outs[i] .. errs[i])
-    local ok, refused, spent = outs[i]:match("^(%d+) (%d+) (%S+)")
-    oks, refusals, total = oks + tonumber(ok), refusals + tonumber(refused), total + tonumber(spent)
-  end
+  local total, oks, refusals = shared_budget_run(T, run_many, { processes = 3, calls = 40, ttft_ms = 20,
+                                                                 usd = 0.0006, name = n, redis = srv.url })
   T.ok(total <= 0.0006 * (1 + 1e-9), ("spent %.9f over a cap of 0.0006"):format(total))
   T.ok(refusals > 0 and oks > 3, ("%d calls, %d refused"):format(oks, refusals))
   local b = llm.budget { usd = 0.0006, name = n, redis = srv.url }
