@@ -132,6 +132,26 @@ end)
 -- longer than that is not reused, so a server's idle close is never met.
 -- curl counts whole seconds (idle 2.1 s > 1 s); the control without the
 -- option reuses the same connection after the same wait.
+-- Connections kept between bursts (src/loop.c, CURLMOPT_MAXCONNECTS):
+-- curl's default keeps 4x the transfers running when one finishes, so a
+-- sequential phase after a burst closed all but 4 of the burst's
+-- connections and the next burst paid a handshake for each (12 here).
+T.test("a burst's connections outlive a sequential phase", function()
+  local m = model("gpt-4o-mini")
+  local items = {}
+  for i = 1, 16 do items[i] = i end
+  local function burst()
+    llm.map(items, function(i) return assert(m:chat { user = "burst " .. i, max_tokens = 2 }) end,
+            { concurrency = 16, progress = false })
+  end
+  burst()
+  local after_first = llm.sim.stats().connections_total
+  for i = 1, 30 do assert(m:chat { user = "one " .. i, max_tokens = 2 }) end
+  burst()
+  T.ok(llm.sim.stats().connections_total - after_first <= 2,
+       "new connections for the second burst: " .. (llm.sim.stats().connections_total - after_first))
+end)
+
 T.test("max_idle_reuse: a connection idle longer than that is not reused", function()
   local function new_connections_after_idle(extra)
     local m = model("gpt-4o-mini", extra)
