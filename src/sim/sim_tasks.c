@@ -1,8 +1,8 @@
 /* The registry of labelled tasks and the scan that finds their cases in a
  * prompt (sim_tasks.h says what and why). */
 #include "sim_tasks.h"
+#include "errmsg.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +27,6 @@ struct sim_tasks {
   size_t nlens;
   size_t ncases;
 };
-
-static void say(char *err, size_t n, const char *fmt, ...)
-{
-  va_list ap;
-  if (!err || !n)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
 
 /* ---- text ----------------------------------------------------------------------------- */
 
@@ -286,7 +276,7 @@ static int build_task(const sim_task_spec *spec, const sim_task_case *cases, siz
     goto oom;
   for (size_t i = 0; i < k->noptions; i++) {
     if (!k->options_norm[i][0]) {
-      say(err, errlen, "option %zu is empty", i + 1);
+      llm_errf(err, errlen, "option %zu is empty", i + 1);
       return -1;
     }
   }
@@ -303,11 +293,11 @@ static int build_task(const sim_task_spec *spec, const sim_task_case *cases, siz
     it->input_len = c->input_len;
     it->answer_len = c->answer_len;
     if (it->len == 0) {
-      say(err, errlen, "case %zu: the input text is empty", i + 1);
+      llm_errf(err, errlen, "case %zu: the input text is empty", i + 1);
       return -1;
     }
     if (it->answer_norm_len == 0) {
-      say(err, errlen, "case %zu: the answer is empty", i + 1);
+      llm_errf(err, errlen, "case %zu: the answer is empty", i + 1);
       return -1;
     }
     it->difficulty = c->difficulty > 0 ? c->difficulty : k->difficulty;
@@ -318,14 +308,14 @@ static int build_task(const sim_task_spec *spec, const sim_task_case *cases, siz
       if (strcmp(k->options_norm[o], it->answer_norm) == 0)
         it->option = (int)o;
     if (k->noptions && it->option < 0) {
-      say(err, errlen, "case %zu: the answer \"%.60s\" is not one of the options", i + 1,
+      llm_errf(err, errlen, "case %zu: the answer \"%.60s\" is not one of the options", i + 1,
           it->answer);
       return -1;
     }
   }
   return 0;
 oom:
-  say(err, errlen, "out of memory");
+  llm_errf(err, errlen, "out of memory");
   return -1;
 }
 
@@ -364,7 +354,7 @@ int sim_tasks_add(sim_tasks *t, const sim_task_spec *spec, const sim_task_case *
 oom:
   pthread_rwlock_unlock(&t->lock);
   task_free(k);
-  say(err, errlen, "out of memory");
+  llm_errf(err, errlen, "out of memory");
   return -1;
 }
 

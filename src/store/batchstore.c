@@ -1,10 +1,10 @@
 /* The record of submitted batches: see batchstore.h. */
 #include "batchstore.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +18,6 @@
 struct llm_batchstore {
   sqlite3 *db;
 };
-
-static void say(char *err, size_t n, const char *fmt, ...)
-{
-  va_list ap;
-  if (!err || n == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
 
 /* Migration i brings the schema from version i to i + 1. Append only. */
 static const char *const migrations[LLM_BATCHSTORE_SCHEMA] = {
@@ -67,7 +57,7 @@ static int migrate(sqlite3 *db, char *err, size_t n)
     if (version_of(db, &v) != SQLITE_OK)
       goto sqlerr;
     if (v > LLM_BATCHSTORE_SCHEMA) {
-      say(err, n, "the batch record has schema version %d, newer than this llmrun "
+      llm_errf(err, n, "the batch record has schema version %d, newer than this llmrun "
           "understands (%d): upgrade llmrun", v, LLM_BATCHSTORE_SCHEMA);
       return -1;
     }
@@ -84,11 +74,11 @@ static int migrate(sqlite3 *db, char *err, size_t n)
       goto rollback;
   }
 rollback:
-  say(err, n, "batch record: %s", sqlite3_errmsg(db));
+  llm_errf(err, n, "batch record: %s", sqlite3_errmsg(db));
   sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   return -1;
 sqlerr:
-  say(err, n, "batch record: %s", sqlite3_errmsg(db));
+  llm_errf(err, n, "batch record: %s", sqlite3_errmsg(db));
   return -1;
 }
 
@@ -98,17 +88,17 @@ llm_batchstore *llm_batchstore_open(const char *path, char *err, size_t n)
   if (llm_create_private(path, err, n) != 0)
     return NULL;
   if (!(s = calloc(1, sizeof *s))) {
-    say(err, n, "out of memory");
+    llm_errf(err, n, "out of memory");
     return NULL;
   }
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
       SQLITE_OK) {
-    say(err, n, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    llm_errf(err, n, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
     goto fail;
   }
   sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
   if (llm_sqlite_use_wal(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
-    say(err, n, "batch record %s: %s", path, sqlite3_errmsg(s->db));
+    llm_errf(err, n, "batch record %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }
   if (migrate(s->db, err, n) != 0)
@@ -143,7 +133,7 @@ static int run(llm_batchstore *s, sqlite3_stmt *st, char *err, size_t n)
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
-    say(err, n, "batch record: %s", sqlite3_errmsg(s->db));
+    llm_errf(err, n, "batch record: %s", sqlite3_errmsg(s->db));
     return -1;
   }
   return sqlite3_changes(s->db);
@@ -153,7 +143,7 @@ static sqlite3_stmt *prepare(llm_batchstore *s, const char *sql, char *err, size
 {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-    say(err, n, "batch record: %s", sqlite3_errmsg(s->db));
+    llm_errf(err, n, "batch record: %s", sqlite3_errmsg(s->db));
     return NULL;
   }
   return st;
@@ -250,7 +240,7 @@ int llm_batchstore_query(llm_batchstore *s, llm_batch_query q, const char *arg, 
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
-    say(err, n, "batch record: %s", sqlite3_errmsg(s->db));
+    llm_errf(err, n, "batch record: %s", sqlite3_errmsg(s->db));
     return -1;
   }
   return 0;

@@ -1,12 +1,12 @@
 /* The call log's writing side: the file, the schema and the writer thread
  * (the readers are in calllog_query.c). */
 #include "calllog.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,16 +28,6 @@
  * in without their text rather than hold up to 64 KiB x 3 each in memory */
 #define MAX_PENDING_TEXT ((size_t)64 << 20)
 #define BUSY_TIMEOUT_MS 5000
-
-static void say(char *err, size_t n, const char *fmt, ...)
-{
-  va_list ap;
-  if (!err || n == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
 
 /* ---- schema ---------------------------------------------------------------------- */
 
@@ -102,7 +92,7 @@ static int user_version(sqlite3 *db, int *v)
 
 static int newer_schema(int v, char *err, size_t n)
 {
-  say(err, n,
+  llm_errf(err, n,
       "the call log has schema version %d, newer than this llmrun understands (%d): "
       "upgrade llmrun, or point XDG_DATA_HOME elsewhere",
       v, LLM_CALLLOG_SCHEMA);
@@ -152,7 +142,7 @@ int llm_calllog_migrate(sqlite3 *db, int upto, char *err, size_t n)
       rc = sqlite3_exec(db, "ALTER TABLE calls ADD COLUMN client TEXT;"
                             "PRAGMA user_version = 4;", NULL, NULL, &msg);
       if (rc != SQLITE_OK) {
-        say(err, n, "call log migration 4 failed: %s", msg ? msg : sqlite3_errstr(rc));
+        llm_errf(err, n, "call log migration 4 failed: %s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
@@ -165,11 +155,11 @@ int llm_calllog_migrate(sqlite3 *db, int upto, char *err, size_t n)
       goto rollback;
   }
 rollback:
-  say(err, n, "call log migration failed: %s", sqlite3_errmsg(db));
+  llm_errf(err, n, "call log migration failed: %s", sqlite3_errmsg(db));
   sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   return -1;
 sqlerr:
-  say(err, n, "call log: %s", sqlite3_errmsg(db));
+  llm_errf(err, n, "call log: %s", sqlite3_errmsg(db));
   return -1;
 }
 
@@ -300,7 +290,7 @@ static int setup_connection(sqlite3 *db, char *err, size_t n)
   sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
   if (llm_sqlite_use_wal(db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
       sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg) != SQLITE_OK) {
-    say(err, n, "call log: %s", msg ? msg : sqlite3_errmsg(db));
+    llm_errf(err, n, "call log: %s", msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     return -1;
   }
@@ -318,7 +308,7 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
     return NULL;
   log = calloc(1, sizeof *log);
   if (!log) {
-    say(err, n, "out of memory");
+    llm_errf(err, n, "out of memory");
     return NULL;
   }
   if (o)
@@ -329,7 +319,7 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
     log->o.batch_ms = DEFAULT_BATCH_MS;
   if (sqlite3_open_v2(path, &log->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL)
       != SQLITE_OK) {
-    say(err, n, "cannot open %s: %s", path, log->db ? sqlite3_errmsg(log->db) : "out of memory");
+    llm_errf(err, n, "cannot open %s: %s", path, log->db ? sqlite3_errmsg(log->db) : "out of memory");
     goto fail;
   }
   /* NOMUTEX above: the connection is used by one thread at a time (this
@@ -340,7 +330,7 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
   if (user_version(log->db, &v) != SQLITE_OK) {
     char why[600];
     llm_sqlite_describe_failure(log->db, sqlite3_extended_errcode(log->db), path, why, sizeof why);
-    say(err, n, "cannot use the call log: %s", why);
+    llm_errf(err, n, "cannot use the call log: %s", why);
     goto fail;
   }
   if (v > LLM_CALLLOG_SCHEMA) {
@@ -358,7 +348,7 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
                          &log->upd_run, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(log->db, insert_text_sql, -1, SQLITE_PREPARE_PERSISTENT,
                          &log->ins_text, NULL) != SQLITE_OK) {
-    say(err, n, "call log: %s", sqlite3_errmsg(log->db));
+    llm_errf(err, n, "call log: %s", sqlite3_errmsg(log->db));
     goto fail;
   }
   pthread_mutex_init(&log->mu, NULL);
@@ -368,7 +358,7 @@ llm_calllog *llm_calllog_open(const char *path, const llm_calllog_opts *o, char 
   pthread_condattr_destroy(&ca);
   pthread_cond_init(&log->done, NULL);
   if (pthread_create(&log->thread, NULL, writer_main, log) != 0) {
-    say(err, n, "call log: cannot start the writer thread");
+    llm_errf(err, n, "call log: cannot start the writer thread");
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->work);
     pthread_cond_destroy(&log->done);
@@ -588,9 +578,9 @@ static void failure_of(sqlite3 *db, char *out, size_t n)
   if (!sys && (code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN))
     sys = saved;
   if (sys)
-    say(out, n, "%s (%s)", sqlite3_errmsg(db), strerror(sys));
+    llm_errf(out, n, "%s (%s)", sqlite3_errmsg(db), strerror(sys));
   else
-    say(out, n, "%s", sqlite3_errmsg(db));
+    llm_errf(out, n, "%s", sqlite3_errmsg(db));
 }
 
 /* One transaction: the run row if not yet written, then the rows. Called
@@ -694,7 +684,7 @@ int llm_calllog_flush(llm_calllog *log, char *err, size_t n)
     log->flush_waiters--;
   }
   if (log->error_flush) {
-    say(err, n, "%s", log->error);
+    llm_errf(err, n, "%s", log->error);
     log->error_flush = 0;
     rc = -1;
   }
@@ -710,7 +700,7 @@ int llm_calllog_take_error(llm_calllog *log, char *err, size_t n)
     return 0;
   pthread_mutex_lock(&log->mu);
   if (__atomic_load_n(&log->error_new, __ATOMIC_RELAXED)) {
-    say(err, n, "%s", log->error);
+    llm_errf(err, n, "%s", log->error);
     __atomic_store_n(&log->error_new, 0, __ATOMIC_RELAXED);
     got = 1;
   }

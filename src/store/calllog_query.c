@@ -3,7 +3,6 @@
  * collection is one indexed scan in C, so a report over a million calls
  * stays well under two seconds. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +12,7 @@
 #include "buf.h"
 #include "fsutil.h"
 #include "sqlite_wal.h"
-
-static void say(char *err, size_t n, const char *fmt, ...)
-{
-  va_list ap;
-  if (!err || n == 0)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
+#include "errmsg.h"
 
 sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size_t n)
 {
@@ -32,7 +22,7 @@ sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size
   *missing = 0;
   if (!llm_file_exists(path)) {
     *missing = 1;
-    say(err, n, "no call log at %s (no call has been logged yet)", path);
+    llm_errf(err, n, "no call log at %s (no call has been logged yet)", path);
     return NULL;
   }
   /* Read-write when possible (an older schema is migrated); else read
@@ -43,7 +33,7 @@ sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size
     if (rc != SQLITE_OK) {
       char why[600];
       llm_sqlite_describe_failure(db, db ? sqlite3_extended_errcode(db) : rc, path, why, sizeof why);
-      say(err, n, "cannot read the call log: %s", why);
+      llm_errf(err, n, "cannot read the call log: %s", why);
       sqlite3_close(db);
       return NULL;
     }
@@ -55,7 +45,7 @@ sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size
   sqlite3_exec(db, "PRAGMA mmap_size = 1073741824", NULL, NULL, NULL);
   if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
       sqlite3_step(st) != SQLITE_ROW) {
-    say(err, n, "cannot read %s: %s", path, sqlite3_errmsg(db));
+    llm_errf(err, n, "cannot read %s: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     sqlite3_close(db);
     return NULL;
@@ -63,7 +53,7 @@ sqlite3 *llm_calllog_open_reader(const char *path, int *missing, char *err, size
   v = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
   if (v < LLM_CALLLOG_SCHEMA && !writable) {
-    say(err, n, "%s has an older schema (%d) and is read-only, so it cannot be upgraded", path, v);
+    llm_errf(err, n, "%s has an older schema (%d) and is read-only, so it cannot be upgraded", path, v);
     sqlite3_close(db);
     return NULL;
   }
@@ -86,7 +76,7 @@ int llm_calllog_find_run(sqlite3 *db, const char *prefix, char *out, size_t n,
       " ORDER BY run_id = ?1 DESC LIMIT 2"
     : "SELECT run_id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1";
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-    say(err, errlen, "call log: %s", sqlite3_errmsg(db));
+    llm_errf(err, errlen, "call log: %s", sqlite3_errmsg(db));
     return -1;
   }
   if (prefix && *prefix)
@@ -104,7 +94,7 @@ int llm_calllog_find_run(sqlite3 *db, const char *prefix, char *out, size_t n,
     found = 1;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    say(err, errlen, "call log: %s", sqlite3_errmsg(db));
+    llm_errf(err, errlen, "call log: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return -1;
   }
@@ -120,11 +110,11 @@ static llm_log_cursor *cursor_new(sqlite3 *db, const char *sql, char *err, size_
 {
   llm_log_cursor *c = calloc(1, sizeof *c);
   if (!c) {
-    say(err, n, "out of memory");
+    llm_errf(err, n, "out of memory");
     return NULL;
   }
   if (sqlite3_prepare_v2(db, sql, -1, &c->st, NULL) != SQLITE_OK) {
-    say(err, n, "call log: %s", sqlite3_errmsg(db));
+    llm_errf(err, n, "call log: %s", sqlite3_errmsg(db));
     sqlite3_finalize(c->st);
     free(c);
     return NULL;
@@ -136,7 +126,7 @@ llm_log_cursor *llm_log_cursor_wrap(sqlite3_stmt *st, char *err, size_t n)
 {
   llm_log_cursor *c = calloc(1, sizeof *c);
   if (!c) {
-    say(err, n, "out of memory");
+    llm_errf(err, n, "out of memory");
     sqlite3_finalize(st);
     return NULL;
   }
@@ -443,7 +433,7 @@ int llm_calllog_collect(sqlite3 *db, const char *run_id, llm_log_group_by by,
   *out = NULL;
   *nout = 0;
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-    say(err, n, "call log: %s", sqlite3_errmsg(db));
+    llm_errf(err, n, "call log: %s", sqlite3_errmsg(db));
     return -1;
   }
   sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
@@ -466,7 +456,7 @@ int llm_calllog_collect(sqlite3 *db, const char *run_id, llm_log_group_by by,
     else
       gi = group_for(&g, key, klen);
     if (gi < 0) {
-      say(err, n, "out of memory");
+      llm_errf(err, n, "out of memory");
       goto fail;
     }
     last = gi;
@@ -487,7 +477,7 @@ int llm_calllog_collect(sqlite3 *db, const char *run_id, llm_log_group_by by,
     llm_callstats_add(grp->stats, &s);
   }
   if (rc != SQLITE_DONE) {
-    say(err, n, "call log: %s", sqlite3_errmsg(db));
+    llm_errf(err, n, "call log: %s", sqlite3_errmsg(db));
     goto fail;
   }
   sqlite3_finalize(st);
