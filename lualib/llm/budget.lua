@@ -78,6 +78,8 @@ local function tokens()
   return tokens_mod
 end
 
+--- The bytes of the strings in v (a message, a content list), four
+-- levels deep: the base of the estimates here and in llm.limits.
 local function text_bytes(v, depth)
   if type(v) == "string" then return #v end
   if type(v) ~= "table" or depth > 4 then return 0 end
@@ -85,6 +87,7 @@ local function text_bytes(v, depth)
   for _, x in pairs(v) do n = n + text_bytes(x, depth + 1) end
   return n
 end
+M.text_bytes = text_bytes
 
 --- The approximate prompt tokens of a message list: 3 for the reply
 -- primer, then per message 4 + ceil(bytes of its strings / 4).

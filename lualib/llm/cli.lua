@@ -88,4 +88,21 @@ function M.coerce(v)
   return tonumber(v) or v
 end
 
+--- Prints rows (lists of strings) under head as aligned columns, two
+-- spaces apart, widths in characters (UTF-8), no trailing blanks.
+function M.print_table(head, rows)
+  local w = {}
+  for i, h in ipairs(head) do w[i] = utf8.len(h) or #h end
+  for _, r in ipairs(rows) do
+    for i = 1, #head do w[i] = math.max(w[i], utf8.len(r[i] or "") or 0) end
+  end
+  local function line(r)
+    local parts = {}
+    for i = 1, #head do parts[i] = (r[i] or "") .. (" "):rep(w[i] - (utf8.len(r[i] or "") or 0)) end
+    return (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  io.stdout:write(line(head), "\n")
+  for _, r in ipairs(rows) do io.stdout:write(line(r), "\n") end
+end
+
 return M

@@ -276,13 +276,9 @@ function M.enabled() return enabled end
 
 -- ---- estimating a call -------------------------------------------------------------------
 
-local function text_bytes(v, depth)
-  if type(v) == "string" then return #v end
-  if type(v) ~= "table" or depth > 4 then return 0 end
-  local n = 0
-  for _, x in pairs(v) do n = n + text_bytes(x, depth + 1) end
-  return n
-end
+-- llm.budget's estimates, loaded with the first one (a run without
+-- limits or a budget never loads it)
+local function text_bytes(v, depth) return require("llm.budget").text_bytes(v, depth) end
 
 local function is_claude(model)
   return model.format and model.format.name == "anthropic" or model.name:find("^claude") ~= nil

@@ -39,19 +39,6 @@ local function when(t)
   return os.date("%Y-%m-%d %H:%M:%S", math.floor(t))
 end
 
-local function print_table(head, rows)
-  local w = {}
-  for i, h in ipairs(head) do w[i] = #h end
-  for _, r in ipairs(rows) do for i = 1, #head do w[i] = math.max(w[i], utf8.len(r[i] or "") or 0) end end
-  local function line(r)
-    local parts = {}
-    for i = 1, #head do parts[i] = (r[i] or "") .. (" "):rep(w[i] - (utf8.len(r[i] or "") or 0)) end
-    return (table.concat(parts, "  "):gsub("%s+$", ""))
-  end
-  io.stdout:write(line(head), "\n")
-  for _, r in ipairs(rows) do io.stdout:write(line(r), "\n") end
-end
-
 local function failed(err)
   io.stderr:write("llmrun batch: ", tostring(err), "\n")
   return 1
@@ -75,7 +62,7 @@ local function list(opts)
       (r.status or "?") .. (r.forgotten and " (superseded)" or ""), when(r.created_at),
       r.script and (r.script:match("[^/]*$")) or "" }
   end
-  print_table({ "id", "model", "requests", "status", "submitted", "script" }, rows)
+  cli.print_table({ "id", "model", "requests", "status", "submitted", "script" }, rows)
   return 0
 end
 

@@ -57,21 +57,6 @@ local function cost(v, row)
   return text.fmt_value(v, "USD")
 end
 
-local function table_out(head, rows)
-  local w = {}
-  for i, h in ipairs(head) do w[i] = utf8.len(h) end
-  for _, r in ipairs(rows) do
-    for i = 1, #head do w[i] = math.max(w[i], utf8.len(r[i] or "") or 0) end
-  end
-  local function line(r)
-    local parts = {}
-    for i = 1, #head do parts[i] = (r[i] or "") .. (" "):rep(w[i] - (utf8.len(r[i] or "") or 0)) end
-    return (table.concat(parts, "  "):gsub("%s+$", ""))
-  end
-  io.stdout:write(line(head), "\n")
-  for _, r in ipairs(rows) do io.stdout:write(line(r), "\n") end
-end
-
 -- "script.lua arg1 arg2", arguments quoted when they hold spaces.
 local function script_line(r)
   local s = r.script or ""
@@ -125,7 +110,7 @@ local function show_runs(reader, n, json)
     end
   end
   if not json then
-    table_out({ "run", "started", "script", "calls", "failed", "hits", "cost", "simulated", "directory" }, rows)
+    cli.print_table({ "run", "started", "script", "calls", "failed", "hits", "cost", "simulated", "directory" }, rows)
   end
   return 0
 end
@@ -196,10 +181,10 @@ function C.main(args)
   if not opts.json then
     local head = { "time", "run", "tag", "model", "status", "latency", "ttft", "tokens", "cost", "cache", "", "answer" }
     if not opts.full then
-      table_out(head, rows)
+      cli.print_table(head, rows)
     else
       for _, r in ipairs(rows) do
-        table_out(head, { r })
+        cli.print_table(head, { r })
         block("prompt", r.call.prompt)
         block("answer", r.call.response)
         block("error", r.call.error)
