@@ -510,7 +510,8 @@ void llm_loop_interrupt(llm_loop *loop)
   errno = saved;
 }
 
-static int wait_ms(const llm_loop *loop, double max_wait)
+/* Seconds until the loop must wake (ready work: 0; at most an hour). */
+static double wait_s(const llm_loop *loop, double max_wait)
 {
   double wait = max_wait, now = 0;
   if (loop->count > 0 || loop->interrupted || loop->done_waiting)
@@ -532,9 +533,33 @@ static int wait_ms(const llm_loop *loop, double max_wait)
       wait = d;
   }
   if (wait < 0 || wait > 3600)
-    return 3600 * 1000;
-  /* round up: waking early would only spin until the deadline */
-  return (int)ceil(wait * 1000.0);
+    return 3600;
+  return wait;
+}
+
+/* epoll_wait counts whole milliseconds, so a timer due in 2.05 ms fired at
+ * 3 ms: up to 1 ms late (a paced request, a replayed chunk, llm.sleep).
+ * epoll_pwait2 (Linux 5.11) takes nanoseconds. Where the kernel lacks it
+ * (ENOSYS) or a seccomp filter refuses it (EPERM), the rest of the run
+ * uses epoll_wait, rounding up: waking early would only spin until the
+ * deadline. */
+static _Atomic int no_pwait2;
+
+int llm_loop_fine_timers(void) { return !no_pwait2; }
+
+static int wait_events(llm_loop *loop, struct epoll_event *events, double wait)
+{
+  if (!no_pwait2) {
+    struct timespec ts;
+    int n;
+    ts.tv_sec = (time_t)wait;
+    ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+    n = epoll_pwait2(loop->epfd, events, MAX_EVENTS, &ts, NULL);
+    if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+      return n;
+    no_pwait2 = 1;
+  }
+  return epoll_wait(loop->epfd, events, MAX_EVENTS, (int)ceil(wait * 1000.0));
 }
 
 /* The caller's fd joins the epoll set while it is being watched. */
@@ -560,8 +585,7 @@ int llm_loop_run_once(llm_loop *loop, double max_wait, int watch_fd)
    * so such an fd is ready now (and a bad one lets the caller's read fail) */
   if (watch_fd >= 0 && loop->watched_fd != watch_fd)
     flags |= LLM_LOOP_FD_READY;
-  n = epoll_wait(loop->epfd, events, MAX_EVENTS,
-                 (flags & LLM_LOOP_FD_READY) ? 0 : wait_ms(loop, max_wait));
+  n = wait_events(loop, events, (flags & LLM_LOOP_FD_READY) ? 0 : wait_s(loop, max_wait));
   if (n < 0 && errno != EINTR)
     return -1;
   for (int i = 0; i < n; i++) {

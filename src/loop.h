@@ -100,6 +100,10 @@ size_t llm_loop_pending(const llm_loop *loop);
 enum { LLM_LOOP_INTERRUPTED = 1, LLM_LOOP_FD_READY = 2 };
 int llm_loop_run_once(llm_loop *loop, double max_wait, int watch_fd);
 
+/* 1 while the loop waits with nanosecond timeouts (epoll_pwait2); 0 once
+ * the kernel refused it and waits are rounded up to milliseconds. */
+int llm_loop_fine_timers(void);
+
 /* Async-signal-safe: make the current or next wait return at once with
  * LLM_LOOP_INTERRUPTED. */
 void llm_loop_interrupt(llm_loop *loop);
