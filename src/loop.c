@@ -382,10 +382,15 @@ static int to_multi(llm_loop *loop, llm_xfer *x)
    * of the calls of a steady 64-way run here. Keep curl's own rule, but
    * at the busiest moment so far (4x, as curl has it, leaves room for
    * other hosts used in turn); idle ones still age out (max_idle_reuse,
-   * curl's dead-connection pruning). */
+   * curl's dead-connection pruning). At most 1,000 (the default per-host
+   * cap, or the cap when set higher): a burst of 10,000 with the cap
+   * lifted must not leave 10,000 idle TLS sessions held for the run. */
   if (loop->in_multi > loop->peak_in_multi) {
+    long keep, most = loop->max_host_connections > LLM_LOOP_DEFAULT_HOST_CONNECTIONS
+                        ? loop->max_host_connections : LLM_LOOP_DEFAULT_HOST_CONNECTIONS;
     loop->peak_in_multi = loop->in_multi;
-    curl_multi_setopt(loop->multi, CURLMOPT_MAXCONNECTS, (long)(4 * loop->peak_in_multi));
+    keep = 4 * (long)loop->peak_in_multi;
+    curl_multi_setopt(loop->multi, CURLMOPT_MAXCONNECTS, keep < most ? keep : most);
   }
   return 0;
 }
