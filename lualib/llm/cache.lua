@@ -432,16 +432,34 @@ local function replay_of(doc, mode)
   end
 end
 
+-- A copy of a stored document's value: a hit's tables are its own (the
+-- document may be shared by lookups, see `decoded`).
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = copy(x) end
+  return c
+end
+
+local function copy_extras(to, from)
+  for i = 1, #KEPT do
+    local k = KEPT[i]
+    local v = rawget(from, k)
+    if v ~= nil then to[k] = copy(v) end
+  end
+  return to
+end
+
 -- A cache hit for this call: latency is the lookup; `saved` the original.
 local function hit_response(self, call, doc, kind, extra)
   local latency = (now() - call.t0) * 1000
-  local r = response.new(keep_extras({
-    text = doc.text, tool_calls = doc.tool_calls, finish_reason = doc.finish_reason,
-    choices = doc.choices, usage = zero_usage(), model = doc.model or call.model.name,
-    logprobs = doc.logprobs,
+  local r = response.new(copy_extras({
+    text = doc.text, tool_calls = copy(doc.tool_calls), finish_reason = doc.finish_reason,
+    choices = copy(doc.choices), usage = zero_usage(), model = doc.model or call.model.name,
+    logprobs = copy(doc.logprobs),
     provider = call.model.provider, simulated = call.model.simulated,
     latency_ms = latency, ttft_ms = latency, lookup_ms = latency, retries = 0, cached = kind,
-    saved = { latency_ms = doc.latency_ms, ttft_ms = doc.ttft_ms, usage = doc.usage,
+    saved = { latency_ms = doc.latency_ms, ttft_ms = doc.ttft_ms, usage = copy(doc.usage),
               model = doc.model or call.model.name, cost = doc.cost },
     cached_at = extra and extra.created,
     similarity = extra and extra.similarity,
@@ -455,7 +473,36 @@ local function hit_response(self, call, doc, kind, extra)
   return r
 end
 
---- The stored response for key in this namespace, decoded, or nil. A
+-- Documents decoded by recent lookups, by key: {value=, doc=}. A hit on
+-- an entry whose stored bytes are the same as last time reuses the
+-- decoded document instead of decoding it again (the same request again
+-- and again, a gateway's hot path: the decode and its clean-up loops were
+-- a third of a hit's lookup). The comparison is on the bytes the store
+-- returned, so a changed, expired or cleared entry is never served from
+-- here. The document is shared: readers never change it, and
+-- hit_response gives each hit copies of its tables.
+local DECODED_MAX = 256
+
+local function decoded(shared, key, value)
+  local memo = shared.decoded
+  if not memo then
+    memo = { n = 0, by_key = {} }
+    shared.decoded = memo
+  end
+  local e = memo.by_key[key]
+  if e and e.value == value then return e.doc end
+  local doc = decode_response(value)
+  if not doc then return nil end
+  if not e then
+    if memo.n >= DECODED_MAX then memo.by_key, memo.n = {}, 0 end
+    memo.n = memo.n + 1
+  end
+  memo.by_key[key] = { value = value, doc = doc }
+  return doc
+end
+
+--- The stored response for key in this namespace, decoded (shared with
+-- other lookups of the same bytes: read it, do not change it), or nil. A
 -- failing read is reported once and counts as a miss.
 function Cache:_lookup(key)
   local shared = self.shared
@@ -469,7 +516,7 @@ function Cache:_lookup(key)
     end
     return nil
   end
-  return decode_response(value), created
+  return decoded(shared, key, value), created
 end
 
 function Cache:_store(key, resp)
