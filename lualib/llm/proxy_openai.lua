@@ -71,6 +71,26 @@ function M.completion(resp, model)
   }
 end
 
+local json_string = cjson.encode
+
+--- The JSON text of M.completion(resp, model), written directly for the
+-- usual answer (one choice, no tool calls): a cache hit's answer is the
+-- gateway's hot path, and building the table only to encode it was a
+-- tenth of a hit's time. Anything else goes through the table.
+function M.completion_json(resp, model)
+  local choices, tcs = resp.choices, resp.tool_calls
+  if (type(choices) == "table" and #choices > 1) or (type(tcs) == "table" and #tcs > 0)
+     or type(resp.text or "") ~= "string" then
+    return encode(M.completion(resp, model))
+  end
+  local u = M.usage_of(resp)
+  return '{"id":"' .. M.new_id() .. '","object":"chat.completion","created":' .. os.time()
+    .. ',"model":' .. json_string(resp.model or model)
+    .. ',"choices":[{"index":0,"message":{"role":"assistant","content":' .. json_string(resp.text or "")
+    .. ',"refusal":null},"finish_reason":' .. json_string(resp.finish_reason or "stop")
+    .. ',"logprobs":null}],"usage":' .. (u and json_string(u) or "null") .. "}"
+end
+
 --- Server-sent events of a stream: one "data: {chunk}\n\n" string.
 function M.sse(doc) return "data: " .. encode(doc) .. "\n\n" end
 M.DONE = "data: [DONE]\n\n"
