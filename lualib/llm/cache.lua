@@ -441,19 +441,26 @@ local function copy(v)
   return c
 end
 
+-- from: a stored document (a plain table: indexing it is rawget)
 local function copy_extras(to, from)
   for i = 1, #KEPT do
     local k = KEPT[i]
-    local v = rawget(from, k)
+    local v = from[k]
     if v ~= nil then to[k] = copy(v) end
   end
   return to
 end
 
+-- A hit's counts are integers already (decode_response made the stored
+-- ones so; zero_usage's are; a shared answer's went through
+-- response.new): it takes response.new's metatable without its pass
+-- over the counts.
+local RESPONSE_MT = getmetatable(response.new({}))
+
 -- A cache hit for this call: latency is the lookup; `saved` the original.
 local function hit_response(self, call, doc, kind, extra)
   local latency = (now() - call.t0) * 1000
-  local r = response.new(copy_extras({
+  local r = setmetatable(copy_extras({
     text = doc.text, tool_calls = copy(doc.tool_calls), finish_reason = doc.finish_reason,
     choices = copy(doc.choices), usage = zero_usage(), model = doc.model or call.model.name,
     logprobs = copy(doc.logprobs),
@@ -465,7 +472,7 @@ local function hit_response(self, call, doc, kind, extra)
     similarity = extra and extra.similarity,
     matched_prompt = extra and extra.prompt,
     shared = extra and extra.shared or nil,
-  }, doc))
+  }, doc), RESPONSE_MT)
   if call.kind == "stream" then
     r.replay = replay_of(doc, call.opts.replay or self.replay)
   end
