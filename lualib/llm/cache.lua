@@ -646,17 +646,49 @@ local function chat_shared_hit(self, call, _, resp)
   return hit_response(self, call, doc, "exact", { shared = true })
 end
 
+-- Keys of requests given as bytes (call.opts.wire: the bytes a gateway's
+-- client sent, which decode to call.body): the same bytes to the same
+-- model are the same request, so its canonical text and hash are made
+-- once, not on every call (a third of a gateway's hit lookup). Per model,
+-- for its identity at the time (a model whose name, provider or endpoint
+-- changed starts again), at most WIRE_KEYS_MAX.
+local WIRE_KEYS_MAX = 1024
+local wire_keys = setmetatable({}, { __mode = "k" }) -- model -> {identity=, n=, keys={wire = key}}
+
+local function chat_key(call)
+  local model, wire = call.model, call.opts.wire
+  local per
+  if type(wire) == "string" then
+    per = wire_keys[model]
+    local identity = canon.identity(model, "chat")
+    if not per or per.identity ~= identity or per.n >= WIRE_KEYS_MAX then
+      per = { identity = identity, n = 0, keys = {} }
+      wire_keys[model] = per
+    end
+    local key = per.keys[wire]
+    if key then return key end
+  end
+  local text = canon.request(model, "chat", call.body)
+  if not text then return nil end
+  local key = sha256(text)
+  if per then
+    per.keys[wire] = key
+    per.n = per.n + 1
+  end
+  return key
+end
+
 local function chat_plan(self, call)
   if not self.sampled and sampled(call.body) then
     count(self, "skipped")
     return nil
   end
-  local text = canon.request(call.model, "chat", call.body)
-  if not text then
+  local key = chat_key(call)
+  if not key then
     count(self, "skipped")
     return nil
   end
-  return { key = sha256(text), kind = "chat", lookup = chat_lookup, shared_hit = chat_shared_hit }
+  return { key = key, kind = "chat", lookup = chat_lookup, shared_hit = chat_shared_hit }
 end
 
 -- ---- embeddings --------------------------------------------------------------------------

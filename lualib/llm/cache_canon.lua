@@ -66,6 +66,11 @@ local function tail(model, kind)
   return text
 end
 
+--- The part of the canonical text after the body for one model and kind
+-- (its identity: endpoint, kind, model, provider, version), the same
+-- string while the model's fields stay the same.
+M.identity = tail
+
 --- The canonical text of a chat request (kind "chat", shared by m:chat and
 -- m:stream) or an embedding request (kind "embed"): provider, endpoint,
 -- model, and every body parameter. nil, why when it cannot be cached.

@@ -302,6 +302,9 @@ local passed = {
 
 function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
   local wire = dirty and cjson.encode(body) or req.body
+  -- the bytes decode to the pipeline's body: the cache keeps their key
+  -- (llm.cache, call.opts.wire) instead of making it again per call
+  opts.wire = wire
   local pass
   for _, name in ipairs(passed[api]) do
     local v = req.headers[name]
@@ -583,11 +586,11 @@ end
 
 -- ---- the handler ---------------------------------------------------------------------------------
 
+-- method -> path -> handler name
 local routes = {
-  ["POST /v1/chat/completions"] = "chat", ["POST /chat/completions"] = "chat",
-  ["POST /v1/embeddings"] = "embeddings", ["POST /embeddings"] = "embeddings",
-  ["GET /v1/models"] = "models", ["GET /models"] = "models",
-  ["POST /v1/messages"] = "messages",
+  POST = { ["/v1/chat/completions"] = "chat", ["/chat/completions"] = "chat",
+           ["/v1/embeddings"] = "embeddings", ["/embeddings"] = "embeddings", ["/v1/messages"] = "messages" },
+  GET = { ["/v1/models"] = "models", ["/models"] = "models" },
 }
 
 -- ctx.upstream(name): the gateway's model for a name, for strategies
@@ -613,7 +616,8 @@ function Proxy:handle(req)
   local ctx = { api = path:find("^/v1/messages") and "anthropic" or "openai", client = req.client,
                 tag = h["x-llmrun-tag"], case = h["x-llmrun-case"], proxy = self, t0 = loop.now() }
   setmetatable(ctx, ctx_mt)
-  local name = routes[req.method .. " " .. path]
+  local by_path = routes[req.method]
+  local name = by_path and by_path[path]
   ctx.endpoint = name or "other"
   local st, hd, bd
   if not name then

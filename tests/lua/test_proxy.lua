@@ -213,6 +213,22 @@ T.test("a hit's answer is written directly: the same object and headers as from 
   T.remove_db(path)
 end)
 
+T.test("upstream models: one per name and client key where keys pass through", function()
+  local upstream = require "llm.proxy_upstream"
+  local cfg = { models = { ["*"] = { provider = "openai", base_url = "http://127.0.0.1:9/v1" } } }
+  local u = upstream.new { config = cfg, passthrough = true }
+  local a1, a2 = u:model("gpt-4o-mini", "sk-a"), u:model("gpt-4o-mini", "sk-a")
+  local b, none = u:model("gpt-4o-mini", "sk-b"), u:model("gpt-4o-mini")
+  local other = u:model("gpt-4o", "sk-a")
+  T.ok(a1 == a2, "the same name and key: the same model")
+  T.ok(a1 ~= b and a1 ~= none and b ~= none and other ~= a1)
+  T.eq({ a1.name, other.name }, { "gpt-4o-mini", "gpt-4o" })
+  T.eq({ a1.cfg.api_key, b.cfg.api_key }, { "sk-a", "sk-b" })
+  -- keys that do not pass through: one model per name
+  local g = upstream.new { config = cfg, passthrough = false }
+  T.ok(g:model("gpt-4o-mini", "sk-a") == g:model("gpt-4o-mini", "sk-b"))
+end)
+
 T.test("the call log has proxied calls with their tag, case and client address", function()
   local path = T.tmpdb()
   llm.log.use(path)
