@@ -286,12 +286,15 @@ local function session_counts(self)
   return s
 end
 
-local function count(self, name, amount)
-  amount = math.tointeger(amount or 1) or amount
-  local s = session_counts(self)
+-- s: session_counts(self), d: the store (count_hit adds several at once)
+local function add(self, s, d, name, amount)
+  amount = math.tointeger(amount) or amount
   s[name] = s[name] + amount
-  local d = self.shared.db
   if d and amount ~= 0 and name ~= "priced_hits" then d:count(self.ns, name, amount) end
+end
+
+local function count(self, name, amount)
+  add(self, session_counts(self), self.shared.db, name, amount or 1)
 end
 
 -- Answers a write_delay batch could not write count as errors of the
@@ -808,22 +811,25 @@ end
 
 -- What a hit saved, for the statistics. The price hook (priority 10) has
 -- set resp.saved.cost by now where prices are known.
+local NOTHING_SAVED = {}
+
 local function count_hit(self, resp)
   local kind = resp.shared and "hits_shared" or resp.cached == "semantic" and "hits_semantic"
     or "hits_exact"
-  count(self, kind)
-  local saved = resp.saved or {}
+  local s, d = session_counts(self), self.shared.db
+  add(self, s, d, kind, 1)
+  local saved = resp.saved or NOTHING_SAVED
   local u = saved.usage
   if type(u) == "table" then
-    count(self, "tokens_saved", (u.total_tokens and u.total_tokens > 0) and u.total_tokens
+    add(self, s, d, "tokens_saved", (u.total_tokens and u.total_tokens > 0) and u.total_tokens
       or ((u.prompt_tokens or 0) + (u.completion_tokens or 0)))
   end
   if type(saved.cost) == "number" then
-    count(self, "cost_saved", saved.cost)
-    count(self, "priced_hits")
+    add(self, s, d, "cost_saved", saved.cost)
+    add(self, s, d, "priced_hits", 1)
   end
   if type(saved.latency_ms) == "number" and type(resp.latency_ms) == "number" then
-    count(self, "time_saved_ms", math.max(0, saved.latency_ms - resp.latency_ms))
+    add(self, s, d, "time_saved_ms", math.max(0, saved.latency_ms - resp.latency_ms))
   end
 end
 
