@@ -181,9 +181,25 @@ T.test("a hit's answer is written directly: the same object and headers as from 
     { text = "a", choices = { { index = 0, message = { content = "a" } }, { index = 1, message = { content = "b" } } } },
   }
   for i, r in ipairs(shapes) do
-    local direct = strip(cjson.decode(O.completion_json(r, "client-model")))
     local via_table = strip(cjson.decode(O.encode(O.completion(r, "client-model"))))
-    T.eq(direct, via_table, "shape " .. i)
+    for pass = 1, 2 do -- the second from the part kept for this text
+      T.eq(strip(cjson.decode(O.completion_json(r, "client-model"))), via_table, "shape " .. i .. " pass " .. pass)
+    end
+  end
+  -- the same text with another model, finish reason or usage: made again
+  local base = { text = "same", finish_reason = "stop", usage = { prompt_tokens = 1, completion_tokens = 2 } }
+  local variants = {
+    base,
+    { text = "same", finish_reason = "length", usage = base.usage },
+    { text = "same", finish_reason = "stop", model = "other", usage = base.usage },
+    { text = "same", finish_reason = "stop", usage = { prompt_tokens = 1, completion_tokens = 3 } },
+    { text = "same", finish_reason = "stop", usage = { prompt_tokens = 1, completion_tokens = 2, cached_tokens = 1 } },
+    { text = "same", finish_reason = "stop" },
+    base,
+  }
+  for i, r in ipairs(variants) do
+    T.eq(strip(cjson.decode(O.completion_json(r, "client-model"))),
+         strip(cjson.decode(O.encode(O.completion(r, "client-model")))), "variant " .. i)
   end
   -- through the gateway: a hit's body and headers are those of any answer
   -- (the headers seen as the handler gives them to the server: the test
