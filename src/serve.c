@@ -235,16 +235,24 @@ static int read_more(conn *c)
   int got = 0;
   for (;;) {
     ssize_t n;
+    size_t room;
     /* room for a useful read: a whole chunk at first, then at least a
      * quarter of one (the buffer doubles) */
     if (llm_buf_reserve(&c->in, c->in.cap ? READ_CHUNK / 4 : READ_CHUNK) != 0)
       return -1;
-    n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+    room = c->in.cap - c->in.len - 1;
+    n = recv(c->fd, c->in.data + c->in.len, room, 0);
     if (n > 0) {
       c->in.len += (size_t)n;
       c->in.data[c->in.len] = '\0';
       got = 1;
       if (c->phase == P_BUSY && c->in.len >= READ_AHEAD)
+        return 1;
+      /* less than the room: the socket had no more (the usual request
+       * comes whole in one read). The watch is level-triggered, so bytes
+       * that arrive meanwhile are reported again; a recv that would only
+       * say EAGAIN was a syscall per request. */
+      if ((size_t)n < room)
         return 1;
       continue;
     }

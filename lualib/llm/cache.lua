@@ -286,12 +286,15 @@ local function session_counts(self)
   return s
 end
 
-local function count(self, name, amount)
-  amount = math.tointeger(amount or 1) or amount
-  local s = session_counts(self)
+-- s: session_counts(self), d: the store (count_hit adds several at once)
+local function add(self, s, d, name, amount)
+  amount = math.tointeger(amount) or amount
   s[name] = s[name] + amount
-  local d = self.shared.db
   if d and amount ~= 0 and name ~= "priced_hits" then d:count(self.ns, name, amount) end
+end
+
+local function count(self, name, amount)
+  add(self, session_counts(self), self.shared.db, name, amount or 1)
 end
 
 -- Answers a write_delay batch could not write count as errors of the
@@ -432,22 +435,47 @@ local function replay_of(doc, mode)
   end
 end
 
+-- A copy of a stored document's value: a hit's tables are its own (the
+-- document may be shared by lookups, see `decoded`).
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = copy(x) end
+  return c
+end
+
+-- from: a stored document (a plain table: indexing it is rawget)
+local function copy_extras(to, from)
+  for i = 1, #KEPT do
+    local k = KEPT[i]
+    local v = from[k]
+    if v ~= nil then to[k] = copy(v) end
+  end
+  return to
+end
+
+-- A hit's counts are integers already (decode_response made the stored
+-- ones so; zero_usage's are; a shared answer's went through
+-- response.new): it takes response.new's metatable without its pass
+-- over the counts.
+local RESPONSE_MT = getmetatable(response.new({}))
+
 -- A cache hit for this call: latency is the lookup; `saved` the original.
 local function hit_response(self, call, doc, kind, extra)
   local latency = (now() - call.t0) * 1000
-  local r = response.new(keep_extras({
-    text = doc.text, tool_calls = doc.tool_calls, finish_reason = doc.finish_reason,
-    choices = doc.choices, usage = zero_usage(), model = doc.model or call.model.name,
-    logprobs = doc.logprobs,
+  local r = setmetatable(copy_extras({
+    text = doc.text, tool_calls = copy(doc.tool_calls), finish_reason = doc.finish_reason,
+    choices = copy(doc.choices), usage = zero_usage(), model = doc.model or call.model.name,
+    logprobs = copy(doc.logprobs),
     provider = call.model.provider, simulated = call.model.simulated,
     latency_ms = latency, ttft_ms = latency, lookup_ms = latency, retries = 0, cached = kind,
-    saved = { latency_ms = doc.latency_ms, ttft_ms = doc.ttft_ms, usage = doc.usage,
+    saved = { latency_ms = doc.latency_ms, ttft_ms = doc.ttft_ms, usage = copy(doc.usage),
               model = doc.model or call.model.name, cost = doc.cost },
     cached_at = extra and extra.created,
     similarity = extra and extra.similarity,
     matched_prompt = extra and extra.prompt,
     shared = extra and extra.shared or nil,
-  }, doc))
+  }, doc), RESPONSE_MT)
   if call.kind == "stream" then
     r.replay = replay_of(doc, call.opts.replay or self.replay)
   end
@@ -455,7 +483,36 @@ local function hit_response(self, call, doc, kind, extra)
   return r
 end
 
---- The stored response for key in this namespace, decoded, or nil. A
+-- Documents decoded by recent lookups, by key: {value=, doc=}. A hit on
+-- an entry whose stored bytes are the same as last time reuses the
+-- decoded document instead of decoding it again (the same request again
+-- and again, a gateway's hot path: the decode and its clean-up loops were
+-- a third of a hit's lookup). The comparison is on the bytes the store
+-- returned, so a changed, expired or cleared entry is never served from
+-- here. The document is shared: readers never change it, and
+-- hit_response gives each hit copies of its tables.
+local DECODED_MAX = 256
+
+local function decoded(shared, key, value)
+  local memo = shared.decoded
+  if not memo then
+    memo = { n = 0, by_key = {} }
+    shared.decoded = memo
+  end
+  local e = memo.by_key[key]
+  if e and e.value == value then return e.doc end
+  local doc = decode_response(value)
+  if not doc then return nil end
+  if not e then
+    if memo.n >= DECODED_MAX then memo.by_key, memo.n = {}, 0 end
+    memo.n = memo.n + 1
+  end
+  memo.by_key[key] = { value = value, doc = doc }
+  return doc
+end
+
+--- The stored response for key in this namespace, decoded (shared with
+-- other lookups of the same bytes: read it, do not change it), or nil. A
 -- failing read is reported once and counts as a miss.
 function Cache:_lookup(key)
   local shared = self.shared
@@ -469,7 +526,7 @@ function Cache:_lookup(key)
     end
     return nil
   end
-  return decode_response(value), created
+  return decoded(shared, key, value), created
 end
 
 function Cache:_store(key, resp)
@@ -592,17 +649,49 @@ local function chat_shared_hit(self, call, _, resp)
   return hit_response(self, call, doc, "exact", { shared = true })
 end
 
+-- Keys of requests given as bytes (call.opts.wire: the bytes a gateway's
+-- client sent, which decode to call.body): the same bytes to the same
+-- model are the same request, so its canonical text and hash are made
+-- once, not on every call (a third of a gateway's hit lookup). Per model,
+-- for its identity at the time (a model whose name, provider or endpoint
+-- changed starts again), at most WIRE_KEYS_MAX.
+local WIRE_KEYS_MAX = 1024
+local wire_keys = setmetatable({}, { __mode = "k" }) -- model -> {identity=, n=, keys={wire = key}}
+
+local function chat_key(call)
+  local model, wire = call.model, call.opts.wire
+  local per
+  if type(wire) == "string" then
+    per = wire_keys[model]
+    local identity = canon.identity(model, "chat")
+    if not per or per.identity ~= identity or per.n >= WIRE_KEYS_MAX then
+      per = { identity = identity, n = 0, keys = {} }
+      wire_keys[model] = per
+    end
+    local key = per.keys[wire]
+    if key then return key end
+  end
+  local text = canon.request(model, "chat", call.body)
+  if not text then return nil end
+  local key = sha256(text)
+  if per then
+    per.keys[wire] = key
+    per.n = per.n + 1
+  end
+  return key
+end
+
 local function chat_plan(self, call)
   if not self.sampled and sampled(call.body) then
     count(self, "skipped")
     return nil
   end
-  local text = canon.request(call.model, "chat", call.body)
-  if not text then
+  local key = chat_key(call)
+  if not key then
     count(self, "skipped")
     return nil
   end
-  return { key = sha256(text), kind = "chat", lookup = chat_lookup, shared_hit = chat_shared_hit }
+  return { key = key, kind = "chat", lookup = chat_lookup, shared_hit = chat_shared_hit }
 end
 
 -- ---- embeddings --------------------------------------------------------------------------
@@ -722,22 +811,25 @@ end
 
 -- What a hit saved, for the statistics. The price hook (priority 10) has
 -- set resp.saved.cost by now where prices are known.
+local NOTHING_SAVED = {}
+
 local function count_hit(self, resp)
   local kind = resp.shared and "hits_shared" or resp.cached == "semantic" and "hits_semantic"
     or "hits_exact"
-  count(self, kind)
-  local saved = resp.saved or {}
+  local s, d = session_counts(self), self.shared.db
+  add(self, s, d, kind, 1)
+  local saved = resp.saved or NOTHING_SAVED
   local u = saved.usage
   if type(u) == "table" then
-    count(self, "tokens_saved", (u.total_tokens and u.total_tokens > 0) and u.total_tokens
+    add(self, s, d, "tokens_saved", (u.total_tokens and u.total_tokens > 0) and u.total_tokens
       or ((u.prompt_tokens or 0) + (u.completion_tokens or 0)))
   end
   if type(saved.cost) == "number" then
-    count(self, "cost_saved", saved.cost)
-    count(self, "priced_hits")
+    add(self, s, d, "cost_saved", saved.cost)
+    add(self, s, d, "priced_hits", 1)
   end
   if type(saved.latency_ms) == "number" and type(resp.latency_ms) == "number" then
-    count(self, "time_saved_ms", math.max(0, saved.latency_ms - resp.latency_ms))
+    add(self, s, d, "time_saved_ms", math.max(0, saved.latency_ms - resp.latency_ms))
   end
 end
 

@@ -46,6 +46,31 @@ function M.model_identity(model)
   return model.provider .. " " .. M.endpoint(model) .. " " .. model.name
 end
 
+-- The part of a request's text after its body, for one model and kind:
+-- made once per model (the same for each of its calls), and made again if
+-- the model's name, provider or endpoint has changed since.
+local tails = setmetatable({}, { __mode = "k" }) -- model -> kind -> {endpoint, name, provider, text}
+
+local function tail(model, kind)
+  local endpoint, name, provider = M.endpoint(model), model.name, model.provider
+  local per = tails[model]
+  local t = per and per[kind]
+  if t and t[1] == endpoint and t[2] == name and t[3] == provider then return t[4] end
+  local text = ',"endpoint":' .. quote(endpoint) .. ',"kind":' .. quote(kind) .. ',"model":'
+    .. quote(name) .. ',"provider":' .. quote(provider) .. ',"v":' .. M.VERSION .. "}"
+  if not per then
+    per = {}
+    tails[model] = per
+  end
+  per[kind] = { endpoint, name, provider, text }
+  return text
+end
+
+--- The part of the canonical text after the body for one model and kind
+-- (its identity: endpoint, kind, model, provider, version), the same
+-- string while the model's fields stay the same.
+M.identity = tail
+
 --- The canonical text of a chat request (kind "chat", shared by m:chat and
 -- m:stream) or an embedding request (kind "embed"): provider, endpoint,
 -- model, and every body parameter. nil, why when it cannot be cached.
@@ -60,9 +85,7 @@ function M.request(model, kind, body)
   local text, err = M.encode(b)
   if not text then return nil, err end
   -- the same as encoding {body=, endpoint=, kind=, model=, provider=, v=}
-  return '{"body":' .. text .. ',"endpoint":' .. quote(M.endpoint(model)) .. ',"kind":'
-    .. quote(kind) .. ',"model":' .. quote(model.name) .. ',"provider":'
-    .. quote(model.provider) .. ',"v":' .. M.VERSION .. "}"
+  return '{"body":' .. text .. tail(model, kind)
 end
 
 return M

@@ -102,6 +102,23 @@ local function answer_headers(base, resp)
   return h
 end
 
+-- The headers of a cache hit answered at once (its cost is 0, the pricing
+-- stage's for every hit; no upstream headers): answer_headers' result, as
+-- one list of lines, made once per kind of hit.
+local HIT_HEADERS = {}
+local function hit_headers(hit)
+  local kind = hit.cached
+  if kind == nil or rawget(hit, "_headers") ~= nil or hit.cost ~= 0 then return answer_headers(JSON, hit) end
+  local h = HIT_HEADERS[kind]
+  if not h then
+    h = {}
+    for k, v in pairs(answer_headers(JSON, hit)) do h[#h + 1] = k .. ": " .. v end
+    table.sort(h)
+    HIT_HEADERS[kind] = h
+  end
+  return h
+end
+
 -- ---- requests ------------------------------------------------------------------------------
 
 local function client_key(headers)
@@ -151,6 +168,9 @@ local function pipeline_body(body)
   end
   return b
 end
+
+-- run_chat's request when no strategy runs: nothing in it
+local NO_STRATEGY_REQ = setmetatable({}, { __newindex = function() error("read-only", 2) end })
 
 local function is_model(x)
   return type(x) == "table" and type(x.chat) == "function"
@@ -207,12 +227,14 @@ function Proxy:run_chat(req, ctx, body, api, native)
   ctx.model = body.model
   local stream = body.stream == true
   ctx.stream = stream
-  local preq = { api = api, endpoint = "chat", model = body.model, body = native or body,
-                 messages = (native or body).messages, stream = stream, headers = req.headers,
-                 client = req.client, tag = ctx.tag, case = ctx.case }
   local strat = self.strategy
   local dirty = false
+  -- what a strategy sees and may change (no strategy: the client's model)
+  local preq = NO_STRATEGY_REQ
   if strat and strat.on_request then
+    preq = { api = api, endpoint = "chat", model = body.model, body = native or body,
+             messages = (native or body).messages, stream = stream, headers = req.headers,
+             client = req.client, tag = ctx.tag, case = ctx.case }
     local fbody = native or body
     local fp, msgs = fingerprint(fbody)
     local ok, verdict = pcall(strat.on_request, preq, ctx)
@@ -244,10 +266,11 @@ function Proxy:run_chat(req, ctx, body, api, native)
       if answered then return table.unpack(answered, 1, answered.n) end
     end
   end
-  ctx.model = preq.model
+  local model = preq.model or body.model
+  ctx.model = model
   local key_fail = self:check_key_budget(ctx)
   if key_fail then return table.unpack(key_fail, 1, key_fail.n) end
-  local target = preq.route or self.upstream:model(preq.model, ctx.auth_key)
+  local target = preq.route or self.upstream:model(model, ctx.auth_key)
   if type(target) == "string" then target = self.upstream:model(target, ctx.auth_key) end
   local opts = { tag = ctx.tag, case = ctx.case }
   -- the upstream speaks the client's API: its bytes pass through
@@ -279,6 +302,9 @@ local passed = {
 
 function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
   local wire = dirty and cjson.encode(body) or req.body
+  -- the bytes decode to the pipeline's body: the cache keeps their key
+  -- (llm.cache, call.opts.wire) instead of making it again per call
+  opts.wire = wire
   local pass
   for _, name in ipairs(passed[api]) do
     local v = req.headers[name]
@@ -311,8 +337,8 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
       answered = true
       ctx.status = 200
       hit.cost = 0 -- what the pricing stage gives every hit
-      req:respond(200, answer_headers(JSON, hit), api == "anthropic" and A.message(hit, body.model)
-        or O.encode(O.completion(hit, body.model)))
+      req:respond(200, hit_headers(hit), api == "anthropic" and A.message(hit, body.model)
+        or O.completion_json(hit, body.model))
     end or nil
     local resp, err = forward.chat(m, pbody, wire, opts, early, early_hit)
     if answered then
@@ -325,7 +351,7 @@ function Proxy:chat_native(req, ctx, m, body, dirty, opts, api)
     local raw = rawget(resp, "_body")
     if raw and not resp.cached then return 200, answer_headers(JSON, resp), raw end
     if api == "anthropic" then return 200, answer_headers(JSON, resp), A.message(resp, body.model) end
-    return 200, answer_headers(JSON, resp), O.encode(O.completion(resp, body.model))
+    return 200, answer_headers(JSON, resp), O.completion_json(resp, body.model)
   end
   -- a stream: usage is asked for (the call log needs it); a client that
   -- did not ask for it does not get the usage chunk
@@ -560,11 +586,11 @@ end
 
 -- ---- the handler ---------------------------------------------------------------------------------
 
+-- method -> path -> handler name
 local routes = {
-  ["POST /v1/chat/completions"] = "chat", ["POST /chat/completions"] = "chat",
-  ["POST /v1/embeddings"] = "embeddings", ["POST /embeddings"] = "embeddings",
-  ["GET /v1/models"] = "models", ["GET /models"] = "models",
-  ["POST /v1/messages"] = "messages",
+  POST = { ["/v1/chat/completions"] = "chat", ["/chat/completions"] = "chat",
+           ["/v1/embeddings"] = "embeddings", ["/embeddings"] = "embeddings", ["/v1/messages"] = "messages" },
+  GET = { ["/v1/models"] = "models", ["/models"] = "models" },
 }
 
 -- ctx.upstream(name): the gateway's model for a name, for strategies
@@ -590,7 +616,8 @@ function Proxy:handle(req)
   local ctx = { api = path:find("^/v1/messages") and "anthropic" or "openai", client = req.client,
                 tag = h["x-llmrun-tag"], case = h["x-llmrun-case"], proxy = self, t0 = loop.now() }
   setmetatable(ctx, ctx_mt)
-  local name = routes[req.method .. " " .. path]
+  local by_path = routes[req.method]
+  local name = by_path and by_path[path]
   ctx.endpoint = name or "other"
   local st, hd, bd
   if not name then

@@ -71,6 +71,55 @@ function M.completion(resp, model)
   }
 end
 
+local json_string = cjson.encode
+
+-- The part of a completion after "created" for recent answers, by text:
+-- {model, finish_reason, usage table, its three counts, text}. A cache hit
+-- answered again and again (the same stored answer) writes only its id
+-- and time; any difference in what the part is made of makes it again.
+local TAILS_MAX = 256
+local tails, ntails = {}, 0
+
+local function usage_source(resp)
+  local u = resp.cached and resp.saved and resp.saved.usage or resp.usage
+  return type(u) == "table" and u or nil
+end
+
+local function completion_tail(resp, model, text)
+  local m, fr, u = resp.model or model, resp.finish_reason or "stop", usage_source(resp)
+  local pt, ct, kt
+  if u then pt, ct, kt = u.prompt_tokens, u.completion_tokens, u.cached_tokens end
+  local t = tails[text]
+  if t and t[1] == m and t[2] == fr and t[3] == (u ~= nil) and t[4] == pt and t[5] == ct and t[6] == kt then
+    return t[7]
+  end
+  local usage = M.usage_of(resp)
+  local tail = ',"model":' .. json_string(m)
+    .. ',"choices":[{"index":0,"message":{"role":"assistant","content":' .. json_string(text)
+    .. ',"refusal":null},"finish_reason":' .. json_string(fr)
+    .. ',"logprobs":null}],"usage":' .. (usage and json_string(usage) or "null") .. "}"
+  if not t then
+    if ntails >= TAILS_MAX then tails, ntails = {}, 0 end
+    ntails = ntails + 1
+  end
+  tails[text] = { m, fr, u ~= nil, pt, ct, kt, tail }
+  return tail
+end
+
+--- The JSON text of M.completion(resp, model), written directly for the
+-- usual answer (one choice, no tool calls): a cache hit's answer is the
+-- gateway's hot path, and building the table only to encode it was a
+-- tenth of a hit's time. Anything else goes through the table.
+function M.completion_json(resp, model)
+  local choices, tcs, text = resp.choices, resp.tool_calls, resp.text or ""
+  if (type(choices) == "table" and #choices > 1) or (type(tcs) == "table" and #tcs > 0)
+     or type(text) ~= "string" then
+    return encode(M.completion(resp, model))
+  end
+  return '{"id":"' .. M.new_id() .. '","object":"chat.completion","created":' .. os.time()
+    .. completion_tail(resp, model, text)
+end
+
 --- Server-sent events of a stream: one "data: {chunk}\n\n" string.
 function M.sse(doc) return "data: " .. encode(doc) .. "\n\n" end
 M.DONE = "data: [DONE]\n\n"

@@ -70,14 +70,21 @@ function U:build(name, key)
 end
 
 --- The model (or route) for a name, with the client's key where keys pass through.
+-- memo: key (false: none) -> name -> model; two lookups rather than a
+-- string made of both per request.
 function U:model(name, key)
-  if not self.passthrough then key = nil end
-  local k = key and (name .. "\0" .. key) or name
-  local m = self.memo[k]
+  if not self.passthrough or key == nil then key = false end
+  local by_name = self.memo[key]
+  local m = by_name and by_name[name]
   if m then return m end
-  m = self:build(name, key)
+  m = self:build(name, key or nil)
   if self.nmemo >= MAX_MEMO then self.memo, self.nmemo = {}, 0 end
-  self.memo[k] = m
+  by_name = self.memo[key]
+  if not by_name then
+    by_name = {}
+    self.memo[key] = by_name
+  end
+  by_name[name] = m
   self.nmemo = self.nmemo + 1
   return m
 end

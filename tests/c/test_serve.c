@@ -205,6 +205,8 @@ typedef struct client_job {
   size_t send_len;
   double pause_after;      /* seconds to wait after sending before reading */
   int close_early;         /* close after sending, without reading */
+  const char *send2;       /* sent after send, gap seconds later (NULL: none) */
+  double gap;
   char got[8192];
   size_t got_len, total;   /* total: every byte received, kept or not */
   volatile int done;
@@ -233,6 +235,10 @@ static void *client_main(void *ud)
   if (fd >= 0) {
     if (j->send)
       send(fd, j->send, j->send_len, MSG_NOSIGNAL);
+    if (j->send2) {
+      usleep((useconds_t)(j->gap * 1e6));
+      send(fd, j->send2, strlen(j->send2), MSG_NOSIGNAL);
+    }
     if (j->pause_after > 0)
       usleep((useconds_t)(j->pause_after * 1e6));
     if (!j->close_early) {
@@ -324,6 +330,15 @@ static void test_engine(void)
     CHECK(strstr(j.got, "GET /a") < strstr(j.got, "POST /b"));
   }
   {
+    /* a request in two pieces, the second later: a read that got less than
+     * it had room for stops there (no recv only to hear EAGAIN), and the
+     * rest is read when it comes */
+    client_job j = {.send = "POST /late HTTP/1.1\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello",
+                    .send2 = " world", .gap = 0.05};
+    run_client(o, &j);
+    CHECK(strstr(j.got, "POST /late 11:hello world") != NULL);
+  }
+  {
     client_job j = {.send = "POST /big HTTP/1.1\r\nContent-Length: 5000\r\n\r\n"};
     run_client(o, &j);
     CHECK(strncmp(j.got, "HTTP/1.1 413", 12) == 0);
@@ -412,6 +427,22 @@ static void test_engine(void)
     CHECK(strncmp(j.got, "HTTP/1.1 503", 12) == 0);
     CHECK(strstr(j.got, "Retry-After: 1") != NULL);
     close(first);
+  }
+  stop(o);
+
+  /* a body larger than a read: reads that fill their room go on reading */
+  memset(&opts, 0, sizeof opts);
+  o = start(&opts);
+  {
+    static char big[100000];
+    int head = snprintf(big, sizeof big, "POST /whole HTTP/1.1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n",
+                        90000);
+    memset(big + head, 'b', 90000);
+    {
+      client_job j = {.send = big, .send_len = (size_t)head + 90000};
+      run_client(o, &j);
+      CHECK(strstr(j.got, "POST /whole 90000:bbbb") != NULL);
+    }
   }
   stop(o);
 }

@@ -229,6 +229,62 @@ T.test("a hit keeps the refusal, reasoning text and system fingerprint", functio
   remove_db(path)
 end)
 
+T.test("hits of one entry each get tables of their own; a changed entry is read anew", function()
+  -- a lookup reuses the document it decoded last time while the stored
+  -- bytes are the same (llm.cache `decoded`): nothing a caller does to
+  -- one hit may show in the next, and new bytes are decoded again
+  local srv = mock.start(script(reply(200, chat_body("Two, three, five.")),
+                                reply(200, chat_body("Seven.", { prompt_tokens = 3, completion_tokens = 1,
+                                                                 total_tokens = 4 }))))
+  local c, path = open()
+  local m = model_for(srv, c)
+  local q = { user = "Name three primes.", temperature = 0 }
+  assert(m:chat(q))
+  local r2, r3 = assert(m:chat(q)), assert(m:chat(q))
+  T.eq({ r2.cached, r3.cached }, { "exact", "exact" })
+  T.ok(r2.saved.usage ~= r3.saved.usage, "each hit has its own usage table")
+  r2.saved.usage.prompt_tokens = 999
+  r2.text = "changed"
+  local r4 = assert(m:chat(q))
+  T.eq(r4.saved.usage.prompt_tokens, 12)
+  T.eq(r4.text, "Two, three, five.")
+  -- the entry changes (cleared, answered anew): the new bytes are read
+  c:clear()
+  T.eq(assert(m:chat(q)).cached, false)
+  local r6 = assert(m:chat(q))
+  T.eq({ r6.cached, r6.text, r6.saved.usage.prompt_tokens }, { "exact", "Seven.", 3 })
+  T.eq(#srv:requests(), 2)
+  c:close()
+  remove_db(path)
+  srv:stop()
+end)
+
+T.test("a request given as its bytes (a gateway's): its key is the canonical one, per model", function()
+  -- call.opts.wire: the cache keeps the key of the bytes per model; it
+  -- must be the key the request's canonical text gives, and another model
+  -- sent the same bytes must not share it
+  local forward = require "llm.proxy_forward"
+  local srv = mock.start(script(reply(200, chat_body("Two, three, five.")), reply(200, chat_body("Seven."))))
+  local c, path = open()
+  local m = model_for(srv, c)
+  local other = model_for(srv, c, { name = "gpt-4o" })
+  local wire = '{"model":"gpt-4o-mini","temperature":0,"messages":[{"role":"user","content":"Name three primes."}]}'
+  local function body() return { temperature = 0, messages = { { role = "user", content = "Name three primes." } } } end
+  local r1 = assert(forward.chat(m, body(), wire, { wire = wire }))
+  T.eq(r1.cached, false)
+  local r2 = assert(forward.chat(m, body(), wire, { wire = wire }))
+  T.eq({ r2.cached, r2.text }, { "exact", "Two, three, five." })
+  -- the same entry as the request made by a script
+  T.eq(assert(m:chat { user = "Name three primes.", temperature = 0 }).cached, "exact")
+  -- the same bytes to another model: its own key, a miss
+  local r3 = assert(forward.chat(other, body(), wire, { wire = wire }))
+  T.eq({ r3.cached, r3.text }, { false, "Seven." })
+  T.eq(#srv:requests(), 2)
+  c:close()
+  remove_db(path)
+  srv:stop()
+end)
+
 T.test("the API key is never in the database file", function()
   local srv = mock.start(script(reply(200, chat_body("ok"))))
   local c, path = open()

@@ -159,6 +159,92 @@ T.test("cache hits, tags and cases from headers, the simulator by default", func
   T.remove_db(path)
 end)
 
+T.test("a hit's answer is written directly: the same object and headers as from the table", function()
+  -- proxy_openai.completion_json writes the usual answer without building
+  -- the table; every shape must decode to what completion() encodes
+  local O = require "llm.proxy_openai"
+  local function strip(doc)
+    T.ok(type(doc.id) == "string" and doc.id:find("^chatcmpl%-llmrun"), tostring(doc.id))
+    T.ok(type(doc.created) == "number" and doc.created == math.floor(doc.created) and doc.created > 1e9)
+    doc.id, doc.created = nil, nil
+    return doc
+  end
+  local saved = { usage = { prompt_tokens = 20, completion_tokens = 16, cached_tokens = 4 } }
+  local shapes = {
+    { text = "Two, three, five.", finish_reason = "stop", model = "gpt-4o-mini", usage = { prompt_tokens = 3,
+      completion_tokens = 2 } },
+    { text = 'quotes " and \\ back\nslash, \u{e9}\u{1F600}, </script> \0 nul', cached = "exact", saved = saved },
+    { text = "", finish_reason = "length", cached = "semantic", saved = { usage = { prompt_tokens = 1 } } },
+    { finish_reason = "stop" }, -- no text, no usage, no model: the client's model
+    { text = "t", choices = { { index = 0 } } }, -- one choice: the usual shape
+    { text = "", tool_calls = { { id = "c1", type = "function", ["function"] = { name = "f", arguments = "{}" } } } },
+    { text = "a", choices = { { index = 0, message = { content = "a" } }, { index = 1, message = { content = "b" } } } },
+  }
+  for i, r in ipairs(shapes) do
+    local via_table = strip(cjson.decode(O.encode(O.completion(r, "client-model"))))
+    for pass = 1, 2 do -- the second from the part kept for this text
+      T.eq(strip(cjson.decode(O.completion_json(r, "client-model"))), via_table, "shape " .. i .. " pass " .. pass)
+    end
+  end
+  -- the same text with another model, finish reason or usage: made again
+  local base = { text = "same", finish_reason = "stop", usage = { prompt_tokens = 1, completion_tokens = 2 } }
+  local variants = {
+    base,
+    { text = "same", finish_reason = "length", usage = base.usage },
+    { text = "same", finish_reason = "stop", model = "other", usage = base.usage },
+    { text = "same", finish_reason = "stop", usage = { prompt_tokens = 1, completion_tokens = 3 } },
+    { text = "same", finish_reason = "stop", usage = { prompt_tokens = 1, completion_tokens = 2, cached_tokens = 1 } },
+    { text = "same", finish_reason = "stop" },
+    base,
+  }
+  for i, r in ipairs(variants) do
+    T.eq(strip(cjson.decode(O.completion_json(r, "client-model"))),
+         strip(cjson.decode(O.encode(O.completion(r, "client-model")))), "variant " .. i)
+  end
+  -- through the gateway: a hit's body and headers are those of any answer
+  -- (the headers seen as the handler gives them to the server: the test
+  -- client keeps only a few)
+  local path = T.tmpdb()
+  local cache = assert(llm.cache.open { path = path })
+  local p <close> = start { cache = cache }
+  local body = '{"model":"gpt-4o-mini","temperature":0,"messages":[{"role":"user","content":"What is 2 + 2?"}]}'
+  local a = post(p.url .. "/v1/chat/completions", body)
+  for _ = 1, 2 do -- the second hit uses the kept header lines
+    local got = {}
+    p:handle { method = "POST", path = "/v1/chat/completions", headers = {}, body = body, client = "127.0.0.1:1",
+      respond = function(_, status, headers, answer) got = { status = status, headers = headers, body = answer } end }
+    T.eq(got.status, 200)
+    local h = {}
+    for k, v in pairs(got.headers) do
+      if math.type(k) == "integer" then h[v:match("^([^:]+):"):lower()] = v:match(":%s*(.*)$") else h[k:lower()] = v end
+    end
+    T.eq(h, { ["content-type"] = "application/json", ["x-llmrun-cache"] = "exact", ["x-llmrun-cost"] = "0.00000000" })
+    local da, db = cjson.decode(a.body), cjson.decode(got.body)
+    T.eq(db.choices[1].message.content, da.choices[1].message.content)
+    T.eq(db.choices[1].finish_reason, da.choices[1].finish_reason)
+    for _, k in ipairs { "prompt_tokens", "completion_tokens", "total_tokens" } do T.eq(db.usage[k], da.usage[k]) end
+    T.eq(db.model, da.model)
+  end
+  cache:close()
+  T.remove_db(path)
+end)
+
+T.test("upstream models: one per name and client key where keys pass through", function()
+  local upstream = require "llm.proxy_upstream"
+  local cfg = { models = { ["*"] = { provider = "openai", base_url = "http://127.0.0.1:9/v1" } } }
+  local u = upstream.new { config = cfg, passthrough = true }
+  local a1, a2 = u:model("gpt-4o-mini", "sk-a"), u:model("gpt-4o-mini", "sk-a")
+  local b, none = u:model("gpt-4o-mini", "sk-b"), u:model("gpt-4o-mini")
+  local other = u:model("gpt-4o", "sk-a")
+  T.ok(a1 == a2, "the same name and key: the same model")
+  T.ok(a1 ~= b and a1 ~= none and b ~= none and other ~= a1)
+  T.eq({ a1.name, other.name }, { "gpt-4o-mini", "gpt-4o" })
+  T.eq({ a1.cfg.api_key, b.cfg.api_key }, { "sk-a", "sk-b" })
+  -- keys that do not pass through: one model per name
+  local g = upstream.new { config = cfg, passthrough = false }
+  T.ok(g:model("gpt-4o-mini", "sk-a") == g:model("gpt-4o-mini", "sk-b"))
+end)
+
 T.test("the call log has proxied calls with their tag, case and client address", function()
   local path = T.tmpdb()
   llm.log.use(path)
