@@ -267,39 +267,9 @@ local function new_response(parsed, fields)
   return response.new(fields)
 end
 
--- Header name -> could it be a rate-limit header (its name says
--- "ratelimit", in any case)? Most responses have none, and the names
--- repeat: the answer is kept per name (a bounded number of them), so a
--- response without one costs a few lookups, no parse and no clock read.
-local maybe_ratelimit, maybe_n = {}, 0
-local function has_ratelimit_header(headers)
-  for name in pairs(headers) do
-    local m = maybe_ratelimit[name]
-    if m == nil then
-      m = type(name) == "string" and name:lower():find("ratelimit", 1, true) ~= nil
-      if maybe_n < 512 then
-        maybe_ratelimit[name] = m
-        maybe_n = maybe_n + 1
-      end
-    end
-    if m then return true end
-  end
-  return false
-end
+local function ratelimit_of(headers) return ratelimit_headers.of(headers, loop.wallclock) end
 
-local function ratelimit_of(headers)
-  if type(headers) ~= "table" or not has_ratelimit_header(headers) then return nil end
-  return ratelimit_headers.parse(headers, loop.wallclock())
-end
-
--- A provider's parser meeting valid JSON of an unexpected shape (a number
--- where text belongs) must not raise into the user's code: for the call
--- that is a runtime failure, returned as a parse error.
-local function parse(fn, ...)
-  local ok, a, b = pcall(fn, ...)
-  if ok then return a, b end
-  return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
-end
+local parse = common.parse_safely
 
 -- A call without options shares this one (never written to).
 local NO_OPTS = setmetatable({}, { __newindex = function() error("call options are read-only", 2) end })

@@ -43,7 +43,7 @@ local now = loop.now
 -- The upstream's rate-limit headers, for the pacer (llm.limits learns the
 -- limits of each upstream key and model from them).
 local function ratelimit_of(headers)
-  return ratelimit_headers.parse(headers, loop.wallclock())
+  return ratelimit_headers.of(headers, loop.wallclock)
 end
 
 local M = {}
@@ -71,11 +71,7 @@ function M.chat_url(m)
   return m.cfg.base_url .. "/chat/completions"
 end
 
-local function parse(fn, ...)
-  local ok, a, b = pcall(fn, ...)
-  if ok then return a, b end
-  return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
-end
+local parse = require("llm.providers.common").parse_safely
 
 function M.chat(m, body, wire, opts, on_answer, on_hit)
   local call = calls.begin(m, "chat", body, opts)

@@ -132,4 +132,31 @@ function M.parse(headers, now)
   return any and out or nil
 end
 
+-- Header name -> could it be a rate-limit header (its name says
+-- "ratelimit", in any case)? Most responses have none, and the names
+-- repeat: the answer is kept per name (a bounded number of them), so a
+-- response without one costs a few lookups, no parse and no clock read.
+local maybe_ratelimit, maybe_n = {}, 0
+local function has_ratelimit_header(headers)
+  for name in pairs(headers) do
+    local m = maybe_ratelimit[name]
+    if m == nil then
+      m = type(name) == "string" and name:lower():find("ratelimit", 1, true) ~= nil
+      if maybe_n < 512 then
+        maybe_ratelimit[name] = m
+        maybe_n = maybe_n + 1
+      end
+    end
+    if m then return true end
+  end
+  return false
+end
+
+--- of(headers, wallclock) -> table | nil: M.parse of a response's headers,
+-- with wallclock() (seconds) read only when a header may be one.
+function M.of(headers, wallclock)
+  if type(headers) ~= "table" or not has_ratelimit_header(headers) then return nil end
+  return M.parse(headers, wallclock())
+end
+
 return M

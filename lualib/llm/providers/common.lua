@@ -67,6 +67,16 @@ function M.http_error_of(parse_error)
   end
 end
 
+--- parse_safely(fn, ...) -> fn's results | nil, err: a provider's parser
+-- meeting valid JSON of an unexpected shape (a number where text belongs)
+-- must not raise into the user's code; for the call it is a runtime
+-- failure, returned as a "parse" error.
+function M.parse_safely(fn, ...)
+  local ok, a, b = pcall(fn, ...)
+  if ok then return a, b end
+  return nil, errors.new("parse", "unexpected response shape: " .. tostring(a))
+end
+
 --- JSON null (cjson.null) as nil.
 function M.nonnull(v)
   if v == null then return nil end
