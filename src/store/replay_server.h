@@ -46,6 +46,7 @@ typedef struct replay_stats {
   uint64_t pieces;        /* timed writes made */
   uint64_t late_us_max;   /* how late a timed write was, at worst */
   uint64_t late_us_sum;   /* ... in all (divide by pieces for the mean) */
+  uint64_t late_1ms;      /* timed writes more than 1 ms late */
 } replay_stats;
 
 /* Opens the cassette read-only and serves it on 127.0.0.1:port (0: any
