@@ -27,7 +27,7 @@
 -- server on its own thread (src/store/replay_server.h) that plays the
 -- recorded exchange: status, headers, the body in its recorded pieces
 -- at their recorded times, measured from the client's own start of the
--- attempt. Curl, SSE parsing, retries, metrics and the call log all run
+-- call (plus the attempt's recorded offset into it). Curl, SSE parsing, retries, metrics and the call log all run
 -- as live. Identical requests (sampling) get their recorded answers in
 -- the order they were recorded. An attempt that failed without a
 -- response (a refused connection, a timeout) is replayed as the same
@@ -104,7 +104,7 @@ local function load_index(cas)
     LEFT JOIN requests r ON r.id = c.request LEFT JOIN requests rs ON rs.id = c.sent_request
     ORDER BY c.id]])
   if not rows then return nil, err end
-  local ex, err2 = cas:query([[SELECT id, call, attempt, status, error, end_ms, path
+  local ex, err2 = cas:query([[SELECT id, call, attempt, status, error, end_ms, path, t_start
     FROM exchanges ORDER BY call, attempt]])
   if not ex then return nil, err2 end
   local by_call = {}
@@ -257,15 +257,31 @@ for _, name in ipairs { "head", "status", "peek", "read_all", "close", "recordin
   Gated[name] = function(self, ...) return self.s[name](self.s, ...) end
 end
 
+-- When a timed attempt's recorded clock starts: the call's start plus
+-- the attempt's recorded offset into its call (scaled), so the pieces
+-- come when they came after the call began, whatever this replay spent
+-- before sending (its own matching, a slower or faster start than the
+-- recording's: a stall of the recording before its request went out is
+-- replayed too). An attempt with no recorded offset counts from now.
+local function attempt_start(entry, ex, call)
+  local off = ex.t_start and entry.t_start and ex.t_start - entry.t_start
+  if off and off >= 0 and call and call.t0 then return call.t0 + off / st.speed end
+  return loop.now()
+end
+
 -- The replayer's URL for one attempt of a recorded call.
-local function replay_send(entry, send)
+local function replay_send(entry, send, call)
   return function(kind, net, _, body, key_line, n)
     local ex = entry.attempts[n + 1] or entry.attempts[#entry.attempts]
     local final = n + 1 >= #entry.attempts
     st.stats.attempts = st.stats.attempts + 1
+    local t0 = st.timed and attempt_start(entry, ex, call) or 0
     if ex.status == 0 then
       -- no HTTP response was recorded: the same failure after the same wait
-      if st.timed and (ex.end_ms or 0) > 0 then loop.sleep(ex.end_ms / 1000 / st.speed) end
+      if st.timed and (ex.end_ms or 0) > 0 then
+        local wait = t0 + ex.end_ms / 1000 / st.speed - loop.now()
+        if wait > 0 then loop.sleep(wait) end
+      end
       local e = decode_error(ex.error)
       if final and st.order then st.order:finish(entry.id) end
       return nil, errors.new(e.kind or "transport", e.message or "(replayed failure)",
@@ -279,8 +295,7 @@ local function replay_send(entry, send)
       -- the replayer needs no credentials: none go to it
       if not (name and transport.is_secret_header(name)) then h[#h + 1] = line end
     end
-    h[#h + 1] = ("x-llmrun-replay: %d %.6f %.17g"):format(ex.id, st.timed and loop.now() or 0,
-      st.timed and st.speed or 0)
+    h[#h + 1] = ("x-llmrun-replay: %d %.6f %.17g"):format(ex.id, t0, st.timed and st.speed or 0)
     r.headers = h
     local a, b = send(kind, r, st.url .. ex.path, body, key_line, n)
     if final and st.order then
@@ -328,7 +343,7 @@ local function tap(net, url, send, call)
       for k, v in pairs(net) do rnet[k] = v end
       rnet.retry_scale = 0
     end
-    return replay_send(entry, send), rnet
+    return replay_send(entry, send, call), rnet
   end
   st.stats.missing = st.stats.missing + 1
   local message = miss_message(call, key, text, q)
@@ -432,6 +447,21 @@ local function check_opts(opts)
   return mode, speed, missing, ignore, opts.order ~= false
 end
 
+-- The collector during a timed replay: Lua's default pace (step
+-- multiplier 100) makes a task that allocates a few kilobytes sweep tens
+-- of thousands of objects at once, holding the loop for milliseconds
+-- (measured: 3-10 ms, every second or so, in a 50-stream replay); a
+-- replayed piece read that late is a TTFT off by as much. A tenth of
+-- the pace, in steps of 256 bytes, spreads a cycle over ten times more
+-- allocation (the heap grows a little more between cycles). stop()
+-- restores Lua's defaults.
+M.GC_TIMED = { stepmul = 10, stepsize = 8 }
+local LUA_GC_DEFAULT = { stepmul = 100, stepsize = 13 }
+
+local function set_gc(p)
+  collectgarbage("incremental", 0, p.stepmul, p.stepsize) -- 0: the pause as it is
+end
+
 local exit_hooked = false
 
 --- Starts replaying path. Misuse raises; a cassette that cannot be used
@@ -478,6 +508,10 @@ function M.start(path, opts)
     return nil, errors.new("cassette", serr.message, { path = path })
   end
   st.server, st.url = server, server:url()
+  if st.timed then
+    set_gc(M.GC_TIMED)
+    st.gc_set = true
+  end
   require("llm.providers.common").env_override = replay_env(cas, missing == "live")
   pipeline.use("replay") -- replay.begin, replay.turn, replay.tap, replay.mark
   if missing == "live" then
@@ -506,6 +540,7 @@ function M.stop()
   require("llm.providers.common").env_override = nil
   st.server:stop()
   st.cas:close()
+  if st.gc_set then set_gc(LUA_GC_DEFAULT) end
   st = nil
 end
 

@@ -8,8 +8,11 @@
  *
  *   x-llmrun-replay: ID T0 SPEED
  *     ID     the exchange (exchanges.id in the cassette)
- *     T0     the client's CLOCK_MONOTONIC time, in seconds, when it
- *            started the attempt (0: when the request arrived here)
+ *     T0     the client's CLOCK_MONOTONIC time, in seconds, that the
+ *            recorded times count from: when the attempt started in the
+ *            recording's terms (llm.replay: the call's start plus the
+ *            attempt's recorded offset into the call; 0: when the
+ *            request arrived here)
  *     SPEED  0: everything at once; else the recorded pace divided by
  *            SPEED (1: as recorded, 2: twice as fast)
  *

@@ -266,6 +266,69 @@ T.test("timed replay keeps the recorded pace; instant does not wait", function()
   remove(path)
 end)
 
+T.test("a timed replay keeps the times from the call's start, whatever it spends before sending", function()
+  -- the replay's client may reach the send later than the recording's
+  -- did (its matching, a busy loop): the recorded pieces still come
+  -- when they came after the call began, not that much later
+  local path = cassette_path()
+  local slow = llm.model { "gpt-4o-mini", headers = { ["x-sim-ttft-ms"] = "120", ["x-sim-tokens-per-s"] = "400" } }
+  local function run()
+    return assert(slow:stream({ user = "Tell a short story", max_tokens = 12 }, { on_delta = function() end }))
+  end
+  local _, rec = record(path, run)
+  local calls = require "llm.calls"
+  local function stall() if llm.replay.active() then llm.sleep(0.06) end end
+  calls.on_before(stall, 60)
+  local ok, err = pcall(function()
+    local got
+    for _ = 1, 3 do -- a loaded machine may be late now and then
+      local _, r = replay(path, nil, run)
+      got = r
+      if math.abs(r.ttft_ms - rec.ttft_ms) <= 25 and math.abs(r.latency_ms - rec.latency_ms) <= 25 then return end
+    end
+    error(("a 60 ms stall before the send: TTFT %.1f / total %.1f ms, recorded %.1f / %.1f"):format(
+      got.ttft_ms, got.latency_ms, rec.ttft_ms, rec.latency_ms))
+  end)
+  calls.off(stall)
+  remove(path)
+  if not ok then error(err, 0) end
+end)
+
+T.test("a timed replay paces the collector in small steps; instant replay and stop leave Lua's", function()
+  -- allocations from a full collection until a new piece of garbage is
+  -- finalized, with no pause: one cycle, whose length in allocation is
+  -- what the step multiplier sets (deterministic: nothing else runs,
+  -- nothing yields)
+  local function kb_to_cycle()
+    collectgarbage("incremental", 100, 0, 0) -- no pause: the count is the cycle's (0: as it is)
+    collectgarbage("collect")
+    local done = false
+    setmetatable({}, { __gc = function() done = true end })
+    local n, sink = 0, {}
+    while not done and n < 400000 do
+      n = n + 1
+      sink[n % 64 + 1] = { n, n + 1, n + 2, n + 3 }
+    end
+    collectgarbage("incremental", 200, 0, 0) -- Lua's default pause
+    return n
+  end
+  local ballast = {} -- a live heap for the cycle to mark and sweep
+  for i = 1, 50000 do ballast[i] = { i } end
+  local path = cassette_path()
+  local m = llm.model { "gpt-4o-mini", headers = fast }
+  record(path, function() return assert(m:chat "Name a colour.") end)
+  local default = kb_to_cycle()
+  local timed, instant
+  replay(path, nil, function() timed = kb_to_cycle() end)
+  replay(path, { replay = "instant" }, function() instant = kb_to_cycle() end)
+  local after = kb_to_cycle()
+  T.ok(timed > default * 1.5, ("timed: %d allocations to a cycle, Lua's default %d"):format(timed, default))
+  T.ok(math.abs(instant - default) <= default * 0.1, ("instant %d, default %d"):format(instant, default))
+  T.ok(math.abs(after - default) <= default * 0.1, ("after stop %d, default %d"):format(after, default))
+  T.ok(#ballast == 50000)
+  remove(path)
+end)
+
 T.test("a replayed run can be recorded into another cassette", function()
   local a, b = cassette_path(), cassette_path()
   local m = llm.model { "gpt-4o-mini", headers = fast }
