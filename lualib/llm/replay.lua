@@ -269,6 +269,23 @@ local function attempt_start(entry, ex, call)
   return loop.now()
 end
 
+-- The header lines that go to the replayer: the caller's, less the
+-- credentials (the replayer needs none). A model's lines are one table
+-- for all its calls, so each table is filtered once.
+local replayer_lines = setmetatable({}, { __mode = "k" })
+
+local function lines_for_replayer(lines)
+  local h = replayer_lines[lines]
+  if h then return h end
+  h = {}
+  for _, line in ipairs(lines) do
+    local name = line:match("^([^:]+):")
+    if not (name and transport.is_secret_header(name)) then h[#h + 1] = line end
+  end
+  replayer_lines[lines] = h
+  return h
+end
+
 -- The replayer's URL for one attempt of a recorded call.
 local function replay_send(entry, send, call)
   return function(kind, net, _, body, key_line, n)
@@ -289,13 +306,10 @@ local function replay_send(entry, send, call)
     end
     local r = {}
     for k, v in pairs(net) do r[k] = v end
-    local h = {}
-    for _, line in ipairs(net.headers or {}) do
-      local name = line:match("^([^:]+):")
-      -- the replayer needs no credentials: none go to it
-      if not (name and transport.is_secret_header(name)) then h[#h + 1] = line end
-    end
-    h[#h + 1] = ("x-llmrun-replay: %d %.6f %.17g"):format(ex.id, t0, st.timed and st.speed or 0)
+    local base = net.headers and lines_for_replayer(net.headers) or {}
+    local h = table.move(base, 1, #base, 1, {})
+    h[#h + 1] = st.timed and ("x-llmrun-replay: %d %.6f %.17g"):format(ex.id, t0, st.speed)
+      or ("x-llmrun-replay: " .. ex.id .. " 0 0")
     r.headers = h
     local a, b = send(kind, r, st.url .. ex.path, body, key_line, n)
     if final and st.order then
@@ -339,9 +353,13 @@ local function tap(net, url, send, call)
     st.stats.replayed = st.stats.replayed + 1
     local rnet
     if not st.timed then -- instantly: no waits between attempts
-      rnet = {}
-      for k, v in pairs(net) do rnet[k] = v end
-      rnet.retry_scale = 0
+      rnet = st.instant_nets[net]
+      if not rnet then
+        rnet = {}
+        for k, v in pairs(net) do rnet[k] = v end
+        rnet.retry_scale = 0
+        st.instant_nets[net] = rnet
+      end
     end
     return replay_send(entry, send, call), rnet
   end
@@ -492,7 +510,8 @@ function M.start(path, opts)
   end
   st = { path = path, cas = cas, timed = mode == "timed", mode = mode, speed = speed,
          missing = missing, ignore = ig, ignore_endpoint = ig_endpoint, ignore_any = any, ordered = ordered,
-         stats = { replayed = 0, attempts = 0, missing = 0, sim = 0, live = 0 } }
+         stats = { replayed = 0, attempts = 0, missing = 0, sim = 0, live = 0 },
+         instant_nets = setmetatable({}, { __mode = "k" }) } -- net -> its copy with no retry waits
   local queues, list, events, by_id = load_index(cas)
   if not queues then
     cas:close()
