@@ -257,16 +257,24 @@ for _, name in ipairs { "head", "status", "peek", "read_all", "close", "recordin
   Gated[name] = function(self, ...) return self.s[name](self.s, ...) end
 end
 
--- When a timed attempt's recorded clock starts: the call's start plus
--- the attempt's recorded offset into its call (scaled), so the pieces
--- come when they came after the call began, whatever this replay spent
--- before sending (its own matching, a slower or faster start than the
--- recording's: a stall of the recording before its request went out is
--- replayed too). An attempt with no recorded offset counts from now.
+-- When a timed attempt's recorded clock starts. Within ANCHOR_WINDOW of
+-- now: the call's start plus the attempt's recorded offset into its call
+-- (scaled), so the pieces come when they came after the call began,
+-- whatever this replay spent before sending (its matching, a collection,
+-- a first connection: a few milliseconds more or less than the
+-- recording's; a stall of the recording before its request went out is
+-- replayed too). Further off, the replay waited more or less than the
+-- recording before sending (a what-if with other rate limits, a retry's
+-- other backoff): its own send is the start, as a provider would see it.
+M.ANCHOR_WINDOW = 0.02
 local function attempt_start(entry, ex, call)
+  local now = loop.now()
   local off = ex.t_start and entry.t_start and ex.t_start - entry.t_start
-  if off and off >= 0 and call and call.t0 then return call.t0 + off / st.speed end
-  return loop.now()
+  if off and off >= 0 and call and call.t0 then
+    local t = call.t0 + off / st.speed
+    if math.abs(t - now) <= M.ANCHOR_WINDOW then return t end
+  end
+  return now
 end
 
 -- The header lines that go to the replayer: the caller's, less the

@@ -29,7 +29,10 @@
  * shape, type "llmrun_replay").
  *
  * One thread of its own (epoll, a timerfd armed at the earliest due
- * piece, a min-heap of waiting connections) and its own read-only sqlite
+ * piece with no timer slack, a min-heap of waiting connections; pieces
+ * due are sent between the events of a batch, and after an instant
+ * answer it polls for 200 us before it sleeps, so the client's next
+ * request does not have to wake it) and its own read-only sqlite
  * connection; every function below may be called from any thread. No
  * lua.h here. */
 #ifndef LLMRUN_REPLAY_SERVER_H

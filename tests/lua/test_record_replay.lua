@@ -267,9 +267,11 @@ T.test("timed replay keeps the recorded pace; instant does not wait", function()
 end)
 
 T.test("a timed replay keeps the times from the call's start, whatever it spends before sending", function()
-  -- the replay's client may reach the send later than the recording's
-  -- did (its matching, a busy loop): the recorded pieces still come
-  -- when they came after the call began, not that much later
+  -- the replay's client may reach the send a little later than the
+  -- recording's did (its matching, a collection, a busy loop): the
+  -- recorded pieces still come when they came after the call began. A
+  -- replay that waits much longer before sending (a what-if with other
+  -- rate limits) counts from its own send, as a provider would.
   local path = cassette_path()
   local slow = llm.model { "gpt-4o-mini", headers = { ["x-sim-ttft-ms"] = "120", ["x-sim-tokens-per-s"] = "400" } }
   local function run()
@@ -277,17 +279,24 @@ T.test("a timed replay keeps the times from the call's start, whatever it spends
   end
   local _, rec = record(path, run)
   local calls = require "llm.calls"
-  local function stall() if llm.replay.active() then llm.sleep(0.06) end end
+  local stall_s = 0
+  local function stall() if llm.replay.active() then llm.sleep(stall_s) end end
   calls.on_before(stall, 60)
-  local ok, err = pcall(function()
+  local function check(s, want_extra_ms, tol)
+    stall_s = s
     local got
     for _ = 1, 3 do -- a loaded machine may be late now and then
       local _, r = replay(path, nil, run)
       got = r
-      if math.abs(r.ttft_ms - rec.ttft_ms) <= 25 and math.abs(r.latency_ms - rec.latency_ms) <= 25 then return end
+      if math.abs(r.ttft_ms - rec.ttft_ms - want_extra_ms) <= tol
+          and math.abs(r.latency_ms - rec.latency_ms - want_extra_ms) <= tol then return end
     end
-    error(("a 60 ms stall before the send: TTFT %.1f / total %.1f ms, recorded %.1f / %.1f"):format(
-      got.ttft_ms, got.latency_ms, rec.ttft_ms, rec.latency_ms))
+    error(("a %.0f ms stall before the send: TTFT %.1f / total %.1f ms, recorded %.1f / %.1f, want %+.0f ms")
+      :format(s * 1000, got.ttft_ms, got.latency_ms, rec.ttft_ms, rec.latency_ms, want_extra_ms))
+  end
+  local ok, err = pcall(function()
+    check(0.012, 0, 6)   -- within the window: the recorded times
+    check(0.15, 150, 25) -- far beyond it: from the replay's own send
   end)
   calls.off(stall)
   remove(path)
