@@ -338,6 +338,28 @@ T.test("a timed replay paces the collector in small steps; instant replay and st
   remove(path)
 end)
 
+T.test("a replay's index of a long run stays small in the Lua heap", function()
+  -- it stays there for the whole replay, and every collection walks it
+  -- (query rows and a table per event took 1.6-2.1 KB per call)
+  local path = cassette_path()
+  local m = llm.model { "gpt-4o-mini", headers = fast }
+  local n = 400
+  record(path, function()
+    local items = {}
+    for i = 1, n do items[i] = i end
+    llm.map(items, function(i) return assert(m:chat { user = "Question number " .. i, max_tokens = 5 }) end,
+      { concurrency = 16, progress = false })
+  end)
+  collectgarbage("collect")
+  local before = collectgarbage("count")
+  assert(llm.replay.start(path, { replay = "instant" }))
+  collectgarbage("collect")
+  local per_call = (collectgarbage("count") - before) * 1024 / n
+  llm.replay.stop()
+  remove(path)
+  T.ok(per_call < 1200, ("%.0f bytes of index per recorded call (about 770 now)"):format(per_call))
+end)
+
 T.test("a replayed run can be recorded into another cassette", function()
   local a, b = cassette_path(), cassette_path()
   local m = llm.model { "gpt-4o-mini", headers = fast }
