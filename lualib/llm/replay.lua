@@ -332,6 +332,18 @@ local function lines_for_replayer(lines)
   return h
 end
 
+-- A metatable that reads a network table's fields, one per table.
+local proxies = setmetatable({}, { __mode = "k" })
+
+local function proxy_of(net)
+  local mt = proxies[net]
+  if not mt then
+    mt = { __index = net }
+    proxies[net] = mt
+  end
+  return mt
+end
+
 -- The replayer's URL for one attempt of a recorded call.
 local function replay_send(entry, send, call)
   return function(kind, net, _, body, key_line, n)
@@ -350,8 +362,9 @@ local function replay_send(entry, send, call)
       return nil, errors.new(e.kind or "transport", e.message or "(replayed failure)",
         { stalled = e.stalled, replayed = true })
     end
-    local r = {}
-    for k, v in pairs(net) do r[k] = v end
+    -- the attempt's network table: net's fields (read through __index by
+    -- _llm.http), its own header lines; not a copy of every field
+    local r = setmetatable({}, proxy_of(net))
     local base = net.headers and lines_for_replayer(net.headers) or {}
     local h = table.move(base, 1, #base, 1, {})
     h[#h + 1] = st.timed and ("x-llmrun-replay: %d %.6f %.17g"):format(ex[EX_ID], t0, st.speed)
