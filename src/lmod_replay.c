@@ -4,7 +4,8 @@
  *     of kind "replay": the cassette cannot be opened, or no port to listen on)
  *   server:url() -> "http://127.0.0.1:PORT"
  *   server:stats() -> {requests=, served=, errors=, cut=, connections=,
- *                      pieces=, late_us_max=, late_us_mean=}
+ *                      pieces=, late_us_max=, late_us_mean=, late_1ms=
+ *                      (pieces written more than 1 ms late)}
  *   server:stop()        (also __gc and __close; stopping twice is harmless)
  *
  * The server runs on its own thread; nothing here waits on it except
@@ -56,6 +57,7 @@ static int s_stats(lua_State *L)
   llm_set_integer(L, "connections", (lua_Integer)st.connections);
   llm_set_integer(L, "pieces", (lua_Integer)st.pieces);
   llm_set_integer(L, "late_us_max", (lua_Integer)st.late_us_max);
+  llm_set_integer(L, "late_1ms", (lua_Integer)st.late_1ms);
   llm_set_number(L, "late_us_mean", st.pieces ? (double)st.late_us_sum / (double)st.pieces : 0.0);
   return 1;
 }

@@ -141,7 +141,7 @@ function M.canonical(call, sent)
   local text, why = canon.request(m, call.kind == "embed" and "embed" or "chat", body)
   if not text then return nil, why end
   -- a base URL may carry credentials (https://user:password@host): never stored
-  if text:find('"endpoint":"[^"]*@') then
+  if text:find("@", 1, true) and text:find('"endpoint":"[^"]*@') then
     text = text:gsub('("endpoint":"%a[%w+.-]*://)[^/"]*@', "%1")
   end
   return text

@@ -27,7 +27,7 @@
 -- server on its own thread (src/store/replay_server.h) that plays the
 -- recorded exchange: status, headers, the body in its recorded pieces
 -- at their recorded times, measured from the client's own start of the
--- attempt. Curl, SSE parsing, retries, metrics and the call log all run
+-- call (plus the attempt's recorded offset into it). Curl, SSE parsing, retries, metrics and the call log all run
 -- as live. Identical requests (sampling) get their recorded answers in
 -- the order they were recorded. An attempt that failed without a
 -- response (a refused connection, a timeout) is replayed as the same
@@ -94,17 +94,21 @@ local function call_key(call, sent)
   return kind_class(call.kind) .. "\n" .. text, text
 end
 
--- Reads what matching and ordering need (no bodies): the calls, their
--- requests and their attempts. -> queues (match key -> the recorded
--- calls with exchanges, in order), list (one entry per distinct request,
--- for "nearest"), events (for llm.replay_order), by_id.
+-- Reads what matching and ordering need (no bodies), kept small: the
+-- index stays in the Lua heap for the whole replay and every collection
+-- walks it (5,000 recorded calls took 10.5 MB as query rows, and a live
+-- heap that size costs the client a tenth of its calls/s). ->
+--   queues  match key -> the recorded calls with exchanges, in order
+--   list    one entry per distinct request, for "nearest":
+--           {key=, kind=, model=, id=, tag=, case_id=} (the first call)
+--   events  for llm.replay_order: parallel arrays kind, call, key, t, n
+--   by_id   call id -> {id=, t_start=, send_key=, attempts=}, attempts
+--           a list of exchanges {ex_id, status, end_ms, path, t_start,
+--           error} (EX_* below)
+local EX_ID, EX_STATUS, EX_END, EX_PATH, EX_T, EX_ERROR = 1, 2, 3, 4, 5, 6
+
 local function load_index(cas)
-  local rows, err = cas:query([[SELECT c.id, c.kind, c.tag, c.case_id, c.model, c.t_start, c.t_end,
-    c.begin_ev, c.finish_ev, r.canon, rs.canon AS sent_canon FROM calls c
-    LEFT JOIN requests r ON r.id = c.request LEFT JOIN requests rs ON rs.id = c.sent_request
-    ORDER BY c.id]])
-  if not rows then return nil, err end
-  local ex, err2 = cas:query([[SELECT id, call, attempt, status, error, end_ms, path
+  local ex, err2 = cas:query([[SELECT id, call, status, error, end_ms, path, t_start
     FROM exchanges ORDER BY call, attempt]])
   if not ex then return nil, err2 end
   local by_call = {}
@@ -114,36 +118,68 @@ local function load_index(cas)
       list = {}
       by_call[e.call] = list
     end
-    list[#list + 1] = e
+    list[#list + 1] = { e.id, e.status, e.end_ms, e.path, e.t_start, e.error }
   end
-  local queues, list, stripped, by_id, events = {}, {}, {}, {}, {}
+  ex = nil -- the rows are garbage now, before the calls' come
+  local rows, err = cas:query([[SELECT c.id, c.kind, c.tag, c.case_id, c.model, c.t_start, c.t_end,
+    c.begin_ev, c.finish_ev, r.canon, rs.canon AS sent_canon FROM calls c
+    LEFT JOIN requests r ON r.id = c.request LEFT JOIN requests rs ON rs.id = c.sent_request
+    ORDER BY c.id]])
+  if not rows then return nil, err end
+  local queues, list, keys, by_id = {}, {}, {}, {}
+  -- events as they come, sorted by their number below
+  local n, ev_no, ev_kind, ev_call, ev_key, ev_t = 0, {}, {}, {}, {}, {}
+  local function event(no, kind, id, key, t)
+    n = n + 1
+    ev_no[n], ev_kind[n], ev_call[n], ev_key[n], ev_t[n] = no, kind, id, key or false, t or false
+  end
   for _, r in ipairs(rows) do
-    by_id[r.id] = r
     if r.canon then
-      local s = stripped[r.canon]
-      if not s then
-        s = strip(r.canon)
-        stripped[r.canon] = s
+      local kind = kind_class(r.kind)
+      -- one string per distinct request (and kind), shared by its calls and events
+      local of_kind = keys[kind]
+      if not of_kind then
+        of_kind = {}
+        keys[kind] = of_kind
       end
-      r.key = kind_class(r.kind) .. "\n" .. s
-      r.send_key = r.sent_canon and (kind_class(r.kind) .. "\n" .. strip(r.sent_canon)) or r.key
-      r.attempts = by_call[r.id]
-      if r.attempts then
-        local q = queues[r.send_key]
+      local key = of_kind[r.canon]
+      if not key then
+        key = kind .. "\n" .. strip(r.canon)
+        of_kind[r.canon] = key
+      end
+      local send_key = key
+      if r.sent_canon then
+        send_key = of_kind[r.sent_canon]
+        if not send_key then
+          send_key = kind .. "\n" .. strip(r.sent_canon)
+          of_kind[r.sent_canon] = send_key
+        end
+      end
+      local attempts = by_call[r.id]
+      if attempts then
+        by_id[r.id] = { id = r.id, t_start = r.t_start, send_key = send_key, attempts = attempts }
+        local q = queues[send_key]
         if not q then
           q = { pos = 1 }
-          queues[r.send_key] = q
-          list[#list + 1] = { key = r.send_key, text = r.sent_canon and strip(r.sent_canon) or s,
-                              kind = kind_class(r.kind), model = r.model, first = r }
+          queues[send_key] = q
+          list[#list + 1] = { key = send_key, kind = kind, model = r.model, id = r.id, tag = r.tag,
+                              case_id = r.case_id, rkind = r.kind }
         end
-        q[#q + 1] = r
+        q[#q + 1] = r.id
       end
       -- a call with no canonical request cannot be told apart: not ordered
-      if r.begin_ev then events[#events + 1] = { ev = r.begin_ev, kind = "begin", call = r.id, key = r.key, t = r.t_start } end
-      if r.finish_ev then events[#events + 1] = { ev = r.finish_ev, kind = "finish", call = r.id, t = r.t_end } end
+      if r.begin_ev then event(r.begin_ev, "begin", r.id, key, r.t_start) end
+      if r.finish_ev then event(r.finish_ev, "finish", r.id, nil, r.t_end) end
     end
   end
-  table.sort(events, function(x, y) return x.ev < y.ev end)
+  local perm = {}
+  for i = 1, n do perm[i] = i end
+  table.sort(perm, function(x, y) return ev_no[x] < ev_no[y] end)
+  local events = { kind = {}, call = {}, key = {}, t = {}, n = n }
+  for i = 1, n do
+    local p = perm[i]
+    events.kind[i], events.call[i], events.key[i], events.t[i] = ev_kind[p], ev_call[p], ev_key[p], ev_t[p]
+  end
   return queues, list, events, by_id
 end
 
@@ -151,18 +187,20 @@ end
 -- to (the ordered replay knows it), else the first unused one recorded
 -- for the same request.
 local function take_entry(call, key)
+  local used = st.used
   local id = call.replay_recorded
   local r = id and st.by_id[id]
-  if r and r.attempts and not r.used and r.send_key == key then
-    r.used = true
+  if r and not used[id] and r.send_key == key then
+    used[id] = true
     return r
   end
   local q = key and st.queues[key]
   if not q then return nil, q end
-  while q[q.pos] and q[q.pos].used do q.pos = q.pos + 1 end
-  r = q[q.pos]
-  if r then r.used = true end
-  return r, q
+  while q[q.pos] and used[q[q.pos]] do q.pos = q.pos + 1 end
+  id = q[q.pos]
+  if not id then return nil, q end
+  used[id] = true
+  return st.by_id[id], q
 end
 
 -- ---- what differs, for a request with no recording ------------------------------------
@@ -179,7 +217,7 @@ local function nearest(kind, text, model_name)
       if looked >= 2000 then break end
       if c.kind == kind and ((pass == 1) == (c.model == model_name)) then
         looked = looked + 1
-        local ok2, rec = pcall(json.decode, c.text)
+        local ok2, rec = pcall(json.decode, c.key:sub(#c.kind + 2)) -- "chat\n{...}"
         if ok2 then
           local d = diff(rec, now, "", { n = 0 }, 6)
           if not best_diff or d.n < best_diff.n then best, best_diff = c, d end
@@ -215,9 +253,9 @@ local function miss_message(call, key, text, q)
     local best, d = nil, nil
     if text then best, d = nearest(kind, text, (call.model or {}).name) end
     if best then
-      local r = best.first
+      local r = best
       lines[#lines + 1] = ("  nearest recorded: call %d (%s %s%s%s), differing in %d place%s:"):format(
-        r.id, r.kind, tostring(r.model), r.tag and (", tag " .. r.tag) or "",
+        r.id, r.rkind, tostring(r.model), r.tag and (", tag " .. r.tag) or "",
         r.case_id and (", case " .. r.case_id) or "", d.n, d.n == 1 and "" or "s")
       for _, l in ipairs(d) do lines[#lines + 1] = "    " .. l end
       if d.n > #d then lines[#lines + 1] = ("    ... and %d more"):format(d.n - #d) end
@@ -257,36 +295,86 @@ for _, name in ipairs { "head", "status", "peek", "read_all", "close", "recordin
   Gated[name] = function(self, ...) return self.s[name](self.s, ...) end
 end
 
+-- When a timed attempt's recorded clock starts. Within ANCHOR_WINDOW of
+-- now: the call's start plus the attempt's recorded offset into its call
+-- (scaled), so the pieces come when they came after the call began,
+-- whatever this replay spent before sending (its matching, a collection,
+-- a first connection: a few milliseconds more or less than the
+-- recording's; a stall of the recording before its request went out is
+-- replayed too). Further off, the replay waited more or less than the
+-- recording before sending (a what-if with other rate limits, a retry's
+-- other backoff): its own send is the start, as a provider would see it.
+M.ANCHOR_WINDOW = 0.02
+local function attempt_start(entry, ex, call)
+  local now = loop.now()
+  local off = ex[EX_T] and entry.t_start and ex[EX_T] - entry.t_start
+  if off and off >= 0 and call and call.t0 then
+    local t = call.t0 + off / st.speed
+    if math.abs(t - now) <= M.ANCHOR_WINDOW then return t end
+  end
+  return now
+end
+
+-- The header lines that go to the replayer: the caller's, less the
+-- credentials (the replayer needs none). A model's lines are one table
+-- for all its calls, so each table is filtered once.
+local replayer_lines = setmetatable({}, { __mode = "k" })
+
+local function lines_for_replayer(lines)
+  local h = replayer_lines[lines]
+  if h then return h end
+  h = {}
+  for _, line in ipairs(lines) do
+    local name = line:match("^([^:]+):")
+    if not (name and transport.is_secret_header(name)) then h[#h + 1] = line end
+  end
+  replayer_lines[lines] = h
+  return h
+end
+
+-- A metatable that reads a network table's fields, one per table.
+local proxies = setmetatable({}, { __mode = "k" })
+
+local function proxy_of(net)
+  local mt = proxies[net]
+  if not mt then
+    mt = { __index = net }
+    proxies[net] = mt
+  end
+  return mt
+end
+
 -- The replayer's URL for one attempt of a recorded call.
-local function replay_send(entry, send)
+local function replay_send(entry, send, call)
   return function(kind, net, _, body, key_line, n)
     local ex = entry.attempts[n + 1] or entry.attempts[#entry.attempts]
     local final = n + 1 >= #entry.attempts
     st.stats.attempts = st.stats.attempts + 1
-    if ex.status == 0 then
+    local t0 = st.timed and attempt_start(entry, ex, call) or 0
+    if ex[EX_STATUS] == 0 then
       -- no HTTP response was recorded: the same failure after the same wait
-      if st.timed and (ex.end_ms or 0) > 0 then loop.sleep(ex.end_ms / 1000 / st.speed) end
-      local e = decode_error(ex.error)
+      if st.timed and (ex[EX_END] or 0) > 0 then
+        local wait = t0 + ex[EX_END] / 1000 / st.speed - loop.now()
+        if wait > 0 then loop.sleep(wait) end
+      end
+      local e = decode_error(ex[EX_ERROR])
       if final and st.order then st.order:finish(entry.id) end
       return nil, errors.new(e.kind or "transport", e.message or "(replayed failure)",
         { stalled = e.stalled, replayed = true })
     end
-    local r = {}
-    for k, v in pairs(net) do r[k] = v end
-    local h = {}
-    for _, line in ipairs(net.headers or {}) do
-      local name = line:match("^([^:]+):")
-      -- the replayer needs no credentials: none go to it
-      if not (name and transport.is_secret_header(name)) then h[#h + 1] = line end
-    end
-    h[#h + 1] = ("x-llmrun-replay: %d %.6f %.17g"):format(ex.id, st.timed and loop.now() or 0,
-      st.timed and st.speed or 0)
+    -- the attempt's network table: net's fields (read through __index by
+    -- _llm.http), its own header lines; not a copy of every field
+    local r = setmetatable({}, proxy_of(net))
+    local base = net.headers and lines_for_replayer(net.headers) or {}
+    local h = table.move(base, 1, #base, 1, {})
+    h[#h + 1] = st.timed and ("x-llmrun-replay: %d %.6f %.17g"):format(ex[EX_ID], t0, st.speed)
+      or ("x-llmrun-replay: " .. ex[EX_ID] .. " 0 0")
     r.headers = h
-    local a, b = send(kind, r, st.url .. ex.path, body, key_line, n)
+    local a, b = send(kind, r, st.url .. ex[EX_PATH], body, key_line, n)
     if final and st.order then
       if kind == "stream" and a then
         -- a 2xx stream finishes when its reader reaches the end
-        if ex.status >= 200 and ex.status < 300 then
+        if ex[EX_STATUS] >= 200 and ex[EX_STATUS] < 300 then
           return setmetatable({ s = a, call_id = entry.id }, Gated), b
         end
       end
@@ -324,11 +412,15 @@ local function tap(net, url, send, call)
     st.stats.replayed = st.stats.replayed + 1
     local rnet
     if not st.timed then -- instantly: no waits between attempts
-      rnet = {}
-      for k, v in pairs(net) do rnet[k] = v end
-      rnet.retry_scale = 0
+      rnet = st.instant_nets[net]
+      if not rnet then
+        rnet = {}
+        for k, v in pairs(net) do rnet[k] = v end
+        rnet.retry_scale = 0
+        st.instant_nets[net] = rnet
+      end
     end
-    return replay_send(entry, send), rnet
+    return replay_send(entry, send, call), rnet
   end
   st.stats.missing = st.stats.missing + 1
   local message = miss_message(call, key, text, q)
@@ -432,6 +524,21 @@ local function check_opts(opts)
   return mode, speed, missing, ignore, opts.order ~= false
 end
 
+-- The collector during a timed replay: Lua's default pace (step
+-- multiplier 100) makes a task that allocates a few kilobytes sweep tens
+-- of thousands of objects at once, holding the loop for milliseconds
+-- (measured: 3-10 ms, every second or so, in a 50-stream replay); a
+-- replayed piece read that late is a TTFT off by as much. A tenth of
+-- the pace, in steps of 256 bytes, spreads a cycle over ten times more
+-- allocation (the heap grows a little more between cycles). stop()
+-- restores Lua's defaults.
+M.GC_TIMED = { stepmul = 10, stepsize = 8 }
+local LUA_GC_DEFAULT = { stepmul = 100, stepsize = 13 }
+
+local function set_gc(p)
+  collectgarbage("incremental", 0, p.stepmul, p.stepsize) -- 0: the pause as it is
+end
+
 local exit_hooked = false
 
 --- Starts replaying path. Misuse raises; a cassette that cannot be used
@@ -462,14 +569,15 @@ function M.start(path, opts)
   end
   st = { path = path, cas = cas, timed = mode == "timed", mode = mode, speed = speed,
          missing = missing, ignore = ig, ignore_endpoint = ig_endpoint, ignore_any = any, ordered = ordered,
-         stats = { replayed = 0, attempts = 0, missing = 0, sim = 0, live = 0 } }
+         stats = { replayed = 0, attempts = 0, missing = 0, sim = 0, live = 0 },
+         instant_nets = setmetatable({}, { __mode = "k" }) } -- net -> its copy with no retry waits
   local queues, list, events, by_id = load_index(cas)
   if not queues then
     cas:close()
     st = nil
     return nil, list
   end
-  st.queues, st.list, st.by_id = queues, list, by_id
+  st.queues, st.list, st.by_id, st.used = queues, list, by_id, {}
   if st.ordered then st.order = require("llm.replay_order").new(events, st.timed and speed or 0) end
   local server, serr = server_lib.start(path)
   if not server then
@@ -478,6 +586,10 @@ function M.start(path, opts)
     return nil, errors.new("cassette", serr.message, { path = path })
   end
   st.server, st.url = server, server:url()
+  if st.timed then
+    set_gc(M.GC_TIMED)
+    st.gc_set = true
+  end
   require("llm.providers.common").env_override = replay_env(cas, missing == "live")
   pipeline.use("replay") -- replay.begin, replay.turn, replay.tap, replay.mark
   if missing == "live" then
@@ -506,6 +618,7 @@ function M.stop()
   require("llm.providers.common").env_override = nil
   st.server:stop()
   st.cas:close()
+  if st.gc_set then set_gc(LUA_GC_DEFAULT) end
   st = nil
 end
 

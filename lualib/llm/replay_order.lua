@@ -29,12 +29,16 @@ M.MAX_SKIPS = 3 -- skipped events before the order is given up
 local Order = {}
 Order.__index = Order
 
---- events: list of {kind = "begin" | "finish", call = id, key = match key
--- (begins), t = recorded seconds from the start}, in recorded order.
--- speed: time scale of a timed replay, 0 for an instant one.
+--- events: the recorded events in order, as parallel arrays (a long
+-- run has two per call; a table each would weigh on every collection):
+-- {kind = {"begin" | "finish", ...}, call = {id, ...}, key = {match key
+-- (begins) or false, ...}, t = {recorded seconds from the start or
+-- false, ...}, n = count}. speed: time scale of a timed replay, 0 for an
+-- instant one.
 function M.new(events, speed)
   local o = setmetatable({
-    events = events, head = 1, taken = {}, speed = speed or 0,
+    kind = events.kind, call = events.call, key = events.key, t = events.t, n = events.n,
+    head = 1, taken = {}, speed = speed or 0,
     pending = {},        -- key -> begins not yet taken
     finish_at = {},      -- call id -> its finish event's index
     begin_waiters = {},  -- key -> list of waiting entries
@@ -42,11 +46,12 @@ function M.new(events, speed)
     nwaiting = 0, watchdog = nil, head_since = loop.now(),
     stats = { waits = 0, skipped = 0, out_of_turn = 0, given_up = false },
   }, Order)
-  for i, e in ipairs(events) do
-    if e.kind == "begin" then
-      o.pending[e.key] = (o.pending[e.key] or 0) + 1
+  for i = 1, o.n do
+    if o.kind[i] == "begin" then
+      local key = o.key[i]
+      o.pending[key] = (o.pending[key] or 0) + 1
     else
-      o.finish_at[e.call] = i
+      o.finish_at[o.call[i]] = i
     end
   end
   return o
@@ -54,13 +59,13 @@ end
 
 -- The next event not yet taken.
 local function skip_taken(o)
-  while o.head <= #o.events and o.taken[o.head] do o.head = o.head + 1 end
+  while o.head <= o.n and o.taken[o.head] do o.head = o.head + 1 end
 end
 
 -- Wakes whoever waits for the head event.
 local function wake_head(o)
-  local e = o.events[o.head]
-  if not e then
+  local h = o.head
+  if h > o.n then
     -- the log is done: nobody needs to wait any more
     for _, list in pairs(o.begin_waiters) do
       for _, w in ipairs(list) do loop.wake(w.task) end
@@ -68,25 +73,24 @@ local function wake_head(o)
     for _, w in pairs(o.finish_waiters) do loop.wake(w.task) end
     return
   end
-  if e.kind == "begin" then
-    local list = o.begin_waiters[e.key]
+  if o.kind[h] == "begin" then
+    local list = o.begin_waiters[o.key[h]]
     if list and list[1] then loop.wake(list[1].task) end
   else
-    local w = o.finish_waiters[e.call]
+    local w = o.finish_waiters[o.call[h]]
     if w then loop.wake(w.task) end
   end
 end
 
 local function take(o, i)
   o.taken[i] = true
-  local e = o.events[i]
-  if e.kind == "begin" then o.pending[e.key] = o.pending[e.key] - 1 end
+  if o.kind[i] == "begin" then o.pending[o.key[i]] = o.pending[o.key[i]] - 1 end
   if i ~= o.head then
     o.stats.out_of_turn = o.stats.out_of_turn + 1
     if os.getenv("LLMRUN_REPLAY_DEBUG") then
-      local h = o.events[o.head]
-      io.stderr:write(("replay order: %s %d taken at head %s %d (%d ahead)\n"):format(e.kind, e.call,
-        h and h.kind or "-", h and h.call or 0, i - o.head))
+      local h = o.head
+      io.stderr:write(("replay order: %s %d taken at head %s %d (%d ahead)\n"):format(o.kind[i], o.call[i],
+        o.kind[h] or "-", o.call[h] or 0, i - h))
     end
   end
   local before = o.head
@@ -99,9 +103,9 @@ end
 
 -- How long the head event may keep others waiting.
 local function allowed(o)
-  local e, prev = o.events[o.head], o.events[o.head - 1]
+  local t, prev = o.t[o.head], o.t[o.head - 1]
   local gap = 0
-  if o.speed > 0 and e and prev and e.t and prev.t then gap = math.max(0, e.t - prev.t) / o.speed end
+  if o.speed > 0 and t and prev then gap = math.max(0, t - prev) / o.speed end
   return gap + M.GRACE
 end
 
@@ -113,17 +117,17 @@ local function watchdog(o)
   local _ <close> = setmetatable({ o = o }, watchdog_mt)
   while o.nwaiting > 0 do
     loop.sleep(0.05)
-    if o.nwaiting > 0 and o.head <= #o.events and loop.now() - o.head_since > allowed(o) then
+    if o.nwaiting > 0 and o.head <= o.n and loop.now() - o.head_since > allowed(o) then
       o.stats.skipped = o.stats.skipped + 1
       if o.stats.skipped >= M.MAX_SKIPS then
         -- this run does not follow its recording: stop ordering it
         o.stats.given_up = true
-        o.head = #o.events + 1
+        o.head = o.n + 1
         wake_head(o)
       else
         -- a call that did not begin will not finish either: both go
-        local e = o.events[o.head]
-        local fi = e.kind == "begin" and o.finish_at[e.call]
+        local h = o.head
+        local fi = o.kind[h] == "begin" and o.finish_at[o.call[h]]
         if fi and not o.taken[fi] then
           o.taken[fi] = true
         end
@@ -177,12 +181,11 @@ function Order:begin(key)
   if not coroutine.isyieldable() then return nil end
   while true do
     skip_taken(self)
-    local e = self.events[self.head]
-    if not e then return nil end
-    if e.kind == "begin" and e.key == key then
-      local i = self.head
-      take(self, i)
-      return e.call
+    local h = self.head
+    if h > self.n then return nil end
+    if self.kind[h] == "begin" and self.key[h] == key then
+      take(self, h)
+      return self.call[h]
     end
     if (self.pending[key] or 0) <= 0 then return nil end
     wait(self, { task = loop.current(), key = key })
@@ -201,7 +204,7 @@ function Order:finish(id)
       take(self, i)
       return
     end
-    if self.head > #self.events then return end
+    if self.head > self.n then return end
     wait(self, { task = loop.current(), call = id })
   end
 end

@@ -8,8 +8,11 @@
  *
  *   x-llmrun-replay: ID T0 SPEED
  *     ID     the exchange (exchanges.id in the cassette)
- *     T0     the client's CLOCK_MONOTONIC time, in seconds, when it
- *            started the attempt (0: when the request arrived here)
+ *     T0     the client's CLOCK_MONOTONIC time, in seconds, that the
+ *            recorded times count from: when the attempt started in the
+ *            recording's terms (llm.replay: the call's start plus the
+ *            attempt's recorded offset into the call; 0: when the
+ *            request arrived here)
  *     SPEED  0: everything at once; else the recorded pace divided by
  *            SPEED (1: as recorded, 2: twice as fast)
  *
@@ -26,7 +29,10 @@
  * shape, type "llmrun_replay").
  *
  * One thread of its own (epoll, a timerfd armed at the earliest due
- * piece, a min-heap of waiting connections) and its own read-only sqlite
+ * piece with no timer slack, a min-heap of waiting connections; pieces
+ * due are sent between the events of a batch, and after an instant
+ * answer it polls for 200 us before it sleeps, so the client's next
+ * request does not have to wake it) and its own read-only sqlite
  * connection; every function below may be called from any thread. No
  * lua.h here. */
 #ifndef LLMRUN_REPLAY_SERVER_H
@@ -46,6 +52,7 @@ typedef struct replay_stats {
   uint64_t pieces;        /* timed writes made */
   uint64_t late_us_max;   /* how late a timed write was, at worst */
   uint64_t late_us_sum;   /* ... in all (divide by pieces for the mean) */
+  uint64_t late_1ms;      /* timed writes more than 1 ms late */
 } replay_stats;
 
 /* Opens the cassette read-only and serves it on 127.0.0.1:port (0: any

@@ -38,7 +38,8 @@ print(cjson.encode { calls = n, errors = errors, wall_s = wall, calls_per_s = n 
 if llm.replay.active() then -- how the replay went: order waits, the replayer's lateness
   local st = llm.replay.stats()
   io.stderr:write(("replay: %d calls replayed, %d missing; order: %d waits, %d out of turn, %d skipped; "
-    .. "replayer: %d pieces, late by %.3f ms on average, %.3f ms at most\n"):format(st.replayed, st.missing,
-    st.order and st.order.waits or 0, st.order and st.order.out_of_turn or 0, st.order and st.order.skipped or 0,
-    st.server.pieces, st.server.late_us_mean / 1000, st.server.late_us_max / 1000))
+    .. "replayer: %d pieces, late by %.3f ms on average, %.3f ms at most, %d over 1 ms\n"):format(st.replayed,
+    st.missing, st.order and st.order.waits or 0, st.order and st.order.out_of_turn or 0,
+    st.order and st.order.skipped or 0, st.server.pieces, st.server.late_us_mean / 1000,
+    st.server.late_us_max / 1000, st.server.late_1ms))
 end

@@ -2,8 +2,9 @@
  * recorded exchange comes back with its status, headers and body, its
  * pieces at their recorded times (and all at once at speed 0), several
  * requests on one kept-alive connection, a cut exchange as a closed
- * connection, and the replayer's own answers: 400 without its header, 404
- * for an unknown exchange, 500 for a damaged one. */
+ * connection, a start already past (every piece at once, counted late),
+ * and the replayer's own answers: 400 without its header, 404 for an
+ * unknown exchange, 500 for a damaged one. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
@@ -315,8 +316,27 @@ int main(void)
   CHECK_MEM(r.body, r.body_len, "data: a\n\n", 9);
   close(fd);
 
+  /* a start already 500 ms past (a replay that reached its send later
+   * than its recording did): every piece is due, all go at once, each
+   * counted as more than 1 ms late */
+  {
+    replay_stats before;
+    replay_server_stats(s, &before);
+    fd = connect_to(port);
+    t0 = now_s();
+    snprintf(hdr, sizeof hdr, "1 %.6f 1", t0 - 0.5);
+    send_request(fd, hdr);
+    read_reply(fd, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(r.body_len, 33);
+    CHECK((now_s() - t0) * 1000 < SLACK_MS);
+    close(fd);
+    replay_server_stats(s, &st);
+    CHECK_INT((int)(st.late_1ms - before.late_1ms), 4); /* the head and three pieces */
+  }
+
   replay_server_stats(s, &st);
-  CHECK_INT(st.served, 6);
+  CHECK_INT(st.served, 7);
   CHECK_INT(st.errors, 4);
   CHECK_INT(st.cut, 1);
   CHECK(st.pieces > 0);

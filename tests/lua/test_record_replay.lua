@@ -266,6 +266,100 @@ T.test("timed replay keeps the recorded pace; instant does not wait", function()
   remove(path)
 end)
 
+T.test("a timed replay keeps the times from the call's start, whatever it spends before sending", function()
+  -- the replay's client may reach the send a little later than the
+  -- recording's did (its matching, a collection, a busy loop): the
+  -- recorded pieces still come when they came after the call began. A
+  -- replay that waits much longer before sending (a what-if with other
+  -- rate limits) counts from its own send, as a provider would.
+  local path = cassette_path()
+  local slow = llm.model { "gpt-4o-mini", headers = { ["x-sim-ttft-ms"] = "120", ["x-sim-tokens-per-s"] = "400" } }
+  local function run()
+    return assert(slow:stream({ user = "Tell a short story", max_tokens = 12 }, { on_delta = function() end }))
+  end
+  local _, rec = record(path, run)
+  local calls = require "llm.calls"
+  local stall_s = 0
+  local function stall() if llm.replay.active() then llm.sleep(stall_s) end end
+  calls.on_before(stall, 60)
+  local function check(s, want_extra_ms, tol)
+    stall_s = s
+    local got
+    for _ = 1, 3 do -- a loaded machine may be late now and then
+      local _, r = replay(path, nil, run)
+      got = r
+      if math.abs(r.ttft_ms - rec.ttft_ms - want_extra_ms) <= tol
+          and math.abs(r.latency_ms - rec.latency_ms - want_extra_ms) <= tol then return end
+    end
+    error(("a %.0f ms stall before the send: TTFT %.1f / total %.1f ms, recorded %.1f / %.1f, want %+.0f ms")
+      :format(s * 1000, got.ttft_ms, got.latency_ms, rec.ttft_ms, rec.latency_ms, want_extra_ms))
+  end
+  local ok, err = pcall(function()
+    check(0.012, 0, 6)   -- within the window: the recorded times
+    check(0.15, 150, 25) -- far beyond it: from the replay's own send
+  end)
+  calls.off(stall)
+  remove(path)
+  if not ok then error(err, 0) end
+end)
+
+T.test("a timed replay paces the collector in small steps; instant replay and stop leave Lua's", function()
+  -- allocations from a full collection until a new piece of garbage is
+  -- finalized, with no pause: one cycle, whose length in allocation is
+  -- what the step multiplier sets (deterministic: nothing else runs,
+  -- nothing yields)
+  local function kb_to_cycle()
+    collectgarbage("incremental", 100, 0, 0) -- no pause: the count is the cycle's (0: as it is)
+    collectgarbage("collect")
+    local done = false
+    setmetatable({}, { __gc = function() done = true end })
+    local n, sink = 0, {}
+    while not done and n < 400000 do
+      n = n + 1
+      sink[n % 64 + 1] = { n, n + 1, n + 2, n + 3 }
+    end
+    collectgarbage("incremental", 200, 0, 0) -- Lua's default pause
+    return n
+  end
+  local ballast = {} -- a live heap for the cycle to mark and sweep
+  for i = 1, 50000 do ballast[i] = { i } end
+  local path = cassette_path()
+  local m = llm.model { "gpt-4o-mini", headers = fast }
+  record(path, function() return assert(m:chat "Name a colour.") end)
+  local default = kb_to_cycle()
+  local timed, instant
+  replay(path, nil, function() timed = kb_to_cycle() end)
+  replay(path, { replay = "instant" }, function() instant = kb_to_cycle() end)
+  local after = kb_to_cycle()
+  T.ok(timed > default * 1.5, ("timed: %d allocations to a cycle, Lua's default %d"):format(timed, default))
+  T.ok(math.abs(instant - default) <= default * 0.1, ("instant %d, default %d"):format(instant, default))
+  T.ok(math.abs(after - default) <= default * 0.1, ("after stop %d, default %d"):format(after, default))
+  T.ok(#ballast == 50000)
+  remove(path)
+end)
+
+T.test("a replay's index of a long run stays small in the Lua heap", function()
+  -- it stays there for the whole replay, and every collection walks it
+  -- (query rows and a table per event took 1.6-2.1 KB per call)
+  local path = cassette_path()
+  local m = llm.model { "gpt-4o-mini", headers = fast }
+  local n = 400
+  record(path, function()
+    local items = {}
+    for i = 1, n do items[i] = i end
+    llm.map(items, function(i) return assert(m:chat { user = "Question number " .. i, max_tokens = 5 }) end,
+      { concurrency = 16, progress = false })
+  end)
+  collectgarbage("collect")
+  local before = collectgarbage("count")
+  assert(llm.replay.start(path, { replay = "instant" }))
+  collectgarbage("collect")
+  local per_call = (collectgarbage("count") - before) * 1024 / n
+  llm.replay.stop()
+  remove(path)
+  T.ok(per_call < 1200, ("%.0f bytes of index per recorded call (about 770 now)"):format(per_call))
+end)
+
 T.test("a replayed run can be recorded into another cassette", function()
   local a, b = cassette_path(), cassette_path()
   local m = llm.model { "gpt-4o-mini", headers = fast }
