@@ -491,22 +491,24 @@ end
 -- returned, so a changed, expired or cleared entry is never served from
 -- here. The document is shared: readers never change it, and
 -- hit_response gives each hit copies of its tables.
-local DECODED_MAX = 256
+local DECODED_MAX, DECODED_BYTES_MAX = 256, 8 << 20
 
 local function decoded(shared, key, value)
   local memo = shared.decoded
   if not memo then
-    memo = { n = 0, by_key = {} }
+    memo = { n = 0, bytes = 0, by_key = {} }
     shared.decoded = memo
   end
   local e = memo.by_key[key]
   if e and e.value == value then return e.doc end
   local doc = decode_response(value)
   if not doc then return nil end
-  if not e then
-    if memo.n >= DECODED_MAX then memo.by_key, memo.n = {}, 0 end
-    memo.n = memo.n + 1
+  -- at most DECODED_MAX documents and about DECODED_BYTES_MAX of their bytes
+  if memo.n >= DECODED_MAX or memo.bytes + #value > DECODED_BYTES_MAX then
+    memo.by_key, memo.n, memo.bytes, e = {}, 0, 0, nil
   end
+  if not e then memo.n = memo.n + 1 end
+  memo.bytes = memo.bytes + #value - (e and #e.value or 0)
   memo.by_key[key] = { value = value, doc = doc }
   return doc
 end
@@ -654,8 +656,9 @@ end
 -- model are the same request, so its canonical text and hash are made
 -- once, not on every call (a third of a gateway's hit lookup). Per model,
 -- for its identity at the time (a model whose name, provider or endpoint
--- changed starts again), at most WIRE_KEYS_MAX.
-local WIRE_KEYS_MAX = 1024
+-- changed starts again), at most WIRE_KEYS_MAX requests and WIRE_BYTES_MAX
+-- bytes of them (a gateway's long contexts must not pile up here).
+local WIRE_KEYS_MAX, WIRE_BYTES_MAX = 1024, 8 << 20
 local wire_keys = setmetatable({}, { __mode = "k" }) -- model -> {identity=, n=, keys={wire = key}}
 
 local function chat_key(call)
@@ -664,8 +667,9 @@ local function chat_key(call)
   if type(wire) == "string" then
     per = wire_keys[model]
     local identity = canon.identity(model, "chat")
-    if not per or per.identity ~= identity or per.n >= WIRE_KEYS_MAX then
-      per = { identity = identity, n = 0, keys = {} }
+    if not per or per.identity ~= identity or per.n >= WIRE_KEYS_MAX
+        or per.bytes + #wire > WIRE_BYTES_MAX then
+      per = { identity = identity, n = 0, bytes = 0, keys = {} }
       wire_keys[model] = per
     end
     local key = per.keys[wire]
@@ -676,7 +680,7 @@ local function chat_key(call)
   local key = sha256(text)
   if per then
     per.keys[wire] = key
-    per.n = per.n + 1
+    per.n, per.bytes = per.n + 1, per.bytes + #wire
   end
   return key
 end
