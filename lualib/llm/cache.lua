@@ -36,6 +36,7 @@ local canon = require "llm.cache_canon"
 local context = require "llm.context"
 local response = require "llm.response"
 local cache_doc = require "llm.cache_doc"
+local bounded = require "llm.memo"
 
 local now = loop.now
 local sha256 = C.sha256
@@ -506,29 +507,26 @@ end
 -- changed starts again), at most WIRE_KEYS_MAX requests and WIRE_BYTES_MAX
 -- bytes of them (a gateway's long contexts must not pile up here).
 local WIRE_KEYS_MAX, WIRE_BYTES_MAX = 1024, 8 << 20
-local wire_keys = setmetatable({}, { __mode = "k" }) -- model -> {identity=, n=, keys={wire = key}}
+local wire_keys = setmetatable({}, { __mode = "k" }) -- model -> {identity=, memo=(wire -> key)}
 
 local function chat_key(call)
   local model, wire = call.model, call.opts.wire
-  local per
+  local memo
   if type(wire) == "string" then
-    per = wire_keys[model]
+    local per = wire_keys[model]
     local identity = canon.identity(model, "chat")
-    if not per or per.identity ~= identity or per.n >= WIRE_KEYS_MAX
-        or per.bytes + #wire > WIRE_BYTES_MAX then
-      per = { identity = identity, n = 0, bytes = 0, keys = {} }
+    if not per or per.identity ~= identity then
+      per = { identity = identity, memo = bounded.new(WIRE_KEYS_MAX, WIRE_BYTES_MAX) }
       wire_keys[model] = per
     end
-    local key = per.keys[wire]
+    memo = per.memo
+    local key = memo:get(wire)
     if key then return key end
   end
   local text = canon.request(model, "chat", call.body)
   if not text then return nil end
   local key = sha256(text)
-  if per then
-    per.keys[wire] = key
-    per.n, per.bytes = per.n + 1, per.bytes + #wire
-  end
+  if memo then memo:put(wire, key, #wire) end
   return key
 end
 

@@ -5,6 +5,7 @@
 local cjson = require "cjson"
 local loop = require "_llm.loop"
 local response = require "llm.response"
+local bounded = require "llm.memo"
 
 local now = loop.now
 
@@ -156,20 +157,14 @@ local DECODED_MAX, DECODED_BYTES_MAX = 256, 8 << 20
 function M.decoded(shared, key, value)
   local memo = shared.decoded
   if not memo then
-    memo = { n = 0, bytes = 0, by_key = {} }
+    memo = bounded.new(DECODED_MAX, DECODED_BYTES_MAX)
     shared.decoded = memo
   end
-  local e = memo.by_key[key]
+  local e = memo:get(key)
   if e and e.value == value then return e.doc end
   local doc = M.decode(value)
   if not doc then return nil end
-  -- at most DECODED_MAX documents and about DECODED_BYTES_MAX of their bytes
-  if memo.n >= DECODED_MAX or memo.bytes + #value > DECODED_BYTES_MAX then
-    memo.by_key, memo.n, memo.bytes, e = {}, 0, 0, nil
-  end
-  if not e then memo.n = memo.n + 1 end
-  memo.bytes = memo.bytes + #value - (e and #e.value or 0)
-  memo.by_key[key] = { value = value, doc = doc }
+  memo:put(key, { value = value, doc = doc }, #value)
   return doc
 end
 

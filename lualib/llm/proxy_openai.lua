@@ -77,8 +77,7 @@ local json_string = cjson.encode
 -- {model, finish_reason, usage table, its three counts, text}. A cache hit
 -- answered again and again (the same stored answer) writes only its id
 -- and time; any difference in what the part is made of makes it again.
-local TAILS_MAX = 256
-local tails, ntails = {}, 0
+local tails = require("llm.memo").new(256, 8 << 20) -- text -> {..., tail}
 
 local function usage_source(resp)
   local u = resp.cached and resp.saved and resp.saved.usage or resp.usage
@@ -89,7 +88,7 @@ local function completion_tail(resp, model, text)
   local m, fr, u = resp.model or model, resp.finish_reason or "stop", usage_source(resp)
   local pt, ct, kt
   if u then pt, ct, kt = u.prompt_tokens, u.completion_tokens, u.cached_tokens end
-  local t = tails[text]
+  local t = tails:get(text)
   if t and t[1] == m and t[2] == fr and t[3] == (u ~= nil) and t[4] == pt and t[5] == ct and t[6] == kt then
     return t[7]
   end
@@ -98,11 +97,7 @@ local function completion_tail(resp, model, text)
     .. ',"choices":[{"index":0,"message":{"role":"assistant","content":' .. json_string(text)
     .. ',"refusal":null},"finish_reason":' .. json_string(fr)
     .. ',"logprobs":null}],"usage":' .. (usage and json_string(usage) or "null") .. "}"
-  if not t then
-    if ntails >= TAILS_MAX then tails, ntails = {}, 0 end
-    ntails = ntails + 1
-  end
-  tails[text] = { m, fr, u ~= nil, pt, ct, kt, tail }
+  tails:put(text, { m, fr, u ~= nil, pt, ct, kt, tail }, #tail)
   return tail
 end
 
